@@ -1,0 +1,414 @@
+#include "engine/autograd.hpp"
+
+#include <cmath>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/storage.hpp"
+#include "engine/tensor_math.hpp"
+
+namespace tapegrad {
+
+// ---------------------------------------------------------------- GradMask
+
+GradMask::GradMask(std::size_t n) : n_(n) {
+    if (n > 64) large_.assign((n + 63) / 64, 0);
+}
+void GradMask::set(std::size_t i) {
+    if (n_ > 64) large_[i / 64] |= uint64_t{1} << (i % 64);
+    else small_ |= uint64_t{1} << i;
+}
+bool GradMask::operator[](std::size_t i) const {
+    if (i >= n_) return false;
+    if (n_ > 64) return (large_[i / 64] >> (i % 64)) & 1;
+    return (small_ >> i) & 1;
+}
+bool GradMask::any() const {
+    if (n_ > 64) {
+        for (uint64_t w : large_)
+            if (w) return true;
+        return false;
+    }
+    return small_ != 0;
+}
+
+// ---------------------------------------------------------------- thread-local modes
+
+namespace {
+thread_local bool t_grad_enabled = true;
+thread_local bool t_anomaly_enabled = false;
+thread_local bool t_reference_kernels = false;
+std::atomic<int64_t> g_live_nodes{0};
+std::atomic<uint64_t> g_next_sequence_nr{0};
+}  // namespace
+
+bool is_grad_enabled() { return t_grad_enabled; }
+void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
+NoGradGuard::NoGradGuard() : previous_(t_grad_enabled) { t_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
+
+bool is_anomaly_enabled() { return t_anomaly_enabled; }
+void set_anomaly_enabled(bool enabled) { t_anomaly_enabled = enabled; }
+AnomalyModeGuard::AnomalyModeGuard(bool enabled) : previous_(t_anomaly_enabled) { t_anomaly_enabled = enabled; }
+AnomalyModeGuard::~AnomalyModeGuard() { t_anomaly_enabled = previous_; }
+
+bool use_reference_kernels() { return t_reference_kernels; }
+ReferenceKernelsGuard::ReferenceKernelsGuard(bool enabled) : previous_(t_reference_kernels) {
+    t_reference_kernels = enabled;
+}
+ReferenceKernelsGuard::~ReferenceKernelsGuard() { t_reference_kernels = previous_; }
+
+// ---------------------------------------------------------------- Node and its iterative destruction
+
+namespace {
+// Destroying a long chain recursively (node -> edge -> node -> ...) overflows the stack. Instead,
+// a dying node hands its edges to this per-thread list, and only the outermost destructor drains
+// it, one node at a time.
+struct DeletionQueue {
+    std::vector<std::shared_ptr<Node>> pending;
+    bool draining = false;
+};
+thread_local DeletionQueue t_deletion;
+}  // namespace
+
+Node::Node(std::string name, std::vector<Edge> edges, BackwardFn fn)
+    : name_(std::move(name)), edges_(std::move(edges)), fn_(std::move(fn)), sequence_nr_(g_next_sequence_nr++) {
+    ++g_live_nodes;
+}
+
+Node::~Node() {
+    --g_live_nodes;
+    DeletionQueue& q = t_deletion;
+    const bool outermost = !q.draining;
+    q.draining = true;
+    fn_ = nullptr;  // saved tensors die here; their nodes are queued, not destroyed recursively
+    for (Edge& e : edges_)
+        if (e.node) q.pending.push_back(std::move(e.node));
+    edges_.clear();
+    if (!outermost) return;
+    while (!q.pending.empty()) {
+        std::shared_ptr<Node> next = std::move(q.pending.back());
+        q.pending.pop_back();
+        next.reset();
+    }
+    q.draining = false;
+}
+
+int64_t Node::live_count() { return g_live_nodes.load(); }
+
+void Node::release() { fn_ = nullptr; }
+
+std::vector<Tensor> Node::apply(const Tensor& grad_output, const GradMask& needs) {
+    if (!fn_)
+        throw std::invalid_argument("backward: tried to run backward through '" + name_ +
+                                    "' a second time, but its saved tensors were freed after the first backward. "
+                                    "Pass retain_graph=true to the first backward() if you need to backward twice");
+    return fn_(grad_output, needs);
+}
+
+// ---------------------------------------------------------------- recording
+
+bool needs_grad(std::initializer_list<Tensor> inputs) {
+    if (!t_grad_enabled) return false;
+    for (const Tensor& t : inputs)
+        if (t.requires_grad()) return true;
+    return false;
+}
+bool needs_grad(const std::vector<Tensor>& inputs) {
+    if (!t_grad_enabled) return false;
+    for (const Tensor& t : inputs)
+        if (t.requires_grad()) return true;
+    return false;
+}
+
+namespace {
+bool has_non_finite(const Tensor& t) {
+    return dispatch(t.dtype(), [&]<class T>() {
+        for (T v : t.to_vector<T>())
+            if (!std::isfinite(v)) return true;
+        return false;
+    });
+}
+
+template <class Inputs>
+Tensor record_impl(std::string op, Tensor out, const Inputs& inputs, BackwardFn fn) {
+    if (t_anomaly_enabled && has_non_finite(out))
+        throw std::domain_error("anomaly: the forward of '" + op + "' produced NaN or Inf in its output " + describe(out));
+    if (!needs_grad(inputs)) return out;
+    std::vector<Edge> edges;
+    edges.reserve(inputs.size());
+    for (const Tensor& t : inputs) {
+        Edge e;
+        if (t.defined() && t.requires_grad()) {
+            if (t.grad_fn()) e.node = t.grad_fn();
+            else e.leaf = t.impl_ptr();
+            e.shape = t.shape();
+            e.dtype = t.dtype();
+        }
+        edges.push_back(std::move(e));
+    }
+    if (out.grad_fn() || out.requires_grad())
+        throw std::logic_error("record: '" + op + "' returned a tensor that already has autograd history");
+    out.impl()->grad_fn = std::make_shared<Node>(std::move(op), std::move(edges), std::move(fn));
+    out.impl()->requires_grad = true;
+    return out;
+}
+}  // namespace
+
+Tensor record(std::string op, Tensor out, std::initializer_list<Tensor> inputs, BackwardFn fn) {
+    return record_impl(std::move(op), std::move(out), inputs, std::move(fn));
+}
+Tensor record(std::string op, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn) {
+    return record_impl(std::move(op), std::move(out), inputs, std::move(fn));
+}
+
+// ---------------------------------------------------------------- the engine
+
+namespace {
+
+// A buffer may be added into only when nothing else can see its memory: gradients are often
+// shared (add's backward hands the same tensor to both inputs) or alias saved tensors.
+bool uniquely_owned(const Tensor& t) {
+    return t.impl_ptr().use_count() == 1 && t.impl()->storage.use_count() == 1 && is_dense(t);
+}
+
+// Sums gradients that arrive along several edges into one buffer.
+void accumulate(Tensor& slot, const Tensor& g) {
+    if (!slot.defined()) {
+        slot = g;
+        return;
+    }
+    // The first gradient may be shared with another consumer, so sum out of place once; after
+    // that the buffer is ours and can be added into.
+    if (!uniquely_owned(slot)) {
+        Tensor fresh = empty_like(slot);
+        copy_into(fresh, slot);
+        slot = fresh;
+    }
+    add_into(slot, g);
+}
+
+Tensor check_gradient(const Node& node, std::size_t i, Tensor g, const Edge& edge) {
+    if (g.dtype() != edge.dtype)
+        throw std::logic_error("backward: '" + node.name() + "' returned a " + dtype_name(g.dtype()) +
+                               " gradient for a " + dtype_name(edge.dtype) + " input " + std::to_string(i));
+    if (g.shape() != edge.shape) {
+        try {
+            if (broadcast_shapes(g.shape(), edge.shape, node.name().c_str()) != g.shape()) throw std::invalid_argument("");
+        } catch (const std::invalid_argument&) {
+            throw std::logic_error("backward: '" + node.name() + "' returned a gradient of shape " + to_string(g.shape()) +
+                                   " for input " + std::to_string(i) + " of shape " + to_string(edge.shape));
+        }
+        g = sum_to(g, edge.shape);
+    }
+    if (t_anomaly_enabled && has_non_finite(g))
+        throw std::domain_error("anomaly: the backward of '" + node.name() + "' produced NaN or Inf in the gradient of input " +
+                                std::to_string(i) + " " + describe(g));
+    return g;
+}
+
+struct GraphTask {
+    bool accumulate_leaves = true;                            // backward() vs grad()
+    std::unordered_map<const TensorImpl*, std::size_t> leaf_targets;  // grad(): leaf -> input index
+    std::unordered_map<const Node*, std::size_t> node_targets;        // grad(): non-leaf -> input index
+};
+
+// Runs the graph below `roots`. Returns the gradient of every leaf reached (backward) or of every
+// target (grad), keyed by the leaf or by the target's index.
+struct Results {
+    std::unordered_map<TensorImpl*, Tensor> leaves;
+    std::vector<Tensor> targets;
+};
+
+Results run_graph(const std::vector<std::pair<Edge, Tensor>>& roots, const GraphTask& task, std::size_t n_targets,
+                  bool retain_graph) {
+    NoGradGuard no_grad;
+    Results res;
+    res.targets.resize(n_targets);
+
+    auto leaf_wanted = [&](const Edge& e) {
+        return task.accumulate_leaves ? e.leaf->requires_grad : task.leaf_targets.count(e.leaf.get()) > 0;
+    };
+
+    // 1. Iterative post-order walk: which nodes lead to a wanted gradient.
+    std::unordered_map<Node*, bool> needed;
+    {
+        std::vector<std::pair<Node*, std::size_t>> stack;
+        for (const auto& [edge, g] : roots)
+            if (edge.node && !needed.count(edge.node.get())) {
+                needed[edge.node.get()] = false;
+                stack.emplace_back(edge.node.get(), 0);
+            }
+        while (!stack.empty()) {
+            auto& [node, next] = stack.back();
+            if (next < node->edges().size()) {
+                const Edge& e = node->edges()[next++];
+                if (e.node && !needed.count(e.node.get())) {
+                    needed[e.node.get()] = false;
+                    stack.emplace_back(e.node.get(), 0);
+                }
+                continue;
+            }
+            bool n = task.node_targets.count(node) > 0;
+            for (const Edge& e : node->edges()) {
+                if (e.node) n = n || needed[e.node.get()];
+                else if (e.leaf) n = n || leaf_wanted(e);
+            }
+            needed[node] = n;
+            stack.pop_back();
+        }
+    }
+
+    // 2. Dependencies: how many needed nodes feed each needed node.
+    std::unordered_map<Node*, int64_t> deps;
+    for (const auto& [node, is_needed] : needed) {
+        if (!is_needed) continue;
+        for (const Edge& e : node->edges())
+            if (e.node && needed[e.node.get()]) ++deps[e.node.get()];
+    }
+
+    // 3. Seed the roots and run nodes as they become ready.
+    std::unordered_map<Node*, Tensor> buffers;
+    std::vector<Node*> ready;
+    for (const auto& [edge, g] : roots) {
+        if (edge.leaf) {
+            if (task.accumulate_leaves) accumulate(res.leaves[edge.leaf.get()], g);
+            else if (auto it = task.leaf_targets.find(edge.leaf.get()); it != task.leaf_targets.end())
+                accumulate(res.targets[it->second], g);
+            continue;
+        }
+        if (!needed[edge.node.get()]) continue;
+        accumulate(buffers[edge.node.get()], g);
+    }
+    for (const auto& [edge, g] : roots)
+        if (edge.node && needed[edge.node.get()] && deps[edge.node.get()] == 0 &&
+            std::find(ready.begin(), ready.end(), edge.node.get()) == ready.end())
+            ready.push_back(edge.node.get());
+
+    while (!ready.empty()) {
+        Node* node = ready.back();
+        ready.pop_back();
+        Tensor grad_out = std::move(buffers[node]);
+        buffers.erase(node);
+        // Backward closures may rely on a dense grad_output (row-major or channels-last).
+        if (grad_out.defined() && !is_dense(grad_out)) {
+            Tensor dense = empty(grad_out.shape(), {.dtype = grad_out.dtype()});
+            copy_into(dense, grad_out);
+            grad_out = dense;
+        }
+        if (auto it = task.node_targets.find(node); it != task.node_targets.end()) res.targets[it->second] = grad_out;
+
+        const auto& edges = node->edges();
+        GradMask mask(edges.size());
+        for (std::size_t i = 0; i < edges.size(); ++i) {
+            const Edge& e = edges[i];
+            if ((e.node && needed[e.node.get()]) || (e.leaf && leaf_wanted(e))) mask.set(i);
+        }
+        std::vector<Tensor> grads;
+        if (mask.any() && grad_out.defined()) {
+            grads = node->apply(grad_out, mask);
+            if (grads.size() != edges.size())
+                throw std::logic_error("backward: '" + node->name() + "' returned " + std::to_string(grads.size()) +
+                                       " gradients for " + std::to_string(edges.size()) + " inputs");
+        }
+        if (!retain_graph) node->release();
+
+        for (std::size_t i = 0; i < edges.size(); ++i) {
+            const Edge& e = edges[i];
+            if (!mask[i]) continue;
+            Tensor g = i < grads.size() && grads[i].defined() ? check_gradient(*node, i, grads[i], e) : Tensor();
+            if (e.leaf) {
+                if (!g.defined()) continue;
+                if (task.accumulate_leaves) accumulate(res.leaves[e.leaf.get()], g);
+                else accumulate(res.targets[task.leaf_targets.at(e.leaf.get())], g);
+                continue;
+            }
+            if (g.defined()) accumulate(buffers[e.node.get()], g);
+            if (--deps[e.node.get()] == 0) ready.push_back(e.node.get());
+        }
+    }
+    return res;
+}
+
+std::vector<std::pair<Edge, Tensor>> make_roots(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
+                                                const char* api) {
+    if (!grad_outputs.empty() && grad_outputs.size() != outputs.size())
+        throw std::invalid_argument(std::string(api) + ": got " + std::to_string(grad_outputs.size()) +
+                                    " grad_outputs for " + std::to_string(outputs.size()) + " outputs");
+    std::vector<std::pair<Edge, Tensor>> roots;
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+        const Tensor& out = outputs[i];
+        if (!out.defined()) throw std::invalid_argument(std::string(api) + ": output " + std::to_string(i) + " is undefined");
+        if (!out.requires_grad())
+            throw std::invalid_argument(std::string(api) + ": output " + std::to_string(i) + " " + describe(out) +
+                                        " does not require grad and has no grad_fn; make sure a parameter it depends "
+                                        "on has requires_grad set and that it was not computed under NoGradGuard");
+        Tensor g = grad_outputs.empty() ? Tensor() : grad_outputs[i];
+        if (!g.defined()) {
+            if (out.numel() != 1)
+                throw std::invalid_argument(std::string(api) + ": grad can be implicitly created only for scalar outputs, "
+                                            "but output " + std::to_string(i) + " has shape " + to_string(out.shape()) +
+                                            "; pass a grad_output of that shape");
+            g = ones_like(out);
+        } else if (g.shape() != out.shape() || g.dtype() != out.dtype()) {
+            throw std::invalid_argument(std::string(api) + ": grad_output " + describe(g) + " does not match output " +
+                                        std::to_string(i) + " " + describe(out));
+        }
+        Edge e;
+        if (out.grad_fn()) e.node = out.grad_fn();
+        else e.leaf = out.impl_ptr();
+        e.shape = out.shape();
+        e.dtype = out.dtype();
+        roots.emplace_back(std::move(e), g);
+    }
+    return roots;
+}
+
+}  // namespace
+
+void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs, bool retain_graph) {
+    const auto roots = make_roots(outputs, grad_outputs, "backward");
+    GraphTask task;
+    Results res = run_graph(roots, task, 0, retain_graph);
+    // Leaf gradients are committed only once the whole pass has succeeded, so an error midway
+    // leaves every .grad() as it was.
+    for (auto& [leaf, g] : res.leaves) {
+        if (!leaf->grad) {
+            // The accumulated buffer must be the leaf's alone: later backward calls add into it.
+            if (!uniquely_owned(g)) {
+                Tensor own = empty_like(g);
+                copy_into(own, g);
+                g = own;
+            }
+            leaf->grad = g.impl_ptr();
+        } else {
+            add_into(Tensor(leaf->grad), g);
+        }
+    }
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, bool retain_graph, bool allow_unused) {
+    const auto roots = make_roots(outputs, grad_outputs, "grad");
+    GraphTask task;
+    task.accumulate_leaves = false;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        const Tensor& in = inputs[i];
+        if (!in.defined() || !in.requires_grad())
+            throw std::invalid_argument("grad: input " + std::to_string(i) + " " + describe(in) +
+                                        " does not require grad, so no gradient can be computed for it");
+        if (in.grad_fn()) task.node_targets[in.grad_fn().get()] = i;
+        else task.leaf_targets[in.impl()] = i;
+    }
+    Results res = run_graph(roots, task, inputs.size(), retain_graph);
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        if (!res.targets[i].defined() && !allow_unused)
+            throw std::invalid_argument("grad: input " + std::to_string(i) + " " + describe(inputs[i]) +
+                                        " was not used to compute the outputs; pass allow_unused=true if that is expected");
+        if (res.targets[i].defined() && res.targets[i].shape() != inputs[i].shape())
+            res.targets[i] = sum_to(res.targets[i], inputs[i].shape());
+    }
+    return res.targets;
+}
+
+}  // namespace tapegrad

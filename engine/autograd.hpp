@@ -1,0 +1,142 @@
+#pragma once
+// The tape. Each differentiable op that runs with grad mode on records a Node: the edges to its
+// inputs and a backward closure that owns what the op saved. backward() walks the nodes that lead
+// from the outputs to the leaves in dependency order, iteratively, summing the gradients of
+// every tensor reached along several edges.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.hpp"
+
+namespace tapegrad {
+
+// Which inputs of a node need a gradient; a backward closure may skip the others (conv2d skips
+// dW for a frozen layer, dX for the first layer).
+class GradMask {
+public:
+    explicit GradMask(std::size_t n = 0);
+    void set(std::size_t i);
+    bool operator[](std::size_t i) const;
+    std::size_t size() const { return n_; }
+    bool any() const;
+
+private:
+    std::size_t n_ = 0;
+    uint64_t small_ = 0;
+    std::vector<uint64_t> large_;
+};
+
+// Where a gradient goes: the node that made an input, or the input itself when it is a leaf.
+// It remembers the input's shape, so that broadcast gradients are reduced in one place.
+struct Edge {
+    std::shared_ptr<Node> node;
+    std::shared_ptr<TensorImpl> leaf;
+    Shape shape;
+    DType dtype = kFloat32;
+    bool valid() const { return node != nullptr || leaf != nullptr; }
+};
+
+// Given the gradient of the node's output, returns one gradient per input (undefined when not
+// needed or zero). Gradients may have a broadcast shape: the engine sums them down.
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output, const GradMask& needs)>;
+
+class Node {
+public:
+    Node(std::string name, std::vector<Edge> edges, BackwardFn fn);
+    ~Node();
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+
+    const std::string& name() const { return name_; }
+    const std::vector<Edge>& edges() const { return edges_; }
+    uint64_t sequence_nr() const { return sequence_nr_; }
+    bool released() const { return !fn_; }
+
+    // Runs the closure; throws when the saved tensors were freed by an earlier backward.
+    std::vector<Tensor> apply(const Tensor& grad_output, const GradMask& needs);
+    // Frees the closure and everything it saved.
+    void release();
+
+    // Nodes alive in this process: zero once every graph has been dropped.
+    static int64_t live_count();
+
+private:
+    std::string name_;
+    std::vector<Edge> edges_;
+    BackwardFn fn_;
+    uint64_t sequence_nr_;
+};
+
+// ---- grad mode (thread-local)
+bool is_grad_enabled();
+void set_grad_enabled(bool enabled);
+
+class NoGradGuard {
+public:
+    NoGradGuard();
+    ~NoGradGuard();
+    NoGradGuard(const NoGradGuard&) = delete;
+    NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
+// ---- anomaly mode (thread-local, off by default): every recorded forward output and every
+// gradient a node returns is checked for NaN and Inf, and the error names the op.
+bool is_anomaly_enabled();
+void set_anomaly_enabled(bool enabled);
+class AnomalyModeGuard {
+public:
+    explicit AnomalyModeGuard(bool enabled = true);
+    ~AnomalyModeGuard();
+    AnomalyModeGuard(const AnomalyModeGuard&) = delete;
+    AnomalyModeGuard& operator=(const AnomalyModeGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
+// ---- reference kernels (thread-local): ops run their naive kernels, written straight from the
+// derivation, instead of the fast ones. Tests compare the two; float64 always uses reference.
+bool use_reference_kernels();
+class ReferenceKernelsGuard {
+public:
+    explicit ReferenceKernelsGuard(bool enabled = true);
+    ~ReferenceKernelsGuard();
+    ReferenceKernelsGuard(const ReferenceKernelsGuard&) = delete;
+    ReferenceKernelsGuard& operator=(const ReferenceKernelsGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
+// ---- recording ops
+// True when grad mode is on and any input requires grad: only then is it worth saving tensors.
+bool needs_grad(std::initializer_list<Tensor> inputs);
+bool needs_grad(const std::vector<Tensor>& inputs);
+
+// Attaches a node to `out` when needs_grad(inputs); otherwise returns `out` untouched and drops
+// `fn` with everything it saved. The closure must never capture `out` itself (that would be a
+// cycle): capture `out.detach()` when the backward needs the output.
+Tensor record(std::string op, Tensor out, std::initializer_list<Tensor> inputs, BackwardFn fn);
+Tensor record(std::string op, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn);
+
+// ---- running the tape
+// Accumulates into the .grad() of every leaf that requires grad. Each output needs a grad_output
+// unless it is a scalar. Without retain_graph, saved tensors are freed node by node as it goes.
+void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs = {},
+              bool retain_graph = false);
+
+// Returns d(outputs)/d(inputs) without touching any .grad(). Inputs may be leaves or
+// intermediate tensors. An input the outputs do not depend on gets an undefined tensor when
+// allow_unused, else an error.
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false,
+                         bool allow_unused = false);
+
+}  // namespace tapegrad

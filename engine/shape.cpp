@@ -1,0 +1,65 @@
+#include "engine/shape.hpp"
+
+#include <string>
+
+namespace tapegrad {
+
+std::string to_string(const Shape& s) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (i) out += ",";
+        out += std::to_string(s[i]);
+    }
+    return out + "]";
+}
+
+int64_t numel_of(const Shape& s) {
+    int64_t n = 1;
+    for (int64_t d : s) n *= d;
+    return n;
+}
+
+Strides contiguous_strides(const Shape& s) {
+    Strides st;
+    st.resize(s.size());
+    int64_t acc = 1;
+    for (std::size_t i = s.size(); i-- > 0;) {
+        st[i] = acc;
+        acc *= std::max<int64_t>(s[i], 1);
+    }
+    return st;
+}
+
+Strides channels_last_strides(const Shape& s) {
+    if (s.size() != 4) throw std::invalid_argument("channels_last: needs a 4-D [N,C,H,W] shape, got " + to_string(s));
+    const int64_t C = std::max<int64_t>(s[1], 1), H = std::max<int64_t>(s[2], 1), W = std::max<int64_t>(s[3], 1);
+    return Strides{H * W * C, 1, W * C, C};
+}
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+    const std::size_t n = std::max(a.size(), b.size());
+    Shape out;
+    out.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+        const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+        if (da != db && da != 1 && db != 1)
+            throw std::invalid_argument(std::string(op) + ": shapes " + to_string(a) + " and " + to_string(b) +
+                                        " are not broadcastable (dimension " + std::to_string(i) + ": " +
+                                        std::to_string(da) + " vs " + std::to_string(db) +
+                                        "); sizes must match or be 1");
+        out[i] = da == 1 ? db : da;
+    }
+    return out;
+}
+
+std::size_t normalize_axis(int64_t axis, std::size_t ndim, const char* op) {
+    const int64_t n = static_cast<int64_t>(ndim);
+    if (axis < -n || axis >= n)
+        throw std::invalid_argument(std::string(op) + ": axis " + std::to_string(axis) + " is out of range for a " +
+                                    std::to_string(ndim) + "-D tensor (expected [" + std::to_string(-n) + ", " +
+                                    std::to_string(n - 1) + "])");
+    return static_cast<std::size_t>(axis < 0 ? axis + n : axis);
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,351 @@
+#include "engine/tensor.hpp"
+
+#include <cmath>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+
+#include "engine/autograd.hpp"
+#include "engine/generator.hpp"
+#include "engine/storage.hpp"
+#include "engine/tensor_math.hpp"
+
+namespace tapegrad {
+
+// ---------------------------------------------------------------- storage
+
+Storage::Storage(DType dtype, std::size_t count)
+    : buffer(dtype == kFloat32 ? decltype(buffer)(Buffer<float>(count)) : decltype(buffer)(Buffer<double>(count))) {}
+
+void* Storage::data() {
+    return std::visit([](auto& b) -> void* { return b.data(); }, buffer);
+}
+
+std::size_t Storage::count() const {
+    return std::visit([](const auto& b) { return b.size(); }, buffer);
+}
+
+// ---------------------------------------------------------------- basics
+
+namespace {
+Tensor make_tensor(const Shape& shape, const Strides& strides, DType dtype, int64_t storage_elems) {
+    for (int64_t d : shape)
+        if (d < 0) throw std::invalid_argument("tensor: negative dimension in shape " + to_string(shape));
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = std::make_shared<Storage>(dtype, static_cast<std::size_t>(storage_elems));
+    impl->data = impl->storage->data();
+    impl->shape = shape;
+    impl->strides = strides;
+    impl->dtype = dtype;
+    return Tensor(std::move(impl));
+}
+}  // namespace
+
+const TensorImpl& Tensor::checked() const {
+    if (!impl_) throw std::invalid_argument("tensor: this tensor is undefined (default-constructed or a missing gradient)");
+    return *impl_;
+}
+
+int64_t Tensor::size(int64_t axis) const { return shape()[normalize_axis(axis, dim(), "size")]; }
+
+bool Tensor::is_contiguous(MemoryFormat format) const {
+    const Shape& s = shape();
+    const Strides& st = strides();
+    if (format == MemoryFormat::ChannelsLast) {
+        if (s.size() != 4) return false;
+        const Strides want = channels_last_strides(s);
+        for (std::size_t i = 0; i < 4; ++i)
+            if (s[i] != 1 && st[i] != want[i]) return false;
+        return true;
+    }
+    const Strides want = contiguous_strides(s);
+    for (std::size_t i = 0; i < s.size(); ++i)
+        if (s[i] != 1 && st[i] != want[i]) return false;
+    return true;
+}
+
+MemoryFormat Tensor::suggest_memory_format() const {
+    if (dim() == 4 && !is_contiguous() && is_contiguous(MemoryFormat::ChannelsLast)) return MemoryFormat::ChannelsLast;
+    return MemoryFormat::Contiguous;
+}
+
+template <class T>
+T* Tensor::data() const {
+    const TensorImpl& t = checked();
+    if (t.dtype != dtype_of<T>())
+        throw std::invalid_argument(std::string("data: the tensor is ") + dtype_name(t.dtype) + " but " +
+                                    dtype_name(dtype_of<T>()) + " was asked for; convert with .to()");
+    return static_cast<T*>(t.data);
+}
+template float* Tensor::data<float>() const;
+template double* Tensor::data<double>() const;
+
+double Tensor::at(std::initializer_list<int64_t> index) const {
+    const TensorImpl& t = checked();
+    if (index.size() != t.shape.size())
+        throw std::invalid_argument("at: " + std::to_string(index.size()) + " indices for a tensor of shape " +
+                                    to_string(t.shape));
+    int64_t offset = 0;
+    std::size_t d = 0;
+    for (int64_t i : index) {
+        if (i < 0 || i >= t.shape[d])
+            throw std::invalid_argument("at: index " + std::to_string(i) + " out of range for dimension " +
+                                        std::to_string(d) + " of shape " + to_string(t.shape));
+        offset += i * t.strides[d++];
+    }
+    return dispatch(t.dtype, [&]<class T>() { return static_cast<double>(static_cast<const T*>(t.data)[offset]); });
+}
+
+double Tensor::item() const {
+    if (numel() != 1)
+        throw std::invalid_argument("item: only a one-element tensor converts to a number, this one has shape " +
+                                    to_string(shape()));
+    return dispatch(dtype(), [&]<class T>() { return static_cast<double>(*static_cast<const T*>(data_ptr())); });
+}
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+    Tensor dense = empty(shape(), {.dtype = dtype_of<T>()});
+    copy_into(dense, *this);
+    const T* p = dense.data<T>();
+    return std::vector<T>(p, p + numel());
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+
+// ---------------------------------------------------------------- autograd accessors
+
+Tensor& Tensor::requires_grad_(bool enabled) {
+    const TensorImpl& t = checked();
+    if (t.grad_fn)
+        throw std::invalid_argument("requires_grad_: only leaf tensors can change requires_grad; this one was made by '" +
+                                    t.grad_fn->name() + "'. Use detach() to get a leaf");
+    impl_->requires_grad = enabled;
+    return *this;
+}
+
+Tensor Tensor::grad() const {
+    const TensorImpl& t = checked();
+    return t.grad ? Tensor(t.grad) : Tensor();
+}
+
+void Tensor::set_grad(const Tensor& g) {
+    checked();
+    if (g.defined() && (g.shape() != shape() || g.dtype() != dtype()))
+        throw std::invalid_argument("set_grad: gradient " + describe(g) + " does not match the tensor " + describe(*this));
+    impl_->grad = g.impl_ptr();
+}
+
+void Tensor::zero_grad() {
+    checked();
+    impl_->grad.reset();
+}
+
+Tensor Tensor::detach() const {
+    const TensorImpl& t = checked();
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = t.storage;
+    impl->data = t.data;
+    impl->shape = t.shape;
+    impl->strides = t.strides;
+    impl->dtype = t.dtype;
+    return Tensor(std::move(impl));
+}
+
+void Tensor::backward(const Tensor& grad_output, bool retain_graph) const {
+    tapegrad::backward({*this}, grad_output.defined() ? std::vector<Tensor>{grad_output} : std::vector<Tensor>{},
+                       retain_graph);
+}
+
+// ---------------------------------------------------------------- in-place
+
+namespace {
+void check_writable(const Tensor& t, const char* op) {
+    if (t.grad_fn() || (t.requires_grad() && is_grad_enabled()))
+        throw std::invalid_argument(std::string(op) + ": in-place writes to a tensor that requires grad (" + describe(t) +
+                                    ") would corrupt the graph; do it under NoGradGuard");
+}
+}  // namespace
+
+Tensor& Tensor::fill_(double value) {
+    check_writable(*this, "fill_");
+    fill_tensor(*this, value);
+    return *this;
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+    check_writable(*this, "copy_");
+    if (src.shape() != shape())
+        throw std::invalid_argument("copy_: source " + describe(src) + " does not match destination " + describe(*this));
+    if (src.data_ptr() == data_ptr()) return *this;
+    copy_into(*this, src);
+    return *this;
+}
+
+// ---------------------------------------------------------------- factories
+
+Tensor empty(const Shape& shape, TensorOptions options) { return empty(shape, MemoryFormat::Contiguous, options); }
+
+Tensor empty(const Shape& shape, MemoryFormat format, TensorOptions options) {
+    const Strides strides = format == MemoryFormat::ChannelsLast ? channels_last_strides(shape) : contiguous_strides(shape);
+    Tensor t = make_tensor(shape, strides, options.dtype, numel_of(shape));
+    t.impl()->requires_grad = options.requires_grad;
+    return t;
+}
+
+Tensor full(const Shape& shape, double value, TensorOptions options) {
+    Tensor t = empty(shape, {.dtype = options.dtype});
+    fill_tensor(t, value);
+    t.impl()->requires_grad = options.requires_grad;
+    return t;
+}
+Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0.0, options); }
+Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1.0, options); }
+
+Tensor empty_like(const Tensor& like) { return empty(like.shape(), like.suggest_memory_format(), {.dtype = like.dtype()}); }
+Tensor zeros_like(const Tensor& like) {
+    Tensor t = empty_like(like);
+    fill_tensor(t, 0.0);
+    return t;
+}
+Tensor ones_like(const Tensor& like) {
+    Tensor t = empty_like(like);
+    fill_tensor(t, 1.0);
+    return t;
+}
+
+namespace {
+template <class Draw>
+Tensor random_tensor(const Shape& shape, TensorOptions options, Draw&& draw) {
+    Tensor t = empty(shape, {.dtype = options.dtype});
+    dispatch(options.dtype, [&]<class T>() {
+        T* p = t.data<T>();
+        for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<T>(draw());
+    });
+    t.impl()->requires_grad = options.requires_grad;
+    return t;
+}
+}  // namespace
+
+Tensor randn(const Shape& shape, Generator& gen, TensorOptions options) {
+    return random_tensor(shape, options, [&] { return gen.normal(); });
+}
+Tensor rand(const Shape& shape, Generator& gen, TensorOptions options) {
+    return random_tensor(shape, options, [&] { return gen.uniform(); });
+}
+Tensor uniform(const Shape& shape, double low, double high, Generator& gen, TensorOptions options) {
+    if (!(low <= high))
+        throw std::invalid_argument("uniform: low (" + std::to_string(low) + ") must not exceed high (" +
+                                    std::to_string(high) + ")");
+    return random_tensor(shape, options, [&] { return low + (high - low) * gen.uniform(); });
+}
+
+Tensor arange(int64_t n, TensorOptions options) {
+    int64_t i = 0;
+    return random_tensor(Shape{n}, options, [&] { return static_cast<double>(i++); });
+}
+
+Tensor scalar_tensor(double value, TensorOptions options) { return full(Shape{}, value, options); }
+
+namespace {
+template <class V>
+Tensor tensor_from_values(const std::vector<V>& values, const Shape& shape, TensorOptions options) {
+    if (static_cast<int64_t>(values.size()) != numel_of(shape))
+        throw std::invalid_argument("from_vector: " + std::to_string(values.size()) + " values cannot fill shape " +
+                                    to_string(shape) + " (" + std::to_string(numel_of(shape)) + " elements)");
+    std::size_t i = 0;
+    return random_tensor(shape, options, [&] { return static_cast<double>(values[i++]); });
+}
+}  // namespace
+
+Tensor from_vector(const std::vector<float>& values, const Shape& shape, TensorOptions options) {
+    return tensor_from_values(values, shape, options);
+}
+Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options) {
+    return tensor_from_values(values, shape, options);
+}
+Tensor tensor(std::initializer_list<double> values, TensorOptions options) {
+    return tensor_from_values(std::vector<double>(values), Shape{static_cast<int64_t>(values.size())}, options);
+}
+Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions options) {
+    std::vector<double> values;
+    const std::size_t cols = rows.size() ? rows.begin()->size() : 0;
+    for (const auto& row : rows) {
+        if (row.size() != cols)
+            throw std::invalid_argument("tensor: rows have different lengths (" + std::to_string(cols) + " and " +
+                                        std::to_string(row.size()) + ")");
+        values.insert(values.end(), row.begin(), row.end());
+    }
+    return tensor_from_values(values, Shape{static_cast<int64_t>(rows.size()), static_cast<int64_t>(cols)}, options);
+}
+
+// ---------------------------------------------------------------- comparison and printing
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+    if (a.shape() != b.shape())
+        throw std::invalid_argument("max_abs_diff: shapes " + to_string(a.shape()) + " and " + to_string(b.shape()) + " differ");
+    const auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+    double m = 0;
+    for (std::size_t i = 0; i < va.size(); ++i) {
+        const double d = std::abs(va[i] - vb[i]);
+        if (std::isnan(d)) return d;
+        m = std::max(m, d);
+    }
+    return m;
+}
+
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
+    if (!a.defined() || !b.defined() || a.shape() != b.shape()) return false;
+    const auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+    for (std::size_t i = 0; i < va.size(); ++i)
+        if (!(std::abs(va[i] - vb[i]) <= atol + rtol * std::abs(vb[i]))) return false;
+    return true;
+}
+
+std::string describe(const Tensor& t) {
+    if (!t.defined()) return "undefined";
+    return to_string(t.shape()) + " " + dtype_name(t.dtype());
+}
+
+namespace {
+void print_rec(std::ostream& os, const std::vector<double>& v, const Shape& s, std::size_t dim, int64_t& pos,
+               int indent) {
+    os << '[';
+    for (int64_t i = 0; i < s[dim]; ++i) {
+        if (i) {
+            os << ',';
+            if (dim + 1 < s.size()) os << '\n' << std::string(static_cast<std::size_t>(indent + 1), ' ');
+            else os << ' ';
+        }
+        if (dim + 1 == s.size()) os << std::fixed << std::setprecision(4) << v[static_cast<std::size_t>(pos++)];
+        else print_rec(os, v, s, dim + 1, pos, indent + 1);
+    }
+    os << ']';
+}
+}  // namespace
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+    if (!t.defined()) return os << "tensor(undefined)";
+    const auto flags = os.flags();
+    const auto v = t.to_vector<double>();
+    os << "tensor(";
+    if (t.dim() == 0) {
+        os << std::fixed << std::setprecision(4) << v[0];
+    } else {
+        int64_t pos = 0;
+        print_rec(os, v, t.shape(), 0, pos, 7);
+    }
+    if (t.dtype() == kFloat64) os << ", dtype=float64";
+    if (t.grad_fn()) os << ", grad_fn=<" << t.grad_fn()->name() << ">";
+    else if (t.requires_grad()) os << ", requires_grad=true";
+    os.flags(flags);
+    return os << ')';
+}
+
+std::string to_string(const Tensor& t) {
+    std::ostringstream ss;
+    ss << t;
+    return ss.str();
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,168 @@
+#pragma once
+// Tensor: a shape, strides and a dtype over shared storage, plus what autograd needs (requires_grad,
+// the accumulated gradient of a leaf, and the node that made a non-leaf).
+#include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/dtype.hpp"
+#include "engine/shape.hpp"
+
+namespace tapegrad {
+
+class Node;
+class Generator;
+struct Storage;
+
+enum class MemoryFormat : uint8_t {
+    Contiguous,    // row-major
+    ChannelsLast,  // 4-D [N,C,H,W] stored as N,H,W,C: what oneDNN's fast convolutions want
+};
+
+struct TensorOptions {
+    DType dtype = kFloat32;
+    bool requires_grad = false;
+};
+
+struct TensorImpl {
+    std::shared_ptr<Storage> storage;
+    void* data = nullptr;  // first element, inside storage
+    Shape shape;
+    Strides strides;  // in elements
+    DType dtype = kFloat32;
+    bool requires_grad = false;
+    std::shared_ptr<TensorImpl> grad;  // leaves only
+    std::shared_ptr<Node> grad_fn;     // non-leaves only
+};
+
+class Tensor {
+public:
+    Tensor() = default;  // an undefined tensor: no storage, used for "no gradient"
+    explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+    bool defined() const { return impl_ != nullptr; }
+    const Shape& shape() const { return checked().shape; }
+    const Shape& sizes() const { return shape(); }
+    int64_t size(int64_t axis) const;
+    const Strides& strides() const { return checked().strides; }
+    std::size_t dim() const { return shape().size(); }
+    int64_t numel() const { return numel_of(shape()); }
+    DType dtype() const { return checked().dtype; }
+    bool is_contiguous(MemoryFormat format = MemoryFormat::Contiguous) const;
+    // The memory format the tensor is dense in: ChannelsLast only for 4-D channels-last tensors
+    // that are not also row-major.
+    MemoryFormat suggest_memory_format() const;
+
+    void* data_ptr() const { return checked().data; }
+    // Raw access; throws std::invalid_argument when T is not the tensor's dtype.
+    template <class T>
+    T* data() const;
+    // Element by index (any layout), converted to double.
+    double at(std::initializer_list<int64_t> index) const;
+    // The value of a one-element tensor.
+    double item() const;
+    template <class T>
+    T item() const { return static_cast<T>(item()); }
+    // A copy of the elements in row-major order.
+    template <class T>
+    std::vector<T> to_vector() const;
+
+    // ---- autograd
+    bool requires_grad() const { return defined() && impl_->requires_grad; }
+    // Marks a leaf as a parameter whose gradient is wanted; fails on non-leaves.
+    Tensor& requires_grad_(bool enabled = true);
+    bool is_leaf() const { return !defined() || impl_->grad_fn == nullptr; }
+    // The gradient accumulated by backward() into this leaf; undefined if none yet.
+    Tensor grad() const;
+    void set_grad(const Tensor& g);
+    // Drops the accumulated gradient (PyTorch's set_to_none).
+    void zero_grad();
+    const std::shared_ptr<Node>& grad_fn() const { return checked().grad_fn; }
+    // Same storage, no history: a leaf that does not require grad.
+    Tensor detach() const;
+    // Backpropagates from this tensor. A scalar needs no grad_output.
+    void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;
+
+    // ---- copies and views (differentiable)
+    Tensor clone() const;
+    Tensor contiguous(MemoryFormat format = MemoryFormat::Contiguous) const;
+    Tensor to(DType dtype) const;
+    Tensor reshape(const Shape& shape) const;
+    Tensor view(const Shape& shape) const;
+    Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
+    Tensor transpose(int64_t dim0, int64_t dim1) const;
+    Tensor permute(const Shape& dims) const;
+    Tensor sum() const;
+    Tensor sum(const std::vector<int64_t>& axes, bool keepdim = false) const;
+    Tensor mean() const;
+    Tensor mean(const std::vector<int64_t>& axes, bool keepdim = false) const;
+
+    // ---- in-place, outside autograd (for optimizers and initialisation); refused on tensors
+    // that are part of a graph.
+    Tensor& fill_(double value);
+    Tensor& zero_() { return fill_(0.0); }
+    Tensor& copy_(const Tensor& src);
+
+    // Identity of the underlying implementation (for dictionaries of parameters).
+    TensorImpl* impl() const { return impl_.get(); }
+    const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+    bool same(const Tensor& other) const { return impl_ == other.impl_; }
+
+private:
+    const TensorImpl& checked() const;
+    std::shared_ptr<TensorImpl> impl_;
+};
+
+// ---- factories
+Tensor empty(const Shape& shape, TensorOptions options = {});
+Tensor empty(const Shape& shape, MemoryFormat format, TensorOptions options = {});
+Tensor zeros(const Shape& shape, TensorOptions options = {});
+Tensor ones(const Shape& shape, TensorOptions options = {});
+Tensor full(const Shape& shape, double value, TensorOptions options = {});
+// Same shape, dtype and memory format as `like`.
+Tensor empty_like(const Tensor& like);
+Tensor zeros_like(const Tensor& like);
+Tensor ones_like(const Tensor& like);
+Tensor randn(const Shape& shape, Generator& gen, TensorOptions options = {});
+Tensor rand(const Shape& shape, Generator& gen, TensorOptions options = {});
+Tensor uniform(const Shape& shape, double low, double high, Generator& gen, TensorOptions options = {});
+Tensor arange(int64_t n, TensorOptions options = {});
+Tensor scalar_tensor(double value, TensorOptions options = {});
+// Copies `values` into a new tensor of `shape`; the sizes must agree.
+Tensor from_vector(const std::vector<float>& values, const Shape& shape, TensorOptions options = {});
+Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options = {});
+// tensor({1, 2, 3}) and tensor({{1, 2}, {3, 4}})
+Tensor tensor(std::initializer_list<double> values, TensorOptions options = {});
+Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions options = {});
+
+// Printing in PyTorch's style: tensor([[1.0000, 2.0000], ...], requires_grad=true)
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+std::string to_string(const Tensor& t);
+// "[2,3] float32"
+std::string describe(const Tensor& t);
+
+// True when both are defined, have the same shape and all elements are within
+// atol + rtol * |b| (dtypes may differ).
+bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
+// The largest absolute elementwise difference (shapes must match).
+double max_abs_diff(const Tensor& a, const Tensor& b);
+
+// ---- arithmetic with broadcasting (defined in ops/arithmetic.cpp)
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a);
+Tensor operator+(const Tensor& a, double s);
+Tensor operator-(const Tensor& a, double s);
+Tensor operator*(const Tensor& a, double s);
+Tensor operator/(const Tensor& a, double s);
+Tensor operator+(double s, const Tensor& a);
+Tensor operator-(double s, const Tensor& a);
+Tensor operator*(double s, const Tensor& a);
+Tensor operator/(double s, const Tensor& a);
+
+}  // namespace tapegrad

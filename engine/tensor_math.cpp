@@ -1,0 +1,152 @@
+#include "engine/tensor_math.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include "engine/strided.hpp"
+
+namespace tapegrad {
+
+Strides broadcast_strides(const Shape& from, const Strides& from_strides, const Shape& to) {
+    Strides out;
+    out.resize(to.size());
+    const std::size_t lead = to.size() - from.size();
+    for (std::size_t i = 0; i < to.size(); ++i) {
+        if (i < lead) out[i] = 0;
+        else out[i] = from[i - lead] == 1 ? 0 : from_strides[i - lead];
+    }
+    return out;
+}
+
+Tensor as_strided(const Tensor& base, const Shape& shape, const Strides& strides, int64_t offset) {
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = base.impl()->storage;
+    impl->data = static_cast<char*>(base.data_ptr()) + offset * static_cast<int64_t>(element_size(base.dtype()));
+    impl->shape = shape;
+    impl->strides = strides;
+    impl->dtype = base.dtype();
+    return Tensor(std::move(impl));
+}
+
+void copy_into(const Tensor& dst, const Tensor& src) {
+    dispatch(dst.dtype(), [&]<class D>() {
+        dispatch(src.dtype(), [&]<class S>() {
+            D* d = dst.data<D>();
+            const S* s = src.data<S>();
+            for_each_run<2>(dst.shape(), {dst.strides(), src.strides()}, [&](auto off, int64_t n, auto st) {
+                D* dp = d + off[0];
+                const S* sp = s + off[1];
+                if (st[0] == 1 && st[1] == 1) {
+                    for (int64_t i = 0; i < n; ++i) dp[i] = static_cast<D>(sp[i]);
+                } else {
+                    for (int64_t i = 0; i < n; ++i) dp[i * st[0]] = static_cast<D>(sp[i * st[1]]);
+                }
+            });
+        });
+    });
+}
+
+void fill_tensor(const Tensor& t, double value) {
+    dispatch(t.dtype(), [&]<class T>() {
+        T* p = t.data<T>();
+        const T v = static_cast<T>(value);
+        for_each_run<1>(t.shape(), {t.strides()}, [&](auto off, int64_t n, auto st) {
+            T* q = p + off[0];
+            for (int64_t i = 0; i < n; ++i) q[i * st[0]] = v;
+        });
+    });
+}
+
+void add_into(const Tensor& acc, const Tensor& g) {
+    if (acc.shape() != g.shape() || acc.dtype() != g.dtype())
+        throw std::logic_error("add_into: accumulating " + describe(g) + " into " + describe(acc));
+    dispatch(acc.dtype(), [&]<class T>() {
+        T* a = acc.data<T>();
+        const T* b = g.data<T>();
+        for_each_run<2>(acc.shape(), {acc.strides(), g.strides()}, [&](auto off, int64_t n, auto st) {
+            T* ap = a + off[0];
+            const T* bp = b + off[1];
+            if (st[0] == 1 && st[1] == 1) {
+                for (int64_t i = 0; i < n; ++i) ap[i] += bp[i];
+            } else {
+                for (int64_t i = 0; i < n; ++i) ap[i * st[0]] += bp[i * st[1]];
+            }
+        });
+    });
+}
+
+Tensor sum_kernel(const Tensor& x, const std::vector<bool>& reduce, bool keepdim) {
+    const Shape& xs = x.shape();
+    Shape kept;  // keepdim shape
+    for (std::size_t d = 0; d < xs.size(); ++d) kept.push_back(reduce[d] ? 1 : xs[d]);
+    Tensor out = zeros(kept, {.dtype = x.dtype()});
+    // The output read with stride 0 along reduced axes, so each input element adds into its slot.
+    Strides out_strides = contiguous_strides(kept);
+    for (std::size_t d = 0; d < xs.size(); ++d)
+        if (reduce[d]) out_strides[d] = 0;
+    dispatch(x.dtype(), [&]<class T>() {
+        const T* xp = x.data<T>();
+        T* op = out.data<T>();
+        // Walk the input in its memory order for speed: permute dims by decreasing input stride.
+        std::vector<std::size_t> order(xs.size());
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(),
+                         [&](std::size_t a, std::size_t b) { return x.strides()[a] > x.strides()[b]; });
+        Shape ps;
+        Strides pos, pxs;
+        for (std::size_t d : order) {
+            ps.push_back(xs[d]);
+            pos.push_back(out_strides[d]);
+            pxs.push_back(x.strides()[d]);
+        }
+        for_each_run<2>(ps, {pos, pxs}, [&](auto off, int64_t n, auto st) {
+            T* o = op + off[0];
+            const T* in = xp + off[1];
+            if (st[0] == 0) {
+                double acc = 0;
+                for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(in[i * st[1]]);
+                *o += static_cast<T>(acc);
+            } else {
+                for (int64_t i = 0; i < n; ++i) o[i * st[0]] += in[i * st[1]];
+            }
+        });
+    });
+    if (keepdim) return out;
+    Shape squeezed;
+    for (std::size_t d = 0; d < xs.size(); ++d)
+        if (!reduce[d]) squeezed.push_back(xs[d]);
+    return as_strided(out, squeezed, contiguous_strides(squeezed));
+}
+
+Tensor sum_to(const Tensor& g, const Shape& shape) {
+    if (g.shape() == shape) return g;
+    const Shape& gs = g.shape();
+    if (shape.size() > gs.size()) throw std::logic_error("sum_to: cannot reduce " + to_string(gs) + " to " + to_string(shape));
+    const std::size_t lead = gs.size() - shape.size();
+    std::vector<bool> reduce(gs.size(), false);
+    for (std::size_t d = 0; d < gs.size(); ++d) {
+        if (d < lead) reduce[d] = true;
+        else if (shape[d - lead] == 1 && gs[d] != 1) reduce[d] = true;
+        else if (shape[d - lead] != gs[d])
+            throw std::logic_error("sum_to: cannot reduce " + to_string(gs) + " to " + to_string(shape));
+    }
+    Tensor kept = sum_kernel(g, reduce, /*keepdim=*/true);
+    return as_strided(kept, shape, contiguous_strides(shape));
+}
+
+bool is_dense(const Tensor& t) {
+    // Dense means: sorting dims by stride gives exactly the contiguous strides of that order.
+    const Shape& s = t.shape();
+    std::vector<std::size_t> order(s.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return t.strides()[a] < t.strides()[b]; });
+    int64_t expected = 1;
+    for (std::size_t d : order) {
+        if (s[d] == 1) continue;
+        if (t.strides()[d] != expected) return false;
+        expected *= s[d];
+    }
+    return true;
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,94 @@
+#include "ops/arithmetic.hpp"
+
+#include "engine/autograd.hpp"
+#include "ops/kernels/elementwise.hpp"
+
+namespace tapegrad {
+namespace {
+
+void check_binary(const Tensor& a, const Tensor& b, const char* op) {
+    if (!a.defined() || !b.defined()) throw std::invalid_argument(std::string(op) + ": an operand is an undefined tensor");
+    if (a.dtype() != b.dtype())
+        throw std::invalid_argument(std::string(op) + ": operands " + describe(a) + " and " + describe(b) +
+                                    " have different dtypes; convert one with .to()");
+}
+
+template <class F>
+Tensor binary(const Tensor& a, const Tensor& b, const char* op, F f) {
+    check_binary(a, b, op);
+    const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+    return dispatch(a.dtype(), [&]<class T>() { return kernels::map_binary<T>(a, b, shape, f); });
+}
+
+Tensor scalar_like(double s, const Tensor& a) { return scalar_tensor(s, {.dtype = a.dtype()}); }
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+    Tensor out = binary(a, b, "add", [](auto x, auto y) { return x + y; });
+    // d(a+b)/da = 1, d(a+b)/db = 1; the engine sums broadcast dims down.
+    return record("add", out, {a, b}, [](const Tensor& g, const GradMask&) { return std::vector<Tensor>{g, g}; });
+}
+
+Tensor add(const Tensor& a, const Tensor& b, double alpha) {
+    check_binary(a, b, "add");
+    const Shape shape = broadcast_shapes(a.shape(), b.shape(), "add");
+    Tensor out = dispatch(a.dtype(), [&]<class T>() {
+        const T al = static_cast<T>(alpha);
+        return kernels::map_binary<T>(a, b, shape, [al](T x, T y) { return x + al * y; });
+    });
+    return record("add", out, {a, b},
+                  [alpha](const Tensor& g, const GradMask& needs) {
+                      return std::vector<Tensor>{g, needs[1] ? g * alpha : Tensor()};
+                  });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+    Tensor out = binary(a, b, "sub", [](auto x, auto y) { return x - y; });
+    return record("sub", out, {a, b},
+                  [](const Tensor& g, const GradMask& needs) { return std::vector<Tensor>{g, needs[1] ? neg(g) : Tensor()}; });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+    Tensor out = binary(a, b, "mul", [](auto x, auto y) { return x * y; });
+    if (!needs_grad({a, b})) return out;
+    // d(ab)/da = b, d(ab)/db = a. Save each factor only if the other one needs its gradient.
+    Tensor sa = b.requires_grad() ? a.detach() : Tensor();
+    Tensor sb = a.requires_grad() ? b.detach() : Tensor();
+    return record("mul", out, {a, b}, [sa, sb](const Tensor& g, const GradMask& needs) {
+        return std::vector<Tensor>{needs[0] ? mul(g, sb) : Tensor(), needs[1] ? mul(g, sa) : Tensor()};
+    });
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+    Tensor out = binary(a, b, "div", [](auto x, auto y) { return x / y; });
+    if (!needs_grad({a, b})) return out;
+    // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -out/b
+    Tensor sb = b.detach();
+    Tensor sout = b.requires_grad() ? out.detach() : Tensor();
+    return record("div", out, {a, b}, [sb, sout](const Tensor& g, const GradMask& needs) {
+        Tensor ga = needs[0] || needs[1] ? div(g, sb) : Tensor();
+        return std::vector<Tensor>{needs[0] ? ga : Tensor(), needs[1] ? neg(mul(ga, sout)) : Tensor()};
+    });
+}
+
+Tensor neg(const Tensor& a) {
+    Tensor out = dispatch(a.dtype(), [&]<class T>() { return kernels::map_unary<T>(a, [](T x) { return -x; }); });
+    return record("neg", out, {a}, [](const Tensor& g, const GradMask&) { return std::vector<Tensor>{neg(g)}; });
+}
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator-(const Tensor& a) { return neg(a); }
+Tensor operator+(const Tensor& a, double s) { return add(a, scalar_like(s, a)); }
+Tensor operator-(const Tensor& a, double s) { return sub(a, scalar_like(s, a)); }
+Tensor operator*(const Tensor& a, double s) { return mul(a, scalar_like(s, a)); }
+Tensor operator/(const Tensor& a, double s) { return div(a, scalar_like(s, a)); }
+Tensor operator+(double s, const Tensor& a) { return add(scalar_like(s, a), a); }
+Tensor operator-(double s, const Tensor& a) { return sub(scalar_like(s, a), a); }
+Tensor operator*(double s, const Tensor& a) { return mul(scalar_like(s, a), a); }
+Tensor operator/(double s, const Tensor& a) { return div(scalar_like(s, a), a); }
+
+}  // namespace tapegrad

@@ -1,0 +1,82 @@
+#pragma once
+// Elementwise loops shared by the arithmetic and activation ops. Operands of one shape and one
+// dense layout (row-major or channels-last) run as a single flat loop, in parallel above a size
+// threshold; anything else (broadcasting, strided views) goes through the strided runner.
+#include <omp.h>
+
+#include "engine/strided.hpp"
+#include "engine/tensor.hpp"
+#include "engine/tensor_math.hpp"
+
+namespace tapegrad::kernels {
+
+// Below this many elements a parallel region costs more than it saves.
+inline constexpr int64_t kParallelThreshold = 1 << 15;
+
+inline bool same_dense_layout(const Tensor& a, const Tensor& b) {
+    return a.shape() == b.shape() && a.strides() == b.strides() && is_dense(a);
+}
+
+// out[i] = f(x[i]); `out` is a new tensor in x's layout when x is dense, else row-major.
+template <class T, class F>
+Tensor map_unary(const Tensor& x, F f) {
+    const bool dense = is_dense(x);
+    Tensor out = dense ? empty_like(x) : empty(x.shape(), {.dtype = x.dtype()});
+    if (dense) {
+        // Same strides, same offset of every element: walk the block flat.
+        const T* xp = x.data<T>();
+        T* op = out.data<T>();
+        const int64_t n = x.numel();
+#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static)
+        for (int64_t i = 0; i < n; ++i) op[i] = f(xp[i]);
+        return out;
+    }
+    const T* xp = x.data<T>();
+    T* op = out.data<T>();
+    for_each_run<2>(x.shape(), {out.strides(), x.strides()}, [&](auto off, int64_t n, auto st) {
+        for (int64_t i = 0; i < n; ++i) op[off[0] + i * st[0]] = f(xp[off[1] + i * st[1]]);
+    });
+    return out;
+}
+
+// out = f(a, b) with NumPy broadcasting. The output takes the layout of an operand that already
+// has the output's shape, so a channels-last activation plus a [1,C,1,1] bias stays channels-last.
+template <class T, class F>
+Tensor map_binary(const Tensor& a, const Tensor& b, const Shape& out_shape, F f) {
+    if (same_dense_layout(a, b)) {
+        Tensor out = empty_like(a);
+        const T* ap = a.data<T>();
+        const T* bp = b.data<T>();
+        T* op = out.data<T>();
+        const int64_t n = a.numel();
+#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static)
+        for (int64_t i = 0; i < n; ++i) op[i] = f(ap[i], bp[i]);
+        return out;
+    }
+    const Tensor& like = a.shape() == out_shape && is_dense(a) ? a : b;
+    Tensor out = like.shape() == out_shape && is_dense(like) ? empty_like(like) : empty(out_shape, {.dtype = a.dtype()});
+    const Strides sa = broadcast_strides(a.shape(), a.strides(), out_shape);
+    const Strides sb = broadcast_strides(b.shape(), b.strides(), out_shape);
+    const T* ap = a.data<T>();
+    const T* bp = b.data<T>();
+    T* op = out.data<T>();
+    for_each_run<3>(out_shape, {out.strides(), sa, sb}, [&](auto off, int64_t n, auto st) {
+        T* o = op + off[0];
+        const T* x = ap + off[1];
+        const T* y = bp + off[2];
+        if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
+            for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
+        } else if (st[0] == 1 && st[1] == 1 && st[2] == 0) {
+            const T yv = *y;
+            for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
+        } else if (st[0] == 1 && st[1] == 0 && st[2] == 1) {
+            const T xv = *x;
+            for (int64_t i = 0; i < n; ++i) o[i] = f(xv, y[i]);
+        } else {
+            for (int64_t i = 0; i < n; ++i) o[i * st[0]] = f(x[i * st[1]], y[i * st[2]]);
+        }
+    });
+    return out;
+}
+
+}  // namespace tapegrad::kernels

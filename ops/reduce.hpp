@@ -12,3 +12,11 @@ Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim = false);
 
 }  // namespace tapegrad
+
+namespace tapegrad {
+// The largest value along `axis`; the gradient goes to the first maximum.
+Tensor max(const Tensor& x, int64_t axis, bool keepdim = false);
+// Indices of the first largest values along `axis` (no gradient), in row-major order of the
+// reduced shape.
+std::vector<int64_t> argmax(const Tensor& x, int64_t axis);
+}  // namespace tapegrad

@@ -1,0 +1,16 @@
+#pragma once
+// Elementwise activations and maths: relu (gradient 0 at 0), sigmoid, tanh, exp, log, and
+// pow with a scalar exponent, sqrt, abs.
+#include "engine/tensor.hpp"
+
+namespace tapegrad {
+
+Tensor relu(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor pow(const Tensor& x, double exponent);
+
+}  // namespace tapegrad

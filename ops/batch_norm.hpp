@@ -1,0 +1,20 @@
+#pragma once
+// Batch normalisation over N,H,W per channel for [N,C,H,W], over N for [N,C].
+#include "engine/tensor.hpp"
+
+namespace tapegrad {
+
+struct BatchNormOptions {
+    bool training = true;
+    double momentum = 0.1;
+    double eps = 1e-5;
+};
+
+// training: normalise with the batch statistics (biased variance) and, when running_mean and
+// running_var are defined, update them in place: running = (1-momentum)*running + momentum*batch,
+// with the unbiased batch variance. eval: normalise with the running statistics.
+// weight (gamma) and bias (beta) are [C] or undefined. The backward is the closed form.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, const BatchNormOptions& options = {});
+
+}  // namespace tapegrad

@@ -1,0 +1,36 @@
+#pragma once
+// The op registry: every op appears here with sample inputs, once. One driver
+// (tests/test_op_registry.cpp) runs every row through the same checks:
+//   - gradcheck in float64 for every input that takes a gradient;
+//   - the fast float32 kernel against the reference kernel, in every layout the fast kernel takes;
+//   - backward is linear in grad_output.
+// A new op is a new row: add a RegisterOps object with its cases in tests/registry/cases_<family>.cpp.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/generator.hpp"
+#include "engine/tensor.hpp"
+
+namespace tapegrad::testing {
+
+struct OpCase {
+    std::string name;                // "conv2d/stride2_pad1"
+    std::vector<Shape> input_shapes;  // inputs drawn from N(0,1) unless make_inputs is set
+    std::function<Tensor(const std::vector<Tensor>&)> fn;
+    // Custom inputs (positive values for log, tie-free values for max_pool, ...). Must honour dtype.
+    std::function<std::vector<Tensor>(Generator&, DType)> make_inputs = nullptr;
+    // Which inputs get requires_grad; empty means all.
+    std::vector<bool> differentiable = {};
+    double rtol = 1e-4;  // fast float32 vs reference float32
+    double atol = 1e-4;
+    bool gradcheck_fast_mode = false;  // u^T J v instead of the full Jacobian, for big inputs
+};
+
+std::vector<OpCase>& op_registry();
+
+struct RegisterOps {
+    explicit RegisterOps(std::vector<OpCase> cases);
+};
+
+}  // namespace tapegrad::testing

@@ -13,7 +13,7 @@ namespace {
 // out = src * scale where mask is 1, else 0. The mask is indexed in row-major (logical) order, so
 // the same seed gives the same mask whatever the memory layout; out keeps src's dense layout.
 Tensor apply_mask(const Tensor& src, const std::vector<uint8_t>& mask, double scale) {
-    Tensor out = is_dense(src) ? empty_like(src) : empty(src.shape(), {.dtype = src.dtype()});
+    Tensor out = empty_like(src);  // row-major, or channels-last for a channels-last src
     dispatch(src.dtype(), [&]<class T>() {
         const T* sp = src.data<T>();
         T* op = out.data<T>();

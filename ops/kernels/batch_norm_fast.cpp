@@ -111,7 +111,7 @@ void channel_affine(const float* a, const float* b, const float* A, const float*
         const int64_t c = p % C;
         const float* ap = a + p * S;
         float* o = out + p * S;
-        const float ac = A[c], bc = B[c], dc = D[c];
+        const float ac = A[c], bc = b ? B[c] : 0.0f, dc = D[c];
         if (b) {
             const float* bp = b + p * S;
 #pragma omp simd

@@ -65,7 +65,8 @@ struct DataLoaderOptions {
     uint64_t seed = 0;
     // Normalisation (x / 255 - mean) / std; by default the dataset's own mean and std. Pass the
     // training set's values to the test loader.
-    std::optional<double> mean, std;
+    std::optional<double> mean = std::nullopt;
+    std::optional<double> std = std::nullopt;
 };
 
 // for (const nn::Batch& batch : loader) { ... }  Each pass over the loader is one epoch, in a new

@@ -6,8 +6,10 @@
 namespace tapegrad::bench {
 
 Tensor input(const Shape& shape, MemoryFormat format, bool requires_grad) {
+    // Uniform rather than normal: every case's inputs are made at start-up, and Box-Muller's
+    // log and cos would cost more than some of the benchmarks.
     static Generator gen(42);
-    Tensor values = randn(shape, gen);
+    Tensor values = uniform(shape, -1.0, 1.0, gen);
     Tensor t = format == MemoryFormat::Contiguous ? values : values.contiguous(format);
     if (requires_grad) t.requires_grad_();
     return t;

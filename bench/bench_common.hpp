@@ -12,7 +12,7 @@
 
 namespace tapegrad::bench {
 
-// Standard normal values (fixed seed), dense in `format`; a leaf that requires grad when asked.
+// Values uniform in [-1, 1) (fixed seed), dense in `format`; a leaf that requires grad when asked.
 Tensor input(const Shape& shape, MemoryFormat format = MemoryFormat::Contiguous, bool requires_grad = true);
 
 struct OpCase {

@@ -16,7 +16,7 @@ namespace {
 
 std::shared_ptr<nn::Sequential> small_cnn(Generator& gen) {
     using std::make_shared;
-    const Pool2dOptions pool{.kernel_size = 2};
+    const Pool2dOptions pool{.kernel_size = 2, .stride = Pair(2)};
     return make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
         make_shared<nn::Conv2d>(3, 32, 3, gen, Conv2dOptions{.padding = 1}), make_shared<nn::BatchNorm2d>(32),
         make_shared<nn::ReLU>(), make_shared<nn::MaxPool2d>(pool),

@@ -157,16 +157,30 @@ Tensor max_pool2d_backward_fast(const Tensor& dout_in, const Argmax& argmax, con
     const int32_t* ip = argmax.index.get();
     float* xp = dx.data<float>();
     const bool parallel = dx.numel() > kParallelThreshold;
-    // Each image (channels-last) or plane (row-major) is zeroed and scattered into by one thread,
+    // Each image (channels-last) or plane (row-major) is zeroed and added into by one thread,
     // while it is in cache; overlapping windows add up.
     if (argmax.format == MemoryFormat::ChannelsLast) {
-        const int64_t C = g.C, in_image = g.H * g.W * C, out_image = g.OH * g.OW * C;
+        // Rather than scatter channel by channel, every window position takes the C-vector of
+        // gradients whose argmax it is: KH*KW masked vector adds instead of C scalar ones.
+        const int64_t C = g.C, in_image = g.H * g.W * C;
 #pragma omp parallel for if (parallel) schedule(static)
         for (int64_t n = 0; n < g.N; ++n) {
-            float* d = xp + n * in_image;
-            std::memset(d, 0, sizeof(float) * in_image);
-            for (int64_t j = n * out_image; j < (n + 1) * out_image; j += C)
-                for (int64_t c = 0; c < C; ++c) d[ip[j + c] * C + c] += dp[j + c];
+            float* image = xp + n * in_image;
+            std::memset(image, 0, sizeof(float) * in_image);
+            for (int64_t oh = 0; oh < g.OH; ++oh)
+                for (int64_t ow = 0; ow < g.OW; ++ow) {
+                    const int64_t j = ((n * g.OH + oh) * g.OW + ow) * C;
+                    const float* __restrict d = dp + j;
+                    const int32_t* __restrict ix = ip + j;
+                    const int64_t h0 = oh * g.SH - g.PH, w0 = ow * g.SW - g.PW;
+                    for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min(h0 + g.KH, g.H); ++ih)
+                        for (int64_t iw = std::max<int64_t>(w0, 0); iw < std::min(w0 + g.KW, g.W); ++iw) {
+                            const auto pos = static_cast<int32_t>(ih * g.W + iw);
+                            float* __restrict v = image + pos * C;
+#pragma omp simd
+                            for (int64_t c = 0; c < C; ++c) v[c] += ix[c] == pos ? d[c] : 0.0f;
+                        }
+                }
         }
     } else {
         const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
@@ -204,16 +218,28 @@ Tensor avg_pool2d_forward_fast(const Tensor& x, const AvgPoolBins& b) {
             }
         }
     } else {
-#pragma omp parallel for if (parallel) schedule(static)
-        for (int64_t p = 0; p < b.N * C; ++p) {
-            const float* plane = xp + p * b.H * b.W;
-            for (int64_t i = 0; i < OH; ++i)
-                for (int64_t j = 0; j < OW; ++j) {
-                    float sum = 0.0f;
-                    for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h)
-                        for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) sum += plane[h * b.W + w];
-                    op[(p * OH + i) * OW + j] = sum / static_cast<float>(b.rows.count[i] * b.cols.count[j]);
+        // Separably: first sum the rows of bin i into one row (a unit-stride, vectorized loop),
+        // then each output sums its columns of that row.
+#pragma omp parallel if (parallel)
+        {
+            std::vector<float> row_sum(static_cast<std::size_t>(b.W));
+            float* __restrict rs = row_sum.data();
+#pragma omp for schedule(static)
+            for (int64_t p = 0; p < b.N * C; ++p) {
+                const float* plane = xp + p * b.H * b.W;
+                for (int64_t i = 0; i < OH; ++i) {
+                    std::fill(row_sum.begin(), row_sum.end(), 0.0f);
+                    for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h) {
+                        const float* __restrict row = plane + h * b.W;
+                        for (int64_t w = 0; w < b.W; ++w) rs[w] += row[w];
+                    }
+                    for (int64_t j = 0; j < OW; ++j) {
+                        float sum = 0.0f;
+                        for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) sum += rs[w];
+                        op[(p * OH + i) * OW + j] = sum / static_cast<float>(b.rows.count[i] * b.cols.count[j]);
+                    }
                 }
+            }
         }
     }
     return out;
@@ -244,16 +270,28 @@ Tensor avg_pool2d_backward_fast(const Tensor& dout_in, const AvgPoolBins& b) {
                 }
         }
     } else {
-#pragma omp parallel for if (parallel) schedule(static)
-        for (int64_t p = 0; p < b.N * C; ++p) {
-            float* plane = xp + p * b.H * b.W;
-            std::memset(plane, 0, sizeof(float) * b.H * b.W);
-            for (int64_t i = 0; i < OH; ++i)
-                for (int64_t j = 0; j < OW; ++j) {
-                    const float share = dp[(p * OH + i) * OW + j] / static_cast<float>(b.rows.count[i] * b.cols.count[j]);
-                    for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h)
-                        for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) plane[h * b.W + w] += share;
+        // The forward's separable order reversed: spread bin row i's gradients along one row,
+        // then add that row to every input row of the bin (unit-stride, vectorized).
+#pragma omp parallel if (parallel)
+        {
+            std::vector<float> row_share(static_cast<std::size_t>(b.W));
+            float* __restrict rs = row_share.data();
+#pragma omp for schedule(static)
+            for (int64_t p = 0; p < b.N * C; ++p) {
+                float* plane = xp + p * b.H * b.W;
+                std::memset(plane, 0, sizeof(float) * b.H * b.W);
+                for (int64_t i = 0; i < OH; ++i) {
+                    std::fill(row_share.begin(), row_share.end(), 0.0f);
+                    for (int64_t j = 0; j < OW; ++j) {
+                        const float share = dp[(p * OH + i) * OW + j] / static_cast<float>(b.rows.count[i] * b.cols.count[j]);
+                        for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) rs[w] += share;
+                    }
+                    for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h) {
+                        float* __restrict row = plane + h * b.W;
+                        for (int64_t w = 0; w < b.W; ++w) row[w] += rs[w];
+                    }
                 }
+            }
         }
     }
     return dx;

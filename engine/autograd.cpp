@@ -133,7 +133,7 @@ bool has_non_finite(const Tensor& t) {
 template <class Inputs>
 Tensor record_impl(std::string op, Tensor out, const Inputs& inputs, BackwardFn fn) {
     if (t_anomaly_enabled && has_non_finite(out))
-        throw std::domain_error("anomaly: the forward of '" + op + "' produced NaN or Inf in its output " + describe(out));
+        throw AnomalyError("anomaly: the forward of '" + op + "' produced NaN or Inf in its output " + describe(out));
     if (!needs_grad(inputs)) return out;
     std::vector<Edge> edges;
     edges.reserve(inputs.size());
@@ -202,7 +202,7 @@ Tensor check_gradient(const Node& node, std::size_t i, Tensor g, const Edge& edg
         g = sum_to(g, edge.shape);
     }
     if (t_anomaly_enabled && has_non_finite(g))
-        throw std::domain_error("anomaly: the backward of '" + node.name() + "' produced NaN or Inf in the gradient of input " +
+        throw AnomalyError("anomaly: the backward of '" + node.name() + "' produced NaN or Inf in the gradient of input " +
                                 std::to_string(i) + " " + describe(g));
     return g;
 }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -88,6 +89,9 @@ private:
 
 // ---- anomaly mode (thread-local, off by default): every recorded forward output and every
 // gradient a node returns is checked for NaN and Inf, and the error names the op.
+struct AnomalyError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 bool is_anomaly_enabled();
 void set_anomaly_enabled(bool enabled);
 class AnomalyModeGuard {

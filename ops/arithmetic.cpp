@@ -43,6 +43,27 @@ Tensor add(const Tensor& a, const Tensor& b, double alpha) {
                   });
 }
 
+Tensor add_n(const std::vector<Tensor>& tensors) {
+    if (tensors.empty()) throw std::invalid_argument("add_n: needs at least one tensor");
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+        check_binary(tensors[0], tensors[i], "add_n");
+        if (tensors[i].shape() != tensors[0].shape())
+            throw std::invalid_argument("add_n: tensor " + std::to_string(i) + " has shape " + to_string(tensors[i].shape()) +
+                                        " but tensor 0 has " + to_string(tensors[0].shape()) + "; all shapes must match");
+    }
+    Tensor out = empty(tensors[0].shape(), {.dtype = tensors[0].dtype()});
+    copy_into(out, tensors[0]);
+    for (std::size_t i = 1; i < tensors.size(); ++i) add_into(out, tensors[i]);
+    const std::size_t n = tensors.size();
+    // d(sum_i x_i)/dx_i = 1 for every i.
+    return record("add_n", out, tensors, [n](const Tensor& g, const GradMask& needs) {
+        std::vector<Tensor> grads(n);
+        for (std::size_t i = 0; i < n; ++i)
+            if (needs[i]) grads[i] = g;
+        return grads;
+    });
+}
+
 Tensor sub(const Tensor& a, const Tensor& b) {
     Tensor out = binary(a, b, "sub", [](auto x, auto y) { return x - y; });
     return record("sub", out, {a, b},

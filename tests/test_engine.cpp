@@ -2,6 +2,7 @@
 // functions, deep graphs and node lifetimes.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <thread>
 
 #include "engine/autograd.hpp"
@@ -325,4 +326,48 @@ TEST_CASE("the caching allocator reuses freed blocks") {
     CHECK(after.cache_misses == before.cache_misses);
     alloc.empty_cache();
     CHECK(alloc.stats().bytes_cached == 0);
+}
+
+namespace {
+struct NanBackward : tg::Function<NanBackward> {
+    static constexpr const char* name = "nan_backward";
+    static Tensor forward(tg::FunctionCtx&, const Tensor& x) { return x * 1.0; }
+    static std::vector<Tensor> backward(tg::FunctionCtx&, const Tensor& g) { return {g * std::nan("")}; }
+};
+}  // namespace
+
+TEST_CASE("anomaly mode names the op whose forward or backward made NaN or Inf") {
+    Tensor x = tg::tensor({1.0, 0.0}, {.requires_grad = true});
+    {
+        tg::AnomalyModeGuard anomaly;
+        CHECK_THROWS_WITH_AS(x / tg::tensor({0.0, 1.0}), doctest::Contains("'div'"), tg::AnomalyError);
+        Tensor y = NanBackward::apply(x).sum();
+        CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("'nan_backward'"), tg::AnomalyError);
+        CHECK_FALSE(x.grad().defined());  // the failed backward committed nothing
+    }
+    // Off by default: the same calls go through.
+    CHECK_FALSE(tg::is_anomaly_enabled());
+    CHECK(std::isinf((x / tg::tensor({0.0, 1.0})).at({0})));
+    NanBackward::apply(x).sum().backward();
+    CHECK(std::isnan(x.grad().at({0})));
+}
+
+TEST_CASE("a 100,000-input sum runs backward through one wide node") {
+    const int64_t before = tg::Node::live_count();
+    {
+        std::vector<Tensor> leaves;
+        for (int i = 0; i < 100000; ++i) leaves.push_back(tg::tensor({static_cast<double>(i)}, {.requires_grad = i % 2 == 0}));
+        Tensor total = tg::add_n(leaves);
+        CHECK(total.item() == doctest::Approx(99999.0 * 100000.0 / 2));
+        (total * 3.0).sum().backward();
+        CHECK(leaves[0].grad().item() == 3.0);
+        CHECK(leaves[99998].grad().item() == 3.0);
+        CHECK_FALSE(leaves[99999].grad().defined());
+        // A chain of 100,000 additions, too.
+        Tensor acc = leaves[0];
+        for (std::size_t i = 1; i < leaves.size(); ++i) acc = acc + leaves[i];
+        acc.sum().backward();
+        CHECK(leaves[0].grad().item() == 4.0);
+    }
+    CHECK(tg::Node::live_count() == before);
 }

@@ -29,6 +29,7 @@ RegisterOps arithmetic_cases({
     {.name = "mean/axis", .input_shapes = {{2, 3, 4}}, .fn = [](auto& in) { return in[0].mean({-1}); }},
     {.name = "reshape/transposed", .input_shapes = {{3, 4}}, .fn = [](auto& in) { return in[0].transpose(0, 1).reshape({2, 6}); }},
     {.name = "permute", .input_shapes = {{2, 3, 4}}, .fn = [](auto& in) { return in[0].permute({2, 0, 1}) * 1.5; }},
+    {.name = "add_n/three", .input_shapes = {{2, 3}, {2, 3}, {2, 3}}, .fn = [](auto& in) { return add_n(in); }},
     {.name = "flatten", .input_shapes = {{2, 3, 2, 2}}, .fn = [](auto& in) { return in[0].flatten(1); }},
 });
 

@@ -1,0 +1,248 @@
+#include "nn/data.hpp"
+
+#include <zlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <stdexcept>
+
+namespace tapegrad::nn {
+namespace {
+
+constexpr int64_t kMaxItems = 10'000'000;
+constexpr int64_t kMaxSide = 4096;
+
+[[noreturn]] void fail(const std::string& source, const std::string& problem) {
+    throw std::runtime_error(source + ": " + problem);
+}
+
+uint32_t big_endian_u32(const uint8_t* p) {
+    return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+std::string hex(uint32_t v) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "0x%08x", v);
+    return buf;
+}
+
+std::vector<uint8_t> read_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) fail(path, "cannot open the file");
+    f.seekg(0, std::ios::end);
+    const std::streamoff size = f.tellg();
+    if (size < 0) fail(path, "cannot determine the file size");
+    if (static_cast<uint64_t>(size) > kIdxMaxBytes) fail(path, "the file is larger than 1 GiB");
+    f.seekg(0);
+    std::vector<uint8_t> bytes(static_cast<std::size_t>(size));
+    if (!f.read(reinterpret_cast<char*>(bytes.data()), size)) fail(path, "read error");
+    return bytes;
+}
+
+}  // namespace
+
+IdxArray parse_idx(const uint8_t* data, std::size_t size, uint32_t expected_magic, const std::string& source) {
+    if (size < 4) fail(source, "too short for an IDX header (" + std::to_string(size) + " bytes)");
+    const uint32_t magic = big_endian_u32(data);
+    if (magic != expected_magic) {
+        const bool idx_like = data[0] == 0 && data[1] == 0;
+        fail(source, "bad magic number " + hex(magic) + ", expected " + hex(expected_magic) +
+                         (idx_like ? " (wrong IDX type or rank)" : " (not an IDX file)"));
+    }
+    const std::size_t ndim = data[3];
+    if (size < 4 + 4 * ndim)
+        fail(source, "truncated header: " + std::to_string(ndim) + " dimensions need " + std::to_string(4 + 4 * ndim) +
+                         " bytes, the file has " + std::to_string(size));
+    IdxArray out;
+    uint64_t total = 1;
+    for (std::size_t d = 0; d < ndim; ++d) {
+        const uint32_t dim = big_endian_u32(data + 4 + 4 * d);
+        const int64_t limit = d == 0 ? kMaxItems : kMaxSide;
+        if (dim == 0 || dim > static_cast<uint64_t>(limit))
+            fail(source, "dimension " + std::to_string(d) + " is " + std::to_string(dim) + " (allowed 1.." +
+                             std::to_string(limit) + ")");
+        out.dims.push_back(dim);
+        total *= dim;  // at most 1e7 * 4096 * 4096 per step: cannot overflow 64 bits for 3 dims
+        if (total > kIdxMaxBytes) fail(source, "the array is larger than 1 GiB");
+    }
+    const std::size_t header = 4 + 4 * ndim;
+    if (size - header != total)
+        fail(source, "the dimensions announce " + std::to_string(total) + " bytes of data but the file has " +
+                         std::to_string(size - header) + (size - header < total ? " (truncated)" : " (trailing bytes)"));
+    out.data.assign(data + header, data + size);
+    return out;
+}
+
+std::vector<uint8_t> maybe_gunzip(const uint8_t* data, std::size_t size, const std::string& source) {
+    if (size < 2 || data[0] != 0x1f || data[1] != 0x8b) return {data, data + size};
+    z_stream zs{};
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) fail(source, "zlib initialisation failed");
+    std::vector<uint8_t> out;
+    std::size_t in_done = 0;
+    int rc = Z_OK;
+    std::vector<uint8_t> chunk(1 << 20);
+    while (rc != Z_STREAM_END) {
+        if (zs.avail_in == 0) {
+            const std::size_t n = std::min<std::size_t>(size - in_done, 1u << 30);
+            zs.next_in = const_cast<Bytef*>(data + in_done);
+            zs.avail_in = static_cast<uInt>(n);
+            in_done += n;
+        }
+        zs.next_out = chunk.data();
+        zs.avail_out = static_cast<uInt>(chunk.size());
+        rc = inflate(&zs, Z_NO_FLUSH);
+        const std::size_t produced = chunk.size() - zs.avail_out;
+        if (rc != Z_OK && rc != Z_STREAM_END) {
+            const std::string msg = zs.msg ? zs.msg : "no further detail";
+            inflateEnd(&zs);
+            if (rc == Z_BUF_ERROR) fail(source, "truncated gzip stream");
+            fail(source, "corrupt gzip data (" + msg + ")");
+        }
+        if (out.size() + produced > kIdxMaxBytes) {
+            inflateEnd(&zs);
+            fail(source, "decompresses to more than 1 GiB");
+        }
+        out.insert(out.end(), chunk.data(), chunk.data() + produced);
+        if (rc == Z_OK && produced == 0 && zs.avail_in == 0 && in_done == size) {
+            inflateEnd(&zs);
+            fail(source, "truncated gzip stream");
+        }
+    }
+    inflateEnd(&zs);
+    return out;
+}
+
+IdxArray read_idx(const std::string& path, uint32_t expected_magic) {
+    const std::vector<uint8_t> raw = read_file(path);
+    const std::vector<uint8_t> bytes = maybe_gunzip(raw.data(), raw.size(), path);
+    return parse_idx(bytes.data(), bytes.size(), expected_magic, path);
+}
+
+// ---------------------------------------------------------------- ImageDataset
+
+ImageDataset ImageDataset::head(int64_t n) const {
+    ImageDataset out;
+    out.count = std::clamp<int64_t>(n, 0, count);
+    out.rows = rows;
+    out.cols = cols;
+    out.pixels.assign(pixels.begin(), pixels.begin() + out.count * rows * cols);
+    out.labels.assign(labels.begin(), labels.begin() + out.count);
+    return out;
+}
+
+std::pair<double, double> ImageDataset::pixel_mean_std() const {
+    if (pixels.empty()) throw std::invalid_argument("ImageDataset: no pixels to compute a mean from");
+    double sum = 0, sum_sq = 0;
+    for (uint8_t p : pixels) {
+        const double x = p / 255.0;
+        sum += x;
+        sum_sq += x * x;
+    }
+    const double n = static_cast<double>(pixels.size());
+    const double mean = sum / n;
+    return {mean, std::sqrt(std::max(0.0, sum_sq / n - mean * mean))};
+}
+
+ImageDataset load_mnist(const std::string& dir, Split split) {
+    namespace fs = std::filesystem;
+    if (!fs::is_directory(dir))
+        throw std::runtime_error("dataset directory " + dir + " does not exist (install dataset-fashion-mnist or pass "
+                                 "a directory of MNIST-format files)");
+    const std::string prefix = split == Split::Train ? "train" : "t10k";
+    auto find = [&](const std::string& stem) {
+        for (const std::string& name : {stem, stem + ".gz"}) {
+            const fs::path p = fs::path(dir) / name;
+            if (fs::exists(p)) return p.string();
+        }
+        throw std::runtime_error("dataset directory " + dir + " has neither " + stem + " nor " + stem + ".gz");
+    };
+    const std::string image_path = find(prefix + "-images-idx3-ubyte");
+    const std::string label_path = find(prefix + "-labels-idx1-ubyte");
+    IdxArray images = read_idx(image_path, kIdxImagesMagic);
+    IdxArray labels = read_idx(label_path, kIdxLabelsMagic);
+    if (images.dims[0] != labels.dims[0])
+        throw std::runtime_error(label_path + ": has " + std::to_string(labels.dims[0]) + " labels but " + image_path +
+                                 " has " + std::to_string(images.dims[0]) + " images");
+    ImageDataset out;
+    out.count = images.dims[0];
+    out.rows = images.dims[1];
+    out.cols = images.dims[2];
+    out.pixels = std::move(images.data);
+    out.labels.assign(labels.data.begin(), labels.data.end());
+    return out;
+}
+
+// ---------------------------------------------------------------- DataLoader
+
+DataLoader::DataLoader(ImageDataset dataset, DataLoaderOptions options)
+    : dataset_(std::move(dataset)), options_(options), gen_(options.seed) {
+    if (options_.batch_size <= 0)
+        throw std::invalid_argument("DataLoader: batch_size must be positive, got " + std::to_string(options_.batch_size));
+    if (dataset_.count <= 0) throw std::invalid_argument("DataLoader: the dataset is empty");
+    if (static_cast<int64_t>(dataset_.pixels.size()) != dataset_.count * dataset_.rows * dataset_.cols ||
+        static_cast<int64_t>(dataset_.labels.size()) != dataset_.count)
+        throw std::invalid_argument("DataLoader: the dataset's pixels or labels do not match its count");
+    if (options_.mean.has_value() != options_.std.has_value())
+        throw std::invalid_argument("DataLoader: give both mean and std, or neither");
+    if (options_.mean) {
+        mean_ = *options_.mean;
+        std_ = *options_.std;
+    } else {
+        std::tie(mean_, std_) = dataset_.pixel_mean_std();
+    }
+    if (!(std_ > 0)) throw std::invalid_argument("DataLoader: the normalisation std must be positive");
+    order_.resize(static_cast<std::size_t>(dataset_.count));
+    std::iota(order_.begin(), order_.end(), 0);
+    cursor_ = dataset_.count;  // no epoch started
+}
+
+int64_t DataLoader::num_batches() const {
+    const int64_t b = options_.batch_size;
+    return options_.drop_last ? dataset_.count / b : (dataset_.count + b - 1) / b;
+}
+
+void DataLoader::reset() {
+    std::iota(order_.begin(), order_.end(), 0);
+    if (options_.shuffle) {
+        // Fisher-Yates with the project's generator: same seed, same order everywhere.
+        for (std::size_t i = order_.size() - 1; i > 0; --i) std::swap(order_[i], order_[gen_.below(i + 1)]);
+    }
+    cursor_ = 0;
+}
+
+bool DataLoader::next(Batch& batch) {
+    const int64_t left = dataset_.count - cursor_;
+    const int64_t b = std::min(options_.batch_size, left);
+    if (b <= 0 || (options_.drop_last && b < options_.batch_size)) return false;
+    const int64_t plane = dataset_.rows * dataset_.cols;
+    batch.images = empty({b, 1, dataset_.rows, dataset_.cols});
+    batch.labels.resize(static_cast<std::size_t>(b));
+    float* out = batch.images.data<float>();
+    const float scale = static_cast<float>(1.0 / (255.0 * std_));
+    const float shift = static_cast<float>(-mean_ / std_);
+    for (int64_t i = 0; i < b; ++i) {
+        const int64_t item = order_[static_cast<std::size_t>(cursor_ + i)];
+        const uint8_t* src = dataset_.pixels.data() + item * plane;
+        float* dst = out + i * plane;
+        for (int64_t k = 0; k < plane; ++k) dst[k] = static_cast<float>(src[k]) * scale + shift;
+        batch.labels[static_cast<std::size_t>(i)] = dataset_.labels[static_cast<std::size_t>(item)];
+    }
+    cursor_ += b;
+    return true;
+}
+
+DataLoader::iterator::iterator(DataLoader* loader, bool end) : loader_(end ? nullptr : loader) {
+    if (loader_) {
+        loader_->reset();
+        if (!loader_->next(batch_)) loader_ = nullptr;
+    }
+}
+
+DataLoader::iterator& DataLoader::iterator::operator++() {
+    if (loader_ && !loader_->next(batch_)) loader_ = nullptr;
+    return *this;
+}
+
+}  // namespace tapegrad::nn

@@ -1,0 +1,115 @@
+#pragma once
+// Data: the IDX file format (MNIST, Fashion-MNIST), plain or gzip-compressed, and a DataLoader that
+// yields normalised float32 batches in a seeded, shuffled order.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/generator.hpp"
+#include "engine/tensor.hpp"
+
+namespace tapegrad::nn {
+
+// An unsigned-byte IDX array: dims and the values in row-major order.
+struct IdxArray {
+    std::vector<int64_t> dims;
+    std::vector<uint8_t> data;
+};
+
+inline constexpr uint32_t kIdxImagesMagic = 0x00000803;  // ubyte, 3 dims: count, rows, cols
+inline constexpr uint32_t kIdxLabelsMagic = 0x00000801;  // ubyte, 1 dim: count
+inline constexpr std::size_t kIdxMaxBytes = std::size_t{1} << 30;
+
+// Parses an uncompressed IDX buffer whose magic must be `expected_magic`; the dims must be
+// non-zero, at most 10,000,000 items of at most 4096 x 4096, and the data must fill the rest of
+// the buffer exactly. Errors (std::runtime_error) name `source` and the problem.
+IdxArray parse_idx(const uint8_t* data, std::size_t size, uint32_t expected_magic, const std::string& source = "buffer");
+// Gunzips a buffer that starts with the gzip magic (1f 8b); other buffers come back as they are.
+// The output is capped at kIdxMaxBytes.
+std::vector<uint8_t> maybe_gunzip(const uint8_t* data, std::size_t size, const std::string& source = "buffer");
+// Reads a file, gunzipping it when it is gzip, and parses it.
+IdxArray read_idx(const std::string& path, uint32_t expected_magic);
+
+// Grey images with integer labels, as stored: pixels 0..255.
+struct ImageDataset {
+    int64_t count = 0, rows = 0, cols = 0;
+    std::vector<uint8_t> pixels;  // count * rows * cols
+    std::vector<int64_t> labels;  // count
+
+    // The first `n` items (all when n exceeds count).
+    ImageDataset head(int64_t n) const;
+    // Mean and (population) standard deviation of the pixels scaled to [0, 1].
+    std::pair<double, double> pixel_mean_std() const;
+};
+
+enum class Split { Train, Test };
+inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+// Loads `dir`/{train,t10k}-{images-idx3,labels-idx1}-ubyte, each plain or with ".gz"; any
+// directory of MNIST-format files works. Checks that images and labels agree in count.
+ImageDataset load_mnist(const std::string& dir, Split split);
+inline ImageDataset load_fashion_mnist(const std::string& dir = kFashionMnistDir, Split split = Split::Train) {
+    return load_mnist(dir, split);
+}
+
+struct Batch {
+    Tensor images;                // [B,1,rows,cols] float32, normalised
+    std::vector<int64_t> labels;  // B
+};
+
+struct DataLoaderOptions {
+    int64_t batch_size = 64;
+    bool shuffle = true;
+    bool drop_last = false;
+    uint64_t seed = 0;
+    // Normalisation (x / 255 - mean) / std; by default the dataset's own mean and std. Pass the
+    // training set's values to the test loader.
+    std::optional<double> mean = std::nullopt;
+    std::optional<double> std = std::nullopt;
+};
+
+// for (const nn::Batch& batch : loader) { ... }  Each pass over the loader is one epoch, in a new
+// order drawn from the loader's generator when shuffling.
+class DataLoader {
+public:
+    DataLoader(ImageDataset dataset, DataLoaderOptions options = {});
+
+    // Batches per epoch.
+    int64_t num_batches() const;
+    const ImageDataset& dataset() const { return dataset_; }
+    double mean() const { return mean_; }
+    double stddev() const { return std_; }
+    // The shuffling generator, for checkpoints.
+    Generator& generator() { return gen_; }
+
+    // Starts an epoch, reshuffling when shuffle is on.
+    void reset();
+    // The next batch of the current epoch; false at the end.
+    bool next(Batch& batch);
+
+    class iterator {
+    public:
+        iterator(DataLoader* loader, bool end);
+        const Batch& operator*() const { return batch_; }
+        const Batch* operator->() const { return &batch_; }
+        iterator& operator++();
+        bool operator!=(const iterator& other) const { return loader_ != other.loader_; }
+
+    private:
+        DataLoader* loader_;
+        Batch batch_;
+    };
+    iterator begin() { return iterator(this, false); }
+    iterator end() { return iterator(nullptr, true); }
+
+private:
+    ImageDataset dataset_;
+    DataLoaderOptions options_;
+    double mean_ = 0, std_ = 1;
+    Generator gen_;
+    std::vector<int64_t> order_;
+    int64_t cursor_ = 0;
+};
+
+}  // namespace tapegrad::nn

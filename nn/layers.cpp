@@ -1,0 +1,94 @@
+#include "nn/layers.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "nn/init.hpp"
+#include "ops/activation.hpp"
+#include "ops/batch_norm.hpp"
+#include "ops/dropout.hpp"
+#include "ops/linear.hpp"
+
+namespace tapegrad::nn {
+namespace {
+// PyTorch's reset_parameters for Conv and Linear: kaiming_uniform(a = sqrt(5)) gives
+// bound = 1/sqrt(fan_in) for the weight; the bias uses the same bound.
+void reset_like_pytorch(Tensor& weight, Tensor& bias, Generator& gen) {
+    init::kaiming_uniform_(weight, gen, std::sqrt(5.0));
+    if (bias.defined()) {
+        const double bound = 1.0 / std::sqrt(static_cast<double>(init::fan_in_and_fan_out(weight).first));
+        init::uniform_(bias, -bound, bound, gen);
+    }
+}
+
+void check_positive(const char* layer, const char* what, int64_t v) {
+    if (v <= 0) throw std::invalid_argument(std::string(layer) + ": " + what + " must be positive, got " + std::to_string(v));
+}
+}  // namespace
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen, Conv2dOptions options,
+               bool with_bias)
+    : Module("Conv2d"), options(options) {
+    check_positive("Conv2d", "in_channels", in_channels);
+    check_positive("Conv2d", "out_channels", out_channels);
+    check_positive("Conv2d", "kernel height", kernel_size.h);
+    check_positive("Conv2d", "kernel width", kernel_size.w);
+    check_positive("Conv2d", "groups", options.groups);
+    if (in_channels % options.groups || out_channels % options.groups)
+        throw std::invalid_argument("Conv2d: in_channels (" + std::to_string(in_channels) + ") and out_channels (" +
+                                    std::to_string(out_channels) + ") must be divisible by groups (" +
+                                    std::to_string(options.groups) + ")");
+    weight = register_parameter("weight", empty({out_channels, in_channels / options.groups, kernel_size.h, kernel_size.w}));
+    if (with_bias) bias = register_parameter("bias", empty({out_channels}));
+    reset_like_pytorch(weight, bias, gen);
+}
+
+Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, options); }
+
+Linear::Linear(int64_t in_features, int64_t out_features, Generator& gen, bool with_bias) : Module("Linear") {
+    check_positive("Linear", "in_features", in_features);
+    check_positive("Linear", "out_features", out_features);
+    weight = register_parameter("weight", empty({out_features, in_features}));
+    if (with_bias) bias = register_parameter("bias", empty({out_features}));
+    reset_like_pytorch(weight, bias, gen);
+}
+
+Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+
+BatchNorm::BatchNorm(const char* type, std::size_t ndim, int64_t num_features, BatchNormConfig config)
+    : Module(type), config(config), ndim_(ndim) {
+    check_positive(type, "num_features", num_features);
+    if (config.affine) {
+        weight = register_parameter("weight", ones({num_features}));
+        bias = register_parameter("bias", zeros({num_features}));
+    }
+    if (config.track_running_stats) {
+        running_mean = register_buffer("running_mean", zeros({num_features}));
+        running_var = register_buffer("running_var", ones({num_features}));
+    }
+}
+
+Tensor BatchNorm::forward(const Tensor& x) {
+    if (x.dim() != ndim_)
+        throw std::invalid_argument(type_name() + ": expected a " + std::to_string(ndim_) + "-D input, got " + describe(x));
+    // Without running statistics, eval mode has nothing else to normalise with: use the batch's.
+    const bool use_batch_stats = is_training() || !config.track_running_stats;
+    return batch_norm(x, running_mean, running_var, weight, bias,
+                      {.training = use_batch_stats, .momentum = config.momentum, .eps = config.eps});
+}
+
+Tensor ReLU::forward(const Tensor& x) { return relu(x); }
+Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, options); }
+Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, options); }
+Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size); }
+
+Dropout::Dropout(double p, uint64_t seed) : Module("Dropout"), p(p), generator(seed) {
+    if (!(p >= 0.0 && p < 1.0))
+        throw std::invalid_argument("Dropout: p must be in [0, 1), got " + std::to_string(p));
+}
+
+Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training(), generator); }
+
+Tensor Flatten::forward(const Tensor& x) { return x.flatten(start_dim, end_dim); }
+
+}  // namespace tapegrad::nn

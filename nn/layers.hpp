@@ -1,0 +1,111 @@
+#pragma once
+// The standard layers, thin modules over the functional ops. Weights start as PyTorch's do
+// (kaiming_uniform with a = sqrt(5), bias uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))), drawn from
+// the Generator passed to the constructor.
+#include "engine/generator.hpp"
+#include "nn/module.hpp"
+#include "ops/conv.hpp"
+#include "ops/pooling.hpp"
+
+namespace tapegrad::nn {
+
+class Conv2d : public Module {
+public:
+    Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen, Conv2dOptions options = {},
+           bool bias = true);
+    Tensor forward(const Tensor& x) override;
+    Tensor weight;  // [out, in/groups, kh, kw]
+    Tensor bias;    // [out] or undefined
+    Conv2dOptions options;
+};
+
+class Linear : public Module {
+public:
+    Linear(int64_t in_features, int64_t out_features, Generator& gen, bool bias = true);
+    Tensor forward(const Tensor& x) override;
+    Tensor weight;  // [out, in]
+    Tensor bias;    // [out] or undefined
+};
+
+struct BatchNormConfig {
+    double eps = 1e-5;
+    double momentum = 0.1;
+    bool affine = true;               // learnable weight (gamma, ones) and bias (beta, zeros)
+    bool track_running_stats = true;  // running_mean and running_var buffers, used in eval mode
+};
+
+// Shared by BatchNorm1d ([N,C]) and BatchNorm2d ([N,C,H,W]); `ndim` is the input rank it takes.
+class BatchNorm : public Module {
+public:
+    Tensor forward(const Tensor& x) override;
+    Tensor weight, bias;                // parameters, [C]
+    Tensor running_mean, running_var;  // buffers, [C]
+    BatchNormConfig config;
+
+protected:
+    BatchNorm(const char* type, std::size_t ndim, int64_t num_features, BatchNormConfig config);
+
+private:
+    std::size_t ndim_;
+};
+
+class BatchNorm1d : public BatchNorm {
+public:
+    explicit BatchNorm1d(int64_t num_features, BatchNormConfig config = {})
+        : BatchNorm("BatchNorm1d", 2, num_features, config) {}
+};
+
+class BatchNorm2d : public BatchNorm {
+public:
+    explicit BatchNorm2d(int64_t num_features, BatchNormConfig config = {})
+        : BatchNorm("BatchNorm2d", 4, num_features, config) {}
+};
+
+class ReLU : public Module {
+public:
+    ReLU() : Module("ReLU") {}
+    Tensor forward(const Tensor& x) override;
+};
+
+class MaxPool2d : public Module {
+public:
+    explicit MaxPool2d(Pool2dOptions options) : Module("MaxPool2d"), options(options) {}
+    Tensor forward(const Tensor& x) override;
+    Pool2dOptions options;
+};
+
+class AvgPool2d : public Module {
+public:
+    explicit AvgPool2d(Pool2dOptions options) : Module("AvgPool2d"), options(options) {}
+    Tensor forward(const Tensor& x) override;
+    Pool2dOptions options;
+};
+
+// Global average pooling is AdaptiveAvgPool2d(1).
+class AdaptiveAvgPool2d : public Module {
+public:
+    explicit AdaptiveAvgPool2d(Pair output_size) : Module("AdaptiveAvgPool2d"), output_size(output_size) {}
+    Tensor forward(const Tensor& x) override;
+    Pair output_size;
+};
+
+// Zeroes activations with probability p in training mode. It owns its generator, so that a model's
+// randomness is reproducible from its seed.
+class Dropout : public Module {
+public:
+    explicit Dropout(double p = 0.5, uint64_t seed = 0);
+    Tensor forward(const Tensor& x) override;
+    double p;
+    Generator generator;
+};
+
+// Flattens dimensions start_dim..end_dim (by default all but the batch dimension).
+class Flatten : public Module {
+public:
+    explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1)
+        : Module("Flatten"), start_dim(start_dim), end_dim(end_dim) {}
+    Tensor forward(const Tensor& x) override;
+    int64_t start_dim, end_dim;
+};
+
+}  // namespace tapegrad::nn

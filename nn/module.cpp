@@ -1,0 +1,179 @@
+#include "nn/module.hpp"
+
+#include <map>
+#include <stdexcept>
+
+#include "engine/autograd.hpp"
+#include "engine/tensor_math.hpp"
+
+namespace tapegrad::nn {
+
+Tensor Module::forward(const Tensor&) {
+    throw std::logic_error(type_name_ + ": this module has no single-input forward(); call its own methods");
+}
+
+void Module::check_new_name(const std::string& name, const char* what) const {
+    if (name.empty() || name.find('.') != std::string::npos)
+        throw std::invalid_argument(type_name_ + ": " + what + " name '" + name + "' must be non-empty and contain no '.'");
+    auto taken = [&](const auto& entries) {
+        for (const auto& [n, _] : entries)
+            if (n == name) return true;
+        return false;
+    };
+    if (taken(parameters_) || taken(buffers_) || taken(children_))
+        throw std::invalid_argument(type_name_ + ": the name '" + name + "' is already registered");
+}
+
+Tensor& Module::register_parameter(const std::string& name, Tensor tensor, bool requires_grad) {
+    check_new_name(name, "parameter");
+    if (!tensor.defined()) throw std::invalid_argument(type_name_ + ": parameter '" + name + "' is undefined");
+    if (!tensor.is_leaf())
+        throw std::invalid_argument(type_name_ + ": parameter '" + name +
+                                    "' was computed by an op; register a leaf (call .detach() first)");
+    tensor.requires_grad_(requires_grad);
+    parameters_.emplace_back(name, std::move(tensor));
+    return parameters_.back().second;
+}
+
+Tensor& Module::register_buffer(const std::string& name, Tensor tensor) {
+    check_new_name(name, "buffer");
+    if (!tensor.defined()) throw std::invalid_argument(type_name_ + ": buffer '" + name + "' is undefined");
+    buffers_.emplace_back(name, tensor.detach());
+    return buffers_.back().second;
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
+    check_new_name(name, "module");
+    if (!module) throw std::invalid_argument(type_name_ + ": module '" + name + "' is null");
+    children_.emplace_back(name, std::move(module));
+}
+
+void Module::collect(const std::string& prefix, NamedTensors& out, bool params, bool bufs) const {
+    if (params)
+        for (const auto& [n, t] : parameters_) out.emplace_back(prefix + n, t);
+    if (bufs)
+        for (const auto& [n, t] : buffers_) out.emplace_back(prefix + n, t);
+    for (const auto& [n, c] : children_) c->collect(prefix + n + ".", out, params, bufs);
+}
+
+NamedTensors Module::named_parameters() const {
+    NamedTensors out;
+    collect("", out, true, false);
+    return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+    std::vector<Tensor> out;
+    for (auto& [_, t] : named_parameters()) out.push_back(t);
+    return out;
+}
+
+NamedTensors Module::named_buffers() const {
+    NamedTensors out;
+    collect("", out, false, true);
+    return out;
+}
+
+std::vector<Tensor> Module::buffers() const {
+    std::vector<Tensor> out;
+    for (auto& [_, t] : named_buffers()) out.push_back(t);
+    return out;
+}
+
+std::vector<std::shared_ptr<Module>> Module::children() const {
+    std::vector<std::shared_ptr<Module>> out;
+    for (const auto& [_, c] : children_) out.push_back(c);
+    return out;
+}
+
+std::shared_ptr<Module> Module::child(const std::string& name) const {
+    for (const auto& [n, c] : children_)
+        if (n == name) return c;
+    throw std::invalid_argument(type_name_ + ": no child module named '" + name + "'");
+}
+
+void Module::train(bool on) {
+    training_ = on;
+    for (const auto& [_, c] : children_) c->train(on);
+}
+
+void Module::zero_grad() {
+    for (Tensor& p : parameters()) p.zero_grad();
+}
+
+NamedTensors Module::state_dict() const {
+    NamedTensors out;
+    collect("", out, true, true);
+    for (auto& [_, t] : out) t = t.detach();
+    return out;
+}
+
+LoadResult Module::load_state_dict(const NamedTensors& dict, bool strict) {
+    std::map<std::string, const Tensor*> given;
+    for (const auto& [n, t] : dict) {
+        if (!given.emplace(n, &t).second)
+            throw std::invalid_argument("load_state_dict: the dictionary has '" + n + "' twice");
+    }
+    LoadResult result;
+    NamedTensors own;
+    collect("", own, true, true);
+    std::vector<std::pair<Tensor, const Tensor*>> copies;
+    for (const auto& [n, t] : own) {
+        auto it = given.find(n);
+        if (it == given.end()) {
+            result.missing_keys.push_back(n);
+            continue;
+        }
+        const Tensor& src = *it->second;
+        if (!src.defined() || src.shape() != t.shape())
+            throw std::invalid_argument("load_state_dict: size mismatch for '" + n + "': the checkpoint has " +
+                                        (src.defined() ? tapegrad::to_string(src.shape()) : std::string("an undefined tensor")) +
+                                        ", the model has " + tapegrad::to_string(t.shape()));
+        copies.emplace_back(t, &src);
+        given.erase(it);
+    }
+    for (const auto& [n, _] : given) result.unexpected_keys.push_back(n);
+    if (strict && (!result.missing_keys.empty() || !result.unexpected_keys.empty())) {
+        auto join = [](const std::vector<std::string>& keys) {
+            std::string s;
+            for (const auto& k : keys) s += (s.empty() ? "" : ", ") + k;
+            return s.empty() ? std::string("none") : s;
+        };
+        throw std::invalid_argument("load_state_dict: keys do not match (missing: " + join(result.missing_keys) +
+                                    "; unexpected: " + join(result.unexpected_keys) +
+                                    "); pass strict=false to load the matching ones");
+    }
+    // Nothing is written until every check passed, so a failed load leaves the model untouched.
+    NoGradGuard no_grad;
+    for (auto& [dst, src] : copies) copy_into(dst, *src);
+    return result;
+}
+
+void Module::describe_into(std::string& out, const std::string& name, int depth) const {
+    out += std::string(2 * depth, ' ') + (name.empty() ? "" : name + " ") + "(" + type_name_ + ")";
+    for (const auto& [n, t] : parameters_) out += " " + n + tapegrad::to_string(t.shape());
+    out += "\n";
+    for (const auto& [n, c] : children_) c->describe_into(out, n, depth + 1);
+}
+
+std::string Module::to_string() const {
+    std::string out;
+    describe_into(out, "", 0);
+    return out;
+}
+
+Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) : Module("Sequential") {
+    for (const auto& m : modules) push_back(m);
+}
+
+void Sequential::push_back(std::shared_ptr<Module> module) {
+    register_module(std::to_string(size()), std::move(module));
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+    Tensor h = x;
+    for (const auto& [_, m] : named_children()) h = m->forward(h);
+    return h;
+}
+
+}  // namespace tapegrad::nn

@@ -1,0 +1,97 @@
+#pragma once
+// Module: the building block of models, as in PyTorch's nn.Module. A module owns named parameters
+// (trained), named buffers (state that is saved but not trained, such as BatchNorm's running
+// statistics) and named child modules; names nest with dots ("features.0.weight").
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/tensor.hpp"
+
+namespace tapegrad::nn {
+
+// Ordered (name, tensor) pairs: a module's state_dict, an optimizer's state, a checkpoint.
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// What a non-strict load_state_dict did not match.
+struct LoadResult {
+    std::vector<std::string> missing_keys;     // in the module, absent from the dictionary
+    std::vector<std::string> unexpected_keys;  // in the dictionary, absent from the module
+};
+
+class Module : public std::enable_shared_from_this<Module> {
+public:
+    explicit Module(std::string type_name = "Module") : type_name_(std::move(type_name)) {}
+    virtual ~Module() = default;
+    Module(const Module&) = delete;
+    Module& operator=(const Module&) = delete;
+
+    // Modules with one input and one output override this; Sequential chains them.
+    virtual Tensor forward(const Tensor& x);
+    Tensor operator()(const Tensor& x) { return forward(x); }
+
+    // Registration: names are unique per module and contain no dots. The returned tensor or module
+    // is the registered one (the same storage as the argument).
+    Tensor& register_parameter(const std::string& name, Tensor tensor, bool requires_grad = true);
+    Tensor& register_buffer(const std::string& name, Tensor tensor);
+    template <class M>
+    std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+        add_child(name, module);
+        return module;
+    }
+
+    // Recursive, in registration order: this module's own entries first, then each child's.
+    std::vector<Tensor> parameters() const;
+    NamedTensors named_parameters() const;
+    std::vector<Tensor> buffers() const;
+    NamedTensors named_buffers() const;
+    std::vector<std::shared_ptr<Module>> children() const;
+    const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
+    // The child registered under `name`; throws std::invalid_argument if there is none.
+    std::shared_ptr<Module> child(const std::string& name) const;
+
+    // Training mode switches dropout and batch norm; it propagates to every descendant.
+    virtual void train(bool on = true);
+    void eval() { train(false); }
+    bool is_training() const { return training_; }
+
+    // Drops every parameter's accumulated gradient.
+    void zero_grad();
+
+    // Parameters and buffers by nested name, as detached aliases of the module's own storage.
+    NamedTensors state_dict() const;
+    // Copies the values in (no grad). A shape mismatch always throws std::invalid_argument naming
+    // the entry. Strict: missing or unexpected keys throw, listing them all; non-strict: they are
+    // returned.
+    LoadResult load_state_dict(const NamedTensors& dict, bool strict = true);
+
+    const std::string& type_name() const { return type_name_; }
+    // One line per module, indented by depth: "features (Sequential)".
+    std::string to_string() const;
+
+private:
+    void add_child(const std::string& name, std::shared_ptr<Module> module);
+    void check_new_name(const std::string& name, const char* what) const;
+    void collect(const std::string& prefix, NamedTensors& out, bool params, bool bufs) const;
+    void describe_into(std::string& out, const std::string& name, int depth) const;
+
+    std::string type_name_;
+    bool training_ = true;
+    NamedTensors parameters_;
+    NamedTensors buffers_;
+    std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+// Runs its children in order; they are named "0", "1", ...
+class Sequential : public Module {
+public:
+    Sequential() : Module("Sequential") {}
+    Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
+    void push_back(std::shared_ptr<Module> module);
+    std::size_t size() const { return named_children().size(); }
+    std::shared_ptr<Module> operator[](std::size_t i) const { return named_children().at(i).second; }
+    Tensor forward(const Tensor& x) override;
+};
+
+}  // namespace tapegrad::nn

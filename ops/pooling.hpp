@@ -9,7 +9,7 @@ namespace tapegrad {
 
 struct Pool2dOptions {
     Pair kernel_size = 2;
-    std::optional<Pair> stride;  // defaults to kernel_size
+    std::optional<Pair> stride = std::nullopt;  // defaults to kernel_size
     Pair padding = 0;
 };
 

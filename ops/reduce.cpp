@@ -63,3 +63,79 @@ Tensor Tensor::mean() const { return tapegrad::mean(*this); }
 Tensor Tensor::mean(const std::vector<int64_t>& axes, bool keepdim) const { return tapegrad::mean(*this, axes, keepdim); }
 
 }  // namespace tapegrad
+
+// ---------------------------------------------------------------- max and argmax
+
+namespace tapegrad {
+namespace {
+
+// For x seen as row-major [outer, K, inner] around `axis`: the flat row-major index into x of the
+// first largest value of each of the outer * inner slices (NaN counts as largest, as in PyTorch).
+template <class T>
+std::vector<int64_t> first_max_index(const Tensor& x, std::size_t axis, T* values) {
+    const Tensor xc = x.is_contiguous() ? x : x.detach().contiguous();
+    const T* p = xc.data<T>();
+    int64_t outer = 1, inner = 1;
+    const int64_t K = x.shape()[axis];
+    for (std::size_t d = 0; d < axis; ++d) outer *= x.shape()[d];
+    for (std::size_t d = axis + 1; d < x.dim(); ++d) inner *= x.shape()[d];
+    std::vector<int64_t> index(static_cast<std::size_t>(outer * inner));
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            int64_t best = o * K * inner + i;
+            for (int64_t k = 1; k < K; ++k) {
+                const int64_t at = (o * K + k) * inner + i;
+                if (p[at] > p[best] || (p[at] != p[at] && p[best] == p[best])) best = at;
+            }
+            index[o * inner + i] = best;
+            if (values) values[o * inner + i] = p[best];
+        }
+    return index;
+}
+
+std::size_t check_max(const Tensor& x, int64_t axis, const char* op) {
+    if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
+    const std::size_t d = normalize_axis(axis, x.dim(), op);
+    if (x.shape()[d] == 0)
+        throw std::invalid_argument(std::string(op) + ": axis " + std::to_string(axis) + " of " + to_string(x.shape()) +
+                                    " is empty, so it has no maximum");
+    return d;
+}
+
+}  // namespace
+
+Tensor max(const Tensor& x, int64_t axis, bool keepdim) {
+    const std::size_t d = check_max(x, axis, "max");
+    Shape out_shape;
+    for (std::size_t i = 0; i < x.dim(); ++i)
+        if (i != d) out_shape.push_back(x.shape()[i]);
+        else if (keepdim) out_shape.push_back(1);
+    Tensor out = empty(out_shape, {.dtype = x.dtype()});
+    auto index = std::make_shared<std::vector<int64_t>>(
+        dispatch(x.dtype(), [&]<class T>() { return first_max_index<T>(x, d, out.data<T>()); }));
+    const Shape in_shape = x.shape();
+    // y = x[argmax]: dx [x's shape] = g at the first maximum of each slice, 0 elsewhere.
+    return record("max", out, {x}, [index, in_shape](const Tensor& g_in, const GradMask&) {
+        const Tensor g = g_in.is_contiguous() ? g_in : g_in.contiguous();
+        Tensor dx = zeros(in_shape, {.dtype = g.dtype()});
+        dispatch(g.dtype(), [&]<class T>() {
+            const T* gp = g.data<T>();
+            T* dp = dx.data<T>();
+            for (std::size_t j = 0; j < index->size(); ++j) dp[(*index)[j]] = gp[j];
+        });
+        return std::vector<Tensor>{dx};
+    });
+}
+
+std::vector<int64_t> argmax(const Tensor& x, int64_t axis) {
+    const std::size_t d = check_max(x, axis, "argmax");
+    std::vector<int64_t> flat = dispatch(x.dtype(), [&]<class T>() { return first_max_index<T>(x, d, static_cast<T*>(nullptr)); });
+    // Flat index (o * K + k) * inner + i -> k.
+    int64_t inner = 1;
+    for (std::size_t i = d + 1; i < x.dim(); ++i) inner *= x.shape()[i];
+    const int64_t K = x.shape()[d];
+    for (auto& f : flat) f = (f / inner) % K;
+    return flat;
+}
+
+}  // namespace tapegrad

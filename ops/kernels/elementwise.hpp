@@ -13,14 +13,18 @@ namespace tapegrad::kernels {
 // Below this many elements a parallel region costs more than it saves.
 inline constexpr int64_t kParallelThreshold = 1 << 15;
 
+// Dense in a layout that empty_like reproduces (row-major or channels-last): only then does a
+// new output share the input's strides. A transposed view is dense but not one of these.
+inline bool is_standard_dense(const Tensor& t) { return t.is_contiguous(t.suggest_memory_format()); }
+
 inline bool same_dense_layout(const Tensor& a, const Tensor& b) {
-    return a.shape() == b.shape() && a.strides() == b.strides() && is_dense(a);
+    return a.shape() == b.shape() && a.strides() == b.strides() && is_standard_dense(a);
 }
 
 // out[i] = f(x[i]); `out` is a new tensor in x's layout when x is dense, else row-major.
 template <class T, class F>
 Tensor map_unary(const Tensor& x, F f) {
-    const bool dense = is_dense(x);
+    const bool dense = is_standard_dense(x);
     Tensor out = dense ? empty_like(x) : empty(x.shape(), {.dtype = x.dtype()});
     if (dense) {
         // Same strides, same offset of every element: walk the block flat.

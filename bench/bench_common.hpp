@@ -1,0 +1,46 @@
+#pragma once
+// What every benchmark file shares: random inputs in a chosen memory format, and one way to turn
+// an op into a "fwd" and a "fwd+bwd" benchmark whose names match bench/pytorch_reference.py, so
+// that bench/compare.py can join the two.
+#include <benchmark/benchmark.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.hpp"
+
+namespace tapegrad::bench {
+
+// Values uniform in [-1, 1) (fixed seed), dense in `format`; a leaf that requires grad when asked.
+Tensor input(const Shape& shape, MemoryFormat format = MemoryFormat::Contiguous, bool requires_grad = true);
+
+struct OpCase {
+    std::string name;    // exactly as in pytorch_reference.py
+    std::string layout;  // the layout our op is fed, as it would see it inside a network
+    std::vector<Tensor> inputs;
+    std::function<Tensor(const std::vector<Tensor>&)> op;
+    // Work per run for the counters: flops (conv, matmul) or nominal bytes, every operand read
+    // once and every result written once (memory-bound ops). Zero leaves the counter out.
+    double flops_fwd = 0, flops_fwd_bwd = 0;
+    double bytes_fwd = 0, bytes_fwd_bwd = 0;
+};
+
+// Registers "<name>/fwd" (under NoGradGuard) and "<name>/fwd+bwd" (drop the input gradients as
+// PyTorch's set_to_none, forward, backward of a fixed random grad_output in the output's layout,
+// or of the scalar loss). Times are wall-clock in ms.
+void register_op(OpCase c);
+
+// Adds the counters "GFLOP" or "GB", per second of wall-clock time (printed as GFLOP=.../s).
+void add_rate_counters(benchmark::State& state, double flops, double bytes);
+
+// Each benchmark file registers its cases from a function run by main() after the thread count
+// is set (tensors must not be made during static initialisation).
+using Registrar = void (*)();
+int add_registrar(Registrar r);
+void run_registrars();
+
+}  // namespace tapegrad::bench
+
+#define TAPEGRAD_BENCHMARKS(fn) \
+    [[maybe_unused]] static const int tapegrad_bench_registered_##fn = ::tapegrad::bench::add_registrar(&fn)

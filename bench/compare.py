@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""Joins tapegrad's Google Benchmark JSON with bench/pytorch_reference.py's JSON into one markdown
+table: case | mode | layout | threads | ours ms | PyTorch ms (tuned) | PyTorch ms (shipped) |
+ours/PyTorch-tuned. Below it: matmul against dnnl_sgemm, and peak RSS when given.
+
+--ours takes Google Benchmark files (thread count from the context key tapegrad_threads) and
+files in pytorch_reference.py's format ({"results": [{case, mode, threads, ms}]}) for what is not
+a Google Benchmark (the Fashion-MNIST epoch). --rss takes {"label": kib, ...}.
+"""
+import argparse
+import json
+import re
+import sys
+
+
+def load_results(path):
+    """{(case, mode, threads): (ms, layout)} from either format."""
+    with open(path) as f:
+        doc = json.load(f)
+    out = {}
+    if "benchmarks" in doc:
+        threads = int(doc["context"].get("tapegrad_threads", 0))
+        # With --benchmark_repetitions the median of the repetitions is taken (robust against a
+        # neighbour's burst on a shared machine); otherwise the single run.
+        has_median = any(b.get("aggregate_name") == "median" for b in doc["benchmarks"])
+        for b in doc["benchmarks"]:
+            wanted = b.get("aggregate_name") == "median" if has_median else b.get("run_type", "iteration") == "iteration"
+            if not wanted or b.get("error_occurred"):
+                continue
+            name = re.sub(r"/real_time$", "", b.get("run_name", b["name"]))
+            case, _, mode = name.rpartition("/")
+            scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b["time_unit"]]
+            out[(case, mode, threads)] = (b["real_time"] * scale, b.get("label", ""))
+    else:
+        for r in doc["results"]:
+            out[(r["case"], r["mode"], int(r["threads"]))] = (r["ms"], r.get("layout", ""))
+    return out
+
+
+def load_all(paths):
+    merged = {}
+    for p in paths or []:
+        merged.update(load_results(p))
+    return merged
+
+
+def fmt(ms):
+    if ms is None:
+        return "-"
+    return "{:.3f}".format(ms) if ms < 10 else "{:.1f}".format(ms)
+
+
+def verdict(ratio):
+    if ratio is None:
+        return ""
+    return "{:.2f}x faster".format(1 / ratio) if ratio < 1 else "{:.2f}x slower".format(ratio)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ours", nargs="+", required=True)
+    parser.add_argument("--torch-tuned", nargs="*", default=[])
+    parser.add_argument("--torch-shipped", nargs="*", default=[])
+    parser.add_argument("--rss", help="JSON {label: peak RSS in KiB}")
+    args = parser.parse_args()
+
+    ours = load_all(args.ours)
+    tuned = load_all(args.torch_tuned)
+    shipped = load_all(args.torch_shipped)
+
+    # Grouped by thread count; cases in the order PyTorch ran them, each dnnl_sgemm row right after
+    # its matmul, then whatever only we have.
+    cases = list(dict.fromkeys([k[0] for k in tuned] + [k[0] for k in shipped] + [k[0] for k in ours]))
+    for c in [c for c in cases if c.startswith("dnnl_sgemm ")]:
+        twin = "matmul " + c[len("dnnl_sgemm "):]
+        if twin in cases:
+            cases.remove(c)
+            cases.insert(cases.index(twin) + 1, c)
+    modes = ["fwd", "fwd+bwd", "train step", "train epoch"]
+    all_keys = set(ours) | set(tuned) | set(shipped)
+    keys = sorted(all_keys, key=lambda k: (k[2], cases.index(k[0]), modes.index(k[1]) if k[1] in modes else 99))
+    lines = ["| case | mode | layout (ours) | threads | ours ms | PyTorch ms (tuned) | PyTorch ms (shipped) "
+             "| ours / PyTorch-tuned |", "|---|---|---|---|---|---|---|---|"]
+    for case, mode, threads in keys:
+        o = ours.get((case, mode, threads))
+        t = tuned.get((case, mode, threads))
+        s = shipped.get((case, mode, threads))
+        ratio = o[0] / t[0] if o and t else None
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            case, mode, o[1] if o else "", threads, fmt(o[0] if o else None), fmt(t[0] if t else None),
+            fmt(s[0] if s else None), "{:.2f} ({})".format(ratio, verdict(ratio)) if ratio else "-"))
+    print("\n".join(lines))
+
+    notes = []
+    for (case, mode, threads), (ms, _) in sorted(ours.items(), key=lambda kv: kv[0][2]):
+        if case.startswith("matmul "):
+            ref = ours.get(("dnnl_sgemm " + case[len("matmul "):], mode, threads))
+            if ref:
+                notes.append("- {} {} at {} thread(s): {:.0%} of dnnl_sgemm's speed ({} ms vs {} ms)".format(
+                    case, mode, threads, ref[0] / ms, fmt(ms), fmt(ref[0])))
+    if notes:
+        print("\nmatmul against raw dnnl_sgemm on the same shapes (target: >= 90%):\n")
+        print("\n".join(notes))
+
+    missing = sorted({k[0] for k in tuned} - {k[0] for k in ours})
+    if missing:
+        print("\nNot measured on our side (op or module not built yet): " + ", ".join(missing))
+
+    if args.rss:
+        with open(args.rss) as f:
+            rss = json.load(f)
+        print("\nPeak RSS (maximum resident set size of the whole process):\n")
+        print("| run | peak RSS MiB |\n|---|---|")
+        for label, kib in rss.items():
+            print("| {} | {} |".format(label, "{:.0f}".format(kib / 1024) if kib else "-"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

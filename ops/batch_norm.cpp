@@ -1,0 +1,115 @@
+#include "ops/batch_norm.hpp"
+
+#include <cmath>
+
+#include "engine/autograd.hpp"
+#include "engine/tensor_math.hpp"
+#include "ops/kernels/batch_norm.hpp"
+
+namespace tapegrad {
+namespace {
+
+void check_param(const Tensor& p, const char* what, const Tensor& x) {
+    if (!p.defined()) return;
+    const int64_t C = x.shape()[1];
+    if (p.dim() != 1 || p.shape()[0] != C)
+        throw std::invalid_argument(std::string("batch_norm: ") + what + " has shape " + to_string(p.shape()) +
+                                    " but the input " + to_string(x.shape()) + " has " + std::to_string(C) +
+                                    " channels; it should be [" + std::to_string(C) + "]");
+    if (p.dtype() != x.dtype())
+        throw std::invalid_argument(std::string("batch_norm: ") + what + " is " + describe(p) + " but the input is " +
+                                    describe(x) + "; use one dtype");
+}
+
+void check(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+           const Tensor& bias, const BatchNormOptions& o) {
+    if (!x.defined()) throw std::invalid_argument("batch_norm: the input is undefined");
+    if (x.dim() != 2 && x.dim() != 4)
+        throw std::invalid_argument("batch_norm: expects a 2-D [N,C] or 4-D [N,C,H,W] input, got " + to_string(x.shape()));
+    check_param(running_mean, "running_mean", x);
+    check_param(running_var, "running_var", x);
+    check_param(weight, "weight", x);
+    check_param(bias, "bias", x);
+    if (running_mean.defined() != running_var.defined())
+        throw std::invalid_argument("batch_norm: give both running_mean and running_var, or neither");
+    if (!o.training && !running_mean.defined())
+        throw std::invalid_argument("batch_norm: eval mode normalises with running_mean and running_var, which are undefined");
+    if (o.training && x.numel() / x.shape()[1] <= 1)
+        throw std::invalid_argument("batch_norm: expected more than 1 value per channel when training, got input " +
+                                    to_string(x.shape()));
+    if (!(o.eps > 0)) throw std::invalid_argument("batch_norm: eps must be positive, got " + std::to_string(o.eps));
+}
+
+std::vector<double> read_channels(const Tensor& t) {
+    std::vector<double> v(t.shape()[0]);
+    for (int64_t c = 0; c < t.shape()[0]; ++c) v[c] = t.at({c});
+    return v;
+}
+
+// running = (1 - momentum) running + momentum batch, in place: the running statistics are buffers
+// outside autograd, as in PyTorch.
+void update_running(const Tensor& running, const std::vector<double>& batch, double momentum) {
+    dispatch(running.dtype(), [&]<class T>() {
+        T* p = running.data<T>();
+        const int64_t s = running.strides()[0];
+        for (std::size_t c = 0; c < batch.size(); ++c)
+            p[c * s] = static_cast<T>((1 - momentum) * p[c * s] + momentum * batch[c]);
+    });
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, const BatchNormOptions& options) {
+    check(x_in, running_mean, running_var, weight, bias, options);
+    // The fast kernels take row-major or channels-last; anything else is copied once.
+    const MemoryFormat format = x_in.suggest_memory_format();
+    const Tensor x = x_in.is_contiguous(format) ? x_in.detach() : x_in.detach().contiguous(format);
+    const bool reference = x.dtype() == kFloat64 || use_reference_kernels();
+    const int64_t C = x.shape()[1];
+
+    std::vector<double> mean, invstd(C);
+    if (options.training) {
+        kernels::ChannelStats s = dispatch(x.dtype(), [&]<class T>() {
+            return reference ? kernels::batch_norm_stats_reference<T>(x) : kernels::batch_norm_stats_fast(x);
+        });
+        for (int64_t c = 0; c < C; ++c) invstd[c] = 1.0 / std::sqrt(s.var[c] + options.eps);
+        if (running_mean.defined()) {
+            const double m = static_cast<double>(x.numel() / C);
+            std::vector<double> unbiased(C);
+            for (int64_t c = 0; c < C; ++c) unbiased[c] = s.var[c] * m / (m - 1);
+            update_running(running_mean, s.mean, options.momentum);
+            update_running(running_var, unbiased, options.momentum);
+        }
+        mean = std::move(s.mean);
+    } else {
+        mean = read_channels(running_mean);
+        const std::vector<double> var = read_channels(running_var);
+        for (int64_t c = 0; c < C; ++c) invstd[c] = 1.0 / std::sqrt(var[c] + options.eps);
+    }
+
+    Tensor out = dispatch(x.dtype(), [&]<class T>() {
+        return reference ? kernels::batch_norm_forward_reference<T>(x, mean, invstd, weight, bias)
+                         : kernels::batch_norm_forward_fast(x, mean, invstd, weight, bias);
+    });
+    if (!needs_grad({x_in, weight, bias})) return out;
+    const Tensor w = weight.defined() ? weight.detach() : Tensor();
+    const bool training = options.training;
+    // xhat = (x - mean) invstd [N,C,...], y = w xhat + b. Training: dx = w invstd / M (M g - sum g -
+    // xhat sum(g xhat)) [N,C,...]; eval: dx = w invstd g; dw = sum(g xhat) [C], db = sum(g) [C].
+    return record("batch_norm", out, {x_in, weight, bias},
+                  [x, w, mean, invstd, training](const Tensor& g_in, const GradMask& needs) {
+                      // The kernels read g in x's layout.
+                      const Tensor g = g_in.strides() == x.strides() ? g_in : g_in.contiguous(x.suggest_memory_format());
+                      std::vector<Tensor> grads = dispatch(g.dtype(), [&]<class T>() {
+                          return g.dtype() == kFloat64 || use_reference_kernels()
+                                     ? kernels::batch_norm_backward_reference<T>(g, x, mean, invstd, w, training)
+                                     : kernels::batch_norm_backward_fast(g, x, mean, invstd, w, training);
+                      });
+                      for (std::size_t i = 0; i < 3; ++i)
+                          if (!needs[i]) grads[i] = Tensor();
+                      return grads;
+                  });
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,87 @@
+#include "ops/conv.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "engine/autograd.hpp"
+#include "ops/kernels/conv_onednn.hpp"
+#include "ops/kernels/conv_reference.hpp"
+
+namespace tapegrad {
+namespace {
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+// Checks everything oneDNN would otherwise reject with an opaque status, and resolves the sizes.
+kernels::ConvGeometry check_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& o) {
+    if (!x.defined() || !w.defined()) throw std::invalid_argument("conv2d: the input or the weight is an undefined tensor");
+    const std::string shapes = " (input " + to_string(x.shape()) + ", weight " + to_string(w.shape()) + ")";
+    auto fail = [&](const std::string& what) { throw std::invalid_argument("conv2d: " + what + shapes); };
+    if (x.dim() != 4) fail("the input must be 4-D [N,C,H,W]; add a batch dimension with reshape for a single image");
+    if (w.dim() != 4) fail("the weight must be 4-D [F,C/groups,KH,KW]");
+    if (x.dtype() != w.dtype() || (bias.defined() && bias.dtype() != x.dtype()))
+        fail(std::string("input, weight and bias must have one dtype, got ") + dtype_name(x.dtype()) + " and " + dtype_name(w.dtype()) +
+             (bias.defined() ? std::string(" and ") + dtype_name(bias.dtype()) : std::string()) + "; convert with .to()");
+    if (o.stride.h <= 0 || o.stride.w <= 0) fail("stride must be positive, got {" + str(o.stride.h) + "," + str(o.stride.w) + "}");
+    if (o.dilation.h <= 0 || o.dilation.w <= 0)
+        fail("dilation must be positive (1 means none), got {" + str(o.dilation.h) + "," + str(o.dilation.w) + "}");
+    if (o.padding.h < 0 || o.padding.w < 0) fail("padding must not be negative, got {" + str(o.padding.h) + "," + str(o.padding.w) + "}");
+    if (o.groups <= 0) fail("groups must be positive, got " + str(o.groups));
+    kernels::ConvGeometry g{};
+    g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
+    g.F = w.size(0), g.KH = w.size(2), g.KW = w.size(3);
+    g.stride_h = o.stride.h, g.stride_w = o.stride.w, g.pad_h = o.padding.h, g.pad_w = o.padding.w;
+    g.dilation_h = o.dilation.h, g.dilation_w = o.dilation.w, g.groups = o.groups;
+    if (g.KH <= 0 || g.KW <= 0 || g.F <= 0) fail("the weight has an empty dimension");
+    if (g.C % g.groups != 0 || g.F % g.groups != 0)
+        fail("groups = " + str(g.groups) + " must divide both the input channels (" + str(g.C) + ") and the filters (" + str(g.F) + ")");
+    if (g.C != w.size(1) * g.groups)
+        fail("input has " + str(g.C) + " channels but weight expects " + str(w.size(1) * g.groups) + " (" + str(w.size(1)) +
+             " per group x " + str(g.groups) + " groups)");
+    if (bias.defined() && (bias.dim() != 1 || bias.size(0) != g.F))
+        fail("bias must be [" + str(g.F) + "] (one per filter), got " + to_string(bias.shape()));
+    g.OH = (g.H + 2 * g.pad_h - g.dilation_h * (g.KH - 1) - 1) / g.stride_h + 1;
+    g.OW = (g.W + 2 * g.pad_w - g.dilation_w * (g.KW - 1) - 1) / g.stride_w + 1;
+    // The numerators can be negative, where C++ division rounds toward zero: compare them directly.
+    if (g.H + 2 * g.pad_h < g.dilation_h * (g.KH - 1) + 1 || g.W + 2 * g.pad_w < g.dilation_w * (g.KW - 1) + 1 || g.OH < 1 || g.OW < 1)
+        fail("the (dilated) kernel is larger than the padded input, so the output would be empty; pad the input or use a smaller kernel");
+    if (g.N == 0) fail("the batch is empty");
+    return g;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+    const kernels::ConvGeometry g = check_conv2d(x, weight, bias, options);
+    const bool fast = x.dtype() == kFloat32 && !use_reference_kernels();
+    // The fast path runs on NHWC memory; that copy is also what dW needs later.
+    const Tensor xs = fast ? kernels::to_channels_last(x) : x.detach();
+    Tensor out = fast ? kernels::conv2d_forward_onednn(xs, weight, bias, g)
+                      : dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(xs, weight, bias, g); });
+    if (!needs_grad({x, weight, bias})) return out;
+    const Tensor saved_x = weight.requires_grad() ? xs : Tensor();
+    const Tensor saved_w = x.requires_grad() ? weight.detach() : Tensor();
+    // dX [N,C,H,W] = full conv(dout, rot180(W)); dW [F,C/g,KH,KW] = X corr dout; db [F] = sum_{N,OH,OW} dout
+    return record("conv2d", out, {x, weight, bias}, [g, fast, saved_x, saved_w](const Tensor& dout, const GradMask& needs) {
+        std::vector<Tensor> grads(3);
+        if (fast) {
+            const Tensor d = kernels::to_channels_last(dout);
+            if (needs[0]) grads[0] = kernels::conv2d_backward_data_onednn(d, saved_w, g);
+            if (needs[1]) {
+                kernels::ConvWeightGrads wg = kernels::conv2d_backward_weights_onednn(saved_x, d, g, needs[2]);
+                grads[1] = wg.weight;
+                grads[2] = wg.bias;
+            }
+        } else {
+            dispatch(dout.dtype(), [&]<class T>() {
+                if (needs[0]) grads[0] = kernels::conv2d_backward_data_reference<T>(dout, saved_w, g);
+                if (needs[1]) grads[1] = kernels::conv2d_backward_weights_reference<T>(saved_x, dout, g);
+            });
+        }
+        // Without dW (a frozen weight) there is no oneDNN pass to get db from: a plain reduction.
+        if (needs[2] && !grads[2].defined()) grads[2] = dout.sum({0, 2, 3});
+        return grads;
+    });
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,37 @@
+#pragma once
+// Fast float32 convolution on oneDNN's primitives (forward_training, backward_data,
+// backward_weights). Activations are NHWC in memory (tapegrad's channels-last), because oneDNN's
+// brgconv kernels for NHWC run twice as fast here as its NCHW path (MEASURED.md); the output is
+// channels-last too, so a stack of convolutions never reorders. Weights stay OIHW in tapegrad and
+// are reordered to whatever blocked layout each primitive prefers. Primitives are built once per
+// shape and kept in a thread-safe cache.
+#include <cstddef>
+
+#include "engine/tensor.hpp"
+#include "ops/kernels/conv_geometry.hpp"
+
+namespace tapegrad::kernels {
+
+// A float32 4-D tensor with NHWC memory: `t` itself when it already is (channels-last, or a
+// row-major tensor with C == 1, which is the same memory), else a copy made by a oneDNN reorder.
+Tensor to_channels_last(const Tensor& t);
+
+// x: channels-last (see to_channels_last); w [F,C/groups,KH,KW] in any layout; bias [F] or
+// undefined. Returns the output [N,F,OH,OW], channels-last.
+Tensor conv2d_forward_onednn(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g);
+
+// dout: channels-last. Returns dx [N,C,H,W], channels-last.
+Tensor conv2d_backward_data_onednn(const Tensor& dout, const Tensor& w, const ConvGeometry& g);
+
+struct ConvWeightGrads {
+    Tensor weight;  // [F,C/groups,KH,KW], row-major
+    Tensor bias;    // [F], only when asked for
+};
+// x, dout: channels-last. oneDNN computes db in the same pass as dw.
+ConvWeightGrads conv2d_backward_weights_onednn(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias);
+
+// How many primitives (convolutions and reorders, with their descriptors) are cached: tests use it
+// to check that a repeated call builds nothing new.
+std::size_t conv2d_primitive_cache_size();
+
+}  // namespace tapegrad::kernels

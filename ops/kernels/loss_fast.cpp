@@ -1,0 +1,91 @@
+// Fast float32 softmax and cross-entropy over rows of K contiguous values: one row per iteration,
+// rows in parallel above the size threshold, max and sums as vectorisable reductions.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "ops/kernels/elementwise.hpp"
+#include "ops/kernels/loss.hpp"
+
+namespace tapegrad::kernels {
+namespace {
+
+float row_max(const float* r, int64_t K) {
+    float m = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : m)
+    for (int64_t k = 0; k < K; ++k) m = std::max(m, r[k]);
+    return m;
+}
+
+}  // namespace
+
+void softmax_forward_fast(const float* x, float* y, SoftmaxShape s, bool log) {
+    const int64_t rows = s.outer, K = s.K;
+#pragma omp parallel for if (rows * K > kParallelThreshold) schedule(static)
+    for (int64_t i = 0; i < rows; ++i) {
+        const float* r = x + i * K;
+        float* o = y + i * K;
+        const float m = row_max(r, K);
+        float sum = 0;
+        for (int64_t k = 0; k < K; ++k) {
+            o[k] = std::exp(r[k] - m);
+            sum += o[k];
+        }
+        if (log) {
+            const float shift = m + std::log(sum);
+#pragma omp simd
+            for (int64_t k = 0; k < K; ++k) o[k] = r[k] - shift;
+        } else {
+            const float inv = 1.0f / sum;
+#pragma omp simd
+            for (int64_t k = 0; k < K; ++k) o[k] *= inv;
+        }
+    }
+}
+
+void softmax_backward_fast(const float* g, const float* y, float* dx, SoftmaxShape s, bool log) {
+    const int64_t rows = s.outer, K = s.K;
+#pragma omp parallel for if (rows * K > kParallelThreshold) schedule(static)
+    for (int64_t i = 0; i < rows; ++i) {
+        const float* gr = g + i * K;
+        const float* yr = y + i * K;
+        float* d = dx + i * K;
+        float dot = 0;
+        if (log) {
+#pragma omp simd reduction(+ : dot)
+            for (int64_t k = 0; k < K; ++k) dot += gr[k];
+            for (int64_t k = 0; k < K; ++k) d[k] = gr[k] - std::exp(yr[k]) * dot;
+        } else {
+#pragma omp simd reduction(+ : dot)
+            for (int64_t k = 0; k < K; ++k) dot += gr[k] * yr[k];
+#pragma omp simd
+            for (int64_t k = 0; k < K; ++k) d[k] = yr[k] * (gr[k] - dot);
+        }
+    }
+}
+
+void cross_entropy_forward_fast(const float* x, const int64_t* labels, int64_t N, int64_t K, float* loss, double* lse) {
+#pragma omp parallel for if (N * K > kParallelThreshold) schedule(static)
+    for (int64_t i = 0; i < N; ++i) {
+        const float* r = x + i * K;
+        const float m = row_max(r, K);
+        float sum = 0;
+        for (int64_t k = 0; k < K; ++k) sum += std::exp(r[k] - m);
+        lse[i] = static_cast<double>(m) + std::log(static_cast<double>(sum));
+        loss[i] = static_cast<float>(lse[i] - r[labels[i]]);
+    }
+}
+
+void cross_entropy_backward_fast(const float* x, const int64_t* labels, const double* lse, const float* w, int64_t N,
+                                 int64_t K, float* dx) {
+#pragma omp parallel for if (N * K > kParallelThreshold) schedule(static)
+    for (int64_t i = 0; i < N; ++i) {
+        const float* r = x + i * K;
+        float* d = dx + i * K;
+        const float l = static_cast<float>(lse[i]), wi = w[i];
+        for (int64_t k = 0; k < K; ++k) d[k] = wi * std::exp(r[k] - l);
+        d[labels[i]] -= wi;
+    }
+}
+
+}  // namespace tapegrad::kernels

@@ -1,0 +1,82 @@
+#pragma once
+// What the pooling kernels share: the geometry of a windowed pool, the argmax a max-pool saves
+// for its backward, and the bins of an average pool.
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/allocator.hpp"
+#include "engine/tensor.hpp"
+
+namespace tapegrad::kernels {
+
+// Input [N,C,H,W], output [N,C,OH,OW]; window (KH,KW), stride (SH,SW), padding (PH,PW).
+struct PoolGeometry {
+    int64_t N, C, H, W;
+    int64_t OH, OW;
+    int64_t KH, KW;
+    int64_t SH, SW;
+    int64_t PH, PW;
+    Shape input_shape() const { return {N, C, H, W}; }
+    Shape output_shape() const { return {N, C, OH, OW}; }
+};
+
+// For each max-pool output, the position ih*W + iw of its maximum inside its own input plane,
+// stored in the output's memory layout. int32, not a float tensor: 4 bytes, exact, and cheap to
+// scatter with.
+struct Argmax {
+    std::shared_ptr<int32_t[]> index;
+    MemoryFormat format = MemoryFormat::Contiguous;
+
+    static Argmax allocate(int64_t count, MemoryFormat format) {
+        const std::size_t bytes = static_cast<std::size_t>(count) * sizeof(int32_t);
+        auto* p = static_cast<int32_t*>(allocator().allocate(bytes));
+        return {std::shared_ptr<int32_t[]>(p, [bytes](int32_t* q) { allocator().deallocate(q, bytes); }), format};
+    }
+};
+
+struct MaxPoolResult {
+    Tensor out;
+    Argmax argmax;
+};
+
+// Average-pool bins along one axis: output i averages the inputs [begin[i], end[i]) and divides
+// by count[i] (which counts padding too for avg_pool2d, so it may exceed end - begin).
+struct AxisBins {
+    std::vector<int64_t> begin, end, count;
+    int64_t size() const { return static_cast<int64_t>(begin.size()); }
+};
+
+struct AvgPoolBins {
+    int64_t N, C, H, W;
+    AxisBins rows, cols;
+    Shape input_shape() const { return {N, C, H, W}; }
+    Shape output_shape() const { return {N, C, rows.size(), cols.size()}; }
+};
+
+// Sliding windows of `kernel` every `stride`, over an input padded by `pad` on both sides;
+// padding counts in the divisor (PyTorch's count_include_pad=true).
+inline AxisBins window_bins(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t pad) {
+    AxisBins b;
+    for (int64_t i = 0; i < out; ++i) {
+        const int64_t start = i * stride - pad;
+        b.begin.push_back(std::max<int64_t>(start, 0));
+        b.end.push_back(std::min(start + kernel, in));
+        b.count.push_back(kernel);
+    }
+    return b;
+}
+
+// Adaptive bins: bin i covers [floor(i*in/out), ceil((i+1)*in/out)).
+inline AxisBins adaptive_bins(int64_t in, int64_t out) {
+    AxisBins b;
+    for (int64_t i = 0; i < out; ++i) {
+        b.begin.push_back(i * in / out);
+        b.end.push_back(((i + 1) * in + out - 1) / out);
+        b.count.push_back(b.end.back() - b.begin.back());
+    }
+    return b;
+}
+
+}  // namespace tapegrad::kernels

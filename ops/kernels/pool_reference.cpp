@@ -1,0 +1,109 @@
+#include "ops/kernels/pool_reference.hpp"
+
+#include <limits>
+
+namespace tapegrad::kernels {
+namespace {
+
+// Offset of output element (n,c,oh,ow) in an argmax stored in `format`.
+int64_t argmax_offset(const Argmax& a, const PoolGeometry& g, int64_t n, int64_t c, int64_t oh, int64_t ow) {
+    if (a.format == MemoryFormat::ChannelsLast) return ((n * g.OH + oh) * g.OW + ow) * g.C + c;
+    return ((n * g.C + c) * g.OH + oh) * g.OW + ow;
+}
+
+}  // namespace
+
+template <class T>
+MaxPoolResult max_pool2d_forward_reference(const Tensor& x_in, const PoolGeometry& g) {
+    const Tensor x = x_in.detach().contiguous();
+    Tensor out = empty(g.output_shape(), {.dtype = x.dtype()});
+    Argmax argmax = Argmax::allocate(out.numel(), MemoryFormat::Contiguous);
+    const T* xp = x.data<T>();
+    T* op = out.data<T>();
+    for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t c = 0; c < g.C; ++c) {
+            const T* plane = xp + (n * g.C + c) * g.H * g.W;
+            for (int64_t oh = 0; oh < g.OH; ++oh)
+                for (int64_t ow = 0; ow < g.OW; ++ow) {
+                    T best = -std::numeric_limits<T>::infinity();
+                    int64_t best_pos = -1;
+                    for (int64_t kh = 0; kh < g.KH; ++kh)
+                        for (int64_t kw = 0; kw < g.KW; ++kw) {
+                            const int64_t ih = oh * g.SH - g.PH + kh, iw = ow * g.SW - g.PW + kw;
+                            if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;  // padding is -inf
+                            const T v = plane[ih * g.W + iw];
+                            // Strictly greater keeps the first maximum; the first element in the
+                            // window is taken even if it is -inf.
+                            if (best_pos < 0 || v > best || v != v) {
+                                best = v;
+                                best_pos = ih * g.W + iw;
+                            }
+                        }
+                    const int64_t j = argmax_offset(argmax, g, n, c, oh, ow);  // row-major, like out
+                    op[j] = best;
+                    argmax.index[j] = static_cast<int32_t>(best_pos);
+                }
+        }
+    return {out, argmax};
+}
+
+template <class T>
+Tensor max_pool2d_backward_reference(const Tensor& dout_in, const Argmax& argmax, const PoolGeometry& g) {
+    const Tensor dout = dout_in.detach().contiguous();
+    Tensor dx = zeros(g.input_shape(), {.dtype = dout.dtype()});
+    const T* dp = dout.data<T>();
+    T* xp = dx.data<T>();
+    for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t c = 0; c < g.C; ++c)
+            for (int64_t oh = 0; oh < g.OH; ++oh)
+                for (int64_t ow = 0; ow < g.OW; ++ow)
+                    xp[(n * g.C + c) * g.H * g.W + argmax.index[argmax_offset(argmax, g, n, c, oh, ow)]] +=
+                        dp[((n * g.C + c) * g.OH + oh) * g.OW + ow];
+    return dx;
+}
+
+template <class T>
+Tensor avg_pool2d_forward_reference(const Tensor& x_in, const AvgPoolBins& b) {
+    const Tensor x = x_in.detach().contiguous();
+    Tensor out = empty(b.output_shape(), {.dtype = x.dtype()});
+    const T* xp = x.data<T>();
+    T* op = out.data<T>();
+    const int64_t OH = b.rows.size(), OW = b.cols.size();
+    for (int64_t p = 0; p < b.N * b.C; ++p)
+        for (int64_t i = 0; i < OH; ++i)
+            for (int64_t j = 0; j < OW; ++j) {
+                double sum = 0.0;
+                for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h)
+                    for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) sum += xp[(p * b.H + h) * b.W + w];
+                op[(p * OH + i) * OW + j] = static_cast<T>(sum / static_cast<double>(b.rows.count[i] * b.cols.count[j]));
+            }
+    return out;
+}
+
+template <class T>
+Tensor avg_pool2d_backward_reference(const Tensor& dout_in, const AvgPoolBins& b) {
+    const Tensor dout = dout_in.detach().contiguous();
+    Tensor dx = zeros(b.input_shape(), {.dtype = dout.dtype()});
+    const T* dp = dout.data<T>();
+    T* xp = dx.data<T>();
+    const int64_t OH = b.rows.size(), OW = b.cols.size();
+    for (int64_t p = 0; p < b.N * b.C; ++p)
+        for (int64_t i = 0; i < OH; ++i)
+            for (int64_t j = 0; j < OW; ++j) {
+                const T share = static_cast<T>(dp[(p * OH + i) * OW + j] / static_cast<double>(b.rows.count[i] * b.cols.count[j]));
+                for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h)
+                    for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) xp[(p * b.H + h) * b.W + w] += share;
+            }
+    return dx;
+}
+
+template MaxPoolResult max_pool2d_forward_reference<float>(const Tensor&, const PoolGeometry&);
+template MaxPoolResult max_pool2d_forward_reference<double>(const Tensor&, const PoolGeometry&);
+template Tensor max_pool2d_backward_reference<float>(const Tensor&, const Argmax&, const PoolGeometry&);
+template Tensor max_pool2d_backward_reference<double>(const Tensor&, const Argmax&, const PoolGeometry&);
+template Tensor avg_pool2d_forward_reference<float>(const Tensor&, const AvgPoolBins&);
+template Tensor avg_pool2d_forward_reference<double>(const Tensor&, const AvgPoolBins&);
+template Tensor avg_pool2d_backward_reference<float>(const Tensor&, const AvgPoolBins&);
+template Tensor avg_pool2d_backward_reference<double>(const Tensor&, const AvgPoolBins&);
+
+}  // namespace tapegrad::kernels

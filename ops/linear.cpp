@@ -1,0 +1,163 @@
+#include "ops/linear.hpp"
+
+#include "engine/autograd.hpp"
+#include "engine/strided.hpp"
+#include "engine/tensor_math.hpp"
+
+namespace tapegrad {
+namespace {
+
+// A matrix operand as the GEMM seam takes it: the last two dims of t, read either directly or,
+// when t is a transposed view (strides swapped), through the transpose flag, without a copy.
+struct MatrixView {
+    Tensor t;    // keeps the storage alive; the copy when the view could not be used as is
+    bool trans;  // stored as the transpose of the logical [rows, cols]
+    int64_t ld;
+};
+
+MatrixView matrix_view(const Tensor& t) {
+    const std::size_t r = t.dim() - 2, c = t.dim() - 1;
+    const int64_t rows = t.shape()[r], cols = t.shape()[c];
+    const int64_t sr = t.strides()[r], sc = t.strides()[c];
+    if ((cols == 1 || sc == 1) && (rows == 1 || sr >= cols) && sr > 0) return {t, false, rows == 1 ? cols : sr};
+    if ((rows == 1 || sr == 1) && (cols == 1 || sc >= rows) && sc > 0) return {t, true, cols == 1 ? rows : sc};
+    Tensor dense = empty(t.shape(), {.dtype = t.dtype()});
+    copy_into(dense, t);
+    return {dense, false, cols};
+}
+
+// out[batch..., M, N] = op(a) op(b), op = transpose of the last two dims when the flag is set. The
+// batch dims broadcast; the output is a new row-major tensor.
+Tensor batched_gemm(const Tensor& a, bool ta, const Tensor& b, bool tb) {
+    const MatrixView va = matrix_view(a), vb = matrix_view(b);
+    const std::size_t ra = a.dim(), rb = b.dim();
+    const int64_t M = a.shape()[ra - (ta ? 1 : 2)], K = a.shape()[ra - (ta ? 2 : 1)];
+    const int64_t N = b.shape()[rb - (tb ? 2 : 1)];
+    const Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
+    const Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
+    Shape out_shape = batch;
+    out_shape.push_back(M);
+    out_shape.push_back(N);
+    Tensor out = empty(out_shape, {.dtype = a.dtype()});
+    const Strides sa = broadcast_strides(batch_a, Strides(va.t.strides().begin(), va.t.strides().end() - 2), batch);
+    const Strides sb = broadcast_strides(batch_b, Strides(vb.t.strides().begin(), vb.t.strides().end() - 2), batch);
+    dispatch(a.dtype(), [&]<class T>() {
+        const T* ap = va.t.template data<T>();
+        const T* bp = vb.t.template data<T>();
+        T* op = out.data<T>();
+        int64_t index = 0;
+        // One GEMM per batch entry; dnnl_sgemm parallelises inside each.
+        for_each_run<2>(batch, {sa, sb}, [&](auto off, int64_t n, auto st) {
+            for (int64_t i = 0; i < n; ++i, ++index)
+                kernels::gemm(va.trans != ta, vb.trans != tb, M, N, K, T(1), ap + off[0] + i * st[0], va.ld,
+                              bp + off[1] + i * st[1], vb.ld, T(0), op + index * M * N, N);
+        });
+    });
+    return out;
+}
+
+void check_operands(const Tensor& a, const Tensor& b) {
+    if (!a.defined() || !b.defined()) throw std::invalid_argument("matmul: an operand is undefined");
+    if (a.dtype() != b.dtype())
+        throw std::invalid_argument("matmul: operands " + describe(a) + " and " + describe(b) +
+                                    " have different dtypes; convert one with .to()");
+    if (a.dim() < 2 || b.dim() < 2)
+        throw std::invalid_argument("matmul: both operands need at least 2 dimensions, got " + to_string(a.shape()) +
+                                    " and " + to_string(b.shape()) + "; reshape a vector to [1,K] or [K,1]");
+    const int64_t ka = a.shape()[a.dim() - 1], kb = b.shape()[b.dim() - 2];
+    if (ka != kb)
+        throw std::invalid_argument("matmul: inner dimensions differ: " + to_string(a.shape()) + " has " +
+                                    std::to_string(ka) + " columns but " + to_string(b.shape()) + " has " +
+                                    std::to_string(kb) + " rows");
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+    check_operands(a, b);
+    {
+        const Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
+        broadcast_shapes(ba, bb, "matmul (batch dimensions)");
+    }
+    Tensor out = batched_gemm(a, false, b, false);
+    if (!needs_grad({a, b})) return out;
+    Tensor sa = b.requires_grad() ? a.detach() : Tensor();
+    Tensor sb = a.requires_grad() ? b.detach() : Tensor();
+    // C[.., M, N] = A[.., M, K] B[.., K, N]: dA = dC B^T [.., M, K], dB = A^T dC [.., K, N]; the
+    // engine sums broadcast batch dims down.
+    return record("matmul", out, {a, b}, [sa, sb](const Tensor& g, const GradMask& needs) {
+        return std::vector<Tensor>{needs[0] ? batched_gemm(g, false, sb, true) : Tensor(),
+                                   needs[1] ? batched_gemm(sa, true, g, false) : Tensor()};
+    });
+}
+
+namespace {
+
+// db[j] = sum_i g[i, j] for a row-major g [rows, cols]; float64 accumulation keeps it exact enough
+// for both dtypes.
+Tensor column_sum(const Tensor& g) {
+    const int64_t rows = g.shape()[0], cols = g.shape()[1];
+    Tensor out = empty({cols}, {.dtype = g.dtype()});
+    dispatch(g.dtype(), [&]<class T>() {
+        const T* gp = g.data<T>();
+        std::vector<double> acc(static_cast<std::size_t>(cols), 0.0);
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j) acc[j] += gp[i * cols + j];
+        T* op = out.data<T>();
+        for (int64_t j = 0; j < cols; ++j) op[j] = static_cast<T>(acc[j]);
+    });
+    return out;
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    if (!x.defined() || !weight.defined()) throw std::invalid_argument("linear: the input or the weight is undefined");
+    if (x.dim() < 1 || weight.dim() != 2)
+        throw std::invalid_argument("linear: expects input [..., in] and weight [out, in], got input " +
+                                    to_string(x.shape()) + " and weight " + to_string(weight.shape()));
+    const int64_t in = weight.shape()[1], out_features = weight.shape()[0];
+    if (x.shape().back() != in)
+        throw std::invalid_argument("linear: input " + to_string(x.shape()) + " has " +
+                                    std::to_string(x.shape().back()) + " features but weight " +
+                                    to_string(weight.shape()) + " expects " + std::to_string(in));
+    if (x.dtype() != weight.dtype() || (bias.defined() && bias.dtype() != x.dtype()))
+        throw std::invalid_argument("linear: input " + describe(x) + ", weight " + describe(weight) +
+                                    " and bias must share one dtype");
+    if (bias.defined() && (bias.dim() != 1 || bias.shape()[0] != out_features))
+        throw std::invalid_argument("linear: bias " + to_string(bias.shape()) + " should be [" +
+                                    std::to_string(out_features) + "] for weight " + to_string(weight.shape()));
+    // [..., in] -> [rows, in]: a view for row-major inputs; 2-D transposed views pass straight on.
+    const Tensor x2 = x.dim() == 2 ? x.detach() : x.detach().reshape({x.numel() / in, in});
+    Tensor y = batched_gemm(x2, false, weight.detach(), true);  // [rows, in] x [in, out]
+    if (bias.defined()) {
+        dispatch(y.dtype(), [&]<class T>() {
+            const Tensor bc = bias.is_contiguous() ? bias : bias.detach().contiguous();
+            const T* bp = bc.data<T>();
+            T* yp = y.data<T>();
+            const int64_t rows = y.shape()[0];
+            for (int64_t i = 0; i < rows; ++i)
+                for (int64_t j = 0; j < out_features; ++j) yp[i * out_features + j] += bp[j];
+        });
+    }
+    Shape out_shape = x.shape();
+    out_shape[out_shape.size() - 1] = out_features;
+    Tensor out = y.detach().reshape(out_shape);
+    if (!needs_grad({x, weight, bias})) return out;
+    const Tensor sx = weight.requires_grad() ? x2 : Tensor();
+    const Tensor sw = x.requires_grad() ? weight.detach() : Tensor();
+    const Shape x_shape = x.shape();
+    // y[rows, out] = x[rows, in] W^T + b: dx = g W [rows, in], dW = g^T x [out, in], db = sum_rows g [out]
+    return record("linear", out, {x, weight, bias},
+                  [sx, sw, x_shape, in, out_features](const Tensor& g, const GradMask& needs) {
+                      Tensor g2 = g.is_contiguous() ? g : g.contiguous();
+                      g2 = g2.reshape({g2.numel() / out_features, out_features});
+                      std::vector<Tensor> grads(3);
+                      if (needs[0]) grads[0] = batched_gemm(g2, false, sw, false).reshape(x_shape);
+                      if (needs[1]) grads[1] = batched_gemm(g2, true, sx, false);
+                      if (needs[2]) grads[2] = column_sum(g2);
+                      return grads;
+                  });
+}
+
+}  // namespace tapegrad

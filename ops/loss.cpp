@@ -1,0 +1,172 @@
+#include "ops/loss.hpp"
+
+#include "engine/autograd.hpp"
+#include "engine/tensor_math.hpp"
+#include "ops/kernels/loss.hpp"
+
+namespace tapegrad {
+namespace {
+
+bool reference_path(const Tensor& x) { return x.dtype() == kFloat64 || use_reference_kernels(); }
+
+Tensor row_major(const Tensor& t) { return t.is_contiguous() ? t.detach() : t.detach().contiguous(); }
+
+Tensor softmax_op(const char* op, const Tensor& x_in, int64_t dim, bool log) {
+    if (!x_in.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
+    if (x_in.dim() == 0) throw std::invalid_argument(std::string(op) + ": needs at least 1 dimension, got a scalar");
+    const std::size_t d = normalize_axis(dim, x_in.dim(), op);
+    kernels::SoftmaxShape s{1, x_in.shape()[d], 1};
+    for (std::size_t i = 0; i < d; ++i) s.outer *= x_in.shape()[i];
+    for (std::size_t i = d + 1; i < x_in.dim(); ++i) s.inner *= x_in.shape()[i];
+    const Tensor x = row_major(x_in);
+    Tensor out = empty(x.shape(), {.dtype = x.dtype()});
+    // The fast kernels take rows of K contiguous values (inner == 1).
+    auto use_reference = [s](const Tensor& t) { return reference_path(t) || s.inner != 1; };
+    dispatch(x.dtype(), [&]<class T>() {
+        if (use_reference(x)) kernels::softmax_forward_reference<T>(x.data<T>(), out.data<T>(), s, log);
+        else kernels::softmax_forward_fast(x.data<float>(), out.data<float>(), s, log);
+    });
+    if (!needs_grad({x_in})) return out;
+    const Tensor y = out.detach();
+    // softmax: dx = y (g - sum_k g y); log_softmax: dx = g - softmax sum_k g; both [..., K, ...]
+    return record(op, out, {x_in}, [y, s, log, use_reference](const Tensor& g_in, const GradMask&) {
+        const Tensor g = row_major(g_in);
+        Tensor dx = empty(y.shape(), {.dtype = y.dtype()});
+        dispatch(y.dtype(), [&]<class T>() {
+            if (use_reference(y)) kernels::softmax_backward_reference<T>(g.data<T>(), y.data<T>(), dx.data<T>(), s, log);
+            else kernels::softmax_backward_fast(g.data<float>(), y.data<float>(), dx.data<float>(), s, log);
+        });
+        return std::vector<Tensor>{dx};
+    });
+}
+
+void check_classification(const char* op, const Tensor& x, const std::vector<int64_t>& labels, const char* what) {
+    if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the " + what + " are undefined");
+    if (x.dim() != 2)
+        throw std::invalid_argument(std::string(op) + ": expects " + what + " of shape [N,K], got " + to_string(x.shape()));
+    const int64_t N = x.shape()[0], K = x.shape()[1];
+    if (static_cast<int64_t>(labels.size()) != N)
+        throw std::invalid_argument(std::string(op) + ": " + std::to_string(labels.size()) + " labels for " + what + " " +
+                                    to_string(x.shape()) + "; need one per row (" + std::to_string(N) + ")");
+    for (std::size_t i = 0; i < labels.size(); ++i)
+        if (labels[i] < 0 || labels[i] >= K)
+            throw std::invalid_argument(std::string(op) + ": label " + std::to_string(labels[i]) + " at index " +
+                                        std::to_string(i) + " is out of range for " + std::to_string(K) +
+                                        " classes (" + what + " " + to_string(x.shape()) + ")");
+}
+
+// Turns per-row losses [N] into the reduced output.
+Tensor reduce_rows(const Tensor& per_row, Reduction r) {
+    if (r == Reduction::None) return per_row;
+    return dispatch(per_row.dtype(), [&]<class T>() {
+        const T* p = per_row.data<T>();
+        double sum = 0;
+        for (int64_t i = 0; i < per_row.numel(); ++i) sum += p[i];
+        if (r == Reduction::Mean) sum /= static_cast<double>(per_row.numel());
+        return scalar_tensor(sum, {.dtype = per_row.dtype()});
+    });
+}
+
+// The gradient of each row's loss given the gradient of the reduced output: g [N] for None,
+// g for Sum, g / N for Mean.
+Tensor row_weights(const Tensor& g, int64_t N, Reduction r) {
+    if (r == Reduction::None) return row_major(g);
+    const double scale = g.item() / (r == Reduction::Mean ? static_cast<double>(N) : 1.0);
+    return full({N}, scale, {.dtype = g.dtype()});
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op("softmax", x, dim, false); }
+Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_op("log_softmax", x, dim, true); }
+
+Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, Reduction reduction) {
+    check_classification("cross_entropy", logits, labels, "logits");
+    const Tensor x = row_major(logits);
+    const int64_t N = x.shape()[0], K = x.shape()[1];
+    Tensor per_row = empty({N}, {.dtype = x.dtype()});
+    std::vector<double> lse(N);
+    dispatch(x.dtype(), [&]<class T>() {
+        if (reference_path(x))
+            kernels::cross_entropy_forward_reference<T>(x.data<T>(), labels.data(), N, K, per_row.data<T>(), lse.data());
+        else kernels::cross_entropy_forward_fast(x.data<float>(), labels.data(), N, K, per_row.data<float>(), lse.data());
+    });
+    Tensor out = reduce_rows(per_row, reduction);
+    if (!needs_grad({logits})) return out;
+    // loss_i = logsumexp(x_i) - x_i[y_i]: dx [N,K] = w_i (softmax(x_i) - onehot(y_i)), with w the
+    // gradient of each row's loss (g/N for Mean). One fused pass; the softmax is recomputed from lse.
+    return record("cross_entropy", out, {logits},
+                  [x, labels, lse = std::move(lse), reduction](const Tensor& g, const GradMask&) {
+                      const int64_t N = x.shape()[0], K = x.shape()[1];
+                      const Tensor w = row_weights(g, N, reduction);
+                      Tensor dx = empty(x.shape(), {.dtype = x.dtype()});
+                      dispatch(x.dtype(), [&]<class T>() {
+                          if (reference_path(x))
+                              kernels::cross_entropy_backward_reference<T>(x.data<T>(), labels.data(), lse.data(),
+                                                                           w.data<T>(), N, K, dx.data<T>());
+                          else
+                              kernels::cross_entropy_backward_fast(x.data<float>(), labels.data(), lse.data(),
+                                                                   w.data<float>(), N, K, dx.data<float>());
+                      });
+                      return std::vector<Tensor>{dx};
+                  });
+}
+
+Tensor nll_loss(const Tensor& log_probs, const std::vector<int64_t>& labels, Reduction reduction) {
+    check_classification("nll_loss", log_probs, labels, "log_probs");
+    const int64_t N = log_probs.shape()[0];
+    Tensor per_row = empty({N}, {.dtype = log_probs.dtype()});
+    dispatch(log_probs.dtype(), [&]<class T>() {
+        const T* p = log_probs.data<T>();
+        const Strides& st = log_probs.strides();
+        for (int64_t i = 0; i < N; ++i) per_row.data<T>()[i] = -p[i * st[0] + labels[i] * st[1]];
+    });
+    Tensor out = reduce_rows(per_row, reduction);
+    const Shape shape = log_probs.shape();
+    // loss_i = -lp[i, y_i]: dlp [N,K] = -w_i at (i, y_i), 0 elsewhere.
+    return record("nll_loss", out, {log_probs}, [shape, labels, reduction](const Tensor& g, const GradMask&) {
+        const Tensor w = row_weights(g, shape[0], reduction);
+        Tensor d = zeros(shape, {.dtype = g.dtype()});
+        dispatch(g.dtype(), [&]<class T>() {
+            for (int64_t i = 0; i < shape[0]; ++i) d.data<T>()[i * shape[1] + labels[i]] = -w.data<T>()[i];
+        });
+        return std::vector<Tensor>{d};
+    });
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+    if (!input.defined() || !target.defined()) throw std::invalid_argument("mse_loss: the input or the target is undefined");
+    if (input.shape() != target.shape() || input.dtype() != target.dtype())
+        throw std::invalid_argument("mse_loss: input " + describe(input) + " and target " + describe(target) +
+                                    " must have the same shape and dtype");
+    const Tensor a = row_major(input), b = row_major(target);
+    const int64_t n = a.numel();
+    Tensor diff = empty(a.shape(), {.dtype = a.dtype()});
+    Tensor sq = empty(a.shape(), {.dtype = a.dtype()});
+    dispatch(a.dtype(), [&]<class T>() {
+        const T *ap = a.data<T>(), *bp = b.data<T>();
+        T *dp = diff.data<T>(), *sp = sq.data<T>();
+        for (int64_t i = 0; i < n; ++i) {
+            dp[i] = ap[i] - bp[i];
+            sp[i] = dp[i] * dp[i];
+        }
+    });
+    Tensor out = reduction == Reduction::None ? sq : reduce_rows(sq.reshape({n}), reduction);
+    if (!needs_grad({input, target})) return out;
+    // l = (x - t)^2 (then reduced): dx = 2 (x - t) w, dt = -dx, w = g (None), g (Sum) or g/n (Mean).
+    return record("mse_loss", out, {input, target}, [diff, reduction](const Tensor& g_in, const GradMask& needs) {
+        const int64_t n = diff.numel();
+        const Tensor g = reduction == Reduction::None ? row_major(g_in) : Tensor();
+        const double scale = reduction == Reduction::None ? 2.0
+                                                          : 2.0 * g_in.item() / (reduction == Reduction::Mean ? n : 1);
+        Tensor dx = empty(diff.shape(), {.dtype = diff.dtype()});
+        dispatch(diff.dtype(), [&]<class T>() {
+            const T* dp = diff.data<T>();
+            T* o = dx.data<T>();
+            for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(scale * dp[i] * (g.defined() ? g.data<T>()[i] : T(1)));
+        });
+        return std::vector<Tensor>{needs[0] ? dx : Tensor(), needs[1] ? -dx : Tensor()};
+    });
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,38 @@
+// Registry rows for conv2d: stride, padding, dilation, groups (depthwise too), non-square kernels
+// and inputs, batch 1, with and without bias, and the SmallCNN's two convolutions.
+#include "ops/conv.hpp"
+#include "tests/registry/op_registry.hpp"
+
+namespace tapegrad::testing {
+namespace {
+
+// A conv2d row: inputs x, w and (when bias_shape is non-empty) b.
+OpCase conv_case(std::string name, Shape x, Shape w, bool bias, Conv2dOptions o, bool fast_gradcheck = false) {
+    std::vector<Shape> shapes{x, w};
+    if (bias) shapes.push_back({w[0]});
+    return {.name = "conv2d/" + name,
+            .input_shapes = shapes,
+            .fn = [o](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), o); },
+            .gradcheck_fast_mode = fast_gradcheck};
+}
+
+RegisterOps conv_cases({
+    conv_case("3x3", {2, 3, 5, 6}, {4, 3, 3, 3}, true, {}),
+    conv_case("no_bias_pad1", {2, 3, 5, 6}, {4, 3, 3, 3}, false, {.padding = 1}),
+    conv_case("stride2_pad1_odd", {2, 3, 7, 5}, {4, 3, 3, 3}, true, {.stride = 2, .padding = 1}),
+    conv_case("nonsquare_kernel_stride", {1, 3, 6, 5}, {2, 3, 2, 3}, true, {.stride = {2, 1}, .padding = {0, 1}}),
+    conv_case("dilation2", {2, 2, 7, 6}, {3, 2, 3, 2}, true, {.padding = {1, 2}, .dilation = 2}),
+    conv_case("dilation_stride_mixed", {1, 2, 8, 7}, {2, 2, 3, 3}, false, {.stride = {1, 2}, .padding = 2, .dilation = {2, 1}}),
+    conv_case("groups2", {2, 4, 5, 5}, {6, 2, 3, 3}, true, {.padding = 1, .groups = 2}),
+    conv_case("depthwise", {2, 3, 5, 6}, {3, 1, 3, 3}, true, {.padding = 1, .groups = 3}),
+    conv_case("depthwise_multiplier2_stride2", {1, 2, 6, 6}, {4, 1, 3, 3}, false, {.stride = 2, .padding = 1, .groups = 2}),
+    conv_case("1x1_batch1", {1, 4, 3, 3}, {5, 4, 1, 1}, true, {}),
+    conv_case("single_channel_5x5", {2, 1, 7, 7}, {3, 1, 5, 5}, true, {}),
+    conv_case("kernel_covers_input", {2, 2, 3, 3}, {2, 2, 3, 3}, true, {}),
+    // The SmallCNN's convolutions at batch 1 (u^T J v: the full Jacobian would be too big).
+    conv_case("smallcnn_conv1", {1, 3, 32, 32}, {32, 3, 3, 3}, true, {.padding = 1}, true),
+    conv_case("smallcnn_conv2", {1, 32, 16, 16}, {64, 32, 3, 3}, true, {.padding = 1}, true),
+});
+
+}  // namespace
+}  // namespace tapegrad::testing

@@ -1,0 +1,35 @@
+// Registry rows for matmul and linear: plain, batched, broadcast batch, transposed-view operands.
+#include "ops/linear.hpp"
+#include "tests/registry/op_registry.hpp"
+
+namespace tapegrad::testing {
+namespace {
+
+RegisterOps linear_cases({
+    {.name = "matmul/2d_odd", .input_shapes = {{3, 5}, {5, 2}}, .fn = [](auto& in) { return matmul(in[0], in[1]); }},
+    {.name = "matmul/batched", .input_shapes = {{2, 3, 4}, {2, 4, 3}}, .fn = [](auto& in) { return matmul(in[0], in[1]); }},
+    {.name = "matmul/broadcast_2d_rhs", .input_shapes = {{2, 3, 4}, {4, 5}}, .fn = [](auto& in) { return matmul(in[0], in[1]); }},
+    {.name = "matmul/broadcast_2d_lhs", .input_shapes = {{3, 4}, {2, 4, 2}}, .fn = [](auto& in) { return matmul(in[0], in[1]); }},
+    {.name = "matmul/broadcast_batch1", .input_shapes = {{1, 2, 3}, {3, 3, 2}}, .fn = [](auto& in) { return matmul(in[0], in[1]); }},
+    {.name = "matmul/4d_broadcast", .input_shapes = {{2, 1, 2, 3}, {1, 3, 3, 2}}, .fn = [](auto& in) { return matmul(in[0], in[1]); }},
+    {.name = "matmul/transposed_lhs",
+     .input_shapes = {{4, 3}, {4, 2}},
+     .fn = [](auto& in) { return matmul(in[0].transpose(0, 1), in[1]); }},
+    {.name = "matmul/transposed_both",
+     .input_shapes = {{4, 3}, {5, 4}},
+     .fn = [](auto& in) { return matmul(in[0].transpose(0, 1), in[1].transpose(0, 1)); }},
+    {.name = "matmul/batched_transposed_rhs",
+     .input_shapes = {{2, 3, 4}, {2, 5, 4}},
+     .fn = [](auto& in) { return matmul(in[0], in[1].transpose(1, 2)); }},
+    {.name = "matmul/row_vector", .input_shapes = {{1, 4}, {4, 1}}, .fn = [](auto& in) { return matmul(in[0], in[1]); }},
+    {.name = "linear/bias", .input_shapes = {{5, 4}, {3, 4}, {3}}, .fn = [](auto& in) { return linear(in[0], in[1], in[2]); }},
+    {.name = "linear/no_bias", .input_shapes = {{2, 3}, {4, 3}}, .fn = [](auto& in) { return linear(in[0], in[1]); }},
+    {.name = "linear/3d_input", .input_shapes = {{2, 3, 4}, {2, 4}, {2}}, .fn = [](auto& in) { return linear(in[0], in[1], in[2]); }},
+    {.name = "linear/batch1", .input_shapes = {{1, 6}, {2, 6}, {2}}, .fn = [](auto& in) { return linear(in[0], in[1], in[2]); }},
+    {.name = "linear/transposed_input",
+     .input_shapes = {{4, 3}, {2, 4}, {2}},
+     .fn = [](auto& in) { return linear(in[0].transpose(0, 1), in[1], in[2]); }},
+});
+
+}  // namespace
+}  // namespace tapegrad::testing

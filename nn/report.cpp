@@ -70,6 +70,20 @@ double nice_step(double span, int target) {
     return 10 * mag;
 }
 
+std::string xml_escape(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            default: out += c;
+        }
+    }
+    return out;
+}
+
 std::string fmt(double v, int precision) {
     std::ostringstream s;
     s << std::fixed << std::setprecision(precision) << v;
@@ -78,7 +92,7 @@ std::string fmt(double v, int precision) {
 }  // namespace
 
 void write_curve_svg(const std::string& path, const std::vector<EpochRecord>& records, const std::string& title) {
-    constexpr double W = 720, H = 440, left = 70, right = 70, top = 50, bottom = 60;
+    constexpr double W = 720, H = 460, left = 70, right = 70, top = 75, bottom = 60;
     const double pw = W - left - right, ph = H - top - bottom;
     const std::string loss_colour = "#d62728", acc_colour = "#1f77b4";
 
@@ -107,7 +121,7 @@ void write_curve_svg(const std::string& path, const std::vector<EpochRecord>& re
     s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" viewBox=\"0 0 " << W
       << ' ' << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
     s << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-    s << "<text x=\"" << W / 2 << "\" y=\"28\" text-anchor=\"middle\" font-size=\"16\">" << title << "</text>\n";
+    s << "<text x=\"" << W / 2 << "\" y=\"28\" text-anchor=\"middle\" font-size=\"16\">" << xml_escape(title) << "</text>\n";
     // Grid and ticks.
     for (double e = 0; e <= max_epoch + 1e-9; e += epoch_step) {
         s << "<line x1=\"" << x_of(e) << "\" y1=\"" << top << "\" x2=\"" << x_of(e) << "\" y2=\"" << top + ph
@@ -142,15 +156,14 @@ void write_curve_svg(const std::string& path, const std::vector<EpochRecord>& re
     };
     curve(loss_colour, [&](const EpochRecord& r) { return y_loss(r.train_loss); });
     curve(acc_colour, [&](const EpochRecord& r) { return y_acc(r.test_accuracy); });
-    // Legend, top right inside the plot.
-    const double lx = left + pw - 150, ly = top + 12;
-    s << "<rect x=\"" << lx - 8 << "\" y=\"" << ly - 10 << "\" width=\"150\" height=\"44\" fill=\"white\" stroke=\"#999999\"/>\n";
-    s << "<line x1=\"" << lx << "\" y1=\"" << ly << "\" x2=\"" << lx + 24 << "\" y2=\"" << ly << "\" stroke=\""
-      << loss_colour << "\" stroke-width=\"2\"/><text x=\"" << lx + 30 << "\" y=\"" << ly + 4
-      << "\">training loss</text>\n";
-    s << "<line x1=\"" << lx << "\" y1=\"" << ly + 20 << "\" x2=\"" << lx + 24 << "\" y2=\"" << ly + 20
-      << "\" stroke=\"" << acc_colour << "\" stroke-width=\"2\"/><text x=\"" << lx + 30 << "\" y=\"" << ly + 24
-      << "\">test accuracy</text>\n";
+    // Legend: one row between the title and the plot, where no curve can hide it.
+    const double ly = top - 22;
+    s << "<line x1=\"" << left << "\" y1=\"" << ly << "\" x2=\"" << left + 24 << "\" y2=\"" << ly << "\" stroke=\""
+      << loss_colour << "\" stroke-width=\"2\"/><text x=\"" << left + 30 << "\" y=\"" << ly + 4
+      << "\">training loss (left axis)</text>\n";
+    s << "<line x1=\"" << left + 220 << "\" y1=\"" << ly << "\" x2=\"" << left + 244 << "\" y2=\"" << ly
+      << "\" stroke=\"" << acc_colour << "\" stroke-width=\"2\"/><text x=\"" << left + 250 << "\" y=\"" << ly + 4
+      << "\">test accuracy (right axis)</text>\n";
     s << "</svg>\n";
 
     std::ofstream f(path);

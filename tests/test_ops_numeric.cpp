@@ -169,6 +169,9 @@ TEST_CASE("matmul: equals a naive loop on odd shapes, plain and batch-broadcast"
     // A transposed view goes through the transpose flag and gives the same numbers as a copy.
     Tensor bt = tg::randn({N, K}, gen);
     CHECK(tg::allclose(tg::matmul(a, bt.transpose(0, 1)), tg::matmul(a, bt.transpose(0, 1).contiguous()), 1e-6, 1e-6));
+    // An empty inner dimension gives zeros, as a sum over nothing.
+    Tensor e = tg::matmul(tg::empty({2, 0}), tg::empty({0, 3}));
+    CHECK(tg::max_abs_diff(e, tg::zeros({2, 3})) == 0);
     // linear is x W^T + b.
     Tensor x = tg::randn({M, K}, gen), w = tg::randn({N, K}, gen), bias = tg::randn({N}, gen);
     Tensor y = tg::linear(x, w, bias);

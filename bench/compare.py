@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Joins tapegrad's Google Benchmark JSON with bench/pytorch_reference.py's JSON into one markdown
 table: case | mode | layout | threads | ours ms | PyTorch ms (tuned) | PyTorch ms (shipped) |
-ours/PyTorch-tuned. Below it: matmul against dnnl_sgemm, and peak RSS when given.
+ours/PyTorch-tuned, wall-clock, and the same ratio over CPU time of the whole process (all threads),
+which a busy neighbour on a shared machine disturbs less. Below it: matmul against dnnl_sgemm, and peak RSS when given.
 
 --ours takes Google Benchmark files (thread count from the context key tapegrad_threads) and
 files in pytorch_reference.py's format ({"results": [{case, mode, threads, ms}]}) for what is not
@@ -14,7 +15,7 @@ import sys
 
 
 def load_results(path):
-    """{(case, mode, threads): (ms, layout)} from either format."""
+    """{(case, mode, threads): (wall ms, CPU ms or None, layout)} from either format."""
     with open(path) as f:
         doc = json.load(f)
     out = {}
@@ -27,13 +28,13 @@ def load_results(path):
             wanted = b.get("aggregate_name") == "median" if has_median else b.get("run_type", "iteration") == "iteration"
             if not wanted or b.get("error_occurred"):
                 continue
-            name = re.sub(r"/real_time$", "", b.get("run_name", b["name"]))
+            name = re.sub(r"(/process_time|/real_time)+$", "", b.get("run_name", b["name"]))
             case, _, mode = name.rpartition("/")
             scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b["time_unit"]]
-            out[(case, mode, threads)] = (b["real_time"] * scale, b.get("label", ""))
+            out[(case, mode, threads)] = (b["real_time"] * scale, b["cpu_time"] * scale, b.get("label", ""))
     else:
         for r in doc["results"]:
-            out[(r["case"], r["mode"], int(r["threads"]))] = (r["ms"], r.get("layout", ""))
+            out[(r["case"], r["mode"], int(r["threads"]))] = (r["ms"], r.get("cpu_ms"), r.get("layout", ""))
     return out
 
 
@@ -80,19 +81,20 @@ def main():
     all_keys = set(ours) | set(tuned) | set(shipped)
     keys = sorted(all_keys, key=lambda k: (k[2], cases.index(k[0]), modes.index(k[1]) if k[1] in modes else 99))
     lines = ["| case | mode | layout (ours) | threads | ours ms | PyTorch ms (tuned) | PyTorch ms (shipped) "
-             "| ours / PyTorch-tuned |", "|---|---|---|---|---|---|---|---|"]
-    for case, mode, threads in keys:
-        o = ours.get((case, mode, threads))
-        t = tuned.get((case, mode, threads))
-        s = shipped.get((case, mode, threads))
+             "| ours / PyTorch-tuned | same, CPU time |", "|---|---|---|---|---|---|---|---|---|"]
+    for key in keys:
+        case, mode, threads = key
+        o, t, s = ours.get(key), tuned.get(key), shipped.get(key)
         ratio = o[0] / t[0] if o and t else None
-        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
-            case, mode, o[1] if o else "", threads, fmt(o[0] if o else None), fmt(t[0] if t else None),
-            fmt(s[0] if s else None), "{:.2f} ({})".format(ratio, verdict(ratio)) if ratio else "-"))
+        cpu_ratio = o[1] / t[1] if o and t and o[1] and t[1] else None
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            case, mode, o[2] if o else "", threads, fmt(o[0] if o else None), fmt(t[0] if t else None),
+            fmt(s[0] if s else None), "{:.2f} ({})".format(ratio, verdict(ratio)) if ratio else "-",
+            "{:.2f}".format(cpu_ratio) if cpu_ratio else "-"))
     print("\n".join(lines))
 
     notes = []
-    for (case, mode, threads), (ms, _) in sorted(ours.items(), key=lambda kv: kv[0][2]):
+    for (case, mode, threads), (ms, _, _) in sorted(ours.items(), key=lambda kv: kv[0][2]):
         if case.startswith("matmul "):
             ref = ours.get(("dnnl_sgemm " + case[len("matmul "):], mode, threads))
             if ref:

@@ -15,7 +15,7 @@
 #                   takes it as a plain substring)
 # Environment: BUILD_DIR (default build-bench), RESULTS (default $BUILD_DIR/bench-results),
 #   MIN_TIME and REPETITIONS (Google Benchmark: each case runs REPETITIONS times for at least
-#   MIN_TIME seconds, and the median is reported; defaults 0.1 and 5), RUNS (PyTorch: timed runs
+#   MIN_TIME seconds, and the median is reported; defaults 0.05 and 9), RUNS (PyTorch: timed runs
 #   per case, median reported; default 20).
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are left exactly as the environment has them.
 set -euo pipefail
@@ -23,8 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-bench}
 RESULTS=${RESULTS:-$BUILD_DIR/bench-results}
-MIN_TIME=${MIN_TIME:-0.1}
-REPETITIONS=${REPETITIONS:-5}
+MIN_TIME=${MIN_TIME:-0.05}
+REPETITIONS=${REPETITIONS:-9}
 RUNS=${RUNS:-20}
 PYTHON=/usr/bin/python3  # Debian's python3-torch; the python3 on PATH may lack torch
 TUNED_ENV=(MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000)

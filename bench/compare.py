@@ -4,9 +4,12 @@ table: case | mode | layout | threads | ours ms | PyTorch ms (tuned) | PyTorch m
 ours/PyTorch-tuned, wall-clock, and the same ratio over CPU time of the whole process (all threads),
 which a busy neighbour on a shared machine disturbs less. Below it: matmul against dnnl_sgemm, and peak RSS when given.
 
---ours takes Google Benchmark files (thread count from the context key tapegrad_threads) and
-files in pytorch_reference.py's format ({"results": [{case, mode, threads, ms}]}) for what is not
-a Google Benchmark (the Fashion-MNIST epoch). --rss takes {"label": kib, ...}.
+--ours takes Google Benchmark files (thread count from the context key tapegrad_threads); the
+--torch-* options take pytorch_reference.py's JSON. --ours-epoch and --torch-epoch each take the
+stdout of a one-epoch Fashion-MNIST run (examples/train_fashion_mnist, and
+bench/pytorch_train_fashion_mnist.py) and GNU time's "%M %U %S" file for it: the epoch time goes
+into the table (its CPU time is the whole process's, data loading and test included), the peak
+RSS below it.
 """
 import argparse
 import json
@@ -38,6 +41,21 @@ def load_results(path):
     return out
 
 
+def load_epoch(log_path, time_path, label, rss):
+    """The epoch row {(case, mode, 2): ...} from a training run's stdout; records its peak RSS."""
+    text = open(log_path).read()
+    # tapegrad prints "epoch 1: train loss ..., 12.3 s"; the PyTorch script ends with a JSON line.
+    m = re.search(r"^epoch 1:.*?([0-9.]+) s\s*$", text, re.M)
+    if m:
+        seconds = float(m.group(1))
+    else:
+        seconds = json.loads(text.strip().splitlines()[-1])["epoch_seconds"][0]
+    kib, user, system = open(time_path).read().split()[-3:]
+    rss[label] = int(kib)
+    return {("fashion-mnist epoch", "train epoch", 2): (seconds * 1e3, (float(user) + float(system)) * 1e3,
+                                                         "whole run's CPU")}
+
+
 def load_all(paths):
     merged = {}
     for p in paths or []:
@@ -62,12 +80,18 @@ def main():
     parser.add_argument("--ours", nargs="+", required=True)
     parser.add_argument("--torch-tuned", nargs="*", default=[])
     parser.add_argument("--torch-shipped", nargs="*", default=[])
-    parser.add_argument("--rss", help="JSON {label: peak RSS in KiB}")
+    parser.add_argument("--ours-epoch", nargs=2, metavar=("STDOUT", "TIME"))
+    parser.add_argument("--torch-epoch", nargs=2, metavar=("STDOUT", "TIME"))
     args = parser.parse_args()
 
     ours = load_all(args.ours)
     tuned = load_all(args.torch_tuned)
     shipped = load_all(args.torch_shipped)
+    rss = {}
+    if args.ours_epoch:
+        ours.update(load_epoch(*args.ours_epoch, "tapegrad", rss))
+    if args.torch_epoch:
+        tuned.update(load_epoch(*args.torch_epoch, "PyTorch (tuned allocator)", rss))
 
     # Grouped by thread count; cases in the order PyTorch ran them, each dnnl_sgemm row right after
     # its matmul, then whatever only we have.
@@ -109,14 +133,11 @@ def main():
     if missing:
         print("\nNot measured on our side (op or module not built yet): " + ", ".join(missing))
 
-    if args.rss:
-        with open(args.rss) as f:
-            rss = json.load(f)
-        print("\nPeak RSS (maximum resident set size of the whole process):\n")
+    if rss:
+        print("\nPeak RSS of one Fashion-MNIST epoch (whole process, 2 threads):\n")
         print("| run | peak RSS MiB |\n|---|---|")
         for label, kib in rss.items():
-            print("| {} | {} |".format(label, "{:.0f}".format(kib / 1024) if kib else "-"))
-
+            print("| {} | {:.0f} |".format(label, kib / 1024))
 
 if __name__ == "__main__":
     sys.exit(main())

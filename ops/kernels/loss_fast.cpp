@@ -52,9 +52,11 @@ void softmax_forward_fast(const float* x, float* y, SoftmaxShape s, bool log) {
         const float m = row_max(r, K);
         const float sum = exp_shifted(r, m, o, K);
         if (log) {
-            const float shift = m + std::log(sum);
+            // (x - m) - log(sum), not x - (m + log(sum)): for logits of 1e4 the rounded shift would
+            // be off by half an ulp of 1e4 (5e-4), as PyTorch avoids too.
+            const float log_sum = std::log(sum);
 #pragma omp simd
-            for (int64_t k = 0; k < K; ++k) o[k] = r[k] - shift;
+            for (int64_t k = 0; k < K; ++k) o[k] = (r[k] - m) - log_sum;
         } else {
             const float inv = 1.0f / sum;
 #pragma omp simd
@@ -103,10 +105,14 @@ void cross_entropy_backward_fast(const float* x, const int64_t* labels, const do
     for (int64_t i = 0; i < N; ++i) {
         const float* r = x + i * K;
         float* d = dx + i * K;
-        const float l = static_cast<float>(lse[i]), wi = w[i];
-        exp_shifted(r, l, d, K);
+        // lse rounded to float is off by up to 5e-4 for logits of 1e4, so split it into a float
+        // head, subtracted exactly inside the vector exp, and a tail applied as a factor.
+        const float head = static_cast<float>(lse[i]);
+        const float scale = w[i] * std::exp(static_cast<float>(static_cast<double>(head) - lse[i]));
+        const float wi = w[i];
+        exp_shifted(r, head, d, K);
 #pragma omp simd
-        for (int64_t k = 0; k < K; ++k) d[k] *= wi;
+        for (int64_t k = 0; k < K; ++k) d[k] *= scale;
         d[labels[i]] -= wi;
     }
 }

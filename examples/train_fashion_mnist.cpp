@@ -56,11 +56,13 @@ struct Flags {
     std::string out = "./out";
     std::string resume;
     int64_t limit = 0;  // 0: the whole training set
+    bool cosine = false;  // anneal the lr to 0 over the epochs instead of keeping it constant
 };
 
 const char* kUsage =
     "usage: train_fashion_mnist [--epochs N] [--batch-size N] [--lr X] [--seed N] [--data-dir DIR]\n"
     "                           [--threads N] [--out DIR] [--resume CHECKPOINT] [--limit N]\n"
+    "                           [--lr-schedule constant|cosine]\n"
     "  --epochs N        total epochs to train (default 15)\n"
     "  --batch-size N    images per step (default 64)\n"
     "  --lr X            AdamW learning rate (default 0.001)\n"
@@ -69,7 +71,8 @@ const char* kUsage =
     "  --threads N       threads (default: OMP_NUM_THREADS, else all cores)\n"
     "  --out DIR         where the checkpoint, curve.csv and curve.svg go (default ./out)\n"
     "  --resume FILE     continue from a checkpoint written by this program\n"
-    "  --limit N         train on the first N images only (quick runs)\n";
+    "  --limit N         train on the first N images only (quick runs)\n"
+    "  --lr-schedule S   constant (default) or cosine: annealed to 0 over --epochs\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
     std::cerr << "train_fashion_mnist: " << message << "\n" << kUsage;
@@ -104,6 +107,8 @@ Flags parse_flags(int argc, char** argv) {
         else if (flag == "--out") f.out = value;
         else if (flag == "--resume") f.resume = value;
         else if (flag == "--limit") f.limit = parse_number<int64_t>(flag, value, 1);
+        else if (flag == "--lr-schedule" && (value == "constant" || value == "cosine")) f.cosine = value == "cosine";
+        else if (flag == "--lr-schedule") usage_error("--lr-schedule expects constant or cosine, got '" + value + "'");
         else usage_error("unknown flag '" + flag + "'");
     }
     return f;
@@ -144,6 +149,8 @@ int main(int argc, char** argv) try {
     auto options = nn::AdamW::defaults();
     options.lr = flags.lr;
     nn::AdamW optimizer(model.parameters(), options);
+    std::optional<nn::CosineAnnealingLR> schedule;
+    if (flags.cosine) schedule.emplace(optimizer, flags.epochs);
 
     std::filesystem::create_directories(flags.out);
     const std::string checkpoint = flags.out + "/checkpoint.tgck", csv = flags.out + "/curve.csv",
@@ -166,6 +173,7 @@ int main(int argc, char** argv) try {
         // draws what an uninterrupted one would.
         train.generator().manual_seed(flags.seed * 1000003 + static_cast<uint64_t>(epoch));
         model.drop->generator.manual_seed(flags.seed * 1000033 + static_cast<uint64_t>(epoch));
+        if (schedule) schedule->set_epoch(epoch - 1);
         nn::ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(flags.epochs), train.num_batches(),
                             std::cerr);
         const auto start = std::chrono::steady_clock::now();

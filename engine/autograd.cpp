@@ -132,9 +132,12 @@ bool has_non_finite(const Tensor& t) {
 
 template <class Inputs>
 Tensor record_impl(std::string op, Tensor out, const Inputs& inputs, BackwardFn fn) {
+    // Only recorded outputs are checked: ops that call record() on tensors without history (an op's
+    // internal reshape, every op inside a backward closure) would otherwise take the blame ("the
+    // forward of 'view'") for a NaN that the op around them, or the node whose backward runs, made.
+    if (!needs_grad(inputs)) return out;
     if (t_anomaly_enabled && has_non_finite(out))
         throw AnomalyError("anomaly: the forward of '" + op + "' produced NaN or Inf in its output " + describe(out));
-    if (!needs_grad(inputs)) return out;
     std::vector<Edge> edges;
     edges.reserve(inputs.size());
     for (const Tensor& t : inputs) {

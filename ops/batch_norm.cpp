@@ -26,6 +26,8 @@ void check(const Tensor& x, const Tensor& running_mean, const Tensor& running_va
     if (!x.defined()) throw std::invalid_argument("batch_norm: the input is undefined");
     if (x.dim() != 2 && x.dim() != 4)
         throw std::invalid_argument("batch_norm: expects a 2-D [N,C] or 4-D [N,C,H,W] input, got " + to_string(x.shape()));
+    // Checked before anything divides by the channel count.
+    if (x.shape()[1] == 0) throw std::invalid_argument("batch_norm: the input " + to_string(x.shape()) + " has no channels");
     check_param(running_mean, "running_mean", x);
     check_param(running_var, "running_var", x);
     check_param(weight, "weight", x);

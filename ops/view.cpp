@@ -55,8 +55,10 @@ Tensor view(const Tensor& x, const Shape& shape) {
 }
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
-    if (x.is_contiguous()) return view(x, shape);
-    return view(contiguous(x), shape);
+    // Checked here so that an error names reshape, not the view it calls.
+    const Shape target = infer_shape(shape, x.numel(), "reshape", x.shape());
+    if (x.is_contiguous()) return view(x, target);
+    return view(contiguous(x), target);
 }
 
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {

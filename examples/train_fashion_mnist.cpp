@@ -5,8 +5,6 @@
 //   train_fashion_mnist --epochs 20 --resume ./out/checkpoint.tgck
 //
 // Writes to --out: checkpoint.tgck (model, optimizer, epoch), curve.csv and curve.svg.
-#include <omp.h>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -135,7 +133,7 @@ std::string fixed(double v, int digits) {
 
 int main(int argc, char** argv) try {
     const Flags flags = parse_flags(argc, argv);
-    if (flags.threads > 0) omp_set_num_threads(flags.threads);
+    if (flags.threads > 0) tg::set_num_threads(flags.threads);
 
     nn::ImageDataset train_set = nn::load_mnist(flags.data_dir, nn::Split::Train);
     if (flags.limit > 0) train_set = train_set.head(flags.limit);
@@ -165,7 +163,7 @@ int main(int argc, char** argv) try {
         std::cout << "resumed from " << flags.resume << " after epoch " << first_epoch - 1 << "\n";
     }
     std::cout << "training on " << train.dataset().count << " images, testing on " << test.dataset().count
-              << ", batch " << flags.batch_size << ", " << omp_get_max_threads() << " threads\n";
+              << ", batch " << flags.batch_size << ", " << tg::get_num_threads() << " threads\n";
 
     double accuracy = curve.empty() ? 0.0 : curve.back().test_accuracy;
     for (int64_t epoch = first_epoch; epoch <= flags.epochs; ++epoch) {

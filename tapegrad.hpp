@@ -10,6 +10,7 @@
 #include "nn/layers.hpp"
 #include "nn/module.hpp"
 #include "nn/optim.hpp"
+#include "nn/report.hpp"
 #include "nn/scheduler.hpp"
 #include "nn/serialize.hpp"
 #include "ops/activation.hpp"

@@ -61,16 +61,16 @@ std::vector<Registrar>& registrars() {
 
 }  // namespace
 
+benchmark::internal::Benchmark* timed(benchmark::internal::Benchmark* b) {
+    return b->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
+}
+
 void register_op(OpCase c) {
     auto shared = std::make_shared<const OpCase>(std::move(c));
-    benchmark::RegisterBenchmark((shared->name + "/fwd").c_str(),
-                                 [shared](benchmark::State& s) { run_forward(s, *shared); })
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
-    benchmark::RegisterBenchmark((shared->name + "/fwd+bwd").c_str(),
-                                 [shared](benchmark::State& s) { run_forward_backward(s, *shared); })
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
+    timed(benchmark::RegisterBenchmark((shared->name + "/fwd").c_str(),
+                                       [shared](benchmark::State& s) { run_forward(s, *shared); }));
+    timed(benchmark::RegisterBenchmark((shared->name + "/fwd+bwd").c_str(),
+                                       [shared](benchmark::State& s) { run_forward_backward(s, *shared); }));
 }
 
 int add_registrar(Registrar r) {

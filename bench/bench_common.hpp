@@ -31,6 +31,10 @@ struct OpCase {
 // or of the scalar loss). Times are wall-clock in ms.
 void register_op(OpCase c);
 
+// Every benchmark reports in ms: wall-clock time (the figure compared with PyTorch) and the CPU
+// time of the whole process, all threads (steadier than wall-clock on a shared machine).
+benchmark::internal::Benchmark* timed(benchmark::internal::Benchmark* b);
+
 // Adds the counters "GFLOP" or "GB", per second of wall-clock time (printed as GFLOP=.../s).
 void add_rate_counters(benchmark::State& state, double flops, double bytes);
 

@@ -2,7 +2,6 @@
 // tapegrad's OpenMP loops and of oneDNN before anything runs (and is recorded in the JSON context
 // as tapegrad_threads, for bench/compare.py).
 #include <benchmark/benchmark.h>
-#include <omp.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -10,19 +9,9 @@
 #include <string>
 
 #include "bench/bench_common.hpp"
-#if __has_include("engine/threads.hpp")
 #include "engine/threads.hpp"
-#endif
 
 namespace {
-
-void set_threads(int n) {
-#if __has_include("engine/threads.hpp")
-    tapegrad::set_num_threads(n);
-#else
-    omp_set_num_threads(n);
-#endif
-}
 
 // Removes --threads=N from argv (Google Benchmark rejects flags it does not know); 0 if absent.
 int take_threads_flag(int& argc, char** argv) {
@@ -47,8 +36,8 @@ int take_threads_flag(int& argc, char** argv) {
 
 int main(int argc, char** argv) {
     const int threads = take_threads_flag(argc, argv);
-    if (threads > 0) set_threads(threads);
-    benchmark::AddCustomContext("tapegrad_threads", std::to_string(threads > 0 ? threads : omp_get_max_threads()));
+    if (threads > 0) tapegrad::set_num_threads(threads);
+    benchmark::AddCustomContext("tapegrad_threads", std::to_string(tapegrad::get_num_threads()));
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     tapegrad::bench::run_registrars();

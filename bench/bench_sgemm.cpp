@@ -39,10 +39,8 @@ void register_sgemm() {
         const std::string name = "dnnl_sgemm [" + std::to_string(m) + "," + std::to_string(k) + "]x[" +
                                  std::to_string(k) + "," + std::to_string(n) + "]";
         for (bool backward : {false, true})
-            benchmark::RegisterBenchmark((name + (backward ? "/fwd+bwd" : "/fwd")).c_str(),
-                                         [=](benchmark::State& s) { run_sgemm(s, m, k, n, backward); })
-                ->Unit(benchmark::kMillisecond)
-                ->UseRealTime();
+            timed(benchmark::RegisterBenchmark((name + (backward ? "/fwd+bwd" : "/fwd")).c_str(),
+                                               [=](benchmark::State& s) { run_sgemm(s, m, k, n, backward); }));
     }
 }
 

@@ -44,7 +44,7 @@ void run_step(benchmark::State& state) {
 }
 
 void register_smallcnn() {
-    benchmark::RegisterBenchmark("smallcnn step b64/train step", run_step)->Unit(benchmark::kMillisecond)->UseRealTime();
+    timed(benchmark::RegisterBenchmark("smallcnn step b64/train step", run_step));
 }
 
 }  // namespace

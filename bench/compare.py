@@ -1,11 +1,15 @@
 #!/usr/bin/python3
 """Joins tapegrad's Google Benchmark JSON with bench/pytorch_reference.py's JSON into one markdown
 table: case | mode | layout | threads | ours ms | PyTorch ms (tuned) | PyTorch ms (shipped) |
-ours/PyTorch-tuned. Below it: matmul against dnnl_sgemm, and peak RSS when given.
+ours/PyTorch-tuned, wall-clock, and the same ratio over CPU time of the whole process (all threads),
+which a busy neighbour on a shared machine disturbs less. Below it: matmul against dnnl_sgemm, and peak RSS when given.
 
---ours takes Google Benchmark files (thread count from the context key tapegrad_threads) and
-files in pytorch_reference.py's format ({"results": [{case, mode, threads, ms}]}) for what is not
-a Google Benchmark (the Fashion-MNIST epoch). --rss takes {"label": kib, ...}.
+--ours takes Google Benchmark files (thread count from the context key tapegrad_threads); the
+--torch-* options take pytorch_reference.py's JSON. --ours-epoch and --torch-epoch each take the
+stdout of a one-epoch Fashion-MNIST run (examples/train_fashion_mnist, and
+bench/pytorch_train_fashion_mnist.py) and GNU time's "%M %U %S" file for it: the epoch time goes
+into the table (its CPU time is the whole process's, data loading and test included), the peak
+RSS below it.
 """
 import argparse
 import json
@@ -14,7 +18,7 @@ import sys
 
 
 def load_results(path):
-    """{(case, mode, threads): (ms, layout)} from either format."""
+    """{(case, mode, threads): (wall ms, CPU ms or None, layout)} from either format."""
     with open(path) as f:
         doc = json.load(f)
     out = {}
@@ -27,14 +31,29 @@ def load_results(path):
             wanted = b.get("aggregate_name") == "median" if has_median else b.get("run_type", "iteration") == "iteration"
             if not wanted or b.get("error_occurred"):
                 continue
-            name = re.sub(r"/real_time$", "", b.get("run_name", b["name"]))
+            name = re.sub(r"(/process_time|/real_time)+$", "", b.get("run_name", b["name"]))
             case, _, mode = name.rpartition("/")
             scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b["time_unit"]]
-            out[(case, mode, threads)] = (b["real_time"] * scale, b.get("label", ""))
+            out[(case, mode, threads)] = (b["real_time"] * scale, b["cpu_time"] * scale, b.get("label", ""))
     else:
         for r in doc["results"]:
-            out[(r["case"], r["mode"], int(r["threads"]))] = (r["ms"], r.get("layout", ""))
+            out[(r["case"], r["mode"], int(r["threads"]))] = (r["ms"], r.get("cpu_ms"), r.get("layout", ""))
     return out
+
+
+def load_epoch(log_path, time_path, label, rss):
+    """The epoch row {(case, mode, 2): ...} from a training run's stdout; records its peak RSS."""
+    text = open(log_path).read()
+    # tapegrad prints "epoch 1: train loss ..., 12.3 s"; the PyTorch script ends with a JSON line.
+    m = re.search(r"^epoch 1:.*?([0-9.]+) s\s*$", text, re.M)
+    if m:
+        seconds = float(m.group(1))
+    else:
+        seconds = json.loads(text.strip().splitlines()[-1])["epoch_seconds"][0]
+    kib, user, system = open(time_path).read().split()[-3:]
+    rss[label] = int(kib)
+    return {("fashion-mnist epoch", "train epoch", 2): (seconds * 1e3, (float(user) + float(system)) * 1e3,
+                                                         "whole run's CPU")}
 
 
 def load_all(paths):
@@ -61,12 +80,18 @@ def main():
     parser.add_argument("--ours", nargs="+", required=True)
     parser.add_argument("--torch-tuned", nargs="*", default=[])
     parser.add_argument("--torch-shipped", nargs="*", default=[])
-    parser.add_argument("--rss", help="JSON {label: peak RSS in KiB}")
+    parser.add_argument("--ours-epoch", nargs=2, metavar=("STDOUT", "TIME"))
+    parser.add_argument("--torch-epoch", nargs=2, metavar=("STDOUT", "TIME"))
     args = parser.parse_args()
 
     ours = load_all(args.ours)
     tuned = load_all(args.torch_tuned)
     shipped = load_all(args.torch_shipped)
+    rss = {}
+    if args.ours_epoch:
+        ours.update(load_epoch(*args.ours_epoch, "tapegrad", rss))
+    if args.torch_epoch:
+        tuned.update(load_epoch(*args.torch_epoch, "PyTorch (tuned allocator)", rss))
 
     # Grouped by thread count; cases in the order PyTorch ran them, each dnnl_sgemm row right after
     # its matmul, then whatever only we have.
@@ -80,24 +105,26 @@ def main():
     all_keys = set(ours) | set(tuned) | set(shipped)
     keys = sorted(all_keys, key=lambda k: (k[2], cases.index(k[0]), modes.index(k[1]) if k[1] in modes else 99))
     lines = ["| case | mode | layout (ours) | threads | ours ms | PyTorch ms (tuned) | PyTorch ms (shipped) "
-             "| ours / PyTorch-tuned |", "|---|---|---|---|---|---|---|---|"]
-    for case, mode, threads in keys:
-        o = ours.get((case, mode, threads))
-        t = tuned.get((case, mode, threads))
-        s = shipped.get((case, mode, threads))
+             "| ours / PyTorch-tuned | same, CPU time |", "|---|---|---|---|---|---|---|---|---|"]
+    for key in keys:
+        case, mode, threads = key
+        o, t, s = ours.get(key), tuned.get(key), shipped.get(key)
         ratio = o[0] / t[0] if o and t else None
-        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
-            case, mode, o[1] if o else "", threads, fmt(o[0] if o else None), fmt(t[0] if t else None),
-            fmt(s[0] if s else None), "{:.2f} ({})".format(ratio, verdict(ratio)) if ratio else "-"))
+        cpu_ratio = o[1] / t[1] if o and t and o[1] and t[1] else None
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            case, mode, o[2] if o else "", threads, fmt(o[0] if o else None), fmt(t[0] if t else None),
+            fmt(s[0] if s else None), "{:.2f} ({})".format(ratio, verdict(ratio)) if ratio else "-",
+            "{:.2f}".format(cpu_ratio) if cpu_ratio else "-"))
     print("\n".join(lines))
 
     notes = []
-    for (case, mode, threads), (ms, _) in sorted(ours.items(), key=lambda kv: kv[0][2]):
+    for (case, mode, threads), (ms, cpu, _) in sorted(ours.items(), key=lambda kv: kv[0][2]):
         if case.startswith("matmul "):
             ref = ours.get(("dnnl_sgemm " + case[len("matmul "):], mode, threads))
             if ref:
-                notes.append("- {} {} at {} thread(s): {:.0%} of dnnl_sgemm's speed ({} ms vs {} ms)".format(
-                    case, mode, threads, ref[0] / ms, fmt(ms), fmt(ref[0])))
+                notes.append("- {} {} at {} thread(s): {:.0%} of dnnl_sgemm's speed ({} ms vs {} ms); "
+                             "over CPU time {:.0%}".format(case, mode, threads, ref[0] / ms, fmt(ms), fmt(ref[0]),
+                                                           ref[1] / cpu))
     if notes:
         print("\nmatmul against raw dnnl_sgemm on the same shapes (target: >= 90%):\n")
         print("\n".join(notes))
@@ -106,14 +133,11 @@ def main():
     if missing:
         print("\nNot measured on our side (op or module not built yet): " + ", ".join(missing))
 
-    if args.rss:
-        with open(args.rss) as f:
-            rss = json.load(f)
-        print("\nPeak RSS (maximum resident set size of the whole process):\n")
+    if rss:
+        print("\nPeak RSS of one Fashion-MNIST epoch (whole process, 2 threads):\n")
         print("| run | peak RSS MiB |\n|---|---|")
         for label, kib in rss.items():
-            print("| {} | {} |".format(label, "{:.0f}".format(kib / 1024) if kib else "-"))
-
+            print("| {} | {:.0f} |".format(label, kib / 1024))
 
 if __name__ == "__main__":
     sys.exit(main())

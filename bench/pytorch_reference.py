@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """PyTorch's side of the comparison: the cases of bench/*.cpp with the same shapes and names.
 
-Median of --runs timed runs (after warm-up), in ms, forward and forward+backward, at each of
+Median of --runs timed runs (after warm-up), in ms (wall-clock, and process CPU time), forward and forward+backward, at each of
 --threads. Writes JSON: {"allocator": ..., "torch": ..., "results": [{"case", "mode", "threads",
-"ms"}]}.
+"ms", "cpu_ms"}]} (cpu_ms: CPU time of the whole process, all threads).
 
 The allocator matters more than anything else here (MEASURED.md): run it once as shipped and once
 with MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 in the environment
@@ -29,14 +29,16 @@ def allocator_variant():
 
 
 def median_ms(fn, runs, warmup):
+    """(wall-clock ms, process CPU ms of all threads): medians over `runs` runs."""
     for _ in range(warmup):
         fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+        wall.append((time.perf_counter() - start) * 1e3)
+        cpu.append((time.process_time() - start_cpu) * 1e3)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 class Case:
@@ -148,13 +150,14 @@ def main():
         torch.set_num_threads(threads)
         for case in cases:
             for mode, fn in (("fwd", case.fwd), ("fwd+bwd", case.fwd_bwd)):
-                ms = median_ms(fn, args.runs, args.warmup)
-                results.append({"case": case.name, "mode": mode, "threads": threads, "ms": ms})
+                ms, cpu_ms = median_ms(fn, args.runs, args.warmup)
+                results.append({"case": case.name, "mode": mode, "threads": threads, "ms": ms, "cpu_ms": cpu_ms})
                 print("{:>8} {:>2}t {:<45} {:<8} {:9.3f} ms".format(
                     allocator_variant(), threads, case.name, mode, ms), file=sys.stderr)
         if args.filter in "smallcnn step b64":
-            ms = small_cnn_step_ms(args.runs, args.warmup)
-            results.append({"case": "smallcnn step b64", "mode": "train step", "threads": threads, "ms": ms})
+            ms, cpu_ms = small_cnn_step_ms(args.runs, args.warmup)
+            results.append({"case": "smallcnn step b64", "mode": "train step", "threads": threads, "ms": ms,
+                            "cpu_ms": cpu_ms})
             print("{:>8} {:>2}t smallcnn step b64 {:9.3f} ms".format(allocator_variant(), threads, ms), file=sys.stderr)
         if args.fashion_mnist:
             sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -114,10 +114,14 @@ std::vector<uint8_t> maybe_gunzip(const uint8_t* data, std::size_t size, const s
     return out;
 }
 
+IdxArray decode_idx(const uint8_t* data, std::size_t size, uint32_t expected_magic, const std::string& source) {
+    const std::vector<uint8_t> bytes = maybe_gunzip(data, size, source);
+    return parse_idx(bytes.data(), bytes.size(), expected_magic, source);
+}
+
 IdxArray read_idx(const std::string& path, uint32_t expected_magic) {
     const std::vector<uint8_t> raw = read_file(path);
-    const std::vector<uint8_t> bytes = maybe_gunzip(raw.data(), raw.size(), path);
-    return parse_idx(bytes.data(), bytes.size(), expected_magic, path);
+    return decode_idx(raw.data(), raw.size(), expected_magic, path);
 }
 
 // ---------------------------------------------------------------- ImageDataset

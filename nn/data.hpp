@@ -28,6 +28,8 @@ IdxArray parse_idx(const uint8_t* data, std::size_t size, uint32_t expected_magi
 // Gunzips a buffer that starts with the gzip magic (1f 8b); other buffers come back as they are.
 // The output is capped at kIdxMaxBytes.
 std::vector<uint8_t> maybe_gunzip(const uint8_t* data, std::size_t size, const std::string& source = "buffer");
+// The whole path from file bytes (plain or gzip) to an array: the entry point for fuzzing.
+IdxArray decode_idx(const uint8_t* data, std::size_t size, uint32_t expected_magic, const std::string& source = "buffer");
 // Reads a file, gunzipping it when it is gzip, and parses it.
 IdxArray read_idx(const std::string& path, uint32_t expected_magic);
 

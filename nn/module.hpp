@@ -20,7 +20,7 @@ struct LoadResult {
     std::vector<std::string> unexpected_keys;  // in the dictionary, absent from the module
 };
 
-class Module : public std::enable_shared_from_this<Module> {
+class Module {
 public:
     explicit Module(std::string type_name = "Module") : type_name_(std::move(type_name)) {}
     virtual ~Module() = default;

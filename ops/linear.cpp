@@ -45,6 +45,11 @@ Tensor batched_gemm(const Tensor& a, bool ta, const Tensor& b, bool tb) {
         const T* ap = va.t.template data<T>();
         const T* bp = vb.t.template data<T>();
         T* op = out.data<T>();
+        // A row-major batch of A times one B is one taller GEMM: [batch * M, K] x [K, N].
+        if (rb == 2 && ra > 2 && !ta && va.t.is_contiguous()) {
+            kernels::gemm(false, vb.trans != tb, a.numel() / K, N, K, T(1), ap, K, bp, vb.ld, T(0), op, N);
+            return;
+        }
         int64_t index = 0;
         // One GEMM per batch entry; dnnl_sgemm parallelises inside each.
         for_each_run<2>(batch, {sa, sb}, [&](auto off, int64_t n, auto st) {
@@ -86,8 +91,15 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     // C[.., M, N] = A[.., M, K] B[.., K, N]: dA = dC B^T [.., M, K], dB = A^T dC [.., K, N]; the
     // engine sums broadcast batch dims down.
     return record("matmul", out, {a, b}, [sa, sb](const Tensor& g, const GradMask& needs) {
-        return std::vector<Tensor>{needs[0] ? batched_gemm(g, false, sb, true) : Tensor(),
-                                   needs[1] ? batched_gemm(sa, true, g, false) : Tensor()};
+        Tensor db;
+        if (needs[1] && sb.dim() == 2 && sa.dim() > 2 && sa.is_contiguous() && g.is_contiguous()) {
+            // B was shared by the whole batch: dB = sum_batch A^T dC is one GEMM over the stacked rows.
+            const int64_t K = sa.shape().back(), N = g.shape().back();
+            db = batched_gemm(sa.reshape({sa.numel() / K, K}), true, g.reshape({g.numel() / N, N}), false);
+        } else if (needs[1]) {
+            db = batched_gemm(sa, true, g, false);
+        }
+        return std::vector<Tensor>{needs[0] ? batched_gemm(g, false, sb, true) : Tensor(), db};
     });
 }
 

@@ -4,8 +4,9 @@
 #   2. runs our Google Benchmarks at 1 and 2 threads (JSON);
 #   3. runs bench/pytorch_reference.py at 1 and 2 threads, with glibc's allocator as shipped and
 #      tuned (MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_, see MEASURED.md);
-#   4. times one Fashion-MNIST epoch at 2 threads, ours and PyTorch's (tuned), and takes the peak
-#      RSS of both runs (/usr/bin/time);
+#   4. times one Fashion-MNIST epoch at 2 threads, ours (examples/train_fashion_mnist) and PyTorch's
+#      (bench/pytorch_train_fashion_mnist.py, tuned allocator), with the peak RSS and CPU time of
+#      both whole runs (/usr/bin/time);
 #   5. prints one markdown table (bench/compare.py), also written to $RESULTS/table.md.
 # About 5-10 minutes on 2 cores.
 #
@@ -15,7 +16,7 @@
 #                   takes it as a plain substring)
 # Environment: BUILD_DIR (default build-bench), RESULTS (default $BUILD_DIR/bench-results),
 #   MIN_TIME and REPETITIONS (Google Benchmark: each case runs REPETITIONS times for at least
-#   MIN_TIME seconds, and the median is reported; defaults 0.1 and 5), RUNS (PyTorch: timed runs
+#   MIN_TIME seconds, and the median is reported; defaults 0.05 and 9), RUNS (PyTorch: timed runs
 #   per case, median reported; default 20).
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are left exactly as the environment has them.
 set -euo pipefail
@@ -23,8 +24,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-bench}
 RESULTS=${RESULTS:-$BUILD_DIR/bench-results}
-MIN_TIME=${MIN_TIME:-0.1}
-REPETITIONS=${REPETITIONS:-5}
+MIN_TIME=${MIN_TIME:-0.05}
+REPETITIONS=${REPETITIONS:-9}
 RUNS=${RUNS:-20}
 PYTHON=/usr/bin/python3  # Debian's python3-torch; the python3 on PATH may lack torch
 TUNED_ENV=(MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000)
@@ -43,7 +44,7 @@ done
 
 say() { echo "== $*" >&2; }
 mkdir -p "$RESULTS"
-rm -f "$RESULTS"/*.json
+rm -f "$RESULTS"/*.json "$RESULTS"/*.time "$RESULTS"/*.log
 
 say "building (Release) in $BUILD_DIR"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_BUILD_BENCH=ON >/dev/null
@@ -68,48 +69,24 @@ env "${TUNED_ENV[@]}" "$PYTHON" bench/pytorch_reference.py "${py_args[@]}" --out
 say "PyTorch, allocator as shipped"
 "$PYTHON" bench/pytorch_reference.py "${py_args[@]}" --out "$RESULTS/torch_shipped.json"
 
-rss_args=()
+epoch_args=()
 if [[ $quick == 0 && -z "$filter" ]]; then
-    # Peak RSS in KiB from GNU time's %M, written on the last line of its -o file.
+    # GNU time writes "peak-RSS-KiB user-s system-s" as the last line of its -o file.
     example="$BUILD_DIR/examples/train_fashion_mnist"
     if [[ -x "$example" ]]; then
         say "tapegrad, one Fashion-MNIST epoch, 2 threads"
-        OMP_NUM_THREADS=2 /usr/bin/time -f '%M' -o "$RESULTS/ours_epoch.rss" \
-            "$example" --epochs 1 2>&1 | tee "$RESULTS/ours_epoch.log"
-        "$PYTHON" - "$RESULTS/ours_epoch.log" >"$RESULTS/ours_epoch.json" <<'EOF'
-import json, re, sys
-# The example's per-epoch line, e.g. "epoch 1 ... 12.3 s ...": the first number followed by "s".
-text = open(sys.argv[1]).read()
-m = re.search(r"epoch\D*1\b.*?(\d+(?:\.\d+)?)\s*s\b", text)
-results = [{"case": "fashion-mnist epoch", "mode": "train epoch", "threads": 2, "ms": float(m.group(1)) * 1e3}] if m else []
-json.dump({"results": results}, sys.stdout)
-EOF
+        # Its progress bar goes to stderr; stdout has "epoch 1: train loss ..., 12.3 s".
+        /usr/bin/time -f '%M %U %S' -o "$RESULTS/ours_epoch.time" \
+            "$example" --epochs 1 --threads 2 --out "$RESULTS/fashion-mnist" 2>/dev/null | tee "$RESULTS/ours_epoch.log"
+        epoch_args+=(--ours-epoch "$RESULTS/ours_epoch.log" "$RESULTS/ours_epoch.time")
     else
         say "no examples/train_fashion_mnist built: skipping our epoch"
     fi
     say "PyTorch, one Fashion-MNIST epoch, 2 threads, allocator tuned"
-    env "${TUNED_ENV[@]}" /usr/bin/time -f '%M' -o "$RESULTS/torch_epoch.rss" \
-        "$PYTHON" bench/pytorch_train_fashion_mnist.py --epochs 1 --threads 2 >"$RESULTS/torch_epoch.out"
-    "$PYTHON" - "$RESULTS/torch_epoch.out" >"$RESULTS/torch_epoch.json" <<'EOF'
-import json, sys
-report = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-json.dump({"results": [{"case": "fashion-mnist epoch", "mode": "train epoch", "threads": report["threads"],
-                        "ms": report["epoch_seconds"][0] * 1e3}]}, sys.stdout)
-EOF
-    "$PYTHON" - "$RESULTS" >"$RESULTS/rss.json" <<'EOF'
-import json, os, sys
-def kib(name):
-    path = os.path.join(sys.argv[1], name)
-    return int(open(path).read().split()[-1]) if os.path.exists(path) else None
-json.dump({"tapegrad, Fashion-MNIST epoch, 2 threads": kib("ours_epoch.rss"),
-           "PyTorch (tuned allocator), Fashion-MNIST epoch, 2 threads": kib("torch_epoch.rss")}, sys.stdout)
-EOF
-    rss_args=(--rss "$RESULTS/rss.json")
+    env "${TUNED_ENV[@]}" /usr/bin/time -f '%M %U %S' -o "$RESULTS/torch_epoch.time" \
+        "$PYTHON" bench/pytorch_train_fashion_mnist.py --epochs 1 --threads 2 | tee "$RESULTS/torch_epoch.log"
+    epoch_args+=(--torch-epoch "$RESULTS/torch_epoch.log" "$RESULTS/torch_epoch.time")
 fi
 
-ours=("$RESULTS"/ours_t*.json)
-[[ -s "$RESULTS/ours_epoch.json" ]] && ours+=("$RESULTS/ours_epoch.json")
-tuned=("$RESULTS/torch_tuned.json")
-[[ -s "$RESULTS/torch_epoch.json" ]] && tuned+=("$RESULTS/torch_epoch.json")
-"$PYTHON" bench/compare.py --ours "${ours[@]}" --torch-tuned "${tuned[@]}" \
-    --torch-shipped "$RESULTS/torch_shipped.json" "${rss_args[@]}" | tee "$RESULTS/table.md"
+"$PYTHON" bench/compare.py --ours "$RESULTS"/ours_t*.json --torch-tuned "$RESULTS/torch_tuned.json" \
+    --torch-shipped "$RESULTS/torch_shipped.json" "${epoch_args[@]}" | tee "$RESULTS/table.md"

@@ -5,6 +5,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "engine/autograd.hpp"
 #include "engine/generator.hpp"
@@ -276,4 +277,32 @@ TEST_CASE("conv2d: oneDNN primitives are built once per shape and reused") {
     CHECK(tg::kernels::conv2d_primitive_cache_size() == after_first);
     tg::conv2d(x, w, b, {.stride = 1}).sum().backward();
     CHECK(tg::kernels::conv2d_primitive_cache_size() > after_first);
+}
+
+TEST_CASE("conv2d: threads share the primitive cache safely") {
+    tg::Generator gen(11);
+    const Tensor x = tg::randn({4, 6, 10, 10}, gen), w = tg::randn({8, 6, 3, 3}, gen), b = tg::randn({8}, gen);
+    // Each thread runs the same shapes (racing to build the same entries) and one of its own.
+    auto work = [&](int64_t width, Tensor& out, Tensor& dw) {
+        for (int i = 0; i < 5; ++i) {
+            Tensor wi = w.detach();
+            wi.requires_grad_(true);
+            Tensor own = tg::conv2d(tg::zeros({2, 6, 7, width}), wi, b);
+            out = tg::conv2d(x, wi, b, {.padding = 1});
+            auto grads = tg::grad({out}, {wi}, {tg::ones_like(out)});
+            dw = grads[0];
+            CHECK(own.size(3) == width - 2);
+        }
+    };
+    Tensor expected_out, expected_dw;
+    work(5, expected_out, expected_dw);
+    std::vector<Tensor> outs(4), dws(4);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) threads.emplace_back(work, 20 + t, std::ref(outs[t]), std::ref(dws[t]));
+    for (auto& t : threads) t.join();
+    for (int t = 0; t < 4; ++t) {
+        // Not bit-exact: oneDNN may split reductions differently when teams differ in size.
+        CHECK(tg::allclose(outs[t], expected_out, 1e-5, 1e-5));
+        CHECK(tg::allclose(dws[t], expected_dw, 1e-5, 1e-4));
+    }
 }

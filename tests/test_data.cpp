@@ -135,6 +135,7 @@ TEST_CASE("gzip is detected by its magic bytes; garbage and truncated streams ar
     const auto gz = gzip(raw);
     CHECK(nn::maybe_gunzip(gz.data(), gz.size()) == raw);
     CHECK(nn::maybe_gunzip(raw.data(), raw.size()) == raw);
+    CHECK(nn::decode_idx(gz.data(), gz.size(), nn::kIdxImagesMagic).dims == std::vector<int64_t>{2, 3, 3});
     auto garbage = gz;
     for (std::size_t i = 10; i < garbage.size(); ++i) garbage[i] = static_cast<uint8_t>(i * 37);
     CHECK_THROWS_WITH_AS(nn::maybe_gunzip(garbage.data(), garbage.size(), "g.gz"), doctest::Contains("g.gz: "),

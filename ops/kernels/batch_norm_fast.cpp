@@ -1,5 +1,5 @@
-// Fast float32 batch norm: two passes forward (per-channel sums, then y = A x + D) and two passes
-// backward (per-channel sums of g and g (x - mean), then dx = A g + B x + D), over a dense buffer.
+// Fast float32 batch norm: two passes forward (per-channel sums, then y = k (x - mean) + b) and two passes
+// backward (per-channel sums of g and g (x - mean), then dx = A g + B (x - mean) + D), over a dense buffer.
 #include <algorithm>
 #include <cmath>
 
@@ -85,44 +85,44 @@ void channel_moments(const float* a, const float* b, const double* shift, const 
     }
 }
 
-// out = A[c] a + B[c] b + D[c]; b may be null (then B is ignored).
-void channel_affine(const float* a, const float* b, const float* A, const float* B, const float* D, const Layout& L,
-                    float* out) {
+// out = A[c] g + B[c] (x - S[c]) + D[c], with g or x null to drop its term. Centering x before
+// scaling keeps a constant channel exactly at its bias (x A + D would cancel catastrophically).
+template <bool HasG, bool HasX>
+void channel_affine_impl(const float* g, const float* x, const float* A, const float* B, const float* S,
+                         const float* D, const Layout& L, float* out) {
     const int64_t C = L.C;
     const bool parallel = L.numel() > kParallelThreshold;
+    auto term = [&](int64_t i, float a, float b, float sh, float d) {
+        float v = d;
+        if constexpr (HasG) v += a * g[i];
+        if constexpr (HasX) v += b * (x[i] - sh);
+        return v;
+    };
     if (L.channels_inner) {
         const int64_t rows = L.N * L.S;
 #pragma omp parallel for if (parallel) schedule(static)
         for (int64_t r = 0; r < rows; ++r) {
-            const float* ar = a + r * C;
-            float* o = out + r * C;
-            if (b) {
-                const float* br = b + r * C;
+            const int64_t base = r * C;
 #pragma omp simd
-                for (int64_t c = 0; c < C; ++c) o[c] = A[c] * ar[c] + B[c] * br[c] + D[c];
-            } else {
-#pragma omp simd
-                for (int64_t c = 0; c < C; ++c) o[c] = A[c] * ar[c] + D[c];
-            }
+            for (int64_t c = 0; c < C; ++c) out[base + c] = term(base + c, A[c], B[c], S[c], D[c]);
         }
         return;
     }
-    const int64_t planes = L.N * C, S = L.S;
+    const int64_t planes = L.N * C, len = L.S;
 #pragma omp parallel for if (parallel) schedule(static)
     for (int64_t p = 0; p < planes; ++p) {
-        const int64_t c = p % C;
-        const float* ap = a + p * S;
-        float* o = out + p * S;
-        const float ac = A[c], bc = b ? B[c] : 0.0f, dc = D[c];
-        if (b) {
-            const float* bp = b + p * S;
+        const int64_t c = p % C, base = p * len;
+        const float a = A[c], b = B[c], sh = S[c], d = D[c];
 #pragma omp simd
-            for (int64_t s = 0; s < S; ++s) o[s] = ac * ap[s] + bc * bp[s] + dc;
-        } else {
-#pragma omp simd
-            for (int64_t s = 0; s < S; ++s) o[s] = ac * ap[s] + dc;
-        }
+        for (int64_t s = 0; s < len; ++s) out[base + s] = term(base + s, a, b, sh, d);
     }
+}
+
+void channel_affine(const float* g, const float* x, const float* A, const float* B, const float* S, const float* D,
+                    const Layout& L, float* out) {
+    if (g && x) channel_affine_impl<true, true>(g, x, A, B, S, D, L, out);
+    else if (g) channel_affine_impl<true, false>(g, x, A, B, S, D, L, out);
+    else channel_affine_impl<false, true>(g, x, A, B, S, D, L, out);
 }
 
 double weight_at(const Tensor& w, int64_t c) { return w.defined() ? w.data<float>()[c * w.strides()[0]] : 1.0; }
@@ -147,15 +147,14 @@ ChannelStats batch_norm_stats_fast(const Tensor& x) {
 Tensor batch_norm_forward_fast(const Tensor& x, const std::vector<double>& mean, const std::vector<double>& invstd,
                                const Tensor& weight, const Tensor& bias) {
     const Layout L = layout_of(x);
-    std::vector<float> A(L.C), D(L.C);
+    std::vector<float> K(L.C), S(L.C), D(L.C);
     for (int64_t c = 0; c < L.C; ++c) {
-        const double k = weight_at(weight, c) * invstd[c];
-        const double b = bias.defined() ? bias.data<float>()[c * bias.strides()[0]] : 0.0;
-        A[c] = static_cast<float>(k);
-        D[c] = static_cast<float>(b - mean[c] * k);
+        K[c] = static_cast<float>(weight_at(weight, c) * invstd[c]);
+        S[c] = static_cast<float>(mean[c]);
+        D[c] = static_cast<float>(bias.defined() ? bias.data<float>()[c * bias.strides()[0]] : 0.0);
     }
     Tensor y = empty_like(x);
-    channel_affine(x.data<float>(), nullptr, A.data(), nullptr, D.data(), L, y.data<float>());
+    channel_affine(nullptr, x.data<float>(), nullptr, K.data(), S.data(), D.data(), L, y.data<float>());
     return y;
 }
 
@@ -166,22 +165,22 @@ std::vector<Tensor> batch_norm_backward_fast(const Tensor& g, const Tensor& x, c
     channel_moments(g.data<float>(), x.data<float>(), mean.data(), L, sum_g.data(), sum_gx.data());
     const double m = static_cast<double>(L.N * L.S);
     Tensor dw = empty({L.C}), db = empty({L.C});
-    std::vector<float> A(L.C), B(L.C), D(L.C);
+    std::vector<float> A(L.C), B(L.C), S(L.C), D(L.C);
     for (int64_t c = 0; c < L.C; ++c) {
         const double sum_g_xhat = sum_gx[c] * invstd[c];
         dw.data<float>()[c] = static_cast<float>(sum_g_xhat);
         db.data<float>()[c] = static_cast<float>(sum_g[c]);
         // dx = k (g - sum_g/M - xhat sum_g_xhat/M), k = w invstd, xhat = (x - mean) invstd,
-        // rearranged as A g + B x + D; in eval mode the statistics are constants and dx = k g.
+        // as A g + B (x - mean) + D; in eval mode the statistics are constants and dx = k g.
         const double k = weight_at(weight, c) * invstd[c];
-        const double bx = training ? -k * invstd[c] * sum_g_xhat / m : 0.0;
-        const double d = training ? -k * sum_g[c] / m - bx * mean[c] : 0.0;
         A[c] = static_cast<float>(k);
-        B[c] = static_cast<float>(bx);
-        D[c] = static_cast<float>(d);
+        B[c] = static_cast<float>(training ? -k * invstd[c] * sum_g_xhat / m : 0.0);
+        S[c] = static_cast<float>(mean[c]);
+        D[c] = static_cast<float>(training ? -k * sum_g[c] / m : 0.0);
     }
     Tensor dx = empty_like(x);
-    channel_affine(g.data<float>(), training ? x.data<float>() : nullptr, A.data(), B.data(), D.data(), L, dx.data<float>());
+    channel_affine(g.data<float>(), training ? x.data<float>() : nullptr, A.data(), B.data(), S.data(), D.data(), L,
+                   dx.data<float>());
     return {dx, dw, db};
 }
 

@@ -1,5 +1,8 @@
 // Fast float32 softmax and cross-entropy over rows of K contiguous values: one row per iteration,
-// rows in parallel above the size threshold, max and sums as vectorisable reductions.
+// rows in parallel above the size threshold, max and sums as vectorisable reductions, exp through
+// xsimd (a scalar std::exp per element made the [256,1000] cross-entropy 5x slower than PyTorch).
+#include <xsimd/xsimd.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -17,6 +20,27 @@ float row_max(const float* r, int64_t K) {
     return m;
 }
 
+// out[k] = exp(x[k] - shift) (out may be null) for k < K; returns the sum of the exponentials.
+float exp_shifted(const float* x, float shift, float* out, int64_t K) {
+    using Batch = xsimd::batch<float>;
+    constexpr int64_t W = Batch::size;
+    const Batch s(shift);
+    Batch acc(0.0f);
+    int64_t k = 0;
+    for (; k + W <= K; k += W) {
+        const Batch e = xsimd::exp(Batch::load_unaligned(x + k) - s);
+        if (out) e.store_unaligned(out + k);
+        acc += e;
+    }
+    float sum = xsimd::hadd(acc);
+    for (; k < K; ++k) {
+        const float e = std::exp(x[k] - shift);
+        if (out) out[k] = e;
+        sum += e;
+    }
+    return sum;
+}
+
 }  // namespace
 
 void softmax_forward_fast(const float* x, float* y, SoftmaxShape s, bool log) {
@@ -26,11 +50,7 @@ void softmax_forward_fast(const float* x, float* y, SoftmaxShape s, bool log) {
         const float* r = x + i * K;
         float* o = y + i * K;
         const float m = row_max(r, K);
-        float sum = 0;
-        for (int64_t k = 0; k < K; ++k) {
-            o[k] = std::exp(r[k] - m);
-            sum += o[k];
-        }
+        const float sum = exp_shifted(r, m, o, K);
         if (log) {
             // (x - m) - log(sum), not x - (m + log(sum)): for logits of 1e4 the rounded shift would
             // be off by half an ulp of 1e4 (5e-4), as PyTorch avoids too.
@@ -56,7 +76,9 @@ void softmax_backward_fast(const float* g, const float* y, float* dx, SoftmaxSha
         if (log) {
 #pragma omp simd reduction(+ : dot)
             for (int64_t k = 0; k < K; ++k) dot += gr[k];
-            for (int64_t k = 0; k < K; ++k) d[k] = gr[k] - std::exp(yr[k]) * dot;
+            exp_shifted(yr, 0.0f, d, K);
+#pragma omp simd
+            for (int64_t k = 0; k < K; ++k) d[k] = gr[k] - d[k] * dot;
         } else {
 #pragma omp simd reduction(+ : dot)
             for (int64_t k = 0; k < K; ++k) dot += gr[k] * yr[k];
@@ -71,8 +93,7 @@ void cross_entropy_forward_fast(const float* x, const int64_t* labels, int64_t N
     for (int64_t i = 0; i < N; ++i) {
         const float* r = x + i * K;
         const float m = row_max(r, K);
-        float sum = 0;
-        for (int64_t k = 0; k < K; ++k) sum += std::exp(r[k] - m);
+        const float sum = exp_shifted(r, m, nullptr, K);
         lse[i] = static_cast<double>(m) + std::log(static_cast<double>(sum));
         loss[i] = static_cast<float>(lse[i] - r[labels[i]]);
     }
@@ -84,10 +105,13 @@ void cross_entropy_backward_fast(const float* x, const int64_t* labels, const do
     for (int64_t i = 0; i < N; ++i) {
         const float* r = x + i * K;
         float* d = dx + i * K;
-        const double l = lse[i];
-        const float wi = w[i];
-        // The exponent in double: lse rounded to float is off by up to 5e-4 for logits of 1e4.
-        for (int64_t k = 0; k < K; ++k) d[k] = wi * std::exp(static_cast<float>(r[k] - l));
+        // exp(x - lse) as exp(x - m) * exp(m - lse), with m the row's max: lse rounded to float
+        // would be off by up to 5e-4 for logits of 1e4.
+        const float m = row_max(r, K), wi = w[i];
+        const float scale = static_cast<float>(wi * std::exp(static_cast<double>(m) - lse[i]));
+        exp_shifted(r, m, d, K);
+#pragma omp simd
+        for (int64_t k = 0; k < K; ++k) d[k] *= scale;
         d[labels[i]] -= wi;
     }
 }

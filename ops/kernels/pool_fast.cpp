@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "ops/kernels/elementwise.hpp"
 
@@ -25,24 +26,56 @@ Span inside(int64_t k, int64_t stride, int64_t pad, int64_t in, int64_t out) {
     return {lo, std::max(lo, hi)};
 }
 
-// Folds one input row into a row of running maxima: o[ow] vs row[ow*stride + offset]. The
-// compile-time stride lets the compiler vectorize the strided loads (stride 2 is every CNN's pool).
-template <int64_t kStride>
-void max_into(const float* row, int32_t row_pos, float* o, int32_t* ix, Span span, int64_t stride, int64_t offset) {
-    const int64_t s = kStride > 0 ? kStride : stride;
-    for (int64_t ow = span.lo; ow < span.hi; ++ow) {
-        const int64_t iw = ow * s + offset;
-        const float v = row[iw];
-        // Strictly greater: the first maximum in row-major window order wins. NaN propagates.
-        if (v > o[ow] || v != v) {
-            o[ow] = v;
-            ix[ow] = row_pos + static_cast<int32_t>(iw);
+// An input row split into its stride phases: phase t holds row[t], row[t + S], row[t + 2S], ...
+// Tap q = kw - pad of output ow reads row[ow*S + q], which is phase (q mod S) at ow + floor(q/S):
+// a unit-stride loop over ow, which the compiler vectorizes fully. (Read strided, the loads
+// leave rows of 16 or fewer outputs scalar: the last strided group must be peeled.)
+class RowPhases {
+public:
+    RowPhases(int64_t width, int64_t stride)
+        : width_(width), stride_(stride), len_((width + stride - 1) / stride), buffer_(stride > 1 ? stride * len_ : 0) {}
+
+    void load(const float* __restrict row) {
+        if (stride_ == 1) {
+            row_ = row;
+            return;
         }
+        float* __restrict b = buffer_.data();
+        if (stride_ == 2) {
+            for (int64_t j = 0; j < width_ / 2; ++j) {
+                b[j] = row[2 * j];
+                b[len_ + j] = row[2 * j + 1];
+            }
+            if (width_ % 2) b[width_ / 2] = row[width_ - 1];
+        } else {
+            for (int64_t i = 0; i < width_; ++i) b[(i % stride_) * len_ + i / stride_] = row[i];
+        }
+    }
+    const float* phase(int64_t t) const { return stride_ == 1 ? row_ : buffer_.data() + t * len_; }
+
+private:
+    int64_t width_, stride_, len_;
+    std::vector<float> buffer_;
+    const float* row_ = nullptr;
+};
+
+// Folds one tap of one input row into the running maxima of an output row: o[ow] vs
+// src[ow + shift], which sits at position first + ow*step of the input plane.
+void max_into(const float* __restrict src, int64_t shift, int64_t first, int64_t step, float* __restrict o, int32_t* __restrict ix,
+              Span span) {
+#pragma omp simd
+    for (int64_t ow = span.lo; ow < span.hi; ++ow) {
+        const float v = src[ow + shift];
+        // Strictly greater: the first maximum in row-major window order wins. NaN propagates.
+        // Selects, not branches: on real data a branch would mispredict often.
+        const bool take = v > o[ow] || v != v;
+        o[ow] = take ? v : o[ow];
+        ix[ow] = take ? static_cast<int32_t>(first + ow * step) : ix[ow];
     }
 }
 
 // One input plane [H,W] to one output plane [OH,OW], row-major.
-void max_pool_plane(const float* x, float* out, int32_t* idx, const PoolGeometry& g) {
+void max_pool_plane(const float* x, float* out, int32_t* idx, const PoolGeometry& g, RowPhases& phases) {
     for (int64_t oh = 0; oh < g.OH; ++oh) {
         float* o = out + oh * g.OW;
         int32_t* ix = idx + oh * g.OW;
@@ -52,15 +85,14 @@ void max_pool_plane(const float* x, float* out, int32_t* idx, const PoolGeometry
             o[ow] = kNegInf;
             ix[ow] = static_cast<int32_t>(std::max<int64_t>(h0, 0) * g.W + std::max<int64_t>(ow * g.SW - g.PW, 0));
         }
-        for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min(h0 + g.KH, g.H); ++ih)
+        for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min(h0 + g.KH, g.H); ++ih) {
+            phases.load(x + ih * g.W);
             for (int64_t kw = 0; kw < g.KW; ++kw) {
-                const Span span = inside(kw, g.SW, g.PW, g.W, g.OW);
-                const float* row = x + ih * g.W;
-                const auto pos = static_cast<int32_t>(ih * g.W);
-                if (g.SW == 1) max_into<1>(row, pos, o, ix, span, 1, kw - g.PW);
-                else if (g.SW == 2) max_into<2>(row, pos, o, ix, span, 2, kw - g.PW);
-                else max_into<0>(row, pos, o, ix, span, g.SW, kw - g.PW);
+                const int64_t q = kw - g.PW;
+                const int64_t t = ((q % g.SW) + g.SW) % g.SW;
+                max_into(phases.phase(t), (q - t) / g.SW, ih * g.W + q, g.SW, o, ix, inside(kw, g.SW, g.PW, g.W, g.OW));
             }
+        }
     }
 }
 
@@ -107,9 +139,13 @@ MaxPoolResult max_pool2d_forward_fast(const Tensor& x, const PoolGeometry& g) {
             max_pool_row_nhwc(xp + n * g.H * g.W * g.C, op + r * g.OW * g.C, ip + r * g.OW * g.C, oh, g);
         }
     } else {
-#pragma omp parallel for if (parallel) schedule(static)
-        for (int64_t p = 0; p < g.N * g.C; ++p)
-            max_pool_plane(xp + p * g.H * g.W, op + p * g.OH * g.OW, ip + p * g.OH * g.OW, g);
+#pragma omp parallel if (parallel)
+        {
+            RowPhases phases(g.W, g.SW);
+#pragma omp for schedule(static)
+            for (int64_t p = 0; p < g.N * g.C; ++p)
+                max_pool_plane(xp + p * g.H * g.W, op + p * g.OH * g.OW, ip + p * g.OH * g.OW, g, phases);
+        }
     }
     return {out, argmax};
 }
@@ -121,16 +157,30 @@ Tensor max_pool2d_backward_fast(const Tensor& dout_in, const Argmax& argmax, con
     const int32_t* ip = argmax.index.get();
     float* xp = dx.data<float>();
     const bool parallel = dx.numel() > kParallelThreshold;
-    // Each image (channels-last) or plane (row-major) is zeroed and scattered into by one thread,
+    // Each image (channels-last) or plane (row-major) is zeroed and added into by one thread,
     // while it is in cache; overlapping windows add up.
     if (argmax.format == MemoryFormat::ChannelsLast) {
-        const int64_t C = g.C, in_image = g.H * g.W * C, out_image = g.OH * g.OW * C;
+        // Rather than scatter channel by channel, every window position takes the C-vector of
+        // gradients whose argmax it is: KH*KW masked vector adds instead of C scalar ones.
+        const int64_t C = g.C, in_image = g.H * g.W * C;
 #pragma omp parallel for if (parallel) schedule(static)
         for (int64_t n = 0; n < g.N; ++n) {
-            float* d = xp + n * in_image;
-            std::memset(d, 0, sizeof(float) * in_image);
-            for (int64_t j = n * out_image; j < (n + 1) * out_image; j += C)
-                for (int64_t c = 0; c < C; ++c) d[ip[j + c] * C + c] += dp[j + c];
+            float* image = xp + n * in_image;
+            std::memset(image, 0, sizeof(float) * in_image);
+            for (int64_t oh = 0; oh < g.OH; ++oh)
+                for (int64_t ow = 0; ow < g.OW; ++ow) {
+                    const int64_t j = ((n * g.OH + oh) * g.OW + ow) * C;
+                    const float* __restrict d = dp + j;
+                    const int32_t* __restrict ix = ip + j;
+                    const int64_t h0 = oh * g.SH - g.PH, w0 = ow * g.SW - g.PW;
+                    for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min(h0 + g.KH, g.H); ++ih)
+                        for (int64_t iw = std::max<int64_t>(w0, 0); iw < std::min(w0 + g.KW, g.W); ++iw) {
+                            const auto pos = static_cast<int32_t>(ih * g.W + iw);
+                            float* __restrict v = image + pos * C;
+#pragma omp simd
+                            for (int64_t c = 0; c < C; ++c) v[c] += ix[c] == pos ? d[c] : 0.0f;
+                        }
+                }
         }
     } else {
         const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
@@ -168,16 +218,28 @@ Tensor avg_pool2d_forward_fast(const Tensor& x, const AvgPoolBins& b) {
             }
         }
     } else {
-#pragma omp parallel for if (parallel) schedule(static)
-        for (int64_t p = 0; p < b.N * C; ++p) {
-            const float* plane = xp + p * b.H * b.W;
-            for (int64_t i = 0; i < OH; ++i)
-                for (int64_t j = 0; j < OW; ++j) {
-                    float sum = 0.0f;
-                    for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h)
-                        for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) sum += plane[h * b.W + w];
-                    op[(p * OH + i) * OW + j] = sum / static_cast<float>(b.rows.count[i] * b.cols.count[j]);
+        // Separably: first sum the rows of bin i into one row (a unit-stride, vectorized loop),
+        // then each output sums its columns of that row.
+#pragma omp parallel if (parallel)
+        {
+            std::vector<float> row_sum(static_cast<std::size_t>(b.W));
+            float* __restrict rs = row_sum.data();
+#pragma omp for schedule(static)
+            for (int64_t p = 0; p < b.N * C; ++p) {
+                const float* plane = xp + p * b.H * b.W;
+                for (int64_t i = 0; i < OH; ++i) {
+                    std::fill(row_sum.begin(), row_sum.end(), 0.0f);
+                    for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h) {
+                        const float* __restrict row = plane + h * b.W;
+                        for (int64_t w = 0; w < b.W; ++w) rs[w] += row[w];
+                    }
+                    for (int64_t j = 0; j < OW; ++j) {
+                        float sum = 0.0f;
+                        for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) sum += rs[w];
+                        op[(p * OH + i) * OW + j] = sum / static_cast<float>(b.rows.count[i] * b.cols.count[j]);
+                    }
                 }
+            }
         }
     }
     return out;
@@ -208,16 +270,28 @@ Tensor avg_pool2d_backward_fast(const Tensor& dout_in, const AvgPoolBins& b) {
                 }
         }
     } else {
-#pragma omp parallel for if (parallel) schedule(static)
-        for (int64_t p = 0; p < b.N * C; ++p) {
-            float* plane = xp + p * b.H * b.W;
-            std::memset(plane, 0, sizeof(float) * b.H * b.W);
-            for (int64_t i = 0; i < OH; ++i)
-                for (int64_t j = 0; j < OW; ++j) {
-                    const float share = dp[(p * OH + i) * OW + j] / static_cast<float>(b.rows.count[i] * b.cols.count[j]);
-                    for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h)
-                        for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) plane[h * b.W + w] += share;
+        // The forward's separable order reversed: spread bin row i's gradients along one row,
+        // then add that row to every input row of the bin (unit-stride, vectorized).
+#pragma omp parallel if (parallel)
+        {
+            std::vector<float> row_share(static_cast<std::size_t>(b.W));
+            float* __restrict rs = row_share.data();
+#pragma omp for schedule(static)
+            for (int64_t p = 0; p < b.N * C; ++p) {
+                float* plane = xp + p * b.H * b.W;
+                std::memset(plane, 0, sizeof(float) * b.H * b.W);
+                for (int64_t i = 0; i < OH; ++i) {
+                    std::fill(row_share.begin(), row_share.end(), 0.0f);
+                    for (int64_t j = 0; j < OW; ++j) {
+                        const float share = dp[(p * OH + i) * OW + j] / static_cast<float>(b.rows.count[i] * b.cols.count[j]);
+                        for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) rs[w] += share;
+                    }
+                    for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h) {
+                        float* __restrict row = plane + h * b.W;
+                        for (int64_t w = 0; w < b.W; ++w) row[w] += rs[w];
+                    }
                 }
+            }
         }
     }
     return dx;

@@ -1,0 +1,61 @@
+// The learning-curve files the training example writes: CSV round trip and a well-formed SVG.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "nn/report.hpp"
+
+namespace nn = tapegrad::nn;
+
+namespace {
+std::string slurp(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+int count(const std::string& text, const std::string& what) {
+    int n = 0;
+    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+}
+}  // namespace
+
+TEST_CASE("the curve CSV round-trips and malformed files are refused") {
+    const std::vector<nn::EpochRecord> curve = {{1, 0.5, 0.88, 30.5}, {2, 0.3125, 0.9, 29.0}};
+    const std::string path = "tapegrad_test_curve.csv";
+    nn::write_curve_csv(path, curve);
+    const auto back = nn::read_curve_csv(path);
+    REQUIRE(back.size() == 2);
+    CHECK(back[1].epoch == 2);
+    CHECK(back[1].train_loss == doctest::Approx(0.3125));
+    CHECK(back[0].test_accuracy == doctest::Approx(0.88));
+    CHECK(back[0].seconds == doctest::Approx(30.5));
+    std::ofstream(path) << "epoch,train_loss,test_accuracy,seconds\n1;2;3;4\n";
+    CHECK_THROWS_WITH_AS(nn::read_curve_csv(path), doctest::Contains("malformed row"), std::runtime_error);
+    std::ofstream(path) << "something else\n";
+    CHECK_THROWS_WITH_AS(nn::read_curve_csv(path), doctest::Contains("bad header"), std::runtime_error);
+    std::remove(path.c_str());
+}
+
+TEST_CASE("the SVG plot has axes, two curves with a marker per epoch, and a legend") {
+    const std::vector<nn::EpochRecord> curve = {{1, 0.5, 0.88, 30}, {2, 0.3, 0.9, 30}, {3, 0.25, 0.91, 30}};
+    const std::string path = "tapegrad_test_curve.svg";
+    nn::write_curve_svg(path, curve, "loss & accuracy");
+    const std::string svg = slurp(path);
+    std::remove(path.c_str());
+    CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0) == 0);
+    CHECK(svg.find("</svg>") != std::string::npos);
+    CHECK(count(svg, "<polyline") == 2);
+    CHECK(count(svg, "<circle") == 6);
+    CHECK(svg.find("loss &amp; accuracy") != std::string::npos);
+    CHECK(svg.find(">epoch</text>") != std::string::npos);
+    CHECK(svg.find("training loss (left axis)") != std::string::npos);
+    CHECK(svg.find("test accuracy (right axis)") != std::string::npos);
+    // An empty curve still gives a valid, empty plot.
+    nn::write_curve_svg(path, {}, "empty");
+    CHECK(slurp(path).find("</svg>") != std::string::npos);
+    std::remove(path.c_str());
+}

@@ -2,10 +2,14 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 
 namespace tapegrad {
+namespace {
+std::atomic<bool> g_deterministic{false};
+}  // namespace
 
 void set_num_threads(int n) {
     if (n < 1) throw std::invalid_argument("set_num_threads: need at least 1 thread, got " + std::to_string(n));
@@ -13,5 +17,8 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() { return omp_get_max_threads(); }
+
+void set_deterministic(bool enabled) { g_deterministic = enabled; }
+bool is_deterministic() { return g_deterministic; }
 
 }  // namespace tapegrad

@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstdio>
 #include <cstring>
@@ -137,11 +138,16 @@ NamedTensors deserialize(const uint8_t* data, std::size_t size, const std::strin
         const auto ndim = r.get<uint8_t>("a rank");
         if (ndim > kMaxDims) r.fail("'" + name + "' has " + std::to_string(ndim) + " dimensions (at most 8)");
         Shape shape;
-        uint64_t numel = 1;
+        uint64_t numel = 1, extent = 1;
         for (uint8_t d = 0; d < ndim; ++d) {
             const auto dim = r.get<int64_t>("a dimension");
             if (dim < 0 || dim > kMaxDim) r.fail("'" + name + "' has an invalid dimension " + std::to_string(dim));
             shape.push_back(dim);
+            // An empty tensor holds no bytes, but its strides are still the products of its other
+            // dimensions: [0, 2^32, 2^32] would overflow them.
+            if (dim > 0 && extent > static_cast<uint64_t>(kMaxDim / dim))
+                r.fail("'" + name + "' has dimensions " + to_string(shape) + "... whose product is too large");
+            extent *= static_cast<uint64_t>(std::max<int64_t>(dim, 1));
             // Checked against the remaining bytes at every step, so the product cannot overflow.
             numel *= static_cast<uint64_t>(dim);
             if (numel > r.left()) r.fail("'" + name + "' announces more elements than the file holds");

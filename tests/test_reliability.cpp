@@ -4,6 +4,8 @@
 // of a constant channel, anomaly mode naming the op).
 #include <doctest/doctest.h>
 
+#include <zlib.h>
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -21,6 +23,7 @@
 #include "nn/data.hpp"
 #include "nn/layers.hpp"
 #include "nn/optim.hpp"
+#include "nn/serialize.hpp"
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
 #include "ops/batch_norm.hpp"
@@ -85,6 +88,31 @@ struct Snapshot {
 Tensor randn(const tg::Shape& shape, uint64_t seed, bool requires_grad = false, tg::DType dtype = tg::kFloat32) {
     tg::Generator gen(seed);
     return tg::randn(shape, gen, {.dtype = dtype, .requires_grad = requires_grad});
+}
+
+// A checkpoint with one float32 entry "e" of the given dims and no data, with a valid checksum.
+std::vector<uint8_t> checkpoint_with_dims(const std::vector<int64_t>& dims) {
+    std::vector<uint8_t> payload;
+    auto put = [](std::vector<uint8_t>& out, const void* p, std::size_t n) {
+        out.insert(out.end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + n);
+    };
+    const uint32_t name_len = 1;
+    const uint8_t dtype = 0, ndim = static_cast<uint8_t>(dims.size());
+    put(payload, &name_len, 4);
+    payload.push_back('e');
+    put(payload, &dtype, 1);
+    put(payload, &ndim, 1);
+    for (int64_t d : dims) put(payload, &d, 8);
+    std::vector<uint8_t> out = {'T', 'A', 'P', 'E', 'G', 'R', 'A', 'D'};
+    const uint32_t version = 1, count = 1;
+    const uint64_t size = payload.size();
+    const uint32_t crc = static_cast<uint32_t>(crc32(crc32(0L, Z_NULL, 0), payload.data(), static_cast<uInt>(payload.size())));
+    put(out, &version, 4);
+    put(out, &count, 4);
+    put(out, &size, 8);
+    put(out, &crc, 4);
+    put(out, payload.data(), payload.size());
+    return out;
 }
 
 struct TempDir {
@@ -303,6 +331,15 @@ TEST_CASE("bad calls to every op, module, optimizer, loader and engine entry thr
             nn::ImageDataset d;
             d.count = 1, d.rows = 1, d.cols = 1, d.pixels = {7}, d.labels = {0};
             nn::DataLoader(d, {.batch_size = 0});
+        }),
+        // ---- checkpoints (found by fuzzing: an empty tensor whose other dimensions overflow its strides)
+        bad<RE>("deserialize of an empty [0, 2^32, 2^32] tensor", "checkpoint", [&] {
+            const auto bytes = checkpoint_with_dims({0, int64_t{1} << 32, int64_t{1} << 32});
+            nn::deserialize(bytes.data(), bytes.size());
+        }),
+        bad<RE>("deserialize of a [2, 3] tensor without its data", "checkpoint", [&] {
+            const auto bytes = checkpoint_with_dims({2, 3});
+            nn::deserialize(bytes.data(), bytes.size());
         }),
         // ---- engine
         bad<IA>("backward from a non-scalar without grad_output", "backward", [&] { (m2 * 2.0).backward(); }),

@@ -1,7 +1,5 @@
 // Fast float32 batch norm: two passes forward (per-channel sums, then y = k (x - mean) + b) and two passes
 // backward (per-channel sums of g and g (x - mean), then dx = A g + B (x - mean) + D), over a dense buffer.
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -26,6 +24,9 @@ Layout layout_of(const Tensor& x) {
     return {x.shape()[0], x.shape()[1], S, inner};
 }
 
+// Row blocks of the channels-inner sums: enough for 64 threads to share, few enough to add cheaply.
+constexpr int64_t kMomentBlocks = 64;
+
 // s1[c] = sum a, s2[c] = sum a (b - shift[c]) over channel c, accumulated in double.
 void channel_moments(const float* a, const float* b, const double* shift, const Layout& L, double* s1, double* s2) {
     const int64_t C = L.C;
@@ -33,15 +34,16 @@ void channel_moments(const float* a, const float* b, const double* shift, const 
     std::fill(s1, s1 + C, 0.0);
     std::fill(s2, s2 + C, 0.0);
     if (L.channels_inner) {
+        // Partial sums over fixed blocks of rows, added in block order: the result is the same for
+        // any thread count (one partial per thread would make it depend on it).
         const int64_t rows = L.N * L.S;
-        const int nt = parallel ? omp_get_max_threads() : 1;
-        std::vector<double> part(static_cast<std::size_t>(nt) * 2 * C, 0.0);
-#pragma omp parallel num_threads(nt)
-        {
-            double* p1 = part.data() + static_cast<std::size_t>(omp_get_thread_num()) * 2 * C;
+        const int64_t blocks = std::min<int64_t>(rows, kMomentBlocks);
+        std::vector<double> part(static_cast<std::size_t>(blocks) * 2 * C, 0.0);
+#pragma omp parallel for if (parallel) schedule(static)
+        for (int64_t blk = 0; blk < blocks; ++blk) {
+            double* p1 = part.data() + static_cast<std::size_t>(blk) * 2 * C;
             double* p2 = p1 + C;
-#pragma omp for schedule(static)
-            for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t r = rows * blk / blocks; r < rows * (blk + 1) / blocks; ++r) {
                 const float* ar = a + r * C;
                 const float* br = b + r * C;
 #pragma omp simd
@@ -52,10 +54,10 @@ void channel_moments(const float* a, const float* b, const double* shift, const 
                 }
             }
         }
-        for (int t = 0; t < nt; ++t)
+        for (int64_t blk = 0; blk < blocks; ++blk)
             for (int64_t c = 0; c < C; ++c) {
-                s1[c] += part[static_cast<std::size_t>(t) * 2 * C + c];
-                s2[c] += part[static_cast<std::size_t>(t) * 2 * C + C + c];
+                s1[c] += part[static_cast<std::size_t>(blk) * 2 * C + c];
+                s2[c] += part[static_cast<std::size_t>(blk) * 2 * C + C + c];
             }
         return;
     }

@@ -10,6 +10,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "engine/allocator.hpp"
+#include "engine/threads.hpp"
 
 namespace tapegrad::kernels {
 namespace {
@@ -139,13 +140,27 @@ struct ReorderEntry {
 
 enum class Kind : int64_t { Forward, BackwardData, BackwardWeights, ToChannelsLast };
 
-// Every number a primitive depends on, and which primitive it is.
-using Key = std::array<int64_t, 16>;
+// Every number a primitive depends on, and which primitive it is. That includes the thread count:
+// oneDNN splits the work across threads once, when it builds a primitive, and every run of it
+// then uses that many threads, whatever set_num_threads said since.
+using Key = std::array<int64_t, 17>;
 
-Key conv_key(Kind kind, const ConvGeometry& g, bool with_bias) {
+Key conv_key(Kind kind, const ConvGeometry& g, bool with_bias, int threads) {
     return {static_cast<int64_t>(kind), g.N, g.C, g.H, g.W, g.F, g.KH, g.KW, g.stride_h, g.stride_w,
-            g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.groups, with_bias ? 1 : 0};
+            g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.groups, with_bias ? 1 : 0, threads};
 }
+
+// Sets the calling thread's OpenMP thread count for a scope.
+class ThreadCountScope {
+public:
+    explicit ThreadCountScope(int n) : previous_(get_num_threads()) { set_num_threads(n); }
+    ~ThreadCountScope() { set_num_threads(previous_); }
+    ThreadCountScope(const ThreadCountScope&) = delete;
+    ThreadCountScope& operator=(const ThreadCountScope&) = delete;
+
+private:
+    int previous_;
+};
 
 // Entries are built under the lock (once per shape, so contention does not matter) and never
 // erased, so references to them stay valid while other threads insert.
@@ -179,14 +194,14 @@ PrimitiveCache<Entry>& cache() {
 }
 
 const ForwardEntry& forward_entry(const ConvGeometry& g, bool with_bias) {
-    return cache<ForwardEntry>().get(conv_key(Kind::Forward, g, with_bias), [&] {
+    return cache<ForwardEntry>().get(conv_key(Kind::Forward, g, with_bias, get_num_threads()), [&] {
         const auto pd = forward_pd(g, with_bias);
         return ForwardEntry{pd, {dnnl::convolution_forward(pd), pd.scratchpad_desc()}, weight_reorder(weights_md(g, true), pd.weights_desc())};
     });
 }
 
 const BackwardDataEntry& backward_data_entry(const ConvGeometry& g) {
-    return cache<BackwardDataEntry>().get(conv_key(Kind::BackwardData, g, false), [&] {
+    return cache<BackwardDataEntry>().get(conv_key(Kind::BackwardData, g, false, get_num_threads()), [&] {
         const ConvDescs d = conv_descs(g);
         const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst, d.strides,
                                                          d.dilates, d.padding, d.padding);
@@ -197,7 +212,7 @@ const BackwardDataEntry& backward_data_entry(const ConvGeometry& g) {
 }
 
 const BackwardWeightsEntry& backward_weights_entry(const ConvGeometry& g, bool with_bias) {
-    return cache<BackwardWeightsEntry>().get(conv_key(Kind::BackwardWeights, g, with_bias), [&] {
+    return cache<BackwardWeightsEntry>().get(conv_key(Kind::BackwardWeights, g, with_bias, get_num_threads()), [&] {
         const ConvDescs d = conv_descs(g);
         using Desc = dnnl::convolution_backward_weights::desc;
         const auto desc = with_bias ? Desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.bias, d.dst, d.strides, d.dilates,
@@ -229,7 +244,7 @@ Tensor to_channels_last(const Tensor& t) {
     // A strided view is first made row-major, then reordered by oneDNN (parallel, vectorized).
     const Tensor src = t.is_contiguous() ? t : t.detach().contiguous();
     const Shape& s = src.shape();
-    const Key key{static_cast<int64_t>(Kind::ToChannelsLast), s[0], s[1], s[2], s[3]};
+    const Key key{static_cast<int64_t>(Kind::ToChannelsLast), s[0], s[1], s[2], s[3], get_num_threads()};
     const ReorderEntry& e = cache<ReorderEntry>().get(key, [&] {
         return ReorderEntry{make_reorder({{s[0], s[1], s[2], s[3]}, f32, tag::nchw}, activation_md(s[0], s[1], s[2], s[3]))};
     });
@@ -270,6 +285,9 @@ Tensor conv2d_backward_data_onednn(const Tensor& dout, const Tensor& w_in, const
 }
 
 ConvWeightGrads conv2d_backward_weights_onednn(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias) {
+    // Its reduction over the batch and the pixels is split by thread, so its bits depend on the
+    // thread count; deterministic mode builds and runs it on one thread.
+    const ThreadCountScope threads(is_deterministic() ? 1 : get_num_threads());
     const BackwardWeightsEntry& e = backward_weights_entry(g, with_bias);
     ConvWeightGrads grads{empty(g.weight_shape()), with_bias ? empty({g.F}) : Tensor()};
     const memory user(weights_md(g, true), cpu_engine(), grads.weight.data_ptr());

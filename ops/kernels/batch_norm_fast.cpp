@@ -35,10 +35,13 @@ void channel_moments(const float* a, const float* b, const double* shift, const 
     if (L.channels_inner) {
         const int64_t rows = L.N * L.S;
         const int nt = parallel ? omp_get_max_threads() : 1;
-        std::vector<double> part(static_cast<std::size_t>(nt) * 2 * C, 0.0);
+        // One block of partial sums per thread, a cache line apart: every row writes all of them,
+        // so a shared line would bounce between the cores on every row.
+        const std::size_t stride = static_cast<std::size_t>(2 * C + 8);
+        std::vector<double> part(static_cast<std::size_t>(nt) * stride, 0.0);
 #pragma omp parallel num_threads(nt)
         {
-            double* p1 = part.data() + static_cast<std::size_t>(omp_get_thread_num()) * 2 * C;
+            double* p1 = part.data() + static_cast<std::size_t>(omp_get_thread_num()) * stride;
             double* p2 = p1 + C;
 #pragma omp for schedule(static)
             for (int64_t r = 0; r < rows; ++r) {
@@ -54,8 +57,8 @@ void channel_moments(const float* a, const float* b, const double* shift, const 
         }
         for (int t = 0; t < nt; ++t)
             for (int64_t c = 0; c < C; ++c) {
-                s1[c] += part[static_cast<std::size_t>(t) * 2 * C + c];
-                s2[c] += part[static_cast<std::size_t>(t) * 2 * C + C + c];
+                s1[c] += part[t * stride + c];
+                s2[c] += part[t * stride + C + c];
             }
         return;
     }

@@ -38,10 +38,13 @@ void channel_moments(const float* a, const float* b, const double* shift, const 
         // any thread count (one partial per thread would make it depend on it).
         const int64_t rows = L.N * L.S;
         const int64_t blocks = std::min<int64_t>(rows, kMomentBlocks);
-        std::vector<double> part(static_cast<std::size_t>(blocks) * 2 * C, 0.0);
+        // Blocks a cache line apart: every row writes all 2C partial sums of its block, so blocks
+        // of different threads on one line would bounce it between the cores.
+        const std::size_t stride = static_cast<std::size_t>(2 * C + 8);
+        std::vector<double> part(static_cast<std::size_t>(blocks) * stride, 0.0);
 #pragma omp parallel for if (parallel) schedule(static)
         for (int64_t blk = 0; blk < blocks; ++blk) {
-            double* p1 = part.data() + static_cast<std::size_t>(blk) * 2 * C;
+            double* p1 = part.data() + static_cast<std::size_t>(blk) * stride;
             double* p2 = p1 + C;
             for (int64_t r = rows * blk / blocks; r < rows * (blk + 1) / blocks; ++r) {
                 const float* ar = a + r * C;
@@ -56,8 +59,8 @@ void channel_moments(const float* a, const float* b, const double* shift, const 
         }
         for (int64_t blk = 0; blk < blocks; ++blk)
             for (int64_t c = 0; c < C; ++c) {
-                s1[c] += part[static_cast<std::size_t>(blk) * 2 * C + c];
-                s2[c] += part[static_cast<std::size_t>(blk) * 2 * C + C + c];
+                s1[c] += part[static_cast<std::size_t>(blk) * stride + c];
+                s2[c] += part[static_cast<std::size_t>(blk) * stride + C + c];
             }
         return;
     }

@@ -46,6 +46,7 @@ say() { echo "== $*" >&2; }
 mkdir -p "$RESULTS"
 rm -f "$RESULTS"/*.json "$RESULTS"/*.time "$RESULTS"/*.log
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 say "building (Release) in $BUILD_DIR"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_BUILD_BENCH=ON >/dev/null
 targets=(tapegrad_bench)
@@ -90,3 +91,6 @@ fi
 
 "$PYTHON" bench/compare.py --ours "$RESULTS"/ours_t*.json --torch-tuned "$RESULTS/torch_tuned.json" \
     --torch-shipped "$RESULTS/torch_shipped.json" "${epoch_args[@]}" | tee "$RESULTS/table.md"
+# Wall-clock times on a shared 2-core machine mean little when others are busy: say how busy.
+echo -e "\nLoad average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)" |
+    tee -a "$RESULTS/table.md"

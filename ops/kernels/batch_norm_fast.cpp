@@ -104,7 +104,8 @@ void channel_affine_impl(const float* g, const float* x, const float* A, const f
         for (int64_t r = 0; r < rows; ++r) {
             const int64_t base = r * C;
 #pragma omp simd
-            for (int64_t c = 0; c < C; ++c) out[base + c] = term(base + c, A[c], B[c], S[c], D[c]);
+            for (int64_t c = 0; c < C; ++c)
+                out[base + c] = term(base + c, HasG ? A[c] : 0.0f, HasX ? B[c] : 0.0f, HasX ? S[c] : 0.0f, D[c]);
         }
         return;
     }
@@ -112,7 +113,8 @@ void channel_affine_impl(const float* g, const float* x, const float* A, const f
 #pragma omp parallel for if (parallel) schedule(static)
     for (int64_t p = 0; p < planes; ++p) {
         const int64_t c = p % C, base = p * len;
-        const float a = A[c], b = B[c], sh = S[c], d = D[c];
+        // A dropped term's coefficients may be null: not read.
+        const float a = HasG ? A[c] : 0.0f, b = HasX ? B[c] : 0.0f, sh = HasX ? S[c] : 0.0f, d = D[c];
 #pragma omp simd
         for (int64_t s = 0; s < len; ++s) out[base + s] = term(base + s, a, b, sh, d);
     }

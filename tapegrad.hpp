@@ -5,6 +5,7 @@
 #include "engine/generator.hpp"
 #include "engine/gradcheck.hpp"
 #include "engine/tensor.hpp"
+#include "engine/threads.hpp"
 #include "nn/data.hpp"
 #include "nn/init.hpp"
 #include "nn/layers.hpp"

@@ -66,7 +66,7 @@ def load_all(paths):
 def fmt(ms):
     if ms is None:
         return "-"
-    return "{:.3f}".format(ms) if ms < 10 else "{:.1f}".format(ms)
+    return "{:.3f}".format(ms) if ms < 10 else "{:.1f}".format(ms) if ms < 1000 else "{:.0f}".format(ms)
 
 
 def verdict(ratio):

@@ -5,8 +5,6 @@
 //   train_fashion_mnist --epochs 20 --resume ./out/checkpoint.tgck
 //
 // Writes to --out: checkpoint.tgck (model, optimizer, epoch), curve.csv and curve.svg.
-#include <omp.h>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -56,11 +54,13 @@ struct Flags {
     std::string out = "./out";
     std::string resume;
     int64_t limit = 0;  // 0: the whole training set
+    bool cosine = false;  // anneal the lr to 0 over the epochs instead of keeping it constant
 };
 
 const char* kUsage =
     "usage: train_fashion_mnist [--epochs N] [--batch-size N] [--lr X] [--seed N] [--data-dir DIR]\n"
     "                           [--threads N] [--out DIR] [--resume CHECKPOINT] [--limit N]\n"
+    "                           [--lr-schedule constant|cosine]\n"
     "  --epochs N        total epochs to train (default 15)\n"
     "  --batch-size N    images per step (default 64)\n"
     "  --lr X            AdamW learning rate (default 0.001)\n"
@@ -69,7 +69,8 @@ const char* kUsage =
     "  --threads N       threads (default: OMP_NUM_THREADS, else all cores)\n"
     "  --out DIR         where the checkpoint, curve.csv and curve.svg go (default ./out)\n"
     "  --resume FILE     continue from a checkpoint written by this program\n"
-    "  --limit N         train on the first N images only (quick runs)\n";
+    "  --limit N         train on the first N images only (quick runs)\n"
+    "  --lr-schedule S   constant (default) or cosine: annealed to 0 over --epochs\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
     std::cerr << "train_fashion_mnist: " << message << "\n" << kUsage;
@@ -104,6 +105,8 @@ Flags parse_flags(int argc, char** argv) {
         else if (flag == "--out") f.out = value;
         else if (flag == "--resume") f.resume = value;
         else if (flag == "--limit") f.limit = parse_number<int64_t>(flag, value, 1);
+        else if (flag == "--lr-schedule" && (value == "constant" || value == "cosine")) f.cosine = value == "cosine";
+        else if (flag == "--lr-schedule") usage_error("--lr-schedule expects constant or cosine, got '" + value + "'");
         else usage_error("unknown flag '" + flag + "'");
     }
     return f;
@@ -130,7 +133,7 @@ std::string fixed(double v, int digits) {
 
 int main(int argc, char** argv) try {
     const Flags flags = parse_flags(argc, argv);
-    if (flags.threads > 0) omp_set_num_threads(flags.threads);
+    if (flags.threads > 0) tg::set_num_threads(flags.threads);
 
     nn::ImageDataset train_set = nn::load_mnist(flags.data_dir, nn::Split::Train);
     if (flags.limit > 0) train_set = train_set.head(flags.limit);
@@ -144,6 +147,8 @@ int main(int argc, char** argv) try {
     auto options = nn::AdamW::defaults();
     options.lr = flags.lr;
     nn::AdamW optimizer(model.parameters(), options);
+    std::optional<nn::CosineAnnealingLR> schedule;
+    if (flags.cosine) schedule.emplace(optimizer, flags.epochs);
 
     std::filesystem::create_directories(flags.out);
     const std::string checkpoint = flags.out + "/checkpoint.tgck", csv = flags.out + "/curve.csv",
@@ -158,7 +163,7 @@ int main(int argc, char** argv) try {
         std::cout << "resumed from " << flags.resume << " after epoch " << first_epoch - 1 << "\n";
     }
     std::cout << "training on " << train.dataset().count << " images, testing on " << test.dataset().count
-              << ", batch " << flags.batch_size << ", " << omp_get_max_threads() << " threads\n";
+              << ", batch " << flags.batch_size << ", " << tg::get_num_threads() << " threads\n";
 
     double accuracy = curve.empty() ? 0.0 : curve.back().test_accuracy;
     for (int64_t epoch = first_epoch; epoch <= flags.epochs; ++epoch) {
@@ -166,6 +171,7 @@ int main(int argc, char** argv) try {
         // draws what an uninterrupted one would.
         train.generator().manual_seed(flags.seed * 1000003 + static_cast<uint64_t>(epoch));
         model.drop->generator.manual_seed(flags.seed * 1000033 + static_cast<uint64_t>(epoch));
+        if (schedule) schedule->set_epoch(epoch - 1);
         nn::ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(flags.epochs), train.num_batches(),
                             std::cerr);
         const auto start = std::chrono::steady_clock::now();

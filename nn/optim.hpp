@@ -37,7 +37,6 @@ protected:
     Tensor grad_like_param(std::size_t i) const;
     // The state slot `slot` of parameter i, created as zeros on first use.
     Tensor& state(std::size_t i, std::size_t slot);
-    bool has_state(std::size_t i, std::size_t slot) const { return state_[i][slot].defined(); }
     int64_t& step_count(std::size_t i) { return steps_[i]; }
 
 private:

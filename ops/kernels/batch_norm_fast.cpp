@@ -92,10 +92,11 @@ void channel_affine_impl(const float* g, const float* x, const float* A, const f
                          const float* D, const Layout& L, float* out) {
     const int64_t C = L.C;
     const bool parallel = L.numel() > kParallelThreshold;
-    auto term = [&](int64_t i, float a, float b, float sh, float d) {
-        float v = d;
-        if constexpr (HasG) v += a * g[i];
-        if constexpr (HasX) v += b * (x[i] - sh);
+    // Element i of channel c; coefficients of an absent operand are never read (they may be null).
+    auto term = [&](int64_t i, int64_t c) {
+        float v = D[c];
+        if constexpr (HasG) v += A[c] * g[i];
+        if constexpr (HasX) v += B[c] * (x[i] - S[c]);
         return v;
     };
     if (L.channels_inner) {
@@ -104,8 +105,7 @@ void channel_affine_impl(const float* g, const float* x, const float* A, const f
         for (int64_t r = 0; r < rows; ++r) {
             const int64_t base = r * C;
 #pragma omp simd
-            for (int64_t c = 0; c < C; ++c)
-                out[base + c] = term(base + c, HasG ? A[c] : 0.0f, HasX ? B[c] : 0.0f, HasX ? S[c] : 0.0f, D[c]);
+            for (int64_t c = 0; c < C; ++c) out[base + c] = term(base + c, c);
         }
         return;
     }
@@ -113,10 +113,8 @@ void channel_affine_impl(const float* g, const float* x, const float* A, const f
 #pragma omp parallel for if (parallel) schedule(static)
     for (int64_t p = 0; p < planes; ++p) {
         const int64_t c = p % C, base = p * len;
-        // A dropped term's coefficients may be null: not read.
-        const float a = HasG ? A[c] : 0.0f, b = HasX ? B[c] : 0.0f, sh = HasX ? S[c] : 0.0f, d = D[c];
 #pragma omp simd
-        for (int64_t s = 0; s < len; ++s) out[base + s] = term(base + s, a, b, sh, d);
+        for (int64_t s = 0; s < len; ++s) out[base + s] = term(base + s, c);
     }
 }
 

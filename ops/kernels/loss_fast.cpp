@@ -105,11 +105,12 @@ void cross_entropy_backward_fast(const float* x, const int64_t* labels, const do
     for (int64_t i = 0; i < N; ++i) {
         const float* r = x + i * K;
         float* d = dx + i * K;
-        // exp(x - lse) as exp(x - m) * exp(m - lse), with m the row's max: lse rounded to float
-        // would be off by up to 5e-4 for logits of 1e4.
-        const float m = row_max(r, K), wi = w[i];
-        const float scale = static_cast<float>(wi * std::exp(static_cast<double>(m) - lse[i]));
-        exp_shifted(r, m, d, K);
+        // lse rounded to float is off by up to 5e-4 for logits of 1e4, so split it into a float
+        // head, subtracted exactly inside the vector exp, and a tail applied as a factor.
+        const float head = static_cast<float>(lse[i]);
+        const float scale = w[i] * std::exp(static_cast<float>(static_cast<double>(head) - lse[i]));
+        const float wi = w[i];
+        exp_shifted(r, head, d, K);
 #pragma omp simd
         for (int64_t k = 0; k < K; ++k) d[k] *= scale;
         d[labels[i]] -= wi;

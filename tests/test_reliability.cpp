@@ -81,7 +81,7 @@ struct Snapshot {
         const Tensor dense = t.detach().contiguous();
         return t.shape() == shape && t.strides() == strides && t.requires_grad() == requires_grad &&
                t.grad().defined() == has_grad &&
-               std::memcmp(dense.data_ptr(), bytes.data(), bytes.size()) == 0;
+               (bytes.empty() || std::memcmp(dense.data_ptr(), bytes.data(), bytes.size()) == 0);
     }
 };
 

@@ -117,13 +117,15 @@ int64_t resident_bytes() {
     return static_cast<int64_t>(pages_resident) * sysconf(_SC_PAGESIZE);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-// AddressSanitizer makes every step several times slower; the soak stays meaningful at 400 steps.
-constexpr int kSoakSteps = 400;
-#else
 constexpr int kSoakSteps = 1000;
-#endif
 constexpr int kWarmupSteps = 100;
+#if defined(__SANITIZE_ADDRESS__)
+// AddressSanitizer holds freed memory in quarantine (256 MB by default), so resident memory grows
+// until that fills: under it the leak check is LeakSanitizer's, at exit, and the drift is only shown.
+constexpr bool kBoundResident = false;
+#else
+constexpr bool kBoundResident = true;
+#endif
 
 }  // namespace
 
@@ -161,7 +163,7 @@ TEST_CASE("soak: 1,000 training steps on Fashion-MNIST keep memory flat and free
             last_epoch, " in the last full one");
     CHECK(nodes_left == 0);  // no step's graph outlived the step
     CHECK(non_finite == 0);
-    CHECK(std::abs(drift) < 5.0);
+    if (kBoundResident) CHECK(std::abs(drift) < 5.0);
     CHECK(last_epoch < first_epoch);  // it did learn
 }
 

@@ -3,6 +3,7 @@
 // Dimensions that are contiguous in every operand are merged first, so a dense tensor is a single
 // run and a bias broadcast over [N,C,H,W] is N*C runs of H*W: the inner loop stays a plain,
 // vectorizable pointer loop.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -40,24 +41,20 @@ StridedLayout<N> merge_dims(const Shape& shape, const std::array<Strides, N>& st
     return out;
 }
 
-// Calls run(offsets, count, inner_strides) for each innermost run; offsets are in elements.
+namespace detail {
+// Walks dimensions [first, nd) of a merged layout from `offsets`, calling run once per innermost run.
 template <std::size_t N, class Run>
-void for_each_run(const Shape& shape, const std::array<Strides, N>& strides, Run&& run) {
-    for (int64_t d : shape)
-        if (d == 0) return;
-    const StridedLayout<N> m = merge_dims<N>(shape, strides);
+void walk(const StridedLayout<N>& m, std::size_t first, std::array<int64_t, N> offsets, Run& run) {
     const std::size_t nd = m.shape.size();
-    const int64_t inner = m.shape[nd - 1];
     std::array<int64_t, N> inner_strides{};
     for (std::size_t k = 0; k < N; ++k) inner_strides[k] = m.strides[k][nd - 1];
     std::array<int64_t, kMaxDims> index{};
-    std::array<int64_t, N> offsets{};
     while (true) {
-        run(offsets, inner, inner_strides);
+        run(offsets, m.shape[nd - 1], inner_strides);
         // Odometer increment over the outer dimensions.
         std::size_t d = nd - 1;
         while (true) {
-            if (d == 0) return;
+            if (d <= first) return;
             --d;
             ++index[d];
             for (std::size_t k = 0; k < N; ++k) offsets[k] += m.strides[k][d];
@@ -65,6 +62,67 @@ void for_each_run(const Shape& shape, const std::array<Strides, N>& strides, Run
             for (std::size_t k = 0; k < N; ++k) offsets[k] -= m.strides[k][d] * m.shape[d];
             index[d] = 0;
         }
+    }
+}
+}  // namespace detail
+
+// Calls run(offsets, count, inner_strides) for each innermost run, in row-major index order;
+// offsets are in elements.
+template <std::size_t N, class Run>
+void for_each_run(const Shape& shape, const std::array<Strides, N>& strides, Run&& run) {
+    for (int64_t d : shape)
+        if (d == 0) return;
+    detail::walk<N>(merge_dims<N>(shape, strides), 0, {}, run);
+}
+
+// Below this many elements a parallel region costs more than it saves.
+inline constexpr int64_t kParallelThreshold = 1 << 15;
+
+// Like for_each_run, for loops whose visiting order does not matter (each output element is
+// written once): dimensions are visited in operand 0's memory order, so a channels-last tensor is
+// walked as the dense block it is, and the outermost dimension is split across OpenMP threads
+// above kParallelThreshold elements. `run` is called concurrently on disjoint runs.
+template <std::size_t N, class Run>
+void for_each_run_unordered(const Shape& shape, const std::array<Strides, N>& strides, Run&& run) {
+    for (int64_t d : shape)
+        if (d == 0) return;
+    // Largest stride of operand 0 outermost (stable, so ties keep their logical order).
+    std::array<std::size_t, kMaxDims> order{};
+    for (std::size_t d = 0; d < shape.size(); ++d) order[d] = d;
+    std::stable_sort(order.begin(), order.begin() + shape.size(),
+                     [&](std::size_t a, std::size_t b) { return strides[0][a] > strides[0][b]; });
+    Shape s;
+    std::array<Strides, N> st;
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        s.push_back(shape[order[i]]);
+        for (std::size_t k = 0; k < N; ++k) st[k].push_back(strides[k][order[i]]);
+    }
+    const StridedLayout<N> m = merge_dims<N>(s, st);
+    const int64_t outer = m.shape[0];
+    if (numel_of(m.shape) <= kParallelThreshold || outer == 1) {
+        detail::walk<N>(m, 0, {}, run);
+        return;
+    }
+    if (m.shape.size() == 1) {
+        // One dense run: cut it into chunks.
+        const int64_t chunks = (outer + kParallelThreshold - 1) / kParallelThreshold;
+#pragma omp parallel for schedule(static)
+        for (int64_t c = 0; c < chunks; ++c) {
+            const int64_t lo = outer * c / chunks, hi = outer * (c + 1) / chunks;
+            std::array<int64_t, N> offsets{}, inner{};
+            for (std::size_t k = 0; k < N; ++k) {
+                offsets[k] = lo * m.strides[k][0];
+                inner[k] = m.strides[k][0];
+            }
+            run(offsets, hi - lo, inner);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < outer; ++i) {
+        std::array<int64_t, N> offsets{};
+        for (std::size_t k = 0; k < N; ++k) offsets[k] = i * m.strides[k][0];
+        detail::walk<N>(m, 1, offsets, run);
     }
 }
 

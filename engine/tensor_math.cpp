@@ -33,7 +33,7 @@ void copy_into(const Tensor& dst, const Tensor& src) {
         dispatch(src.dtype(), [&]<class S>() {
             D* d = dst.data<D>();
             const S* s = src.data<S>();
-            for_each_run<2>(dst.shape(), {dst.strides(), src.strides()}, [&](auto off, int64_t n, auto st) {
+            for_each_run_unordered<2>(dst.shape(), {dst.strides(), src.strides()}, [&](auto off, int64_t n, auto st) {
                 D* dp = d + off[0];
                 const S* sp = s + off[1];
                 if (st[0] == 1 && st[1] == 1) {
@@ -50,7 +50,7 @@ void fill_tensor(const Tensor& t, double value) {
     dispatch(t.dtype(), [&]<class T>() {
         T* p = t.data<T>();
         const T v = static_cast<T>(value);
-        for_each_run<1>(t.shape(), {t.strides()}, [&](auto off, int64_t n, auto st) {
+        for_each_run_unordered<1>(t.shape(), {t.strides()}, [&](auto off, int64_t n, auto st) {
             T* q = p + off[0];
             for (int64_t i = 0; i < n; ++i) q[i * st[0]] = v;
         });
@@ -63,7 +63,7 @@ void add_into(const Tensor& acc, const Tensor& g) {
     dispatch(acc.dtype(), [&]<class T>() {
         T* a = acc.data<T>();
         const T* b = g.data<T>();
-        for_each_run<2>(acc.shape(), {acc.strides(), g.strides()}, [&](auto off, int64_t n, auto st) {
+        for_each_run_unordered<2>(acc.shape(), {acc.strides(), g.strides()}, [&](auto off, int64_t n, auto st) {
             T* ap = a + off[0];
             const T* bp = b + off[1];
             if (st[0] == 1 && st[1] == 1) {
@@ -79,37 +79,70 @@ Tensor sum_kernel(const Tensor& x, const std::vector<bool>& reduce, bool keepdim
     const Shape& xs = x.shape();
     Shape kept;  // keepdim shape
     for (std::size_t d = 0; d < xs.size(); ++d) kept.push_back(reduce[d] ? 1 : xs[d]);
-    Tensor out = zeros(kept, {.dtype = x.dtype()});
+    Tensor out = empty(kept, {.dtype = x.dtype()});
+    const int64_t out_numel = out.numel();
     // The output read with stride 0 along reduced axes, so each input element adds into its slot.
     Strides out_strides = contiguous_strides(kept);
     for (std::size_t d = 0; d < xs.size(); ++d)
         if (reduce[d]) out_strides[d] = 0;
+    // Walk the input in its memory order (largest stride outermost), so loads are unit-stride.
+    std::vector<std::size_t> order(xs.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return x.strides()[a] > x.strides()[b]; });
+    Shape ps;
+    Strides pos, pxs;
+    for (std::size_t d : order) {
+        if (xs[d] == 1) continue;
+        ps.push_back(xs[d]);
+        pos.push_back(out_strides[d]);
+        pxs.push_back(x.strides()[d]);
+    }
+    if (ps.empty()) {
+        ps.push_back(1);
+        pos.push_back(0);
+        pxs.push_back(0);
+    }
+    // The outermost dimension is cut into a fixed number of blocks (not one per thread), each
+    // summing into its own double accumulator when that dimension is reduced; the blocks are added
+    // in order. The result is the same for any thread count, and accurate for long float sums.
+    const int64_t outer = ps[0];
+    const bool outer_reduced = pos[0] == 0;
+    constexpr int64_t kMaxBlocks = 64;
+    int64_t blocks = x.numel() > kParallelThreshold ? std::min(outer, kMaxBlocks) : 1;
+    if (outer_reduced && blocks * out_numel > (int64_t{1} << 22)) blocks = 1;  // partials would not pay
+    const int64_t buffers = outer_reduced ? blocks : 1;
+    std::vector<double> acc(static_cast<std::size_t>(buffers * out_numel), 0.0);
     dispatch(x.dtype(), [&]<class T>() {
         const T* xp = x.data<T>();
-        T* op = out.data<T>();
-        // Walk the input in its memory order for speed: permute dims by decreasing input stride.
-        std::vector<std::size_t> order(xs.size());
-        std::iota(order.begin(), order.end(), 0);
-        std::stable_sort(order.begin(), order.end(),
-                         [&](std::size_t a, std::size_t b) { return x.strides()[a] > x.strides()[b]; });
-        Shape ps;
-        Strides pos, pxs;
-        for (std::size_t d : order) {
-            ps.push_back(xs[d]);
-            pos.push_back(out_strides[d]);
-            pxs.push_back(x.strides()[d]);
+#pragma omp parallel for if (blocks > 1) schedule(static)
+        for (int64_t b = 0; b < blocks; ++b) {
+            const int64_t lo = outer * b / blocks, hi = outer * (b + 1) / blocks;
+            double* a = acc.data() + (outer_reduced ? b * out_numel : 0) + lo * pos[0];
+            const T* in = xp + lo * pxs[0];
+            Shape sub = ps;
+            sub[0] = hi - lo;
+            for_each_run<2>(sub, {pos, pxs}, [&](auto off, int64_t n, auto st) {
+                double* o = a + off[0];
+                const T* src = in + off[1];
+                if (st[0] == 0 && st[1] == 1) {
+                    double s = 0;
+#pragma omp simd reduction(+ : s)
+                    for (int64_t i = 0; i < n; ++i) s += static_cast<double>(src[i]);
+                    *o += s;
+                } else if (st[0] == 1 && st[1] == 1) {
+#pragma omp simd
+                    for (int64_t i = 0; i < n; ++i) o[i] += static_cast<double>(src[i]);
+                } else {
+                    for (int64_t i = 0; i < n; ++i) o[i * st[0]] += static_cast<double>(src[i * st[1]]);
+                }
+            });
         }
-        for_each_run<2>(ps, {pos, pxs}, [&](auto off, int64_t n, auto st) {
-            T* o = op + off[0];
-            const T* in = xp + off[1];
-            if (st[0] == 0) {
-                double acc = 0;
-                for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(in[i * st[1]]);
-                *o += static_cast<T>(acc);
-            } else {
-                for (int64_t i = 0; i < n; ++i) o[i * st[0]] += in[i * st[1]];
-            }
-        });
+        T* op = out.data<T>();
+        for (int64_t j = 0; j < out_numel; ++j) {
+            double total = 0;
+            for (int64_t b = 0; b < buffers; ++b) total += acc[static_cast<std::size_t>(b * out_numel + j)];
+            op[j] = static_cast<T>(total);
+        }
     });
     if (keepdim) return out;
     Shape squeezed;

@@ -10,9 +10,6 @@
 
 namespace tapegrad::kernels {
 
-// Below this many elements a parallel region costs more than it saves.
-inline constexpr int64_t kParallelThreshold = 1 << 15;
-
 // Dense in a layout that empty_like reproduces (row-major or channels-last): only then does a
 // new output share the input's strides. A transposed view is dense but not one of these.
 inline bool is_standard_dense(const Tensor& t) { return t.is_contiguous(t.suggest_memory_format()); }
@@ -37,7 +34,7 @@ Tensor map_unary(const Tensor& x, F f) {
     }
     const T* xp = x.data<T>();
     T* op = out.data<T>();
-    for_each_run<2>(x.shape(), {out.strides(), x.strides()}, [&](auto off, int64_t n, auto st) {
+    for_each_run_unordered<2>(x.shape(), {out.strides(), x.strides()}, [&](auto off, int64_t n, auto st) {
         for (int64_t i = 0; i < n; ++i) op[off[0] + i * st[0]] = f(xp[off[1] + i * st[1]]);
     });
     return out;
@@ -64,7 +61,7 @@ Tensor map_binary(const Tensor& a, const Tensor& b, const Shape& out_shape, F f)
     const T* ap = a.data<T>();
     const T* bp = b.data<T>();
     T* op = out.data<T>();
-    for_each_run<3>(out_shape, {out.strides(), sa, sb}, [&](auto off, int64_t n, auto st) {
+    for_each_run_unordered<3>(out_shape, {out.strides(), sa, sb}, [&](auto off, int64_t n, auto st) {
         T* o = op + off[0];
         const T* x = ap + off[1];
         const T* y = bp + off[2];

@@ -28,9 +28,23 @@ std::size_t Storage::count() const {
 // ---------------------------------------------------------------- basics
 
 namespace {
-Tensor make_tensor(const Shape& shape, const Strides& strides, DType dtype, int64_t storage_elems) {
-    for (int64_t d : shape)
+constexpr int64_t kMaxElements = int64_t{1} << 40;
+
+// The element count of a shape to be allocated; refuses negative and absurd sizes here, before any
+// stride arithmetic could overflow.
+int64_t checked_numel(const Shape& shape) {
+    // Strides multiply the non-zero sizes, so an empty [0, 2^32, 2^32] must be refused too.
+    int64_t count = 1, span = 1;
+    for (int64_t d : shape) {
         if (d < 0) throw std::invalid_argument("tensor: negative dimension in shape " + to_string(shape));
+        count *= d;
+        if (__builtin_mul_overflow(span, std::max<int64_t>(d, 1), &span) || span > kMaxElements)
+            throw std::invalid_argument("tensor: shape " + to_string(shape) + " has more than 2^40 elements");
+    }
+    return count;
+}
+
+Tensor make_tensor(const Shape& shape, const Strides& strides, DType dtype, int64_t storage_elems) {
     auto impl = std::make_shared<TensorImpl>();
     impl->storage = std::make_shared<Storage>(dtype, static_cast<std::size_t>(storage_elems));
     impl->data = impl->storage->data();
@@ -187,8 +201,9 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor empty(const Shape& shape, TensorOptions options) { return empty(shape, MemoryFormat::Contiguous, options); }
 
 Tensor empty(const Shape& shape, MemoryFormat format, TensorOptions options) {
+    const int64_t count = checked_numel(shape);
     const Strides strides = format == MemoryFormat::ChannelsLast ? channels_last_strides(shape) : contiguous_strides(shape);
-    Tensor t = make_tensor(shape, strides, options.dtype, numel_of(shape));
+    Tensor t = make_tensor(shape, strides, options.dtype, count);
     t.impl()->requires_grad = options.requires_grad;
     return t;
 }

@@ -20,8 +20,8 @@ Shape infer_shape(const Shape& requested, int64_t numel, const char* op, const S
             infer_at = static_cast<int64_t>(i);
         } else if (out[i] < 0) {
             throw std::invalid_argument(std::string(op) + ": invalid dimension in " + to_string(requested));
-        } else {
-            known *= out[i];
+        } else if (__builtin_mul_overflow(known, out[i], &known)) {
+            throw std::invalid_argument(std::string(op) + ": shape " + to_string(requested) + " overflows");
         }
     }
     if (infer_at >= 0) {

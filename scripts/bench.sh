@@ -48,6 +48,8 @@ rm -f "$RESULTS"/*.json "$RESULTS"/*.time "$RESULTS"/*.log
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 say "building (Release) in $BUILD_DIR"
+# Debian's python3-torch for the PyTorch side; a no-op when everything is installed.
+bash scripts/setup.sh python3-torch
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_BUILD_BENCH=ON >/dev/null
 targets=(tapegrad_bench)
 if cmake --build "$BUILD_DIR" --target help | grep -q '^train_fashion_mnist:'; then

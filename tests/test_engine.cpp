@@ -371,3 +371,11 @@ TEST_CASE("a 100,000-input sum runs backward through one wide node") {
     }
     CHECK(tg::Node::live_count() == before);
 }
+
+TEST_CASE("absurd shapes are refused before any arithmetic overflows") {
+    const int64_t big = int64_t{1} << 32;
+    CHECK_THROWS_WITH_AS(tg::zeros({0, big, big}), doctest::Contains("2^40"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::empty({big, big}), doctest::Contains("2^40"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::zeros({-1, 2}), doctest::Contains("negative"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::ones({4}).reshape({big, big, -1}), doctest::Contains("reshape"), std::invalid_argument);
+}

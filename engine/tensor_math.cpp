@@ -38,6 +38,8 @@ void copy_into(const Tensor& dst, const Tensor& src) {
                 const S* sp = s + off[1];
                 if (st[0] == 1 && st[1] == 1) {
                     for (int64_t i = 0; i < n; ++i) dp[i] = static_cast<D>(sp[i]);
+                } else if (st[0] == 1 && st[1] == 0) {  // densifying an expanded gradient
+                    std::fill(dp, dp + n, static_cast<D>(*sp));
                 } else {
                     for (int64_t i = 0; i < n; ++i) dp[i * st[0]] = static_cast<D>(sp[i * st[1]]);
                 }

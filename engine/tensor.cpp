@@ -37,9 +37,9 @@ int64_t checked_numel(const Shape& shape) {
     int64_t count = 1, span = 1;
     for (int64_t d : shape) {
         if (d < 0) throw std::invalid_argument("tensor: negative dimension in shape " + to_string(shape));
-        count *= d;
         if (__builtin_mul_overflow(span, std::max<int64_t>(d, 1), &span) || span > kMaxElements)
             throw std::invalid_argument("tensor: shape " + to_string(shape) + " has more than 2^40 elements");
+        count *= d;  // count <= span: cannot overflow
     }
     return count;
 }

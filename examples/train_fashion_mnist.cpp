@@ -158,6 +158,8 @@ struct Job {
     bool is_main() const { return rank == 0; }
     // Sums each value over the ranks, in place.
     std::function<void(std::vector<double>&)> sum_over_ranks = [](std::vector<double>&) {};
+    // Appended to each epoch's line: what the gradient all-reduces cost.
+    std::function<std::string()> communication_note = [] { return std::string(); };
 };
 
 struct TestResult {
@@ -289,7 +291,7 @@ int train(const Flags& flags, const Job& job, const BatchNormFactory& batch_norm
         if (job.is_main()) {
             std::cout << "epoch " << epoch << ": train loss " << fixed(train_loss, 4) << ", test loss "
                       << fixed(result.loss, 4) << ", test accuracy " << fixed(accuracy, 4) << ", " << fixed(seconds, 1)
-                      << " s" << std::endl;
+                      << " s" << job.communication_note() << std::endl;
             nn::save_checkpoint(checkpoint, *model, &optimizer, epoch);
             nn::write_curve_csv(csv, curve);
             nn::write_curve_svg(svg, curve, "SmallCNN on Fashion-MNIST");
@@ -314,9 +316,17 @@ int main(int argc, char** argv) {
 #ifdef TAPEGRAD_HAVE_MPI
     dist::ProcessGroup& group = dist::ProcessGroup::world();
     try {
-        Job job{.rank = group.rank(), .size = group.size(),
-                .sum_over_ranks = [&group](std::vector<double>& values) { group.all_reduce_sum(values); }};
         std::shared_ptr<dist::DistributedDataParallel> ddp;
+        double waited = 0;  // the reducer's wait time at the end of the previous epoch
+        Job job{.rank = group.rank(),
+                .size = group.size(),
+                .sum_over_ranks = [&group](std::vector<double>& values) { group.all_reduce_sum(values); },
+                .communication_note = [&] {
+                    const double total = ddp->stats().wait_seconds, epoch = total - waited;
+                    waited = total;
+                    return " (" + std::to_string(ddp->bucket_layout().size()) + " gradient buckets, " +
+                           fixed(epoch, 2) + " s waiting for all-reduces on rank 0)";
+                }};
         const BatchNormFactory sync_batch_norm = [&group](int64_t channels) {
             return std::make_shared<dist::SyncBatchNorm>(channels, nn::BatchNormConfig{}, group);
         };

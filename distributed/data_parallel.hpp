@@ -9,7 +9,7 @@
 //   for (const nn::Batch& batch : loader) {              // loader with a DistributedSampler
 //       Tensor loss = cross_entropy(ddp->forward(batch.images), batch.labels);
 //       optimizer.zero_grad();
-//       loss.backward();
+//       loss.backward();                                 // all-reduces start during backward
 //       ddp->synchronize();                              // the averaged gradients are in .grad()
 //       optimizer.step();
 //   }
@@ -19,8 +19,15 @@
 //
 // Gradients travel in buckets: the parameters that require grad, in reverse registration order
 // (roughly the order backward produces them), grouped until a bucket holds bucket_cap_mb; one
-// non-blocking MPI_Iallreduce per bucket. Buckets are started in the same order on every rank,
-// as MPI requires of collectives.
+// non-blocking MPI_Iallreduce per bucket. Each parameter's post-accumulate-grad hook tells the
+// reducer when backward has finished its gradient; a bucket starts as soon as all of its
+// gradients are final, while backward goes on with the layers before. Buckets are started in the
+// same order on every rank, as MPI requires of collectives: a bucket that is ready waits for the
+// ones before it. When backward has produced every gradient, the last hook waits for the
+// all-reduces and writes the averages, so .grad() is averaged when backward returns;
+// synchronize() then only confirms it. It is still needed after every backward, as PyTorch's
+// reducer would need find_unused_parameters: a parameter that got no gradient on some rank
+// (a branch not taken) is only reduced there, and on the other ranks, in synchronize().
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -51,7 +58,8 @@ struct DataParallelOptions {
 // Time the reducer spent, for measurements.
 struct ReducerStats {
     int64_t rounds = 0;          // backward passes reduced
-    double wait_seconds = 0;     // inside synchronize(), waiting for all-reduces to finish
+    double wait_seconds = 0;     // blocked in MPI_Wait for all-reduces to finish (in the last hook
+                                 // or in synchronize())
     double launch_seconds = 0;   // packing buckets and starting their all-reduces
 };
 
@@ -64,14 +72,15 @@ public:
                                      ProcessGroup& group = ProcessGroup::world());
     ~DistributedDataParallel() override;
 
-    // Runs the model. Throws std::logic_error when the previous backward's gradients were not
-    // synchronised yet (its all-reduces are still in flight).
+    // Runs the model. Throws std::logic_error when a backward ran since the last reduction and
+    // synchronize() was not called (its gradients are not averaged yet).
     Tensor forward(const Tensor& x) override;
 
-    // Waits until every bucket is reduced and writes the averages into the parameters' .grad().
-    // Call it between backward and optimizer.step(). Parameters that got no gradient from this
-    // backward on some rank count as zeros there, and every rank ends with the same .grad().
-    // Collective: every rank must call it once per backward.
+    // Waits until every bucket is reduced and writes the averages into the parameters' .grad();
+    // a no-op when the hooks already did. Call it between backward and optimizer.step().
+    // Parameters that got no gradient from this backward on some rank count as zeros there, and
+    // every rank ends with the same .grad(). Collective: every rank must call it once per
+    // backward.
     void synchronize();
 
     nn::Module& module() const { return *module_; }

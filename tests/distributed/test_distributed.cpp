@@ -276,6 +276,68 @@ TEST_CASE("sync_batchnorm_over_ranks_equals_batchnorm_on_the_concatenated_batch"
     }
 }
 
+TEST_CASE("overlapped_reduction_finishes_inside_backward") {
+    // With the hooks, .grad() is averaged when backward returns; after backward without them it
+    // is still this rank's own until synchronize().
+    const int world = group().size(), rank = group().rank();
+    const Data data = make_data(4 * world, 44);
+    auto reference = make_plain_model(3);
+    const auto [all_x, all_y] = rows_of(data, 0, 4 * world);
+    tg::cross_entropy(reference->forward(all_x), all_y).backward();
+    for (bool overlap : {true, false}) {
+        CAPTURE(overlap);
+        auto model = make_plain_model(3);
+        dist::DistributedDataParallel ddp(model, {.bucket_cap_mb = 1e-6, .overlap_with_backward = overlap});
+        const auto [x, y] = rows_of(data, rank * 4, 4);
+        tg::cross_entropy(ddp.forward(x), y).backward();
+        const Tensor first_weight = model->parameters()[0];
+        const double before = worst_relative_error(first_weight.grad(), reference->parameters()[0].grad());
+        if (overlap || world == 1) CHECK(before < 1e-4);
+        else CHECK(before > 1e-3);
+        if (!overlap) CHECK_THROWS_AS(ddp.forward(x), std::logic_error);  // synchronize() first
+        ddp.synchronize();
+        CHECK(worst_relative_error(first_weight.grad(), reference->parameters()[0].grad()) < 1e-4);
+        CHECK(ddp.stats().rounds == 1);
+        ddp.forward(x);  // allowed again
+    }
+}
+
+// Two heads; rank 1 never uses the second. Its gradient there counts as zeros, the job does not
+// wait forever for a bucket that rank 1 never fills in backward, and both ranks end equal.
+struct TwoHeads : nn::Module {
+    std::shared_ptr<nn::Linear> first, second;
+    bool use_second = true;
+    explicit TwoHeads(tg::Generator& gen) : Module("TwoHeads") {
+        first = register_module("first", std::make_shared<nn::Linear>(4, 2, gen));
+        second = register_module("second", std::make_shared<nn::Linear>(4, 2, gen));
+    }
+    Tensor forward(const Tensor& x) override {
+        Tensor y = first->forward(x);
+        return use_second ? y + second->forward(x) : y;
+    }
+};
+
+TEST_CASE("a_parameter_unused_on_one_rank_counts_as_zero_there") {
+    const int world = group().size(), rank = group().rank();
+    for (bool overlap : {true, false}) {
+        CAPTURE(overlap);
+        tg::Generator gen(5);
+        auto model = std::make_shared<TwoHeads>(gen);
+        model->use_second = rank == 0;
+        dist::DistributedDataParallel ddp(model, {.bucket_cap_mb = 1e-6, .overlap_with_backward = overlap});
+        tg::Generator data_gen(9);
+        const Tensor x = tg::randn({3, 4}, data_gen);  // the same on every rank
+        ddp.forward(x).sum().backward();
+        ddp.synchronize();
+        // d(sum)/d(bias) is 3 per output on the ranks that use the layer: every rank uses the
+        // first head, only rank 0 the second.
+        CHECK(model->first->bias.grad().to_vector<float>() == std::vector<float>{3.0f, 3.0f});
+        const std::vector<float> second = model->second->bias.grad().to_vector<float>();
+        CHECK(second[0] == doctest::Approx(3.0 / world));
+        CHECK(second[1] == doctest::Approx(3.0 / world));
+    }
+}
+
 TEST_CASE("parameters_stay_bit_identical_on_every_rank_after_training") {
     const int rank = group().rank();
     for (bool overlap : {true, false}) {

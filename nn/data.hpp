@@ -64,6 +64,8 @@ struct Batch {
     std::vector<int64_t> labels;  // B
 };
 
+// Unlike torch.utils.data.DataLoader (batch_size 1, shuffle false), a loader built for training:
+// batches of 64 in a shuffled order unless told otherwise.
 struct DataLoaderOptions {
     int64_t batch_size = 64;
     bool shuffle = true;

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <bit>
 #include <cstdio>
 #include <cstring>
@@ -211,7 +212,7 @@ CheckpointInfo load_checkpoint(const std::string& path, Module& model, Optimizer
         else if (n.rfind(kOptimizerPrefix, 0) == 0) optimizer_state.emplace_back(n.substr(kOptimizerPrefix.size()), t);
         else if (n == kEpochKey && t.numel() == 1) {
             const double e = t.item();
-            if (!(e >= 0 && e < 1e12)) throw std::runtime_error("checkpoint " + path + ": invalid epoch counter");
+            if (!(e >= 0 && e < 1e12 && std::floor(e) == e)) throw std::runtime_error("checkpoint " + path + ": invalid epoch counter");
             info.epoch = static_cast<int64_t>(e);
             has_epoch = true;
         } else if (n == kGeneratorKey && t.numel() == 16) {

@@ -199,7 +199,7 @@ TEST_CASE("DataLoader: batches, normalisation, drop_last") {
     // Without statistics the pixels are only scaled to [0, 1] (the loader never normalises a set
     // with its own statistics: a test set needs the training set's).
     nn::DataLoader plain(tiny(10), {.batch_size = 10, .shuffle = false});
-    const Tensor images = (*plain.begin()).images;
+    const tg::Tensor images = (*plain.begin()).images;
     for (int64_t i = 0; i < 10; ++i) CHECK(images.at({i, 0, 1, 0}) == doctest::Approx(i / 255.0));
     CHECK_THROWS_AS(nn::DataLoader(tiny(3), {.batch_size = 0}), std::invalid_argument);
     CHECK_THROWS_AS(nn::DataLoader(tiny(3), {.mean = 0.5}), std::invalid_argument);

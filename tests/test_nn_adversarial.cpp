@@ -465,7 +465,42 @@ TEST_CASE("layers give the same output and input gradient for non-contiguous inp
             CHECK(tg::allclose(a.grad(), b.grad(), 1e-5, 1e-6));
         }
     }
-    nn::Linear linear(4, 5, gen);
+    // 2-D layers on a transposed [N,F] input.
+    std::vector<std::pair<const char*, std::shared_ptr<nn::Module>>> flat_layers = {
+        {"Linear", std::make_shared<nn::Linear>(4, 5, gen)},
+        {"BatchNorm1d", std::make_shared<nn::BatchNorm1d>(4)},
+        {"Dropout", std::make_shared<nn::Dropout>(0.0)},
+    };
     const Tensor m = tg::randn({4, 3}, gen);
-    CHECK(tg::allclose(linear(m.transpose(0, 1)), linear(m.transpose(0, 1).contiguous()), 1e-5, 1e-6));
+    for (auto& [name, layer] : flat_layers) {
+        CAPTURE(name);
+        Tensor a = m.transpose(0, 1).contiguous().requires_grad_(), b = m.detach().transpose(0, 1);
+        b.requires_grad_();
+        const Tensor ya = layer->forward(a), yb = layer->forward(b);
+        CHECK(tg::allclose(ya, yb, 1e-5, 1e-6));
+        ya.sum().backward();
+        yb.sum().backward();
+        CHECK(tg::allclose(a.grad(), b.grad(), 1e-5, 1e-6));
+    }
+}
+
+TEST_CASE("a frozen feature extractor still passes the gradient to its input") {
+    tg::Generator gen(12);
+    nn::Conv2d conv(2, 3, 3, gen, {.padding = 1});
+    nn::Linear fc(3 * 4 * 4, 2, gen);
+    for (Tensor& p : conv.parameters()) p.requires_grad_(false);
+    fc.weight.requires_grad_(false);  // only fc's bias trains
+    Tensor x = tg::randn({2, 2, 4, 4}, gen).requires_grad_();
+    fc(conv(x).flatten(1)).sum().backward();
+    CHECK_FALSE(conv.weight.grad().defined());
+    CHECK_FALSE(fc.weight.grad().defined());
+    REQUIRE(fc.bias.grad().defined());
+    CHECK(same_values(fc.bias.grad(), tg::full({2}, 2.0)));
+    REQUIRE(x.grad().defined());
+    // The same gradient as with everything trainable.
+    Tensor x2 = x.detach().clone().requires_grad_();
+    for (Tensor& p : conv.parameters()) p.requires_grad_(true);
+    fc.weight.requires_grad_(true);
+    fc(conv(x2).flatten(1)).sum().backward();
+    CHECK(tg::allclose(x.grad(), x2.grad(), 1e-5, 1e-6));
 }

@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -32,28 +33,36 @@ bool may_overlap(const Tensor& t) {
     return false;
 }
 
-// A zero-filled tensor with `like`'s shape, dtype and strides when `like` is dense (so the update
-// loops walk every operand as one run), row-major otherwise.
-Tensor zeros_with_layout_of(const Tensor& like) {
-    if (!is_dense(like)) return zeros(like.shape(), {.dtype = like.dtype()});
+// A tensor with `like`'s shape, dtype and strides when `like` is dense (so that the update loop
+// walks the parameter and its state as one run), row-major otherwise.
+Tensor empty_with_layout_of(const Tensor& like) {
+    if (!is_dense(like)) return empty(like.shape(), {.dtype = like.dtype()});
     // A dense tensor with non-negative strides starts at its lowest address and spans numel elements.
-    Tensor flat = zeros({like.numel()}, {.dtype = like.dtype()});
-    return as_strided(flat, like.shape(), like.strides());
+    return as_strided(empty({like.numel()}, {.dtype = like.dtype()}), like.shape(), like.strides());
 }
 
 // The one place where step() writes parameters: calls update(p, g, state...) on matching elements
-// of operands = {parameter, gradient, state slots...}, each walked by its own strides in the same
-// logical order. Elementwise, so the runs may be visited in any order and in parallel.
+// of operands = {parameter, gradient, state slots...}, each walked by its own strides.
 // An in-place write to the parameter: a version counter records it here.
 template <class T, std::size_t N, class Update>
 void update_parameter(const std::array<Tensor, N>& operands, Update&& update) {
+    // Dimensions in the parameter's memory order, so that a dense parameter and its state are one
+    // run. One thread, always the same runs: the result does not depend on the thread count (a
+    // vectorised loop and its scalar tail may round differently).
+    const Tensor& param = operands[0];
+    std::vector<std::size_t> order(param.dim());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return param.strides()[a] > param.strides()[b]; });
+    Shape shape;
     std::array<Strides, N> strides;
     std::array<T*, N> base;
-    for (std::size_t k = 0; k < N; ++k) {
-        strides[k] = operands[k].strides();
-        base[k] = operands[k].template data<T>();
+    for (std::size_t d : order) {
+        shape.push_back(param.shape()[d]);
+        for (std::size_t k = 0; k < N; ++k) strides[k].push_back(operands[k].strides()[d]);
     }
-    for_each_run_unordered<N>(operands[0].shape(), strides, [&](const auto& offsets, int64_t count, const auto& steps) {
+    for (std::size_t k = 0; k < N; ++k) base[k] = operands[k].template data<T>();
+    for_each_run<N>(shape, strides, [&](const auto& offsets, int64_t count, const auto& steps) {
         [&]<std::size_t... K>(std::index_sequence<K...>) {
             if (((steps[K] == 1) && ...)) {
 #pragma omp simd
@@ -105,18 +114,24 @@ void Optimizer::zero_grad() {
     for (Tensor& p : params_) p.zero_grad();
 }
 
-Tensor Optimizer::grad_of(std::size_t i) const {
+Tensor Optimizer::grad_like_param(std::size_t i) const {
     const Tensor& p = params_[i];
     const Tensor g = p.grad();
-    if (!g.defined() || g.dtype() == p.dtype()) return g;
-    Tensor converted = zeros_with_layout_of(p);
-    copy_into(converted, g);
-    return converted;
+    if (!g.defined() || (g.dtype() == p.dtype() && g.strides() == p.strides())) return g;
+    // Rare (a gradient produced in another layout). The update would be right in any layout, but
+    // its rounding would follow the gradient's layout (vectorised loop or scalar tail), and that
+    // layout may depend on the kernel chosen: with one layout the result depends on nothing else.
+    Tensor same_layout = empty_with_layout_of(p);
+    copy_into(same_layout, g);
+    return same_layout;
 }
 
 Tensor& Optimizer::state(std::size_t i, std::size_t slot) {
     Tensor& s = state_[i][slot];
-    if (!s.defined()) s = zeros_with_layout_of(params_[i]);
+    if (!s.defined()) {
+        s = empty_with_layout_of(params_[i]);
+        fill_tensor(s, 0.0);
+    }
     return s;
 }
 
@@ -166,7 +181,7 @@ Optimizer::PreparedState Optimizer::prepare_load(const NamedTensors& dict) const
                 throw std::invalid_argument(name_ + ".load_state_dict: size mismatch for '" + it->first + "': " +
                                             to_string(it->second.shape()) + " but parameter " + std::to_string(i) +
                                             " is " + to_string(params_[i].shape()));
-            state[i][s] = zeros_with_layout_of(params_[i]);
+            state[i][s] = empty_with_layout_of(params_[i]);
             copy_into(state[i][s], it->second);
             ++used;
         }
@@ -208,7 +223,7 @@ void SGD::step() {
     const double lr = this->lr(), mu = options.momentum, damp = options.dampening, wd = options.weight_decay;
     const bool nesterov = options.nesterov;
     for (std::size_t i = 0; i < params().size(); ++i) {
-        const Tensor g = grad_of(i);
+        const Tensor g = grad_like_param(i);
         if (!g.defined()) continue;
         const Tensor& param = params()[i];
         const bool first = step_count(i)++ == 0;
@@ -251,7 +266,7 @@ void Adam::step() {
     NoGradGuard no_grad;
     const double lr = this->lr(), b1 = options.beta1, b2 = options.beta2, wd = options.weight_decay;
     for (std::size_t i = 0; i < params().size(); ++i) {
-        const Tensor g = grad_of(i);
+        const Tensor g = grad_like_param(i);
         if (!g.defined()) continue;
         const int64_t t = ++step_count(i);
         const Tensor m = state(i, 0);

@@ -46,8 +46,9 @@ protected:
     Optimizer(std::string name, std::vector<Tensor> params, double lr, std::vector<std::string> slots);
     // Throws std::invalid_argument("<name>: invalid <what> ...") when !ok.
     void require(bool ok, const std::string& what, double value) const;
-    // The gradient of parameter i (any layout, the parameter's dtype), or undefined when there is none.
-    Tensor grad_of(std::size_t i) const;
+    // The gradient of parameter i with the parameter's strides and dtype, or undefined when there
+    // is none.
+    Tensor grad_like_param(std::size_t i) const;
     // The state slot `slot` of parameter i, created as zeros with the parameter's layout on first use.
     Tensor& state(std::size_t i, std::size_t slot);
     int64_t& step_count(std::size_t i) { return steps_[i]; }

@@ -33,6 +33,13 @@ bool same_values(const Tensor& a, const Tensor& b) {
     return a.shape() == b.shape() && a.to_vector<double>() == b.to_vector<double>();
 }
 
+// Equal up to rounding: the same update may run in a vectorised loop for one layout and in its
+// scalar tail for another. A wrong element is off by the size of the values.
+bool same_up_to_rounding(const Tensor& a, const Tensor& b) {
+    const double rtol = a.dtype() == tg::kFloat64 ? 1e-13 : 1e-6;
+    return tg::allclose(a, b, rtol, rtol);
+}
+
 using MakeOptimizer = std::function<std::unique_ptr<nn::Optimizer>(std::vector<Tensor>)>;
 
 const std::vector<std::pair<const char*, MakeOptimizer>>& optimizers() {
@@ -71,12 +78,12 @@ void check_same_update_as_contiguous(Tensor param, const std::function<Tensor(co
             opt->step();
             opt_copy->step();
         }
-        CHECK(same_values(param, copy));
+        CHECK(same_up_to_rounding(param, copy));
         const auto state = opt->state_dict(), state_copy = opt_copy->state_dict();
         REQUIRE(state.size() == state_copy.size());
         for (std::size_t k = 0; k < state.size(); ++k) {
             CAPTURE(state[k].first);
-            CHECK(same_values(state[k].second, state_copy[k].second));
+            CHECK(same_up_to_rounding(state[k].second, state_copy[k].second));
         }
     }
 }

@@ -40,13 +40,8 @@ RegisterOps arithmetic_cases({
     {.name = "contiguous/channels_last",
      .input_shapes = {{2, 3, 2, 2}},
      .fn = [](auto& in) { return contiguous(in[0], MemoryFormat::ChannelsLast) * 2.0; }},
-    {.name = "to_dtype/round_trip",
-     .input_shapes = {{2, 3}},
-     .fn = [](auto& in) {
-         const DType other = in[0].dtype() == kFloat64 ? kFloat32 : kFloat64;
-         return to_dtype(to_dtype(in[0], other), in[0].dtype()) * 2.0;
-     },
-     .rtol = 1e-6},
+    // Widening is exact, so the float64 gradcheck and the float32 comparison both see the op.
+    {.name = "to_dtype/to_float64", .input_shapes = {{2, 3}}, .fn = [](auto& in) { return to_dtype(in[0], kFloat64) * 2.0; }},
     // Zero-size rows: shapes with an empty dimension go through forward and backward.
     {.name = "add/empty", .input_shapes = {{0, 3}, {3}}, .fn = [](auto& in) { return in[0] + in[1]; }, .zero_size = true},
     {.name = "mul/empty", .input_shapes = {{2, 0}, {2, 1}}, .fn = [](auto& in) { return in[0] * in[1]; }, .zero_size = true},
@@ -67,7 +62,8 @@ RegisterOps inplace_cases({
      .input_shapes = {{2, 3}, {3}},
      .fn = [](auto& in) { return fresh(in[0]).div_(in[1]); },
      .make_inputs = [](Generator& g, DType t) { return positive_second(g, t, {2, 3}, {3}); }},
-    {.name = "fill_", .input_shapes = {{2, 3}, {2, 3}}, .fn = [](auto& in) { return fresh(in[0]).fill_(2.0) * in[1]; }},
+    {.name = "fill_", .input_shapes = {{2, 3}, {2, 3}}, .fn = [](auto& in) { return fresh(in[0]).fill_(2.0) * in[1]; },
+     .nan_propagates = false},
     {.name = "zero_", .input_shapes = {{2, 3}, {2, 3}}, .fn = [](auto& in) { return fresh(in[0]).zero_() + in[1]; },
      .nan_propagates = false},
     {.name = "copy_/broadcast", .input_shapes = {{2, 3}, {3}}, .fn = [](auto& in) { return fresh(in[0]).copy_(in[1]) * 2.0; },

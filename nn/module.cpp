@@ -177,7 +177,10 @@ Module::PreparedLoad Module::prepare_load(const NamedTensors& dict, bool strict)
 
 void Module::commit_load(const PreparedLoad& prepared) {
     NoGradGuard no_grad;
-    for (const auto& [dst, src] : prepared.copies) copy_into(dst, src);
+    for (const auto& [dst, src] : prepared.copies) {
+        copy_into(dst, src);
+        dst.bump_version();
+    }
 }
 
 void Module::describe_into(std::string& out, const std::string& name, int depth) const {

@@ -42,8 +42,8 @@ Tensor empty_with_layout_of(const Tensor& like) {
 }
 
 // The one place where step() writes parameters: calls update(p, g, state...) on matching elements
-// of operands = {parameter, gradient, state slots...}, each walked by its own strides.
-// An in-place write to the parameter: a version counter records it here.
+// of operands = {parameter, gradient, state slots...}, each walked by its own strides, and records
+// the in-place write in the parameter's version counter (a graph that saved it refuses backward).
 template <class T, std::size_t N, class Update>
 void update_parameter(const std::array<Tensor, N>& operands, Update&& update) {
     // Dimensions in the parameter's memory order, so that a dense parameter and its state are one
@@ -72,6 +72,7 @@ void update_parameter(const std::array<Tensor, N>& operands, Update&& update) {
             }
         }(std::make_index_sequence<N>{});
     });
+    param.bump_version();
 }
 
 }  // namespace

@@ -133,6 +133,18 @@ TEST_CASE("SGD on a transposed parameter: p[i][j] -= lr * g[i][j], by hand") {
     CHECK(p.at({1, 1}) == doctest::Approx(3.6));
 }
 
+TEST_CASE("optimizer.step() between two backward passes of a retained graph is refused") {
+    for (const auto& [name, make] : optimizers()) {
+        CAPTURE(name);
+        Tensor w = tg::tensor({1.0, 2.0}, {.requires_grad = true});
+        auto opt = make({w});
+        Tensor loss = (w * w).sum();
+        loss.backward(Tensor(), /*retain_graph=*/true);
+        opt->step();
+        CHECK(contains(error_of([&] { loss.backward(); }), "modified by an in-place operation"));
+    }
+}
+
 TEST_CASE("an optimizer refuses a parameter whose elements share memory") {
     const Tensor expanded = tg::as_strided(tg::zeros({3}), {3, 3}, {0, 1}).requires_grad_();
     const std::string message = error_of([&] { nn::SGD({expanded}, {.lr = 0.1}); });

@@ -26,7 +26,7 @@ public:
     void update(int64_t done, const std::string& status);
     // Draws the final state and ends the line.
     void finish(const std::string& status);
-    bool is_terminal() const { return terminal_; }
+    bool redraws_in_place() const { return terminal_; }
 
 private:
     void draw(int64_t done, const std::string& status);

@@ -29,7 +29,7 @@ int count(const std::string& text, const std::string& what) {
 TEST_CASE("progress: a stream that is not a terminal gets plain lines, not carriage returns") {
     std::ostringstream log;
     nn::ProgressBar bar("epoch 1/2", 100, log);  // Style::Auto: a string stream is no terminal
-    CHECK_FALSE(bar.is_terminal());
+    CHECK_FALSE(bar.redraws_in_place());
     for (int done = 1; done < 100; ++done) bar.update(done, "loss 0.5");
     // 99 quick updates stay well inside the 10 s interval: nothing yet.
     CHECK(log.str().empty());
@@ -50,7 +50,7 @@ TEST_CASE("progress: a stream that is not a terminal gets plain lines, not carri
 TEST_CASE("progress: on a terminal the bar redraws in place") {
     std::ostringstream tty;
     nn::ProgressBar bar("epoch 1/1", 10, tty, nn::ProgressBar::Style::Terminal);
-    CHECK(bar.is_terminal());
+    CHECK(bar.redraws_in_place());
     bar.update(5, "loss 1.0");
     bar.finish("loss 0.5");
     const std::string out = tty.str();

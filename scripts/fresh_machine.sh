@@ -87,6 +87,11 @@ in_chroot "bash scripts/test.sh"
 echo "fresh_machine: bash scripts/test.sh passed in $((SECONDS - start)) s"
 
 start=$SECONDS
-in_chroot "bash scripts/train.sh --epochs 1 --limit 4000 --out /root/out" | tee "$work/train.log"
+in_chroot "bash scripts/train.sh --epochs 1 --limit 4000 --out /root/out" 2>&1 | tee "$work/train.log"
 grep -q '^test accuracy: ' "$work/train.log"
+# Its output is a pipe, not a terminal: plain progress lines, no carriage returns.
+if grep -q $'\r' "$work/train.log"; then
+  echo "fresh_machine: the trainer wrote carriage returns into a log" >&2
+  exit 1
+fi
 echo "fresh_machine: bash scripts/train.sh --epochs 1 --limit 4000 passed in $((SECONDS - start)) s"

@@ -32,10 +32,12 @@ host_mirror() {
     awk '/^URIs:/ {uri=$2} /^Suites:/ {for (i = 2; i <= NF; i++) if ($i == "bookworm" && uri != "") {print uri; exit}}
          /^$/ {uri=""}' "$f"
   done
-  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-    awk '$1 == "deb" && $0 !~ /\[/ && $3 == "bookworm" {print $2}'
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    awk '$1 == "deb" && $0 !~ /\[/ && $3 == "bookworm" {print $2}' "$f"
+  done
 }
-mirror=${MIRROR:-$(host_mirror | head -n 1)}
+mirror=${MIRROR:-$(host_mirror | sed -n 1p)}
 mirror=${mirror:-http://deb.debian.org/debian}
 
 # Every mount under the root, deepest first.

@@ -7,9 +7,9 @@
 //
 // Writes to --out: checkpoint.tgck (model, optimizer, epoch), curve.csv and curve.svg.
 #include <chrono>
-#include <functional>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <sstream>

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/dtype.hpp"
+#include "engine/hooks.hpp"
 #include "engine/shape.hpp"
 
 namespace tapegrad {
@@ -36,6 +37,7 @@ struct TensorImpl {
     bool requires_grad = false;
     std::shared_ptr<TensorImpl> grad;  // leaves only
     std::shared_ptr<Node> grad_fn;     // non-leaves only
+    std::shared_ptr<GradHooks> hooks;  // leaves only; null until a hook is registered
 };
 
 class Tensor {
@@ -85,6 +87,15 @@ public:
     Tensor detach() const;
     // Backpropagates from this tensor. A scalar needs no grad_output.
     void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;
+    // Runs `hook` on this tensor's gradient during backward (and grad()); a defined return value
+    // replaces the gradient. On a leaf it sees the gradient summed over this pass, before it is
+    // added into .grad(); on a non-leaf, the gradient flowing into its grad_fn. Hooks run in
+    // registration order. The tensor must require grad.
+    HookHandle register_hook(GradHook hook) const;
+    // Runs `hook` on a leaf that requires grad as soon as its .grad() holds this backward pass's
+    // final gradient, while the rest of the pass may still be running (data-parallel training
+    // starts reducing it there). Not run by grad(), which accumulates nothing.
+    HookHandle register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const;
 
     // ---- copies and views (differentiable)
     Tensor clone() const;

@@ -4,6 +4,8 @@
 #include "engine/function.hpp"
 #include "engine/generator.hpp"
 #include "engine/gradcheck.hpp"
+#include "engine/graph.hpp"
+#include "engine/profiler.hpp"
 #include "engine/tensor.hpp"
 #include "engine/threads.hpp"
 #include "nn/data.hpp"

@@ -199,7 +199,10 @@ Tensor record_impl(std::string op, Tensor out, const Inputs& inputs, BackwardFn 
         info.origin.file = site.file;
         info.origin.line = site.line;
     }
-    if (profiling) info.forward_flops = detail::current_op_flops();
+    if (profiling) {
+        info.forward_flops = detail::current_op_flops();
+        detail::note_recorded(op);
+    }
     if (t_anomaly_enabled && has_non_finite(out))
         throw AnomalyError("anomaly: the forward of '" + op + "' produced NaN or Inf in its output " + describe(out) +
                            info.origin.describe(op));
@@ -269,13 +272,15 @@ void accumulate(Tensor& slot, const Tensor& g) {
 Tensor check_gradient(const Node& node, std::size_t i, Tensor g, const Edge& edge) {
     if (g.dtype() != edge.dtype)
         throw std::logic_error("backward: '" + node.name() + "' returned a " + dtype_name(g.dtype()) +
-                               " gradient for a " + dtype_name(edge.dtype) + " input " + std::to_string(i));
+                               " gradient for a " + dtype_name(edge.dtype) + " input " + std::to_string(i) +
+                               node.info().origin.describe(node.name()));
     if (g.shape() != edge.shape) {
         try {
             if (broadcast_shapes(g.shape(), edge.shape, node.name().c_str()) != g.shape()) throw std::invalid_argument("");
         } catch (const std::invalid_argument&) {
             throw std::logic_error("backward: '" + node.name() + "' returned a gradient of shape " + to_string(g.shape()) +
-                                   " for input " + std::to_string(i) + " of shape " + to_string(edge.shape));
+                                   " for input " + std::to_string(i) + " of shape " + to_string(edge.shape) +
+                                   node.info().origin.describe(node.name()));
         }
         g = sum_to(g, edge.shape);
     }

@@ -18,7 +18,7 @@ int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-enum class Phase : uint8_t { Forward, Backward, Scope };
+enum class Phase : uint8_t { Forward, Backward, Scope, Site };
 
 struct Event {
     std::string name;
@@ -67,8 +67,12 @@ void close_frame(const Frame& f, std::string name) {
     const std::size_t peak = allocator().end_peak_window(f.enclosing_peak);
     const std::size_t allocated = allocator().stats(0).bytes_allocated_total - f.allocated_before;
     const int64_t duration = end - f.start_ns;
-    // t_frames no longer holds f: its parent is the new back.
-    if (!t_frames.empty()) t_frames.back().children_ns += duration;
+    // t_frames no longer holds f: its parent is the innermost profiled frame left.
+    for (auto it = t_frames.rbegin(); it != t_frames.rend(); ++it)
+        if (it->profiled) {
+            it->children_ns += duration;
+            break;
+        }
     t_profiler->events.push_back({std::move(name), t_scope, f.phase, f.start_ns - t_profiler->origin_ns, duration,
                                   duration - f.children_ns, allocated, peak, f.flops});
 }
@@ -98,9 +102,28 @@ const std::string& NameScope::current() { return t_scope; }
 
 namespace detail {
 
+namespace {
+bool tracing() { return t_profiler || is_anomaly_enabled() || allocator().tracking(); }
+
+// Whether `file` is one of tapegrad's own sources: engine/, ops/ or nn/ beside this file's folder.
+bool library_file(const char* file) {
+    static const std::string root = [] {
+        std::string here = __FILE__;  // <root>/engine/profiler.cpp
+        const std::size_t slash = here.find_last_of('/');
+        const std::size_t up = slash == std::string::npos ? std::string::npos : here.find_last_of('/', slash - 1);
+        return up == std::string::npos ? std::string() : here.substr(0, up + 1);
+    }();
+    if (root.empty()) return false;
+    const std::string_view f(file);
+    if (f.substr(0, root.size()) != root) return false;
+    const std::string_view rest = f.substr(root.size());
+    return rest.starts_with("engine/") || rest.starts_with("ops/") || rest.starts_with("nn/");
+}
+}  // namespace
+
 OpScope::OpScope(const char* op, const std::source_location& loc) {
     // Ops called inside a backward closure are part of that node's backward.
-    if (!t_profiler && !is_anomaly_enabled() && !allocator().tracking()) return;
+    if (!tracing()) return;
     if (!t_frames.empty() && t_frames.back().phase == Phase::Backward) return;
     active_ = true;
     profiling_ = t_profiler != nullptr;
@@ -119,8 +142,18 @@ void OpScope::set_flops(double flops) {
     if (active_) t_frames.back().flops = flops;
 }
 
+CallSiteScope::CallSiteScope(const std::source_location& loc) {
+    if (!tracing()) return;
+    active_ = true;
+    t_frames.push_back({nullptr, loc, Phase::Site});
+}
+
+CallSiteScope::~CallSiteScope() {
+    if (active_) t_frames.pop_back();
+}
+
 BackwardSpan::BackwardSpan(const Node& node) : node_(&node) {
-    t_frames.push_back({nullptr, std::source_location(), Phase::Backward});
+    t_frames.push_back({node.name().c_str(), std::source_location(), Phase::Backward});
     t_frames.back().flops = 2 * node.info().forward_flops;
     open_frame(t_frames.back());
 }
@@ -135,21 +168,36 @@ BackwardSpan::~BackwardSpan() {
 }
 
 CallSite current_call_site() {
-    for (const Frame& f : t_frames)
-        if (f.phase == Phase::Forward) return {f.loc.file_name(), f.loc.line()};
+    for (auto it = t_frames.rbegin(); it != t_frames.rend(); ++it)
+        if ((it->phase == Phase::Forward || it->phase == Phase::Site) && !library_file(it->loc.file_name()))
+            return {it->loc.file_name(), it->loc.line()};
     return {};
 }
 
-double current_op_flops() { return t_frames.empty() ? 0.0 : t_frames.back().flops; }
+double current_op_flops() {
+    for (auto it = t_frames.rbegin(); it != t_frames.rend(); ++it)
+        if (it->phase == Phase::Forward) return it->flops;
+    return 0.0;
+}
 
 bool profiling() { return t_profiler != nullptr; }
 
+void note_recorded(const std::string& op) {
+    if (!t_profiler) return;
+    for (auto it = t_frames.rbegin(); it != t_frames.rend(); ++it)
+        if (it->phase == Phase::Forward) {
+            if (op == it->op) return;  // timed by its own OpScope
+            break;
+        }
+    // An op without an OpScope: counted, not timed.
+    t_profiler->events.push_back({op, t_scope, Phase::Forward, now_ns() - t_profiler->origin_ns, 0, 0, 0, 0, 0});
+}
+
 std::string allocation_label() {
     std::string op;
-    if (!t_frames.empty()) {
-        const Frame& f = t_frames.back();
-        op = f.phase == Phase::Backward ? "backward" : f.op;
-    }
+    for (auto it = t_frames.rbegin(); it != t_frames.rend() && op.empty(); ++it)
+        if (it->phase == Phase::Backward) op = std::string("backward of ") + it->op;
+        else if (it->phase == Phase::Forward) op = it->op;
     if (t_scope.empty()) return op.empty() ? "(outside any op)" : op;
     return op.empty() ? t_scope : t_scope + "/" + op;
 }

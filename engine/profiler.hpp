@@ -89,6 +89,18 @@ private:
     bool profiling_ = false;
 };
 
+// Around a call that is not an op (a Module's call operator): only remembers the call site.
+class CallSiteScope {
+public:
+    explicit CallSiteScope(const std::source_location& loc);
+    ~CallSiteScope();
+    CallSiteScope(const CallSiteScope&) = delete;
+    CallSiteScope& operator=(const CallSiteScope&) = delete;
+
+private:
+    bool active_ = false;
+};
+
 // Around a node's backward closure while profiling.
 class BackwardSpan {
 public:
@@ -105,11 +117,14 @@ struct CallSite {
     const char* file = nullptr;
     uint32_t line = 0;
 };
-// The outermost open op's call site on this thread (file null when none).
+// The innermost open op or module call made from outside tapegrad's own sources (engine/, ops/,
+// nn/): the line of the user's script. File null when none.
 CallSite current_call_site();
 // The FLOPs the innermost open op declared.
 double current_op_flops();
 bool profiling();
+// Counts a recorded op that has no OpScope of its own (its forward is not timed).
+void note_recorded(const std::string& op);
 // "block3/conv2d", "backward of conv2d", or the scope alone outside ops: labels allocations.
 std::string allocation_label();
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/autograd.hpp"
+#include "engine/profiler.hpp"
 #include "ops/kernels/activation_reference.hpp"
 #include "ops/kernels/elementwise.hpp"
 
@@ -34,13 +35,14 @@ Tensor unary_op(const char* op, const Tensor& x, Saves saves, Fwd fwd, Bwd bwd) 
                                      : kernels::map_binary<T>(g, saved, g.shape(), f);
         });
         return std::vector<Tensor>{dx};
-    });
+    }, {saved});
 }
 
 }  // namespace
 
 // relu'(x) = [x > 0], so 0 at 0 (as PyTorch); y > 0 exactly when x > 0.
-Tensor relu(const Tensor& x) {
+Tensor relu(const Tensor& x, std::source_location loc) {
+    detail::OpScope scope("relu", loc);
     return unary_op(
         "relu", x, Saves::Output, [](auto v) { return v > 0 ? v : decltype(v)(0); },
         [](auto g, auto y) { return y > 0 ? g : decltype(g)(0); });

@@ -78,7 +78,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     Tensor sb = a.requires_grad() ? b.detach() : Tensor();
     return record("mul", out, {a, b}, [sa, sb](const Tensor& g, const GradMask& needs) {
         return std::vector<Tensor>{needs[0] ? mul(g, sb) : Tensor(), needs[1] ? mul(g, sa) : Tensor()};
-    });
+    }, {sa, sb});
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
@@ -90,7 +90,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
     return record("div", out, {a, b}, [sb, sout](const Tensor& g, const GradMask& needs) {
         Tensor ga = needs[0] || needs[1] ? div(g, sb) : Tensor();
         return std::vector<Tensor>{needs[0] ? ga : Tensor(), needs[1] ? neg(mul(ga, sout)) : Tensor()};
-    });
+    }, {sb, sout});
 }
 
 Tensor neg(const Tensor& a) {

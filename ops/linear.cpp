@@ -1,6 +1,7 @@
 #include "ops/linear.hpp"
 
 #include "engine/autograd.hpp"
+#include "engine/profiler.hpp"
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
 
@@ -78,13 +79,16 @@ void check_operands(const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a, const Tensor& b, std::source_location loc) {
+    detail::OpScope scope("matmul", loc);
     check_operands(a, b);
     {
         const Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
         broadcast_shapes(ba, bb, "matmul (batch dimensions)");
     }
     Tensor out = batched_gemm(a, false, b, false);
+    // out [.., M, N] took K multiply-adds per element
+    if (scope.counting_flops()) scope.set_flops(2.0 * static_cast<double>(out.numel()) * static_cast<double>(a.shape().back()));
     if (!needs_grad({a, b})) return out;
     Tensor sa = b.requires_grad() ? a.detach() : Tensor();
     Tensor sb = a.requires_grad() ? b.detach() : Tensor();
@@ -100,7 +104,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
             db = batched_gemm(sa, true, g, false);
         }
         return std::vector<Tensor>{needs[0] ? batched_gemm(g, false, sb, true) : Tensor(), db};
-    });
+    }, {sa, sb});
 }
 
 namespace {
@@ -123,7 +127,8 @@ Tensor column_sum(const Tensor& g) {
 
 }  // namespace
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, std::source_location loc) {
+    detail::OpScope scope("linear", loc);
     if (!x.defined() || !weight.defined()) throw std::invalid_argument("linear: the input or the weight is undefined");
     if (x.dim() < 1 || weight.dim() != 2)
         throw std::invalid_argument("linear: expects input [..., in] and weight [out, in], got input " +
@@ -142,6 +147,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     // [..., in] -> [rows, in]: a view for row-major inputs; 2-D transposed views pass straight on.
     const Tensor x2 = x.dim() == 2 ? x.detach() : x.detach().reshape({x.numel() / in, in});
     Tensor y = batched_gemm(x2, false, weight.detach(), true);  // [rows, in] x [in, out]
+    if (scope.counting_flops()) scope.set_flops(2.0 * static_cast<double>(y.numel()) * static_cast<double>(in));
     if (bias.defined()) {
         dispatch(y.dtype(), [&]<class T>() {
             const Tensor bc = bias.is_contiguous() ? bias : bias.detach().contiguous();
@@ -169,7 +175,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                       if (needs[1]) grads[1] = batched_gemm(g2, true, sx, false);
                       if (needs[2]) grads[2] = column_sum(g2);
                       return grads;
-                  });
+                  },
+                  {sx, sw});
 }
 
 }  // namespace tapegrad

@@ -1,5 +1,6 @@
 #pragma once
 // Everything a model script needs:   #include "tapegrad.hpp"   namespace tg = tapegrad;
+#include "engine/allocator.hpp"
 #include "engine/autograd.hpp"
 #include "engine/function.hpp"
 #include "engine/generator.hpp"

@@ -193,7 +193,7 @@ Tensor record_impl(std::string op, Tensor out, const Inputs& inputs, BackwardFn 
     if (!needs_grad(inputs)) return out;
     NodeInfo info;
     const bool profiling = detail::profiling();
-    if (t_anomaly_enabled || profiling) info.origin.scope = NameScope::current();
+    info.origin.scope = NameScope::current();  // usually empty or short: no allocation
     if (t_anomaly_enabled) {
         const detail::CallSite site = detail::current_call_site();
         info.origin.file = site.file;

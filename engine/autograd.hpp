@@ -52,8 +52,8 @@ struct SavedTensorInfo {
     std::size_t bytes = 0;
 };
 
-// Where the forward op ran. The scope (tg::NameScope) is kept in anomaly mode and while profiling;
-// the call site (the user's file:line, for ops that take a std::source_location) in anomaly mode.
+// Where the forward op ran: the scope (tg::NameScope) always; the call site (the user's file:line,
+// through ops that take a std::source_location and Module calls) in anomaly mode only.
 struct NodeOrigin {
     std::string scope;
     const char* file = nullptr;

@@ -9,8 +9,8 @@
 namespace tapegrad {
 
 // One box per op with its name, output shape and dtype, the tensors its backward saved and their
-// bytes (or "saved tensors freed" after a backward without retain_graph), and its NameScope when
-// it was recorded in anomaly mode or while profiling; one ellipse per leaf that requires grad,
+// bytes (or "saved tensors freed" after a backward without retain_graph), and its NameScope; one
+// ellipse per leaf that requires grad,
 // named from `names` (a module's named_parameters(): "features.0.weight") or by its shape.
 // Arrows follow the forward pass, from inputs to the op that used them.
 std::string to_dot(const Tensor& output, const std::vector<std::pair<std::string, Tensor>>& names = {});

@@ -41,7 +41,6 @@ bool GradMask::any() const {
 namespace {
 thread_local bool t_grad_enabled = true;
 thread_local bool t_anomaly_enabled = false;
-thread_local bool t_reference_kernels = false;
 std::atomic<int64_t> g_live_nodes{0};
 std::atomic<uint64_t> g_next_sequence_nr{0};
 }  // namespace
@@ -55,12 +54,6 @@ bool is_anomaly_enabled() { return t_anomaly_enabled; }
 void set_anomaly_enabled(bool enabled) { t_anomaly_enabled = enabled; }
 AnomalyModeGuard::AnomalyModeGuard(bool enabled) : previous_(t_anomaly_enabled) { t_anomaly_enabled = enabled; }
 AnomalyModeGuard::~AnomalyModeGuard() { t_anomaly_enabled = previous_; }
-
-bool use_reference_kernels() { return t_reference_kernels; }
-ReferenceKernelsGuard::ReferenceKernelsGuard(bool enabled) : previous_(t_reference_kernels) {
-    t_reference_kernels = enabled;
-}
-ReferenceKernelsGuard::~ReferenceKernelsGuard() { t_reference_kernels = previous_; }
 
 // ---------------------------------------------------------------- Node and its iterative destruction
 
@@ -158,7 +151,52 @@ std::vector<Tensor> Node::apply(const Tensor& grad_output, const GradMask& needs
         throw std::invalid_argument("backward: tried to run backward through '" + name_ +
                                     "' a second time, but its saved tensors were freed after the first backward. "
                                     "Pass retain_graph=true to the first backward() if you need to backward twice");
-    return fn_(grad_output, needs);
+    try {
+        return fn_(grad_output, needs);
+    } catch (const SavedTensorModified& e) {
+        throw std::invalid_argument(
+            "backward: a tensor that '" + name_ + "' saved for its backward, " + e.what() +
+            ", was modified by an in-place operation after the forward: it is at version " +
+            std::to_string(e.current_version) + ", but '" + name_ + "' saved it at version " +
+            std::to_string(e.saved_version) +
+            ". Use the out-of-place op (relu instead of relu_), write into a clone(), or call backward() before the "
+            "in-place write (an optimizer step between two backward passes of one retained graph does this)");
+    }
+}
+
+// ---------------------------------------------------------------- saved tensors
+
+SavedTensorModified::SavedTensorModified(const std::string& what, uint64_t saved, uint64_t now)
+    : std::invalid_argument(what), saved_version(saved), current_version(now) {}
+
+namespace {
+// What the SavedTensors made on this thread since the last record() hold: record() hands the list
+// to the node it makes (to_dot shows it). Bounded, in case SavedTensors are made where no record()
+// follows.
+thread_local std::vector<SavedTensorInfo> t_saved_since_record;
+
+void note_saved(const Tensor& value) {
+    if (!value.defined() || t_saved_since_record.size() >= 16) return;
+    const std::size_t bytes = value.impl()->storage ? value.impl()->storage->count() * element_size(value.dtype()) : 0;
+    t_saved_since_record.push_back({value.shape(), value.dtype(), bytes});
+}
+}  // namespace
+
+SavedTensor::SavedTensor(const Tensor& value, const Tensor& tracked) : value_(value) {
+    note_saved(value);
+    if (!tracked.defined()) return;
+    tracked_ = tracked.impl()->storage;
+    version_ = tracked.version();
+}
+
+const Tensor& SavedTensor::unpack() const {
+    // A tracked storage that no longer exists cannot have been written since.
+    if (const std::shared_ptr<Storage> s = tracked_.lock()) {
+        const uint64_t now = s->version.load(std::memory_order_relaxed);
+        if (now != version_)
+            throw SavedTensorModified(value_.defined() ? describe(value_) : "the tensor it is a view of", version_, now);
+    }
+    return value_;
 }
 
 // ---------------------------------------------------------------- recording
@@ -186,12 +224,13 @@ bool has_non_finite(const Tensor& t) {
 }
 
 template <class Inputs>
-Tensor record_impl(std::string op, Tensor out, const Inputs& inputs, BackwardFn fn, std::initializer_list<Tensor> saved) {
+Tensor record_impl(std::string op, Tensor out, const Inputs& inputs, BackwardFn fn) {
+    NodeInfo info;
+    info.saved.swap(t_saved_since_record);  // what this op saved, whether or not it is recorded
     // Only recorded outputs are checked: ops that call record() on tensors without history (an op's
     // internal reshape, every op inside a backward closure) would otherwise take the blame ("the
     // forward of 'view'") for a NaN that the op around them, or the node whose backward runs, made.
     if (!needs_grad(inputs)) return out;
-    NodeInfo info;
     const bool profiling = detail::profiling();
     info.origin.scope = NameScope::current();  // usually empty or short: no allocation
     if (t_anomaly_enabled) {
@@ -208,10 +247,6 @@ Tensor record_impl(std::string op, Tensor out, const Inputs& inputs, BackwardFn 
                            info.origin.describe(op));
     info.output_shape = out.shape();
     info.output_dtype = out.dtype();
-    info.saved.reserve(saved.size());
-    for (const Tensor& t : saved)
-        if (t.defined())
-            info.saved.push_back({t.shape(), t.dtype(), t.impl()->storage ? t.impl()->storage->count() * element_size(t.dtype()) : 0});
     std::vector<Edge> edges;
     edges.reserve(inputs.size());
     for (const Tensor& t : inputs) {
@@ -234,13 +269,11 @@ Tensor record_impl(std::string op, Tensor out, const Inputs& inputs, BackwardFn 
 }
 }  // namespace
 
-Tensor record(std::string op, Tensor out, std::initializer_list<Tensor> inputs, BackwardFn fn,
-              std::initializer_list<Tensor> saved) {
-    return record_impl(std::move(op), std::move(out), inputs, std::move(fn), saved);
+Tensor record(std::string op, Tensor out, std::initializer_list<Tensor> inputs, BackwardFn fn) {
+    return record_impl(std::move(op), std::move(out), inputs, std::move(fn));
 }
-Tensor record(std::string op, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn,
-              std::initializer_list<Tensor> saved) {
-    return record_impl(std::move(op), std::move(out), inputs, std::move(fn), saved);
+Tensor record(std::string op, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn) {
+    return record_impl(std::move(op), std::move(out), inputs, std::move(fn));
 }
 
 // ---------------------------------------------------------------- the engine
@@ -292,8 +325,8 @@ Tensor check_gradient(const Node& node, std::size_t i, Tensor g, const Edge& edg
 
 struct GraphTask {
     bool accumulate_leaves = true;                            // backward() vs grad()
-    std::unordered_map<const TensorImpl*, std::size_t> leaf_targets;  // grad(): leaf -> input index
-    std::unordered_map<const Node*, std::size_t> node_targets;        // grad(): non-leaf -> input index
+    std::unordered_map<const void*, std::size_t> leaf_targets;  // grad(): leaf (TensorImpl) -> input index
+    std::unordered_map<const void*, std::size_t> node_targets;  // grad(): non-leaf (its Node) -> input index
 };
 
 // The gradient of one leaf while the pass runs. It is complete once `pending` (the edges of
@@ -328,16 +361,21 @@ Tensor run_grad_hooks(const std::shared_ptr<GradHooks>& hooks, Tensor g, const s
     return g;
 }
 
+// Backward passes in several threads may share leaves (one model, several workers): each leaf's
+// .grad() is read and updated under this lock, so no update is lost.
+std::mutex g_leaf_grad_mutex;
+
 // Adds this pass's gradient into the leaf's .grad() out of place, so that the journal can restore
 // the previous one.
 void commit_leaf(const std::shared_ptr<TensorImpl>& leaf, Tensor g, CommitJournal& journal) {
-    std::shared_ptr<TensorImpl> before = leaf->grad;
     // The committed buffer must be the leaf's alone: later backward calls add into it.
     if (!uniquely_owned(g)) {
         Tensor own = empty_like(g);
         copy_into(own, g);
         g = own;
     }
+    const std::lock_guard<std::mutex> lock(g_leaf_grad_mutex);
+    std::shared_ptr<TensorImpl> before = leaf->grad;
     if (before) add_into(g, Tensor(before));
     journal.emplace_back(leaf, std::move(before));
     leaf->grad = g.impl_ptr();
@@ -374,14 +412,15 @@ std::vector<Tensor> run_graph(const std::vector<std::pair<Edge, Tensor>>& roots,
     };
 
     // 1. Iterative post-order walk: which nodes lead to a wanted gradient.
+    // One root at a time: a node already in `needed` is then either finished or an ancestor on the
+    // stack, which in an acyclic graph cannot be reached again. Pushing every root first would let
+    // a later root finish early, reading an unfinished earlier root as not needed.
     std::unordered_map<Node*, bool> needed;
-    {
-        std::vector<std::pair<Node*, std::size_t>> stack;
-        for (const auto& [edge, g] : roots)
-            if (edge.node && !needed.count(edge.node.get())) {
-                needed[edge.node.get()] = false;
-                stack.emplace_back(edge.node.get(), 0);
-            }
+    std::vector<std::pair<Node*, std::size_t>> stack;
+    for (const auto& [root, g] : roots) {
+        if (!root.node || needed.count(root.node.get())) continue;
+        needed[root.node.get()] = false;
+        stack.emplace_back(root.node.get(), 0);
         while (!stack.empty()) {
             auto& [node, next] = stack.back();
             if (next < node->edges().size()) {
@@ -496,6 +535,7 @@ std::vector<Tensor> run_graph(const std::vector<std::pair<Edge, Tensor>>& roots,
                 std::optional<detail::BackwardSpan> span;
                 if (profiling) span.emplace(*node);
                 grads = node->apply(grad_out, mask);
+                t_saved_since_record.clear();  // SavedTensors a closure made belong to no node
             } catch (...) {
                 rethrow_with_origin(*node);
             }
@@ -557,6 +597,7 @@ std::vector<std::pair<Edge, Tensor>> make_roots(const std::vector<Tensor>& outpu
 
 }  // namespace
 
+
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs, bool retain_graph) {
     const auto roots = make_roots(outputs, grad_outputs, "backward");
     GraphTask task;
@@ -565,6 +606,7 @@ void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& gra
         run_graph(roots, task, 0, retain_graph, journal);
     } catch (...) {
         // An error midway leaves every .grad() as it was before this backward.
+        const std::lock_guard<std::mutex> lock(g_leaf_grad_mutex);
         for (auto it = journal.rbegin(); it != journal.rend(); ++it) it->first->grad = std::move(it->second);
         throw;
     }
@@ -575,17 +617,24 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     const auto roots = make_roots(outputs, grad_outputs, "grad");
     GraphTask task;
     task.accumulate_leaves = false;
+    // An input named twice gets the same gradient twice: the pass computes it once, for the first.
+    std::vector<std::size_t> first_of(inputs.size());
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         const Tensor& in = inputs[i];
         if (!in.defined() || !in.requires_grad())
             throw std::invalid_argument("grad: input " + std::to_string(i) + " " + describe(in) +
                                         " does not require grad, so no gradient can be computed for it");
-        if (in.grad_fn()) task.node_targets[in.grad_fn().get()] = i;
-        else task.leaf_targets[in.impl()] = i;
+        auto& targets = in.grad_fn() ? task.node_targets : task.leaf_targets;
+        const void* key = in.grad_fn() ? static_cast<const void*>(in.grad_fn().get()) : static_cast<const void*>(in.impl());
+        first_of[i] = targets.emplace(key, i).first->second;
     }
     CommitJournal unused;
     std::vector<Tensor> targets = run_graph(roots, task, inputs.size(), retain_graph, unused);
     for (std::size_t i = 0; i < inputs.size(); ++i) {
+        if (first_of[i] != i) {
+            targets[i] = targets[first_of[i]];
+            continue;
+        }
         if (!targets[i].defined() && !allow_unused)
             throw std::invalid_argument("grad: input " + std::to_string(i) + " " + describe(inputs[i]) +
                                         " was not used to compute the outputs; pass allow_unused=true if that is expected");

@@ -221,6 +221,20 @@ TEST_CASE("in anomaly mode a backward error names the forward op, its scope and 
     }
 }
 
+TEST_CASE("in anomaly mode a saved tensor changed in place names the forward op, its scope and line") {
+    tg::AnomalyModeGuard anomaly;
+    Tensor x = tg::tensor({1.0, -2.0}, {.requires_grad = true});
+    Tensor y;
+    int line = 0;
+    {
+        tg::NameScope scope("block3");
+        y = tg::relu(x * 1.0), line = __LINE__;  // relu saves its output
+    }
+    y.mul_(2.0);  // changes what relu saved
+    const std::string where = "forward op 'relu' in scope 'block3', created at test_inspect.cpp:" + std::to_string(line);
+    CHECK_THROWS_WITH_AS(y.sum().backward(), doctest::Contains(where.c_str()), std::invalid_argument);
+}
+
 namespace {
 struct WrongShape : tg::Function<WrongShape> {
     static constexpr const char* name = "wrong_shape";

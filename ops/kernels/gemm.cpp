@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "engine/autograd.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 #include "ops/linear.hpp"
 
 namespace tapegrad::kernels {

@@ -5,10 +5,14 @@
 //   train_fashion_mnist --epochs 20 --resume ./out/checkpoint.tgck
 //   mpirun -np 2 train_fashion_mnist --distributed --threads 1     (data-parallel, docs/distributed.md)
 //
-// Writes to --out: checkpoint.tgck (model, optimizer, epoch), curve.csv and curve.svg.
+// Writes to --out: checkpoint.tgck (model, optimizer, epoch), curve.csv and curve.svg; with --graph
+// the first step's tape as graph.dot (and graph.svg when Graphviz's `dot` is installed); with
+// --profile a per-op table of the first steps and their Chrome trace, trace.json.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <optional>
@@ -48,11 +52,19 @@ struct SmallCNN : nn::Module {
     }
 
     Tensor forward(const Tensor& input) override {
-        Tensor x = tg::max_pool2d(tg::relu(bn1->forward(conv1->forward(input))), {.kernel_size = 2});  // [B,32,14,14]
-        x = tg::max_pool2d(tg::relu(bn2->forward(conv2->forward(x))), {.kernel_size = 2});          // [B,64,7,7]
-        x = x.flatten(1);                                                                         // [B,3136]
-        x = drop->forward(tg::relu(fc1->forward(x)));
-        return fc2->forward(x);  // logits [B,10]
+        Tensor x;
+        {
+            tg::NameScope scope("block1");
+            x = tg::max_pool2d(tg::relu((*bn1)((*conv1)(input))), {.kernel_size = 2});  // [B,32,14,14]
+        }
+        {
+            tg::NameScope scope("block2");
+            x = tg::max_pool2d(tg::relu((*bn2)((*conv2)(x))), {.kernel_size = 2});  // [B,64,7,7]
+        }
+        tg::NameScope scope("head");
+        x = x.flatten(1);  // [B,3136]
+        x = (*drop)(tg::relu((*fc1)(x)));
+        return (*fc2)(x);  // logits [B,10]
     }
 };
 
@@ -74,12 +86,14 @@ struct Flags {
     bool sync_batchnorm = false;    // SyncBatchNorm instead of per-rank statistics
     double bucket_mb = 25;          // gradient bucket size
     bool reduce_after_backward = false;  // start the all-reduces after backward, not during it
+    bool graph = false;        // write the first step's tape
+    int64_t profile_steps = 0;  // profile the first N steps
 };
 
 const char* kUsage =
     "usage: train_fashion_mnist [--epochs N] [--batch-size N] [--lr X] [--seed N] [--data-dir DIR]\n"
     "                           [--threads N] [--out DIR] [--resume CHECKPOINT] [--limit N]\n"
-    "                           [--lr-schedule constant|cosine]\n"
+    "                           [--lr-schedule constant|cosine] [--graph] [--profile [N]]\n"
     "                           [--distributed [--sync-batchnorm] [--bucket-mb X] [--reduce-after-backward]]\n"
     "  --epochs N        total epochs to train (default 15)\n"
     "  --batch-size N    images per step (default 64)\n"
@@ -91,6 +105,10 @@ const char* kUsage =
     "  --resume FILE     continue from a checkpoint written by this program\n"
     "  --limit N         train on the first N images only (quick runs)\n"
     "  --lr-schedule S   cosine (default: annealed to 0 over --epochs) or constant\n"
+    "  --graph           write the first step's autograd graph to OUT/graph.dot (and graph.svg\n"
+    "                    when Graphviz's dot is installed)\n"
+    "  --profile [N]     profile the first N steps (default 20): print a per-op and per-scope table\n"
+    "                    and the allocator's summary, write the Chrome trace OUT/trace.json\n"
     "  --distributed     data-parallel over the processes mpirun started (mpirun -np 2 ...);\n"
     "                    --batch-size is the global batch, split evenly among them\n"
     "  --sync-batchnorm  with --distributed: batch norm statistics over every rank's batch\n"
@@ -123,6 +141,16 @@ Flags parse_flags(int argc, char** argv) {
         }
         if (flag == "--distributed" || flag == "--sync-batchnorm" || flag == "--reduce-after-backward") {
             (flag == "--distributed" ? f.distributed : flag == "--sync-batchnorm" ? f.sync_batchnorm : f.reduce_after_backward) = true;
+            continue;
+        }
+        if (flag == "--graph") {
+            f.graph = true;
+            continue;
+        }
+        if (flag == "--profile") {
+            f.profile_steps = 20;
+            if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0)
+                f.profile_steps = parse_number<int64_t>(flag, argv[++i], 1);
             continue;
         }
         if (i + 1 >= argc) usage_error(flag.rfind("--", 0) == 0 ? flag + " needs a value" : "unexpected argument '" + flag + "'");
@@ -181,6 +209,23 @@ TestResult evaluate(nn::Module& model, nn::DataLoader& test, const Job& job) {
     model.train();
     job.sum_over_ranks(sums);
     return {sums[0] / sums[1], sums[2] / sums[1]};
+}
+
+// Writes the tape behind the first step's loss, and renders it when Graphviz is installed.
+void write_graph(const Tensor& loss, const SmallCNN& model, const std::string& dir) {
+    const std::string dot = dir + "/graph.dot", svg = dir + "/graph.svg";
+    {
+        std::ofstream out(dot);
+        out << tg::to_dot(loss, model);
+        if (!out) throw std::runtime_error("cannot write " + dot);
+    }
+    std::cout << "wrote " << dot;
+    if (std::system("command -v dot >/dev/null 2>&1") == 0 &&
+        std::system(("dot -Tsvg '" + dot + "' -o '" + svg + "'").c_str()) == 0)
+        std::cout << " and " << svg;
+    else
+        std::cout << " (install graphviz to render it: dot -Tsvg " << dot << " -o " << svg << ")";
+    std::cout << "\n";
 }
 
 std::string fixed(double v, int digits) {
@@ -250,6 +295,16 @@ int train(const Flags& flags, const Job& job, const BatchNormFactory& batch_norm
                   << "\n";
 
     double accuracy = curve.empty() ? 0.0 : curve.back().test_accuracy;
+    std::optional<tg::Profiler> profiler;
+    std::string memory;  // the allocator's summary at the end of the last profiled forward
+    auto report_profile = [&profiler, &memory](tg::Profiler& p, const std::string& dir) {
+        p.stop();
+        tg::allocator().set_tracking(false);
+        std::cerr << "\n" << p.table() << "\nmemory after the forward pass: " << memory;
+        p.write_chrome_trace(dir + "/trace.json");
+        std::cerr << "wrote " << dir << "/trace.json (open it in chrome://tracing or ui.perfetto.dev)\n";
+        profiler.reset();
+    };
     for (int64_t epoch = first_epoch; epoch <= flags.epochs; ++epoch) {
         // Each epoch's shuffling and dropout masks depend on (seed, epoch) only, so a resumed run
         // draws what an uninterrupted one would. Each rank draws its own dropout masks.
@@ -268,11 +323,20 @@ int train(const Flags& flags, const Job& job, const BatchNormFactory& batch_norm
         int64_t steps = 0, images = 0;
         std::string status;
         for (const nn::Batch& batch : train) {
+            const bool first_step = epoch == first_epoch && steps == 0;
+            // Distributed, rank 0 alone profiles and writes the graph.
+            if (first_step && flags.profile_steps > 0 && job.is_main()) {
+                profiler.emplace();
+                tg::allocator().set_tracking(true);
+            }
             Tensor loss = tg::cross_entropy(net->forward(batch.images), batch.labels);
+            if (first_step && flags.graph && job.is_main()) write_graph(loss, *model, flags.out);
+            if (profiler && epoch == first_epoch && steps + 1 == flags.profile_steps) memory = tg::allocator().stats().summary();
             optimizer.zero_grad();
             loss.backward();
             after_backward();
             optimizer.step();
+            if (profiler && epoch == first_epoch && steps + 1 == flags.profile_steps) report_profile(*profiler, flags.out);
             loss_sum += loss.item();
             ++steps;
             images += static_cast<int64_t>(batch.labels.size()) * job.size;

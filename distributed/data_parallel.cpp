@@ -76,15 +76,20 @@ struct DistributedDataParallel::Reducer {
         std::size_t bucket, index;  // where a parameter's gradient lives
     };
 
+    // Idle: no gradient since the last reduction. Collecting: backward has produced gradients
+    // that are not reduced yet. Reduced: the hooks finished the reduction by themselves;
+    // synchronize() has nothing left to do.
+    enum class Round { Idle, Collecting, Reduced };
+
     const ProcessGroup& group;
     bool overlap;
-    std::vector<Tensor> params;      // those that require grad, in registration order
-    std::vector<std::string> names;  // for messages
-    std::vector<Bucket> buckets;     // in launch order
-    std::vector<Slot> slots;         // per parameter
-    std::vector<bool> ready;         // per parameter, this round
-    std::size_t next_launch = 0;     // buckets [0, next_launch) are started
-    bool in_round = false;           // some gradient of this backward has been seen
+    std::vector<Tensor> params;     // those that require grad, in registration order
+    std::vector<Bucket> buckets;    // in launch order
+    std::vector<Slot> slots;        // per parameter
+    std::vector<bool> ready;        // per parameter, this round
+    std::size_t next_launch = 0;    // buckets [0, next_launch) are started
+    Round round = Round::Idle;
+    std::vector<HookHandle> hooks;  // one post-accumulate hook per parameter
     ReducerStats stats;
 
     Reducer(const nn::Module& module, const ProcessGroup& group, const DataParallelOptions& options)
@@ -92,13 +97,31 @@ struct DistributedDataParallel::Reducer {
         if (!(options.bucket_cap_mb > 0))
             throw std::invalid_argument("DistributedDataParallel: bucket_cap_mb must be positive, got " +
                                         std::to_string(options.bucket_cap_mb));
-        for (const auto& [name, t] : module.named_parameters())
-            if (t.requires_grad()) {
-                params.push_back(t);
-                names.push_back(name);
-            }
+        for (const Tensor& t : module.parameters())
+            if (t.requires_grad()) params.push_back(t);
         build_buckets(static_cast<int64_t>(options.bucket_cap_mb * 1024 * 1024));
         ready.assign(params.size(), false);
+        for (std::size_t k = 0; k < params.size(); ++k)
+            hooks.push_back(params[k].register_post_accumulate_grad_hook([this, k](const Tensor&) { on_gradient(k); }));
+    }
+
+    ~Reducer() {
+        for (HookHandle& h : hooks) h.remove();
+    }
+
+    // Backward has produced parameter k's final gradient.
+    void on_gradient(std::size_t k) {
+        if (round == Round::Reduced) round = Round::Idle;  // a further backward: a new round
+        if (round == Round::Idle) ++stats.rounds;
+        round = Round::Collecting;
+        if (!overlap) return;  // everything starts in synchronize()
+        mark_ready(k);
+        // Every parameter reported (the usual case): finish here, at the end of backward, so the
+        // averaged gradients are in place even before synchronize() is called.
+        if (next_launch == buckets.size()) {
+            wait_and_write_back();
+            round = Round::Reduced;
+        }
     }
 
     // Reverse registration order: the last layers' gradients come first out of backward. A new
@@ -137,7 +160,6 @@ struct DistributedDataParallel::Reducer {
     // Parameter k's gradient is final for this backward.
     void mark_ready(std::size_t k) {
         if (ready[k]) return;
-        in_round = true;
         ready[k] = true;
         Bucket& b = buckets[slots[k].bucket];
         if (--b.pending == 0) launch_ready_buckets();
@@ -169,15 +191,25 @@ struct DistributedDataParallel::Reducer {
         }
     }
 
-    // Everything not reported yet counts as ready (zeros where there is no gradient), every
-    // bucket is waited for and its average written back; then the next round may start.
+    // synchronize(): everything not reported yet counts as ready (zeros where there is no
+    // gradient), every bucket is waited for and its average written back.
     void finish() {
+        if (round == Round::Reduced) {
+            round = Round::Idle;
+            return;
+        }
+        if (round == Round::Idle) ++stats.rounds;
         for (std::size_t k = params.size(); k-- > 0;) {
             if (ready[k]) continue;
             ready[k] = true;
             --buckets[slots[k].bucket].pending;
         }
         launch_ready_buckets();
+        wait_and_write_back();
+        round = Round::Idle;
+    }
+
+    void wait_and_write_back() {
         const auto start = Clock::now();
         const double scale = 1.0 / group.size();
         for (Bucket& b : buckets) {
@@ -195,10 +227,8 @@ struct DistributedDataParallel::Reducer {
             b.pending = b.params.size();
         }
         stats.wait_seconds += seconds_since(start);
-        ++stats.rounds;
         ready.assign(params.size(), false);
         next_launch = 0;
-        in_round = false;
     }
 };
 
@@ -220,8 +250,8 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> mod
 DistributedDataParallel::~DistributedDataParallel() = default;
 
 Tensor DistributedDataParallel::forward(const Tensor& x) {
-    if (reducer_->in_round)
-        throw std::logic_error("DistributedDataParallel: the previous backward's gradients are still being reduced; "
+    if (reducer_->round == Reducer::Round::Collecting)
+        throw std::logic_error("DistributedDataParallel: the previous backward's gradients are not reduced yet; "
                                "call synchronize() after backward and before the next forward");
     if (options_.broadcast_buffers && module_->is_training()) {
         NoGradGuard no_grad;

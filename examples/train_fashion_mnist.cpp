@@ -218,7 +218,8 @@ int main(int argc, char** argv) try {
     auto report_profile = [&profiler, &memory](tg::Profiler& p, const std::string& dir) {
         p.stop();
         tg::allocator().set_tracking(false);
-        std::cerr << "\n" << p.table() << "\nmemory after the forward pass: " << memory;
+        if (memory.empty()) memory = tg::allocator().stats().summary();
+        std::cerr << "\n" << p.table() << "\nmemory (at the end of the last profiled forward pass): " << memory;
         p.write_chrome_trace(dir + "/trace.json");
         std::cerr << "wrote " << dir << "/trace.json (open it in chrome://tracing or ui.perfetto.dev)\n";
         profiler.reset();
@@ -255,6 +256,7 @@ int main(int argc, char** argv) try {
             status = "loss " + fixed(loss_sum / steps, 4) + "  " + fixed(images / elapsed, 0) + " img/s";
             bar.update(steps, status);
         }
+        if (profiler) report_profile(*profiler, flags.out);  // the epoch had fewer steps than --profile
         bar.finish(status);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         accuracy = evaluate(model, test);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/autograd.hpp"
+#include "engine/profiler.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/conv_reference.hpp"
 #include "ops/kernels/kernel_choice.hpp"
@@ -60,8 +61,12 @@ kernels::ConvGeometry check_conv2d(const Tensor& x, const Tensor& w, const Tenso
 
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
+              std::source_location loc) {
+    detail::OpScope scope("conv2d", loc);
     const kernels::ConvGeometry g = check_conv2d(x, weight, bias, options);
+    if (scope.counting_flops())
+        scope.set_flops(2.0 * static_cast<double>(g.N * g.F * g.OH * g.OW) * static_cast<double>(g.C / g.groups * g.KH * g.KW));
     const bool fast = !is_reference(choose_kernels(x.dtype()));
     // The fast path runs on NHWC memory; that copy is also what dW needs later.
     const Tensor xs = fast ? kernels::to_channels_last(x) : x.detach();

@@ -1,6 +1,7 @@
 #include "ops/loss.hpp"
 
 #include "engine/autograd.hpp"
+#include "engine/profiler.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/kernels/loss.hpp"
@@ -84,7 +85,8 @@ Tensor row_weights(const Tensor& g, int64_t N, Reduction r) {
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op("softmax", x, dim, false); }
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_op("log_softmax", x, dim, true); }
 
-Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, Reduction reduction) {
+Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, Reduction reduction, std::source_location loc) {
+    detail::OpScope scope("cross_entropy", loc);
     check_classification("cross_entropy", logits, labels, "logits");
     const Tensor x = row_major(logits);
     const int64_t N = x.shape()[0], K = x.shape()[1];

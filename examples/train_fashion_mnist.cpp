@@ -300,7 +300,8 @@ int train(const Flags& flags, const Job& job, const BatchNormFactory& batch_norm
     auto report_profile = [&profiler, &memory](tg::Profiler& p, const std::string& dir) {
         p.stop();
         tg::allocator().set_tracking(false);
-        std::cerr << "\n" << p.table() << "\nmemory after the forward pass: " << memory;
+        if (memory.empty()) memory = tg::allocator().stats().summary();
+        std::cerr << "\n" << p.table() << "\nmemory (at the end of the last profiled forward pass): " << memory;
         p.write_chrome_trace(dir + "/trace.json");
         std::cerr << "wrote " << dir << "/trace.json (open it in chrome://tracing or ui.perfetto.dev)\n";
         profiler.reset();
@@ -344,6 +345,7 @@ int train(const Flags& flags, const Job& job, const BatchNormFactory& batch_norm
             status = "loss " + fixed(loss_sum / steps, 4) + "  " + fixed(images / elapsed, 0) + " img/s";
             if (bar) bar->update(steps, status);
         }
+        if (profiler) report_profile(*profiler, flags.out);  // the epoch had fewer steps than --profile
         if (bar) bar->finish(status);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::vector<double> losses{loss_sum, static_cast<double>(steps)};

@@ -6,8 +6,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "engine/autograd.hpp"
 #include "engine/threads.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 #include "ops/linear.hpp"
 
 namespace tapegrad::kernels {

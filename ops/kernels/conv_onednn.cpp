@@ -11,6 +11,7 @@
 
 #include "engine/allocator.hpp"
 #include "engine/threads.hpp"
+#include "ops/kernels/thread_scope.hpp"
 
 namespace tapegrad::kernels {
 namespace {
@@ -149,18 +150,6 @@ Key conv_key(Kind kind, const ConvGeometry& g, bool with_bias, int threads) {
     return {static_cast<int64_t>(kind), g.N, g.C, g.H, g.W, g.F, g.KH, g.KW, g.stride_h, g.stride_w,
             g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.groups, with_bias ? 1 : 0, threads};
 }
-
-// Sets the calling thread's OpenMP thread count for a scope.
-class ThreadCountScope {
-public:
-    explicit ThreadCountScope(int n) : previous_(get_num_threads()) { set_num_threads(n); }
-    ~ThreadCountScope() { set_num_threads(previous_); }
-    ThreadCountScope(const ThreadCountScope&) = delete;
-    ThreadCountScope& operator=(const ThreadCountScope&) = delete;
-
-private:
-    int previous_;
-};
 
 // Entries are built under the lock (once per shape, so contention does not matter) and never
 // erased, so references to them stay valid while other threads insert.

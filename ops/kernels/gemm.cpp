@@ -1,12 +1,21 @@
-// The one GEMM seam (declared in ops/linear.hpp). float32 goes to oneDNN's dnnl_sgemm, about twice
-// OpenBLAS on these machines (see MEASURED.md); float64, and float32 under ReferenceKernelsGuard,
-// run the plain triple loop so that the registry has something independent to compare against.
-#include <oneapi/dnnl/dnnl.h>
+// The one GEMM seam (declared in ops/linear.hpp). float32 goes to oneDNN's dnnl_sgemm or to
+// OpenBLAS's cblas_sgemm, whichever a fixed per-processor table says is faster for the shape
+// (see gemm_backend below); float64, and float32 under ReferenceKernelsGuard, run the plain triple
+// loop so that the registry has something independent to compare against.
+#include "ops/kernels/gemm_backend.hpp"
 
+#include <oneapi/dnnl/dnnl.h>
+#ifdef TAPEGRAD_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 #include "engine/autograd.hpp"
+#include "engine/threads.hpp"
+#include "ops/kernels/thread_scope.hpp"
 #include "ops/linear.hpp"
 
 namespace tapegrad::kernels {
@@ -29,7 +38,83 @@ void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
     }
 }
 
+bool onednn_has_avx512() {
+    // The ISA enum is a bit set: every AVX-512 level contains avx512_core's bits.
+    static const bool avx512 = (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
+    return avx512;
+}
+
+std::string shape_text(int64_t M, int64_t N, int64_t K) {
+    return "M=" + std::to_string(M) + ", N=" + std::to_string(N) + ", K=" + std::to_string(K);
+}
+
+// The row strides each operand needs at least, as both libraries demand (OpenBLAS would only print
+// a message and leave C alone).
+void check_strides(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t ldc) {
+    const int64_t need_a = std::max<int64_t>(1, trans_a ? M : K), need_b = std::max<int64_t>(1, trans_b ? K : N);
+    if (lda < need_a || ldb < need_b || ldc < std::max<int64_t>(1, N))
+        throw std::invalid_argument("gemm: row strides lda=" + std::to_string(lda) + ", ldb=" + std::to_string(ldb) +
+                                    ", ldc=" + std::to_string(ldc) + " are too small for " + shape_text(M, N, K) +
+                                    "; they must be at least " + std::to_string(need_a) + ", " + std::to_string(need_b) +
+                                    ", " + std::to_string(std::max<int64_t>(1, N)));
+}
+
 }  // namespace
+
+bool have_openblas() {
+#ifdef TAPEGRAD_HAVE_OPENBLAS
+    return true;
+#else
+    return false;
+#endif
+}
+
+GemmBackend gemm_backend(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K) {
+    // AVX-512 (Zen 5): dnnl_sgemm ran at about twice OpenBLAS's speed on every shape measured.
+    // AVX2 (Zen 3): OpenBLAS's Haswell/Zen kernel wins once every dimension is large; on the
+    // skinny products of a small network's fully connected layers (one dimension at most a few
+    // hundred, often the batch) oneDNN wins, by up to 6x for [64,128] x [128,4096]^T.
+    if (!have_openblas() || onednn_has_avx512()) return GemmBackend::OneDnn;
+    return std::min({M, N, K}) >= 384 ? GemmBackend::OpenBlas : GemmBackend::OneDnn;
+}
+
+const char* gemm_backend_name(GemmBackend backend) { return backend == GemmBackend::OpenBlas ? "openblas" : "onednn"; }
+
+std::string onednn_isa_name() {
+    switch (dnnl_get_effective_cpu_isa()) {
+        case dnnl_cpu_isa_sse41: return "sse41";
+        case dnnl_cpu_isa_avx: return "avx";
+        case dnnl_cpu_isa_avx2: return "avx2";
+        case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+        case dnnl_cpu_isa_avx512_core: return "avx512_core";
+        case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+        case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+        case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+        default: return "other (" + std::to_string(static_cast<int>(dnnl_get_effective_cpu_isa())) + ")";
+    }
+}
+
+void sgemm_on(GemmBackend backend, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    check_strides(trans_a, trans_b, M, N, K, lda, ldb, ldc);
+    if (backend == GemmBackend::OpenBlas) {
+#ifdef TAPEGRAD_HAVE_OPENBLAS
+        // The OpenMP build takes its thread count from the calling thread's OpenMP setting, and
+        // runs on one thread inside a parallel region.
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                    static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,
+                    static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C, static_cast<blasint>(ldc));
+        return;
+#else
+        throw std::logic_error("gemm: OpenBLAS was asked for, but this build does not link it");
+#endif
+    }
+    const dnnl_status_t st =
+        dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (st != dnnl_success)
+        throw std::logic_error("gemm: dnnl_sgemm failed with status " + std::to_string(static_cast<int>(st)) + " (" +
+                               shape_text(M, N, K) + ")");
+}
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -38,11 +123,11 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
         gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    const dnnl_status_t st =
-        dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    if (st != dnnl_success)
-        throw std::logic_error("gemm: dnnl_sgemm failed with status " + std::to_string(static_cast<int>(st)) + " (M=" +
-                               std::to_string(M) + ", N=" + std::to_string(N) + ", K=" + std::to_string(K) + ")");
+    // Either library may split the K reduction between threads (dnnl_sgemm does for skinny
+    // products), which makes the bits depend on the thread count. Deterministic mode runs the
+    // product on one thread: the same bits at any setting, and at one thread the same call.
+    const ThreadCountScope threads(is_deterministic() ? 1 : get_num_threads());
+    sgemm_on(gemm_backend(trans_a, trans_b, M, N, K), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,

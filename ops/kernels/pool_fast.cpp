@@ -101,8 +101,8 @@ void max_pool_row_nhwc(const float* x, float* out, int32_t* idx, int64_t oh, con
     const int64_t C = g.C;
     const int64_t h0 = oh * g.SH - g.PH;
     for (int64_t ow = 0; ow < g.OW; ++ow) {
-        float* o = out + ow * C;
-        int32_t* ix = idx + ow * C;
+        float* __restrict o = out + ow * C;
+        int32_t* __restrict ix = idx + ow * C;
         const int64_t w0 = ow * g.SW - g.PW;
         const auto first = static_cast<int32_t>(std::max<int64_t>(h0, 0) * g.W + std::max<int64_t>(w0, 0));
         for (int64_t c = 0; c < C; ++c) {
@@ -111,13 +111,16 @@ void max_pool_row_nhwc(const float* x, float* out, int32_t* idx, int64_t oh, con
         }
         for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min(h0 + g.KH, g.H); ++ih)
             for (int64_t iw = std::max<int64_t>(w0, 0); iw < std::min(w0 + g.KW, g.W); ++iw) {
-                const float* v = x + (ih * g.W + iw) * C;
+                const float* __restrict v = x + (ih * g.W + iw) * C;
                 const auto pos = static_cast<int32_t>(ih * g.W + iw);
-                for (int64_t c = 0; c < C; ++c)
-                    if (v[c] > o[c] || v[c] != v[c]) {
-                        o[c] = v[c];
-                        ix[c] = pos;
-                    }
+                // Selects, as in max_into: a conditional store vectorizes only with AVX-512's
+                // masked stores, selects with AVX2's blends too.
+#pragma omp simd
+                for (int64_t c = 0; c < C; ++c) {
+                    const bool take = v[c] > o[c] || v[c] != v[c];
+                    o[c] = take ? v[c] : o[c];
+                    ix[c] = take ? pos : ix[c];
+                }
             }
     }
 }

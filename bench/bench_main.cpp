@@ -20,6 +20,7 @@
 
 #include "bench/bench_common.hpp"
 #include "engine/threads.hpp"
+#include "ops/kernels/cpu_isa.hpp"
 #include "ops/kernels/gemm_backend.hpp"
 
 namespace {

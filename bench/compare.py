@@ -120,6 +120,23 @@ def main():
         print("\nmatmul against the faster raw BLAS on the same shapes (target: >= 95%):\n")
         print("\n".join(notes))
 
+    layers = [r for r in doc["results"] if r["case"].startswith("smallcnn layer ") and r["mode"] == "fwd+bwd"]
+    if layers:
+        print("\nThe SmallCNN step layer by layer, fwd+bwd (medians, ms; each side in its best layout):\n")
+        print("| threads | layer | ours | PyTorch best | ours / PyTorch |\n|---|---|---|---|---|")
+        for threads in sorted({r["threads"] for r in layers}):
+            total_ours = total_theirs = 0
+            for r in [r for r in layers if r["threads"] == threads]:
+                ours = median(r["ours"])
+                theirs = min(median(v) for v in r["torch"].values()) if r["torch"] else None
+                if ours and theirs:
+                    total_ours, total_theirs = total_ours + ours, total_theirs + theirs
+                print("| {} | {} | {} | {} | {} |".format(threads, r["case"][len("smallcnn layer "):], fmt(ours), fmt(theirs),
+                                                         "{:.2f}".format(ours / theirs) if ours and theirs else "-"))
+            if total_theirs:
+                print("| {} | **sum** | {} | {} | {:.2f} |".format(threads, fmt(total_ours), fmt(total_theirs),
+                                                                  total_ours / total_theirs))
+
     rss = {}
     if args.ours_epoch or args.torch_epoch:
         ours = load_epoch(*args.ours_epoch, rss, "tapegrad") if args.ours_epoch else None

@@ -8,9 +8,9 @@ NCHW and channels_last (inputs, weights and model converted), and the faster one
 With --ours BINARY the script starts `BINARY --serve` (bench/bench_main.cpp) and, for --rounds
 rounds, times each case on our side and on PyTorch's one right after the other, the order turned
 round each round, so that a neighbour's burst on a shared machine hits both sides alike. Each
-timing is the median of the runs that fit in --min-time seconds (at least 3). The JSON written to
---out holds every round's figures; bench/compare.py turns them into the table (median ratio and
-its spread).
+timing is the mean of the runs that fit in --min-time seconds (at least 3), on both sides. The
+JSON written to --out holds every round's figures; bench/compare.py turns them into the table
+(median ratio and its spread).
 
 Also recorded: the processor (model, family, ISA flags, clock), which BLAS library torch actually
 loaded (read from /proc/self/maps: Debian's python3-torch links libblas.so.3, which is whatever
@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import time
@@ -87,17 +86,18 @@ def loaded_blas():
 
 
 def time_runs(fn, min_time, warmup=1):
-    """Median wall-clock and process-CPU ms of the runs that fit in min_time seconds (>= 3)."""
+    """Wall-clock and process-CPU ms per run, averaged over the runs that fit in min_time seconds
+    (at least 3): the estimator Google Benchmark uses on our side. (A median of single runs would
+    drop the runs a busy neighbour preempted on one side only, when a run is shorter than a
+    scheduler time slice.)"""
     for _ in range(warmup):
         fn()
-    wall, cpu = [], []
-    deadline = time.perf_counter() + min_time
-    while len(wall) < 3 or time.perf_counter() < deadline:
-        start, start_cpu = time.perf_counter(), time.process_time()
+    runs = 0
+    start, start_cpu = time.perf_counter(), time.process_time()
+    while runs < 3 or time.perf_counter() - start < min_time:
         fn()
-        wall.append((time.perf_counter() - start) * 1e3)
-        cpu.append((time.process_time() - start_cpu) * 1e3)
-    return statistics.median(wall), statistics.median(cpu)
+        runs += 1
+    return (time.perf_counter() - start) * 1e3 / runs, (time.process_time() - start_cpu) * 1e3 / runs
 
 
 class Case:
@@ -157,6 +157,7 @@ def op_cases(layout):
     cases.append(Case("add [32,32,32,32]+[32,32,32,32]", torch.add, [leaf(act, layout), leaf(act, layout)]))
     cases.append(Case("add [32,32,32,32]+[1,32,1,1]", torch.add, [leaf(act, layout), leaf((1, 32, 1, 1), layout)]))
     cases.append(Case("sum [32,32,32,32]", torch.sum, [leaf(act, layout)]))
+    cases += small_cnn_layers(layout)
     if layout == NCHW:
         for m, k, n in [(64, 4096, 128), (512, 512, 512)]:
             cases.append(Case("matmul [{},{}]x[{},{}]".format(m, k, k, n), torch.matmul, [leaf((m, k)), leaf((k, n))]))
@@ -164,6 +165,30 @@ def op_cases(layout):
             labels = torch.randint(0, k, (n,))
             cases.append(Case("cross_entropy [{},{}]".format(n, k), lambda x, y=labels: F.cross_entropy(x, y),
                               [leaf((n, k))]))
+    return cases
+
+
+def small_cnn_layers(layout):
+    """The SmallCNN step's layers one by one, at their shapes in the step (bench_smallcnn.cpp)."""
+    cases = []
+    for name, xs, ws in [("conv1 x[64,3,32,32] w[32,3,3,3]+b p1", (64, 3, 32, 32), (32, 3, 3, 3)),
+                         ("conv2 x[64,32,16,16] w[64,32,3,3]+b p1", (64, 32, 16, 16), (64, 32, 3, 3))]:
+        cases.append(Case("smallcnn layer " + name, lambda x, w, b: F.conv2d(x, w, b, 1, 1),
+                          [leaf(xs, layout), leaf(ws, layout), leaf((ws[0],))]))
+    for i, xs in [(1, (64, 32, 32, 32)), (2, (64, 64, 16, 16))]:
+        dims = ",".join(map(str, xs))
+        c = xs[1]
+        running_mean, running_var = torch.zeros(c), torch.ones(c)
+        cases.append(Case("smallcnn layer bn{} x[{}]".format(i, dims),
+                          lambda x, g, b, m=running_mean, v=running_var: F.batch_norm(x, m, v, g, b, training=True),
+                          [leaf(xs, layout), torch.ones(c).requires_grad_(), torch.zeros(c).requires_grad_()]))
+        cases.append(Case("smallcnn layer relu{} x[{}]".format(i, dims), F.relu, [leaf(xs, layout)]))
+        cases.append(Case("smallcnn layer pool{} x[{}]".format(i, dims), lambda x: F.max_pool2d(x, 2, 2),
+                          [leaf(xs, layout)]))
+    if layout == NCHW:
+        for i, (n_in, n_out) in [(1, (4096, 128)), (2, (128, 10))]:
+            cases.append(Case("smallcnn layer fc{} x[64,{}] w[{},{}]+b".format(i, n_in, n_out, n_in), F.linear,
+                              [leaf((64, n_in)), leaf((n_out, n_in)), leaf((n_out,))]))
     return cases
 
 
@@ -274,11 +299,14 @@ def main():
     keys = [(c, m) for c in torch_fns for m in torch_fns[c]]
     if ours:
         info["ours"] = ours.ask("info")
-        # Our rows without a PyTorch twin (the raw BLAS calls) are timed in the same rounds.
+        # Our rows without a PyTorch twin (the raw BLAS calls) are timed in the same rounds, each
+        # right after the matmul on the same shape.
         for name in ours.names():
             case, _, mode = name.rpartition("/")
-            if args.filter in case and (case, mode) not in keys:
-                keys.append((case, mode))
+            if args.filter not in case or (case, mode) in keys:
+                continue
+            twin = ("matmul " + case.partition(" ")[2], mode)
+            keys.insert(keys.index(twin) + 1 if twin in keys else len(keys), (case, mode))
 
     results = {}
     threads_list = [int(t) for t in args.threads.split(",")]

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/threads.hpp"
+#include "ops/kernels/cpu_isa.hpp"
 #include "ops/kernels/gemm_backend.hpp"
 #include "ops/linear.hpp"
 

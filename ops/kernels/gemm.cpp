@@ -15,6 +15,7 @@
 
 #include "engine/autograd.hpp"
 #include "engine/threads.hpp"
+#include "ops/kernels/cpu_isa.hpp"
 #include "ops/kernels/thread_scope.hpp"
 #include "ops/linear.hpp"
 
@@ -36,12 +37,6 @@ void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
             C[i * ldc + j] = alpha * acc + (beta == T(0) ? T(0) : beta * C[i * ldc + j]);
         }
     }
-}
-
-bool onednn_has_avx512() {
-    // The ISA enum is a bit set: every AVX-512 level contains avx512_core's bits.
-    static const bool avx512 = (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
-    return avx512;
 }
 
 std::string shape_text(int64_t M, int64_t N, int64_t K) {
@@ -79,20 +74,6 @@ GemmBackend gemm_backend(bool trans_a, bool trans_b, int64_t M, int64_t N, int64
 }
 
 const char* gemm_backend_name(GemmBackend backend) { return backend == GemmBackend::OpenBlas ? "openblas" : "onednn"; }
-
-std::string onednn_isa_name() {
-    switch (dnnl_get_effective_cpu_isa()) {
-        case dnnl_cpu_isa_sse41: return "sse41";
-        case dnnl_cpu_isa_avx: return "avx";
-        case dnnl_cpu_isa_avx2: return "avx2";
-        case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
-        case dnnl_cpu_isa_avx512_core: return "avx512_core";
-        case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
-        case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
-        case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
-        default: return "other (" + std::to_string(static_cast<int>(dnnl_get_effective_cpu_isa())) + ")";
-    }
-}
 
 void sgemm_on(GemmBackend backend, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {

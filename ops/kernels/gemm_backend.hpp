@@ -14,14 +14,11 @@ bool have_openblas();
 
 // The backend kernels::gemm uses for a product of this shape on this processor: a fixed table
 // per instruction set (measured, see the README's speed section), never a timing taken at run
-// time, so that a result does not change from one run to the next.
+// time, so that a result does not change from one run to the next. The instruction set is
+// oneDNN's (ops/kernels/cpu_isa.hpp), so DNNL_MAX_CPU_ISA=AVX2 selects the AVX2 column.
 GemmBackend gemm_backend(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K);
 
 const char* gemm_backend_name(GemmBackend backend);
-
-// oneDNN's instruction set as it will run here: "avx2", "avx512_core", "avx512_core_bf16", ...
-// It honours DNNL_MAX_CPU_ISA, and so does the GEMM table.
-std::string onednn_isa_name();
 
 // Row-major C[M,N] = alpha op(A) op(B) + beta C on `backend`, with the calling thread's OpenMP
 // thread count; beta == 0 ignores C's contents. Throws std::invalid_argument for strides that do

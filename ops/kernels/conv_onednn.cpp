@@ -11,7 +11,6 @@
 
 #include "engine/allocator.hpp"
 #include "engine/threads.hpp"
-#include "ops/kernels/cpu_isa.hpp"
 #include "ops/kernels/thread_scope.hpp"
 
 namespace tapegrad::kernels {
@@ -73,26 +72,16 @@ Step make_reorder(const memory::desc& from, const memory::desc& to) {
     return {dnnl::reorder(pd), pd.scratchpad_desc()};
 }
 
-// A reorder from tapegrad's layout to the one a primitive chose (or back), or none when they are
-// the same.
-std::optional<Step> layout_reorder(const memory::desc& from, const memory::desc& to) {
+// A reorder from tapegrad's weight layout to the one a primitive chose (or back), or none when
+// they are the same.
+std::optional<Step> weight_reorder(const memory::desc& from, const memory::desc& to) {
     if (from == to) return std::nullopt;
     return make_reorder(from, to);
 }
 
 // ---------------------------------------------------------------- descriptors
 
-// tapegrad's activations: NHWC.
 memory::desc activation_md(int64_t n, int64_t c, int64_t h, int64_t w) { return {{n, c, h, w}, f32, tag::nhwc}; }
-
-// The activations as a primitive sees them. With AVX-512, oneDNN's NHWC kernels (brgconv) are as
-// fast as on its own blocked layouts, so it works on tapegrad's memory directly. With AVX2 only,
-// its direct convolution on the blocked layout (nChw8c) took 0.64x the CPU time of NHWC for
-// x[8,64,56,56] w[64,64,3,3] fwd+bwd, and 0.81x for x[64,32,16,16] w[64,32,3,3], reorders to and
-// from NHWC at every call included (Zen 3, one thread): the primitive picks its layout (`any`).
-memory::desc primitive_activation_md(int64_t n, int64_t c, int64_t h, int64_t w) {
-    return onednn_has_avx512() ? activation_md(n, c, h, w) : memory::desc({n, c, h, w}, f32, tag::any);
-}
 
 // Grouped weights are 5-D for oneDNN, [G, F/G, C/G, KH, KW]; OIHW memory is already goihw.
 memory::desc weights_md(const ConvGeometry& g, bool plain) {
@@ -101,15 +90,15 @@ memory::desc weights_md(const ConvGeometry& g, bool plain) {
 }
 
 struct ConvDescs {
-    memory::desc src, weights, bias, dst;  // weights: format `any`; src, dst: see primitive_activation_md
+    memory::desc src, weights, bias, dst;  // weights: format `any`
     memory::dims strides, dilates, padding;
 };
 
 ConvDescs conv_descs(const ConvGeometry& g) {
-    return {primitive_activation_md(g.N, g.C, g.H, g.W),
+    return {activation_md(g.N, g.C, g.H, g.W),
             weights_md(g, false),
             memory::desc({g.F}, f32, tag::a),
-            primitive_activation_md(g.N, g.F, g.OH, g.OW),
+            activation_md(g.N, g.F, g.OH, g.OW),
             {g.stride_h, g.stride_w},
             // oneDNN counts dilation from 0 (no gap), PyTorch from 1.
             {g.dilation_h - 1, g.dilation_w - 1},
@@ -132,24 +121,18 @@ struct ForwardEntry {
     dnnl::convolution_forward::primitive_desc pd;
     Step conv;
     std::optional<Step> weights_in;  // OIHW -> pd.weights_desc()
-    std::optional<Step> src_in;      // NHWC -> pd.src_desc()
-    std::optional<Step> dst_out;     // pd.dst_desc() -> NHWC
 };
 
 struct BackwardDataEntry {
     dnnl::convolution_backward_data::primitive_desc pd;
     Step conv;
-    std::optional<Step> weights_in;   // OIHW -> pd.weights_desc()
-    std::optional<Step> diff_dst_in;  // NHWC -> pd.diff_dst_desc()
-    std::optional<Step> diff_src_out;  // pd.diff_src_desc() -> NHWC
+    std::optional<Step> weights_in;  // OIHW -> pd.weights_desc()
 };
 
 struct BackwardWeightsEntry {
     dnnl::convolution_backward_weights::primitive_desc pd;
     Step conv;
     std::optional<Step> weights_out;  // pd.diff_weights_desc() -> OIHW
-    std::optional<Step> src_in;       // NHWC -> pd.src_desc()
-    std::optional<Step> diff_dst_in;  // NHWC -> pd.diff_dst_desc()
 };
 
 struct ReorderEntry {
@@ -202,11 +185,7 @@ PrimitiveCache<Entry>& cache() {
 const ForwardEntry& forward_entry(const ConvGeometry& g, bool with_bias) {
     return cache<ForwardEntry>().get(conv_key(Kind::Forward, g, with_bias, get_num_threads()), [&] {
         const auto pd = forward_pd(g, with_bias);
-        return ForwardEntry{pd,
-                            {dnnl::convolution_forward(pd), pd.scratchpad_desc()},
-                            layout_reorder(weights_md(g, true), pd.weights_desc()),
-                            layout_reorder(activation_md(g.N, g.C, g.H, g.W), pd.src_desc()),
-                            layout_reorder(pd.dst_desc(), activation_md(g.N, g.F, g.OH, g.OW))};
+        return ForwardEntry{pd, {dnnl::convolution_forward(pd), pd.scratchpad_desc()}, weight_reorder(weights_md(g, true), pd.weights_desc())};
     });
 }
 
@@ -216,11 +195,8 @@ const BackwardDataEntry& backward_data_entry(const ConvGeometry& g) {
         const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst, d.strides,
                                                          d.dilates, d.padding, d.padding);
         const dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), cpu_engine(), forward_pd(g, false));
-        return BackwardDataEntry{pd,
-                                 {dnnl::convolution_backward_data(pd), pd.scratchpad_desc()},
-                                 layout_reorder(weights_md(g, true), pd.weights_desc()),
-                                 layout_reorder(activation_md(g.N, g.F, g.OH, g.OW), pd.diff_dst_desc()),
-                                 layout_reorder(pd.diff_src_desc(), activation_md(g.N, g.C, g.H, g.W))};
+        return BackwardDataEntry{pd, {dnnl::convolution_backward_data(pd), pd.scratchpad_desc()},
+                                 weight_reorder(weights_md(g, true), pd.weights_desc())};
     });
 }
 
@@ -233,37 +209,20 @@ const BackwardWeightsEntry& backward_weights_entry(const ConvGeometry& g, bool w
                                     : Desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst, d.strides, d.dilates, d.padding,
                                            d.padding);
         const dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(), cpu_engine(), forward_pd(g, with_bias));
-        return BackwardWeightsEntry{pd,
-                                    {dnnl::convolution_backward_weights(pd), pd.scratchpad_desc()},
-                                    layout_reorder(pd.diff_weights_desc(), weights_md(g, true)),
-                                    layout_reorder(activation_md(g.N, g.C, g.H, g.W), pd.src_desc()),
-                                    layout_reorder(activation_md(g.N, g.F, g.OH, g.OW), pd.diff_dst_desc())};
+        return BackwardWeightsEntry{pd, {dnnl::convolution_backward_weights(pd), pd.scratchpad_desc()},
+                                    weight_reorder(pd.diff_weights_desc(), weights_md(g, true))};
     });
 }
 
-// Hands a primitive an operand held in tapegrad's layout `user` at `data`: that memory itself, or
-// a copy in the primitive's layout `want`, in `staging`.
-memory primitive_input(const memory::desc& user, void* data, const memory::desc& want, const std::optional<Step>& reorder,
-                       const Buffer& staging) {
-    memory plain(user, cpu_engine(), data);
-    if (!reorder) return plain;
-    memory out(want, cpu_engine(), staging.get());
-    reorder->run({{DNNL_ARG_FROM, plain}, {DNNL_ARG_TO, out}});
+// Hands the primitive its weights: the OIHW tensor itself, or a blocked copy in `blocked`.
+memory primitive_weights(const Tensor& w, const ConvGeometry& g, const memory::desc& want, const std::optional<Step>& reorder,
+                         const Buffer& blocked) {
+    memory user(weights_md(g, true), cpu_engine(), w.data_ptr());
+    if (!reorder) return user;
+    memory out(want, cpu_engine(), blocked.get());
+    reorder->run({{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, out}});
     return out;
 }
-
-// Where a primitive writes a result that belongs in tapegrad's layout `user` at `data`: there, or
-// in `staging` (then copy_out moves it back).
-memory primitive_output(const memory::desc& user, void* data, const memory::desc& want, const std::optional<Step>& reorder,
-                        const Buffer& staging) {
-    return reorder ? memory(want, cpu_engine(), staging.get()) : memory(user, cpu_engine(), data);
-}
-
-void copy_out(const memory& result, const memory::desc& user, void* data, const std::optional<Step>& reorder) {
-    if (reorder) reorder->run({{DNNL_ARG_FROM, result}, {DNNL_ARG_TO, memory(user, cpu_engine(), data)}});
-}
-
-std::size_t staging_bytes(const std::optional<Step>& reorder, const memory::desc& want) { return reorder ? want.get_size() : 0; }
 
 Tensor dense_weights(const Tensor& w) { return w.is_contiguous() ? w : w.detach().contiguous(); }
 
@@ -289,21 +248,17 @@ Tensor conv2d_forward_onednn(const Tensor& x, const Tensor& w_in, const Tensor& 
     const ForwardEntry& e = forward_entry(g, with_bias);
     const Tensor w = dense_weights(w_in);
     Tensor out = empty(g.output_shape(), MemoryFormat::ChannelsLast);
-    const memory::desc x_md = activation_md(g.N, g.C, g.H, g.W), out_md = activation_md(g.N, g.F, g.OH, g.OW);
-    const Buffer blocked(staging_bytes(e.weights_in, e.pd.weights_desc()));
-    const Buffer src_staging(staging_bytes(e.src_in, e.pd.src_desc())), dst_staging(staging_bytes(e.dst_out, e.pd.dst_desc()));
-    const memory dst = primitive_output(out_md, out.data_ptr(), e.pd.dst_desc(), e.dst_out, dst_staging);
+    const Buffer blocked(e.weights_in ? e.pd.weights_desc().get_size() : 0);
     std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, primitive_input(x_md, x.data_ptr(), e.pd.src_desc(), e.src_in, src_staging)},
-        {DNNL_ARG_WEIGHTS, primitive_input(weights_md(g, true), w.data_ptr(), e.pd.weights_desc(), e.weights_in, blocked)},
-        {DNNL_ARG_DST, dst}};
+        {DNNL_ARG_SRC, memory(e.pd.src_desc(), cpu_engine(), x.data_ptr())},
+        {DNNL_ARG_WEIGHTS, primitive_weights(w, g, e.pd.weights_desc(), e.weights_in, blocked)},
+        {DNNL_ARG_DST, memory(e.pd.dst_desc(), cpu_engine(), out.data_ptr())}};
     Tensor bias;
     if (with_bias) {
         bias = bias_in.is_contiguous() ? bias_in : bias_in.detach().contiguous();
         args.emplace(DNNL_ARG_BIAS, memory(e.pd.bias_desc(), cpu_engine(), bias.data_ptr()));
     }
     e.conv.run(std::move(args));
-    copy_out(dst, out_md, out.data_ptr(), e.dst_out);
     return out;
 }
 
@@ -311,15 +266,10 @@ Tensor conv2d_backward_data_onednn(const Tensor& dout, const Tensor& w_in, const
     const BackwardDataEntry& e = backward_data_entry(g);
     const Tensor w = dense_weights(w_in);
     Tensor dx = empty(g.input_shape(), MemoryFormat::ChannelsLast);
-    const memory::desc dx_md = activation_md(g.N, g.C, g.H, g.W), dout_md = activation_md(g.N, g.F, g.OH, g.OW);
-    const Buffer blocked(staging_bytes(e.weights_in, e.pd.weights_desc()));
-    const Buffer dout_staging(staging_bytes(e.diff_dst_in, e.pd.diff_dst_desc()));
-    const Buffer dx_staging(staging_bytes(e.diff_src_out, e.pd.diff_src_desc()));
-    const memory diff_src = primitive_output(dx_md, dx.data_ptr(), e.pd.diff_src_desc(), e.diff_src_out, dx_staging);
-    e.conv.run({{DNNL_ARG_DIFF_DST, primitive_input(dout_md, dout.data_ptr(), e.pd.diff_dst_desc(), e.diff_dst_in, dout_staging)},
-                {DNNL_ARG_WEIGHTS, primitive_input(weights_md(g, true), w.data_ptr(), e.pd.weights_desc(), e.weights_in, blocked)},
-                {DNNL_ARG_DIFF_SRC, diff_src}});
-    copy_out(diff_src, dx_md, dx.data_ptr(), e.diff_src_out);
+    const Buffer blocked(e.weights_in ? e.pd.weights_desc().get_size() : 0);
+    e.conv.run({{DNNL_ARG_DIFF_DST, memory(e.pd.diff_dst_desc(), cpu_engine(), dout.data_ptr())},
+                {DNNL_ARG_WEIGHTS, primitive_weights(w, g, e.pd.weights_desc(), e.weights_in, blocked)},
+                {DNNL_ARG_DIFF_SRC, memory(e.pd.diff_src_desc(), cpu_engine(), dx.data_ptr())}});
     return dx;
 }
 
@@ -332,13 +282,9 @@ ConvWeightGrads conv2d_backward_weights_onednn(const Tensor& x, const Tensor& do
     const memory user(weights_md(g, true), cpu_engine(), grads.weight.data_ptr());
     const Buffer blocked(e.weights_out ? e.pd.diff_weights_desc().get_size() : 0);
     const memory diff_weights = e.weights_out ? memory(e.pd.diff_weights_desc(), cpu_engine(), blocked.get()) : user;
-    const Buffer x_staging(staging_bytes(e.src_in, e.pd.src_desc()));
-    const Buffer dout_staging(staging_bytes(e.diff_dst_in, e.pd.diff_dst_desc()));
-    std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, primitive_input(activation_md(g.N, g.C, g.H, g.W), x.data_ptr(), e.pd.src_desc(), e.src_in, x_staging)},
-        {DNNL_ARG_DIFF_DST,
-         primitive_input(activation_md(g.N, g.F, g.OH, g.OW), dout.data_ptr(), e.pd.diff_dst_desc(), e.diff_dst_in, dout_staging)},
-        {DNNL_ARG_DIFF_WEIGHTS, diff_weights}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(e.pd.src_desc(), cpu_engine(), x.data_ptr())},
+                                         {DNNL_ARG_DIFF_DST, memory(e.pd.diff_dst_desc(), cpu_engine(), dout.data_ptr())},
+                                         {DNNL_ARG_DIFF_WEIGHTS, diff_weights}};
     if (with_bias) args.emplace(DNNL_ARG_DIFF_BIAS, memory(e.pd.diff_bias_desc(), cpu_engine(), grads.bias.data_ptr()));
     e.conv.run(std::move(args));
     if (e.weights_out) e.weights_out->run({{DNNL_ARG_FROM, diff_weights}, {DNNL_ARG_TO, user}});

@@ -102,7 +102,7 @@ std::string gemm_choices() {
     const Product products[] = {{"[512,512]x[512,512]", false, false, 512, 512, 512},
                                 {"[64,4096]x[4096,128]", false, false, 64, 128, 4096},
                                 {"[64,128]x[4096,128]^T", false, true, 64, 4096, 128},
-                                {"[64,4096]^T x[64,128]", true, false, 4096, 128, 64}};
+                                {"[64,4096]^T x[64,128]", true, false, 4096, 128, 64}, {"[64,128]^T x[64,4096]", true, false, 128, 4096, 64}};
     std::string out = "{";
     for (const Product& p : products)
         out += std::string(out.size() > 1 ? ", " : "") + json_string(p.name) + ": " +

@@ -65,12 +65,17 @@ bool have_openblas() {
 }
 
 GemmBackend gemm_backend(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K) {
+    // Measured at one thread, each library called alternately, CPU time (README, speed section).
     // AVX-512 (Zen 5): dnnl_sgemm ran at about twice OpenBLAS's speed on every shape measured.
-    // AVX2 (Zen 3): OpenBLAS's Haswell/Zen kernel wins once every dimension is large; on the
-    // skinny products of a small network's fully connected layers (one dimension at most a few
-    // hundred, often the batch) oneDNN wins, by up to 6x for [64,128] x [128,4096]^T.
     if (!have_openblas() || onednn_has_avx512()) return GemmBackend::OneDnn;
-    return std::min({M, N, K}) >= 384 ? GemmBackend::OpenBlas : GemmBackend::OneDnn;
+    // AVX2 (Zen 3): with A transposed (A^T B: a weight gradient) OpenBLAS took 0.68x dnnl_sgemm's
+    // time for [4096,64]^T [64,128] and 0.79x for 512^3; it also wins once every dimension reaches
+    // 512 (0.93x). oneDNN wins the other skinny and the small products (by 5-15% for a fully
+    // connected layer's forward and input gradient, more on tiny ones, where OpenBLAS's set-up
+    // shows), so products under a million multiply-adds stay with it whatever their transposes.
+    const bool large = M * N * K >= (int64_t{1} << 20);
+    if (large && trans_a) return GemmBackend::OpenBlas;
+    return std::min({M, N, K}) >= 512 ? GemmBackend::OpenBlas : GemmBackend::OneDnn;
 }
 
 const char* gemm_backend_name(GemmBackend backend) { return backend == GemmBackend::OpenBlas ? "openblas" : "onednn"; }

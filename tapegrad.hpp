@@ -19,6 +19,8 @@
 #include "ops/batch_norm.hpp"
 #include "ops/conv.hpp"
 #include "ops/dropout.hpp"
+#include "ops/inplace.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 #include "ops/linear.hpp"
 #include "ops/loss.hpp"
 #include "ops/pooling.hpp"

@@ -1,6 +1,7 @@
 #include "engine/autograd.hpp"
 
 #include <cmath>
+#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -37,7 +38,6 @@ bool GradMask::any() const {
 namespace {
 thread_local bool t_grad_enabled = true;
 thread_local bool t_anomaly_enabled = false;
-thread_local bool t_reference_kernels = false;
 std::atomic<int64_t> g_live_nodes{0};
 std::atomic<uint64_t> g_next_sequence_nr{0};
 }  // namespace
@@ -51,12 +51,6 @@ bool is_anomaly_enabled() { return t_anomaly_enabled; }
 void set_anomaly_enabled(bool enabled) { t_anomaly_enabled = enabled; }
 AnomalyModeGuard::AnomalyModeGuard(bool enabled) : previous_(t_anomaly_enabled) { t_anomaly_enabled = enabled; }
 AnomalyModeGuard::~AnomalyModeGuard() { t_anomaly_enabled = previous_; }
-
-bool use_reference_kernels() { return t_reference_kernels; }
-ReferenceKernelsGuard::ReferenceKernelsGuard(bool enabled) : previous_(t_reference_kernels) {
-    t_reference_kernels = enabled;
-}
-ReferenceKernelsGuard::~ReferenceKernelsGuard() { t_reference_kernels = previous_; }
 
 // ---------------------------------------------------------------- Node and its iterative destruction
 
@@ -103,7 +97,38 @@ std::vector<Tensor> Node::apply(const Tensor& grad_output, const GradMask& needs
         throw std::invalid_argument("backward: tried to run backward through '" + name_ +
                                     "' a second time, but its saved tensors were freed after the first backward. "
                                     "Pass retain_graph=true to the first backward() if you need to backward twice");
-    return fn_(grad_output, needs);
+    try {
+        return fn_(grad_output, needs);
+    } catch (const SavedTensorModified& e) {
+        throw std::invalid_argument(
+            "backward: a tensor that '" + name_ + "' saved for its backward, " + e.what() +
+            ", was modified by an in-place operation after the forward: it is at version " +
+            std::to_string(e.current_version) + ", but '" + name_ + "' saved it at version " +
+            std::to_string(e.saved_version) +
+            ". Use the out-of-place op (relu instead of relu_), write into a clone(), or call backward() before the "
+            "in-place write (an optimizer step between two backward passes of one retained graph does this)");
+    }
+}
+
+// ---------------------------------------------------------------- saved tensors
+
+SavedTensorModified::SavedTensorModified(const std::string& what, uint64_t saved, uint64_t now)
+    : std::invalid_argument(what), saved_version(saved), current_version(now) {}
+
+SavedTensor::SavedTensor(const Tensor& value, const Tensor& tracked) : value_(value) {
+    if (!tracked.defined()) return;
+    tracked_ = tracked.impl()->storage;
+    version_ = tracked.version();
+}
+
+const Tensor& SavedTensor::unpack() const {
+    // A tracked storage that no longer exists cannot have been written since.
+    if (const std::shared_ptr<Storage> s = tracked_.lock()) {
+        const uint64_t now = s->version.load(std::memory_order_relaxed);
+        if (now != version_)
+            throw SavedTensorModified(value_.defined() ? describe(value_) : "the tensor it is a view of", version_, now);
+    }
+    return value_;
 }
 
 // ---------------------------------------------------------------- recording
@@ -212,8 +237,8 @@ Tensor check_gradient(const Node& node, std::size_t i, Tensor g, const Edge& edg
 
 struct GraphTask {
     bool accumulate_leaves = true;                            // backward() vs grad()
-    std::unordered_map<const TensorImpl*, std::size_t> leaf_targets;  // grad(): leaf -> input index
-    std::unordered_map<const Node*, std::size_t> node_targets;        // grad(): non-leaf -> input index
+    std::unordered_map<const void*, std::size_t> leaf_targets;  // grad(): leaf (TensorImpl) -> input index
+    std::unordered_map<const void*, std::size_t> node_targets;  // grad(): non-leaf (its Node) -> input index
 };
 
 // Runs the graph below `roots`. Returns the gradient of every leaf reached (backward) or of every
@@ -234,14 +259,15 @@ Results run_graph(const std::vector<std::pair<Edge, Tensor>>& roots, const Graph
     };
 
     // 1. Iterative post-order walk: which nodes lead to a wanted gradient.
+    // One root at a time: a node already in `needed` is then either finished or an ancestor on the
+    // stack, which in an acyclic graph cannot be reached again. Pushing every root first would let
+    // a later root finish early, reading an unfinished earlier root as not needed.
     std::unordered_map<Node*, bool> needed;
-    {
-        std::vector<std::pair<Node*, std::size_t>> stack;
-        for (const auto& [edge, g] : roots)
-            if (edge.node && !needed.count(edge.node.get())) {
-                needed[edge.node.get()] = false;
-                stack.emplace_back(edge.node.get(), 0);
-            }
+    std::vector<std::pair<Node*, std::size_t>> stack;
+    for (const auto& [root, g] : roots) {
+        if (!root.node || needed.count(root.node.get())) continue;
+        needed[root.node.get()] = false;
+        stack.emplace_back(root.node.get(), 0);
         while (!stack.empty()) {
             auto& [node, next] = stack.back();
             if (next < node->edges().size()) {
@@ -369,12 +395,19 @@ std::vector<std::pair<Edge, Tensor>> make_roots(const std::vector<Tensor>& outpu
 
 }  // namespace
 
+namespace {
+// Backward passes in several threads may share leaves (one model, several workers): each leaf's
+// .grad() is read and updated under this lock, so no update is lost.
+std::mutex g_leaf_grad_mutex;
+}  // namespace
+
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs, bool retain_graph) {
     const auto roots = make_roots(outputs, grad_outputs, "backward");
     GraphTask task;
     Results res = run_graph(roots, task, 0, retain_graph);
     // Leaf gradients are committed only once the whole pass has succeeded, so an error midway
     // leaves every .grad() as it was.
+    const std::lock_guard<std::mutex> lock(g_leaf_grad_mutex);
     for (auto& [leaf, g] : res.leaves) {
         if (!leaf->grad) {
             // The accumulated buffer must be the leaf's alone: later backward calls add into it.
@@ -385,7 +418,9 @@ void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& gra
             }
             leaf->grad = g.impl_ptr();
         } else {
-            add_into(Tensor(leaf->grad), g);
+            const Tensor existing(leaf->grad);
+            add_into(existing, g);
+            existing.bump_version();
         }
     }
 }
@@ -395,16 +430,23 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     const auto roots = make_roots(outputs, grad_outputs, "grad");
     GraphTask task;
     task.accumulate_leaves = false;
+    // An input named twice gets the same gradient twice: the pass computes it once, for the first.
+    std::vector<std::size_t> first_of(inputs.size());
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         const Tensor& in = inputs[i];
         if (!in.defined() || !in.requires_grad())
             throw std::invalid_argument("grad: input " + std::to_string(i) + " " + describe(in) +
                                         " does not require grad, so no gradient can be computed for it");
-        if (in.grad_fn()) task.node_targets[in.grad_fn().get()] = i;
-        else task.leaf_targets[in.impl()] = i;
+        auto& targets = in.grad_fn() ? task.node_targets : task.leaf_targets;
+        const void* key = in.grad_fn() ? static_cast<const void*>(in.grad_fn().get()) : static_cast<const void*>(in.impl());
+        first_of[i] = targets.emplace(key, i).first->second;
     }
     Results res = run_graph(roots, task, inputs.size(), retain_graph);
     for (std::size_t i = 0; i < inputs.size(); ++i) {
+        if (first_of[i] != i) {
+            res.targets[i] = res.targets[first_of[i]];
+            continue;
+        }
         if (!res.targets[i].defined() && !allow_unused)
             throw std::invalid_argument("grad: input " + std::to_string(i) + " " + describe(inputs[i]) +
                                         " was not used to compute the outputs; pass allow_unused=true if that is expected");

@@ -41,6 +41,38 @@ struct Edge {
     bool valid() const { return node != nullptr || leaf != nullptr; }
 };
 
+// A tensor an op keeps for its backward, with the version its storage had when it was saved.
+// unpack() refuses it once an in-place write has changed it, so a backward never computes with
+// values the forward did not see. `tracked` is the tensor whose writes matter, when the op saved a
+// private copy of it (a layout change): PyTorch would have saved the tensor itself, and refuses
+// the same programs.
+class SavedTensor {
+public:
+    SavedTensor() = default;
+    SavedTensor(const Tensor& value) : SavedTensor(value, value) {}  // NOLINT: saving is the common case
+    SavedTensor(const Tensor& value, const Tensor& tracked);
+    // Keeps nothing but the version of `t`: for ops that need none of t's values but whose
+    // gradient assumes t unchanged (a view's backward assumes its base was not written since).
+    static SavedTensor version_of(const Tensor& t) { return SavedTensor(Tensor(), t); }
+
+    bool defined() const { return value_.defined(); }
+    // The saved tensor; throws SavedTensorModified when it was written in place since.
+    const Tensor& unpack() const;
+    // Only the version check, for version_of().
+    void check() const { unpack(); }
+
+private:
+    Tensor value_;
+    std::weak_ptr<Storage> tracked_;
+    uint64_t version_ = 0;
+};
+
+// What unpack() throws; the engine adds the name of the node whose backward it was.
+struct SavedTensorModified : std::invalid_argument {
+    SavedTensorModified(const std::string& what, uint64_t saved, uint64_t now);
+    uint64_t saved_version, current_version;
+};
+
 // Given the gradient of the node's output, returns one gradient per input (undefined when not
 // needed or zero). Gradients may have a broadcast shape: the engine sums them down.
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output, const GradMask& needs)>;
@@ -100,20 +132,6 @@ public:
     ~AnomalyModeGuard();
     AnomalyModeGuard(const AnomalyModeGuard&) = delete;
     AnomalyModeGuard& operator=(const AnomalyModeGuard&) = delete;
-
-private:
-    bool previous_;
-};
-
-// ---- reference kernels (thread-local): ops run their naive kernels, written straight from the
-// derivation, instead of the fast ones. Tests compare the two; float64 always uses reference.
-bool use_reference_kernels();
-class ReferenceKernelsGuard {
-public:
-    explicit ReferenceKernelsGuard(bool enabled = true);
-    ~ReferenceKernelsGuard();
-    ReferenceKernelsGuard(const ReferenceKernelsGuard&) = delete;
-    ReferenceKernelsGuard& operator=(const ReferenceKernelsGuard&) = delete;
 
 private:
     bool previous_;

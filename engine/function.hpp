@@ -28,11 +28,19 @@ namespace tapegrad {
 class FunctionCtx {
 public:
     // Saved tensors are kept as detached aliases, so saving the output never makes a cycle.
+    // They remember their versions: saved() refuses them once an in-place write changed them.
     void save_for_backward(const std::vector<Tensor>& tensors) {
         saved_.clear();
-        for (const Tensor& t : tensors) saved_.push_back(t.defined() ? t.detach() : Tensor());
+        versions_.clear();
+        for (const Tensor& t : tensors) {
+            saved_.push_back(t.defined() ? t.detach() : Tensor());
+            if (t.defined()) versions_.push_back(SavedTensor::version_of(t));
+        }
     }
-    const std::vector<Tensor>& saved() const { return saved_; }
+    const std::vector<Tensor>& saved() const {
+        for (const SavedTensor& v : versions_) v.check();
+        return saved_;
+    }
     // Non-tensor values a backward needs (a scale, an axis).
     std::map<std::string, double> saved_data;
     // Set before backward runs: which inputs need a gradient.
@@ -40,6 +48,7 @@ public:
 
 private:
     std::vector<Tensor> saved_;
+    std::vector<SavedTensor> versions_;
 };
 
 template <class Op>

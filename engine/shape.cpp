@@ -13,6 +13,18 @@ std::string to_string(const Shape& s) {
     return out + "]";
 }
 
+int64_t checked_numel(const Shape& shape, const char* op) {
+    // Strides multiply the non-zero sizes, so an empty [0, 2^32, 2^32] must be refused too.
+    int64_t count = 1, span = 1;
+    for (int64_t d : shape) {
+        if (d < 0) throw std::invalid_argument(std::string(op) + ": negative dimension in shape " + to_string(shape));
+        if (__builtin_mul_overflow(span, std::max<int64_t>(d, 1), &span) || span > kMaxElements)
+            throw std::invalid_argument(std::string(op) + ": shape " + to_string(shape) + " has more than 2^40 elements");
+        count *= d;  // count <= span: cannot overflow
+    }
+    return count;
+}
+
 int64_t numel_of(const Shape& s) {
     int64_t n = 1;
     for (int64_t d : s) n *= d;

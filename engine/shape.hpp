@@ -71,6 +71,11 @@ using Strides = Shape;
 // "[2,3,4]"
 std::string to_string(const Shape& s);
 int64_t numel_of(const Shape& s);
+// The largest tensor, in elements (and in the product of its non-zero sizes).
+inline constexpr int64_t kMaxElements = int64_t{1} << 40;
+// numel_of for a shape that comes from a user: refuses negative sizes, and shapes past kMaxElements
+// before any stride arithmetic could overflow, with an error naming `op`.
+int64_t checked_numel(const Shape& shape, const char* op);
 Strides contiguous_strides(const Shape& s);
 // Strides of the channels-last memory layout of a 4-D [N,C,H,W] shape: C varies fastest.
 Strides channels_last_strides(const Shape& s);

@@ -1,6 +1,8 @@
 #pragma once
 // Tensor storage: an xtensor uvector (uninitialised, so no page is touched before a kernel writes
 // it) over the caching allocator.
+#include <atomic>
+#include <cstdint>
 #include <variant>
 
 #include <xtensor/xstorage.hpp>
@@ -19,6 +21,9 @@ struct Storage {
     std::size_t count() const;
 
     std::variant<Buffer<float>, Buffer<double>> buffer;
+    // Bumped by every in-place write to these elements, through any view or detach() of them:
+    // a tensor saved for backward remembers the version it was saved at (SavedTensor).
+    std::atomic<uint64_t> version{0};
 };
 
 }  // namespace tapegrad

@@ -28,22 +28,6 @@ std::size_t Storage::count() const {
 // ---------------------------------------------------------------- basics
 
 namespace {
-constexpr int64_t kMaxElements = int64_t{1} << 40;
-
-// The element count of a shape to be allocated; refuses negative and absurd sizes here, before any
-// stride arithmetic could overflow.
-int64_t checked_numel(const Shape& shape) {
-    // Strides multiply the non-zero sizes, so an empty [0, 2^32, 2^32] must be refused too.
-    int64_t count = 1, span = 1;
-    for (int64_t d : shape) {
-        if (d < 0) throw std::invalid_argument("tensor: negative dimension in shape " + to_string(shape));
-        if (__builtin_mul_overflow(span, std::max<int64_t>(d, 1), &span) || span > kMaxElements)
-            throw std::invalid_argument("tensor: shape " + to_string(shape) + " has more than 2^40 elements");
-        count *= d;  // count <= span: cannot overflow
-    }
-    return count;
-}
-
 Tensor make_tensor(const Shape& shape, const Strides& strides, DType dtype, int64_t storage_elems) {
     auto impl = std::make_shared<TensorImpl>();
     impl->storage = std::make_shared<Storage>(dtype, static_cast<std::size_t>(storage_elems));
@@ -171,29 +155,15 @@ void Tensor::backward(const Tensor& grad_output, bool retain_graph) const {
                        retain_graph);
 }
 
-// ---------------------------------------------------------------- in-place
+// ---------------------------------------------------------------- versions
 
-namespace {
-void check_writable(const Tensor& t, const char* op) {
-    if (t.grad_fn() || (t.requires_grad() && is_grad_enabled()))
-        throw std::invalid_argument(std::string(op) + ": in-place writes to a tensor that requires grad (" + describe(t) +
-                                    ") would corrupt the graph; do it under NoGradGuard");
+uint64_t Tensor::version() const {
+    const TensorImpl& t = checked();
+    return t.storage ? t.storage->version.load(std::memory_order_relaxed) : 0;
 }
-}  // namespace
-
-Tensor& Tensor::fill_(double value) {
-    check_writable(*this, "fill_");
-    fill_tensor(*this, value);
-    return *this;
-}
-
-Tensor& Tensor::copy_(const Tensor& src) {
-    check_writable(*this, "copy_");
-    if (src.shape() != shape())
-        throw std::invalid_argument("copy_: source " + describe(src) + " does not match destination " + describe(*this));
-    if (src.data_ptr() == data_ptr()) return *this;
-    copy_into(*this, src);
-    return *this;
+void Tensor::bump_version() const {
+    const TensorImpl& t = checked();
+    if (t.storage) t.storage->version.fetch_add(1, std::memory_order_relaxed);
 }
 
 // ---------------------------------------------------------------- factories
@@ -201,7 +171,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor empty(const Shape& shape, TensorOptions options) { return empty(shape, MemoryFormat::Contiguous, options); }
 
 Tensor empty(const Shape& shape, MemoryFormat format, TensorOptions options) {
-    const int64_t count = checked_numel(shape);
+    const int64_t count = checked_numel(shape, "tensor");
     const Strides strides = format == MemoryFormat::ChannelsLast ? channels_last_strides(shape) : contiguous_strides(shape);
     Tensor t = make_tensor(shape, strides, options.dtype, count);
     t.impl()->requires_grad = options.requires_grad;

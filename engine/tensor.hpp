@@ -34,6 +34,7 @@ struct TensorImpl {
     Strides strides;  // in elements
     DType dtype = kFloat32;
     bool requires_grad = false;
+    bool is_view = false;  // made by a view op (view, permute, expand, ...): shares its base's elements
     std::shared_ptr<TensorImpl> grad;  // leaves only
     std::shared_ptr<Node> grad_fn;     // non-leaves only
 };
@@ -100,11 +101,26 @@ public:
     Tensor mean() const;
     Tensor mean(const std::vector<int64_t>& axes, bool keepdim = false) const;
 
-    // ---- in-place, outside autograd (for optimizers and initialisation); refused on tensors
-    // that are part of a graph.
+    // ---- in-place writes (ops/inplace.cpp). Each bumps the version counter that the tensor shares
+    // with its views and detach(); backward refuses a saved tensor whose version changed. On a
+    // leaf that requires grad they are refused unless grad mode is off (NoGradGuard), as in
+    // PyTorch. On a tensor with history, with grad mode on, they are recorded: the tensor's
+    // history becomes the in-place op's (relu_ of y: y's grad_fn is now relu's node).
     Tensor& fill_(double value);
     Tensor& zero_() { return fill_(0.0); }
     Tensor& copy_(const Tensor& src);
+    Tensor& add_(const Tensor& other, double alpha = 1.0);
+    Tensor& add_(double value);
+    Tensor& sub_(const Tensor& other);
+    Tensor& mul_(const Tensor& other);
+    Tensor& mul_(double value);
+    Tensor& div_(const Tensor& other);
+    Tensor& relu_();
+    // How many in-place writes the storage has seen (PyTorch's _version).
+    uint64_t version() const;
+    // Records an in-place write done through data<T>() (optimizers, initialisers, kernels that
+    // write into an existing tensor).
+    void bump_version() const;
 
     // Identity of the underlying implementation (for dictionaries of parameters).
     TensorImpl* impl() const { return impl_.get(); }

@@ -17,6 +17,7 @@ void fill_with(Tensor& t, Draw&& draw) {
         for (int64_t i = 0, n = values.numel(); i < n; ++i) p[i] = static_cast<T>(draw());
     });
     copy_into(t, values);
+    t.bump_version();
 }
 
 double fan(const Tensor& t, FanMode mode) {
@@ -56,8 +57,14 @@ void normal_(Tensor& t, double mean, double std, Generator& gen) {
     fill_with(t, [&] { return mean + std * gen.normal(); });
 }
 
-void zeros_(Tensor& t) { fill_tensor(t, 0.0); }
-void ones_(Tensor& t) { fill_tensor(t, 1.0); }
+void zeros_(Tensor& t) {
+    fill_tensor(t, 0.0);
+    t.bump_version();
+}
+void ones_(Tensor& t) {
+    fill_tensor(t, 1.0);
+    t.bump_version();
+}
 
 void kaiming_uniform_(Tensor& t, Generator& gen, double a, FanMode mode, Nonlinearity nonlinearity) {
     const double bound = calculate_gain(nonlinearity, a) * std::sqrt(3.0 / fan(t, mode));

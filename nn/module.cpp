@@ -145,7 +145,10 @@ LoadResult Module::load_state_dict(const NamedTensors& dict, bool strict) {
     }
     // Nothing is written until every check passed, so a failed load leaves the model untouched.
     NoGradGuard no_grad;
-    for (auto& [dst, src] : copies) copy_into(dst, *src);
+    for (auto& [dst, src] : copies) {
+        copy_into(dst, *src);
+        dst.bump_version();
+    }
     return result;
 }
 

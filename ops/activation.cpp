@@ -5,11 +5,10 @@
 #include "engine/autograd.hpp"
 #include "ops/kernels/activation_reference.hpp"
 #include "ops/kernels/elementwise.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 
 namespace tapegrad {
 namespace {
-
-bool reference_path(const Tensor& x) { return x.dtype() == kFloat64 || use_reference_kernels(); }
 
 // Which tensor the backward needs: the input (log, pow) or the output (relu, sigmoid, tanh, exp,
 // sqrt, whose derivatives are cheapest in terms of y).
@@ -21,17 +20,19 @@ enum class Saves { Input, Output };
 template <class Fwd, class Bwd>
 Tensor unary_op(const char* op, const Tensor& x, Saves saves, Fwd fwd, Bwd bwd) {
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
+    const Kernels path = choose_kernels(x.dtype());
     Tensor out = dispatch(x.dtype(), [&]<class T>() {
         auto f = [fwd](T v) { return static_cast<T>(fwd(v)); };
-        return reference_path(x) ? kernels::map_unary_reference<T>(x, f) : kernels::map_unary<T>(x, f);
+        return is_reference(path) ? kernels::map_unary_reference<T>(x, f) : kernels::map_unary<T>(x, f);
     });
     if (!needs_grad({x})) return out;
-    Tensor saved = saves == Saves::Input ? x.detach() : out.detach();
-    return record(op, out, {x}, [saved, bwd](const Tensor& g, const GradMask&) {
+    const SavedTensor saved(saves == Saves::Input ? x.detach() : out.detach());
+    return record(op, out, {x}, [saved, bwd, path](const Tensor& g, const GradMask&) {
+        const Tensor& s = saved.unpack();
         Tensor dx = dispatch(g.dtype(), [&]<class T>() {
             auto f = [bwd](T gv, T sv) { return static_cast<T>(bwd(gv, sv)); };
-            return reference_path(g) ? kernels::map_pair_reference<T>(g, saved, f)
-                                     : kernels::map_binary<T>(g, saved, g.shape(), f);
+            return is_reference(path) ? kernels::map_pair_reference<T>(g, s, f)
+                                         : kernels::map_binary<T>(g, s, g.shape(), f);
         });
         return std::vector<Tensor>{dx};
     });
@@ -39,11 +40,12 @@ Tensor unary_op(const char* op, const Tensor& x, Saves saves, Fwd fwd, Bwd bwd) 
 
 }  // namespace
 
-// relu'(x) = [x > 0], so 0 at 0 (as PyTorch); y > 0 exactly when x > 0.
+// relu'(x) = [x > 0], so 0 at 0 (as PyTorch); y > 0 exactly when x > 0. NaN passes through, and
+// so does its gradient (PyTorch's threshold_backward zeroes only where y <= 0).
 Tensor relu(const Tensor& x) {
     return unary_op(
-        "relu", x, Saves::Output, [](auto v) { return v > 0 ? v : decltype(v)(0); },
-        [](auto g, auto y) { return y > 0 ? g : decltype(g)(0); });
+        "relu", x, Saves::Output, [](auto v) { return v < 0 ? decltype(v)(0) : v; },
+        [](auto g, auto y) { return y <= 0 ? decltype(g)(0) : g; });
 }
 
 // sigmoid' = y (1 - y)
@@ -79,14 +81,22 @@ Tensor sqrt(const Tensor& x) {
         [](auto g, auto y) { return g / (decltype(y)(2) * y); });
 }
 
-// (x^p)' = p x^(p-1)
+// (x^p)' = p x^(p-1), and 0 for p = 0 everywhere, 0 included (as PyTorch), where p x^(p-1) is 0 * inf.
 Tensor pow(const Tensor& x, double exponent) {
     return unary_op(
         "pow", x, Saves::Input, [exponent](auto v) { return std::pow(v, static_cast<decltype(v)>(exponent)); },
         [exponent](auto g, auto v) {
             using T = decltype(v);
+            if (exponent == 0) return T(0);
             return g * static_cast<T>(exponent) * std::pow(v, static_cast<T>(exponent - 1));
         });
+}
+
+// |x|' = sign(x), 0 at 0 (as PyTorch's sgn).
+Tensor abs(const Tensor& x) {
+    return unary_op(
+        "abs", x, Saves::Input, [](auto v) { return std::abs(v); },
+        [](auto g, auto v) { return v > 0 ? g : (v < 0 ? -g : decltype(g)(0)); });
 }
 
 }  // namespace tapegrad

@@ -12,5 +12,6 @@ Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
 Tensor sqrt(const Tensor& x);
 Tensor pow(const Tensor& x, double exponent);
+Tensor abs(const Tensor& x);
 
 }  // namespace tapegrad

@@ -74,22 +74,24 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     Tensor out = binary(a, b, "mul", [](auto x, auto y) { return x * y; });
     if (!needs_grad({a, b})) return out;
     // d(ab)/da = b, d(ab)/db = a. Save each factor only if the other one needs its gradient.
-    Tensor sa = b.requires_grad() ? a.detach() : Tensor();
-    Tensor sb = a.requires_grad() ? b.detach() : Tensor();
+    SavedTensor sa = b.requires_grad() ? SavedTensor(a.detach()) : SavedTensor();
+    SavedTensor sb = a.requires_grad() ? SavedTensor(b.detach()) : SavedTensor();
     return record("mul", out, {a, b}, [sa, sb](const Tensor& g, const GradMask& needs) {
-        return std::vector<Tensor>{needs[0] ? mul(g, sb) : Tensor(), needs[1] ? mul(g, sa) : Tensor()};
+        return std::vector<Tensor>{needs[0] ? mul(g, sb.unpack()) : Tensor(), needs[1] ? mul(g, sa.unpack()) : Tensor()};
     });
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
     Tensor out = binary(a, b, "div", [](auto x, auto y) { return x / y; });
     if (!needs_grad({a, b})) return out;
-    // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -out/b
-    Tensor sb = b.detach();
-    Tensor sout = b.requires_grad() ? out.detach() : Tensor();
-    return record("div", out, {a, b}, [sb, sout](const Tensor& g, const GradMask& needs) {
-        Tensor ga = needs[0] || needs[1] ? div(g, sb) : Tensor();
-        return std::vector<Tensor>{needs[0] ? ga : Tensor(), needs[1] ? neg(mul(ga, sout)) : Tensor()};
+    // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2. The output is not saved: an in-place write to it later
+    // would change it under the backward.
+    const SavedTensor sb(b.detach());
+    const SavedTensor sa = b.requires_grad() ? SavedTensor(a.detach()) : SavedTensor();
+    return record("div", out, {a, b}, [sa, sb](const Tensor& g, const GradMask& needs) {
+        const Tensor& bv = sb.unpack();
+        Tensor ga = div(g, bv);
+        return std::vector<Tensor>{needs[0] ? ga : Tensor(), needs[1] ? neg(div(mul(ga, sa.unpack()), bv)) : Tensor()};
     });
 }
 

@@ -5,6 +5,7 @@
 #include "engine/autograd.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/kernels/batch_norm.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 
 namespace tapegrad {
 namespace {
@@ -57,6 +58,7 @@ void update_running(const Tensor& running, const std::vector<double>& batch, dou
         for (std::size_t c = 0; c < batch.size(); ++c)
             p[c * s] = static_cast<T>((1 - momentum) * p[c * s] + momentum * batch[c]);
     });
+    running.bump_version();
 }
 
 }  // namespace
@@ -67,7 +69,7 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
     // The fast kernels take row-major or channels-last; anything else is copied once.
     const MemoryFormat format = x_in.suggest_memory_format();
     const Tensor x = x_in.is_contiguous(format) ? x_in.detach() : x_in.detach().contiguous(format);
-    const bool reference = x.dtype() == kFloat64 || use_reference_kernels();
+    const bool reference = is_reference(choose_kernels(x.dtype()));
     const int64_t C = x.shape()[1];
 
     std::vector<double> mean, invstd(C);
@@ -95,18 +97,20 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
                          : kernels::batch_norm_forward_fast(x, mean, invstd, weight, bias);
     });
     if (!needs_grad({x_in, weight, bias})) return out;
-    const Tensor w = weight.defined() ? weight.detach() : Tensor();
+    const SavedTensor saved_x(x, x_in);
+    const SavedTensor saved_w = weight.defined() ? SavedTensor(weight.detach()) : SavedTensor();
     const bool training = options.training;
     // xhat = (x - mean) invstd [N,C,...], y = w xhat + b. Training: dx = w invstd / M (M g - sum g -
     // xhat sum(g xhat)) [N,C,...]; eval: dx = w invstd g; dw = sum(g xhat) [C], db = sum(g) [C].
     return record("batch_norm", out, {x_in, weight, bias},
-                  [x, w, mean, invstd, training](const Tensor& g_in, const GradMask& needs) {
+                  [saved_x, saved_w, mean, invstd, training, reference](const Tensor& g_in, const GradMask& needs) {
+                      const Tensor& x = saved_x.unpack();
+                      const Tensor w = saved_w.defined() ? saved_w.unpack() : Tensor();
                       // The kernels read g in x's layout.
                       const Tensor g = g_in.strides() == x.strides() ? g_in : g_in.contiguous(x.suggest_memory_format());
                       std::vector<Tensor> grads = dispatch(g.dtype(), [&]<class T>() {
-                          return g.dtype() == kFloat64 || use_reference_kernels()
-                                     ? kernels::batch_norm_backward_reference<T>(g, x, mean, invstd, w, training)
-                                     : kernels::batch_norm_backward_fast(g, x, mean, invstd, w, training);
+                          return reference ? kernels::batch_norm_backward_reference<T>(g, x, mean, invstd, w, training)
+                                           : kernels::batch_norm_backward_fast(g, x, mean, invstd, w, training);
                       });
                       for (std::size_t i = 0; i < 3; ++i)
                           if (!needs[i]) grads[i] = Tensor();

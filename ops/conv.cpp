@@ -6,6 +6,7 @@
 #include "engine/autograd.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/conv_reference.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 
 namespace tapegrad {
 namespace {
@@ -27,6 +28,14 @@ kernels::ConvGeometry check_conv2d(const Tensor& x, const Tensor& w, const Tenso
         fail("dilation must be positive (1 means none), got {" + str(o.dilation.h) + "," + str(o.dilation.w) + "}");
     if (o.padding.h < 0 || o.padding.w < 0) fail("padding must not be negative, got {" + str(o.padding.h) + "," + str(o.padding.w) + "}");
     if (o.groups <= 0) fail("groups must be positive, got " + str(o.groups));
+    // Bounded first, so that the output-size arithmetic below cannot overflow.
+    for (int64_t v : {o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h, o.dilation.w, o.groups})
+        if (v > kMaxElements) fail("stride, padding, dilation and groups must be at most 2^40, got " + str(v));
+    int64_t dilated_h = 0, dilated_w = 0;
+    if (__builtin_mul_overflow(o.dilation.h, w.size(2) - 1, &dilated_h) ||
+        __builtin_mul_overflow(o.dilation.w, w.size(3) - 1, &dilated_w) || dilated_h > kMaxElements ||
+        dilated_w > kMaxElements)
+        fail("the dilated kernel spans more than 2^40 elements");
     kernels::ConvGeometry g{};
     g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
     g.F = w.size(0), g.KH = w.size(2), g.KW = w.size(3);
@@ -53,29 +62,29 @@ kernels::ConvGeometry check_conv2d(const Tensor& x, const Tensor& w, const Tenso
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
     const kernels::ConvGeometry g = check_conv2d(x, weight, bias, options);
-    const bool fast = x.dtype() == kFloat32 && !use_reference_kernels();
+    const bool fast = !is_reference(choose_kernels(x.dtype()));
     // The fast path runs on NHWC memory; that copy is also what dW needs later.
     const Tensor xs = fast ? kernels::to_channels_last(x) : x.detach();
     Tensor out = fast ? kernels::conv2d_forward_onednn(xs, weight, bias, g)
                       : dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(xs, weight, bias, g); });
     if (!needs_grad({x, weight, bias})) return out;
-    const Tensor saved_x = weight.requires_grad() ? xs : Tensor();
-    const Tensor saved_w = x.requires_grad() ? weight.detach() : Tensor();
+    const SavedTensor saved_x = weight.requires_grad() ? SavedTensor(xs, x) : SavedTensor();
+    const SavedTensor saved_w = x.requires_grad() ? SavedTensor(weight.detach()) : SavedTensor();
     // dX [N,C,H,W] = full conv(dout, rot180(W)); dW [F,C/g,KH,KW] = X corr dout; db [F] = sum_{N,OH,OW} dout
     return record("conv2d", out, {x, weight, bias}, [g, fast, saved_x, saved_w](const Tensor& dout, const GradMask& needs) {
         std::vector<Tensor> grads(3);
         if (fast) {
             const Tensor d = kernels::to_channels_last(dout);
-            if (needs[0]) grads[0] = kernels::conv2d_backward_data_onednn(d, saved_w, g);
+            if (needs[0]) grads[0] = kernels::conv2d_backward_data_onednn(d, saved_w.unpack(), g);
             if (needs[1]) {
-                kernels::ConvWeightGrads wg = kernels::conv2d_backward_weights_onednn(saved_x, d, g, needs[2]);
+                kernels::ConvWeightGrads wg = kernels::conv2d_backward_weights_onednn(saved_x.unpack(), d, g, needs[2]);
                 grads[1] = wg.weight;
                 grads[2] = wg.bias;
             }
         } else {
             dispatch(dout.dtype(), [&]<class T>() {
-                if (needs[0]) grads[0] = kernels::conv2d_backward_data_reference<T>(dout, saved_w, g);
-                if (needs[1]) grads[1] = kernels::conv2d_backward_weights_reference<T>(saved_x, dout, g);
+                if (needs[0]) grads[0] = kernels::conv2d_backward_data_reference<T>(dout, saved_w.unpack(), g);
+                if (needs[1]) grads[1] = kernels::conv2d_backward_weights_reference<T>(saved_x.unpack(), dout, g);
             });
         }
         // Without dW (a frozen weight) there is no oneDNN pass to get db from: a plain reduction.

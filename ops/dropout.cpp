@@ -10,7 +10,7 @@
 namespace tapegrad {
 namespace {
 
-// out = src * scale where mask is 1, else 0. The mask is indexed in row-major (logical) order, so
+// out = src * scale where mask is 1, else src * 0 (so NaN stays NaN, as in PyTorch). The mask is indexed in row-major (logical) order, so
 // the same seed gives the same mask whatever the memory layout; out keeps src's dense layout.
 Tensor apply_mask(const Tensor& src, const std::vector<uint8_t>& mask, double scale) {
     Tensor out = empty_like(src);  // row-major, or channels-last for a channels-last src
@@ -20,7 +20,7 @@ Tensor apply_mask(const Tensor& src, const std::vector<uint8_t>& mask, double sc
         const T s = static_cast<T>(scale);
         const uint8_t* m = mask.data();
         for_each_run<2>(src.shape(), {out.strides(), src.strides()}, [&](auto off, int64_t n, auto st) {
-            for (int64_t i = 0; i < n; ++i) op[off[0] + i * st[0]] = m[i] ? sp[off[1] + i * st[1]] * s : T(0);
+            for (int64_t i = 0; i < n; ++i) op[off[0] + i * st[0]] = sp[off[1] + i * st[1]] * (m[i] ? s : T(0));
             m += n;
         });
     });

@@ -3,9 +3,18 @@
 #include "engine/autograd.hpp"
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 
 namespace tapegrad {
 namespace {
+
+// The rows of t seen as a matrix [rows, last dim]: the product of all but the last dim, which a
+// division numel / last would get wrong (by zero) when the last dim is empty.
+int64_t leading_rows(const Tensor& t) {
+    int64_t rows = 1;
+    for (std::size_t d = 0; d + 1 < t.dim(); ++d) rows *= t.shape()[d];
+    return rows;
+}
 
 // A matrix operand as the GEMM seam takes it: the last two dims of t, read either directly or,
 // when t is a transposed view (strides swapped), through the transpose flag, without a copy.
@@ -47,7 +56,7 @@ Tensor batched_gemm(const Tensor& a, bool ta, const Tensor& b, bool tb) {
         T* op = out.data<T>();
         // A row-major batch of A times one B is one taller GEMM: [batch * M, K] x [K, N].
         if (rb == 2 && ra > 2 && !ta && va.t.is_contiguous()) {
-            kernels::gemm(false, vb.trans != tb, a.numel() / K, N, K, T(1), ap, K, bp, vb.ld, T(0), op, N);
+            kernels::gemm(false, vb.trans != tb, leading_rows(a), N, K, T(1), ap, K, bp, vb.ld, T(0), op, N);
             return;
         }
         int64_t index = 0;
@@ -86,20 +95,27 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     }
     Tensor out = batched_gemm(a, false, b, false);
     if (!needs_grad({a, b})) return out;
-    Tensor sa = b.requires_grad() ? a.detach() : Tensor();
-    Tensor sb = a.requires_grad() ? b.detach() : Tensor();
+    const SavedTensor sa = b.requires_grad() ? SavedTensor(a.detach()) : SavedTensor();
+    const SavedTensor sb = a.requires_grad() ? SavedTensor(b.detach()) : SavedTensor();
+    const bool shared_b = b.dim() == 2 && a.dim() > 2;
+    const Kernels path = choose_kernels(a.dtype());
     // C[.., M, N] = A[.., M, K] B[.., K, N]: dA = dC B^T [.., M, K], dB = A^T dC [.., K, N]; the
     // engine sums broadcast batch dims down.
-    return record("matmul", out, {a, b}, [sa, sb](const Tensor& g, const GradMask& needs) {
-        Tensor db;
-        if (needs[1] && sb.dim() == 2 && sa.dim() > 2 && sa.is_contiguous() && g.is_contiguous()) {
-            // B was shared by the whole batch: dB = sum_batch A^T dC is one GEMM over the stacked rows.
-            const int64_t K = sa.shape().back(), N = g.shape().back();
-            db = batched_gemm(sa.reshape({sa.numel() / K, K}), true, g.reshape({g.numel() / N, N}), false);
-        } else if (needs[1]) {
-            db = batched_gemm(sa, true, g, false);
+    return record("matmul", out, {a, b}, [sa, sb, shared_b, path](const Tensor& g, const GradMask& needs) {
+        const KernelScope scope(path);
+        Tensor da, db;
+        if (needs[0]) da = batched_gemm(g, false, sb.unpack(), true);
+        if (needs[1]) {
+            const Tensor& av = sa.unpack();
+            if (shared_b && av.is_contiguous() && g.is_contiguous()) {
+                // B was shared by the whole batch: dB = sum_batch A^T dC is one GEMM over the stacked rows.
+                const int64_t K = av.shape().back(), N = g.shape().back();
+                db = batched_gemm(av.reshape({leading_rows(av), K}), true, g.reshape({leading_rows(g), N}), false);
+            } else {
+                db = batched_gemm(av, true, g, false);
+            }
         }
-        return std::vector<Tensor>{needs[0] ? batched_gemm(g, false, sb, true) : Tensor(), db};
+        return std::vector<Tensor>{da, db};
     });
 }
 
@@ -140,7 +156,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
         throw std::invalid_argument("linear: bias " + to_string(bias.shape()) + " should be [" +
                                     std::to_string(out_features) + "] for weight " + to_string(weight.shape()));
     // [..., in] -> [rows, in]: a view for row-major inputs; 2-D transposed views pass straight on.
-    const Tensor x2 = x.dim() == 2 ? x.detach() : x.detach().reshape({x.numel() / in, in});
+    const Tensor x2 = x.dim() == 2 ? x.detach() : x.detach().reshape({leading_rows(x), in});
     Tensor y = batched_gemm(x2, false, weight.detach(), true);  // [rows, in] x [in, out]
     if (bias.defined()) {
         dispatch(y.dtype(), [&]<class T>() {
@@ -156,17 +172,19 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     out_shape[out_shape.size() - 1] = out_features;
     Tensor out = y.detach().reshape(out_shape);
     if (!needs_grad({x, weight, bias})) return out;
-    const Tensor sx = weight.requires_grad() ? x2 : Tensor();
-    const Tensor sw = x.requires_grad() ? weight.detach() : Tensor();
+    const SavedTensor sx = weight.requires_grad() ? SavedTensor(x2, x) : SavedTensor();
+    const SavedTensor sw = x.requires_grad() ? SavedTensor(weight.detach()) : SavedTensor();
     const Shape x_shape = x.shape();
+    const Kernels path = choose_kernels(x.dtype());
     // y[rows, out] = x[rows, in] W^T + b: dx = g W [rows, in], dW = g^T x [out, in], db = sum_rows g [out]
     return record("linear", out, {x, weight, bias},
-                  [sx, sw, x_shape, in, out_features](const Tensor& g, const GradMask& needs) {
+                  [sx, sw, x_shape, out_features, path](const Tensor& g, const GradMask& needs) {
+                      const KernelScope scope(path);
                       Tensor g2 = g.is_contiguous() ? g : g.contiguous();
-                      g2 = g2.reshape({g2.numel() / out_features, out_features});
+                      g2 = g2.reshape({leading_rows(g2), out_features});
                       std::vector<Tensor> grads(3);
-                      if (needs[0]) grads[0] = batched_gemm(g2, false, sw, false).reshape(x_shape);
-                      if (needs[1]) grads[1] = batched_gemm(g2, true, sx, false);
+                      if (needs[0]) grads[0] = batched_gemm(g2, false, sw.unpack(), false).reshape(x_shape);
+                      if (needs[1]) grads[1] = batched_gemm(g2, true, sx.unpack(), false);
                       if (needs[2]) grads[2] = column_sum(g2);
                       return grads;
                   });

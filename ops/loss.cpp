@@ -2,12 +2,11 @@
 
 #include "engine/autograd.hpp"
 #include "engine/tensor_math.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 #include "ops/kernels/loss.hpp"
 
 namespace tapegrad {
 namespace {
-
-bool reference_path(const Tensor& x) { return x.dtype() == kFloat64 || use_reference_kernels(); }
 
 Tensor row_major(const Tensor& t) { return t.is_contiguous() ? t.detach() : t.detach().contiguous(); }
 
@@ -20,20 +19,25 @@ Tensor softmax_op(const char* op, const Tensor& x_in, int64_t dim, bool log) {
     for (std::size_t i = d + 1; i < x_in.dim(); ++i) s.inner *= x_in.shape()[i];
     const Tensor x = row_major(x_in);
     Tensor out = empty(x.shape(), {.dtype = x.dtype()});
-    // The fast kernels take rows of K contiguous values (inner == 1).
-    auto use_reference = [s](const Tensor& t) { return reference_path(t) || s.inner != 1; };
+    // The fast kernels take rows of K contiguous values (inner == 1). A tensor without elements has
+    // nothing to compute, and no row to read.
+    const bool reference = is_reference(choose_kernels(x.dtype())) || s.inner != 1;
+    const bool empty_input = x.numel() == 0;
     dispatch(x.dtype(), [&]<class T>() {
-        if (use_reference(x)) kernels::softmax_forward_reference<T>(x.data<T>(), out.data<T>(), s, log);
+        if (empty_input) return;
+        if (reference) kernels::softmax_forward_reference<T>(x.data<T>(), out.data<T>(), s, log);
         else kernels::softmax_forward_fast(x.data<float>(), out.data<float>(), s, log);
     });
     if (!needs_grad({x_in})) return out;
-    const Tensor y = out.detach();
+    const SavedTensor saved_y(out.detach());
     // softmax: dx = y (g - sum_k g y); log_softmax: dx = g - softmax sum_k g; both [..., K, ...]
-    return record(op, out, {x_in}, [y, s, log, use_reference](const Tensor& g_in, const GradMask&) {
+    return record(op, out, {x_in}, [saved_y, s, log, reference, empty_input](const Tensor& g_in, const GradMask&) {
+        const Tensor& y = saved_y.unpack();
         const Tensor g = row_major(g_in);
         Tensor dx = empty(y.shape(), {.dtype = y.dtype()});
         dispatch(y.dtype(), [&]<class T>() {
-            if (use_reference(y)) kernels::softmax_backward_reference<T>(g.data<T>(), y.data<T>(), dx.data<T>(), s, log);
+            if (empty_input) return;
+            if (reference) kernels::softmax_backward_reference<T>(g.data<T>(), y.data<T>(), dx.data<T>(), s, log);
             else kernels::softmax_backward_fast(g.data<float>(), y.data<float>(), dx.data<float>(), s, log);
         });
         return std::vector<Tensor>{dx};
@@ -86,8 +90,9 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, R
     const int64_t N = x.shape()[0], K = x.shape()[1];
     Tensor per_row = empty({N}, {.dtype = x.dtype()});
     std::vector<double> lse(N);
+    const bool reference = is_reference(choose_kernels(x.dtype()));
     dispatch(x.dtype(), [&]<class T>() {
-        if (reference_path(x))
+        if (reference)
             kernels::cross_entropy_forward_reference<T>(x.data<T>(), labels.data(), N, K, per_row.data<T>(), lse.data());
         else kernels::cross_entropy_forward_fast(x.data<float>(), labels.data(), N, K, per_row.data<float>(), lse.data());
     });
@@ -96,12 +101,14 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, R
     // loss_i = logsumexp(x_i) - x_i[y_i]: dx [N,K] = w_i (softmax(x_i) - onehot(y_i)), with w the
     // gradient of each row's loss (g/N for Mean). One fused pass; the softmax is recomputed from lse.
     return record("cross_entropy", out, {logits},
-                  [x, labels, lse = std::move(lse), reduction](const Tensor& g, const GradMask&) {
+                  [saved_x = SavedTensor(x, logits), labels, lse = std::move(lse), reduction, reference](
+                      const Tensor& g, const GradMask&) {
+                      const Tensor& x = saved_x.unpack();
                       const int64_t N = x.shape()[0], K = x.shape()[1];
                       const Tensor w = row_weights(g, N, reduction);
                       Tensor dx = empty(x.shape(), {.dtype = x.dtype()});
                       dispatch(x.dtype(), [&]<class T>() {
-                          if (reference_path(x))
+                          if (reference)
                               kernels::cross_entropy_backward_reference<T>(x.data<T>(), labels.data(), lse.data(),
                                                                            w.data<T>(), N, K, dx.data<T>());
                           else
@@ -154,7 +161,12 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
     Tensor out = reduction == Reduction::None ? sq : reduce_rows(sq.reshape({n}), reduction);
     if (!needs_grad({input, target})) return out;
     // l = (x - t)^2 (then reduced): dx = 2 (x - t) w, dt = -dx, w = g (None), g (Sum) or g/n (Mean).
-    return record("mse_loss", out, {input, target}, [diff, reduction](const Tensor& g_in, const GradMask& needs) {
+    // diff is a private copy; the version checks refuse what PyTorch, which saves input and target, refuses.
+    return record("mse_loss", out, {input, target},
+                  [diff, reduction, saved_input = SavedTensor::version_of(input),
+                   saved_target = SavedTensor::version_of(target)](const Tensor& g_in, const GradMask& needs) {
+        saved_input.check();
+        saved_target.check();
         const int64_t n = diff.numel();
         const Tensor g = reduction == Reduction::None ? row_major(g_in) : Tensor();
         const double scale = reduction == Reduction::None ? 2.0

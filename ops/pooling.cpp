@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/autograd.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 #include "ops/kernels/pool_fast.hpp"
 #include "ops/kernels/pool_reference.hpp"
 
@@ -30,6 +31,9 @@ kernels::PoolGeometry check_pool(const char* op, const Tensor& x, const Pool2dOp
     if (k.h <= 0 || k.w <= 0) fail("kernel_size must be positive");
     if (s.h <= 0 || s.w <= 0) fail("stride must be positive");
     if (p.h < 0 || p.w < 0) fail("padding must not be negative");
+    // Bounded first, so that the output-size arithmetic below cannot overflow.
+    if (k.h > kMaxElements || k.w > kMaxElements || s.h > kMaxElements || s.w > kMaxElements)
+        fail("kernel_size and stride must be at most 2^40");
     // PyTorch's rule: beyond half the kernel, a window could lie entirely in the padding.
     if (p.h > k.h / 2 || p.w > k.w / 2) fail("padding must be at most half the kernel size");
     kernels::PoolGeometry g{x.size(0), x.size(1), x.size(2), x.size(3), 0, 0, k.h, k.w, s.h, s.w, p.h, p.w};
@@ -40,7 +44,7 @@ kernels::PoolGeometry check_pool(const char* op, const Tensor& x, const Pool2dOp
     return g;
 }
 
-bool use_fast(const Tensor& x) { return x.dtype() == kFloat32 && !use_reference_kernels(); }
+bool use_fast(const Tensor& x) { return !is_reference(choose_kernels(x.dtype())); }
 
 // The fast kernels take either dense layout; anything else is copied to row-major first.
 Tensor dense(const Tensor& x) {
@@ -67,7 +71,10 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
     kernels::MaxPoolResult r = fast ? kernels::max_pool2d_forward_fast(dense(x), g)
                                     : dispatch(x.dtype(), [&]<class T>() { return kernels::max_pool2d_forward_reference<T>(x, g); });
     // dX [N,C,H,W]: dX[n,c,argmax(n,c,j)] += dout[n,c,j]; every other input gets 0
-    return record("max_pool2d", r.out, {x}, [g, fast, argmax = r.argmax](const Tensor& dout, const GradMask&) {
+    // The argmax is all the backward reads; the version check refuses what PyTorch, which saves x, refuses.
+    return record("max_pool2d", r.out, {x}, [g, fast, argmax = r.argmax, saved_x = SavedTensor::version_of(x)](
+                                                const Tensor& dout, const GradMask&) {
+        saved_x.check();
         return std::vector<Tensor>{fast ? kernels::max_pool2d_backward_fast(dout, argmax, g)
                                         : dispatch(dout.dtype(), [&]<class T>() {
                                               return kernels::max_pool2d_backward_reference<T>(dout, argmax, g);

@@ -36,9 +36,16 @@ Shape infer_shape(const Shape& requested, int64_t numel, const char* op, const S
     return out;
 }
 
+// A view op: out shares x's elements. Its backward only reshapes the gradient, which is right only
+// while x holds what it held at the forward: an in-place write to x since then is refused there.
 Tensor alias_with_grad(const char* op, const Tensor& x, const Shape& shape, const Strides& strides, BackwardFn fn) {
     Tensor out = as_strided(x, shape, strides);
-    return record(op, out, {x}, std::move(fn));
+    out.impl()->is_view = true;
+    if (!needs_grad({x})) return out;
+    return record(op, out, {x}, [base = SavedTensor::version_of(x), fn = std::move(fn)](const Tensor& g, const GradMask& needs) {
+        base.check();
+        return fn(g, needs);
+    });
 }
 
 }  // namespace
@@ -58,7 +65,10 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     // Checked here so that an error names reshape, not the view it calls.
     const Shape target = infer_shape(shape, x.numel(), "reshape", x.shape());
     if (x.is_contiguous()) return view(x, target);
-    return view(contiguous(x), target);
+    // A view of a private copy: nothing else sees its base, so it is no view for in-place writes.
+    Tensor out = view(contiguous(x), target);
+    out.impl()->is_view = false;
+    return out;
 }
 
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
@@ -131,6 +141,7 @@ Tensor squeeze(const Tensor& x, int64_t dim) {
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
+    checked_numel(shape, "expand");
     if (broadcast_shapes(x.shape(), shape, "expand") != shape)
         throw std::invalid_argument("expand: cannot expand " + to_string(x.shape()) + " to " + to_string(shape));
     // The engine reduces the gradient back to x's shape.

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/autograd.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 #include "engine/generator.hpp"
 #include "ops/arithmetic.hpp"
 #include "ops/kernels/conv_onednn.hpp"

@@ -1,8 +1,18 @@
 // The one driver over the op registry (see tests/registry/op_registry.hpp).
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
 #include "engine/autograd.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 #include "engine/gradcheck.hpp"
+#include "engine/tensor_math.hpp"
 #include "ops/arithmetic.hpp"
 #include "ops/view.hpp"
 #include "tests/registry/op_registry.hpp"
@@ -66,6 +76,7 @@ void compare(const OpCase& c, const Run& fast, const Run& ref, const char* layou
 TEST_CASE("registry: every op passes gradcheck in float64") {
     REQUIRE(!tg::testing::op_registry().empty());
     for (const OpCase& c : tg::testing::op_registry()) {
+        if (c.zero_size) continue;  // nothing to differentiate; the zero-size test runs these
         INFO(c.name);
         auto in = make_inputs(c, tg::kFloat64, 1);
         auto r = tg::gradcheck(c.fn, in, {.fast_mode = c.gradcheck_fast_mode});
@@ -125,4 +136,191 @@ TEST_CASE("registry: backward is linear in grad_output") {
                           c.name << ": gradient " << i << " is not linear in grad_output");
         }
     }
+}
+
+namespace {
+
+// The inputs of a row with requires_grad only on the ones in `subset` (bit i: input i).
+std::vector<Tensor> with_grad_subset(const OpCase& c, tg::DType dtype, uint64_t seed, unsigned subset) {
+    std::vector<Tensor> in = make_inputs(c, dtype, seed);
+    for (std::size_t i = 0; i < in.size(); ++i)
+        if (in[i].defined()) in[i] = in[i].detach().requires_grad_(in[i].requires_grad() && ((subset >> i) & 1));
+    return in;
+}
+
+std::vector<std::size_t> differentiable_inputs(const OpCase& c, const std::vector<Tensor>& in) {
+    std::vector<std::size_t> idx;
+    for (std::size_t i = 0; i < in.size(); ++i)
+        if (in[i].requires_grad()) idx.push_back(i);
+    return idx;
+}
+
+bool has_nan(const Tensor& t) {
+    for (double v : t.to_vector<double>())
+        if (v != v) return true;
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("registry: every subset of the inputs requiring grad gives the same gradients") {
+    int checked = 0;
+    for (const OpCase& c : tg::testing::op_registry()) {
+        INFO(c.name);
+        const std::vector<Tensor> all = make_inputs(c, tg::kFloat64, 7);
+        const std::vector<std::size_t> diff = differentiable_inputs(c, all);
+        if (diff.size() < 2) continue;
+        for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+            const std::vector<Tensor> full_in = make_inputs(c, dtype, 7);
+            Tensor probe;
+            {
+                tg::NoGradGuard no_grad;
+                probe = c.fn(full_in);
+            }
+            const Tensor g = random_like(probe, 8);
+            const Run full = run(c, full_in, g);
+            for (unsigned subset = 1; subset + 1 < (1u << all.size()); ++subset) {
+                const std::vector<Tensor> in = with_grad_subset(c, dtype, 7, subset);
+                if (differentiable_inputs(c, in).empty()) continue;
+                INFO("subset mask ", subset, ", ", tg::dtype_name(dtype));
+                Run part;
+                CHECK_NOTHROW(part = run(c, in, g));
+                // run() returns gradients for the inputs that require grad, in order.
+                std::size_t k = 0;
+                for (std::size_t j = 0; j < diff.size(); ++j) {
+                    if (!in[diff[j]].requires_grad()) continue;
+                    REQUIRE(k < part.grads.size());
+                    const Tensor& got = part.grads[k++];
+                    const Tensor& want = full.grads[j];
+                    if (!want.defined()) continue;
+                    REQUIRE(got.defined());
+                    CHECK_MESSAGE(tg::allclose(got, want, c.rtol, c.atol),
+                                  "input " << diff[j] << " differs by " << tg::max_abs_diff(got, want));
+                }
+                ++checked;
+            }
+        }
+    }
+    MESSAGE(checked << " partial requires_grad runs checked");
+    CHECK(checked > 0);
+}
+
+TEST_CASE("registry: a NaN in the first input reaches the output, in both kernels and dtypes") {
+    for (const OpCase& c : tg::testing::op_registry()) {
+        if (!c.nan_propagates || c.zero_size) continue;
+        for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+            for (bool reference : {false, true}) {
+                INFO(c.name, ", ", tg::dtype_name(dtype), reference ? ", reference" : ", fast");
+                std::vector<Tensor> in = make_inputs(c, dtype, 9);
+                REQUIRE(!in.empty());
+                Tensor poisoned = in[0].detach().clone();
+                {
+                    tg::NoGradGuard no_grad;
+                    tg::as_strided(poisoned, {1}, {1}).fill_(std::numeric_limits<double>::quiet_NaN());
+                }
+                poisoned.requires_grad_(in[0].requires_grad());
+                in[0] = poisoned;
+                tg::ReferenceKernelsGuard guard(reference);
+                CHECK(has_nan(c.fn(in)));
+            }
+        }
+    }
+}
+
+TEST_CASE("registry: zero-size rows run forward and backward, in both kernels") {
+    int rows = 0;
+    for (const OpCase& c : tg::testing::op_registry()) {
+        if (!c.zero_size) continue;
+        ++rows;
+        for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+            for (bool reference : {false, true}) {
+                INFO(c.name, ", ", tg::dtype_name(dtype), reference ? ", reference" : ", fast");
+                tg::ReferenceKernelsGuard guard(reference);
+                const std::vector<Tensor> in = make_inputs(c, dtype, 10);
+                Run r;
+                REQUIRE_NOTHROW(r = run(c, in, Tensor()));
+                std::size_t k = 0;
+                for (const Tensor& t : in) {
+                    if (!t.requires_grad()) continue;
+                    REQUIRE(k < r.grads.size());
+                    if (r.grads[k].defined()) CHECK(r.grads[k].shape() == t.shape());
+                    ++k;
+                }
+            }
+        }
+    }
+    MESSAGE(rows << " zero-size rows");
+    CHECK(rows > 0);
+}
+
+namespace {
+
+std::string read_file(const std::filesystem::path& p) {
+    std::ifstream f(p);
+    REQUIRE_MESSAGE(f.good(), "cannot read " << p);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+std::set<std::string> matches(const std::string& text, const std::regex& re) {
+    std::set<std::string> out;
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
+        out.insert((*it)[1].str());
+    return out;
+}
+
+std::string joined(const std::set<std::string>& names) {
+    std::string s;
+    for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("registry: every op in ops/ has a registry row and a derivatives.md row, and the reverse") {
+    const std::filesystem::path root = TAPEGRAD_SOURCE_DIR;
+    // The ops: functions returning a tensor (or indices) declared at namespace level in ops/*.hpp,
+    // and Tensor's in-place members.
+    std::set<std::string> ops;
+    for (const auto& entry : std::filesystem::directory_iterator(root / "ops")) {
+        if (entry.path().extension() != ".hpp") continue;
+        for (const auto& n : matches(read_file(entry.path()), std::regex(R"((?:^|\n)(?:Tensor|std::vector<int64_t>) (\w+)\()")))
+            ops.insert(n);
+    }
+    for (const auto& n : matches(read_file(root / "engine" / "tensor.hpp"), std::regex(R"(\n    Tensor& (\w+_)\()")))
+        if (n != "requires_grad_") ops.insert(n);  // a flag, not an op
+    REQUIRE(ops.size() > 30);
+
+    std::set<std::string> rows;
+    for (const OpCase& c : tg::testing::op_registry()) rows.insert(c.name.substr(0, c.name.find('/')));
+
+    // docs/derivatives.md: the first cell of each table row, "reshape / view / flatten" naming three.
+    std::set<std::string> documented;
+    const std::string doc = read_file(root / "docs" / "derivatives.md");
+    for (const auto& cell : matches(doc, std::regex(R"(\n\| ([^|]+?) \|)"))) {
+        std::stringstream parts(cell);
+        std::string part;
+        while (std::getline(parts, part, '/')) {
+            std::smatch m;
+            if (std::regex_search(part, m, std::regex(R"(([a-z][a-z_0-9]*))"))) documented.insert(m[1].str());
+        }
+    }
+    documented.erase("op");  // the header row
+
+    // argmax returns indices, which have no gradient: documented, but no registry row.
+    const std::set<std::string> no_row = {"argmax"};
+    std::set<std::string> missing_row, missing_doc, unknown_row, unknown_doc;
+    for (const auto& op : ops) {
+        if (!rows.count(op) && !no_row.count(op)) missing_row.insert(op);
+        if (!documented.count(op)) missing_doc.insert(op);
+    }
+    for (const auto& r : rows)
+        if (!ops.count(r)) unknown_row.insert(r);
+    for (const auto& d : documented)
+        if (!ops.count(d)) unknown_doc.insert(d);
+    CHECK_MESSAGE(missing_row.empty(), "ops without a registry row: " << joined(missing_row));
+    CHECK_MESSAGE(missing_doc.empty(), "ops without a docs/derivatives.md row: " << joined(missing_doc));
+    CHECK_MESSAGE(unknown_row.empty(), "registry rows for no op declared in ops/: " << joined(unknown_row));
+    CHECK_MESSAGE(unknown_doc.empty(), "docs/derivatives.md rows for no op declared in ops/: " << joined(unknown_doc));
 }

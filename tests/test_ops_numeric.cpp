@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "engine/autograd.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 #include "engine/threads.hpp"
 #include "ops/activation.hpp"
 #include "ops/batch_norm.hpp"

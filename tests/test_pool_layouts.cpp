@@ -10,6 +10,7 @@
 
 #include "engine/autograd.hpp"
 #include "engine/generator.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 #include "ops/pooling.hpp"
 #include "ops/reduce.hpp"
 

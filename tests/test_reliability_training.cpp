@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/autograd.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 #include "engine/generator.hpp"
 #include "engine/threads.hpp"
 #include "nn/data.hpp"

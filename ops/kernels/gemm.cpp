@@ -13,9 +13,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "engine/autograd.hpp"
 #include "engine/threads.hpp"
 #include "ops/kernels/cpu_isa.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 #include "ops/kernels/thread_scope.hpp"
 #include "ops/linear.hpp"
 

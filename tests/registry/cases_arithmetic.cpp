@@ -31,6 +31,43 @@ RegisterOps arithmetic_cases({
     {.name = "permute", .input_shapes = {{2, 3, 4}}, .fn = [](auto& in) { return in[0].permute({2, 0, 1}) * 1.5; }},
     {.name = "add_n/three", .input_shapes = {{2, 3}, {2, 3}, {2, 3}}, .fn = [](auto& in) { return add_n(in); }},
     {.name = "flatten", .input_shapes = {{2, 3, 2, 2}}, .fn = [](auto& in) { return in[0].flatten(1); }},
+    {.name = "view", .input_shapes = {{2, 6}}, .fn = [](auto& in) { return view(in[0], {3, -1}) * 2.0; }},
+    {.name = "transpose", .input_shapes = {{2, 3, 4}}, .fn = [](auto& in) { return transpose(in[0], 0, 2) * 2.0; }},
+    {.name = "squeeze", .input_shapes = {{2, 1, 3}}, .fn = [](auto& in) { return squeeze(in[0], 1) * 2.0; }},
+    {.name = "unsqueeze", .input_shapes = {{2, 3}}, .fn = [](auto& in) { return unsqueeze(in[0], -1) * 2.0; }},
+    {.name = "expand", .input_shapes = {{3, 1}}, .fn = [](auto& in) { return expand(in[0], {2, 3, 4}) * 2.0; }},
+    {.name = "clone", .input_shapes = {{2, 3}}, .fn = [](auto& in) { return clone(in[0].transpose(0, 1)); }},
+    {.name = "contiguous/channels_last",
+     .input_shapes = {{2, 3, 2, 2}},
+     .fn = [](auto& in) { return contiguous(in[0], MemoryFormat::ChannelsLast) * 2.0; }},
+    // Widening is exact, so the float64 gradcheck and the float32 comparison both see the op.
+    {.name = "to_dtype/to_float64", .input_shapes = {{2, 3}}, .fn = [](auto& in) { return to_dtype(in[0], kFloat64) * 2.0; }},
+    // Zero-size rows: shapes with an empty dimension go through forward and backward.
+    {.name = "add/empty", .input_shapes = {{0, 3}, {3}}, .fn = [](auto& in) { return in[0] + in[1]; }, .zero_size = true},
+    {.name = "mul/empty", .input_shapes = {{2, 0}, {2, 1}}, .fn = [](auto& in) { return in[0] * in[1]; }, .zero_size = true},
+    {.name = "sum/empty", .input_shapes = {{0, 4}}, .fn = [](auto& in) { return in[0].sum({0}); }, .zero_size = true},
+    {.name = "transpose/empty", .input_shapes = {{0, 3}}, .fn = [](auto& in) { return transpose(in[0], 0, 1) * 2.0; }, .zero_size = true},
+    {.name = "expand/empty", .input_shapes = {{1, 0}}, .fn = [](auto& in) { return expand(in[0], {3, 0}) * 2.0; }, .zero_size = true},
+});
+
+// In-place ops, each on a fresh non-leaf (a leaf that requires grad cannot be written in place):
+// their gradients must equal the out-of-place op's.
+Tensor fresh(const Tensor& t) { return t * 1.0; }
+
+RegisterOps inplace_cases({
+    {.name = "add_/broadcast", .input_shapes = {{2, 3}, {3}}, .fn = [](auto& in) { return fresh(in[0]).add_(in[1], 0.5); }},
+    {.name = "sub_", .input_shapes = {{2, 3}, {2, 3}}, .fn = [](auto& in) { return fresh(in[0]).sub_(in[1]); }},
+    {.name = "mul_", .input_shapes = {{2, 3}, {2, 3}}, .fn = [](auto& in) { return fresh(in[0]).mul_(in[1]); }},
+    {.name = "div_",
+     .input_shapes = {{2, 3}, {3}},
+     .fn = [](auto& in) { return fresh(in[0]).div_(in[1]); },
+     .make_inputs = [](Generator& g, DType t) { return positive_second(g, t, {2, 3}, {3}); }},
+    {.name = "fill_", .input_shapes = {{2, 3}, {2, 3}}, .fn = [](auto& in) { return fresh(in[0]).fill_(2.0) * in[1]; },
+     .nan_propagates = false},
+    {.name = "zero_", .input_shapes = {{2, 3}, {2, 3}}, .fn = [](auto& in) { return fresh(in[0]).zero_() + in[1]; },
+     .nan_propagates = false},
+    {.name = "copy_/broadcast", .input_shapes = {{2, 3}, {3}}, .fn = [](auto& in) { return fresh(in[0]).copy_(in[1]) * 2.0; },
+     .nan_propagates = false},
 });
 
 }  // namespace

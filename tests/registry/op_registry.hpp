@@ -3,8 +3,12 @@
 // (tests/test_op_registry.cpp) runs every row through the same checks:
 //   - gradcheck in float64 for every input that takes a gradient;
 //   - the fast float32 kernel against the reference kernel, in every layout the fast kernel takes;
-//   - backward is linear in grad_output.
-// A new op is a new row: add a RegisterOps object with its cases in tests/registry/cases_<family>.cpp.
+//   - backward is linear in grad_output;
+//   - every subset of the differentiable inputs requiring grad gives the same gradients;
+//   - a NaN in the first input reaches the output (unless the row says the op may drop it);
+//   - zero-size rows run forward and backward and give gradients of the inputs' shapes.
+// A completeness test keeps this table, the ops declared in ops/*.hpp and docs/derivatives.md in
+// step. A new op is a new row: add a RegisterOps object with its cases in tests/registry/cases_<family>.cpp.
 #include <functional>
 #include <string>
 #include <vector>
@@ -25,6 +29,11 @@ struct OpCase {
     double rtol = 1e-4;  // fast float32 vs reference float32
     double atol = 1e-4;
     bool gradcheck_fast_mode = false;  // u^T J v instead of the full Jacobian, for big inputs
+    // An input has no elements: gradcheck has nothing to check, the other checks still run.
+    bool zero_size = false;
+    // False where a NaN at the first element of the first input can be legitimately absent from
+    // the output (an exponent of 0, a label that selects another element).
+    bool nan_propagates = true;
 };
 
 std::vector<OpCase>& op_registry();

@@ -1,0 +1,124 @@
+#include "ops/inplace.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "engine/autograd.hpp"
+#include "engine/tensor_math.hpp"
+#include "ops/activation.hpp"
+#include "ops/arithmetic.hpp"
+#include "ops/view.hpp"
+
+namespace tapegrad {
+namespace {
+
+bool records(const Tensor& self, const Tensor& other = Tensor()) {
+    return is_grad_enabled() && (self.requires_grad() || other.requires_grad());
+}
+
+// Refuses, before anything is written, the in-place writes whose result or gradient would be wrong.
+void check_target(const Tensor& self, const char* op, const Tensor& other = Tensor()) {
+    if (!self.defined()) throw std::invalid_argument(std::string(op) + ": the tensor written in place is undefined");
+    if (is_grad_enabled() && self.is_leaf() && self.requires_grad())
+        throw std::invalid_argument(std::string(op) + ": a leaf tensor that requires grad (" + describe(self) +
+                                    ") cannot be written in place while grad mode is on, since its gradient would no "
+                                    "longer describe its value; write under NoGradGuard (as optimizers do), or work "
+                                    "on a clone()");
+    for (std::size_t d = 0; d < self.dim(); ++d)
+        if (self.shape()[d] > 1 && self.strides()[d] == 0)
+            throw std::invalid_argument(std::string(op) + ": the tensor " + describe(self) +
+                                        " is expanded: several of its elements share one memory location, so an "
+                                        "in-place write to it is ambiguous; call contiguous() or clone() first");
+    if (records(self, other) && self.impl()->is_view)
+        throw std::invalid_argument(std::string(op) + ": the tensor " + describe(self) +
+                                    " is a view of another tensor and the write would be recorded for autograd, but "
+                                    "the base's history cannot see a write through a view; apply the op out of place "
+                                    "(y = relu(y)) or write into the base");
+}
+
+// The step every in-place op shares: writes `result` (computed out of place) over self's elements
+// and, when it was recorded, gives self its history.
+Tensor& commit(Tensor& self, const Tensor& result, const char* op) {
+    if (result.shape() != self.shape())
+        throw std::invalid_argument(std::string(op) + ": the result has shape " + to_string(result.shape()) +
+                                    " but the tensor written in place has shape " + to_string(self.shape()) +
+                                    "; an in-place op cannot broadcast the tensor it writes into");
+    copy_into(self, result);
+    self.bump_version();
+    if (result.grad_fn()) {
+        self.impl()->grad_fn = result.grad_fn();
+        self.impl()->requires_grad = true;
+    }
+    return self;
+}
+
+// self = f(self, other), the out-of-place op recorded against self's history before the write.
+template <class F>
+Tensor& binary_inplace(Tensor& self, const Tensor& other, const char* op, F f) {
+    check_target(self, op, other);
+    return commit(self, f(self), op);
+}
+
+}  // namespace
+
+Tensor& Tensor::fill_(double value) {
+    check_target(*this, "fill_");
+    if (!records(*this)) {
+        fill_tensor(*this, value);
+        bump_version();
+        return *this;
+    }
+    // Every element is replaced: no gradient reaches the old history.
+    Tensor result = record("fill_", full(shape(), value, {.dtype = dtype()}), {*this},
+                           [](const Tensor&, const GradMask&) { return std::vector<Tensor>{Tensor()}; });
+    return commit(*this, result, "fill_");
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+    check_target(*this, "copy_", src);
+    if (!src.defined()) throw std::invalid_argument("copy_: the source is undefined");
+    const Tensor values = expand(src.detach(), shape());  // checks that src broadcasts to this shape
+    if (!records(*this, src)) {
+        // A source that shares this storage is read completely before anything is written.
+        copy_into(*this, values.impl()->storage == impl()->storage ? values.clone() : values);
+        bump_version();
+        return *this;
+    }
+    const DType src_dtype = src.dtype();
+    // dst = src broadcast and converted: dsrc = g converted back (the engine sums broadcast dims);
+    // the old contents of dst get nothing.
+    Tensor result = record("copy_", values.to(dtype()).clone(), {*this, src}, [src_dtype](const Tensor& g, const GradMask& needs) {
+        return std::vector<Tensor>{Tensor(), needs[1] ? g.to(src_dtype) : Tensor()};
+    });
+    return commit(*this, result, "copy_");
+}
+
+Tensor& Tensor::add_(const Tensor& other, double alpha) {
+    return binary_inplace(*this, other, "add_", [&](const Tensor& self) { return add(self, other, alpha); });
+}
+Tensor& Tensor::add_(double value) { return add_(scalar_tensor(value, {.dtype = dtype()})); }
+Tensor& Tensor::sub_(const Tensor& other) { return add_(other, -1.0); }
+Tensor& Tensor::mul_(const Tensor& other) {
+    return binary_inplace(*this, other, "mul_", [&](const Tensor& self) {
+        // mul saves self for other's gradient; the write below would change it, so it keeps a copy.
+        return mul(records(self, other) && other.requires_grad() ? self.clone() : self, other);
+    });
+}
+Tensor& Tensor::mul_(double value) { return mul_(scalar_tensor(value, {.dtype = dtype()})); }
+Tensor& Tensor::div_(const Tensor& other) {
+    return binary_inplace(*this, other, "div_", [&](const Tensor& self) {
+        return div(records(self, other) && other.requires_grad() ? self.clone() : self, other);
+    });
+}
+Tensor& Tensor::relu_() {
+    check_target(*this, "relu_");
+    return commit(*this, relu(*this), "relu_");
+}
+
+Tensor relu_(const Tensor& x) {
+    Tensor self = x;
+    self.relu_();
+    return self;
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,42 @@
+#pragma once
+// Which kernels an op runs: the reference kernels, written straight from the derivation, or the
+// fast float32 ones. The forward decides once (choose_kernels) and its backward closure carries
+// that decision, so the two halves of a node never disagree whatever the flags are by the time
+// backward runs.
+#include <cstdint>
+
+#include "engine/dtype.hpp"
+
+namespace tapegrad {
+
+// Thread-local: ops run their reference kernels instead of the fast ones. Tests compare the two;
+// float64 always uses the reference kernels.
+bool use_reference_kernels();
+class ReferenceKernelsGuard {
+public:
+    explicit ReferenceKernelsGuard(bool enabled = true);
+    ~ReferenceKernelsGuard();
+    ReferenceKernelsGuard(const ReferenceKernelsGuard&) = delete;
+    ReferenceKernelsGuard& operator=(const ReferenceKernelsGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
+enum class Kernels : uint8_t { Reference, Fast };
+
+// Reference for float64 or under ReferenceKernelsGuard; Fast otherwise.
+Kernels choose_kernels(DType dtype);
+inline bool is_reference(Kernels k) { return k == Kernels::Reference; }
+
+// Re-establishes a forward's decision while its backward runs, for code that reads the flag
+// (the GEMM seam).
+class KernelScope {
+public:
+    explicit KernelScope(Kernels k) : guard_(is_reference(k)) {}
+
+private:
+    ReferenceKernelsGuard guard_;
+};
+
+}  // namespace tapegrad

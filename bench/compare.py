@@ -53,7 +53,7 @@ def header(doc):
     if ours.get("gemm"):
         lines.append("Our GEMM: " + "; ".join("{} -> {}".format(k, v) for k, v in ours["gemm"].items()) + ".")
     lines.append("Peak: {} FMA units x {} floats x 2 flops x {:.2f} GHz = {:.0f} GFLOP/s per core. "
-                 "Copy bandwidth (STREAM-like, read + write): {}.".format(
+                 "Copy bandwidth (STREAM-like copy of 4 MiB, read + write): {}.".format(
                      2, 16 if m["isa"].startswith("AVX-512") else 8, m["mhz"] / 1000, peak_gflops(m, 1),
                      ", ".join("{:.1f} GB/s at {} thread(s)".format(v, t) for t, v in doc["copy_gbs"].items())))
     return lines

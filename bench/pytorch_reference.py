@@ -222,9 +222,10 @@ def small_cnn_step(layout):
 
 
 def copy_gbs(threads, min_time):
-    """STREAM-like copy of 64 MiB: bytes read plus bytes written per second."""
+    """STREAM-like copy of 4 MiB, the size of the memory-bound cases' activations (so from the same
+    level of the cache hierarchy): bytes read plus bytes written per second."""
     torch.set_num_threads(threads)
-    a, b = torch.ones(16 << 20), torch.empty(16 << 20)
+    a, b = torch.ones(1 << 20), torch.empty(1 << 20)
     ms, _ = time_runs(lambda: b.copy_(a), min_time)
     return 2 * a.numel() * 4 / (ms * 1e-3) / 1e9
 

@@ -11,7 +11,6 @@
 
 #include "engine/allocator.hpp"
 #include "engine/threads.hpp"
-#include "ops/kernels/thread_scope.hpp"
 
 namespace tapegrad::kernels {
 namespace {
@@ -32,7 +31,7 @@ dnnl::stream& cpu_stream() {
 }
 
 // Scratchpads and blocked weights come from the caching allocator, not from oneDNN's own
-// malloc: fresh pages cost tens of microseconds each here (MEASURED.md).
+// malloc: fresh pages cost tens of microseconds each here (docs/measured.md).
 class Buffer {
 public:
     explicit Buffer(std::size_t bytes) : bytes_(bytes), ptr_(bytes ? allocator().allocate(bytes) : nullptr) {}
@@ -276,7 +275,7 @@ Tensor conv2d_backward_data_onednn(const Tensor& dout, const Tensor& w_in, const
 ConvWeightGrads conv2d_backward_weights_onednn(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias) {
     // Its reduction over the batch and the pixels is split by thread, so its bits depend on the
     // thread count; deterministic mode builds and runs it on one thread.
-    const ThreadCountScope threads(is_deterministic() ? 1 : get_num_threads());
+    const ThreadCountGuard threads(split_sum_threads());
     const BackwardWeightsEntry& e = backward_weights_entry(g, with_bias);
     ConvWeightGrads grads{empty(g.weight_shape()), with_bias ? empty({g.F}) : Tensor()};
     const memory user(weights_md(g, true), cpu_engine(), grads.weight.data_ptr());

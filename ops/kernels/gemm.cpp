@@ -16,7 +16,6 @@
 #include "engine/threads.hpp"
 #include "ops/kernels/cpu_isa.hpp"
 #include "ops/kernels/kernel_choice.hpp"
-#include "ops/kernels/thread_scope.hpp"
 #include "ops/linear.hpp"
 
 namespace tapegrad::kernels {
@@ -109,10 +108,9 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
         gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    // Either library may split the K reduction between threads (dnnl_sgemm does for skinny
-    // products), which makes the bits depend on the thread count. Deterministic mode runs the
-    // product on one thread: the same bits at any setting, and at one thread the same call.
-    const ThreadCountScope threads(is_deterministic() ? 1 : get_num_threads());
+    // Either library may split the K reduction over threads (dnnl_sgemm does for skinny products;
+    // see set_deterministic): one thread in deterministic mode.
+    const ThreadCountGuard threads(split_sum_threads());
     sgemm_on(gemm_backend(trans_a, trans_b, M, N, K), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

@@ -96,6 +96,11 @@ public:
     Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
     Tensor transpose(int64_t dim0, int64_t dim1) const;
     Tensor permute(const Shape& dims) const;
+    // Views along one dimension (ops/shape_ops.hpp): x[.., start:start+length], x[.., start:end:step],
+    // x[.., index].
+    Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+    Tensor slice(int64_t dim, int64_t start = 0, int64_t end = INT64_MAX, int64_t step = 1) const;
+    Tensor select(int64_t dim, int64_t index) const;
     Tensor sum() const;
     Tensor sum(const std::vector<int64_t>& axes, bool keepdim = false) const;
     Tensor mean() const;

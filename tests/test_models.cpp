@@ -32,9 +32,10 @@ double max_abs(const Tensor& t) {
 }
 
 // max |a - b| / max(max |b|, floor): the error relative to the tensor's scale, not per element
-// (gradients have elements near zero). `floor` keeps a gradient that is zero in exact arithmetic
-// (a batch norm's bias followed by a convolution and another batch norm: the second one removes
-// any per-channel constant) from dividing rounding noise by rounding noise.
+// (gradients have elements near zero). `floor`, 1e-3 of the model's largest gradient element,
+// keeps a gradient that is zero in exact arithmetic (MobileNetV2's batch-norm bias before a 1x1
+// convolution and another batch norm, which removes any per-channel constant) from dividing
+// rounding noise by rounding noise; such a gradient is still checked to be that small.
 double relative_error(const Tensor& a, const Tensor& b, double floor = 0) {
     REQUIRE(a.shape() == b.shape());
     const std::vector<double> va = a.to_vector<double>(), vb = b.to_vector<double>();
@@ -87,7 +88,7 @@ void check_against_pytorch(const std::string& file, nn::Module& model, tg::DType
     for (const auto& [name, p] : model.named_parameters()) {
         INFO("gradient of ", name);
         REQUIRE(p.grad().defined());
-        const double e = relative_error(p.grad(), ref.at("grad." + name), 1e-6 * largest);
+        const double e = relative_error(p.grad(), ref.at("grad." + name), 1e-3 * largest);
         worst = std::max(worst, e);
         CHECK_MESSAGE(e <= tol.grads, "differs by " << e);
         ++checked;

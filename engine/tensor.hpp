@@ -155,6 +155,8 @@ Tensor scalar_tensor(double value, TensorOptions options = {});
 // Copies `values` into a new tensor of `shape`; the sizes must agree.
 Tensor from_vector(const std::vector<float>& values, const Shape& shape, TensorOptions options = {});
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options = {});
+// Integer values (labels, indices): int64 unless options say otherwise.
+Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape, TensorOptions options = {.dtype = kInt64});
 // tensor({1, 2, 3}) and tensor({{1, 2}, {3, 4}})
 Tensor tensor(std::initializer_list<double> values, TensorOptions options = {});
 Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions options = {});

@@ -9,6 +9,7 @@
 
 #include "engine/generator.hpp"
 #include "engine/tensor.hpp"
+#include "nn/transforms.hpp"
 
 namespace tapegrad::nn {
 
@@ -77,6 +78,9 @@ struct DataLoaderOptions {
     // training set's values to every loader: auto [m, s] = train_set.pixel_mean_std().
     std::optional<double> mean = std::nullopt;
     std::optional<double> std = std::nullopt;
+    // Applied to each batch's images after normalisation (nn/transforms.hpp): augmentation such as
+    // compose({random_crop(28, 4, seed), random_horizontal_flip(0.5, seed)}).
+    Transform transform = nullptr;
 };
 
 // for (const nn::Batch& batch : loader) { ... }  Each pass over the loader is one epoch, in a new

@@ -235,7 +235,12 @@ std::vector<std::pair<std::string, Module*>> Module::named_modules() {
 }
 
 Module& Module::apply(const std::function<void(Module&)>& fn) {
-    for (auto& [name, child] : children_) child->apply(fn);
+    std::vector<const Module*> done;  // a child registered under two names runs once, as PyTorch's children()
+    for (auto& [name, child] : children_) {
+        if (std::find(done.begin(), done.end(), child.get()) != done.end()) continue;
+        done.push_back(child.get());
+        child->apply(fn);
+    }
     fn(*this);
     return *this;
 }

@@ -56,7 +56,8 @@ public:
     // This module (named "") and every descendant, depth first in registration order, each once
     // even when shared ("layer1.0.conv1"), as PyTorch's named_modules().
     std::vector<std::pair<std::string, Module*>> named_modules();
-    // Calls fn on every descendant, then on this module (PyTorch's apply), e.g. to re-initialise
+    // Calls fn on every descendant, then on this module (PyTorch's apply; a child registered under
+    // two names runs once), e.g. to re-initialise
     // layers: model.apply([&](nn::Module& m) { if (auto* c = dynamic_cast<nn::Conv2d*>(&m)) ... }).
     Module& apply(const std::function<void(Module&)>& fn);
     // Converts every parameter and buffer to `dtype` in place (PyTorch's model.double() /

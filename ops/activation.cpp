@@ -99,37 +99,36 @@ Tensor abs(const Tensor& x) {
         [](auto g, auto v) { return v > 0 ? g : (v < 0 ? -g : decltype(g)(0)); });
 }
 
-// clamp' = [min <= x <= max] (PyTorch's clamp_backward); NaN stays NaN, with gradient 0.
-Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
-    if (min && max && *min > *max)
-        throw std::invalid_argument("clamp: min " + std::to_string(*min) + " is larger than max " + std::to_string(*max));
-    const double lo = min.value_or(-INFINITY), hi = max.value_or(INFINITY);
+namespace {
+// clamp and hardtanh: the same forward; the gradient passes on the closed interval (clamp) or the
+// open one (hardtanh), as in PyTorch.
+Tensor clamp_op(const char* op, const Tensor& x, double lo, double hi, bool closed) {
     return unary_op(
-        "clamp", x, Saves::Input,
+        op, x, Saves::Input,
         [lo, hi](auto v) {
             using T = decltype(v);
             return v < T(lo) ? T(lo) : (v > T(hi) ? T(hi) : v);
         },
-        [lo, hi](auto g, auto v) {
+        [lo, hi, closed](auto g, auto v) {
             using T = decltype(v);
-            return v >= T(lo) && v <= T(hi) ? g : T(0);
+            const bool inside = closed ? v >= T(lo) && v <= T(hi) : v > T(lo) && v < T(hi);
+            return inside ? g : T(0);
         });
+}
+}  // namespace
+
+// clamp' = [min <= x <= max] (PyTorch's clamp_backward); NaN stays NaN, with gradient 0.
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
+    if (min && max && *min > *max)
+        throw std::invalid_argument("clamp: min " + std::to_string(*min) + " is larger than max " + std::to_string(*max));
+    return clamp_op("clamp", x, min.value_or(-INFINITY), max.value_or(INFINITY), true);
 }
 
 // hardtanh' = [min < x < max]: 0 on the bounds themselves (PyTorch's hardtanh_backward).
 Tensor hardtanh(const Tensor& x, double min_val, double max_val) {
     if (min_val > max_val)
         throw std::invalid_argument("hardtanh: min_val " + std::to_string(min_val) + " is larger than max_val " + std::to_string(max_val));
-    return unary_op(
-        "hardtanh", x, Saves::Input,
-        [min_val, max_val](auto v) {
-            using T = decltype(v);
-            return v < T(min_val) ? T(min_val) : (v > T(max_val) ? T(max_val) : v);
-        },
-        [min_val, max_val](auto g, auto v) {
-            using T = decltype(v);
-            return v > T(min_val) && v < T(max_val) ? g : T(0);
-        });
+    return clamp_op("hardtanh", x, min_val, max_val, false);
 }
 
 Tensor relu6(const Tensor& x) { return hardtanh(x, 0.0, 6.0); }

@@ -169,6 +169,7 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
     if (x.dtype() == dtype) return x;
     Tensor out = empty(x.shape(), x.suggest_memory_format(), {.dtype = dtype});
     copy_into(out, x);
+    if (!is_floating_point(dtype)) return out;  // integers carry no gradient
     const DType from = x.dtype();
     return record("to", out, {x}, [from](const Tensor& g, const GradMask&) { return std::vector<Tensor>{to_dtype(g, from)}; });
 }

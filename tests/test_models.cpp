@@ -106,8 +106,9 @@ Tensor pixels_as_rows(const Tensor& out) { return out.permute({0, 2, 3, 1}).resh
 
 constexpr Tolerances kFloat64{1e-10, 1e-10};
 // PyTorch's own float32 run of these models is within 4e-5 of its float64 one (logits and
-// gradients, same metric).
-constexpr Tolerances kFloat32{1e-4, 1e-4};
+// gradients, same metric); ours measured 8e-5 at worst (ResNet-18). A wrong kernel or a flipped
+// ReLU shows as 1e-2 or more.
+constexpr Tolerances kFloat32{1e-4, 3e-4};
 
 std::shared_ptr<tg::models::MobileNetV2> small_mobilenet(tg::Generator& gen) {
     return std::make_shared<tg::models::MobileNetV2>(

@@ -5,28 +5,29 @@
 namespace tapegrad::kernels {
 namespace {
 
-// Calls row(out_row_offset, x_row_offset_or_-1_if_padding, ...) for every row of the output (all
-// dimensions but the last), in row-major order; rows are independent.
+// The input offset (through x_strides) of the row that output row r (over all dimensions but the
+// last, row-major) reads, or -1 where that row is padding.
+int64_t row_source(const IndexMaps& maps, const Shape& out_shape, const Strides& x_strides, int64_t r) {
+    int64_t rest = r, src = 0;
+    for (std::size_t d = maps.size() - 1; d-- > 0;) {
+        const int64_t i = maps[d][rest % out_shape[d]];
+        rest /= out_shape[d];
+        if (i < 0) return -1;
+        src += i * x_strides[d];
+    }
+    return src;
+}
+
+// Calls row(out_row_offset, x_row_offset_or_-1_if_padding) for every row of the output, in
+// parallel (rows are independent).
 template <class Row>
 void for_each_row(const IndexMaps& maps, const Strides& x_strides, Row row) {
-    const std::size_t nd = maps.size();
     const Shape out_shape = mapped_shape(maps);
-    const int64_t row_len = out_shape[nd - 1];
-    const int64_t rows = numel_of(out_shape) / (row_len == 0 ? 1 : row_len);
     if (numel_of(out_shape) == 0) return;
+    const int64_t row_len = out_shape.back();
+    const int64_t rows = numel_of(out_shape) / row_len;
 #pragma omp parallel for schedule(static) if (rows * row_len > kParallelThreshold)
-    for (int64_t r = 0; r < rows; ++r) {
-        int64_t rest = r, src = 0;
-        bool padding = false;
-        for (std::size_t d = nd - 1; d-- > 0;) {
-            const int64_t o = rest % out_shape[d];
-            rest /= out_shape[d];
-            const int64_t i = maps[d][o];
-            if (i < 0) padding = true;
-            else src += i * x_strides[d];
-        }
-        row(r * row_len, padding ? int64_t{-1} : src);
-    }
+    for (int64_t r = 0; r < rows; ++r) row(r * row_len, row_source(maps, out_shape, x_strides, r));
 }
 
 }  // namespace
@@ -56,19 +57,11 @@ void scatter_add_mapped(const T* g, T* dx, const Shape& x_shape, const IndexMaps
     const std::vector<int64_t>& last = maps.back();
     const int64_t n = static_cast<int64_t>(last.size());
     // Serial: several outputs may read one input (reflection, replication, nearest upsampling).
-    const std::size_t nd = maps.size();
     const Shape out_shape = mapped_shape(maps);
     const int64_t rows = n == 0 ? 0 : numel_of(out_shape) / n;
     for (int64_t r = 0; r < rows; ++r) {
-        int64_t rest = r, src = 0;
-        bool padding = false;
-        for (std::size_t d = nd - 1; d-- > 0;) {
-            const int64_t o = rest % out_shape[d];
-            rest /= out_shape[d];
-            if (maps[d][o] < 0) padding = true;
-            else src += maps[d][o] * xs[d];
-        }
-        if (padding) continue;
+        const int64_t src = row_source(maps, out_shape, xs, r);
+        if (src < 0) continue;
         const T* gr = g + r * n;
         for (int64_t j = 0; j < n; ++j)
             if (last[j] >= 0) dx[src + last[j]] += gr[j];

@@ -189,6 +189,25 @@ def make_ops():
         entries += [(f"{name}.in{i}", t) for i, t in enumerate(inputs)]
         entries += [(f"{name}.out", out), (f"{name}.cot", cot)]
         entries += [(f"{name}.grad{i}", g) for i, g in enumerate(grads)]
+    # cross_entropy with class weights, an ignored row and label smoothing, in each reduction:
+    # 'ce.logits', 'ce.weight', 'ce.labels' (float64 class indices, -100 ignored), then
+    # 'ce_<variant>.out' and 'ce_<variant>.grad' (of sum(out * 'ce_<variant>.cot') for None).
+    logits = r(6, 4)
+    weight = torch.rand(4, generator=gen, dtype=torch.float64) + 0.5
+    labels = torch.tensor([2, 0, -100, 3, 1, 2])
+    entries += [("ce.logits", logits), ("ce.weight", weight), ("ce.labels", labels.double())]
+    variants = {
+        "weighted_mean": dict(weight=weight),
+        "smoothed_mean": dict(label_smoothing=0.2),
+        "weighted_smoothed_sum": dict(weight=weight, label_smoothing=0.1, reduction="sum"),
+        "weighted_smoothed_none": dict(weight=weight, label_smoothing=0.3, reduction="none"),
+        "plain_ignore_mean": dict(),
+    }
+    for name, kw in variants.items():
+        out = F.cross_entropy(logits, labels, ignore_index=-100, **kw)
+        cot = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+        (grad,) = torch.autograd.grad((out * cot).sum(), [logits])
+        entries += [(f"ce_{name}.out", out.reshape(-1)), (f"ce_{name}.cot", cot.reshape(-1)), (f"ce_{name}.grad", grad)]
     write_checkpoint(os.path.join(HERE, "ops_reference.tgck"), entries)
 
 

@@ -5,10 +5,12 @@
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
+#include <source_location>
 #include <string>
 #include <vector>
 
 #include "engine/dtype.hpp"
+#include "engine/hooks.hpp"
 #include "engine/shape.hpp"
 
 namespace tapegrad {
@@ -37,6 +39,7 @@ struct TensorImpl {
     bool is_view = false;  // made by a view op (view, permute, expand, ...): shares its base's elements
     std::shared_ptr<TensorImpl> grad;  // leaves only
     std::shared_ptr<Node> grad_fn;     // non-leaves only
+    std::shared_ptr<GradHooks> hooks;  // leaves only; null until a hook is registered
 };
 
 class Tensor {
@@ -86,6 +89,15 @@ public:
     Tensor detach() const;
     // Backpropagates from this tensor. A scalar needs no grad_output.
     void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;
+    // Runs `hook` on this tensor's gradient during backward (and grad()); a defined return value
+    // replaces the gradient. On a leaf it sees the gradient summed over this pass, before it is
+    // added into .grad(); on a non-leaf, the gradient flowing into its grad_fn. Hooks run in
+    // registration order. The tensor must require grad.
+    HookHandle register_hook(GradHook hook) const;
+    // Runs `hook` on a leaf that requires grad as soon as its .grad() holds this backward pass's
+    // final gradient, while the rest of the pass may still be running (data-parallel training
+    // starts reducing it there). Not run by grad(), which accumulates nothing.
+    HookHandle register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const;
 
     // ---- copies and views (differentiable)
     Tensor clone() const;

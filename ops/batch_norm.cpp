@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/autograd.hpp"
+#include "engine/profiler.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/kernels/batch_norm.hpp"
 #include "ops/kernels/kernel_choice.hpp"
@@ -66,7 +67,8 @@ void update_running(const Tensor& running, const std::vector<double>& batch, dou
 }  // namespace
 
 Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, const BatchNormOptions& options) {
+                  const Tensor& bias, const BatchNormOptions& options, std::source_location loc) {
+    detail::OpScope scope("batch_norm", loc);
     check(x_in, running_mean, running_var, weight, bias, options);
     // [N,C,L] is [N,C,L,1]: the same statistics per channel, through the same kernels.
     if (x_in.dim() == 3)

@@ -1,6 +1,7 @@
 #include "ops/loss.hpp"
 
 #include "engine/autograd.hpp"
+#include "engine/profiler.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/kernels/loss.hpp"
@@ -91,7 +92,8 @@ Tensor row_weights(const Tensor& g, int64_t N, Reduction r) {
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op("softmax", x, dim, false); }
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_op("log_softmax", x, dim, true); }
 
-Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, Reduction reduction) {
+Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, Reduction reduction, std::source_location loc) {
+    detail::OpScope scope("cross_entropy", loc);
     check_classification("cross_entropy", logits, labels, "logits");
     const Tensor x = row_major(logits);
     const int64_t N = x.shape()[0], K = x.shape()[1];
@@ -191,7 +193,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
 // Composed of log_softmax, mul and sum, so that its gradient (of any order) is theirs:
 // nll_i = -w_{t_i} lp[i, t_i], smooth_i = -Σ_k w_k lp[i, k] (w = 1 without weight), both 0 for
 // ignored rows; loss = (1 - s) reduce(nll) + (s / K) reduce(smooth), Mean dividing by Σ_i w_{t_i}.
-Tensor cross_entropy(const Tensor& logits, const Tensor& labels, const CrossEntropyOptions& o) {
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, const CrossEntropyOptions& o, std::source_location loc) {
     if (!logits.defined() || !labels.defined()) throw std::invalid_argument("cross_entropy: logits or labels are undefined");
     const std::string shapes = " (logits " + describe(logits) + ", labels " + describe(labels) + ")";
     if (logits.dim() != 2) throw std::invalid_argument("cross_entropy: logits must be 2-D [N,K]" + shapes);
@@ -216,7 +218,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, const CrossEntr
                                         " is outside [0, " + std::to_string(K) + ") and is not ignore_index" + shapes);
         }
     }
-    if (!o.weight.defined() && !any_ignored && o.label_smoothing == 0.0) return cross_entropy(logits, t, o.reduction);
+    if (!o.weight.defined() && !any_ignored && o.label_smoothing == 0.0) return cross_entropy(logits, t, o.reduction, loc);
 
     const std::vector<double> class_w = o.weight.defined() ? o.weight.to_vector<double>() : std::vector<double>(K, 1.0);
     std::vector<double> picked(static_cast<std::size_t>(N * K), 0.0), keep(static_cast<std::size_t>(N), 0.0);

@@ -2,6 +2,7 @@
 // Everything a model script needs:   #include "tapegrad.hpp"   namespace tg = tapegrad;
 #include "engine/autograd.hpp"
 #include "engine/function.hpp"
+#include "engine/functional.hpp"
 #include "engine/generator.hpp"
 #include "engine/gradcheck.hpp"
 #include "engine/tensor.hpp"
@@ -18,6 +19,7 @@
 #include "ops/arithmetic.hpp"
 #include "ops/batch_norm.hpp"
 #include "ops/conv.hpp"
+#include "ops/conv_transpose.hpp"
 #include "ops/dropout.hpp"
 #include "ops/inplace.hpp"
 #include "ops/kernels/kernel_choice.hpp"

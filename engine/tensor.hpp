@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,8 +85,10 @@ public:
     const std::shared_ptr<Node>& grad_fn() const { return checked().grad_fn; }
     // Same storage, no history: a leaf that does not require grad.
     Tensor detach() const;
-    // Backpropagates from this tensor. A scalar needs no grad_output.
-    void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;
+    // Backpropagates from this tensor. A scalar needs no grad_output. create_graph records the
+    // backward pass so that .grad() can be differentiated again; retain_graph defaults to it.
+    void backward(const Tensor& grad_output = Tensor(), std::optional<bool> retain_graph = std::nullopt,
+                  bool create_graph = false) const;
 
     // ---- copies and views (differentiable)
     Tensor clone() const;

@@ -21,4 +21,9 @@ int get_num_threads() { return omp_get_max_threads(); }
 void set_deterministic(bool enabled) { g_deterministic = enabled; }
 bool is_deterministic() { return g_deterministic; }
 
+int split_sum_threads() { return is_deterministic() ? 1 : get_num_threads(); }
+
+ThreadCountGuard::ThreadCountGuard(int n) : previous_(get_num_threads()) { set_num_threads(n); }
+ThreadCountGuard::~ThreadCountGuard() { set_num_threads(previous_); }
+
 }  // namespace tapegrad

@@ -42,7 +42,9 @@ int main(int argc, char** argv) try {
                          std::make_shared<nn::Linear>(16, 10, gen)};
     std::cout << model.to_string();
 
-    nn::DataLoader train(nn::load_mnist(data_dir, nn::Split::Train).head(20000), {.batch_size = 64, .seed = 1});
+    nn::ImageDataset train_set = nn::load_mnist(data_dir, nn::Split::Train).head(20000);
+    const auto [mean, stddev] = train_set.pixel_mean_std();
+    nn::DataLoader train(std::move(train_set), {.batch_size = 64, .seed = 1, .mean = mean, .std = stddev});
     nn::AdamW optimizer(model.parameters(), {.lr = 3e-3, .weight_decay = 1e-2});
     int step = 0;
     double running = 0;

@@ -126,7 +126,32 @@ IdxArray read_idx(const std::string& path, uint32_t expected_magic) {
 
 // ---------------------------------------------------------------- ImageDataset
 
+namespace {
+// a * b for non-negative sizes, checked before multiplying.
+int64_t checked_product(int64_t a, int64_t b, const std::string& who, const std::string& what) {
+    int64_t product = 0;
+    if (__builtin_mul_overflow(a, b, &product))
+        throw std::invalid_argument(who + ": " + what + " (" + std::to_string(a) + " x " + std::to_string(b) +
+                                    ") overflows 64 bits");
+    return product;
+}
+}  // namespace
+
+void ImageDataset::check(const std::string& who) const {
+    if (count < 0 || rows < 0 || cols < 0)
+        throw std::invalid_argument(who + ": the dataset's sizes must be non-negative, got count " + std::to_string(count) +
+                                    ", rows " + std::to_string(rows) + ", cols " + std::to_string(cols));
+    const int64_t plane = checked_product(rows, cols, who, "rows x cols");
+    const int64_t total = checked_product(count, plane, who, "count x rows x cols");
+    if (pixels.size() != static_cast<uint64_t>(total) || labels.size() != static_cast<uint64_t>(count))
+        throw std::invalid_argument(who + ": the dataset has " + std::to_string(pixels.size()) + " pixels and " +
+                                    std::to_string(labels.size()) + " labels, but count " + std::to_string(count) +
+                                    " x " + std::to_string(rows) + " x " + std::to_string(cols) + " needs " +
+                                    std::to_string(total) + " and " + std::to_string(count));
+}
+
 ImageDataset ImageDataset::head(int64_t n) const {
+    check("ImageDataset::head");
     ImageDataset out;
     out.count = std::clamp<int64_t>(n, 0, count);
     out.rows = rows;
@@ -184,34 +209,33 @@ DataLoader::DataLoader(ImageDataset dataset, DataLoaderOptions options)
     : dataset_(std::move(dataset)), options_(options), gen_(options.seed) {
     if (options_.batch_size <= 0)
         throw std::invalid_argument("DataLoader: batch_size must be positive, got " + std::to_string(options_.batch_size));
-    if (dataset_.count <= 0) throw std::invalid_argument("DataLoader: the dataset is empty");
-    if (static_cast<int64_t>(dataset_.pixels.size()) != dataset_.count * dataset_.rows * dataset_.cols ||
-        static_cast<int64_t>(dataset_.labels.size()) != dataset_.count)
-        throw std::invalid_argument("DataLoader: the dataset's pixels or labels do not match its count");
+    dataset_.check("DataLoader");
     if (options_.mean.has_value() != options_.std.has_value())
         throw std::invalid_argument("DataLoader: give both mean and std, or neither");
     if (options_.mean) {
         mean_ = *options_.mean;
         std_ = *options_.std;
-    } else {
-        std::tie(mean_, std_) = dataset_.pixel_mean_std();
     }
-    if (!(std_ > 0)) throw std::invalid_argument("DataLoader: the normalisation std must be positive");
+    if (!std::isfinite(mean_) || !(std_ > 0) || !std::isfinite(std_))
+        throw std::invalid_argument("DataLoader: the normalisation needs a finite mean and a finite, positive std, got mean " +
+                                    std::to_string(mean_) + " and std " + std::to_string(std_));
     order_.resize(static_cast<std::size_t>(dataset_.count));
     std::iota(order_.begin(), order_.end(), 0);
     cursor_ = dataset_.count;  // no epoch started
 }
 
 int64_t DataLoader::num_batches() const {
+    // Not (count + b - 1) / b, which overflows for a huge batch size.
     const int64_t b = options_.batch_size;
-    return options_.drop_last ? dataset_.count / b : (dataset_.count + b - 1) / b;
+    const int64_t full = dataset_.count / b;
+    return options_.drop_last || dataset_.count % b == 0 ? full : full + 1;
 }
 
 void DataLoader::reset() {
     std::iota(order_.begin(), order_.end(), 0);
     if (options_.shuffle) {
         // Fisher-Yates with the project's generator: same seed, same order everywhere.
-        for (std::size_t i = order_.size() - 1; i > 0; --i) std::swap(order_[i], order_[gen_.below(i + 1)]);
+        for (std::size_t i = order_.size(); i-- > 1;) std::swap(order_[i], order_[gen_.below(i + 1)]);
     }
     cursor_ = 0;
 }

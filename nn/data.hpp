@@ -42,6 +42,9 @@ struct ImageDataset {
 
     // The first `n` items (all when n exceeds count).
     ImageDataset head(int64_t n) const;
+    // Throws std::invalid_argument naming `who` unless the sizes are non-negative, their product
+    // fits in 64 bits and the pixels and labels hold exactly count * rows * cols and count values.
+    void check(const std::string& who) const;
     // Mean and (population) standard deviation of the pixels scaled to [0, 1].
     std::pair<double, double> pixel_mean_std() const;
 };
@@ -61,13 +64,17 @@ struct Batch {
     std::vector<int64_t> labels;  // B
 };
 
+// Unlike torch.utils.data.DataLoader (batch_size 1, shuffle false), a loader built for training:
+// batches of 64 in a shuffled order unless told otherwise.
 struct DataLoaderOptions {
     int64_t batch_size = 64;
     bool shuffle = true;
     bool drop_last = false;
     uint64_t seed = 0;
-    // Normalisation (x / 255 - mean) / std; by default the dataset's own mean and std. Pass the
-    // training set's values to the test loader.
+    // Normalisation (x / 255 - mean) / std, with both given or neither. Neither: the pixels scaled
+    // to [0, 1], as torchvision's ToTensor; a loader never guesses statistics from its own data,
+    // since the test set must be normalised with the training set's. To standardise, pass the
+    // training set's values to every loader: auto [m, s] = train_set.pixel_mean_std().
     std::optional<double> mean = std::nullopt;
     std::optional<double> std = std::nullopt;
 };
@@ -78,9 +85,10 @@ class DataLoader {
 public:
     DataLoader(ImageDataset dataset, DataLoaderOptions options = {});
 
-    // Batches per epoch.
+    // Batches per epoch (0 for an empty dataset).
     int64_t num_batches() const;
     const ImageDataset& dataset() const { return dataset_; }
+    // The normalisation in use: (x / 255 - mean()) / stddev().
     double mean() const { return mean_; }
     double stddev() const { return std_; }
     // The shuffling generator, for checkpoints.

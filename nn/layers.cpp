@@ -1,5 +1,6 @@
 #include "nn/layers.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <stdexcept>
 
@@ -82,10 +83,27 @@ Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, options); }
 Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, options); }
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size); }
 
-Dropout::Dropout(double p, uint64_t seed) : Module("Dropout"), p(p), generator(seed) {
-    if (!(p >= 0.0 && p < 1.0))
-        throw std::invalid_argument("Dropout: p must be in [0, 1), got " + std::to_string(p));
+namespace {
+// The seed of the n-th unseeded Dropout of the process: consecutive values of a sequence that no
+// small explicit seed hits (Generator's seeding scrambles them into unrelated streams).
+uint64_t next_unseeded_dropout_seed() {
+    static std::atomic<uint64_t> count{0};
+    return 0x5eed'd0f0'0000'0000ull + count.fetch_add(1, std::memory_order_relaxed);
 }
+
+double checked_dropout_probability(double p) {
+    if (!(p >= 0.0 && p <= 1.0))
+        throw std::invalid_argument("Dropout: p must be in [0, 1] (the probability of zeroing an element), got " +
+                                    std::to_string(p));
+    return p;
+}
+}  // namespace
+
+Dropout::Dropout(double p) : Dropout(p, next_unseeded_dropout_seed()) {}
+
+Dropout::Dropout(double p, uint64_t seed) : Module("Dropout"), p(checked_dropout_probability(p)), generator(seed) {}
+
+Dropout::Dropout(double p, Generator& gen) : Dropout(p, gen.next_u64()) {}
 
 Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training(), generator); }
 

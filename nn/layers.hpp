@@ -89,11 +89,17 @@ public:
     Pair output_size;
 };
 
-// Zeroes activations with probability p in training mode. It owns its generator, so that a model's
-// randomness is reproducible from its seed.
+// Zeroes activations with probability p (0 <= p <= 1; p = 1 zeroes everything) in training mode
+// and scales the rest by 1/(1-p). Each Dropout draws its masks from its own generator, so two
+// dropouts never share masks unless given the same seed. The generator is seeded explicitly, or
+// forked from the Generator passed in (one draw at construction, as the other layers take theirs),
+// or, with neither, forked from a process-wide sequence: unseeded dropouts get independent streams,
+// the same ones for the same order of construction.
 class Dropout : public Module {
 public:
-    explicit Dropout(double p = 0.5, uint64_t seed = 0);
+    explicit Dropout(double p = 0.5);
+    Dropout(double p, uint64_t seed);
+    Dropout(double p, Generator& gen);
     Tensor forward(const Tensor& x) override;
     double p;
     Generator generator;

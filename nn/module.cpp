@@ -1,6 +1,7 @@
 #include "nn/module.hpp"
 
 #include <map>
+#include <set>
 #include <stdexcept>
 
 #include "engine/autograd.hpp"
@@ -56,10 +57,23 @@ void Module::collect(const std::string& prefix, NamedTensors& out, bool params, 
     for (const auto& [n, c] : children_) c->collect(prefix + n + ".", out, params, bufs);
 }
 
+namespace {
+// Keeps the first entry of each tensor (by identity), as PyTorch's named_parameters(remove_duplicate=True).
+NamedTensors without_repeats(NamedTensors entries) {
+    std::set<const TensorImpl*> seen;
+    NamedTensors out;
+    for (auto& entry : entries)
+        if (seen.insert(entry.second.impl()).second) out.push_back(std::move(entry));
+    return out;
+}
+
+bool shares_storage(const Tensor& a, const Tensor& b) { return a.impl()->storage == b.impl()->storage; }
+}  // namespace
+
 NamedTensors Module::named_parameters() const {
     NamedTensors out;
     collect("", out, true, false);
-    return out;
+    return without_repeats(std::move(out));
 }
 
 std::vector<Tensor> Module::parameters() const {
@@ -71,7 +85,7 @@ std::vector<Tensor> Module::parameters() const {
 NamedTensors Module::named_buffers() const {
     NamedTensors out;
     collect("", out, false, true);
-    return out;
+    return without_repeats(std::move(out));
 }
 
 std::vector<Tensor> Module::buffers() const {
@@ -109,15 +123,21 @@ NamedTensors Module::state_dict() const {
 }
 
 LoadResult Module::load_state_dict(const NamedTensors& dict, bool strict) {
+    PreparedLoad prepared = prepare_load(dict, strict);
+    commit_load(prepared);
+    return std::move(prepared.result);
+}
+
+Module::PreparedLoad Module::prepare_load(const NamedTensors& dict, bool strict) const {
     std::map<std::string, const Tensor*> given;
     for (const auto& [n, t] : dict) {
         if (!given.emplace(n, &t).second)
             throw std::invalid_argument("load_state_dict: the dictionary has '" + n + "' twice");
     }
-    LoadResult result;
+    PreparedLoad prepared;
+    LoadResult& result = prepared.result;
     NamedTensors own;
     collect("", own, true, true);
-    std::vector<std::pair<Tensor, const Tensor*>> copies;
     for (const auto& [n, t] : own) {
         auto it = given.find(n);
         if (it == given.end()) {
@@ -129,7 +149,7 @@ LoadResult Module::load_state_dict(const NamedTensors& dict, bool strict) {
             throw std::invalid_argument("load_state_dict: size mismatch for '" + n + "': the checkpoint has " +
                                         (src.defined() ? tapegrad::to_string(src.shape()) : std::string("an undefined tensor")) +
                                         ", the model has " + tapegrad::to_string(t.shape()));
-        copies.emplace_back(t, &src);
+        prepared.copies.emplace_back(t, src);
         given.erase(it);
     }
     for (const auto& [n, _] : given) result.unexpected_keys.push_back(n);
@@ -143,13 +163,24 @@ LoadResult Module::load_state_dict(const NamedTensors& dict, bool strict) {
                                     "; unexpected: " + join(result.unexpected_keys) +
                                     "); pass strict=false to load the matching ones");
     }
-    // Nothing is written until every check passed, so a failed load leaves the model untouched.
+    // A value that shares memory with any of the module's tensors (the module's own state_dict,
+    // entries swapped between names) is copied first, so that no copy reads what another wrote.
     NoGradGuard no_grad;
-    for (auto& [dst, src] : copies) {
-        copy_into(dst, *src);
+    for (auto& [_, src] : prepared.copies)
+        for (const auto& [n, t] : own)
+            if (shares_storage(src, t)) {
+                src = src.detach().clone();
+                break;
+            }
+    return prepared;
+}
+
+void Module::commit_load(const PreparedLoad& prepared) {
+    NoGradGuard no_grad;
+    for (const auto& [dst, src] : prepared.copies) {
+        copy_into(dst, src);
         dst.bump_version();
     }
-    return result;
 }
 
 void Module::describe_into(std::string& out, const std::string& name, int depth) const {

@@ -41,7 +41,9 @@ public:
         return module;
     }
 
-    // Recursive, in registration order: this module's own entries first, then each child's.
+    // Recursive, in registration order: this module's own entries first, then each child's. A tensor
+    // reachable under several names (a shared submodule) is listed once, under its first name, as
+    // in PyTorch; state_dict() keeps every name.
     std::vector<Tensor> parameters() const;
     NamedTensors named_parameters() const;
     std::vector<Tensor> buffers() const;
@@ -65,6 +67,15 @@ public:
     // the entry. Strict: missing or unexpected keys throw, listing them all; non-strict: they are
     // returned.
     LoadResult load_state_dict(const NamedTensors& dict, bool strict = true);
+    // load_state_dict in two steps, so that a caller loading several objects (load_checkpoint) can
+    // check all of them before changing any: prepare_load checks everything and changes nothing;
+    // commit_load copies the values in and cannot fail.
+    struct PreparedLoad {
+        LoadResult result;
+        std::vector<std::pair<Tensor, Tensor>> copies;  // (the module's tensor, its new value)
+    };
+    PreparedLoad prepare_load(const NamedTensors& dict, bool strict = true) const;
+    static void commit_load(const PreparedLoad& prepared);
 
     const std::string& type_name() const { return type_name_; }
     // One line per module, indented by depth: "features (Sequential)".

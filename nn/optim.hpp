@@ -1,7 +1,9 @@
 #pragma once
 // Optimizers with exactly PyTorch's update rules (torch.optim, single-tensor path). step() updates
-// the parameters in place, outside autograd, with one fused loop per parameter; parameters without
-// a gradient are skipped.
+// the parameters in place, outside autograd, with one fused loop per parameter that walks the
+// parameter, its gradient and its state in logical index order, whatever their strides (a
+// transposed or channels-last parameter gets the same update as its contiguous copy). Parameters
+// without a gradient are skipped, so a frozen parameter (requires_grad false) may be listed.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,16 +28,28 @@ public:
     // "state.<i>.step" a float64 scalar) plus "param_groups.0.lr", for checkpoints.
     NamedTensors state_dict() const;
     // Restores what state_dict() wrote; a slot whose shape differs from its parameter's throws
-    // std::invalid_argument naming it.
+    // std::invalid_argument naming it, and the optimizer is left as it was.
     void load_state_dict(const NamedTensors& dict);
+
+    // load_state_dict in two steps, so that a caller loading several objects (load_checkpoint) can
+    // check all of them before changing any: prepare_load checks and converts without changing the
+    // optimizer; commit_load installs what it returned and cannot fail.
+    struct PreparedState {
+        double lr = 0;
+        std::vector<int64_t> steps;
+        std::vector<std::vector<Tensor>> state;
+    };
+    PreparedState prepare_load(const NamedTensors& dict) const;
+    void commit_load(PreparedState prepared);
 
 protected:
     Optimizer(std::string name, std::vector<Tensor> params, double lr, std::vector<std::string> slots);
     // Throws std::invalid_argument("<name>: invalid <what> ...") when !ok.
     void require(bool ok, const std::string& what, double value) const;
-    // The gradient laid out like the parameter (dense, same strides), or undefined when there is none.
+    // The gradient of parameter i with the parameter's strides and dtype, or undefined when there
+    // is none.
     Tensor grad_like_param(std::size_t i) const;
-    // The state slot `slot` of parameter i, created as zeros on first use.
+    // The state slot `slot` of parameter i, created as zeros with the parameter's layout on first use.
     Tensor& state(std::size_t i, std::size_t slot);
     int64_t& step_count(std::size_t i) { return steps_[i]; }
 
@@ -63,13 +77,19 @@ public:
     SGDOptions options;
 };
 
-struct AdamOptions {
+// Adam and AdamW take the same hyper-parameters with torch.optim's defaults; only the default
+// weight decay differs (Adam 0, AdamW 1e-2), so each has its own options type and
+// AdamW(params, {.lr = 3e-4}) keeps the decay of 1e-2, as in PyTorch.
+template <double DefaultWeightDecay>
+struct AdamFamilyOptions {
     double lr = 1e-3;
     double beta1 = 0.9;
     double beta2 = 0.999;
     double eps = 1e-8;
-    double weight_decay = 0.0;  // Adam: L2 added to the gradient; AdamW: decoupled (default 1e-2)
+    double weight_decay = DefaultWeightDecay;  // Adam: L2 added to the gradient; AdamW: decoupled
 };
+using AdamOptions = AdamFamilyOptions<0.0>;
+using AdamWOptions = AdamFamilyOptions<1e-2>;
 
 // weight_decay adds weight_decay * p to the gradient (L2), as torch.optim.Adam.
 class Adam : public Optimizer {
@@ -88,8 +108,8 @@ private:
 // Decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr * weight_decay before the Adam step.
 class AdamW : public Adam {
 public:
-    static AdamOptions defaults() { return {.weight_decay = 1e-2}; }
-    AdamW(std::vector<Tensor> params, AdamOptions options = defaults());
+    static AdamWOptions defaults() { return {}; }
+    AdamW(std::vector<Tensor> params, AdamWOptions options = {});
 };
 
 }  // namespace tapegrad::nn

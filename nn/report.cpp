@@ -1,8 +1,11 @@
 #include "nn/report.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <iostream>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
@@ -10,26 +13,46 @@
 
 namespace tapegrad::nn {
 
-ProgressBar::ProgressBar(std::string label, int64_t total, std::ostream& os)
-    : label_(std::move(label)), total_(std::max<int64_t>(total, 1)), os_(os) {}
+bool is_terminal(const std::ostream& os) {
+    if (&os == &std::cout) return isatty(STDOUT_FILENO) == 1;
+    if (&os == &std::cerr || &os == &std::clog) return isatty(STDERR_FILENO) == 1;
+    return false;
+}
+
+ProgressBar::ProgressBar(std::string label, int64_t total, std::ostream& os, Style style,
+                         std::chrono::milliseconds log_every)
+    : label_(std::move(label)),
+      total_(std::max<int64_t>(total, 1)),
+      os_(os),
+      terminal_(style == Style::Auto ? is_terminal(os) : style == Style::Terminal),
+      interval_(terminal_ ? std::chrono::milliseconds(100) : log_every),
+      // A log's first line waits a whole interval; a terminal draws at once.
+      last_draw_(terminal_ ? std::chrono::steady_clock::time_point{} : std::chrono::steady_clock::now()) {}
 
 void ProgressBar::update(int64_t done, const std::string& status) {
     const auto now = std::chrono::steady_clock::now();
-    if (done < total_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
+    if (done < total_ && now - last_draw_ < interval_) return;
     last_draw_ = now;
     draw(done, status);
 }
 
 void ProgressBar::draw(int64_t done, const std::string& status) {
-    constexpr int kWidth = 30;
-    const int filled = static_cast<int>(kWidth * std::clamp<int64_t>(done, 0, total_) / total_);
-    os_ << '\r' << label_ << " [" << std::string(filled, '#') << std::string(kWidth - filled, '.') << "] " << done << '/'
-        << total_ << ' ' << status << "\033[K" << std::flush;
+    const int64_t shown = std::clamp<int64_t>(done, 0, total_);
+    if (terminal_) {
+        constexpr int kWidth = 30;
+        const int filled = static_cast<int>(kWidth * shown / total_);
+        os_ << '\r' << label_ << " [" << std::string(filled, '#') << std::string(kWidth - filled, '.') << "] " << done
+            << '/' << total_ << ' ' << status << "\033[K" << std::flush;
+    } else if (done != last_drawn_) {  // finish() after the last update() adds no second line
+        os_ << label_ << ' ' << done << '/' << total_ << " (" << 100 * shown / total_ << "%) " << status << '\n'
+            << std::flush;
+    }
+    last_drawn_ = done;
 }
 
 void ProgressBar::finish(const std::string& status) {
     draw(total_, status);
-    os_ << '\n' << std::flush;
+    if (terminal_) os_ << '\n' << std::flush;
 }
 
 void write_curve_csv(const std::string& path, const std::vector<EpochRecord>& records) {

@@ -9,22 +9,39 @@
 
 namespace tapegrad::nn {
 
-// "epoch 3/15 [#########.........] 412/938 loss 0.3127 1830 img/s", redrawn in place with '\r'.
+// Training progress, in one of two styles:
+// - Terminal: "epoch 3/15 [#########.........] 412/938 loss 0.3127 1830 img/s", redrawn in place
+//   with '\r' at most ten times a second;
+// - Log (a file, a pipe, CI): "epoch 3/15 412/938 (44%) loss 0.3127 1830 img/s", one plain line
+//   every `log_every` and one at the end, so that a log holds neither '\r' nor escape codes.
+// Auto picks Terminal when the stream is std::cout, std::cerr or std::clog and that descriptor is
+// a terminal (isatty), Log otherwise.
 class ProgressBar {
 public:
-    ProgressBar(std::string label, int64_t total, std::ostream& os);
-    // Redraws at most ten times a second, and always for the last step.
+    enum class Style { Auto, Terminal, Log };
+    ProgressBar(std::string label, int64_t total, std::ostream& os, Style style = Style::Auto,
+                std::chrono::milliseconds log_every = std::chrono::seconds(10));
+    // Draws at most once per interval (a tenth of a second, or log_every), and always for the last
+    // step.
     void update(int64_t done, const std::string& status);
-    // Ends the line.
+    // Draws the final state and ends the line.
     void finish(const std::string& status);
+    bool redraws_in_place() const { return terminal_; }
 
 private:
     void draw(int64_t done, const std::string& status);
     std::string label_;
     int64_t total_;
     std::ostream& os_;
-    std::chrono::steady_clock::time_point last_draw_{};
+    bool terminal_;
+    std::chrono::milliseconds interval_;
+    std::chrono::steady_clock::time_point last_draw_;
+    int64_t last_drawn_ = -1;
 };
+
+// Whether `os` writes to a terminal: std::cout, std::cerr or std::clog on a tty. Any other stream
+// (a file, a string stream) is not one.
+bool is_terminal(const std::ostream& os);
 
 struct EpochRecord {
     int64_t epoch = 0;

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <bit>
 #include <cstdio>
 #include <cstring>
@@ -211,7 +212,7 @@ CheckpointInfo load_checkpoint(const std::string& path, Module& model, Optimizer
         else if (n.rfind(kOptimizerPrefix, 0) == 0) optimizer_state.emplace_back(n.substr(kOptimizerPrefix.size()), t);
         else if (n == kEpochKey && t.numel() == 1) {
             const double e = t.item();
-            if (!(e >= 0 && e < 1e12)) throw std::runtime_error("checkpoint " + path + ": invalid epoch counter");
+            if (!(e >= 0 && e < 1e12 && std::floor(e) == e)) throw std::runtime_error("checkpoint " + path + ": invalid epoch counter");
             info.epoch = static_cast<int64_t>(e);
             has_epoch = true;
         } else if (n == kGeneratorKey && t.numel() == 16) {
@@ -230,15 +231,20 @@ CheckpointInfo load_checkpoint(const std::string& path, Module& model, Optimizer
         }
     }
     if (!has_epoch) throw std::runtime_error("checkpoint " + path + ": no epoch counter; is it a training checkpoint?");
+    // All or nothing: every part is checked before the model or the optimizer changes.
+    Module::PreparedLoad model_load;
+    std::optional<Optimizer::PreparedState> optimizer_load;
     try {
-        model.load_state_dict(model_state, true);
+        model_load = model.prepare_load(model_state, true);
         if (optimizer) {
             if (optimizer_state.empty()) throw std::invalid_argument("it holds no optimizer state");
-            optimizer->load_state_dict(optimizer_state);
+            optimizer_load = optimizer->prepare_load(optimizer_state);
         }
     } catch (const std::invalid_argument& e) {
         throw std::invalid_argument("checkpoint " + path + ": " + e.what());
     }
+    Module::commit_load(model_load);
+    if (optimizer) optimizer->commit_load(std::move(*optimizer_load));
     return info;
 }
 

@@ -39,7 +39,8 @@ struct CheckpointInfo {
     int64_t epoch = 0;
     std::optional<Generator::State> generator;
 };
-// Loads into `model` (strict) and `optimizer` (when given). Errors name the file.
+// Loads into `model` (strict) and `optimizer` (when given), all or nothing: every part is checked
+// before either changes, so an error leaves both as they were. Errors name the file.
 CheckpointInfo load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer);
 
 }  // namespace tapegrad::nn

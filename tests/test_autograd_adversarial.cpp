@@ -416,3 +416,20 @@ TEST_CASE("a node's backward uses the kernels its forward chose, whatever the fl
     // The two kernel families round differently here, so the checks above can tell them apart.
     CHECK(values(x.grad()) != values(x3.grad()));
 }
+
+// ------------------------------------------------------------------ huge shapes
+
+TEST_CASE("huge geometry is refused with a clear error before any arithmetic can overflow") {
+    const int64_t huge = int64_t{1} << 62;
+    Tensor x = tg::zeros({1, 1, 4, 4});
+    Tensor w = tg::zeros({1, 1, 3, 3});
+    CHECK(contains(error_of([&] { tg::conv2d(x, w, Tensor(), {.padding = huge}); }), "conv2d"));
+    CHECK(contains(error_of([&] { tg::conv2d(x, w, Tensor(), {.stride = huge}); }), "conv2d"));
+    CHECK(contains(error_of([&] { tg::conv2d(x, w, Tensor(), {.dilation = huge}); }), "conv2d"));
+    CHECK(contains(error_of([&] { tg::max_pool2d(x, {.kernel_size = huge}); }), "max_pool2d"));
+    CHECK(contains(error_of([&] { tg::avg_pool2d(x, {.kernel_size = 2, .stride = huge}); }), "avg_pool2d"));
+    CHECK(contains(error_of([&] { tg::expand(tg::zeros({1, 1}), {huge, huge}); }), "expand"));
+    CHECK(contains(error_of([&] { tg::expand(tg::zeros({1, 1}), {int64_t{1} << 30, int64_t{1} << 30}); }), "2^40"));
+    CHECK(contains(error_of([&] { tg::zeros({huge, 4}); }), "2^40"));
+    CHECK(contains(error_of([&] { tg::ones({2, -3}); }), "negative"));
+}

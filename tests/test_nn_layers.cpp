@@ -74,7 +74,7 @@ TEST_CASE("Dropout: zeroes and rescales in training, the identity in eval, repro
     CHECK(tg::max_abs_diff(drop(x), x) == 0.0);
     nn::Dropout again(0.5, 123);
     CHECK(again(x).to_vector<float>() == y);
-    CHECK_THROWS_AS(nn::Dropout(1.0), std::invalid_argument);
+    CHECK_THROWS_AS(nn::Dropout(1.5), std::invalid_argument);
 }
 
 TEST_CASE("BatchNorm2d: batch statistics and running updates in training, running statistics in eval") {

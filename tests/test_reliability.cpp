@@ -310,7 +310,7 @@ TEST_CASE("bad calls to every op, module, optimizer, loader and engine entry thr
         bad<IA>("load_state_dict with an unknown key", "load_state_dict", [&] {
             conv_layer->load_state_dict({{"weight", randn({4, 3, 3, 3}, 9)}, {"bias", randn({4}, 9)}, {"scale", v5}});
         }),
-        bad<IA>("Dropout with p = 1", "Dropout", [&] { nn::Dropout(1.0); }),
+        bad<IA>("Dropout with p = 1.5", "Dropout", [&] { nn::Dropout(1.5); }),
         // ---- optimizers
         bad<IA>("SGD with a negative learning rate", "SGD", [&] { nn::SGD(params(), {.lr = -1}); }),
         bad<IA>("SGD with nesterov and no momentum", "SGD", [&] { nn::SGD(params(), {.lr = 0.1, .nesterov = true}); }),
@@ -319,7 +319,7 @@ TEST_CASE("bad calls to every op, module, optimizer, loader and engine entry thr
         bad<IA>("Adam with a negative eps", "Adam", [&] { nn::Adam(params(), {.eps = -1}); }),
         bad<IA>("AdamW with a negative weight decay", "AdamW", [&] { nn::AdamW(params(), {.weight_decay = -0.1}); }),
         bad<IA>("Adam with no parameters", "Adam", [&] { nn::Adam({}); }),
-        bad<IA>("SGD over a tensor that does not require grad", "SGD", [&] { nn::SGD({tg::ones({2})}, {.lr = 0.1}); }),
+        bad<IA>("SGD over a tensor computed by an op", "SGD", [&] { nn::SGD({params()[0] * 2.0}, {.lr = 0.1}); }),
         bad<IA>("set_lr to a negative value", "SGD", [&] { nn::SGD(params(), {.lr = 0.1}).set_lr(-1); }),
         // ---- data
         bad<RE>("load_mnist of a missing directory", "does not exist",

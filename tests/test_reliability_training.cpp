@@ -25,6 +25,7 @@
 #include "ops/arithmetic.hpp"
 #include "ops/batch_norm.hpp"
 #include "ops/conv.hpp"
+#include "ops/linear.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/loss.hpp"
 
@@ -207,11 +208,39 @@ TEST_CASE("determinism: batch norm, conv forward and conv input gradients are th
     tg::set_num_threads(before);
 }
 
-TEST_CASE("determinism: conv2d weight gradients depend on the thread count unless deterministic mode is on") {
+TEST_CASE("determinism: a matmul with a long K is the same bits at 1 and 2 threads in deterministic mode") {
+    // The first Linear of small_cnn at batch 16: dnnl_sgemm splits this K over 2 threads on AVX2.
+    tg::Generator gen(9);
+    const Tensor x = tg::randn({16, 784}, gen), w = tg::randn({784, 32}, gen), g = tg::randn({16, 32}, gen);
+    auto run = [&](int threads) {
+        std::vector<uint32_t> bits;
+        std::thread worker([&] {
+            tg::set_num_threads(threads);
+            Tensor xi = x.detach().requires_grad_(), wi = w.detach().requires_grad_();
+            Tensor y = tg::matmul(xi, wi);
+            (y * g).sum().backward();
+            for (const Tensor& t : {y, xi.grad(), wi.grad()})
+                for (float v : t.contiguous().to_vector<float>()) bits.push_back(std::bit_cast<uint32_t>(v));
+        });
+        worker.join();
+        return bits;
+    };
+    const auto one = run(1);
+    MESSAGE("matmul [16,784]x[784,32] without deterministic mode, 1 vs 2 threads: ",
+            std::string(first_difference(one, run(2)) == one.size() ? "identical" : "differ"));
+    tg::set_deterministic(true);
+    const auto det_one = run(1), det_two = run(2);
+    tg::set_deterministic(false);
+    CHECK(first_difference(det_one, det_two) == det_one.size());
+    CHECK(det_one == one);  // deterministic mode changes nothing at one thread
+}
+
+TEST_CASE("determinism: training depends on the thread count unless deterministic mode is on") {
     const auto batches = synthetic_batches(4, 16);
     const Run one = train_in_thread(5, batches, 100, 1);
     const Run two = train_in_thread(5, batches, 100, 2);
-    // oneDNN's backward-weights reduction is split by thread: not promised, only reported.
+    // oneDNN's conv backward-weights reduction and dnnl_sgemm's K split follow the thread count:
+    // not promised, only reported.
     MESSAGE("1 vs 2 threads without deterministic mode: first loss that differs at step ",
             first_difference(one.losses, two.losses), " of ", one.losses.size(), "; weights ",
             std::string(one.params == two.params ? "identical" : "differ"));

@@ -22,7 +22,8 @@ std::vector<double> train_losses(const nn::ImageDataset& data, uint64_t seed, in
                          std::make_shared<nn::Dropout>(0.2, seed),
                          std::make_shared<nn::Linear>(8 * 14 * 14, 10, gen)};
     nn::AdamW optimizer(model.parameters(), {.lr = 2e-3, .weight_decay = 1e-2});
-    nn::DataLoader loader(data, {.batch_size = 32, .seed = seed});
+    const auto [mean, stddev] = data.pixel_mean_std();
+    nn::DataLoader loader(data, {.batch_size = 32, .seed = seed, .mean = mean, .std = stddev});
     std::vector<double> losses;
     while (static_cast<int>(losses.size()) < steps) {
         for (const nn::Batch& batch : loader) {

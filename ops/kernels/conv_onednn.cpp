@@ -150,18 +150,6 @@ Key conv_key(Kind kind, const ConvGeometry& g, bool with_bias, int threads) {
             g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.groups, with_bias ? 1 : 0, threads};
 }
 
-// Sets the calling thread's OpenMP thread count for a scope.
-class ThreadCountScope {
-public:
-    explicit ThreadCountScope(int n) : previous_(get_num_threads()) { set_num_threads(n); }
-    ~ThreadCountScope() { set_num_threads(previous_); }
-    ThreadCountScope(const ThreadCountScope&) = delete;
-    ThreadCountScope& operator=(const ThreadCountScope&) = delete;
-
-private:
-    int previous_;
-};
-
 // Entries are built under the lock (once per shape, so contention does not matter) and never
 // erased, so references to them stay valid while other threads insert.
 template <class Entry>
@@ -287,7 +275,7 @@ Tensor conv2d_backward_data_onednn(const Tensor& dout, const Tensor& w_in, const
 ConvWeightGrads conv2d_backward_weights_onednn(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias) {
     // Its reduction over the batch and the pixels is split by thread, so its bits depend on the
     // thread count; deterministic mode builds and runs it on one thread.
-    const ThreadCountScope threads(is_deterministic() ? 1 : get_num_threads());
+    const ThreadCountGuard threads(split_sum_threads());
     const BackwardWeightsEntry& e = backward_weights_entry(g, with_bias);
     ConvWeightGrads grads{empty(g.weight_shape()), with_bias ? empty({g.F}) : Tensor()};
     const memory user(weights_md(g, true), cpu_engine(), grads.weight.data_ptr());

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/threads.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/linear.hpp"
 
@@ -38,6 +39,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
         gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
+    // dnnl_sgemm may split K over threads (see set_deterministic): one thread in deterministic mode.
+    const ThreadCountGuard threads(split_sum_threads());
     const dnnl_status_t st =
         dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     if (st != dnnl_success)

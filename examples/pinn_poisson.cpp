@@ -27,7 +27,7 @@ struct Mlp {
         const std::vector<std::pair<int64_t, int64_t>> layers{{hidden, 1}, {hidden, hidden}, {1, hidden}};
         for (auto [out, in] : layers) {
             Tensor w = tg::zeros({out, in}, {.dtype = tg::kFloat64});
-            nn::xavier_uniform_(w, gen);
+            nn::init::xavier_uniform_(w, gen);
             params.push_back(w.requires_grad_(true));
             params.push_back(tg::zeros({out}, {.dtype = tg::kFloat64, .requires_grad = true}));
         }
@@ -61,7 +61,7 @@ Tensor sin_pi(const Tensor& x) {
 
 int main(int argc, char** argv) {
     int64_t steps = 1500;
-    double tolerance = 1e-2;
+    double tolerance = 1e-3;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string flag = argv[i];
         if (flag == "--steps") steps = std::atoll(argv[i + 1]);

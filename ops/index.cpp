@@ -25,7 +25,7 @@ void check_index(const char* op, const std::vector<int64_t>& index, int64_t nume
 
 Tensor row_major(const Tensor& t) { return t.is_contiguous() ? t.detach() : t.detach().contiguous(); }
 
-Tensor take_shared(const Tensor& x, const Index& index, const Shape& shape);
+// Each is the other's backward.
 Tensor put_add_shared(const Shape& shape, const Index& index, const Tensor& source);
 
 Tensor take_shared(const Tensor& x, const Index& index, const Shape& shape) {

@@ -238,3 +238,31 @@ TEST_CASE("create_graph on the fast float32 kernels matches the reference kernel
         CHECK_MESSAGE(tg::allclose(fast[i], ref[i], 1e-3, 1e-5), "differs by " << tg::max_abs_diff(fast[i], ref[i]));
     }
 }
+
+TEST_CASE("without create_graph nothing is recorded: no new node, .grad() without history") {
+    tg::Generator gen(6);
+    Tensor w = tg::randn({3, 2, 3, 3}, gen).requires_grad_(true);
+    const Tensor x = tg::randn({2, 2, 6, 6}, gen);
+    const Tensor loss = tg::sum(tg::sigmoid(tg::conv2d(x, w)));
+    const int64_t nodes = tg::Node::live_count();
+    loss.backward();
+    CHECK(tg::Node::live_count() == nodes);
+    REQUIRE(w.grad().defined());
+    CHECK(w.grad().is_leaf());
+    CHECK(!w.grad().requires_grad());
+    // A second plain backward adds in place into the same buffer.
+    const Tensor first = w.grad();
+    tg::sum(tg::sigmoid(tg::conv2d(x, w))).backward();
+    CHECK(w.grad().same(first));
+}
+
+TEST_CASE("a .grad() with history is replaced, not written in place, by a later plain backward") {
+    Tensor x = leaf({1.0, 2.0});
+    tg::sum(x * x * x).backward(Tensor(), std::nullopt, /*create_graph=*/true);
+    const Tensor recorded = x.grad();
+    const std::vector<double> before = recorded.to_vector<double>();
+    tg::sum(x * 2.0).backward();
+    CHECK(recorded.to_vector<double>() == before);  // the recorded gradient's graph still reads it
+    CHECK(!x.grad().same(recorded));
+    CHECK(tg::allclose(x.grad(), 3.0 * x.detach() * x.detach() + 2.0));
+}

@@ -17,9 +17,11 @@ enum class Saves { Input, Output };
 
 // An elementwise op: out = fwd(x). Its backward is one fused pass dx = bwd(g, s) over grad_output
 // and the saved tensor s, never a chain of ops. The fast path keeps x's dense layout (row-major or
-// channels-last) for the output and, through map_binary, for the gradient.
-template <class Fwd, class Bwd>
-Tensor unary_op(const char* op, const Tensor& x, Saves saves, Fwd fwd, Bwd bwd) {
+// channels-last) for the output and, through map_binary, for the gradient. When the backward is
+// recorded (create_graph), dx = recorded_bwd(g, s) instead, the same formula written with
+// differentiable ops, s carrying its history.
+template <class Fwd, class Bwd, class RecordedBwd>
+Tensor unary_op(const char* op, const Tensor& x, Saves saves, Fwd fwd, Bwd bwd, RecordedBwd recorded_bwd) {
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
     const Kernels path = choose_kernels(x.dtype());
     Tensor out = dispatch(x.dtype(), [&]<class T>() {
@@ -27,9 +29,10 @@ Tensor unary_op(const char* op, const Tensor& x, Saves saves, Fwd fwd, Bwd bwd) 
         return is_reference(path) ? kernels::map_unary_reference<T>(x, f) : kernels::map_unary<T>(x, f);
     });
     if (!needs_grad({x})) return out;
-    const SavedTensor saved(saves == Saves::Input ? x.detach() : out.detach());
-    return record(op, out, {x}, [saved, bwd, path](const Tensor& g, const GradMask&) {
-        const Tensor& s = saved.unpack();
+    const SavedTensor saved = saves == Saves::Input ? SavedTensor(x) : SavedTensor::output(out);
+    return record(op, out, {x}, [saved, bwd, recorded_bwd, path](const Tensor& g, const GradMask&) {
+        const Tensor s = saved.unpack();
+        if (is_grad_enabled()) return std::vector<Tensor>{recorded_bwd(g, s)};
         Tensor dx = dispatch(g.dtype(), [&]<class T>() {
             auto f = [bwd](T gv, T sv) { return static_cast<T>(bwd(gv, sv)); };
             return is_reference(path) ? kernels::map_pair_reference<T>(g, s, f)
@@ -37,6 +40,14 @@ Tensor unary_op(const char* op, const Tensor& x, Saves saves, Fwd fwd, Bwd bwd) 
         });
         return std::vector<Tensor>{dx};
     });
+}
+
+// A derivative that is piecewise constant (relu's step, abs's sign): f(s) per element, with no
+// history, since its own derivative is 0 almost everywhere.
+template <class F>
+Tensor piecewise_constant(const Tensor& s, F f) {
+    const Tensor v = s.detach();
+    return dispatch(v.dtype(), [&]<class T>() { return kernels::map_unary<T>(v, [f](T e) { return static_cast<T>(f(e)); }); });
 }
 
 }  // namespace
@@ -47,40 +58,46 @@ Tensor relu(const Tensor& x, std::source_location loc) {
     detail::OpScope scope("relu", loc);
     return unary_op(
         "relu", x, Saves::Output, [](auto v) { return v < 0 ? decltype(v)(0) : v; },
-        [](auto g, auto y) { return y <= 0 ? decltype(g)(0) : g; });
+        [](auto g, auto y) { return y <= 0 ? decltype(g)(0) : g; },
+        [](const Tensor& g, const Tensor& y) { return g * piecewise_constant(y, [](auto v) { return v <= 0 ? 0 : 1; }); });
 }
 
 // sigmoid' = y (1 - y)
 Tensor sigmoid(const Tensor& x) {
     return unary_op(
         "sigmoid", x, Saves::Output, [](auto v) { return decltype(v)(1) / (decltype(v)(1) + std::exp(-v)); },
-        [](auto g, auto y) { return g * y * (decltype(y)(1) - y); });
+        [](auto g, auto y) { return g * y * (decltype(y)(1) - y); },
+        [](const Tensor& g, const Tensor& y) { return g * (y * (1.0 - y)); });
 }
 
 // tanh' = 1 - y^2
 Tensor tanh(const Tensor& x) {
     return unary_op(
         "tanh", x, Saves::Output, [](auto v) { return std::tanh(v); },
-        [](auto g, auto y) { return g * (decltype(y)(1) - y * y); });
+        [](auto g, auto y) { return g * (decltype(y)(1) - y * y); },
+        [](const Tensor& g, const Tensor& y) { return g * (1.0 - y * y); });
 }
 
 // exp' = y
 Tensor exp(const Tensor& x) {
     return unary_op(
-        "exp", x, Saves::Output, [](auto v) { return std::exp(v); }, [](auto g, auto y) { return g * y; });
+        "exp", x, Saves::Output, [](auto v) { return std::exp(v); }, [](auto g, auto y) { return g * y; },
+        [](const Tensor& g, const Tensor& y) { return g * y; });
 }
 
 // log' = 1 / x
 Tensor log(const Tensor& x) {
     return unary_op(
-        "log", x, Saves::Input, [](auto v) { return std::log(v); }, [](auto g, auto v) { return g / v; });
+        "log", x, Saves::Input, [](auto v) { return std::log(v); }, [](auto g, auto v) { return g / v; },
+        [](const Tensor& g, const Tensor& v) { return g / v; });
 }
 
 // sqrt' = 1 / (2 y)
 Tensor sqrt(const Tensor& x) {
     return unary_op(
         "sqrt", x, Saves::Output, [](auto v) { return std::sqrt(v); },
-        [](auto g, auto y) { return g / (decltype(y)(2) * y); });
+        [](auto g, auto y) { return g / (decltype(y)(2) * y); },
+        [](const Tensor& g, const Tensor& y) { return g / (2.0 * y); });
 }
 
 // (x^p)' = p x^(p-1), and 0 for p = 0 everywhere, 0 included (as PyTorch), where p x^(p-1) is 0 * inf.
@@ -91,6 +108,10 @@ Tensor pow(const Tensor& x, double exponent) {
             using T = decltype(v);
             if (exponent == 0) return T(0);
             return g * static_cast<T>(exponent) * std::pow(v, static_cast<T>(exponent - 1));
+        },
+        [exponent](const Tensor& g, const Tensor& v) {
+            if (exponent == 0) return zeros_like(g);
+            return g * (exponent * pow(v, exponent - 1));
         });
 }
 
@@ -98,7 +119,8 @@ Tensor pow(const Tensor& x, double exponent) {
 Tensor abs(const Tensor& x) {
     return unary_op(
         "abs", x, Saves::Input, [](auto v) { return std::abs(v); },
-        [](auto g, auto v) { return v > 0 ? g : (v < 0 ? -g : decltype(g)(0)); });
+        [](auto g, auto v) { return v > 0 ? g : (v < 0 ? -g : decltype(g)(0)); },
+        [](const Tensor& g, const Tensor& v) { return g * piecewise_constant(v, [](auto e) { return e > 0 ? 1 : (e < 0 ? -1 : 0); }); });
 }
 
 namespace {

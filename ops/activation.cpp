@@ -50,6 +50,20 @@ Tensor piecewise_constant(const Tensor& s, F f) {
     return dispatch(v.dtype(), [&]<class T>() { return kernels::map_unary<T>(v, [f](T e) { return static_cast<T>(f(e)); }); });
 }
 
+// f'(x) as a recorded elementwise op whose own derivative is f''(x): the first derivative of an
+// activation that the public differentiable ops cannot spell (gelu needs erf), so that its
+// backward can be differentiated once more.
+template <class D1, class D2>
+Tensor derivative_op(const char* op, const Tensor& x, D1 d1, D2 d2) {
+    const Tensor v = x.detach();
+    Tensor out = dispatch(v.dtype(), [&]<class T>() { return kernels::map_unary<T>(v, [d1](T e) { return static_cast<T>(d1(e)); }); });
+    return record(op, out, {x}, [v, d2](const Tensor& g, const GradMask&) {
+        return std::vector<Tensor>{g * dispatch(v.dtype(), [&]<class T>() {
+                                       return kernels::map_unary<T>(v, [d2](T e) { return static_cast<T>(d2(e)); });
+                                   })};
+    });
+}
+
 }  // namespace
 
 // relu'(x) = [x > 0], so 0 at 0 (as PyTorch); y > 0 exactly when x > 0. NaN passes through, and
@@ -137,6 +151,11 @@ Tensor clamp_op(const char* op, const Tensor& x, double lo, double hi, bool clos
             using T = decltype(v);
             const bool inside = closed ? v >= T(lo) && v <= T(hi) : v > T(lo) && v < T(hi);
             return inside ? g : T(0);
+        },
+        [lo, hi, closed](const Tensor& g, const Tensor& v) {
+            return g * piecewise_constant(v, [lo, hi, closed](auto e) {
+                       return (closed ? e >= lo && e <= hi : e > lo && e < hi) ? 1 : 0;
+                   });
         });
 }
 }  // namespace
@@ -162,7 +181,10 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
     return unary_op(
         "leaky_relu", x, Saves::Input,
         [negative_slope](auto v) { return v > 0 ? v : v * static_cast<decltype(v)>(negative_slope); },
-        [negative_slope](auto g, auto v) { return v > 0 ? g : g * static_cast<decltype(g)>(negative_slope); });
+        [negative_slope](auto g, auto v) { return v > 0 ? g : g * static_cast<decltype(g)>(negative_slope); },
+        [negative_slope](const Tensor& g, const Tensor& v) {
+            return g * piecewise_constant(v, [negative_slope](auto e) { return e > 0 ? 1.0 : negative_slope; });
+        });
 }
 
 // elu' = 1 for x > 0, alpha e^x otherwise.
@@ -176,6 +198,11 @@ Tensor elu(const Tensor& x, double alpha) {
         [alpha](auto g, auto v) {
             using T = decltype(v);
             return v > 0 ? g : g * T(alpha) * std::exp(v);
+        },
+        [alpha](const Tensor& g, const Tensor& v) {
+            return g * derivative_op(
+                           "elu_derivative", v, [alpha](auto e) { return e > 0 ? decltype(e)(1) : decltype(e)(alpha) * std::exp(e); },
+                           [alpha](auto e) { return e > 0 ? decltype(e)(0) : decltype(e)(alpha) * std::exp(e); });
         });
 }
 
@@ -199,6 +226,24 @@ Tensor gelu(const Tensor& x, GeluApproximate approximate) {
                 const T t = std::tanh(T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v));
                 return g * (T(0.5) * (T(1) + t) +
                             T(0.5) * v * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v * v));
+            },
+            // y'' = (1 - t^2) u' + x (1 - t^2) (u'' - 2 t u'^2) / 2, u' = c (1 + 3 k x^2), u'' = 6 c k x.
+            [](const Tensor& g, const Tensor& v) {
+                return g * derivative_op(
+                               "gelu_derivative", v,
+                               [](auto e) {
+                                   using T = decltype(e);
+                                   const T t = std::tanh(T(kSqrt2OverPi) * (e + T(kCubic) * e * e * e));
+                                   return T(0.5) * (T(1) + t) +
+                                          T(0.5) * e * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * e * e);
+                               },
+                               [](auto e) {
+                                   using T = decltype(e);
+                                   const T t = std::tanh(T(kSqrt2OverPi) * (e + T(kCubic) * e * e * e));
+                                   const T du = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * e * e);
+                                   const T ddu = T(6 * kSqrt2OverPi * kCubic) * e;
+                                   return (T(1) - t * t) * du + T(0.5) * e * (T(1) - t * t) * (ddu - T(2) * t * du * du);
+                               });
             });
     return unary_op(
         "gelu", x, Saves::Input,
@@ -210,6 +255,19 @@ Tensor gelu(const Tensor& x, GeluApproximate approximate) {
             using T = decltype(v);
             const T cdf = T(0.5) * (T(1) + std::erf(v * T(kSqrt1_2)));
             return g * (cdf + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v));
+        },
+        // y'' = phi(x) (2 - x^2).
+        [](const Tensor& g, const Tensor& v) {
+            return g * derivative_op(
+                           "gelu_derivative", v,
+                           [](auto e) {
+                               using T = decltype(e);
+                               return T(0.5) * (T(1) + std::erf(e * T(kSqrt1_2))) + e * T(kInvSqrt2Pi) * std::exp(T(-0.5) * e * e);
+                           },
+                           [](auto e) {
+                               using T = decltype(e);
+                               return T(kInvSqrt2Pi) * std::exp(T(-0.5) * e * e) * (T(2) - e * e);
+                           });
         });
 }
 
@@ -225,6 +283,10 @@ Tensor silu(const Tensor& x) {
             using T = decltype(v);
             const T s = T(1) / (T(1) + std::exp(-v));
             return g * s * (T(1) + v * (T(1) - s));
+        },
+        [](const Tensor& g, const Tensor& v) {
+            const Tensor s = sigmoid(v);
+            return g * (s * (1.0 + v * (1.0 - s)));
         });
 }
 
@@ -242,6 +304,18 @@ Tensor hardswish(const Tensor& x) {
             if (v < T(-3)) return T(0);
             if (v <= T(3)) return g * (v / T(3) + T(0.5));
             return g;
+        },
+        [](const Tensor& g, const Tensor& v) {
+            return g * derivative_op(
+                           "hardswish_derivative", v,
+                           [](auto e) {
+                               using T = decltype(e);
+                               return e < T(-3) ? T(0) : (e <= T(3) ? e / T(3) + T(0.5) : T(1));
+                           },
+                           [](auto e) {
+                               using T = decltype(e);
+                               return e >= T(-3) && e <= T(3) ? T(1) / T(3) : T(0);
+                           });
         });
 }
 

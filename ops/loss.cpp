@@ -193,7 +193,10 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
 // Composed of log_softmax, mul and sum, so that its gradient (of any order) is theirs:
 // nll_i = -w_{t_i} lp[i, t_i], smooth_i = -Σ_k w_k lp[i, k] (w = 1 without weight), both 0 for
 // ignored rows; loss = (1 - s) reduce(nll) + (s / K) reduce(smooth), Mean dividing by Σ_i w_{t_i}.
-Tensor cross_entropy(const Tensor& logits, const Tensor& labels, const CrossEntropyOptions& o, std::source_location loc) {
+template <class Labels>
+    requires std::same_as<Labels, Tensor>
+Tensor cross_entropy(const Tensor& logits, const Labels& labels_in, const CrossEntropyOptions& o, std::source_location loc) {
+    const Tensor& labels = labels_in;
     if (!logits.defined() || !labels.defined()) throw std::invalid_argument("cross_entropy: logits or labels are undefined");
     const std::string shapes = " (logits " + describe(logits) + ", labels " + describe(labels) + ")";
     if (logits.dim() != 2) throw std::invalid_argument("cross_entropy: logits must be 2-D [N,K]" + shapes);
@@ -242,5 +245,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, const CrossEntr
     const Tensor smooth = reduce(-sum(weighted, {1}) * from_vector(keep, {N}, opts));
     return loss * (1.0 - o.label_smoothing) + smooth * (o.label_smoothing / static_cast<double>(K));
 }
+
+template Tensor cross_entropy<Tensor>(const Tensor&, const Tensor&, const CrossEntropyOptions&, std::source_location);
 
 }  // namespace tapegrad

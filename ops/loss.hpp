@@ -1,6 +1,7 @@
 #pragma once
 // Softmax family and losses. Class labels are an integer tensor (int64 or int32) or a
 // std::vector<int64_t>, one per row.
+#include <concepts>
 #include <vector>
 
 #include "engine/tensor.hpp"
@@ -25,7 +26,10 @@ struct CrossEntropyOptions {
 // labels is an integer tensor [N] (int64 or int32). With weights, Mean divides by the summed
 // weights of the rows that count. Without weight, ignored rows or smoothing it is the fused
 // kernel above.
-Tensor cross_entropy(const Tensor& logits, const Tensor& labels, const CrossEntropyOptions& options = {},
+// (A template taking only Tensor, so that cross_entropy(x, {0}) still means the vector form.)
+template <class Labels>
+    requires std::same_as<Labels, Tensor>
+Tensor cross_entropy(const Tensor& logits, const Labels& labels, const CrossEntropyOptions& options = {},
                      std::source_location loc = std::source_location::current());
 // log_probs [N,K]
 Tensor nll_loss(const Tensor& log_probs, const std::vector<int64_t>& labels, Reduction reduction = Reduction::Mean);

@@ -1,6 +1,6 @@
 #pragma once
 // A caching allocator for tensor storage. On these machines the first touch of a freshly mapped
-// page costs tens of microseconds (see MEASURED.md), and glibc maps and unmaps every large buffer
+// page costs tens of microseconds (see docs/measured.md), and glibc maps and unmaps every large buffer
 // on each call. Keeping freed blocks by size and handing them out again removes that cost: after
 // the first training step no new page is touched.
 #include <cstddef>

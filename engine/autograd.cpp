@@ -9,6 +9,7 @@
 
 #include "engine/profiler.hpp"
 #include "engine/storage.hpp"
+#include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
 
 namespace tapegrad {
@@ -41,6 +42,7 @@ bool GradMask::any() const {
 namespace {
 thread_local bool t_grad_enabled = true;
 thread_local bool t_anomaly_enabled = false;
+thread_local Node* t_current_node = nullptr;
 std::atomic<int64_t> g_live_nodes{0};
 std::atomic<uint64_t> g_next_sequence_nr{0};
 }  // namespace
@@ -48,6 +50,8 @@ std::atomic<uint64_t> g_next_sequence_nr{0};
 bool is_grad_enabled() { return t_grad_enabled; }
 void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
 NoGradGuard::NoGradGuard() : previous_(t_grad_enabled) { t_grad_enabled = false; }
+GradModeGuard::GradModeGuard(bool enabled) : previous_(t_grad_enabled) { t_grad_enabled = enabled; }
+GradModeGuard::~GradModeGuard() { t_grad_enabled = previous_; }
 NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
 
 bool is_anomaly_enabled() { return t_anomaly_enabled; }
@@ -92,6 +96,7 @@ Node::~Node() {
 }
 
 int64_t Node::live_count() { return g_live_nodes.load(); }
+Node* Node::current() { return t_current_node; }
 
 void Node::release() { fn_ = nullptr; }
 
@@ -151,6 +156,12 @@ std::vector<Tensor> Node::apply(const Tensor& grad_output, const GradMask& needs
         throw std::invalid_argument("backward: tried to run backward through '" + name_ +
                                     "' a second time, but its saved tensors were freed after the first backward. "
                                     "Pass retain_graph=true to the first backward() if you need to backward twice");
+    // Saved outputs unpack attached to this node while its closure runs (create_graph).
+    struct CurrentNode {
+        Node* previous = t_current_node;
+        explicit CurrentNode(Node* n) { t_current_node = n; }
+        ~CurrentNode() { t_current_node = previous; }
+    } current(this);
     try {
         return fn_(grad_output, needs);
     } catch (const SavedTensorModified& e) {
@@ -182,20 +193,54 @@ void note_saved(const Tensor& value) {
 }
 }  // namespace
 
-SavedTensor::SavedTensor(const Tensor& value, const Tensor& tracked) : value_(value) {
+SavedTensor::SavedTensor(const Tensor& value, const Tensor& tracked) {
     note_saved(value);
     if (!tracked.defined()) return;
     tracked_ = tracked.impl()->storage;
     version_ = tracked.version();
+    if (!value.defined()) return;
+    value_ = value.requires_grad() ? value.detach() : value;
+    // The history the value stands for: `tracked`'s (value is tracked itself, or a copy of it).
+    if (tracked.grad_fn()) grad_fn_ = tracked.grad_fn();
+    else if (tracked.requires_grad()) leaf_ = tracked.impl_ptr();
 }
 
-const Tensor& SavedTensor::unpack() const {
+SavedTensor SavedTensor::output(const Tensor& out) {
+    SavedTensor s(out.detach());
+    s.is_output_ = true;
+    return s;
+}
+
+void SavedTensor::check() const {
     // A tracked storage that no longer exists cannot have been written since.
     if (const std::shared_ptr<Storage> s = tracked_.lock()) {
         const uint64_t now = s->version.load(std::memory_order_relaxed);
         if (now != version_)
             throw SavedTensorModified(value_.defined() ? describe(value_) : "the tensor it is a view of", version_, now);
     }
+}
+
+namespace {
+// A new tensor over value's elements whose history is `node`: what a saved tensor unpacks to
+// when a backward is being recorded.
+Tensor with_history(const Tensor& value, std::shared_ptr<Node> node) {
+    auto impl = std::make_shared<TensorImpl>(*value.impl());
+    impl->grad = nullptr;
+    impl->grad_fn = std::move(node);
+    impl->requires_grad = true;
+    return Tensor(std::move(impl));
+}
+}  // namespace
+
+Tensor SavedTensor::unpack() const {
+    check();
+    if (!t_grad_enabled || !value_.defined()) return value_;
+    if (is_output_) {
+        Node* running = Node::current();
+        return running ? with_history(value_, running->shared_from_this()) : value_;
+    }
+    if (std::shared_ptr<Node> node = grad_fn_.lock()) return with_history(value_, std::move(node));
+    if (std::shared_ptr<TensorImpl> leaf = leaf_.lock()) return Tensor(std::move(leaf));
     return value_;
 }
 
@@ -286,10 +331,43 @@ bool uniquely_owned(const Tensor& t) {
     return t.impl_ptr().use_count() == 1 && t.impl()->storage.use_count() == 1 && is_dense(t);
 }
 
-// Sums gradients that arrive along several edges into one buffer.
-void accumulate(Tensor& slot, const Tensor& g) {
+// ---- the engine's own differentiable steps, recorded only when a backward is being recorded
+// (create_graph) and the gradient has history: a copy, a sum, and the broadcast reduction.
+
+Tensor copy_recorded(const Tensor& src) {
+    Tensor out = empty(src.shape(), {.dtype = src.dtype()});
+    copy_into(out, src);
+    return record("copy", out, {src}, [](const Tensor& g, const GradMask&) { return std::vector<Tensor>{g}; });
+}
+
+Tensor add_recorded(const Tensor& a, const Tensor& b) {
+    Tensor out = empty(a.shape(), {.dtype = a.dtype()});
+    copy_into(out, a);
+    add_into(out, b);
+    return record("add", out, {a, b}, [](const Tensor& g, const GradMask&) { return std::vector<Tensor>{g, g}; });
+}
+
+// g broadcast to `shape` (a stride-0 view); its backward sums back, through check_gradient.
+Tensor expand_recorded(const Tensor& g, const Shape& shape) {
+    Tensor out = as_strided(g, shape, broadcast_strides(g.shape(), g.strides(), shape));
+    return record("expand", out, {g}, [](const Tensor& h, const GradMask&) { return std::vector<Tensor>{h}; });
+}
+
+Tensor sum_to_recorded(const Tensor& g, const Shape& shape) {
+    const Shape from = g.shape();
+    return record("sum_to", sum_to(g, shape), {g},
+                  [from](const Tensor& h, const GradMask&) { return std::vector<Tensor>{expand_recorded(h, from)}; });
+}
+
+// Sums gradients that arrive along several edges into one buffer. When the backward is recorded
+// the sum is out of place and on the tape: the buffer may be a gradient with history.
+void accumulate(Tensor& slot, const Tensor& g, bool create_graph) {
     if (!slot.defined()) {
         slot = g;
+        return;
+    }
+    if (create_graph) {
+        slot = add_recorded(slot, g);
         return;
     }
     // The first gradient may be shared with another consumer, so sum out of place once; after
@@ -302,7 +380,7 @@ void accumulate(Tensor& slot, const Tensor& g) {
     add_into(slot, g);
 }
 
-Tensor check_gradient(const Node& node, std::size_t i, Tensor g, const Edge& edge) {
+Tensor check_gradient(const Node& node, std::size_t i, Tensor g, const Edge& edge, bool create_graph) {
     if (g.dtype() != edge.dtype)
         throw std::logic_error("backward: '" + node.name() + "' returned a " + dtype_name(g.dtype()) +
                                " gradient for a " + dtype_name(edge.dtype) + " input " + std::to_string(i) +
@@ -315,7 +393,7 @@ Tensor check_gradient(const Node& node, std::size_t i, Tensor g, const Edge& edg
                                    " for input " + std::to_string(i) + " of shape " + to_string(edge.shape) +
                                    node.info().origin.describe(node.name()));
         }
-        g = sum_to(g, edge.shape);
+        g = create_graph ? sum_to_recorded(g, edge.shape) : sum_to(g, edge.shape);
     }
     if (t_anomaly_enabled && has_non_finite(g))
         throw AnomalyError("anomaly: the backward of '" + node.name() + "' produced NaN or Inf in the gradient of input " +
@@ -325,6 +403,8 @@ Tensor check_gradient(const Node& node, std::size_t i, Tensor g, const Edge& edg
 
 struct GraphTask {
     bool accumulate_leaves = true;                            // backward() vs grad()
+    bool retain_graph = false;
+    bool create_graph = false;                                // record the backward pass itself
     std::unordered_map<const void*, std::size_t> leaf_targets;  // grad(): leaf (TensorImpl) -> input index
     std::unordered_map<const void*, std::size_t> node_targets;  // grad(): non-leaf (its Node) -> input index
 };
@@ -367,16 +447,23 @@ std::mutex g_leaf_grad_mutex;
 
 // Adds this pass's gradient into the leaf's .grad() out of place, so that the journal can restore
 // the previous one.
-void commit_leaf(const std::shared_ptr<TensorImpl>& leaf, Tensor g, CommitJournal& journal) {
-    // The committed buffer must be the leaf's alone: later backward calls add into it.
-    if (!uniquely_owned(g)) {
-        Tensor own = empty_like(g);
-        copy_into(own, g);
-        g = own;
-    }
+void commit_leaf(const std::shared_ptr<TensorImpl>& leaf, Tensor g, CommitJournal& journal, bool create_graph) {
     const std::lock_guard<std::mutex> lock(g_leaf_grad_mutex);
     std::shared_ptr<TensorImpl> before = leaf->grad;
-    if (before) add_into(g, Tensor(before));
+    if (create_graph) {
+        // On the tape (PyTorch's AccumulateGrad under create_graph): .grad() is then a
+        // differentiable function of the parameters.
+        g = before ? add_recorded(Tensor(before), g) : copy_recorded(g);
+    } else {
+        // The committed buffer is the leaf's alone, and never a .grad() with history: a graph
+        // recorded by a create_graph backward may still read that one.
+        if (!uniquely_owned(g)) {
+            Tensor own = empty_like(g);
+            copy_into(own, g);
+            g = own;
+        }
+        if (before) add_into(g, Tensor(before));
+    }
     journal.emplace_back(leaf, std::move(before));
     leaf->grad = g.impl_ptr();
 }
@@ -403,8 +490,10 @@ void commit_leaf(const std::shared_ptr<TensorImpl>& leaf, Tensor g, CommitJourna
 // Runs the graph below `roots`. backward(): commits each leaf's gradient into its .grad() as soon
 // as it is complete (journaling the old one). grad(): returns the gradient of every target.
 std::vector<Tensor> run_graph(const std::vector<std::pair<Edge, Tensor>>& roots, const GraphTask& task,
-                              std::size_t n_targets, bool retain_graph, CommitJournal& journal) {
-    NoGradGuard no_grad;
+                              std::size_t n_targets, CommitJournal& journal) {
+    // Closures run with grad mode off (plain kernels), or on when the backward is recorded.
+    const GradModeGuard grad_mode(task.create_graph);
+    const bool create_graph = task.create_graph;
     std::vector<Tensor> targets(n_targets);
 
     auto leaf_wanted = [&](const Edge& e) {
@@ -468,7 +557,7 @@ std::vector<Tensor> run_graph(const std::vector<std::pair<Edge, Tensor>>& roots,
             targets[task.leaf_targets.at(s.impl.get())] = g;
             return;
         }
-        commit_leaf(s.impl, std::move(g), journal);
+        commit_leaf(s.impl, std::move(g), journal, create_graph);
         if (auto hooks = read_hooks(s.impl->hooks)) {
             const Tensor leaf(s.impl);
             for (const PostAccumulateGradHook& hook : hooks->post_accumulate->snapshot()) {
@@ -483,7 +572,7 @@ std::vector<Tensor> run_graph(const std::vector<std::pair<Edge, Tensor>>& roots,
     };
     auto add_to_leaf = [&](const Edge& e, const Tensor& g) {
         LeafState& s = leaves.at(e.leaf.get());
-        if (g.defined()) accumulate(s.grad, g);
+        if (g.defined()) accumulate(s.grad, g, create_graph);
         if (--s.pending == 0) leaf_done(s);
     };
 
@@ -496,7 +585,7 @@ std::vector<Tensor> run_graph(const std::vector<std::pair<Edge, Tensor>>& roots,
             continue;
         }
         if (!needed[edge.node.get()]) continue;
-        accumulate(buffers[edge.node.get()], g);
+        accumulate(buffers[edge.node.get()], g, create_graph);
     }
     for (const auto& [edge, g] : roots)
         if (edge.node && needed[edge.node.get()] && deps[edge.node.get()] == 0 &&
@@ -510,7 +599,9 @@ std::vector<Tensor> run_graph(const std::vector<std::pair<Edge, Tensor>>& roots,
         Tensor grad_out = std::move(buffers[node]);
         buffers.erase(node);
         // Backward closures may rely on a dense grad_output (row-major or channels-last).
-        if (grad_out.defined() && !is_dense(grad_out)) {
+        if (grad_out.defined() && !is_dense(grad_out) && create_graph) {
+            grad_out = copy_recorded(grad_out);
+        } else if (grad_out.defined() && !is_dense(grad_out)) {
             Tensor dense = empty(grad_out.shape(), {.dtype = grad_out.dtype()});
             copy_into(dense, grad_out);
             grad_out = dense;
@@ -543,17 +634,17 @@ std::vector<Tensor> run_graph(const std::vector<std::pair<Edge, Tensor>>& roots,
                 throw std::logic_error("backward: '" + node->name() + "' returned " + std::to_string(grads.size()) +
                                        " gradients for " + std::to_string(edges.size()) + " inputs");
         }
-        if (!retain_graph) node->release();
+        if (!task.retain_graph) node->release();
 
         for (std::size_t i = 0; i < edges.size(); ++i) {
             const Edge& e = edges[i];
             if (!mask[i]) continue;
-            Tensor g = i < grads.size() && grads[i].defined() ? check_gradient(*node, i, grads[i], e) : Tensor();
+            Tensor g = i < grads.size() && grads[i].defined() ? check_gradient(*node, i, grads[i], e, create_graph) : Tensor();
             if (e.leaf) {
                 add_to_leaf(e, g);
                 continue;
             }
-            if (g.defined()) accumulate(buffers[e.node.get()], g);
+            if (g.defined()) accumulate(buffers[e.node.get()], g, create_graph);
             if (--deps[e.node.get()] == 0) ready.push_back(e.node.get());
         }
     }
@@ -598,12 +689,15 @@ std::vector<std::pair<Edge, Tensor>> make_roots(const std::vector<Tensor>& outpu
 }  // namespace
 
 
-void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs, bool retain_graph) {
+void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs, std::optional<bool> retain_graph,
+              bool create_graph) {
     const auto roots = make_roots(outputs, grad_outputs, "backward");
     GraphTask task;
+    task.retain_graph = retain_graph.value_or(create_graph);
+    task.create_graph = create_graph;
     CommitJournal journal;
     try {
-        run_graph(roots, task, 0, retain_graph, journal);
+        run_graph(roots, task, 0, journal);
     } catch (...) {
         // An error midway leaves every .grad() as it was before this backward.
         const std::lock_guard<std::mutex> lock(g_leaf_grad_mutex);
@@ -613,10 +707,13 @@ void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& gra
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
-                         const std::vector<Tensor>& grad_outputs, bool retain_graph, bool allow_unused) {
+                         const std::vector<Tensor>& grad_outputs, std::optional<bool> retain_graph, bool create_graph,
+                         bool allow_unused) {
     const auto roots = make_roots(outputs, grad_outputs, "grad");
     GraphTask task;
     task.accumulate_leaves = false;
+    task.retain_graph = retain_graph.value_or(create_graph);
+    task.create_graph = create_graph;
     // An input named twice gets the same gradient twice: the pass computes it once, for the first.
     std::vector<std::size_t> first_of(inputs.size());
     for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -629,7 +726,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
         first_of[i] = targets.emplace(key, i).first->second;
     }
     CommitJournal unused;
-    std::vector<Tensor> targets = run_graph(roots, task, inputs.size(), retain_graph, unused);
+    std::vector<Tensor> targets = run_graph(roots, task, inputs.size(), unused);
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         if (first_of[i] != i) {
             targets[i] = targets[first_of[i]];
@@ -638,8 +735,10 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
         if (!targets[i].defined() && !allow_unused)
             throw std::invalid_argument("grad: input " + std::to_string(i) + " " + describe(inputs[i]) +
                                         " was not used to compute the outputs; pass allow_unused=true if that is expected");
-        if (targets[i].defined() && targets[i].shape() != inputs[i].shape())
-            targets[i] = sum_to(targets[i], inputs[i].shape());
+        if (targets[i].defined() && targets[i].shape() != inputs[i].shape()) {
+            const GradModeGuard grad_mode(create_graph);
+            targets[i] = create_graph ? sum_to_recorded(targets[i], inputs[i].shape()) : sum_to(targets[i], inputs[i].shape());
+        }
     }
     return targets;
 }

@@ -8,6 +8,8 @@
 #include <functional>
 #include <stdexcept>
 #include <initializer_list>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +48,13 @@ struct Edge {
 // values the forward did not see. `tracked` is the tensor whose writes matter, when the op saved a
 // private copy of it (a layout change): PyTorch would have saved the tensor itself, and refuses
 // the same programs.
+//
+// For second-order gradients (create_graph), unpack() with grad mode on returns the tensor with
+// its history: a saved input comes back attached to the node that made it (or as the leaf
+// itself), a saved output (SavedTensor::output) attached to the node whose backward is running.
+// Only weak references are kept: an input's node is owned by the consumer's edges anyway, and a
+// node must never own itself through its output. With grad mode off unpack() returns the
+// detached value, as before, at no extra cost.
 class SavedTensor {
 public:
     SavedTensor() = default;
@@ -54,17 +63,24 @@ public:
     // Keeps nothing but the version of `t`: for ops that need none of t's values but whose
     // gradient assumes t unchanged (a view's backward assumes its base was not written since).
     static SavedTensor version_of(const Tensor& t) { return SavedTensor(Tensor(), t); }
+    // The output of the op being recorded: its history is the op's own node, known only when
+    // that node's backward runs.
+    static SavedTensor output(const Tensor& out);
 
     bool defined() const { return value_.defined(); }
-    // The saved tensor; throws SavedTensorModified when it was written in place since.
-    const Tensor& unpack() const;
+    // The saved tensor (with its history when grad mode is on); throws SavedTensorModified when
+    // it was written in place since.
+    Tensor unpack() const;
     // Only the version check, for version_of().
-    void check() const { unpack(); }
+    void check() const;
 
 private:
-    Tensor value_;
+    Tensor value_;  // detached
     std::weak_ptr<Storage> tracked_;
     uint64_t version_ = 0;
+    std::weak_ptr<Node> grad_fn_;       // the node that made the saved input
+    std::weak_ptr<TensorImpl> leaf_;    // or the saved input itself, a leaf that requires grad
+    bool is_output_ = false;
 };
 
 // What unpack() throws; the engine adds the name of the node whose backward it was.
@@ -103,7 +119,7 @@ struct NodeInfo {
     double forward_flops = 0;  // while profiling
 };
 
-class Node {
+class Node : public std::enable_shared_from_this<Node> {
 public:
     Node(std::string name, std::vector<Edge> edges, BackwardFn fn);
     ~Node();
@@ -122,6 +138,8 @@ public:
 
     // Nodes alive in this process: zero once every graph has been dropped.
     static int64_t live_count();
+    // The node whose closure this thread is running (null outside backward).
+    static Node* current();
 
     const NodeInfo& info() const { return info_; }
     NodeInfo& info() { return info_; }
@@ -148,6 +166,18 @@ public:
     ~NoGradGuard();
     NoGradGuard(const NoGradGuard&) = delete;
     NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
+// Sets grad mode for a scope (PyTorch's torch.set_grad_enabled / AutoGradMode).
+class GradModeGuard {
+public:
+    explicit GradModeGuard(bool enabled);
+    ~GradModeGuard();
+    GradModeGuard(const GradModeGuard&) = delete;
+    GradModeGuard& operator=(const GradModeGuard&) = delete;
 
 private:
     bool previous_;
@@ -190,14 +220,18 @@ Tensor record(std::string op, Tensor out, const std::vector<Tensor>& inputs, Bac
 // run right then); if the pass then fails, every .grad() it updated is restored to what it was
 // before backward (hooks that already ran are not undone). .grad() may be a new tensor after a
 // backward that added into an existing gradient: read it after backward, do not keep it across.
+// With create_graph, the backward pass is itself recorded (closures run with grad mode on, and
+// gradients are summed out of place), so the gradients it produces, .grad() included, have
+// history and can be differentiated again. As in PyTorch, retain_graph defaults to create_graph.
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs = {},
-              bool retain_graph = false);
+              std::optional<bool> retain_graph = std::nullopt, bool create_graph = false);
 
 // Returns d(outputs)/d(inputs) without touching any .grad(). Inputs may be leaves or
 // intermediate tensors. An input the outputs do not depend on gets an undefined tensor when
-// allow_unused, else an error.
+// allow_unused, else an error. With create_graph the returned gradients have history. PyTorch's
+// argument order (torch.autograd.grad without only_inputs).
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
-                         const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false,
-                         bool allow_unused = false);
+                         const std::vector<Tensor>& grad_outputs = {}, std::optional<bool> retain_graph = std::nullopt,
+                         bool create_graph = false, bool allow_unused = false);
 
 }  // namespace tapegrad

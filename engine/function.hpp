@@ -14,8 +14,9 @@
 //   tg::Tensor y = Cube::apply(x);
 //
 // forward runs with grad mode off; its Tensor arguments become the node's inputs, in order.
-// backward runs with grad mode off too, and returns one gradient per input (an undefined Tensor
-// for none); needs_input_grad says which are wanted.
+// backward runs with grad mode off too (on under create_graph, when what it computes with tapegrad
+// ops is recorded), and returns one gradient per input (an undefined Tensor for none);
+// needs_input_grad says which are wanted.
 #include <map>
 #include <string>
 #include <type_traits>
@@ -27,19 +28,18 @@ namespace tapegrad {
 
 class FunctionCtx {
 public:
-    // Saved tensors are kept as detached aliases, so saving the output never makes a cycle.
-    // They remember their versions: saved() refuses them once an in-place write changed them.
+    // Saved tensors are kept as SavedTensor: detached aliases that remember their versions
+    // (saved() refuses them once an in-place write changed them) and, for a backward that is
+    // being recorded (create_graph), their history, so a backward written with tapegrad ops is
+    // differentiable again. Saving the output never makes a cycle.
     void save_for_backward(const std::vector<Tensor>& tensors) {
         saved_.clear();
-        versions_.clear();
-        for (const Tensor& t : tensors) {
-            saved_.push_back(t.defined() ? t.detach() : Tensor());
-            if (t.defined()) versions_.push_back(SavedTensor::version_of(t));
-        }
+        for (const Tensor& t : tensors) saved_.push_back(t.defined() ? SavedTensor(t) : SavedTensor());
     }
     const std::vector<Tensor>& saved() const {
-        for (const SavedTensor& v : versions_) v.check();
-        return saved_;
+        unpacked_.clear();
+        for (const SavedTensor& s : saved_) unpacked_.push_back(s.unpack());
+        return unpacked_;
     }
     // Non-tensor values a backward needs (a scale, an axis).
     std::map<std::string, double> saved_data;
@@ -47,8 +47,8 @@ public:
     GradMask needs_input_grad;
 
 private:
-    std::vector<Tensor> saved_;
-    std::vector<SavedTensor> versions_;
+    std::vector<SavedTensor> saved_;
+    mutable std::vector<Tensor> unpacked_;
 };
 
 template <class Op>

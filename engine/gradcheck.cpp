@@ -66,7 +66,7 @@ GradcheckResult gradcheck(const DifferentiableFn& fn, const std::vector<Tensor>&
 
     // Analytical vector-Jacobian product for one grad_output; undefined gradients count as zero.
     auto vjp = [&](const Tensor& u) {
-        std::vector<Tensor> g = grad({y}, wrt, {u}, /*retain_graph=*/true, /*allow_unused=*/true);
+        std::vector<Tensor> g = grad({y}, wrt, {u}, /*retain_graph=*/true, /*create_graph=*/false, /*allow_unused=*/true);
         std::vector<std::vector<double>> out;
         for (std::size_t k = 0; k < g.size(); ++k)
             out.push_back(g[k].defined() ? g[k].to_vector<double>()
@@ -137,6 +137,76 @@ GradcheckResult gradcheck(const DifferentiableFn& fn, const std::vector<Tensor>&
         return fail("both the numerical and the analytical Jacobian are all zero, so nothing was checked; pick inputs "
                     "where the function's gradient does not vanish");
     return {true, ""};
+}
+
+namespace {
+
+// The tensors flattened and joined into one vector, on the tape: gradcheck checks functions with
+// one output, and gradgradcheck's function returns one gradient per input. Its backward hands
+// each input its slice of the gradient.
+Tensor concat_flat(const std::vector<Tensor>& parts) {
+    int64_t total = 0;
+    for (const Tensor& t : parts) total += t.numel();
+    Tensor out = empty({total}, {.dtype = kFloat64});
+    std::vector<Shape> shapes;
+    int64_t offset = 0;
+    for (const Tensor& t : parts) {
+        copy_into(as_strided(out, t.shape(), contiguous_strides(t.shape()), offset), t);
+        offset += t.numel();
+        shapes.push_back(t.shape());
+    }
+    return record("concat_flat", out, parts, [shapes](const Tensor& g_in, const GradMask&) {
+        const Tensor g = g_in.is_contiguous() ? g_in : g_in.contiguous();
+        std::vector<Tensor> grads;
+        int64_t at = 0;
+        for (const Shape& s : shapes) {
+            grads.push_back(as_strided(g, s, contiguous_strides(s), at));
+            at += numel_of(s);
+        }
+        return grads;
+    });
+}
+
+}  // namespace
+
+GradcheckResult gradgradcheck(const DifferentiableFn& fn, const std::vector<Tensor>& inputs, const Tensor& grad_output,
+                              GradcheckOptions o) {
+    std::vector<std::size_t> wrt_index;
+    for (std::size_t i = 0; i < inputs.size(); ++i)
+        if (inputs[i].requires_grad()) wrt_index.push_back(i);
+    if (wrt_index.empty()) throw std::invalid_argument("gradgradcheck: no input requires grad, so there is nothing to check");
+    Tensor u = grad_output;
+    if (!u.defined()) {
+        Tensor y;
+        {
+            NoGradGuard no_grad;
+            y = fn(inputs);
+        }
+        Generator gen(o.seed + 1);
+        u = randn(y.shape(), gen, {.dtype = kFloat64});
+    }
+    if (u.dtype() != kFloat64)
+        throw std::invalid_argument("gradgradcheck: grad_output must be float64, got " + describe(u));
+    u = u.detach().requires_grad_(true);
+    const std::size_t n = inputs.size();
+    // (inputs..., grad_output) -> the input gradients, flattened and joined, with their history.
+    const DifferentiableFn vjp = [&fn, wrt_index, n](const std::vector<Tensor>& all) {
+        // gradcheck evaluates its function under NoGradGuard; this one needs the graph to differentiate.
+        const GradModeGuard grad_mode(true);
+        const std::vector<Tensor> in(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n));
+        const Tensor y = fn(in);
+        std::vector<Tensor> wrt;
+        for (std::size_t i : wrt_index) wrt.push_back(in[i]);
+        std::vector<Tensor> g = grad({y}, wrt, {all[n]}, /*retain_graph=*/true, /*create_graph=*/true, /*allow_unused=*/true);
+        for (std::size_t k = 0; k < g.size(); ++k)
+            if (!g[k].defined()) g[k] = zeros(wrt[k].shape(), {.dtype = kFloat64});
+        return concat_flat(g);
+    };
+    std::vector<Tensor> all = inputs;
+    all.push_back(u);
+    GradcheckResult r = gradcheck(vjp, all, o);
+    if (!r.passed) r.message = "gradgradcheck (input " + std::to_string(n) + " is grad_output): " + r.message;
+    return r;
 }
 
 }  // namespace tapegrad

@@ -31,4 +31,12 @@ using DifferentiableFn = std::function<Tensor(const std::vector<Tensor>&)>;
 // float64. `fn` may be called many times and must be deterministic.
 GradcheckResult gradcheck(const DifferentiableFn& fn, const std::vector<Tensor>& inputs, GradcheckOptions options = {});
 
+// PyTorch's gradgradcheck: checks the second derivatives of fn by running gradcheck on the
+// function (inputs, grad_output) -> d fn(inputs)/d inputs . grad_output, computed with
+// create_graph, i.e. on the gradient of the vector-Jacobian product with respect to both the
+// inputs and grad_output. grad_output defaults to a random float64 tensor (from options.seed) of
+// the output's shape. Inputs as for gradcheck.
+GradcheckResult gradgradcheck(const DifferentiableFn& fn, const std::vector<Tensor>& inputs, const Tensor& grad_output = Tensor(),
+                              GradcheckOptions options = {});
+
 }  // namespace tapegrad

@@ -162,9 +162,9 @@ Tensor Tensor::detach() const {
     return Tensor(std::move(impl));
 }
 
-void Tensor::backward(const Tensor& grad_output, bool retain_graph) const {
+void Tensor::backward(const Tensor& grad_output, std::optional<bool> retain_graph, bool create_graph) const {
     tapegrad::backward({*this}, grad_output.defined() ? std::vector<Tensor>{grad_output} : std::vector<Tensor>{},
-                       retain_graph);
+                       retain_graph, create_graph);
 }
 
 // ---------------------------------------------------------------- versions

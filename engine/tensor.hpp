@@ -6,6 +6,7 @@
 #include <iosfwd>
 #include <memory>
 #include <source_location>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,8 +88,10 @@ public:
     const std::shared_ptr<Node>& grad_fn() const { return checked().grad_fn; }
     // Same storage, no history: a leaf that does not require grad.
     Tensor detach() const;
-    // Backpropagates from this tensor. A scalar needs no grad_output.
-    void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;
+    // Backpropagates from this tensor. A scalar needs no grad_output. create_graph records the
+    // backward pass so that .grad() can be differentiated again; retain_graph defaults to it.
+    void backward(const Tensor& grad_output = Tensor(), std::optional<bool> retain_graph = std::nullopt,
+                  bool create_graph = false) const;
     // Runs `hook` on this tensor's gradient during backward (and grad()); a defined return value
     // replaces the gradient. On a leaf it sees the gradient summed over this pass, before it is
     // added into .grad(); on a non-leaf, the gradient flowing into its grad_fn. Hooks run in

@@ -17,9 +17,11 @@ enum class Saves { Input, Output };
 
 // An elementwise op: out = fwd(x). Its backward is one fused pass dx = bwd(g, s) over grad_output
 // and the saved tensor s, never a chain of ops. The fast path keeps x's dense layout (row-major or
-// channels-last) for the output and, through map_binary, for the gradient.
-template <class Fwd, class Bwd>
-Tensor unary_op(const char* op, const Tensor& x, Saves saves, Fwd fwd, Bwd bwd) {
+// channels-last) for the output and, through map_binary, for the gradient. When the backward is
+// recorded (create_graph), dx = recorded_bwd(g, s) instead, the same formula written with
+// differentiable ops, s carrying its history.
+template <class Fwd, class Bwd, class RecordedBwd>
+Tensor unary_op(const char* op, const Tensor& x, Saves saves, Fwd fwd, Bwd bwd, RecordedBwd recorded_bwd) {
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
     const Kernels path = choose_kernels(x.dtype());
     Tensor out = dispatch(x.dtype(), [&]<class T>() {
@@ -27,15 +29,38 @@ Tensor unary_op(const char* op, const Tensor& x, Saves saves, Fwd fwd, Bwd bwd) 
         return is_reference(path) ? kernels::map_unary_reference<T>(x, f) : kernels::map_unary<T>(x, f);
     });
     if (!needs_grad({x})) return out;
-    const SavedTensor saved(saves == Saves::Input ? x.detach() : out.detach());
-    return record(op, out, {x}, [saved, bwd, path](const Tensor& g, const GradMask&) {
-        const Tensor& s = saved.unpack();
+    const SavedTensor saved = saves == Saves::Input ? SavedTensor(x) : SavedTensor::output(out);
+    return record(op, out, {x}, [saved, bwd, recorded_bwd, path](const Tensor& g, const GradMask&) {
+        const Tensor s = saved.unpack();
+        if (is_grad_enabled()) return std::vector<Tensor>{recorded_bwd(g, s)};
         Tensor dx = dispatch(g.dtype(), [&]<class T>() {
             auto f = [bwd](T gv, T sv) { return static_cast<T>(bwd(gv, sv)); };
             return is_reference(path) ? kernels::map_pair_reference<T>(g, s, f)
                                          : kernels::map_binary<T>(g, s, g.shape(), f);
         });
         return std::vector<Tensor>{dx};
+    });
+}
+
+// A derivative that is piecewise constant (relu's step, abs's sign): f(s) per element, with no
+// history, since its own derivative is 0 almost everywhere.
+template <class F>
+Tensor piecewise_constant(const Tensor& s, F f) {
+    const Tensor v = s.detach();
+    return dispatch(v.dtype(), [&]<class T>() { return kernels::map_unary<T>(v, [f](T e) { return static_cast<T>(f(e)); }); });
+}
+
+// f'(x) as a recorded elementwise op whose own derivative is f''(x): the first derivative of an
+// activation that the public differentiable ops cannot spell (gelu needs erf), so that its
+// backward can be differentiated once more.
+template <class D1, class D2>
+Tensor derivative_op(const char* op, const Tensor& x, D1 d1, D2 d2) {
+    const Tensor v = x.detach();
+    Tensor out = dispatch(v.dtype(), [&]<class T>() { return kernels::map_unary<T>(v, [d1](T e) { return static_cast<T>(d1(e)); }); });
+    return record(op, out, {x}, [v, d2](const Tensor& g, const GradMask&) {
+        return std::vector<Tensor>{g * dispatch(v.dtype(), [&]<class T>() {
+                                       return kernels::map_unary<T>(v, [d2](T e) { return static_cast<T>(d2(e)); });
+                                   })};
     });
 }
 
@@ -47,40 +72,46 @@ Tensor relu(const Tensor& x, std::source_location loc) {
     detail::OpScope scope("relu", loc);
     return unary_op(
         "relu", x, Saves::Output, [](auto v) { return v < 0 ? decltype(v)(0) : v; },
-        [](auto g, auto y) { return y <= 0 ? decltype(g)(0) : g; });
+        [](auto g, auto y) { return y <= 0 ? decltype(g)(0) : g; },
+        [](const Tensor& g, const Tensor& y) { return g * piecewise_constant(y, [](auto v) { return v <= 0 ? 0 : 1; }); });
 }
 
 // sigmoid' = y (1 - y)
 Tensor sigmoid(const Tensor& x) {
     return unary_op(
         "sigmoid", x, Saves::Output, [](auto v) { return decltype(v)(1) / (decltype(v)(1) + std::exp(-v)); },
-        [](auto g, auto y) { return g * y * (decltype(y)(1) - y); });
+        [](auto g, auto y) { return g * y * (decltype(y)(1) - y); },
+        [](const Tensor& g, const Tensor& y) { return g * (y * (1.0 - y)); });
 }
 
 // tanh' = 1 - y^2
 Tensor tanh(const Tensor& x) {
     return unary_op(
         "tanh", x, Saves::Output, [](auto v) { return std::tanh(v); },
-        [](auto g, auto y) { return g * (decltype(y)(1) - y * y); });
+        [](auto g, auto y) { return g * (decltype(y)(1) - y * y); },
+        [](const Tensor& g, const Tensor& y) { return g * (1.0 - y * y); });
 }
 
 // exp' = y
 Tensor exp(const Tensor& x) {
     return unary_op(
-        "exp", x, Saves::Output, [](auto v) { return std::exp(v); }, [](auto g, auto y) { return g * y; });
+        "exp", x, Saves::Output, [](auto v) { return std::exp(v); }, [](auto g, auto y) { return g * y; },
+        [](const Tensor& g, const Tensor& y) { return g * y; });
 }
 
 // log' = 1 / x
 Tensor log(const Tensor& x) {
     return unary_op(
-        "log", x, Saves::Input, [](auto v) { return std::log(v); }, [](auto g, auto v) { return g / v; });
+        "log", x, Saves::Input, [](auto v) { return std::log(v); }, [](auto g, auto v) { return g / v; },
+        [](const Tensor& g, const Tensor& v) { return g / v; });
 }
 
 // sqrt' = 1 / (2 y)
 Tensor sqrt(const Tensor& x) {
     return unary_op(
         "sqrt", x, Saves::Output, [](auto v) { return std::sqrt(v); },
-        [](auto g, auto y) { return g / (decltype(y)(2) * y); });
+        [](auto g, auto y) { return g / (decltype(y)(2) * y); },
+        [](const Tensor& g, const Tensor& y) { return g / (2.0 * y); });
 }
 
 // (x^p)' = p x^(p-1), and 0 for p = 0 everywhere, 0 included (as PyTorch), where p x^(p-1) is 0 * inf.
@@ -91,6 +122,10 @@ Tensor pow(const Tensor& x, double exponent) {
             using T = decltype(v);
             if (exponent == 0) return T(0);
             return g * static_cast<T>(exponent) * std::pow(v, static_cast<T>(exponent - 1));
+        },
+        [exponent](const Tensor& g, const Tensor& v) {
+            if (exponent == 0) return zeros_like(g);
+            return g * (exponent * pow(v, exponent - 1));
         });
 }
 
@@ -98,7 +133,8 @@ Tensor pow(const Tensor& x, double exponent) {
 Tensor abs(const Tensor& x) {
     return unary_op(
         "abs", x, Saves::Input, [](auto v) { return std::abs(v); },
-        [](auto g, auto v) { return v > 0 ? g : (v < 0 ? -g : decltype(g)(0)); });
+        [](auto g, auto v) { return v > 0 ? g : (v < 0 ? -g : decltype(g)(0)); },
+        [](const Tensor& g, const Tensor& v) { return g * piecewise_constant(v, [](auto e) { return e > 0 ? 1 : (e < 0 ? -1 : 0); }); });
 }
 
 namespace {
@@ -115,6 +151,11 @@ Tensor clamp_op(const char* op, const Tensor& x, double lo, double hi, bool clos
             using T = decltype(v);
             const bool inside = closed ? v >= T(lo) && v <= T(hi) : v > T(lo) && v < T(hi);
             return inside ? g : T(0);
+        },
+        [lo, hi, closed](const Tensor& g, const Tensor& v) {
+            return g * piecewise_constant(v, [lo, hi, closed](auto e) {
+                       return (closed ? e >= lo && e <= hi : e > lo && e < hi) ? 1 : 0;
+                   });
         });
 }
 }  // namespace
@@ -140,7 +181,10 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
     return unary_op(
         "leaky_relu", x, Saves::Input,
         [negative_slope](auto v) { return v > 0 ? v : v * static_cast<decltype(v)>(negative_slope); },
-        [negative_slope](auto g, auto v) { return v > 0 ? g : g * static_cast<decltype(g)>(negative_slope); });
+        [negative_slope](auto g, auto v) { return v > 0 ? g : g * static_cast<decltype(g)>(negative_slope); },
+        [negative_slope](const Tensor& g, const Tensor& v) {
+            return g * piecewise_constant(v, [negative_slope](auto e) { return e > 0 ? 1.0 : negative_slope; });
+        });
 }
 
 // elu' = 1 for x > 0, alpha e^x otherwise.
@@ -154,6 +198,11 @@ Tensor elu(const Tensor& x, double alpha) {
         [alpha](auto g, auto v) {
             using T = decltype(v);
             return v > 0 ? g : g * T(alpha) * std::exp(v);
+        },
+        [alpha](const Tensor& g, const Tensor& v) {
+            return g * derivative_op(
+                           "elu_derivative", v, [alpha](auto e) { return e > 0 ? decltype(e)(1) : decltype(e)(alpha) * std::exp(e); },
+                           [alpha](auto e) { return e > 0 ? decltype(e)(0) : decltype(e)(alpha) * std::exp(e); });
         });
 }
 
@@ -177,6 +226,24 @@ Tensor gelu(const Tensor& x, GeluApproximate approximate) {
                 const T t = std::tanh(T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v));
                 return g * (T(0.5) * (T(1) + t) +
                             T(0.5) * v * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v * v));
+            },
+            // y'' = (1 - t^2) u' + x (1 - t^2) (u'' - 2 t u'^2) / 2, u' = c (1 + 3 k x^2), u'' = 6 c k x.
+            [](const Tensor& g, const Tensor& v) {
+                return g * derivative_op(
+                               "gelu_derivative", v,
+                               [](auto e) {
+                                   using T = decltype(e);
+                                   const T t = std::tanh(T(kSqrt2OverPi) * (e + T(kCubic) * e * e * e));
+                                   return T(0.5) * (T(1) + t) +
+                                          T(0.5) * e * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * e * e);
+                               },
+                               [](auto e) {
+                                   using T = decltype(e);
+                                   const T t = std::tanh(T(kSqrt2OverPi) * (e + T(kCubic) * e * e * e));
+                                   const T du = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * e * e);
+                                   const T ddu = T(6 * kSqrt2OverPi * kCubic) * e;
+                                   return (T(1) - t * t) * du + T(0.5) * e * (T(1) - t * t) * (ddu - T(2) * t * du * du);
+                               });
             });
     return unary_op(
         "gelu", x, Saves::Input,
@@ -188,6 +255,19 @@ Tensor gelu(const Tensor& x, GeluApproximate approximate) {
             using T = decltype(v);
             const T cdf = T(0.5) * (T(1) + std::erf(v * T(kSqrt1_2)));
             return g * (cdf + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v));
+        },
+        // y'' = phi(x) (2 - x^2).
+        [](const Tensor& g, const Tensor& v) {
+            return g * derivative_op(
+                           "gelu_derivative", v,
+                           [](auto e) {
+                               using T = decltype(e);
+                               return T(0.5) * (T(1) + std::erf(e * T(kSqrt1_2))) + e * T(kInvSqrt2Pi) * std::exp(T(-0.5) * e * e);
+                           },
+                           [](auto e) {
+                               using T = decltype(e);
+                               return T(kInvSqrt2Pi) * std::exp(T(-0.5) * e * e) * (T(2) - e * e);
+                           });
         });
 }
 
@@ -203,6 +283,10 @@ Tensor silu(const Tensor& x) {
             using T = decltype(v);
             const T s = T(1) / (T(1) + std::exp(-v));
             return g * s * (T(1) + v * (T(1) - s));
+        },
+        [](const Tensor& g, const Tensor& v) {
+            const Tensor s = sigmoid(v);
+            return g * (s * (1.0 + v * (1.0 - s)));
         });
 }
 
@@ -220,6 +304,18 @@ Tensor hardswish(const Tensor& x) {
             if (v < T(-3)) return T(0);
             if (v <= T(3)) return g * (v / T(3) + T(0.5));
             return g;
+        },
+        [](const Tensor& g, const Tensor& v) {
+            return g * derivative_op(
+                           "hardswish_derivative", v,
+                           [](auto e) {
+                               using T = decltype(e);
+                               return e < T(-3) ? T(0) : (e <= T(3) ? e / T(3) + T(0.5) : T(1));
+                           },
+                           [](auto e) {
+                               using T = decltype(e);
+                               return e >= T(-3) && e <= T(3) ? T(1) / T(3) : T(0);
+                           });
         });
 }
 

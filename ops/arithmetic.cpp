@@ -74,8 +74,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     Tensor out = binary(a, b, "mul", [](auto x, auto y) { return x * y; });
     if (!needs_grad({a, b})) return out;
     // d(ab)/da = b, d(ab)/db = a. Save each factor only if the other one needs its gradient.
-    SavedTensor sa = b.requires_grad() ? SavedTensor(a.detach()) : SavedTensor();
-    SavedTensor sb = a.requires_grad() ? SavedTensor(b.detach()) : SavedTensor();
+    SavedTensor sa = b.requires_grad() ? SavedTensor(a) : SavedTensor();
+    SavedTensor sb = a.requires_grad() ? SavedTensor(b) : SavedTensor();
     return record("mul", out, {a, b}, [sa, sb](const Tensor& g, const GradMask& needs) {
         return std::vector<Tensor>{needs[0] ? mul(g, sb.unpack()) : Tensor(), needs[1] ? mul(g, sa.unpack()) : Tensor()};
     });
@@ -86,8 +86,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
     if (!needs_grad({a, b})) return out;
     // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2. The output is not saved: an in-place write to it later
     // would change it under the backward.
-    const SavedTensor sb(b.detach());
-    const SavedTensor sa = b.requires_grad() ? SavedTensor(a.detach()) : SavedTensor();
+    const SavedTensor sb(b);
+    const SavedTensor sa = b.requires_grad() ? SavedTensor(a) : SavedTensor();
     return record("div", out, {a, b}, [sa, sb](const Tensor& g, const GradMask& needs) {
         const Tensor& bv = sb.unpack();
         Tensor ga = div(g, bv);

@@ -6,7 +6,10 @@
 #include "engine/profiler.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/kernels/batch_norm.hpp"
+#include "ops/activation.hpp"
+#include "ops/arithmetic.hpp"
 #include "ops/kernels/kernel_choice.hpp"
+#include "ops/reduce.hpp"
 #include "ops/view.hpp"
 
 namespace tapegrad {
@@ -64,6 +67,38 @@ void update_running(const Tensor& running, const std::vector<double>& batch, dou
     running.bump_version();
 }
 
+// A per-channel vector shaped to broadcast against x: [1,C] or [1,C,1,1].
+Tensor per_channel(const Tensor& v, const Tensor& x) {
+    Shape s;
+    for (std::size_t d = 0; d < x.dim(); ++d) s.push_back(d == 1 ? x.shape()[1] : 1);
+    return v.reshape(s);
+}
+Tensor per_channel(const std::vector<double>& v, const Tensor& x) {
+    return per_channel(from_vector(v, {static_cast<int64_t>(v.size())}, {.dtype = x.dtype()}), x);
+}
+
+// batch_norm's gradients written with differentiable ops, for a recorded backward (create_graph):
+// in training the statistics are recomputed from x (with its history), so that the second
+// derivative sees how they depend on x; in eval they are constants.
+std::vector<Tensor> recorded_backward(const Tensor& g, const Tensor& x, const Tensor& w, const std::vector<double>& mean,
+                                      const std::vector<double>& invstd, bool training, double eps) {
+    std::vector<int64_t> axes{0};
+    for (int64_t d = 2; d < static_cast<int64_t>(x.dim()); ++d) axes.push_back(d);
+    const Tensor gw = w.defined() ? g * per_channel(w, x) : g;
+    Tensor xhat, dx;
+    if (training) {
+        const Tensor centered = x - tapegrad::mean(x, axes, true);
+        const Tensor inv = pow(tapegrad::mean(centered * centered, axes, true) + eps, -0.5);
+        xhat = centered * inv;
+        dx = inv * (gw - tapegrad::mean(gw, axes, true) - xhat * tapegrad::mean(gw * xhat, axes, true));
+    } else {
+        const Tensor inv = per_channel(invstd, x);
+        xhat = (x - per_channel(mean, x)) * inv;
+        dx = gw * inv;
+    }
+    return {dx, sum(g * xhat, axes), sum(g, axes)};
+}
+
 }  // namespace
 
 Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
@@ -105,14 +140,21 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
     });
     if (!needs_grad({x_in, weight, bias})) return out;
     const SavedTensor saved_x(x, x_in);
-    const SavedTensor saved_w = weight.defined() ? SavedTensor(weight.detach()) : SavedTensor();
+    const SavedTensor saved_w = weight.defined() ? SavedTensor(weight) : SavedTensor();
     const bool training = options.training;
+    const double eps = options.eps;
     // xhat = (x - mean) invstd [N,C,...], y = w xhat + b. Training: dx = w invstd / M (M g - sum g -
     // xhat sum(g xhat)) [N,C,...]; eval: dx = w invstd g; dw = sum(g xhat) [C], db = sum(g) [C].
     return record("batch_norm", out, {x_in, weight, bias},
-                  [saved_x, saved_w, mean, invstd, training, reference](const Tensor& g_in, const GradMask& needs) {
-                      const Tensor& x = saved_x.unpack();
+                  [saved_x, saved_w, mean, invstd, training, reference, eps](const Tensor& g_in, const GradMask& needs) {
+                      const Tensor x = saved_x.unpack();
                       const Tensor w = saved_w.defined() ? saved_w.unpack() : Tensor();
+                      if (is_grad_enabled()) {  // create_graph
+                          std::vector<Tensor> grads = recorded_backward(g_in, x, w, mean, invstd, training, eps);
+                          for (std::size_t i = 0; i < 3; ++i)
+                              if (!needs[i]) grads[i] = Tensor();
+                          return grads;
+                      }
                       // The kernels read g in x's layout.
                       const Tensor g = g_in.strides() == x.strides() ? g_in : g_in.contiguous(x.suggest_memory_format());
                       std::vector<Tensor> grads = dispatch(g.dtype(), [&]<class T>() {

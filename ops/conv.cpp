@@ -5,10 +5,12 @@
 
 #include "engine/autograd.hpp"
 #include "engine/profiler.hpp"
+#include "ops/conv_check.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/conv_reference.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/pad.hpp"
+#include "ops/reduce.hpp"
 #include "ops/shape_ops.hpp"
 
 namespace tapegrad {
@@ -16,15 +18,18 @@ namespace {
 
 std::string str(int64_t v) { return std::to_string(v); }
 
+}  // namespace
+
 // Checks everything oneDNN would otherwise reject with an opaque status, and resolves the sizes.
-kernels::ConvGeometry check_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& o) {
-    if (!x.defined() || !w.defined()) throw std::invalid_argument("conv2d: the input or the weight is an undefined tensor");
-    const std::string shapes = " (input " + to_string(x.shape()) + ", weight " + to_string(w.shape()) + ")";
-    auto fail = [&](const std::string& what) { throw std::invalid_argument("conv2d: " + what + shapes); };
+kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape& w_shape, DType w_dtype, const Tensor& bias,
+                                   const Conv2dOptions& o) {
+    if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is an undefined tensor");
+    const std::string shapes = " (input " + to_string(x.shape()) + ", weight " + to_string(w_shape) + ")";
+    auto fail = [&](const std::string& what) { throw std::invalid_argument(std::string(op) + ": " + what + shapes); };
     if (x.dim() != 4) fail("the input must be 4-D [N,C,H,W]; add a batch dimension with reshape for a single image");
-    if (w.dim() != 4) fail("the weight must be 4-D [F,C/groups,KH,KW]");
-    if (x.dtype() != w.dtype() || (bias.defined() && bias.dtype() != x.dtype()))
-        fail(std::string("input, weight and bias must have one dtype, got ") + dtype_name(x.dtype()) + " and " + dtype_name(w.dtype()) +
+    if (w_shape.size() != 4) fail("the weight must be 4-D [F,C/groups,KH,KW]");
+    if (x.dtype() != w_dtype || (bias.defined() && bias.dtype() != x.dtype()))
+        fail(std::string("input, weight and bias must have one dtype, got ") + dtype_name(x.dtype()) + " and " + dtype_name(w_dtype) +
              (bias.defined() ? std::string(" and ") + dtype_name(bias.dtype()) : std::string()) + "; convert with .to()");
     if (o.stride.h <= 0 || o.stride.w <= 0) fail("stride must be positive, got {" + str(o.stride.h) + "," + str(o.stride.w) + "}");
     if (o.dilation.h <= 0 || o.dilation.w <= 0)
@@ -35,20 +40,20 @@ kernels::ConvGeometry check_conv2d(const Tensor& x, const Tensor& w, const Tenso
     for (int64_t v : {o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h, o.dilation.w, o.groups})
         if (v > kMaxElements) fail("stride, padding, dilation and groups must be at most 2^40, got " + str(v));
     int64_t dilated_h = 0, dilated_w = 0;
-    if (__builtin_mul_overflow(o.dilation.h, w.size(2) - 1, &dilated_h) ||
-        __builtin_mul_overflow(o.dilation.w, w.size(3) - 1, &dilated_w) || dilated_h > kMaxElements ||
+    if (__builtin_mul_overflow(o.dilation.h, w_shape[2] - 1, &dilated_h) ||
+        __builtin_mul_overflow(o.dilation.w, w_shape[3] - 1, &dilated_w) || dilated_h > kMaxElements ||
         dilated_w > kMaxElements)
         fail("the dilated kernel spans more than 2^40 elements");
     kernels::ConvGeometry g{};
     g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
-    g.F = w.size(0), g.KH = w.size(2), g.KW = w.size(3);
+    g.F = w_shape[0], g.KH = w_shape[2], g.KW = w_shape[3];
     g.stride_h = o.stride.h, g.stride_w = o.stride.w, g.pad_h = o.padding.h, g.pad_w = o.padding.w;
     g.dilation_h = o.dilation.h, g.dilation_w = o.dilation.w, g.groups = o.groups;
     if (g.KH <= 0 || g.KW <= 0 || g.F <= 0) fail("the weight has an empty dimension");
     if (g.C % g.groups != 0 || g.F % g.groups != 0)
         fail("groups = " + str(g.groups) + " must divide both the input channels (" + str(g.C) + ") and the filters (" + str(g.F) + ")");
-    if (g.C != w.size(1) * g.groups)
-        fail("input has " + str(g.C) + " channels but weight expects " + str(w.size(1) * g.groups) + " (" + str(w.size(1)) +
+    if (g.C != w_shape[1] * g.groups)
+        fail("input has " + str(g.C) + " channels but weight expects " + str(w_shape[1] * g.groups) + " (" + str(w_shape[1]) +
              " per group x " + str(g.groups) + " groups)");
     if (bias.defined() && (bias.dim() != 1 || bias.size(0) != g.F))
         fail("bias must be [" + str(g.F) + "] (one per filter), got " + to_string(bias.shape()));
@@ -60,6 +65,8 @@ kernels::ConvGeometry check_conv2d(const Tensor& x, const Tensor& w, const Tenso
     if (g.N == 0) fail("the batch is empty");
     return g;
 }
+
+namespace {
 
 // 'valid' is padding 0; 'same' pads d(k-1)/2 on both sides, and an odd remainder on the bottom
 // and right with an explicit zero pad of the input first (as PyTorch does).
@@ -93,7 +100,7 @@ bool is_strided_1x1(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
 
 Tensor conv2d_strided_1x1(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
                           std::source_location loc) {
-    check_conv2d(x, weight, bias, options);  // errors name the shapes the caller passed
+    check_conv2d("conv2d", x, weight.shape(), weight.dtype(), bias, options);  // errors name the caller's shapes
     Conv2dOptions o = options;
     o.stride = 1;
     return conv2d(x.slice(2, 0, x.size(2), options.stride.h).slice(3, 0, x.size(3), options.stride.w), weight, bias, o, loc);
@@ -106,7 +113,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     if (options.padding.kind != PaddingKind::Explicit) return conv2d_padded(x, weight, bias, options, loc);
     if (is_strided_1x1(x, weight, options)) return conv2d_strided_1x1(x, weight, bias, options, loc);
     detail::OpScope scope("conv2d", loc);
-    const kernels::ConvGeometry g = check_conv2d(x, weight, bias, options);
+    if (!weight.defined()) throw std::invalid_argument("conv2d: the weight is an undefined tensor");
+    const kernels::ConvGeometry g = check_conv2d("conv2d", x, weight.shape(), weight.dtype(), bias, options);
     if (scope.counting_flops())
         scope.set_flops(2.0 * static_cast<double>(g.N * g.F * g.OH * g.OW) * static_cast<double>(g.C / g.groups * g.KH * g.KW));
     const bool fast = !is_reference(choose_kernels(x.dtype()));
@@ -116,11 +124,15 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                       : dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(xs, weight, bias, g); });
     if (!needs_grad({x, weight, bias})) return out;
     const SavedTensor saved_x = weight.requires_grad() ? SavedTensor(xs, x) : SavedTensor();
-    const SavedTensor saved_w = x.requires_grad() ? SavedTensor(weight.detach()) : SavedTensor();
+    const SavedTensor saved_w = x.requires_grad() ? SavedTensor(weight) : SavedTensor();
     // dX [N,C,H,W] = full conv(dout, rot180(W)); dW [F,C/g,KH,KW] = X corr dout; db [F] = sum_{N,OH,OW} dout
     return record("conv2d", out, {x, weight, bias}, [g, fast, saved_x, saved_w](const Tensor& dout, const GradMask& needs) {
         std::vector<Tensor> grads(3);
-        if (fast) {
+        if (is_grad_enabled()) {  // create_graph: the same gradients from differentiable ops
+            const Conv2dGradientOps ops = conv2d_gradient_ops(g);
+            if (needs[0]) grads[0] = conv_transpose2d(dout, saved_w.unpack(), Tensor(), ops.input_grad);
+            if (needs[1]) grads[1] = conv2d_weight_grad(saved_x.unpack(), dout, g.weight_shape(), ops.weight_grad);
+        } else if (fast) {
             const Tensor d = kernels::to_channels_last(dout);
             if (needs[0]) grads[0] = kernels::conv2d_backward_data_onednn(d, saved_w.unpack(), g);
             if (needs[1]) {
@@ -135,7 +147,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
             });
         }
         // Without dW (a frozen weight) there is no oneDNN pass to get db from: a plain reduction.
-        if (needs[2] && !grads[2].defined()) grads[2] = dout.sum({0, 2, 3});
+        if (needs[2] && !grads[2].defined()) grads[2] = sum(dout, {0, 2, 3});
         return grads;
     });
 }

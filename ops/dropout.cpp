@@ -44,6 +44,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen, std::so
     Tensor out = apply_mask(x.detach(), *mask, scale);
     // y = x m / (1 - p): dx = g m / (1 - p), same shape as x
     return record("dropout", out, {x}, [mask, scale](const Tensor& g, const GradMask&) {
+        // create_graph: g times the scaled mask as a constant tensor, recorded.
+        if (is_grad_enabled()) return std::vector<Tensor>{g * apply_mask(ones_like(g), *mask, scale)};
         return std::vector<Tensor>{apply_mask(g, *mask, scale)};
     });
 }

@@ -108,15 +108,20 @@ Tensor matmul(const Tensor& a, const Tensor& b, std::source_location loc) {
     // out [.., M, N] took K multiply-adds per element
     if (scope.counting_flops()) scope.set_flops(2.0 * static_cast<double>(out.numel()) * static_cast<double>(a.shape().back()));
     if (!needs_grad({a, b})) return out;
-    const SavedTensor sa = b.requires_grad() ? SavedTensor(a.detach()) : SavedTensor();
-    const SavedTensor sb = a.requires_grad() ? SavedTensor(b.detach()) : SavedTensor();
+    const SavedTensor sa = b.requires_grad() ? SavedTensor(a) : SavedTensor();
+    const SavedTensor sb = a.requires_grad() ? SavedTensor(b) : SavedTensor();
     const bool shared_b = b.dim() == 2 && a.dim() > 2;
     const Kernels path = choose_kernels(a.dtype());
     // C[.., M, N] = A[.., M, K] B[.., K, N]: dA = dC B^T [.., M, K], dB = A^T dC [.., K, N]; the
     // engine sums broadcast batch dims down.
     return record("matmul", out, {a, b}, [sa, sb, shared_b, path](const Tensor& g, const GradMask& needs) {
-        const KernelScope scope(path);
         Tensor da, db;
+        if (is_grad_enabled()) {  // create_graph: the same products, recorded
+            if (needs[0]) da = matmul(g, sb.unpack().transpose(-2, -1));
+            if (needs[1]) db = matmul(sa.unpack().transpose(-2, -1), g);
+            return std::vector<Tensor>{da, db};
+        }
+        const KernelScope scope(path);
         if (needs[0]) da = batched_gemm(g, false, sb.unpack(), true);
         if (needs[1]) {
             const Tensor& av = sa.unpack();
@@ -187,19 +192,30 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, std::so
     out_shape[out_shape.size() - 1] = out_features;
     Tensor out = y.detach().reshape(out_shape);
     if (!needs_grad({x, weight, bias})) return out;
-    const SavedTensor sx = weight.requires_grad() ? SavedTensor(x2, x) : SavedTensor();
-    const SavedTensor sw = x.requires_grad() ? SavedTensor(weight.detach()) : SavedTensor();
+    // x itself is saved (with its history, for create_graph); the backward makes it [rows, in] again.
+    const SavedTensor sx = weight.requires_grad() ? SavedTensor(x) : SavedTensor();
+    const SavedTensor sw = x.requires_grad() ? SavedTensor(weight) : SavedTensor();
     const Shape x_shape = x.shape();
     const Kernels path = choose_kernels(x.dtype());
     // y[rows, out] = x[rows, in] W^T + b: dx = g W [rows, in], dW = g^T x [out, in], db = sum_rows g [out]
     return record("linear", out, {x, weight, bias},
-                  [sx, sw, x_shape, out_features, path](const Tensor& g, const GradMask& needs) {
+                  [sx, sw, x_shape, in, out_features, path](const Tensor& g, const GradMask& needs) {
+                      std::vector<Tensor> grads(3);
+                      if (is_grad_enabled()) {  // create_graph: the same products, recorded
+                          const Tensor g2 = g.reshape({-1, out_features});
+                          if (needs[0]) grads[0] = matmul(g2, sw.unpack()).reshape(x_shape);
+                          if (needs[1]) grads[1] = matmul(g2.transpose(0, 1), sx.unpack().reshape({-1, in}));
+                          if (needs[2]) grads[2] = g2.sum({0});
+                          return grads;
+                      }
                       const KernelScope scope(path);
                       Tensor g2 = g.is_contiguous() ? g : g.contiguous();
                       g2 = g2.reshape({leading_rows(g2), out_features});
-                      std::vector<Tensor> grads(3);
                       if (needs[0]) grads[0] = batched_gemm(g2, false, sw.unpack(), false).reshape(x_shape);
-                      if (needs[1]) grads[1] = batched_gemm(g2, true, sx.unpack(), false);
+                      if (needs[1]) {
+                          const Tensor xv = sx.unpack();
+                          grads[1] = batched_gemm(g2, true, xv.dim() == 2 ? xv : xv.reshape({leading_rows(g2), in}), false);
+                      }
                       if (needs[2]) grads[2] = column_sum(g2);
                       return grads;
                   });

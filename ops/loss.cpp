@@ -3,6 +3,8 @@
 #include "engine/autograd.hpp"
 #include "engine/profiler.hpp"
 #include "engine/tensor_math.hpp"
+#include "ops/activation.hpp"
+#include "ops/arithmetic.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/kernels/loss.hpp"
 #include "ops/reduce.hpp"
@@ -37,10 +39,15 @@ Tensor softmax_op(const char* op, const Tensor& x_in, int64_t dim, bool log) {
         else kernels::softmax_forward_fast(x.data<float>(), out.data<float>(), s, log);
     });
     if (!needs_grad({x_in})) return out;
-    const SavedTensor saved_y(out.detach());
+    const SavedTensor saved_y = SavedTensor::output(out);
+    const auto axis = static_cast<int64_t>(d);
     // softmax: dx = y (g - sum_k g y); log_softmax: dx = g - softmax sum_k g; both [..., K, ...]
-    return record(op, out, {x_in}, [saved_y, s, log, reference, empty_input](const Tensor& g_in, const GradMask&) {
-        const Tensor& y = saved_y.unpack();
+    return record(op, out, {x_in}, [saved_y, s, log, reference, empty_input, axis](const Tensor& g_in, const GradMask&) {
+        const Tensor y = saved_y.unpack();
+        if (is_grad_enabled()) {  // create_graph: the same formula, recorded (y carries this node's history)
+            if (log) return std::vector<Tensor>{g_in - exp(y) * g_in.sum({axis}, true)};
+            return std::vector<Tensor>{y * (g_in - (g_in * y).sum({axis}, true))};
+        }
         const Tensor g = row_major(g_in);
         Tensor dx = empty(y.shape(), {.dtype = y.dtype()});
         dispatch(y.dtype(), [&]<class T>() {
@@ -87,6 +94,24 @@ Tensor row_weights(const Tensor& g, int64_t N, Reduction r) {
     return full({N}, scale, {.dtype = g.dtype()});
 }
 
+// The same weights as differentiable ops, shaped to broadcast against the per-element gradient
+// (create_graph): g/count for Mean, g for Sum and None; `rows` reshapes None's g [N] to [N,1].
+Tensor recorded_weights(const Tensor& g, int64_t count, Reduction r, bool rows) {
+    if (r == Reduction::Mean) return g / static_cast<double>(count);
+    if (r == Reduction::None && rows) return g.reshape({count, 1});
+    return g;
+}
+
+// [N,K] with 1 at (i, labels[i]).
+Tensor one_hot(const std::vector<int64_t>& labels, int64_t K, DType dtype) {
+    const auto N = static_cast<int64_t>(labels.size());
+    Tensor t = zeros({N, K}, {.dtype = dtype});
+    dispatch(dtype, [&]<class T>() {
+        for (int64_t i = 0; i < N; ++i) t.data<T>()[i * K + labels[i]] = T(1);
+    });
+    return t;
+}
+
 }  // namespace
 
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op("softmax", x, dim, false); }
@@ -112,8 +137,11 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, R
     return record("cross_entropy", out, {logits},
                   [saved_x = SavedTensor(x, logits), labels, lse = std::move(lse), reduction, reference](
                       const Tensor& g, const GradMask&) {
-                      const Tensor& x = saved_x.unpack();
+                      const Tensor x = saved_x.unpack();
                       const int64_t N = x.shape()[0], K = x.shape()[1];
+                      if (is_grad_enabled())  // create_graph: (softmax(x) - onehot) w, recorded
+                          return std::vector<Tensor>{(softmax(x, 1) - one_hot(labels, K, x.dtype())) *
+                                                     recorded_weights(g, N, reduction, true)};
                       const Tensor w = row_weights(g, N, reduction);
                       Tensor dx = empty(x.shape(), {.dtype = x.dtype()});
                       dispatch(x.dtype(), [&]<class T>() {
@@ -141,6 +169,8 @@ Tensor nll_loss(const Tensor& log_probs, const std::vector<int64_t>& labels, Red
     const Shape shape = log_probs.shape();
     // loss_i = -lp[i, y_i]: dlp [N,K] = -w_i at (i, y_i), 0 elsewhere.
     return record("nll_loss", out, {log_probs}, [shape, labels, reduction](const Tensor& g, const GradMask&) {
+        if (is_grad_enabled())  // create_graph: linear in g, recorded
+            return std::vector<Tensor>{-(one_hot(labels, shape[1], g.dtype()) * recorded_weights(g, shape[0], reduction, true))};
         const Tensor w = row_weights(g, shape[0], reduction);
         Tensor d = zeros(shape, {.dtype = g.dtype()});
         dispatch(g.dtype(), [&]<class T>() {
@@ -170,13 +200,17 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
     Tensor out = reduction == Reduction::None ? sq : reduce_rows(sq.reshape({n}), reduction);
     if (!needs_grad({input, target})) return out;
     // l = (x - t)^2 (then reduced): dx = 2 (x - t) w, dt = -dx, w = g (None), g (Sum) or g/n (Mean).
-    // diff is a private copy; the version checks refuse what PyTorch, which saves input and target, refuses.
+    // diff is a private copy for the plain backward; input and target are saved (their versions
+    // checked, as PyTorch does) for the recorded one.
     return record("mse_loss", out, {input, target},
-                  [diff, reduction, saved_input = SavedTensor::version_of(input),
-                   saved_target = SavedTensor::version_of(target)](const Tensor& g_in, const GradMask& needs) {
-        saved_input.check();
-        saved_target.check();
+                  [diff, reduction, saved_input = SavedTensor(input),
+                   saved_target = SavedTensor(target)](const Tensor& g_in, const GradMask& needs) {
+        const Tensor input = saved_input.unpack(), target = saved_target.unpack();
         const int64_t n = diff.numel();
+        if (is_grad_enabled()) {  // create_graph: 2 (x - t) w, recorded
+            const Tensor dx = 2.0 * (input - target) * recorded_weights(g_in, n, reduction, false);
+            return std::vector<Tensor>{needs[0] ? dx : Tensor(), needs[1] ? -dx : Tensor()};
+        }
         const Tensor g = reduction == Reduction::None ? row_major(g_in) : Tensor();
         const double scale = reduction == Reduction::None ? 2.0
                                                           : 2.0 * g_in.item() / (reduction == Reduction::Mean ? n : 1);

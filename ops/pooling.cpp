@@ -9,6 +9,7 @@
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/kernels/pool_fast.hpp"
 #include "ops/kernels/pool_reference.hpp"
+#include "ops/index.hpp"
 
 namespace tapegrad {
 namespace {
@@ -52,16 +53,42 @@ Tensor dense(const Tensor& x) {
     return x.is_contiguous() || x.is_contiguous(MemoryFormat::ChannelsLast) ? x.detach() : x.detach().contiguous();
 }
 
+Tensor average_pool_backward(const char* op, const Tensor& dout, const kernels::AvgPoolBins& bins, bool fast);
+
 // avg_pool2d and adaptive_avg_pool2d differ only in their bins.
 Tensor average_pool(const char* op, const Tensor& x, const kernels::AvgPoolBins& bins) {
     const bool fast = use_fast(x);
     Tensor out = fast ? kernels::avg_pool2d_forward_fast(dense(x), bins)
                       : dispatch(x.dtype(), [&]<class T>() { return kernels::avg_pool2d_forward_reference<T>(x, bins); });
     // dX[n,c,h,w] [N,C,H,W] = sum over the bins (i,j) holding (h,w) of dout[n,c,i,j] / |bin (i,j)|
-    return record(op, out, {x}, [bins, fast](const Tensor& dout, const GradMask&) {
-        return std::vector<Tensor>{fast ? kernels::avg_pool2d_backward_fast(dout, bins)
-                                        : dispatch(dout.dtype(), [&]<class T>() { return kernels::avg_pool2d_backward_reference<T>(dout, bins); })};
+    return record(op, out, {x}, [op, bins, fast](const Tensor& dout, const GradMask&) {
+        return std::vector<Tensor>{average_pool_backward(op, dout, bins, fast)};
     });
+}
+
+// The pool's adjoint, recorded when a backward is being recorded (create_graph): both are linear,
+// and each is the other's backward, so derivatives of any order exist.
+Tensor average_pool_backward(const char* op, const Tensor& dout, const kernels::AvgPoolBins& bins, bool fast) {
+    Tensor dx = fast ? kernels::avg_pool2d_backward_fast(dout, bins)
+                     : dispatch(dout.dtype(), [&]<class T>() { return kernels::avg_pool2d_backward_reference<T>(dout, bins); });
+    return record(std::string(op) + "_backward", dx, {dout}, [op, bins](const Tensor& g, const GradMask&) {
+        return std::vector<Tensor>{average_pool(op, g, bins)};
+    });
+}
+
+// The flat row-major index into x of each output's maximum, in the output's row-major order: what
+// put_add scatters the gradient with when the backward is recorded.
+std::vector<int64_t> flat_argmax(const kernels::Argmax& argmax, const kernels::PoolGeometry& g) {
+    std::vector<int64_t> flat(static_cast<std::size_t>(g.N * g.C * g.OH * g.OW));
+    const bool channels_last = argmax.format == MemoryFormat::ChannelsLast;
+    std::size_t j = 0;
+    for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t c = 0; c < g.C; ++c)
+            for (int64_t p = 0; p < g.OH * g.OW; ++p) {
+                const int64_t at = channels_last ? (n * g.OH * g.OW + p) * g.C + c : (n * g.C + c) * g.OH * g.OW + p;
+                flat[j++] = (n * g.C + c) * g.H * g.W + argmax.index[at];
+            }
+    return flat;
 }
 
 }  // namespace
@@ -77,6 +104,8 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options, std::source_loc
     return record("max_pool2d", r.out, {x}, [g, fast, argmax = r.argmax, saved_x = SavedTensor::version_of(x)](
                                                 const Tensor& dout, const GradMask&) {
         saved_x.check();
+        if (is_grad_enabled())  // create_graph: the scatter as a recorded op
+            return std::vector<Tensor>{put_add(g.input_shape(), flat_argmax(argmax, g), dout)};
         return std::vector<Tensor>{fast ? kernels::max_pool2d_backward_fast(dout, argmax, g)
                                         : dispatch(dout.dtype(), [&]<class T>() {
                                               return kernels::max_pool2d_backward_reference<T>(dout, argmax, g);

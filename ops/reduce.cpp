@@ -2,6 +2,7 @@
 
 #include "engine/autograd.hpp"
 #include "engine/tensor_math.hpp"
+#include "ops/index.hpp"
 #include "ops/view.hpp"
 
 namespace tapegrad {
@@ -116,6 +117,7 @@ Tensor max(const Tensor& x, int64_t axis, bool keepdim) {
     const Shape in_shape = x.shape();
     // y = x[argmax]: dx [x's shape] = g at the first maximum of each slice, 0 elsewhere.
     return record("max", out, {x}, [index, in_shape](const Tensor& g_in, const GradMask&) {
+        if (is_grad_enabled()) return std::vector<Tensor>{put_add(in_shape, *index, g_in)};  // create_graph: recorded scatter
         const Tensor g = g_in.is_contiguous() ? g_in : g_in.contiguous();
         Tensor dx = zeros(in_shape, {.dtype = g.dtype()});
         dispatch(g.dtype(), [&]<class T>() {

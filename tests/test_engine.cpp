@@ -129,7 +129,7 @@ TEST_CASE("grad() returns gradients for chosen inputs without touching .grad()")
     CHECK_FALSE(w.grad().defined());
     Tensor unused = tg::ones({2}, {.requires_grad = true});
     CHECK_THROWS_WITH_AS(tg::grad({(x * 2.0).sum()}, {unused}), doctest::Contains("allow_unused"), std::invalid_argument);
-    auto none = tg::grad({(x * 2.0).sum()}, {unused}, {}, false, /*allow_unused=*/true);
+    auto none = tg::grad({(x * 2.0).sum()}, {unused}, {}, false, /*create_graph=*/false, /*allow_unused=*/true);
     CHECK_FALSE(none[0].defined());
 }
 

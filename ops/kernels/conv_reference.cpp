@@ -123,3 +123,22 @@ template Tensor conv2d_backward_weights_reference<float>(const Tensor&, const Te
 template Tensor conv2d_backward_weights_reference<double>(const Tensor&, const Tensor&, const ConvGeometry&);
 
 }  // namespace tapegrad::kernels
+
+namespace tapegrad::kernels {
+
+void add_channel_bias(const Tensor& out, const Tensor& bias_in) {
+    const Tensor bias = bias_in.detach().contiguous();
+    dispatch(out.dtype(), [&]<class T>() {
+        T* op = out.data<T>();
+        const T* bp = bias.data<T>();
+        const Shape& s = out.shape();
+        const Strides& st = out.strides();
+#pragma omp parallel for collapse(2) if (out.numel() > (int64_t{1} << 15)) schedule(static)
+        for (int64_t n = 0; n < s[0]; ++n)
+            for (int64_t c = 0; c < s[1]; ++c)
+                for (int64_t h = 0; h < s[2]; ++h)
+                    for (int64_t w = 0; w < s[3]; ++w) op[n * st[0] + c * st[1] + h * st[2] + w * st[3]] += bp[c];
+    });
+}
+
+}  // namespace tapegrad::kernels

@@ -25,3 +25,10 @@ template <class T>
 Tensor conv2d_backward_weights_reference(const Tensor& x, const Tensor& dout, const ConvGeometry& g);
 
 }  // namespace tapegrad::kernels
+
+namespace tapegrad::kernels {
+
+// out[n,c,h,w] += bias[c], in place, for a 4-D tensor in any layout (conv_transpose2d's bias).
+void add_channel_bias(const Tensor& out, const Tensor& bias);
+
+}  // namespace tapegrad::kernels

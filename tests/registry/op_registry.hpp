@@ -2,6 +2,7 @@
 // The op registry: every op appears here with sample inputs, once. One driver
 // (tests/test_op_registry.cpp) runs every row through the same checks:
 //   - gradcheck in float64 for every input that takes a gradient;
+//   - gradgradcheck in float64: the gradient of the vector-Jacobian product (create_graph);
 //   - the fast float32 kernel against the reference kernel, in every layout the fast kernel takes;
 //   - backward is linear in grad_output;
 //   - every subset of the differentiable inputs requiring grad gives the same gradients;
@@ -34,6 +35,9 @@ struct OpCase {
     // False where a NaN at the first element of the first input can be legitimately absent from
     // the output (an exponent of 0, a label that selects another element).
     bool nan_propagates = true;
+    // Why gradgradcheck does not run on this row, where the op genuinely has no usable second
+    // derivative; empty for every row today.
+    std::string no_second_derivative = {};
 };
 
 std::vector<OpCase>& op_registry();

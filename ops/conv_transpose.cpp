@@ -1,0 +1,159 @@
+#include "ops/conv_transpose.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "engine/autograd.hpp"
+#include "ops/conv_check.hpp"
+#include "ops/kernels/conv_onednn.hpp"
+#include "ops/kernels/conv_reference.hpp"
+#include "ops/kernels/kernel_choice.hpp"
+#include "ops/reduce.hpp"
+
+namespace tapegrad {
+namespace {
+
+std::string str(int64_t v) { return std::to_string(v); }
+std::string pair_str(const Pair& p) { return "{" + str(p.h) + "," + str(p.w) + "}"; }
+
+// conv_transpose2d(x, w) is the input gradient of a conv2d whose output has x's shape: this
+// returns that conv2d's geometry (its input is the transposed convolution's output).
+kernels::ConvGeometry check_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvTranspose2dOptions& o) {
+    if (!x.defined() || !w.defined())
+        throw std::invalid_argument("conv_transpose2d: the input or the weight is an undefined tensor");
+    const std::string shapes = " (input " + to_string(x.shape()) + ", weight " + to_string(w.shape()) + ")";
+    auto fail = [&](const std::string& what) { throw std::invalid_argument("conv_transpose2d: " + what + shapes); };
+    if (x.dim() != 4) fail("the input must be 4-D [N,Cin,H,W]; add a batch dimension with reshape for a single image");
+    if (w.dim() != 4) fail("the weight must be 4-D [Cin,Cout/groups,KH,KW]");
+    if (x.dtype() != w.dtype() || (bias.defined() && bias.dtype() != x.dtype()))
+        fail(std::string("input, weight and bias must have one dtype, got ") + dtype_name(x.dtype()) + " and " +
+             dtype_name(w.dtype()) + (bias.defined() ? std::string(" and ") + dtype_name(bias.dtype()) : std::string()) +
+             "; convert with .to()");
+    if (o.stride.h <= 0 || o.stride.w <= 0) fail("stride must be positive, got " + pair_str(o.stride));
+    if (o.dilation.h <= 0 || o.dilation.w <= 0) fail("dilation must be positive (1 means none), got " + pair_str(o.dilation));
+    if (o.padding.h < 0 || o.padding.w < 0) fail("padding must not be negative, got " + pair_str(o.padding));
+    if (o.groups <= 0) fail("groups must be positive, got " + str(o.groups));
+    if (o.output_padding.h < 0 || o.output_padding.w < 0 || o.output_padding.h >= o.stride.h || o.output_padding.w >= o.stride.w)
+        fail("output_padding must be at least 0 and smaller than the stride, got output_padding " + pair_str(o.output_padding) +
+             " with stride " + pair_str(o.stride));
+    for (int64_t v : {o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h, o.dilation.w, o.groups})
+        if (v > kMaxElements) fail("stride, padding, dilation and groups must be at most 2^40, got " + str(v));
+    kernels::ConvGeometry g{};
+    g.N = x.size(0), g.F = x.size(1), g.OH = x.size(2), g.OW = x.size(3);
+    g.KH = w.size(2), g.KW = w.size(3);
+    g.stride_h = o.stride.h, g.stride_w = o.stride.w, g.pad_h = o.padding.h, g.pad_w = o.padding.w;
+    g.dilation_h = o.dilation.h, g.dilation_w = o.dilation.w, g.groups = o.groups;
+    if (g.KH <= 0 || g.KW <= 0 || w.size(1) <= 0) fail("the weight has an empty dimension");
+    if (w.size(0) != g.F) fail("the input has " + str(g.F) + " channels but the weight's first dimension is " + str(w.size(0)));
+    if (g.F % g.groups != 0) fail("groups = " + str(g.groups) + " must divide the input channels (" + str(g.F) + ")");
+    g.C = w.size(1) * g.groups;
+    if (bias.defined() && (bias.dim() != 1 || bias.size(0) != g.C))
+        fail("bias must be [" + str(g.C) + "] (one per output channel), got " + to_string(bias.shape()));
+    // OH = (H - 1) s - 2p + d (KH - 1) + output_padding + 1, each term bounded so nothing overflows.
+    auto out_size = [&](int64_t in, int64_t s, int64_t p, int64_t d, int64_t k, int64_t op) {
+        int64_t span = 0, taps = 0;
+        if (in > kMaxElements || __builtin_mul_overflow(in - 1, s, &span) || __builtin_mul_overflow(d, k - 1, &taps) ||
+            span > kMaxElements || taps > kMaxElements)
+            fail("the output would have more than 2^40 rows or columns");
+        return span - 2 * p + taps + op + 1;
+    };
+    g.H = out_size(g.OH, g.stride_h, g.pad_h, g.dilation_h, g.KH, o.output_padding.h);
+    g.W = out_size(g.OW, g.stride_w, g.pad_w, g.dilation_w, g.KW, o.output_padding.w);
+    if (g.H < 1 || g.W < 1)
+        fail("the output would be empty (" + str(g.H) + "x" + str(g.W) + "): the padding removes more than the input spans");
+    if (g.OH <= 0 || g.OW <= 0) fail("the input has no pixels");
+    if (g.N == 0) fail("the batch is empty");
+    checked_numel(g.input_shape(), "conv_transpose2d");
+    return g;
+}
+
+Conv2dOptions conv_options(const kernels::ConvGeometry& g) {
+    return {.stride = {g.stride_h, g.stride_w}, .padding = {g.pad_h, g.pad_w}, .dilation = {g.dilation_h, g.dilation_w}, .groups = g.groups};
+}
+
+// The transposed convolution that maps a gradient of g's output back onto g's input: its
+// output_padding makes up the rows and columns the forward's floor division dropped.
+ConvTranspose2dOptions transpose_options(const kernels::ConvGeometry& g) {
+    const int64_t dropped_h = g.H - ((g.OH - 1) * g.stride_h - 2 * g.pad_h + g.dilation_h * (g.KH - 1) + 1);
+    const int64_t dropped_w = g.W - ((g.OW - 1) * g.stride_w - 2 * g.pad_w + g.dilation_w * (g.KW - 1) + 1);
+    return {.stride = {g.stride_h, g.stride_w},
+            .padding = {g.pad_h, g.pad_w},
+            .output_padding = {dropped_h, dropped_w},
+            .groups = g.groups,
+            .dilation = {g.dilation_h, g.dilation_w}};
+}
+
+// The three convolutions of geometry g, on the fast or the reference kernels.
+Tensor conv_forward(const Tensor& x, const Tensor& w, const kernels::ConvGeometry& g, bool fast) {
+    if (fast) return kernels::conv2d_forward_onednn(kernels::to_channels_last(x), w, Tensor(), g);
+    return dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(x, w, Tensor(), g); });
+}
+Tensor conv_input_grad(const Tensor& dout, const Tensor& w, const kernels::ConvGeometry& g, bool fast) {
+    if (fast) return kernels::conv2d_backward_data_onednn(kernels::to_channels_last(dout), w, g);
+    return dispatch(dout.dtype(), [&]<class T>() { return kernels::conv2d_backward_data_reference<T>(dout, w, g); });
+}
+Tensor conv_weight_grad(const Tensor& x, const Tensor& dout, const kernels::ConvGeometry& g, bool fast) {
+    if (fast)
+        return kernels::conv2d_backward_weights_onednn(kernels::to_channels_last(x), kernels::to_channels_last(dout), g, false).weight;
+    return dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_backward_weights_reference<T>(x, dout, g); });
+}
+
+}  // namespace
+
+Conv2dGradientOps conv2d_gradient_ops(const kernels::ConvGeometry& g) { return {transpose_options(g), conv_options(g)}; }
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvTranspose2dOptions& options) {
+    const kernels::ConvGeometry g = check_conv_transpose2d(x, weight, bias, options);
+    const bool fast = !is_reference(choose_kernels(x.dtype()));
+    Tensor out = conv_input_grad(x, weight, g, fast);
+    if (bias.defined()) kernels::add_channel_bias(out, bias);
+    if (!needs_grad({x, weight, bias})) return out;
+    const SavedTensor saved_x = weight.requires_grad() ? SavedTensor(x) : SavedTensor();
+    const SavedTensor saved_w = x.requires_grad() ? SavedTensor(weight) : SavedTensor();
+    const Shape w_shape = weight.shape();
+    // y = conv2d's input gradient of dout = x, so for the gradient G of y [N,Cout,OH,OW]:
+    // dx [N,Cin,H,W] = conv2d(G, w); dw [Cin,Cout/groups,KH,KW] = conv2d_weight_grad(G, x); db [Cout] = sum G.
+    return record("conv_transpose2d", out, {x, weight, bias},
+                  [g, fast, saved_x, saved_w, w_shape](const Tensor& dy, const GradMask& needs) {
+                      std::vector<Tensor> grads(3);
+                      if (is_grad_enabled()) {  // create_graph: built from differentiable ops
+                          if (needs[0]) grads[0] = conv2d(dy, saved_w.unpack(), Tensor(), conv_options(g));
+                          if (needs[1]) grads[1] = conv2d_weight_grad(dy, saved_x.unpack(), w_shape, conv_options(g));
+                      } else {
+                          if (needs[0]) grads[0] = conv_forward(dy, saved_w.unpack(), g, fast);
+                          if (needs[1]) grads[1] = conv_weight_grad(dy, saved_x.unpack(), g, fast);
+                      }
+                      if (needs[2]) grads[2] = sum(dy, {0, 2, 3});
+                      return grads;
+                  });
+}
+
+Tensor conv2d_weight_grad(const Tensor& x, const Tensor& grad_output, const Shape& weight_shape, const Conv2dOptions& options) {
+    const kernels::ConvGeometry g = check_conv2d("conv2d_weight_grad", x, weight_shape, x.defined() ? x.dtype() : kFloat32, Tensor(), options);
+    if (!grad_output.defined() || grad_output.shape() != g.output_shape() || grad_output.dtype() != x.dtype())
+        throw std::invalid_argument("conv2d_weight_grad: grad_output must be " + to_string(g.output_shape()) + " " +
+                                    dtype_name(x.dtype()) + " (the conv2d output of input " + to_string(x.shape()) +
+                                    " and weight " + to_string(weight_shape) + "), got " +
+                                    (grad_output.defined() ? describe(grad_output) : std::string("an undefined tensor")));
+    const bool fast = !is_reference(choose_kernels(x.dtype()));
+    Tensor out = conv_weight_grad(x, grad_output, g, fast);
+    if (!needs_grad({x, grad_output})) return out;
+    const SavedTensor saved_x = grad_output.requires_grad() ? SavedTensor(x) : SavedTensor();
+    const SavedTensor saved_dout = x.requires_grad() ? SavedTensor(grad_output) : SavedTensor();
+    // dW is bilinear in x and grad_output; for the gradient G of dW [F,C/groups,KH,KW]:
+    // dx [N,C,H,W] = conv2d's input gradient of grad_output with weight G = conv_transpose2d(grad_output, G);
+    // dgrad_output [N,F,OH,OW] = conv2d(x, G).
+    return record("conv2d_weight_grad", out, {x, grad_output}, [g, fast, saved_x, saved_dout](const Tensor& G, const GradMask& needs) {
+        std::vector<Tensor> grads(2);
+        if (is_grad_enabled()) {
+            if (needs[0]) grads[0] = conv_transpose2d(saved_dout.unpack(), G, Tensor(), transpose_options(g));
+            if (needs[1]) grads[1] = conv2d(saved_x.unpack(), G, Tensor(), conv_options(g));
+        } else {
+            if (needs[0]) grads[0] = conv_input_grad(saved_dout.unpack(), G, g, fast);
+            if (needs[1]) grads[1] = conv_forward(saved_x.unpack(), G, g, fast);
+        }
+        return grads;
+    });
+}
+
+}  // namespace tapegrad

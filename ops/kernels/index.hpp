@@ -1,0 +1,20 @@
+#pragma once
+// Gather and scatter-add by flat index on raw pointers (ops/index.cpp). Indices are checked by
+// the op before these run.
+#include <cstdint>
+
+namespace tapegrad::kernels {
+
+// out[j] = x[index[j]] for j < n.
+template <class T>
+void gather_flat(const T* x, const int64_t* index, int64_t n, T* out) {
+    for (int64_t j = 0; j < n; ++j) out[j] = x[index[j]];
+}
+
+// out[index[j]] += src[j] for j < n, in order (so repeated indices sum deterministically).
+template <class T>
+void scatter_add_flat(const T* src, const int64_t* index, int64_t n, T* out) {
+    for (int64_t j = 0; j < n; ++j) out[index[j]] += src[j];
+}
+
+}  // namespace tapegrad::kernels

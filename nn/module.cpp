@@ -270,6 +270,9 @@ Module& Module::apply(const std::function<void(Module&)>& fn) {
 }
 
 Module& Module::to(DType dtype) {
+    if (!is_floating_point(dtype))
+        throw std::invalid_argument(type_name_ + ": to(" + dtype_name(dtype) +
+                                    "): parameters must stay floating point (float32 or float64)");
     NoGradGuard no_grad;
     NamedTensors all = named_parameters();
     for (auto& entry : named_buffers()) all.push_back(entry);

@@ -107,7 +107,7 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
     check(x_in, running_mean, running_var, weight, bias, options);
     // [N,C,L] is [N,C,L,1]: the same statistics per channel, through the same kernels.
     if (x_in.dim() == 3)
-        return squeeze(batch_norm(unsqueeze(x_in, 3), running_mean, running_var, weight, bias, options), 3);
+        return squeeze(batch_norm(unsqueeze(x_in, 3), running_mean, running_var, weight, bias, options, loc), 3);
     // The fast kernels take row-major or channels-last; anything else is copied once.
     const MemoryFormat format = x_in.suggest_memory_format();
     const Tensor x = x_in.is_contiguous(format) ? x_in.detach() : x_in.detach().contiguous(format);

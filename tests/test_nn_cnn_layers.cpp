@@ -100,6 +100,8 @@ TEST_CASE("Module::to(float64) converts parameters and buffers in place, as mode
     const Tensor y = model(tg::randn({2, 1, 5, 5}, gen, {.dtype = tg::kFloat64}));
     y.sum().backward();
     CHECK(conv->weight.grad().dtype() == tg::kFloat64);
+    CHECK_THROWS_AS(model.to(tg::kInt64), std::invalid_argument);
+    CHECK(conv->weight.dtype() == tg::kFloat64);  // untouched by the refused call
     model.to(tg::kFloat32);
     CHECK(conv->weight.dtype() == tg::kFloat32);
     CHECK_FALSE(conv->weight.grad().defined());  // dropped: it had the old dtype

@@ -1,10 +1,13 @@
 #pragma once
 // Everything a model script needs:   #include "tapegrad.hpp"   namespace tg = tapegrad;
+#include "engine/allocator.hpp"
 #include "engine/autograd.hpp"
 #include "engine/function.hpp"
 #include "engine/functional.hpp"
 #include "engine/generator.hpp"
 #include "engine/gradcheck.hpp"
+#include "engine/graph.hpp"
+#include "engine/profiler.hpp"
 #include "engine/tensor.hpp"
 #include "engine/threads.hpp"
 #include "nn/data.hpp"

@@ -1,4 +1,4 @@
-// matmul on the shapes of MEASURED.md; bench_sgemm.cpp times dnnl_sgemm alone on the same shapes.
+// matmul on the shapes of docs/measured.md; bench_sgemm.cpp times dnnl_sgemm alone on the same shapes.
 // GFLOP/s: 2*M*N*K for the forward, three GEMMs of that size for forward+backward.
 #include <string>
 

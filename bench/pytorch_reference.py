@@ -5,7 +5,7 @@ Median of --runs timed runs (after warm-up), in ms (wall-clock, and process CPU 
 --threads. Writes JSON: {"allocator": ..., "torch": ..., "results": [{"case", "mode", "threads",
 "ms", "cpu_ms"}]} (cpu_ms: CPU time of the whole process, all threads).
 
-The allocator matters more than anything else here (MEASURED.md): run it once as shipped and once
+The allocator matters more than anything else here (docs/measured.md): run it once as shipped and once
 with MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 in the environment
 ("tuned"). glibc reads those variables at start-up, so they must be set by the caller; the script
 only reports which variant it ran under.
@@ -106,7 +106,7 @@ def op_cases():
 
 
 def small_cnn(in_channels=3, image=32):
-    """The SmallCNN of seed 003, section 2.8 (MEASURED.md)."""
+    """The SmallCNN of seed 003, section 2.8 (docs/measured.md)."""
     flat = 64 * (image // 4) ** 2
     return nn.Sequential(
         nn.Conv2d(in_channels, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
@@ -167,7 +167,7 @@ def main():
                             "ms": report["epoch_seconds"][0] * 1e3})
 
     # OpenBLAS carries PyTorch's matmul here; its speed depends on OPENBLAS_CORETYPE, which this
-    # script only reports (MEASURED.md: leave it as the environment sets it).
+    # script only reports (docs/measured.md: leave it as the environment sets it).
     doc = {"allocator": allocator_variant(), "torch": torch.__version__,
            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""), "results": results}
     if args.out == "-":

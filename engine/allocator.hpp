@@ -1,12 +1,20 @@
 #pragma once
 // A caching allocator for tensor storage. On these machines the first touch of a freshly mapped
-// page costs tens of microseconds (see MEASURED.md), and glibc maps and unmaps every large buffer
+// page costs tens of microseconds (see docs/measured.md), and glibc maps and unmaps every large buffer
 // on each call. Keeping freed blocks by size and handing them out again removes that cost: after
 // the first training step no new page is touched.
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace tapegrad {
+
+// A block in use, with what made it: "conv2d", "block3/linear", "backward of conv2d".
+struct LiveBlock {
+    std::size_t bytes = 0;
+    std::string made_by;
+};
 
 struct AllocatorStats {
     std::size_t bytes_in_use = 0;     // handed out and not yet returned
@@ -14,6 +22,11 @@ struct AllocatorStats {
     std::size_t peak_bytes_in_use = 0;
     std::size_t cache_hits = 0;
     std::size_t cache_misses = 0;
+    std::size_t bytes_allocated_total = 0;  // every allocation so far, from the cache or fresh
+    // Only while tracking (CachingAllocator::set_tracking): the largest blocks in use, largest first.
+    std::vector<LiveBlock> largest_live;
+    // A readable summary: in use, cached, peak, hits, and the largest live blocks when tracked.
+    std::string summary() const;
 };
 
 class CachingAllocator {
@@ -25,7 +38,17 @@ public:
     void deallocate(void* ptr, std::size_t bytes) noexcept;
     // Gives every cached block back to the system.
     void empty_cache();
-    AllocatorStats stats() const;
+    // `largest` bounds stats().largest_live.
+    AllocatorStats stats(std::size_t largest = 10) const;
+    // Tracking remembers, for every block handed out, its size and the op (and NameScope) that
+    // asked for it, so that stats() can list the largest live ones. Off by default: it costs a
+    // hash-map update per allocation. Blocks handed out before tracking started are not listed.
+    void set_tracking(bool enabled);
+    bool tracking() const;
+    // The profiler's per-op peak: begin returns the enclosing window's peak and starts a window at
+    // the bytes now in use; end returns the window's peak and folds it into the enclosing one.
+    std::size_t begin_peak_window();
+    std::size_t end_peak_window(std::size_t enclosing_peak);
     // Blocks beyond this many cached bytes are freed instead of kept (default 4 GiB).
     void set_cache_limit(std::size_t bytes);
 

@@ -1,10 +1,13 @@
 #include "engine/autograd.hpp"
 
 #include <cmath>
+#include <filesystem>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "engine/profiler.hpp"
 #include "engine/storage.hpp"
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
@@ -97,6 +100,57 @@ Node* Node::current() { return t_current_node; }
 
 void Node::release() { fn_ = nullptr; }
 
+// ---------------------------------------------------------------- hooks
+
+namespace {
+// Hook lists are created lazily, and read by backward on any thread: one mutex guards the
+// pointers, and backward skips it until the first hook of the process is registered.
+std::mutex g_hooks_mutex;
+std::atomic<bool> g_any_hooks{false};
+
+std::shared_ptr<GradHooks> lazy_hooks(std::shared_ptr<GradHooks>& slot) {
+    std::lock_guard<std::mutex> lock(g_hooks_mutex);
+    if (!slot) slot = std::make_shared<GradHooks>();
+    g_any_hooks.store(true, std::memory_order_relaxed);
+    return slot;
+}
+std::shared_ptr<GradHooks> read_hooks(const std::shared_ptr<GradHooks>& slot) {
+    if (!g_any_hooks.load(std::memory_order_relaxed)) return nullptr;
+    std::lock_guard<std::mutex> lock(g_hooks_mutex);
+    return slot;
+}
+}  // namespace
+
+std::shared_ptr<GradHooks> Node::hooks() const { return read_hooks(hooks_); }
+std::shared_ptr<GradHooks> Node::hooks_for_registration() { return lazy_hooks(hooks_); }
+
+HookHandle Tensor::register_hook(GradHook hook) const {
+    if (!requires_grad())
+        throw std::invalid_argument("register_hook: the tensor " + describe(*this) +
+                                    " does not require grad, so no gradient will reach the hook; call requires_grad_() on the leaf first");
+    if (!hook) throw std::invalid_argument("register_hook: the hook is empty");
+    auto hooks = grad_fn() ? grad_fn()->hooks_for_registration() : lazy_hooks(impl()->hooks);
+    return HookList<GradHook>::add(hooks->grad, std::move(hook));
+}
+
+HookHandle Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const {
+    if (!requires_grad() || !is_leaf())
+        throw std::invalid_argument("register_post_accumulate_grad_hook: only leaf tensors that require grad accumulate a "
+                                    "gradient, but this one " + describe(*this) +
+                                    (grad_fn() ? " was made by '" + grad_fn()->name() + "'; use register_hook for non-leaves"
+                                               : std::string(" does not require grad")));
+    if (!hook) throw std::invalid_argument("register_post_accumulate_grad_hook: the hook is empty");
+    return HookList<PostAccumulateGradHook>::add(lazy_hooks(impl()->hooks)->post_accumulate, std::move(hook));
+}
+
+std::string NodeOrigin::describe(const std::string& op) const {
+    if (scope.empty() && !file) return "";
+    std::string s = " (forward op '" + op + "'";
+    if (!scope.empty()) s += " in scope '" + scope + "'";
+    if (file) s += std::string(", created at ") + std::filesystem::path(file).filename().string() + ":" + std::to_string(line);
+    return s + ")";
+}
+
 std::vector<Tensor> Node::apply(const Tensor& grad_output, const GradMask& needs) {
     if (!fn_)
         throw std::invalid_argument("backward: tried to run backward through '" + name_ +
@@ -126,7 +180,21 @@ std::vector<Tensor> Node::apply(const Tensor& grad_output, const GradMask& needs
 SavedTensorModified::SavedTensorModified(const std::string& what, uint64_t saved, uint64_t now)
     : std::invalid_argument(what), saved_version(saved), current_version(now) {}
 
+namespace {
+// What the SavedTensors made on this thread since the last record() hold: record() hands the list
+// to the node it makes (to_dot shows it). Bounded, in case SavedTensors are made where no record()
+// follows.
+thread_local std::vector<SavedTensorInfo> t_saved_since_record;
+
+void note_saved(const Tensor& value) {
+    if (!value.defined() || t_saved_since_record.size() >= 16) return;
+    const std::size_t bytes = value.impl()->storage ? value.impl()->storage->count() * element_size(value.dtype()) : 0;
+    t_saved_since_record.push_back({value.shape(), value.dtype(), bytes});
+}
+}  // namespace
+
 SavedTensor::SavedTensor(const Tensor& value, const Tensor& tracked) {
+    note_saved(value);
     if (!tracked.defined()) return;
     tracked_ = tracked.impl()->storage;
     version_ = tracked.version();
@@ -202,12 +270,28 @@ bool has_non_finite(const Tensor& t) {
 
 template <class Inputs>
 Tensor record_impl(std::string op, Tensor out, const Inputs& inputs, BackwardFn fn) {
+    NodeInfo info;
+    info.saved.swap(t_saved_since_record);  // what this op saved, whether or not it is recorded
     // Only recorded outputs are checked: ops that call record() on tensors without history (an op's
     // internal reshape, every op inside a backward closure) would otherwise take the blame ("the
     // forward of 'view'") for a NaN that the op around them, or the node whose backward runs, made.
     if (!needs_grad(inputs)) return out;
+    const bool profiling = detail::profiling();
+    info.origin.scope = NameScope::current();  // usually empty or short: no allocation
+    if (t_anomaly_enabled) {
+        const detail::CallSite site = detail::current_call_site();
+        info.origin.file = site.file;
+        info.origin.line = site.line;
+    }
+    if (profiling) {
+        info.forward_flops = detail::current_op_flops();
+        detail::note_recorded(op);
+    }
     if (t_anomaly_enabled && has_non_finite(out))
-        throw AnomalyError("anomaly: the forward of '" + op + "' produced NaN or Inf in its output " + describe(out));
+        throw AnomalyError("anomaly: the forward of '" + op + "' produced NaN or Inf in its output " + describe(out) +
+                           info.origin.describe(op));
+    info.output_shape = out.shape();
+    info.output_dtype = out.dtype();
     std::vector<Edge> edges;
     edges.reserve(inputs.size());
     for (const Tensor& t : inputs) {
@@ -222,7 +306,9 @@ Tensor record_impl(std::string op, Tensor out, const Inputs& inputs, BackwardFn 
     }
     if (out.grad_fn() || out.requires_grad())
         throw std::logic_error("record: '" + op + "' returned a tensor that already has autograd history");
-    out.impl()->grad_fn = std::make_shared<Node>(std::move(op), std::move(edges), std::move(fn));
+    auto node = std::make_shared<Node>(std::move(op), std::move(edges), std::move(fn));
+    node->info() = std::move(info);
+    out.impl()->grad_fn = std::move(node);
     out.impl()->requires_grad = true;
     return out;
 }
@@ -297,19 +383,21 @@ void accumulate(Tensor& slot, const Tensor& g, bool create_graph) {
 Tensor check_gradient(const Node& node, std::size_t i, Tensor g, const Edge& edge, bool create_graph) {
     if (g.dtype() != edge.dtype)
         throw std::logic_error("backward: '" + node.name() + "' returned a " + dtype_name(g.dtype()) +
-                               " gradient for a " + dtype_name(edge.dtype) + " input " + std::to_string(i));
+                               " gradient for a " + dtype_name(edge.dtype) + " input " + std::to_string(i) +
+                               node.info().origin.describe(node.name()));
     if (g.shape() != edge.shape) {
         try {
             if (broadcast_shapes(g.shape(), edge.shape, node.name().c_str()) != g.shape()) throw std::invalid_argument("");
         } catch (const std::invalid_argument&) {
             throw std::logic_error("backward: '" + node.name() + "' returned a gradient of shape " + to_string(g.shape()) +
-                                   " for input " + std::to_string(i) + " of shape " + to_string(edge.shape));
+                                   " for input " + std::to_string(i) + " of shape " + to_string(edge.shape) +
+                                   node.info().origin.describe(node.name()));
         }
         g = create_graph ? sum_to_recorded(g, edge.shape) : sum_to(g, edge.shape);
     }
     if (t_anomaly_enabled && has_non_finite(g))
         throw AnomalyError("anomaly: the backward of '" + node.name() + "' produced NaN or Inf in the gradient of input " +
-                                std::to_string(i) + " " + describe(g));
+                                std::to_string(i) + " " + describe(g) + node.info().origin.describe(node.name()));
     return g;
 }
 
@@ -321,19 +409,95 @@ struct GraphTask {
     std::unordered_map<const void*, std::size_t> node_targets;  // grad(): non-leaf (its Node) -> input index
 };
 
-// Runs the graph below `roots`. Returns the gradient of every leaf reached (backward) or of every
-// target (grad), keyed by the leaf or by the target's index.
-struct Results {
-    std::unordered_map<TensorImpl*, Tensor> leaves;
-    std::vector<Tensor> targets;
+// The gradient of one leaf while the pass runs. It is complete once `pending` (the edges of
+// needed nodes that may still add to it) reaches zero.
+struct LeafState {
+    std::shared_ptr<TensorImpl> impl;
+    Tensor grad;
+    int64_t pending = 0;
 };
 
-Results run_graph(const std::vector<std::pair<Edge, Tensor>>& roots, const GraphTask& task, std::size_t n_targets) {
+// The .grad() of every leaf committed by a backward pass, as it was before: restored if the pass
+// fails later.
+using CommitJournal = std::vector<std::pair<std::shared_ptr<TensorImpl>, std::shared_ptr<TensorImpl>>>;
+
+// Runs the tensor's gradient hooks in order; a hook that throws is reported with the tensor.
+Tensor run_grad_hooks(const std::shared_ptr<GradHooks>& hooks, Tensor g, const std::function<std::string()>& whose) {
+    if (!hooks) return g;
+    for (const GradHook& hook : hooks->grad->snapshot()) {
+        Tensor replaced;
+        try {
+            replaced = hook(g);
+        } catch (const std::exception& e) {
+            throw HookError("backward: a hook registered on " + whose() + " threw: " + e.what());
+        }
+        if (!replaced.defined()) continue;
+        if (replaced.shape() != g.shape() || replaced.dtype() != g.dtype())
+            throw std::invalid_argument("backward: a hook registered on " + whose() + " returned a gradient " +
+                                        describe(replaced) + " in place of " + describe(g) +
+                                        "; return one of the same shape and dtype, or an undefined tensor to keep it");
+        g = replaced;
+    }
+    return g;
+}
+
+// Backward passes in several threads may share leaves (one model, several workers): each leaf's
+// .grad() is read and updated under this lock, so no update is lost.
+std::mutex g_leaf_grad_mutex;
+
+// Adds this pass's gradient into the leaf's .grad() out of place, so that the journal can restore
+// the previous one.
+void commit_leaf(const std::shared_ptr<TensorImpl>& leaf, Tensor g, CommitJournal& journal, bool create_graph) {
+    if (create_graph) {
+        // On the tape (PyTorch's AccumulateGrad under create_graph): .grad() is then a
+        // differentiable function of the parameters.
+        const std::lock_guard<std::mutex> lock(g_leaf_grad_mutex);
+        std::shared_ptr<TensorImpl> before = leaf->grad;
+        const Tensor sum = before ? add_recorded(Tensor(before), g) : copy_recorded(g);
+        journal.emplace_back(leaf, std::move(before));
+        leaf->grad = sum.impl_ptr();
+        return;
+    }
+    // The committed buffer must be the leaf's alone: later backward calls add into it.
+    if (!uniquely_owned(g)) {
+        Tensor own = empty_like(g);
+        copy_into(own, g);
+        g = own;
+    }
+    const std::lock_guard<std::mutex> lock(g_leaf_grad_mutex);
+    std::shared_ptr<TensorImpl> before = leaf->grad;
+    if (before) add_into(g, Tensor(before));
+    journal.emplace_back(leaf, std::move(before));
+    leaf->grad = g.impl_ptr();
+}
+
+// Appends the node's origin (anomaly mode) to an error escaping its backward, keeping the type.
+[[noreturn]] void rethrow_with_origin(const Node& node) {
+    const std::string where = node.info().origin.describe(node.name());
+    if (where.empty()) throw;
+    try {
+        throw;
+    } catch (const AnomalyError& e) {
+        throw AnomalyError(e.what() + where);
+    } catch (const HookError& e) {
+        throw HookError(e.what() + where);
+    } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(e.what() + where);
+    } catch (const std::logic_error& e) {
+        throw std::logic_error(e.what() + where);
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error(e.what() + where);
+    }
+}
+
+// Runs the graph below `roots`. backward(): commits each leaf's gradient into its .grad() as soon
+// as it is complete (journaling the old one). grad(): returns the gradient of every target.
+std::vector<Tensor> run_graph(const std::vector<std::pair<Edge, Tensor>>& roots, const GraphTask& task,
+                              std::size_t n_targets, CommitJournal& journal) {
     // Closures run with grad mode off (plain kernels), or on when the backward is recorded.
     const GradModeGuard grad_mode(task.create_graph);
     const bool create_graph = task.create_graph;
-    Results res;
-    res.targets.resize(n_targets);
+    std::vector<Tensor> targets(n_targets);
 
     auto leaf_wanted = [&](const Edge& e) {
         return task.accumulate_leaves ? e.leaf->requires_grad : task.leaf_targets.count(e.leaf.get()) > 0;
@@ -369,22 +533,58 @@ Results run_graph(const std::vector<std::pair<Edge, Tensor>>& roots, const Graph
         }
     }
 
-    // 2. Dependencies: how many needed nodes feed each needed node.
+    // 2. Dependencies: how many needed nodes feed each needed node, and each wanted leaf.
     std::unordered_map<Node*, int64_t> deps;
+    std::unordered_map<TensorImpl*, LeafState> leaves;
+    auto leaf_state = [&](const Edge& e) -> LeafState& {
+        LeafState& s = leaves[e.leaf.get()];
+        if (!s.impl) s.impl = e.leaf;
+        return s;
+    };
     for (const auto& [node, is_needed] : needed) {
         if (!is_needed) continue;
-        for (const Edge& e : node->edges())
+        for (const Edge& e : node->edges()) {
             if (e.node && needed[e.node.get()]) ++deps[e.node.get()];
+            else if (e.leaf && leaf_wanted(e)) ++leaf_state(e).pending;
+        }
     }
+    for (const auto& [edge, g] : roots)
+        if (edge.leaf && leaf_wanted(edge)) ++leaf_state(edge).pending;
+
+    // A leaf's gradient is final: its hooks run, then it is committed (backward) or returned (grad).
+    auto leaf_done = [&](LeafState& s) {
+        if (!s.grad.defined()) return;
+        Tensor g = run_grad_hooks(read_hooks(s.impl->hooks), std::move(s.grad),
+                                  [&] { return "the leaf tensor " + describe(Tensor(s.impl)); });
+        if (!task.accumulate_leaves) {
+            targets[task.leaf_targets.at(s.impl.get())] = g;
+            return;
+        }
+        commit_leaf(s.impl, std::move(g), journal, create_graph);
+        if (auto hooks = read_hooks(s.impl->hooks)) {
+            const Tensor leaf(s.impl);
+            for (const PostAccumulateGradHook& hook : hooks->post_accumulate->snapshot()) {
+                try {
+                    hook(leaf);
+                } catch (const std::exception& e) {
+                    throw HookError("backward: a post-accumulate-grad hook registered on the leaf tensor " + describe(leaf) +
+                                    " threw: " + e.what());
+                }
+            }
+        }
+    };
+    auto add_to_leaf = [&](const Edge& e, const Tensor& g) {
+        LeafState& s = leaves.at(e.leaf.get());
+        if (g.defined()) accumulate(s.grad, g, create_graph);
+        if (--s.pending == 0) leaf_done(s);
+    };
 
     // 3. Seed the roots and run nodes as they become ready.
     std::unordered_map<Node*, Tensor> buffers;
     std::vector<Node*> ready;
     for (const auto& [edge, g] : roots) {
         if (edge.leaf) {
-            if (task.accumulate_leaves) accumulate(res.leaves[edge.leaf.get()], g, create_graph);
-            else if (auto it = task.leaf_targets.find(edge.leaf.get()); it != task.leaf_targets.end())
-                accumulate(res.targets[it->second], g, create_graph);
+            if (leaf_wanted(edge)) add_to_leaf(edge, g);
             continue;
         }
         if (!needed[edge.node.get()]) continue;
@@ -395,6 +595,7 @@ Results run_graph(const std::vector<std::pair<Edge, Tensor>>& roots, const Graph
             std::find(ready.begin(), ready.end(), edge.node.get()) == ready.end())
             ready.push_back(edge.node.get());
 
+    const bool profiling = detail::profiling();
     while (!ready.empty()) {
         Node* node = ready.back();
         ready.pop_back();
@@ -408,7 +609,13 @@ Results run_graph(const std::vector<std::pair<Edge, Tensor>>& roots, const Graph
             copy_into(dense, grad_out);
             grad_out = dense;
         }
-        if (auto it = task.node_targets.find(node); it != task.node_targets.end()) res.targets[it->second] = grad_out;
+        if (grad_out.defined())
+            if (auto hooks = node->hooks())
+                grad_out = run_grad_hooks(hooks, std::move(grad_out), [&] {
+                    return "the output of '" + node->name() + "' " + to_string(node->info().output_shape) + " " +
+                           dtype_name(node->info().output_dtype) + node->info().origin.describe(node->name());
+                });
+        if (auto it = task.node_targets.find(node); it != task.node_targets.end()) targets[it->second] = grad_out;
 
         const auto& edges = node->edges();
         GradMask mask(edges.size());
@@ -418,7 +625,14 @@ Results run_graph(const std::vector<std::pair<Edge, Tensor>>& roots, const Graph
         }
         std::vector<Tensor> grads;
         if (mask.any() && grad_out.defined()) {
-            grads = node->apply(grad_out, mask);
+            try {
+                std::optional<detail::BackwardSpan> span;
+                if (profiling) span.emplace(*node);
+                grads = node->apply(grad_out, mask);
+                t_saved_since_record.clear();  // SavedTensors a closure made belong to no node
+            } catch (...) {
+                rethrow_with_origin(*node);
+            }
             if (grads.size() != edges.size())
                 throw std::logic_error("backward: '" + node->name() + "' returned " + std::to_string(grads.size()) +
                                        " gradients for " + std::to_string(edges.size()) + " inputs");
@@ -430,17 +644,16 @@ Results run_graph(const std::vector<std::pair<Edge, Tensor>>& roots, const Graph
             if (!mask[i]) continue;
             Tensor g = i < grads.size() && grads[i].defined() ? check_gradient(*node, i, grads[i], e, create_graph) : Tensor();
             if (e.leaf) {
-                if (!g.defined()) continue;
-                if (task.accumulate_leaves) accumulate(res.leaves[e.leaf.get()], g, create_graph);
-                else accumulate(res.targets[task.leaf_targets.at(e.leaf.get())], g, create_graph);
+                add_to_leaf(e, g);
                 continue;
             }
             if (g.defined()) accumulate(buffers[e.node.get()], g, create_graph);
             if (--deps[e.node.get()] == 0) ready.push_back(e.node.get());
         }
     }
-    return res;
+    return targets;
 }
+
 
 std::vector<std::pair<Edge, Tensor>> make_roots(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
                                                 const char* api) {
@@ -478,11 +691,6 @@ std::vector<std::pair<Edge, Tensor>> make_roots(const std::vector<Tensor>& outpu
 
 }  // namespace
 
-namespace {
-// Backward passes in several threads may share leaves (one model, several workers): each leaf's
-// .grad() is read and updated under this lock, so no update is lost.
-std::mutex g_leaf_grad_mutex;
-}  // namespace
 
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs, std::optional<bool> retain_graph,
               bool create_graph) {
@@ -490,38 +698,14 @@ void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& gra
     GraphTask task;
     task.retain_graph = retain_graph.value_or(create_graph);
     task.create_graph = create_graph;
-    Results res = run_graph(roots, task, 0);
-    // Leaf gradients are committed only once the whole pass has succeeded, so an error midway
-    // leaves every .grad() as it was.
-    const std::lock_guard<std::mutex> lock(g_leaf_grad_mutex);
-    const GradModeGuard grad_mode(create_graph);
-    for (auto& [leaf, g] : res.leaves) {
-        if (create_graph) {
-            // Out of place and on the tape (PyTorch's AccumulateGrad under create_graph): .grad()
-            // is then a differentiable function of the parameters.
-            leaf->grad = (leaf->grad ? add_recorded(Tensor(leaf->grad), g) : copy_recorded(g)).impl_ptr();
-            continue;
-        }
-        if (!leaf->grad) {
-            // The accumulated buffer must be the leaf's alone: later backward calls add into it.
-            if (!uniquely_owned(g)) {
-                Tensor own = empty_like(g);
-                copy_into(own, g);
-                g = own;
-            }
-            leaf->grad = g.impl_ptr();
-        } else if (leaf->grad->grad_fn) {
-            // A .grad() with history (from a create_graph backward) is never written in place:
-            // its graph may still read it. The sum replaces it, without history.
-            Tensor sum = empty_like(g);
-            copy_into(sum, Tensor(leaf->grad));
-            add_into(sum, g);
-            leaf->grad = sum.impl_ptr();
-        } else {
-            const Tensor existing(leaf->grad);
-            add_into(existing, g);
-            existing.bump_version();
-        }
+    CommitJournal journal;
+    try {
+        run_graph(roots, task, 0, journal);
+    } catch (...) {
+        // An error midway leaves every .grad() as it was before this backward.
+        const std::lock_guard<std::mutex> lock(g_leaf_grad_mutex);
+        for (auto it = journal.rbegin(); it != journal.rend(); ++it) it->first->grad = std::move(it->second);
+        throw;
     }
 }
 
@@ -544,22 +728,22 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
         const void* key = in.grad_fn() ? static_cast<const void*>(in.grad_fn().get()) : static_cast<const void*>(in.impl());
         first_of[i] = targets.emplace(key, i).first->second;
     }
-    Results res = run_graph(roots, task, inputs.size());
+    CommitJournal unused;
+    std::vector<Tensor> targets = run_graph(roots, task, inputs.size(), unused);
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         if (first_of[i] != i) {
-            res.targets[i] = res.targets[first_of[i]];
+            targets[i] = targets[first_of[i]];
             continue;
         }
-        if (!res.targets[i].defined() && !allow_unused)
+        if (!targets[i].defined() && !allow_unused)
             throw std::invalid_argument("grad: input " + std::to_string(i) + " " + describe(inputs[i]) +
                                         " was not used to compute the outputs; pass allow_unused=true if that is expected");
-        if (res.targets[i].defined() && res.targets[i].shape() != inputs[i].shape()) {
+        if (targets[i].defined() && targets[i].shape() != inputs[i].shape()) {
             const GradModeGuard grad_mode(create_graph);
-            res.targets[i] = create_graph ? sum_to_recorded(res.targets[i], inputs[i].shape())
-                                          : sum_to(res.targets[i], inputs[i].shape());
+            targets[i] = create_graph ? sum_to_recorded(targets[i], inputs[i].shape()) : sum_to(targets[i], inputs[i].shape());
         }
     }
-    return res.targets;
+    return targets;
 }
 
 }  // namespace tapegrad

@@ -93,6 +93,32 @@ struct SavedTensorModified : std::invalid_argument {
 // needed or zero). Gradients may have a broadcast shape: the engine sums them down.
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output, const GradMask& needs)>;
 
+// What a node saved for its backward: shape, dtype and the bytes of the storage it keeps alive.
+struct SavedTensorInfo {
+    Shape shape;
+    DType dtype = kFloat32;
+    std::size_t bytes = 0;
+};
+
+// Where the forward op ran: the scope (tg::NameScope) always; the call site (the user's file:line,
+// through ops that take a std::source_location and Module calls) in anomaly mode only.
+struct NodeOrigin {
+    std::string scope;
+    const char* file = nullptr;
+    uint32_t line = 0;
+    // " (forward op 'conv2d' in scope 'block3', created at train.cpp:42)"; "" when nothing is known.
+    std::string describe(const std::string& op) const;
+};
+
+// What record() notes about the op besides its closure, for to_dot, anomaly errors and the profiler.
+struct NodeInfo {
+    Shape output_shape;
+    DType output_dtype = kFloat32;
+    std::vector<SavedTensorInfo> saved;
+    NodeOrigin origin;
+    double forward_flops = 0;  // while profiling
+};
+
 class Node : public std::enable_shared_from_this<Node> {
 public:
     Node(std::string name, std::vector<Edge> edges, BackwardFn fn);
@@ -115,11 +141,19 @@ public:
     // The node whose closure this thread is running (null outside backward).
     static Node* current();
 
+    const NodeInfo& info() const { return info_; }
+    NodeInfo& info() { return info_; }
+    // The hooks registered on the tensor this node made; null until one is.
+    std::shared_ptr<GradHooks> hooks() const;
+    std::shared_ptr<GradHooks> hooks_for_registration();
+
 private:
     std::string name_;
     std::vector<Edge> edges_;
     BackwardFn fn_;
     uint64_t sequence_nr_;
+    NodeInfo info_;
+    std::shared_ptr<GradHooks> hooks_;
 };
 
 // ---- grad mode (thread-local)
@@ -174,13 +208,18 @@ bool needs_grad(const std::vector<Tensor>& inputs);
 
 // Attaches a node to `out` when needs_grad(inputs); otherwise returns `out` untouched and drops
 // `fn` with everything it saved. The closure must never capture `out` itself (that would be a
-// cycle): capture `out.detach()` when the backward needs the output.
+// cycle): capture `out.detach()` when the backward needs the output. The node lists the
+// SavedTensors made on this thread since the last record() (shapes and bytes, for to_dot).
 Tensor record(std::string op, Tensor out, std::initializer_list<Tensor> inputs, BackwardFn fn);
 Tensor record(std::string op, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn);
 
 // ---- running the tape
 // Accumulates into the .grad() of every leaf that requires grad. Each output needs a grad_output
 // unless it is a scalar. Without retain_graph, saved tensors are freed node by node as it goes.
+// A leaf's .grad() is updated as soon as no pending node can add to it (its post-accumulate hooks
+// run right then); if the pass then fails, every .grad() it updated is restored to what it was
+// before backward (hooks that already ran are not undone). .grad() may be a new tensor after a
+// backward that added into an existing gradient: read it after backward, do not keep it across.
 // With create_graph, the backward pass is itself recorded (closures run with grad mode on, and
 // gradients are summed out of place), so the gradients it produces, .grad() included, have
 // history and can be differentiated again. As in PyTorch, retain_graph defaults to create_graph.

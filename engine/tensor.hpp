@@ -6,10 +6,12 @@
 #include <iosfwd>
 #include <memory>
 #include <optional>
+#include <source_location>
 #include <string>
 #include <vector>
 
 #include "engine/dtype.hpp"
+#include "engine/hooks.hpp"
 #include "engine/shape.hpp"
 
 namespace tapegrad {
@@ -38,6 +40,7 @@ struct TensorImpl {
     bool is_view = false;  // made by a view op (view, permute, expand, ...): shares its base's elements
     std::shared_ptr<TensorImpl> grad;  // leaves only
     std::shared_ptr<Node> grad_fn;     // non-leaves only
+    std::shared_ptr<GradHooks> hooks;  // leaves only; null until a hook is registered
 };
 
 class Tensor {
@@ -89,6 +92,15 @@ public:
     // backward pass so that .grad() can be differentiated again; retain_graph defaults to it.
     void backward(const Tensor& grad_output = Tensor(), std::optional<bool> retain_graph = std::nullopt,
                   bool create_graph = false) const;
+    // Runs `hook` on this tensor's gradient during backward (and grad()); a defined return value
+    // replaces the gradient. On a leaf it sees the gradient summed over this pass, before it is
+    // added into .grad(); on a non-leaf, the gradient flowing into its grad_fn. Hooks run in
+    // registration order. The tensor must require grad.
+    HookHandle register_hook(GradHook hook) const;
+    // Runs `hook` on a leaf that requires grad as soon as its .grad() holds this backward pass's
+    // final gradient, while the rest of the pass may still be running (data-parallel training
+    // starts reducing it there). Not run by grad(), which accumulates nothing.
+    HookHandle register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const;
 
     // ---- copies and views (differentiable)
     Tensor clone() const;

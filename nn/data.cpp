@@ -219,29 +219,43 @@ DataLoader::DataLoader(ImageDataset dataset, DataLoaderOptions options)
     if (!std::isfinite(mean_) || !(std_ > 0) || !std::isfinite(std_))
         throw std::invalid_argument("DataLoader: the normalisation needs a finite mean and a finite, positive std, got mean " +
                                     std::to_string(mean_) + " and std " + std::to_string(std_));
-    order_.resize(static_cast<std::size_t>(dataset_.count));
-    std::iota(order_.begin(), order_.end(), 0);
-    cursor_ = dataset_.count;  // no epoch started
+    if (options_.sampler && options_.shuffle)
+        throw std::invalid_argument("DataLoader: a sampler decides the order itself; pass .shuffle = false with it");
+    cursor_ = 0;  // no epoch started: order_ is empty
+}
+
+int64_t DataLoader::num_items() const {
+    return options_.sampler ? options_.sampler->size(dataset_.count) : dataset_.count;
 }
 
 int64_t DataLoader::num_batches() const {
-    // Not (count + b - 1) / b, which overflows for a huge batch size.
-    const int64_t b = options_.batch_size;
-    const int64_t full = dataset_.count / b;
-    return options_.drop_last || dataset_.count % b == 0 ? full : full + 1;
+    // Not (n + b - 1) / b, which overflows for a huge batch size.
+    const int64_t b = options_.batch_size, n = num_items();
+    const int64_t full = n / b;
+    return options_.drop_last || n % b == 0 ? full : full + 1;
 }
 
 void DataLoader::reset() {
+    cursor_ = 0;
+    if (options_.sampler) {
+        std::vector<int64_t> order = options_.sampler->indices(dataset_.count);
+        for (int64_t item : order)
+            if (item < 0 || item >= dataset_.count)
+                throw std::out_of_range("DataLoader: the sampler gave index " + std::to_string(item) +
+                                        " for a dataset of " + std::to_string(dataset_.count) + " items");
+        order_ = std::move(order);
+        return;
+    }
+    order_.resize(static_cast<std::size_t>(dataset_.count));
     std::iota(order_.begin(), order_.end(), 0);
     if (options_.shuffle) {
         // Fisher-Yates with the project's generator: same seed, same order everywhere.
         for (std::size_t i = order_.size(); i-- > 1;) std::swap(order_[i], order_[gen_.below(i + 1)]);
     }
-    cursor_ = 0;
 }
 
 bool DataLoader::next(Batch& batch) {
-    const int64_t left = dataset_.count - cursor_;
+    const int64_t left = static_cast<int64_t>(order_.size()) - cursor_;
     const int64_t b = std::min(options_.batch_size, left);
     if (b <= 0 || (options_.drop_last && b < options_.batch_size)) return false;
     const int64_t plane = dataset_.rows * dataset_.cols;

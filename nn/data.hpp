@@ -2,6 +2,7 @@
 // Data: the IDX file format (MNIST, Fashion-MNIST), plain or gzip-compressed, and a DataLoader that
 // yields normalised float32 batches in a seeded, shuffled order.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -64,6 +65,17 @@ struct Batch {
     std::vector<int64_t> labels;  // B
 };
 
+// Decides which dataset items an epoch visits and in which order, as PyTorch's Sampler does
+// (distributed::DistributedSampler gives each process its own shard).
+class Sampler {
+public:
+    virtual ~Sampler() = default;
+    // The item indices of the next epoch, each in [0, dataset_size).
+    virtual std::vector<int64_t> indices(int64_t dataset_size) = 0;
+    // How many indices indices(dataset_size) returns.
+    virtual int64_t size(int64_t dataset_size) const = 0;
+};
+
 // Unlike torch.utils.data.DataLoader (batch_size 1, shuffle false), a loader built for training:
 // batches of 64 in a shuffled order unless told otherwise.
 struct DataLoaderOptions {
@@ -77,6 +89,9 @@ struct DataLoaderOptions {
     // training set's values to every loader: auto [m, s] = train_set.pixel_mean_std().
     std::optional<double> mean = std::nullopt;
     std::optional<double> std = std::nullopt;
+    // When set, each epoch visits sampler->indices() in that order; shuffle must then be false
+    // (the sampler does its own shuffling), as in PyTorch.
+    std::shared_ptr<Sampler> sampler = nullptr;
 };
 
 // for (const nn::Batch& batch : loader) { ... }  Each pass over the loader is one epoch, in a new
@@ -85,6 +100,8 @@ class DataLoader {
 public:
     DataLoader(ImageDataset dataset, DataLoaderOptions options = {});
 
+    // Items per epoch: the dataset's size, or the sampler's.
+    int64_t num_items() const;
     // Batches per epoch (0 for an empty dataset).
     int64_t num_batches() const;
     const ImageDataset& dataset() const { return dataset_; }

@@ -5,12 +5,36 @@
 #include <stdexcept>
 
 #include "engine/autograd.hpp"
+#include "engine/graph.hpp"
+#include "engine/profiler.hpp"
 #include "engine/tensor_math.hpp"
 
 namespace tapegrad::nn {
 
 Tensor Module::forward(const Tensor&) {
     throw std::logic_error(type_name_ + ": this module has no single-input forward(); call its own methods");
+}
+
+Tensor Module::operator()(const Tensor& x, std::source_location loc) {
+    detail::CallSiteScope site(loc);
+    if (forward_pre_hooks_->empty() && forward_hooks_->empty()) return forward(x);
+    Tensor input = x;
+    for (const ForwardPreHook& hook : forward_pre_hooks_->snapshot())
+        if (Tensor replaced = hook(*this, input); replaced.defined()) input = replaced;
+    Tensor output = forward(input);
+    for (const ForwardHook& hook : forward_hooks_->snapshot())
+        if (Tensor replaced = hook(*this, input, output); replaced.defined()) output = replaced;
+    return output;
+}
+
+HookHandle Module::register_forward_pre_hook(ForwardPreHook hook) {
+    if (!hook) throw std::invalid_argument(type_name_ + ": register_forward_pre_hook got an empty hook");
+    return HookList<ForwardPreHook>::add(forward_pre_hooks_, std::move(hook));
+}
+
+HookHandle Module::register_forward_hook(ForwardHook hook) {
+    if (!hook) throw std::invalid_argument(type_name_ + ": register_forward_hook got an empty hook");
+    return HookList<ForwardHook>::add(forward_hooks_, std::move(hook));
 }
 
 void Module::check_new_name(const std::string& name, const char* what) const {
@@ -206,8 +230,14 @@ void Sequential::push_back(std::shared_ptr<Module> module) {
 
 Tensor Sequential::forward(const Tensor& x) {
     Tensor h = x;
-    for (const auto& [_, m] : named_children()) h = m->forward(h);
+    for (const auto& [_, m] : named_children()) h = (*m)(h);
     return h;
 }
 
 }  // namespace tapegrad::nn
+
+namespace tapegrad {
+
+std::string to_dot(const Tensor& output, const nn::Module& module) { return to_dot(output, module.named_parameters()); }
+
+}  // namespace tapegrad

@@ -2,7 +2,9 @@
 // Module: the building block of models, as in PyTorch's nn.Module. A module owns named parameters
 // (trained), named buffers (state that is saved but not trained, such as BatchNorm's running
 // statistics) and named child modules; names nest with dots ("features.0.weight").
+#include <functional>
 #include <memory>
+#include <source_location>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,7 +31,17 @@ public:
 
     // Modules with one input and one output override this; Sequential chains them.
     virtual Tensor forward(const Tensor& x);
-    Tensor operator()(const Tensor& x) { return forward(x); }
+    // forward() between the forward pre-hooks and the forward hooks. In anomaly mode the ops it
+    // records are traced to the caller's line.
+    Tensor operator()(const Tensor& x, std::source_location loc = std::source_location::current());
+
+    // As in PyTorch: a pre-hook gets the input and may return a replacement (an undefined Tensor
+    // keeps it); a forward hook gets the input and the output and may replace the output. They run
+    // in registration order when the module is called (module(x)), not on a direct forward(x).
+    using ForwardPreHook = std::function<Tensor(Module& module, const Tensor& input)>;
+    using ForwardHook = std::function<Tensor(Module& module, const Tensor& input, const Tensor& output)>;
+    HookHandle register_forward_pre_hook(ForwardPreHook hook);
+    HookHandle register_forward_hook(ForwardHook hook);
 
     // Registration: names are unique per module and contain no dots. The returned tensor or module
     // is the registered one (the same storage as the argument).
@@ -92,6 +104,8 @@ private:
     NamedTensors parameters_;
     NamedTensors buffers_;
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+    std::shared_ptr<HookList<ForwardPreHook>> forward_pre_hooks_ = std::make_shared<HookList<ForwardPreHook>>();
+    std::shared_ptr<HookList<ForwardHook>> forward_hooks_ = std::make_shared<HookList<ForwardHook>>();
 };
 
 // Runs its children in order; they are named "0", "1", ...
@@ -106,3 +120,8 @@ public:
 };
 
 }  // namespace tapegrad::nn
+
+namespace tapegrad {
+// to_dot with every leaf that is one of the module's parameters named after it ("features.0.weight").
+std::string to_dot(const Tensor& output, const nn::Module& module);
+}  // namespace tapegrad

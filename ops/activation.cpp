@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/autograd.hpp"
+#include "engine/profiler.hpp"
 #include "ops/kernels/activation_reference.hpp"
 #include "ops/kernels/elementwise.hpp"
 #include "ops/kernels/kernel_choice.hpp"
@@ -53,7 +54,8 @@ Tensor piecewise_constant(const Tensor& s, F f) {
 
 // relu'(x) = [x > 0], so 0 at 0 (as PyTorch); y > 0 exactly when x > 0. NaN passes through, and
 // so does its gradient (PyTorch's threshold_backward zeroes only where y <= 0).
-Tensor relu(const Tensor& x) {
+Tensor relu(const Tensor& x, std::source_location loc) {
+    detail::OpScope scope("relu", loc);
     return unary_op(
         "relu", x, Saves::Output, [](auto v) { return v < 0 ? decltype(v)(0) : v; },
         [](auto g, auto y) { return y <= 0 ? decltype(g)(0) : g; },

@@ -5,7 +5,7 @@
 
 namespace tapegrad {
 
-Tensor relu(const Tensor& x);
+Tensor relu(const Tensor& x, std::source_location loc = std::source_location::current());
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor exp(const Tensor& x);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/autograd.hpp"
+#include "engine/profiler.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/kernels/batch_norm.hpp"
 #include "ops/activation.hpp"
@@ -100,7 +101,8 @@ std::vector<Tensor> recorded_backward(const Tensor& g, const Tensor& x, const Te
 }  // namespace
 
 Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, const BatchNormOptions& options) {
+                  const Tensor& bias, const BatchNormOptions& options, std::source_location loc) {
+    detail::OpScope scope("batch_norm", loc);
     check(x_in, running_mean, running_var, weight, bias, options);
     // The fast kernels take row-major or channels-last; anything else is copied once.
     const MemoryFormat format = x_in.suggest_memory_format();

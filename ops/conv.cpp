@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/autograd.hpp"
+#include "engine/profiler.hpp"
 #include "ops/conv_check.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/conv_reference.hpp"
@@ -63,9 +64,13 @@ kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape&
     return g;
 }
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
+              std::source_location loc) {
+    detail::OpScope scope("conv2d", loc);
     if (!weight.defined()) throw std::invalid_argument("conv2d: the weight is an undefined tensor");
     const kernels::ConvGeometry g = check_conv2d("conv2d", x, weight.shape(), weight.dtype(), bias, options);
+    if (scope.counting_flops())
+        scope.set_flops(2.0 * static_cast<double>(g.N * g.F * g.OH * g.OW) * static_cast<double>(g.C / g.groups * g.KH * g.KW));
     const bool fast = !is_reference(choose_kernels(x.dtype()));
     // The fast path runs on NHWC memory; that copy is also what dW needs later.
     const Tensor xs = fast ? kernels::to_channels_last(x) : x.detach();

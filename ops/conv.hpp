@@ -23,6 +23,7 @@ struct Conv2dOptions {
 // x [N,C,H,W], weight [F,C/groups,KH,KW], bias [F] or undefined. Output [N,F,OH,OW] with
 // OH = floor((H + 2p - d(KH-1) - 1)/s) + 1. float32 runs on oneDNN (the output is channels-last in
 // memory); float64, or ReferenceKernelsGuard, runs the naive reference kernel.
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv2dOptions& options = {});
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv2dOptions& options = {},
+              std::source_location loc = std::source_location::current());
 
 }  // namespace tapegrad

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/autograd.hpp"
+#include "engine/profiler.hpp"
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
 
@@ -29,7 +30,8 @@ Tensor apply_mask(const Tensor& src, const std::vector<uint8_t>& mask, double sc
 
 }  // namespace
 
-Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen, std::source_location loc) {
+    detail::OpScope scope("dropout", loc);
     if (!x.defined()) throw std::invalid_argument("dropout: the input is undefined");
     if (!(p >= 0.0 && p <= 1.0))
         throw std::invalid_argument("dropout: probability must be in [0, 1], got " + std::to_string(p));

@@ -1,6 +1,7 @@
 #include "ops/linear.hpp"
 
 #include "engine/autograd.hpp"
+#include "engine/profiler.hpp"
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/kernels/kernel_choice.hpp"
@@ -87,13 +88,16 @@ void check_operands(const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a, const Tensor& b, std::source_location loc) {
+    detail::OpScope scope("matmul", loc);
     check_operands(a, b);
     {
         const Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
         broadcast_shapes(ba, bb, "matmul (batch dimensions)");
     }
     Tensor out = batched_gemm(a, false, b, false);
+    // out [.., M, N] took K multiply-adds per element
+    if (scope.counting_flops()) scope.set_flops(2.0 * static_cast<double>(out.numel()) * static_cast<double>(a.shape().back()));
     if (!needs_grad({a, b})) return out;
     const SavedTensor sa = b.requires_grad() ? SavedTensor(a) : SavedTensor();
     const SavedTensor sb = a.requires_grad() ? SavedTensor(b) : SavedTensor();
@@ -144,7 +148,8 @@ Tensor column_sum(const Tensor& g) {
 
 }  // namespace
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, std::source_location loc) {
+    detail::OpScope scope("linear", loc);
     if (!x.defined() || !weight.defined()) throw std::invalid_argument("linear: the input or the weight is undefined");
     if (x.dim() < 1 || weight.dim() != 2)
         throw std::invalid_argument("linear: expects input [..., in] and weight [out, in], got input " +
@@ -163,6 +168,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     // [..., in] -> [rows, in]: a view for row-major inputs; 2-D transposed views pass straight on.
     const Tensor x2 = x.dim() == 2 ? x.detach() : x.detach().reshape({leading_rows(x), in});
     Tensor y = batched_gemm(x2, false, weight.detach(), true);  // [rows, in] x [in, out]
+    if (scope.counting_flops()) scope.set_flops(2.0 * static_cast<double>(y.numel()) * static_cast<double>(in));
     if (bias.defined()) {
         dispatch(y.dtype(), [&]<class T>() {
             const Tensor bc = bias.is_contiguous() ? bias : bias.detach().contiguous();

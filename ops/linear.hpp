@@ -7,9 +7,10 @@ namespace tapegrad {
 
 // [M,K] x [K,N] -> [M,N]; [B,M,K] x [B,K,N] -> [B,M,N] with the batch dimension broadcast
 // (either side may have batch 1 or be 2-D).
-Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor matmul(const Tensor& a, const Tensor& b, std::source_location loc = std::source_location::current());
 // x [N,in] (or [..., in]), weight [out,in], bias [out] or undefined: x W^T + b.
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              std::source_location loc = std::source_location::current());
 
 namespace kernels {
 // Row-major C[M,N] = alpha * op(A) op(B) + beta * C, op = transpose when the flag is set;

@@ -1,6 +1,7 @@
 #include "ops/loss.hpp"
 
 #include "engine/autograd.hpp"
+#include "engine/profiler.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
@@ -109,7 +110,8 @@ Tensor one_hot(const std::vector<int64_t>& labels, int64_t K, DType dtype) {
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op("softmax", x, dim, false); }
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_op("log_softmax", x, dim, true); }
 
-Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, Reduction reduction) {
+Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, Reduction reduction, std::source_location loc) {
+    detail::OpScope scope("cross_entropy", loc);
     check_classification("cross_entropy", logits, labels, "logits");
     const Tensor x = row_major(logits);
     const int64_t N = x.shape()[0], K = x.shape()[1];

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/autograd.hpp"
+#include "engine/profiler.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/kernels/pool_fast.hpp"
 #include "ops/kernels/pool_reference.hpp"
@@ -92,7 +93,8 @@ std::vector<int64_t> flat_argmax(const kernels::Argmax& argmax, const kernels::P
 
 }  // namespace
 
-Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options, std::source_location loc) {
+    detail::OpScope scope("max_pool2d", loc);
     const kernels::PoolGeometry g = check_pool("max_pool2d", x, options);
     const bool fast = use_fast(x);
     kernels::MaxPoolResult r = fast ? kernels::max_pool2d_forward_fast(dense(x), g)

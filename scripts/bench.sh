@@ -3,7 +3,7 @@
 #   1. builds tapegrad_bench (and examples/train_fashion_mnist when it exists), Release;
 #   2. runs our Google Benchmarks at 1 and 2 threads (JSON);
 #   3. runs bench/pytorch_reference.py at 1 and 2 threads, with glibc's allocator as shipped and
-#      tuned (MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_, see MEASURED.md);
+#      tuned (MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_, see docs/measured.md);
 #   4. times one Fashion-MNIST epoch at 2 threads, ours (examples/train_fashion_mnist) and PyTorch's
 #      (bench/pytorch_train_fashion_mnist.py, tuned allocator), with the peak RSS and CPU time of
 #      both whole runs (/usr/bin/time);

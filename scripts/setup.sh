@@ -8,6 +8,7 @@ packages=(
   libxtensor-dev xtl-dev libxsimd-dev
   doctest-dev libbenchmark-dev
   libdnnl-dev ocl-icd-opencl-dev zlib1g-dev libopenblas-dev
+  libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
   "$@"
 )

@@ -31,7 +31,7 @@ dnnl::stream& cpu_stream() {
 }
 
 // Scratchpads and blocked weights come from the caching allocator, not from oneDNN's own
-// malloc: fresh pages cost tens of microseconds each here (MEASURED.md).
+// malloc: fresh pages cost tens of microseconds each here (docs/measured.md).
 class Buffer {
 public:
     explicit Buffer(std::size_t bytes) : bytes_(bytes), ptr_(bytes ? allocator().allocate(bytes) : nullptr) {}

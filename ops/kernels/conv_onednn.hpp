@@ -1,7 +1,7 @@
 #pragma once
 // Fast float32 convolution on oneDNN's primitives (forward_training, backward_data,
 // backward_weights). Activations are NHWC in memory (tapegrad's channels-last), because oneDNN's
-// brgconv kernels for NHWC run twice as fast here as its NCHW path (MEASURED.md); the output is
+// brgconv kernels for NHWC run twice as fast here as its NCHW path (docs/measured.md); the output is
 // channels-last too, so a stack of convolutions never reorders. Weights stay OIHW in tapegrad and
 // are reordered to whatever blocked layout each primitive prefers. Primitives are built once per
 // shape and kept in a thread-safe cache.

@@ -1,4 +1,5 @@
-// conv2d on the five shapes of docs/measured.md, without bias. The counter is GFLOP/s: 2*N*F*OH*OW*C*KH*KW
+// conv2d on five shapes (a first layer, the SmallCNN's second, a ResNet-like 56x56, one input
+// channel, stride 2), without bias. The counter is GFLOP/s: 2*N*F*OH*OW*C*KH*KW
 // for the forward, three times that for forward+backward (dX and dW each cost one forward).
 #include <string>
 

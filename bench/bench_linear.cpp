@@ -1,4 +1,5 @@
-// matmul on the shapes of docs/measured.md; bench_sgemm.cpp times dnnl_sgemm alone on the same shapes.
+// matmul on two shapes, a skinny one (a fully connected layer's) and a square one; bench_sgemm.cpp
+// times the two BLAS libraries alone on the same shapes.
 // GFLOP/s: 2*M*N*K for the forward, three GEMMs of that size for forward+backward.
 #include <string>
 

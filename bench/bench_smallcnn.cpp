@@ -2,8 +2,10 @@
 // conv3-32 bn relu pool, conv32-64 bn relu pool, fc 4096-128 relu dropout 0.5, fc 128-10,
 // cross-entropy, AdamW lr 1e-3 (weight decay 1e-2, PyTorch's default). A step is zero_grad,
 // forward, backward, optimizer step, as in pytorch_reference.py.
+#include <array>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "bench/bench_common.hpp"
 #include "engine/generator.hpp"
@@ -11,7 +13,12 @@
 #include "nn/layers.hpp"
 #include "nn/module.hpp"
 #include "nn/optim.hpp"
+#include "ops/activation.hpp"
+#include "ops/batch_norm.hpp"
+#include "ops/conv.hpp"
+#include "ops/linear.hpp"
 #include "ops/loss.hpp"
+#include "ops/pooling.hpp"
 
 namespace tapegrad::bench {
 namespace {
@@ -49,9 +56,55 @@ void run_step(benchmark::State& state, bool profiled) {
     state.SetLabel(profiled ? "input row-major, profiler on" : "input row-major");
 }
 
+// The step's layers one by one, at their shapes in the step, in the layout each gets there: where
+// the time goes ("smallcnn layer ..." rows; pytorch_reference.py has the same, and compare.py
+// prints the breakdown). Flatten, dropout, the last relu and the optimizer are left out.
+void register_layers() {
+    const Pool2dOptions pool{.kernel_size = 2, .stride = Pair(2)};
+    const auto cl = MemoryFormat::ChannelsLast;
+    auto conv = [](std::string name, const Shape& x, const Shape& w, MemoryFormat format, const char* layout) {
+        const double flops = 2.0 * x[0] * w[0] * x[2] * x[3] * w[1] * w[2] * w[3];  // pad 1, stride 1: OH = H
+        register_op({.name = std::move(name),
+                     .layout = layout,
+                     .inputs = {input(x, format), input(w), input({w[0]})},
+                     .op = [](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], {.padding = 1}); },
+                     .flops_fwd = flops,
+                     .flops_fwd_bwd = 3 * flops});
+    };
+    auto memory_bound = [&](std::string name, const Shape& x, int op) {
+        const int64_t c = x[1];
+        Tensor running_mean = zeros({c}), running_var = ones({c});
+        register_op({.name = std::move(name),
+                     .layout = "channels-last",
+                     .inputs = {input(x, cl), ones({c}).requires_grad_(), zeros({c}).requires_grad_()},
+                     .op = [op, pool, running_mean, running_var](const std::vector<Tensor>& in) {
+                         if (op == 0) return batch_norm(in[0], running_mean, running_var, in[1], in[2], {.training = true});
+                         return op == 1 ? relu(in[0]) : max_pool2d(in[0], pool);
+                     }});
+    };
+    conv("smallcnn layer conv1 x[64,3,32,32] w[32,3,3,3]+b p1", {64, 3, 32, 32}, {32, 3, 3, 3}, MemoryFormat::Contiguous,
+         "x row-major");
+    memory_bound("smallcnn layer bn1 x[64,32,32,32]", {64, 32, 32, 32}, 0);
+    memory_bound("smallcnn layer relu1 x[64,32,32,32]", {64, 32, 32, 32}, 1);
+    memory_bound("smallcnn layer pool1 x[64,32,32,32]", {64, 32, 32, 32}, 2);
+    conv("smallcnn layer conv2 x[64,32,16,16] w[64,32,3,3]+b p1", {64, 32, 16, 16}, {64, 32, 3, 3}, cl, "x channels-last");
+    memory_bound("smallcnn layer bn2 x[64,64,16,16]", {64, 64, 16, 16}, 0);
+    memory_bound("smallcnn layer relu2 x[64,64,16,16]", {64, 64, 16, 16}, 1);
+    memory_bound("smallcnn layer pool2 x[64,64,16,16]", {64, 64, 16, 16}, 2);
+    for (auto [in, out] : {std::array<int64_t, 2>{4096, 128}, std::array<int64_t, 2>{128, 10}})
+        register_op({.name = "smallcnn layer fc" + std::string(in == 4096 ? "1" : "2") + " x[64," + std::to_string(in) +
+                             "] w[" + std::to_string(out) + "," + std::to_string(in) + "]+b",
+                     .layout = "row-major",
+                     .inputs = {input({64, in}), input({out, in}), input({out})},
+                     .op = [](const std::vector<Tensor>& t) { return linear(t[0], t[1], t[2]); },
+                     .flops_fwd = 2.0 * 64 * in * out,
+                     .flops_fwd_bwd = 6.0 * 64 * in * out});
+}
+
 void register_smallcnn() {
     timed(benchmark::RegisterBenchmark("smallcnn step b64/train step", run_step, false));
     timed(benchmark::RegisterBenchmark("smallcnn step b64 profiled/train step", run_step, true));
+    register_layers();
 }
 
 }  // namespace

@@ -1,66 +1,29 @@
 #!/usr/bin/python3
-"""Joins tapegrad's Google Benchmark JSON with bench/pytorch_reference.py's JSON into one markdown
-table: case | mode | layout | threads | ours ms | PyTorch ms (tuned) | PyTorch ms (shipped) |
-ours/PyTorch-tuned, wall-clock, and the same ratio over CPU time of the whole process (all threads),
-which a busy neighbour on a shared machine disturbs less. Below it: matmul against dnnl_sgemm, and peak RSS when given.
+"""Turns bench/pytorch_reference.py's alternated timings (--results) into the markdown table of the
+README's speed section:
 
---ours takes Google Benchmark files (thread count from the context key tapegrad_threads); the
---torch-* options take pytorch_reference.py's JSON. --ours-epoch and --torch-epoch each take the
-stdout of a one-epoch Fashion-MNIST run (examples/train_fashion_mnist, and
-bench/pytorch_train_fashion_mnist.py) and GNU time's "%M %U %S" file for it: the epoch time goes
-into the table (its CPU time is the whole process's, data loading and test included), the peak
-RSS below it.
+  case | mode | threads | ours ms | PyTorch NCHW ms | PyTorch channels_last ms | ours / PyTorch best
+  | physical limit
+
+Each figure is the median over the rounds. The ratio is taken round by round, against PyTorch's
+faster layout (the one with the lower median), and reported as its median with the lowest and
+highest round in brackets. "same, CPU time": the median ratio of whole-process CPU time, which a
+busy neighbour disturbs less than wall-clock time (at 2 threads it also counts threads that wait
+by spinning). "physical limit": GFLOP/s and the fraction of the processor's peak for
+conv2d and matmul rows; GB/s of nominal traffic and the fraction of a measured STREAM-like copy for
+the memory-bound rows. The peak is cores x FMA units (2) x vector width in floats (8 for AVX2, 16
+for AVX-512) x 2 flops x the clock in /proc/cpuinfo (the nominal one; a boost clock can pass it).
+
+Above the table: the processor, its ISA, what oneDNN runs (DNNL_MAX_CPU_ISA), which BLAS PyTorch
+loaded and which one our GEMM takes for each matmul shape. Below it: matmul against the faster raw
+BLAS, and the Fashion-MNIST epoch and peak RSS when given (--ours-epoch, --torch-epoch: a run's
+stdout and GNU time's "%M %U %S" file).
 """
 import argparse
 import json
 import re
+import statistics
 import sys
-
-
-def load_results(path):
-    """{(case, mode, threads): (wall ms, CPU ms or None, layout)} from either format."""
-    with open(path) as f:
-        doc = json.load(f)
-    out = {}
-    if "benchmarks" in doc:
-        threads = int(doc["context"].get("tapegrad_threads", 0))
-        # With --benchmark_repetitions the median of the repetitions is taken (robust against a
-        # neighbour's burst on a shared machine); otherwise the single run.
-        has_median = any(b.get("aggregate_name") == "median" for b in doc["benchmarks"])
-        for b in doc["benchmarks"]:
-            wanted = b.get("aggregate_name") == "median" if has_median else b.get("run_type", "iteration") == "iteration"
-            if not wanted or b.get("error_occurred"):
-                continue
-            name = re.sub(r"(/process_time|/real_time)+$", "", b.get("run_name", b["name"]))
-            case, _, mode = name.rpartition("/")
-            scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b["time_unit"]]
-            out[(case, mode, threads)] = (b["real_time"] * scale, b["cpu_time"] * scale, b.get("label", ""))
-    else:
-        for r in doc["results"]:
-            out[(r["case"], r["mode"], int(r["threads"]))] = (r["ms"], r.get("cpu_ms"), r.get("layout", ""))
-    return out
-
-
-def load_epoch(log_path, time_path, label, rss):
-    """The epoch row {(case, mode, 2): ...} from a training run's stdout; records its peak RSS."""
-    text = open(log_path).read()
-    # tapegrad prints "epoch 1: train loss ..., 12.3 s"; the PyTorch script ends with a JSON line.
-    m = re.search(r"^epoch 1:.*?([0-9.]+) s\s*$", text, re.M)
-    if m:
-        seconds = float(m.group(1))
-    else:
-        seconds = json.loads(text.strip().splitlines()[-1])["epoch_seconds"][0]
-    kib, user, system = open(time_path).read().split()[-3:]
-    rss[label] = int(kib)
-    return {("fashion-mnist epoch", "train epoch", 2): (seconds * 1e3, (float(user) + float(system)) * 1e3,
-                                                         "whole run's CPU")}
-
-
-def load_all(paths):
-    merged = {}
-    for p in paths or []:
-        merged.update(load_results(p))
-    return merged
 
 
 def fmt(ms):
@@ -69,75 +32,121 @@ def fmt(ms):
     return "{:.3f}".format(ms) if ms < 10 else "{:.1f}".format(ms) if ms < 1000 else "{:.0f}".format(ms)
 
 
-def verdict(ratio):
-    if ratio is None:
-        return ""
-    return "{:.2f}x faster".format(1 / ratio) if ratio < 1 else "{:.2f}x slower".format(ratio)
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def peak_gflops(m, threads):
+    lanes = 16 if m["isa"].startswith("AVX-512") else 8
+    return threads * 2 * lanes * 2 * m["mhz"] / 1000
+
+
+def header(doc):
+    m = doc["machine"]
+    ours = doc.get("ours", {})
+    lines = ["Processor: {} (family {}, model {}{}), {} cores, {} MHz; ISA: {}.".format(
+        m["model_name"], m["family"], m["model"], ", " + m["zen"] if m["zen"] else "", m["cores"], m["mhz"], m["isa"])]
+    lines.append("oneDNN runs its {} kernels (DNNL_MAX_CPU_ISA={}). OPENBLAS_CORETYPE={}.".format(
+        ours.get("onednn_isa", "?"), m["dnnl_max_cpu_isa"] or "unset", m["openblas_coretype"] or "unset"))
+    lines.append("PyTorch {} on {} ({}); allocator {}.".format(doc["torch"], doc["blas"]["kind"],
+                                                              ", ".join(doc["blas"]["libraries"]), doc["allocator"]))
+    if ours.get("gemm"):
+        lines.append("Our GEMM: " + "; ".join("{} -> {}".format(k, v) for k, v in ours["gemm"].items()) + ".")
+    lines.append("Peak: {} FMA units x {} floats x 2 flops x {:.2f} GHz = {:.0f} GFLOP/s per core. "
+                 "Copy bandwidth (STREAM-like copy of 4 MiB, read + write): {}.".format(
+                     2, 16 if m["isa"].startswith("AVX-512") else 8, m["mhz"] / 1000, peak_gflops(m, 1),
+                     ", ".join("{:.1f} GB/s at {} thread(s)".format(v, t) for t, v in doc["copy_gbs"].items())))
+    return lines
+
+
+def load_epoch(log_path, time_path, rss, label):
+    text = open(log_path).read()
+    m = re.search(r"^epoch 1:.*?([0-9.]+) s\s*$", text, re.M)
+    seconds = float(m.group(1)) if m else json.loads(text.strip().splitlines()[-1])["epoch_seconds"][0]
+    rss[label] = int(open(time_path).read().split()[-3])
+    return seconds * 1e3
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ours", nargs="+", required=True)
-    parser.add_argument("--torch-tuned", nargs="*", default=[])
-    parser.add_argument("--torch-shipped", nargs="*", default=[])
+    parser.add_argument("--results", required=True, help="pytorch_reference.py --ours ... --out FILE")
     parser.add_argument("--ours-epoch", nargs=2, metavar=("STDOUT", "TIME"))
     parser.add_argument("--torch-epoch", nargs=2, metavar=("STDOUT", "TIME"))
     args = parser.parse_args()
+    doc = json.load(open(args.results))
+    m = doc["machine"]
 
-    ours = load_all(args.ours)
-    tuned = load_all(args.torch_tuned)
-    shipped = load_all(args.torch_shipped)
-    rss = {}
-    if args.ours_epoch:
-        ours.update(load_epoch(*args.ours_epoch, "tapegrad", rss))
-    if args.torch_epoch:
-        tuned.update(load_epoch(*args.torch_epoch, "PyTorch (tuned allocator)", rss))
-
-    # Grouped by thread count; cases in the order PyTorch ran them, each dnnl_sgemm row right after
-    # its matmul, then whatever only we have.
-    cases = list(dict.fromkeys([k[0] for k in tuned] + [k[0] for k in shipped] + [k[0] for k in ours]))
-    for c in [c for c in cases if c.startswith("dnnl_sgemm ")]:
-        twin = "matmul " + c[len("dnnl_sgemm "):]
-        if twin in cases:
-            cases.remove(c)
-            cases.insert(cases.index(twin) + 1, c)
-    modes = ["fwd", "fwd+bwd", "train step", "train epoch"]
-    all_keys = set(ours) | set(tuned) | set(shipped)
-    keys = sorted(all_keys, key=lambda k: (k[2], cases.index(k[0]), modes.index(k[1]) if k[1] in modes else 99))
-    lines = ["| case | mode | layout (ours) | threads | ours ms | PyTorch ms (tuned) | PyTorch ms (shipped) "
-             "| ours / PyTorch-tuned | same, CPU time |", "|---|---|---|---|---|---|---|---|---|"]
-    for key in keys:
-        case, mode, threads = key
-        o, t, s = ours.get(key), tuned.get(key), shipped.get(key)
-        ratio = o[0] / t[0] if o and t else None
-        cpu_ratio = o[1] / t[1] if o and t and o[1] and t[1] else None
-        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
-            case, mode, o[2] if o else "", threads, fmt(o[0] if o else None), fmt(t[0] if t else None),
-            fmt(s[0] if s else None), "{:.2f} ({})".format(ratio, verdict(ratio)) if ratio else "-",
-            "{:.2f}".format(cpu_ratio) if cpu_ratio else "-"))
-    print("\n".join(lines))
+    print("\n".join(header(doc)) + "\n")
+    print("| case | mode | threads | ours ms | PyTorch NCHW ms | PyTorch channels_last ms "
+          "| ours / PyTorch best (rounds' range) | same, CPU time | physical limit (ours) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows = {(r["case"], r["mode"], r["threads"]): r for r in doc["results"]}
+    for r in doc["results"]:
+        ours = median(r["ours"])
+        torch_ms = {layout: median(v) for layout, v in r["torch"].items()}
+        ratio, cpu_ratio = "-", "-"
+        if ours and torch_ms:
+            best = min(torch_ms, key=torch_ms.get)
+            per_round = [o / t for o, t in zip(r["ours"], r["torch"][best])]
+            ratio = "**{:.2f}** [{:.2f}-{:.2f}] vs {}".format(statistics.median(per_round), min(per_round),
+                                                               max(per_round), "NCHW" if best == "nchw" else "CL")
+            theirs_cpu = r.get("torch_cpu", {}).get(best)
+            if r.get("ours_cpu") and theirs_cpu:
+                cpu_ratio = "{:.2f}".format(statistics.median([o / t for o, t in zip(r["ours_cpu"], theirs_cpu)]))
+        limit = ""
+        if r.get("GFLOP/s"):
+            g = median(r["GFLOP/s"])
+            limit = "{:.0f} GFLOP/s, {:.0%} of peak".format(g, g / peak_gflops(m, r["threads"]))
+        elif r.get("GB/s"):
+            g = median(r["GB/s"])
+            copy = doc["copy_gbs"].get(str(r["threads"]), doc["copy_gbs"].get(r["threads"]))
+            limit = "{:.1f} GB/s, {:.0%} of copy".format(g, g / copy) if copy else "{:.1f} GB/s".format(g)
+        print("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            r["case"], r["mode"], r["threads"], fmt(ours), fmt(torch_ms.get("nchw")),
+            fmt(torch_ms.get("channels_last")), ratio, cpu_ratio, limit))
 
     notes = []
-    for (case, mode, threads), (ms, cpu, _) in sorted(ours.items(), key=lambda kv: kv[0][2]):
-        if case.startswith("matmul "):
-            ref = ours.get(("dnnl_sgemm " + case[len("matmul "):], mode, threads))
-            if ref:
-                notes.append("- {} {} at {} thread(s): {:.0%} of dnnl_sgemm's speed ({} ms vs {} ms); "
-                             "over CPU time {:.0%}".format(case, mode, threads, ref[0] / ms, fmt(ms), fmt(ref[0]),
-                                                           ref[1] / cpu))
+    for (case, mode, threads), r in rows.items():
+        if not case.startswith("matmul ") or not r["ours"]:
+            continue
+        raw = {lib: rows.get((lib + " " + case[len("matmul "):], mode, threads)) for lib in ("dnnl_sgemm", "openblas_sgemm")}
+        raw = {lib: median(v["ours"]) for lib, v in raw.items() if v and v["ours"]}
+        if raw:
+            lib = min(raw, key=raw.get)
+            notes.append("- {} {} at {} thread(s): {:.0%} of the faster raw BLAS ({}, {} ms; ours {} ms{})".format(
+                case, mode, threads, raw[lib] / median(r["ours"]), lib, fmt(raw[lib]), fmt(median(r["ours"])),
+                "".join("; {} {} ms".format(k, fmt(v)) for k, v in raw.items() if k != lib)))
     if notes:
-        print("\nmatmul against raw dnnl_sgemm on the same shapes (target: >= 90%):\n")
+        print("\nmatmul against the faster raw BLAS on the same shapes (target: >= 95%):\n")
         print("\n".join(notes))
 
-    missing = sorted({k[0] for k in tuned} - {k[0] for k in ours})
-    if missing:
-        print("\nNot measured on our side (op or module not built yet): " + ", ".join(missing))
+    layers = [r for r in doc["results"] if r["case"].startswith("smallcnn layer ") and r["mode"] == "fwd+bwd"]
+    if layers:
+        print("\nThe SmallCNN step layer by layer, fwd+bwd (medians, ms; each side in its best layout):\n")
+        print("| threads | layer | ours | PyTorch best | ours / PyTorch |\n|---|---|---|---|---|")
+        for threads in sorted({r["threads"] for r in layers}):
+            total_ours = total_theirs = 0
+            for r in [r for r in layers if r["threads"] == threads]:
+                ours = median(r["ours"])
+                theirs = min(median(v) for v in r["torch"].values()) if r["torch"] else None
+                if ours and theirs:
+                    total_ours, total_theirs = total_ours + ours, total_theirs + theirs
+                print("| {} | {} | {} | {} | {} |".format(threads, r["case"][len("smallcnn layer "):], fmt(ours), fmt(theirs),
+                                                         "{:.2f}".format(ours / theirs) if ours and theirs else "-"))
+            if total_theirs:
+                print("| {} | **sum** | {} | {} | {:.2f} |".format(threads, fmt(total_ours), fmt(total_theirs),
+                                                                  total_ours / total_theirs))
 
-    if rss:
-        print("\nPeak RSS of one Fashion-MNIST epoch (whole process, 2 threads):\n")
-        print("| run | peak RSS MiB |\n|---|---|")
+    rss = {}
+    if args.ours_epoch or args.torch_epoch:
+        ours = load_epoch(*args.ours_epoch, rss, "tapegrad") if args.ours_epoch else None
+        theirs = load_epoch(*args.torch_epoch, rss, "PyTorch") if args.torch_epoch else None
+        print("\nOne Fashion-MNIST epoch at 2 threads (one run each, not alternated): ours {} ms, PyTorch {} ms{}.".format(
+            fmt(ours), fmt(theirs), ", ratio {:.2f}".format(ours / theirs) if ours and theirs else ""))
+        print("\n| run | peak RSS MiB |\n|---|---|")
         for label, kib in rss.items():
             print("| {} | {:.0f} |".format(label, kib / 1024))
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,21 +1,33 @@
 #!/usr/bin/python3
-"""PyTorch's side of the comparison: the cases of bench/*.cpp with the same shapes and names.
+"""PyTorch's side of the comparison, and the driver that times both sides alternately.
 
-Median of --runs timed runs (after warm-up), in ms (wall-clock, and process CPU time), forward and forward+backward, at each of
---threads. Writes JSON: {"allocator": ..., "torch": ..., "results": [{"case", "mode", "threads",
-"ms", "cpu_ms"}]} (cpu_ms: CPU time of the whole process, all threads).
+Every case of bench/*.cpp, with the same shapes and names, in forward and forward+backward, at
+each of --threads. Four-dimensional cases (and the SmallCNN step) run in PyTorch's two layouts,
+NCHW and channels_last (inputs, weights and model converted), and the faster one is the anchor.
 
-The allocator matters more than anything else here (docs/measured.md): run it once as shipped and once
-with MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000 in the environment
-("tuned"). glibc reads those variables at start-up, so they must be set by the caller; the script
-only reports which variant it ran under.
+With --ours BINARY the script starts `BINARY --serve` (bench/bench_main.cpp) and, for --rounds
+rounds, times each case on our side and on PyTorch's one right after the other, the order turned
+round each round, so that a neighbour's burst on a shared machine hits both sides alike. Each
+timing is the mean of the runs that fit in --min-time seconds (at least 3), on both sides. The
+JSON written to --out holds every round's figures; bench/compare.py turns them into the table
+(median ratio and its spread).
+
+Also recorded: the processor (model, family, ISA flags, clock), which BLAS library torch actually
+loaded (read from /proc/self/maps: Debian's python3-torch links libblas.so.3, which is whatever
+update-alternatives or LD_LIBRARY_PATH selects; the fair anchor is OpenBLAS's OpenMP build), and a
+STREAM-like copy bandwidth per thread count, for the memory-bound rows.
+
+The allocator: glibc reads MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ at start-up, so the
+caller sets them (scripts/bench.sh: tuned); our side is started without them, and without
+LD_LIBRARY_PATH (it finds its OpenBLAS through its RPATH).
 
 Run with /usr/bin/python3 (Debian's python3-torch).
 """
 import argparse
 import json
 import os
-import statistics
+import re
+import subprocess
 import sys
 import time
 
@@ -23,27 +35,74 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+NCHW, CL = "nchw", "channels_last"
+
 
 def allocator_variant():
     return "tuned" if os.environ.get("MALLOC_MMAP_THRESHOLD_") else "shipped"
 
 
-def median_ms(fn, runs, warmup):
-    """(wall-clock ms, process CPU ms of all threads): medians over `runs` runs."""
+def machine():
+    """Processor model, ISA and clock from /proc/cpuinfo."""
+    info = {}
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            key, value = key.strip(), value.strip()
+            if key in ("model name", "cpu family", "model", "cpu MHz", "flags") and key not in info:
+                info[key] = value
+            if key == "" and info:
+                break
+    flags = set(info.get("flags", "").split())
+    family, model = int(info.get("cpu family", 0)), int(info.get("model", 0))
+    # AMD: family 25 is Zen 3 (no AVX-512) or Zen 4, family 26 is Zen 5.
+    zen = {25: "Zen 4" if "avx512f" in flags else "Zen 3", 26: "Zen 5"}.get(family, "") \
+        if "AMD" in info.get("model name", "") else ""
+    isa = "AVX-512 BF16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags else \
+        "AVX2" if "avx2" in flags else "pre-AVX2"
+    return {"model_name": info.get("model name", "?"), "family": family, "model": model, "zen": zen, "isa": isa,
+            "mhz": float(info.get("cpu MHz", 0) or 0), "fma": "fma" in flags, "cores": os.cpu_count(),
+            "dnnl_max_cpu_isa": os.environ.get("DNNL_MAX_CPU_ISA", ""),
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "")}
+
+
+def loaded_blas():
+    """The BLAS shared objects this process has mapped (after a matmul has run)."""
+    a = torch.ones(64, 64)
+    torch.mm(a, a)
+    libs = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1] if len(line.split()) >= 6 else ""
+            if re.search(r"blas|lapack|mkl", os.path.basename(path)):
+                libs.add(os.path.realpath(path))
+    libs = sorted(libs)
+    text = " ".join(libs)
+    kind = "OpenBLAS, OpenMP build" if "openblas-openmp" in text else \
+        "OpenBLAS, pthread build" if "openblas-pthread" in text else \
+        "OpenBLAS, serial build" if "openblas-serial" in text else \
+        "reference BLAS (libblas3)" if "/blas/" in text else "unknown"
+    return {"kind": kind, "libraries": libs}
+
+
+def time_runs(fn, min_time, warmup=1):
+    """Wall-clock and process-CPU ms per run, averaged over the runs that fit in min_time seconds
+    (at least 3): the estimator Google Benchmark uses on our side. (A median of single runs would
+    drop the runs a busy neighbour preempted on one side only, when a run is shorter than a
+    scheduler time slice.)"""
     for _ in range(warmup):
         fn()
-    wall, cpu = [], []
-    for _ in range(runs):
-        start, start_cpu = time.perf_counter(), time.process_time()
+    runs = 0
+    start, start_cpu = time.perf_counter(), time.process_time()
+    while runs < 3 or time.perf_counter() - start < min_time:
         fn()
-        wall.append((time.perf_counter() - start) * 1e3)
-        cpu.append((time.process_time() - start_cpu) * 1e3)
-    return statistics.median(wall), statistics.median(cpu)
+        runs += 1
+    return (time.perf_counter() - start) * 1e3 / runs, (time.process_time() - start_cpu) * 1e3 / runs
 
 
 class Case:
-    """An op on fixed inputs. fwd runs under no_grad; fwd+bwd drops the input gradients
-    (set_to_none, as tapegrad's zero_grad) and backpropagates a fixed grad_output."""
+    """An op on fixed inputs, in one layout. fwd runs under no_grad; fwd+bwd drops the input
+    gradients (set_to_none, as tapegrad's zero_grad) and backpropagates a fixed grad_output."""
 
     def __init__(self, name, op, inputs, grad_inputs=None):
         self.name = name
@@ -65,11 +124,15 @@ class Case:
         out.backward(self.grad_output)
 
 
-def leaf(*shape):
-    return torch.randn(*shape).requires_grad_()
+def leaf(shape, layout=NCHW):
+    t = torch.randn(*shape)
+    if layout == CL and t.dim() == 4:
+        t = t.contiguous(memory_format=torch.channels_last)
+    return t.requires_grad_()
 
 
-def op_cases():
+def op_cases(layout):
+    """The cases in one layout; in channels_last only those with a 4-D operand."""
     cases = []
     convs = [
         ((32, 3, 32, 32), (32, 3, 3, 3), 1, 1),
@@ -81,32 +144,56 @@ def op_cases():
     for xs, ws, stride, pad in convs:
         name = "conv2d x[{}] w[{}]{} p{}".format(
             ",".join(map(str, xs)), ",".join(map(str, ws)), " s%d" % stride if stride != 1 else "", pad)
-        cases.append(Case(name, lambda x, w, s=stride, p=pad: F.conv2d(x, w, None, s, p), [leaf(*xs), leaf(*ws)]))
+        cases.append(Case(name, lambda x, w, s=stride, p=pad: F.conv2d(x, w, None, s, p),
+                          [leaf(xs, layout), leaf(ws, layout)]))
 
-    cases.append(Case("max_pool2d x[32,32,32,32] k2 s2", lambda x: F.max_pool2d(x, 2, 2), [leaf(32, 32, 32, 32)]))
-    cases.append(Case("relu x[32,32,32,32]", F.relu, [leaf(32, 32, 32, 32)]))
-
+    act = (32, 32, 32, 32)
+    cases.append(Case("max_pool2d x[32,32,32,32] k2 s2", lambda x: F.max_pool2d(x, 2, 2), [leaf(act, layout)]))
+    cases.append(Case("relu x[32,32,32,32]", F.relu, [leaf(act, layout)]))
     running_mean, running_var = torch.zeros(32), torch.ones(32)
     cases.append(Case("batch_norm train x[32,32,32,32]",
                       lambda x, g, b: F.batch_norm(x, running_mean, running_var, g, b, training=True),
-                      [leaf(32, 32, 32, 32), torch.ones(32).requires_grad_(), torch.zeros(32).requires_grad_()]))
+                      [leaf(act, layout), torch.ones(32).requires_grad_(), torch.zeros(32).requires_grad_()]))
+    cases.append(Case("add [32,32,32,32]+[32,32,32,32]", torch.add, [leaf(act, layout), leaf(act, layout)]))
+    cases.append(Case("add [32,32,32,32]+[1,32,1,1]", torch.add, [leaf(act, layout), leaf((1, 32, 1, 1), layout)]))
+    cases.append(Case("sum [32,32,32,32]", torch.sum, [leaf(act, layout)]))
+    cases += small_cnn_layers(layout)
+    if layout == NCHW:
+        for m, k, n in [(64, 4096, 128), (512, 512, 512)]:
+            cases.append(Case("matmul [{},{}]x[{},{}]".format(m, k, k, n), torch.matmul, [leaf((m, k)), leaf((k, n))]))
+        for n, k in [(64, 10), (512, 1000)]:
+            labels = torch.randint(0, k, (n,))
+            cases.append(Case("cross_entropy [{},{}]".format(n, k), lambda x, y=labels: F.cross_entropy(x, y),
+                              [leaf((n, k))]))
+    return cases
 
-    for m, k, n in [(64, 4096, 128), (512, 512, 512)]:
-        cases.append(Case("matmul [{},{}]x[{},{}]".format(m, k, k, n), torch.matmul, [leaf(m, k), leaf(k, n)]))
 
-    cases.append(Case("add [32,32,32,32]+[32,32,32,32]", torch.add, [leaf(32, 32, 32, 32), leaf(32, 32, 32, 32)]))
-    cases.append(Case("add [32,32,32,32]+[1,32,1,1]", torch.add, [leaf(32, 32, 32, 32), leaf(1, 32, 1, 1)]))
-    cases.append(Case("sum [32,32,32,32]", torch.sum, [leaf(32, 32, 32, 32)]))
-
-    for n, k in [(64, 10), (512, 1000)]:
-        labels = torch.randint(0, k, (n,))
-        cases.append(Case("cross_entropy [{},{}]".format(n, k), lambda x, y=labels: F.cross_entropy(x, y),
-                          [leaf(n, k)]))
+def small_cnn_layers(layout):
+    """The SmallCNN step's layers one by one, at their shapes in the step (bench_smallcnn.cpp)."""
+    cases = []
+    for name, xs, ws in [("conv1 x[64,3,32,32] w[32,3,3,3]+b p1", (64, 3, 32, 32), (32, 3, 3, 3)),
+                         ("conv2 x[64,32,16,16] w[64,32,3,3]+b p1", (64, 32, 16, 16), (64, 32, 3, 3))]:
+        cases.append(Case("smallcnn layer " + name, lambda x, w, b: F.conv2d(x, w, b, 1, 1),
+                          [leaf(xs, layout), leaf(ws, layout), leaf((ws[0],))]))
+    for i, xs in [(1, (64, 32, 32, 32)), (2, (64, 64, 16, 16))]:
+        dims = ",".join(map(str, xs))
+        c = xs[1]
+        running_mean, running_var = torch.zeros(c), torch.ones(c)
+        cases.append(Case("smallcnn layer bn{} x[{}]".format(i, dims),
+                          lambda x, g, b, m=running_mean, v=running_var: F.batch_norm(x, m, v, g, b, training=True),
+                          [leaf(xs, layout), torch.ones(c).requires_grad_(), torch.zeros(c).requires_grad_()]))
+        cases.append(Case("smallcnn layer relu{} x[{}]".format(i, dims), F.relu, [leaf(xs, layout)]))
+        cases.append(Case("smallcnn layer pool{} x[{}]".format(i, dims), lambda x: F.max_pool2d(x, 2, 2),
+                          [leaf(xs, layout)]))
+    if layout == NCHW:
+        for i, (n_in, n_out) in [(1, (4096, 128)), (2, (128, 10))]:
+            cases.append(Case("smallcnn layer fc{} x[64,{}] w[{},{}]+b".format(i, n_in, n_out, n_in), F.linear,
+                              [leaf((64, n_in)), leaf((n_out, n_in)), leaf((n_out,))]))
     return cases
 
 
 def small_cnn(in_channels=3, image=32):
-    """The SmallCNN of seed 003, section 2.8 (docs/measured.md)."""
+    """The SmallCNN: conv3-32 bn relu pool, conv32-64 bn relu pool, fc 4096-128 relu dropout, fc 128-10."""
     flat = 64 * (image // 4) ** 2
     return nn.Sequential(
         nn.Conv2d(in_channels, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
@@ -115,67 +202,162 @@ def small_cnn(in_channels=3, image=32):
         nn.Linear(128, 10))
 
 
-def small_cnn_step_ms(runs, warmup):
+def small_cnn_step(layout):
     torch.manual_seed(0)
     model = small_cnn()
+    x = torch.randn(64, 3, 32, 32)
+    if layout == CL:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    x = torch.randn(64, 3, 32, 32)
     y = torch.randint(0, 10, (64,))
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
+        F.cross_entropy(model(x), y).backward()
         opt.step()
 
-    return median_ms(step, runs, warmup)
+    return step
+
+
+def copy_gbs(threads, min_time):
+    """STREAM-like copy of 4 MiB, the size of the memory-bound cases' activations (so from the same
+    level of the cache hierarchy): bytes read plus bytes written per second."""
+    torch.set_num_threads(threads)
+    a, b = torch.ones(1 << 20), torch.empty(1 << 20)
+    ms, _ = time_runs(lambda: b.copy_(a), min_time)
+    return 2 * a.numel() * 4 / (ms * 1e-3) / 1e9
+
+
+class Ours:
+    """tapegrad_bench --serve: one command a line, JSON lines back."""
+
+    def __init__(self, binary, min_time):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("MALLOC_") and k != "LD_LIBRARY_PATH"}
+        self.proc = subprocess.Popen([binary, "--serve", "--benchmark_min_time={}".format(min_time)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+    def ask(self, command):
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def run(self, name):
+        """{benchmark name: its JSON line} of the benchmarks named `name` (+ suffixes)."""
+        # Google Benchmark's POSIX extended std::regex rejects escapes of characters that are not
+        # special in it (Python's re.escape escapes spaces; "]" is not special either).
+        pattern = re.sub(r"([.^$|?*+()\[{}\\])", r"\\\1", name)
+        self.proc.stdin.write("run ^{}(/|$)\n".format(pattern))
+        self.proc.stdin.flush()
+        out = {}
+        while True:
+            r = json.loads(self.proc.stdout.readline())
+            if r.get("end"):
+                return out
+            if "error" in r:
+                raise RuntimeError("tapegrad_bench: {}: {}".format(r.get("name"), r["error"]))
+            out[re.sub(r"(/process_time|/real_time)+$", "", r["name"])] = r
+
+    def names(self):
+        """Every benchmark name (case/mode) our binary has, from one listing."""
+        out = subprocess.run([self.proc.args[0], "--benchmark_list_tests=true"], capture_output=True, text=True,
+                             check=True).stdout
+        return [re.sub(r"(/process_time|/real_time)+$", "", l) for l in out.splitlines() if l]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
-    parser.add_argument("--runs", type=int, default=20, help="timed runs per case (median reported)")
-    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
+    parser.add_argument("--min-time", type=float, default=0.1, help="seconds per timing, each side (default 0.1)")
     parser.add_argument("--filter", default="", help="only cases whose name contains this")
-    parser.add_argument("--fashion-mnist", action="store_true",
-                        help="also time one Fashion-MNIST epoch per thread count (about 30 s each)")
+    parser.add_argument("--ours", help="tapegrad_bench binary: time our side too, alternately")
     parser.add_argument("--out", default="-", help="JSON output file (default stdout)")
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    cases = [c for c in op_cases() if args.filter in c.name]
-    results = []
-    for threads in [int(t) for t in args.threads.split(",")]:
-        torch.set_num_threads(threads)
-        for case in cases:
-            for mode, fn in (("fwd", case.fwd), ("fwd+bwd", case.fwd_bwd)):
-                ms, cpu_ms = median_ms(fn, args.runs, args.warmup)
-                results.append({"case": case.name, "mode": mode, "threads": threads, "ms": ms, "cpu_ms": cpu_ms})
-                print("{:>8} {:>2}t {:<45} {:<8} {:9.3f} ms".format(
-                    allocator_variant(), threads, case.name, mode, ms), file=sys.stderr)
-        if args.filter in "smallcnn step b64":
-            ms, cpu_ms = small_cnn_step_ms(args.runs, args.warmup)
-            results.append({"case": "smallcnn step b64", "mode": "train step", "threads": threads, "ms": ms,
-                            "cpu_ms": cpu_ms})
-            print("{:>8} {:>2}t smallcnn step b64 {:9.3f} ms".format(allocator_variant(), threads, ms), file=sys.stderr)
-        if args.fashion_mnist:
-            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-            import pytorch_train_fashion_mnist as fm
-            report = fm.train(epochs=1, max_steps=None, threads=threads, log=sys.stderr)
-            results.append({"case": "fashion-mnist epoch", "mode": "train epoch", "threads": threads,
-                            "ms": report["epoch_seconds"][0] * 1e3})
+    info = {"machine": machine(), "torch": torch.__version__, "allocator": allocator_variant(), "blas": loaded_blas()}
+    print("== PyTorch {} on {}; allocator {}".format(torch.__version__, info["blas"]["kind"], info["allocator"]),
+          file=sys.stderr)
+    if not info["blas"]["kind"].startswith("OpenBLAS, OpenMP"):
+        print("== WARNING: PyTorch is not on OpenBLAS's OpenMP build ({}): not a fair anchor for matmul. Install "
+              "libopenblas0-openmp and run with LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp "
+              "(scripts/bench.sh does)".format(info["blas"]["libraries"]), file=sys.stderr)
 
-    # OpenBLAS carries PyTorch's matmul here; its speed depends on OPENBLAS_CORETYPE, which this
-    # script only reports (docs/measured.md: leave it as the environment sets it).
-    doc = {"allocator": allocator_variant(), "torch": torch.__version__,
-           "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""), "results": results}
+    # case name -> {mode -> {layout -> callable}}
+    torch_fns = {}
+    for layout in (NCHW, CL):
+        for c in op_cases(layout):
+            if args.filter in c.name:
+                torch_fns.setdefault(c.name, {}).setdefault("fwd", {})[layout] = c.fwd
+                torch_fns[c.name].setdefault("fwd+bwd", {})[layout] = c.fwd_bwd
+        if args.filter in "smallcnn step b64":
+            torch_fns.setdefault("smallcnn step b64", {}).setdefault("train step", {})[layout] = small_cnn_step(layout)
+
+    ours = Ours(args.ours, args.min_time) if args.ours else None
+    keys = [(c, m) for c in torch_fns for m in torch_fns[c]]
+    if ours:
+        info["ours"] = ours.ask("info")
+        # Our rows without a PyTorch twin (the raw BLAS calls) are timed in the same rounds, each
+        # right after the matmul on the same shape.
+        for name in ours.names():
+            case, _, mode = name.rpartition("/")
+            if args.filter not in case or (case, mode) in keys:
+                continue
+            twin = ("matmul " + case.partition(" ")[2], mode)
+            keys.insert(keys.index(twin) + 1 if twin in keys else len(keys), (case, mode))
+
+    results = {}
+    threads_list = [int(t) for t in args.threads.split(",")]
+    if ours:
+        # One untimed pass: a case's first run pays one-time costs (oneDNN's JIT, primitive and
+        # buffer caches), and Google Benchmark may report that very run when it is long enough.
+        # PyTorch's side warms up inside time_runs.
+        for threads in threads_list:
+            ours.ask("threads {}".format(threads))
+            for case, mode in keys:
+                ours.run(case + "/" + mode)
+    info["copy_gbs"] = {t: copy_gbs(t, 0.3) for t in threads_list}
+    for r in range(args.rounds):
+        for threads in threads_list:
+            torch.set_num_threads(threads)
+            if ours:
+                ours.ask("threads {}".format(threads))
+            for i, (case, mode) in enumerate(keys):
+                entry = results.setdefault((case, mode, threads), {"case": case, "mode": mode, "threads": threads,
+                                                                   "ours": [], "ours_cpu": [], "torch": {}})
+                sides = [("torch", layout, fn) for layout, fn in torch_fns.get(case, {}).get(mode, {}).items()]
+                if ours:
+                    sides.insert(0, ("ours", None, None))
+                if (r + i) % 2:  # turn the order round
+                    sides.reverse()
+                for side, layout, fn in sides:
+                    if side == "ours":
+                        got = ours.run(case + "/" + mode).get(case + "/" + mode)
+                        if got:
+                            entry["ours"].append(got["ms"])
+                            entry["ours_cpu"].append(got["cpu_ms"])
+                            entry["layout"] = got["label"]
+                            for counter in ("GFLOP", "GB"):
+                                if counter in got:
+                                    entry.setdefault(counter + "/s", []).append(got[counter])
+                    else:
+                        ms, cpu_ms = time_runs(fn, args.min_time)
+                        entry["torch"].setdefault(layout, []).append(ms)
+                        entry.setdefault("torch_cpu", {}).setdefault(layout, []).append(cpu_ms)
+                print("round {} {}t {:<45} {:<10} ours {} torch {}".format(
+                    r + 1, threads, case, mode, "%.3f" % entry["ours"][-1] if entry["ours"] else "-",
+                    " ".join("%s %.3f" % (l, v[-1]) for l, v in entry["torch"].items())), file=sys.stderr)
+
+    info["results"] = list(results.values())
+    text = json.dumps(info, indent=1)
     if args.out == "-":
-        json.dump(doc, sys.stdout, indent=1)
-        print()
+        print(text)
     else:
         with open(args.out, "w") as f:
-            json.dump(doc, f, indent=1)
+            f.write(text)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch's counterpart of examples/train_fashion_mnist: the SmallCNN adapted to 1x28x28 input
 (fc 3136-128), AdamW lr 1e-3, batch 64, inputs normalised by the training set's mean and standard
-deviation (docs/measured.md). Used for the epoch time and for the peak RSS of a short training run.
+deviation. Used for the epoch time and for the peak RSS of a short training run.
 
 Prints one JSON object: epoch_seconds, test_accuracy (per epoch), steps, max_rss_kib.
 """

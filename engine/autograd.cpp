@@ -50,9 +50,9 @@ std::atomic<uint64_t> g_next_sequence_nr{0};
 bool is_grad_enabled() { return t_grad_enabled; }
 void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
 NoGradGuard::NoGradGuard() : previous_(t_grad_enabled) { t_grad_enabled = false; }
-NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
 GradModeGuard::GradModeGuard(bool enabled) : previous_(t_grad_enabled) { t_grad_enabled = enabled; }
 GradModeGuard::~GradModeGuard() { t_grad_enabled = previous_; }
+NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
 
 bool is_anomaly_enabled() { return t_anomaly_enabled; }
 void set_anomaly_enabled(bool enabled) { t_anomaly_enabled = enabled; }
@@ -448,25 +448,22 @@ std::mutex g_leaf_grad_mutex;
 // Adds this pass's gradient into the leaf's .grad() out of place, so that the journal can restore
 // the previous one.
 void commit_leaf(const std::shared_ptr<TensorImpl>& leaf, Tensor g, CommitJournal& journal, bool create_graph) {
+    const std::lock_guard<std::mutex> lock(g_leaf_grad_mutex);
+    std::shared_ptr<TensorImpl> before = leaf->grad;
     if (create_graph) {
         // On the tape (PyTorch's AccumulateGrad under create_graph): .grad() is then a
         // differentiable function of the parameters.
-        const std::lock_guard<std::mutex> lock(g_leaf_grad_mutex);
-        std::shared_ptr<TensorImpl> before = leaf->grad;
-        const Tensor sum = before ? add_recorded(Tensor(before), g) : copy_recorded(g);
-        journal.emplace_back(leaf, std::move(before));
-        leaf->grad = sum.impl_ptr();
-        return;
+        g = before ? add_recorded(Tensor(before), g) : copy_recorded(g);
+    } else {
+        // The committed buffer is the leaf's alone, and never a .grad() with history: a graph
+        // recorded by a create_graph backward may still read that one.
+        if (!uniquely_owned(g)) {
+            Tensor own = empty_like(g);
+            copy_into(own, g);
+            g = own;
+        }
+        if (before) add_into(g, Tensor(before));
     }
-    // The committed buffer must be the leaf's alone: later backward calls add into it.
-    if (!uniquely_owned(g)) {
-        Tensor own = empty_like(g);
-        copy_into(own, g);
-        g = own;
-    }
-    const std::lock_guard<std::mutex> lock(g_leaf_grad_mutex);
-    std::shared_ptr<TensorImpl> before = leaf->grad;
-    if (before) add_into(g, Tensor(before));
     journal.emplace_back(leaf, std::move(before));
     leaf->grad = g.impl_ptr();
 }

@@ -7,13 +7,26 @@
 namespace tapegrad {
 
 // float32 is the training type; float64 exists so that gradients can be checked by finite
-// differences. Every op accepts both.
-enum class DType : uint8_t { Float32, Float64 };
+// differences; every differentiable op accepts both. int64 (and int32, where it saves memory)
+// hold class labels and indices: they can be created, copied, converted with .to(), saved and
+// read, but never require grad and are refused by the floating-point ops.
+enum class DType : uint8_t { Float32, Float64, Int64, Int32 };
 inline constexpr DType kFloat32 = DType::Float32;
 inline constexpr DType kFloat64 = DType::Float64;
+inline constexpr DType kInt64 = DType::Int64;
+inline constexpr DType kInt32 = DType::Int32;
 
-inline std::size_t element_size(DType t) { return t == DType::Float32 ? 4 : 8; }
-inline const char* dtype_name(DType t) { return t == DType::Float32 ? "float32" : "float64"; }
+inline bool is_floating_point(DType t) { return t == DType::Float32 || t == DType::Float64; }
+inline std::size_t element_size(DType t) { return t == DType::Float32 || t == DType::Int32 ? 4 : 8; }
+inline const char* dtype_name(DType t) {
+    switch (t) {
+        case DType::Float32: return "float32";
+        case DType::Float64: return "float64";
+        case DType::Int64: return "int64";
+        case DType::Int32: return "int32";
+    }
+    return "unknown";
+}
 
 template <class T>
 constexpr DType dtype_of();
@@ -21,13 +34,32 @@ template <>
 constexpr DType dtype_of<float>() { return DType::Float32; }
 template <>
 constexpr DType dtype_of<double>() { return DType::Float64; }
+template <>
+constexpr DType dtype_of<int64_t>() { return DType::Int64; }
+template <>
+constexpr DType dtype_of<int32_t>() { return DType::Int32; }
 
-// Calls fn.template operator()<T>() with T the C++ type of `t`:
+// Calls fn.template operator()<T>() with T the C++ type of a floating-point `t`:
 //   dispatch(x.dtype(), [&]<class T>() { kernel<T>(...); });
+// An integer dtype is refused: arithmetic and autograd are for float32 and float64.
 template <class Fn>
 decltype(auto) dispatch(DType t, Fn&& fn) {
     if (t == DType::Float32) return fn.template operator()<float>();
-    return fn.template operator()<double>();
+    if (t == DType::Float64) return fn.template operator()<double>();
+    throw std::invalid_argument(std::string("this op takes float32 or float64 tensors, got ") + dtype_name(t) +
+                                "; convert with .to(tg::kFloat32)");
+}
+
+// dispatch over every dtype, integers included: for copies, fills and element access.
+template <class Fn>
+decltype(auto) dispatch_all(DType t, Fn&& fn) {
+    switch (t) {
+        case DType::Float64: return fn.template operator()<double>();
+        case DType::Int64: return fn.template operator()<int64_t>();
+        case DType::Int32: return fn.template operator()<int32_t>();
+        case DType::Float32: break;
+    }
+    return fn.template operator()<float>();
 }
 
 }  // namespace tapegrad

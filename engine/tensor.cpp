@@ -14,8 +14,13 @@ namespace tapegrad {
 
 // ---------------------------------------------------------------- storage
 
-Storage::Storage(DType dtype, std::size_t count)
-    : buffer(dtype == kFloat32 ? decltype(buffer)(Buffer<float>(count)) : decltype(buffer)(Buffer<double>(count))) {}
+namespace {
+decltype(Storage::buffer) make_buffer(DType dtype, std::size_t count) {
+    return dispatch_all(dtype, [&]<class T>() { return decltype(Storage::buffer)(Storage::Buffer<T>(count)); });
+}
+}  // namespace
+
+Storage::Storage(DType dtype, std::size_t count) : buffer(make_buffer(dtype, count)) {}
 
 void* Storage::data() {
     return std::visit([](auto& b) -> void* { return b.data(); }, buffer);
@@ -77,6 +82,8 @@ T* Tensor::data() const {
 }
 template float* Tensor::data<float>() const;
 template double* Tensor::data<double>() const;
+template int64_t* Tensor::data<int64_t>() const;
+template int32_t* Tensor::data<int32_t>() const;
 
 double Tensor::at(std::initializer_list<int64_t> index) const {
     const TensorImpl& t = checked();
@@ -91,14 +98,14 @@ double Tensor::at(std::initializer_list<int64_t> index) const {
                                         std::to_string(d) + " of shape " + to_string(t.shape));
         offset += i * t.strides[d++];
     }
-    return dispatch(t.dtype, [&]<class T>() { return static_cast<double>(static_cast<const T*>(t.data)[offset]); });
+    return dispatch_all(t.dtype, [&]<class T>() { return static_cast<double>(static_cast<const T*>(t.data)[offset]); });
 }
 
 double Tensor::item() const {
     if (numel() != 1)
         throw std::invalid_argument("item: only a one-element tensor converts to a number, this one has shape " +
                                     to_string(shape()));
-    return dispatch(dtype(), [&]<class T>() { return static_cast<double>(*static_cast<const T*>(data_ptr())); });
+    return dispatch_all(dtype(), [&]<class T>() { return static_cast<double>(*static_cast<const T*>(data_ptr())); });
 }
 
 template <class T>
@@ -110,6 +117,8 @@ std::vector<T> Tensor::to_vector() const {
 }
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
+template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
 
 // ---------------------------------------------------------------- autograd accessors
 
@@ -118,6 +127,9 @@ Tensor& Tensor::requires_grad_(bool enabled) {
     if (t.grad_fn)
         throw std::invalid_argument("requires_grad_: only leaf tensors can change requires_grad; this one was made by '" +
                                     t.grad_fn->name() + "'. Use detach() to get a leaf");
+    if (enabled && !is_floating_point(t.dtype))
+        throw std::invalid_argument(std::string("requires_grad_: only floating-point tensors can require gradients, this one is ") +
+                                    dtype_name(t.dtype) + "; convert with .to(tg::kFloat32) first");
     impl_->requires_grad = enabled;
     return *this;
 }
@@ -174,14 +186,14 @@ Tensor empty(const Shape& shape, MemoryFormat format, TensorOptions options) {
     const int64_t count = checked_numel(shape, "tensor");
     const Strides strides = format == MemoryFormat::ChannelsLast ? channels_last_strides(shape) : contiguous_strides(shape);
     Tensor t = make_tensor(shape, strides, options.dtype, count);
-    t.impl()->requires_grad = options.requires_grad;
+    if (options.requires_grad) t.requires_grad_(true);
     return t;
 }
 
 Tensor full(const Shape& shape, double value, TensorOptions options) {
     Tensor t = empty(shape, {.dtype = options.dtype});
     fill_tensor(t, value);
-    t.impl()->requires_grad = options.requires_grad;
+    if (options.requires_grad) t.requires_grad_(true);
     return t;
 }
 Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0.0, options); }
@@ -203,22 +215,33 @@ namespace {
 template <class Draw>
 Tensor random_tensor(const Shape& shape, TensorOptions options, Draw&& draw) {
     Tensor t = empty(shape, {.dtype = options.dtype});
-    dispatch(options.dtype, [&]<class T>() {
+    dispatch_all(options.dtype, [&]<class T>() {
         T* p = t.data<T>();
         for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<T>(draw());
     });
-    t.impl()->requires_grad = options.requires_grad;
+    if (options.requires_grad) t.requires_grad_(true);
     return t;
 }
 }  // namespace
 
+namespace {
+void check_floating(const char* op, DType dtype) {
+    if (!is_floating_point(dtype))
+        throw std::invalid_argument(std::string(op) + ": draws floating-point values, not " + dtype_name(dtype) +
+                                    "; ask for float32 or float64");
+}
+}  // namespace
+
 Tensor randn(const Shape& shape, Generator& gen, TensorOptions options) {
+    check_floating("randn", options.dtype);
     return random_tensor(shape, options, [&] { return gen.normal(); });
 }
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions options) {
+    check_floating("rand", options.dtype);
     return random_tensor(shape, options, [&] { return gen.uniform(); });
 }
 Tensor uniform(const Shape& shape, double low, double high, Generator& gen, TensorOptions options) {
+    check_floating("uniform", options.dtype);
     if (!(low <= high))
         throw std::invalid_argument("uniform: low (" + std::to_string(low) + ") must not exceed high (" +
                                     std::to_string(high) + ")");
@@ -247,6 +270,9 @@ Tensor from_vector(const std::vector<float>& values, const Shape& shape, TensorO
     return tensor_from_values(values, shape, options);
 }
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options) {
+    return tensor_from_values(values, shape, options);
+}
+Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape, TensorOptions options) {
     return tensor_from_values(values, shape, options);
 }
 Tensor tensor(std::initializer_list<double> values, TensorOptions options) {
@@ -293,8 +319,14 @@ std::string describe(const Tensor& t) {
 }
 
 namespace {
+// Integers print as integers (PyTorch's tensor([1, 2])), floats with four decimals.
+void print_value(std::ostream& os, double v, bool integer) {
+    if (integer) os << static_cast<int64_t>(v);
+    else os << std::fixed << std::setprecision(4) << v;
+}
+
 void print_rec(std::ostream& os, const std::vector<double>& v, const Shape& s, std::size_t dim, int64_t& pos,
-               int indent) {
+               int indent, bool integer) {
     os << '[';
     for (int64_t i = 0; i < s[dim]; ++i) {
         if (i) {
@@ -302,8 +334,8 @@ void print_rec(std::ostream& os, const std::vector<double>& v, const Shape& s, s
             if (dim + 1 < s.size()) os << '\n' << std::string(static_cast<std::size_t>(indent + 1), ' ');
             else os << ' ';
         }
-        if (dim + 1 == s.size()) os << std::fixed << std::setprecision(4) << v[static_cast<std::size_t>(pos++)];
-        else print_rec(os, v, s, dim + 1, pos, indent + 1);
+        if (dim + 1 == s.size()) print_value(os, v[static_cast<std::size_t>(pos++)], integer);
+        else print_rec(os, v, s, dim + 1, pos, indent + 1, integer);
     }
     os << ']';
 }
@@ -313,14 +345,16 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
     if (!t.defined()) return os << "tensor(undefined)";
     const auto flags = os.flags();
     const auto v = t.to_vector<double>();
+    const bool integer = !is_floating_point(t.dtype());
     os << "tensor(";
     if (t.dim() == 0) {
-        os << std::fixed << std::setprecision(4) << v[0];
+        print_value(os, v[0], integer);
     } else {
         int64_t pos = 0;
-        print_rec(os, v, t.shape(), 0, pos, 7);
+        print_rec(os, v, t.shape(), 0, pos, 7, integer);
     }
-    if (t.dtype() == kFloat64) os << ", dtype=float64";
+    // float32 and int64 are the defaults, as in PyTorch.
+    if (t.dtype() == kFloat64 || t.dtype() == kInt32) os << ", dtype=" << dtype_name(t.dtype());
     if (t.grad_fn()) os << ", grad_fn=<" << t.grad_fn()->name() << ">";
     else if (t.requires_grad()) os << ", requires_grad=true";
     os.flags(flags);

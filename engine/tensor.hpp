@@ -5,8 +5,8 @@
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
-#include <optional>
 #include <source_location>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -111,6 +111,11 @@ public:
     Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
     Tensor transpose(int64_t dim0, int64_t dim1) const;
     Tensor permute(const Shape& dims) const;
+    // Views along one dimension (ops/shape_ops.hpp): x[.., start:start+length], x[.., start:end:step],
+    // x[.., index].
+    Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+    Tensor slice(int64_t dim, int64_t start = 0, int64_t end = INT64_MAX, int64_t step = 1) const;
+    Tensor select(int64_t dim, int64_t index) const;
     Tensor sum() const;
     Tensor sum(const std::vector<int64_t>& axes, bool keepdim = false) const;
     Tensor mean() const;
@@ -165,6 +170,8 @@ Tensor scalar_tensor(double value, TensorOptions options = {});
 // Copies `values` into a new tensor of `shape`; the sizes must agree.
 Tensor from_vector(const std::vector<float>& values, const Shape& shape, TensorOptions options = {});
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options = {});
+// Integer values (labels, indices): int64 unless options say otherwise.
+Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape, TensorOptions options = {.dtype = kInt64});
 // tensor({1, 2, 3}) and tensor({{1, 2}, {3, 4}})
 Tensor tensor(std::initializer_list<double> values, TensorOptions options = {});
 Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions options = {});

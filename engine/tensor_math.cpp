@@ -29,8 +29,8 @@ Tensor as_strided(const Tensor& base, const Shape& shape, const Strides& strides
 }
 
 void copy_into(const Tensor& dst, const Tensor& src) {
-    dispatch(dst.dtype(), [&]<class D>() {
-        dispatch(src.dtype(), [&]<class S>() {
+    dispatch_all(dst.dtype(), [&]<class D>() {
+        dispatch_all(src.dtype(), [&]<class S>() {
             D* d = dst.data<D>();
             const S* s = src.data<S>();
             for_each_run_unordered<2>(dst.shape(), {dst.strides(), src.strides()}, [&](auto off, int64_t n, auto st) {
@@ -49,7 +49,7 @@ void copy_into(const Tensor& dst, const Tensor& src) {
 }
 
 void fill_tensor(const Tensor& t, double value) {
-    dispatch(t.dtype(), [&]<class T>() {
+    dispatch_all(t.dtype(), [&]<class T>() {
         T* p = t.data<T>();
         const T v = static_cast<T>(value);
         for_each_run_unordered<1>(t.shape(), {t.strides()}, [&](auto off, int64_t n, auto st) {

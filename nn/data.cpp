@@ -271,6 +271,7 @@ bool DataLoader::next(Batch& batch) {
         for (int64_t k = 0; k < plane; ++k) dst[k] = static_cast<float>(src[k]) * scale + shift;
         batch.labels[static_cast<std::size_t>(i)] = dataset_.labels[static_cast<std::size_t>(item)];
     }
+    if (options_.transform) batch.images = options_.transform(batch.images);
     cursor_ += b;
     return true;
 }

@@ -10,6 +10,7 @@
 
 #include "engine/generator.hpp"
 #include "engine/tensor.hpp"
+#include "nn/transforms.hpp"
 
 namespace tapegrad::nn {
 
@@ -92,6 +93,9 @@ struct DataLoaderOptions {
     // When set, each epoch visits sampler->indices() in that order; shuffle must then be false
     // (the sampler does its own shuffling), as in PyTorch.
     std::shared_ptr<Sampler> sampler = nullptr;
+    // Applied to each batch's images after normalisation (nn/transforms.hpp): augmentation such as
+    // compose({random_crop(28, 4, seed), random_horizontal_flip(0.5, seed)}).
+    Transform transform = nullptr;
 };
 
 // for (const nn::Batch& batch : loader) { ... }  Each pass over the loader is one epoch, in a new

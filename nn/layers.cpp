@@ -9,6 +9,7 @@
 #include "ops/batch_norm.hpp"
 #include "ops/dropout.hpp"
 #include "ops/linear.hpp"
+#include "ops/pad.hpp"
 
 namespace tapegrad::nn {
 namespace {
@@ -28,8 +29,8 @@ void check_positive(const char* layer, const char* what, int64_t v) {
 }  // namespace
 
 Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen, Conv2dOptions options,
-               bool with_bias)
-    : Module("Conv2d"), options(options) {
+               bool with_bias, PaddingMode padding_mode)
+    : Module("Conv2d"), options(options), padding_mode(padding_mode) {
     check_positive("Conv2d", "in_channels", in_channels);
     check_positive("Conv2d", "out_channels", out_channels);
     check_positive("Conv2d", "kernel height", kernel_size.h);
@@ -44,7 +45,20 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Gene
     reset_like_pytorch(weight, bias, gen);
 }
 
-Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, options); }
+// Reflect and replicate pad the input first, then convolve without padding (as PyTorch).
+Tensor Conv2d::forward(const Tensor& x) {
+    if (padding_mode == PaddingMode::Zeros) return conv2d(x, weight, bias, options);
+    int64_t top = options.padding.h, bottom = top, left = options.padding.w, right = left;
+    if (options.padding.kind == PaddingKind::Valid) top = bottom = left = right = 0;
+    if (options.padding.kind == PaddingKind::Same) {
+        const int64_t total_h = options.dilation.h * (weight.size(2) - 1), total_w = options.dilation.w * (weight.size(3) - 1);
+        top = total_h / 2, bottom = total_h - top, left = total_w / 2, right = total_w - left;
+    }
+    Conv2dOptions unpadded = options;
+    unpadded.padding = 0;
+    const PadMode mode = padding_mode == PaddingMode::Reflect ? PadMode::Reflect : PadMode::Replicate;
+    return conv2d(pad(x, {left, right, top, bottom}, mode), weight, bias, unpadded);
+}
 
 Linear::Linear(int64_t in_features, int64_t out_features, Generator& gen, bool with_bias) : Module("Linear") {
     check_positive("Linear", "in_features", in_features);
@@ -70,8 +84,9 @@ BatchNorm::BatchNorm(const char* type, std::size_t ndim, int64_t num_features, B
 }
 
 Tensor BatchNorm::forward(const Tensor& x) {
-    if (x.dim() != ndim_)
-        throw std::invalid_argument(type_name() + ": expected a " + std::to_string(ndim_) + "-D input, got " + describe(x));
+    if (x.dim() != ndim_ && !(ndim_ == 2 && x.dim() == 3))
+        throw std::invalid_argument(type_name() + ": expected a " + (ndim_ == 2 ? std::string("2-D [N,C] or 3-D [N,C,L]") : std::to_string(ndim_) + "-D") +
+                                    " input, got " + describe(x));
     // Without running statistics, eval mode has nothing else to normalise with: use the batch's.
     const bool use_batch_stats = is_training() || !config.track_running_stats;
     return batch_norm(x, running_mean, running_var, weight, bias,
@@ -108,5 +123,7 @@ Dropout::Dropout(double p, Generator& gen) : Dropout(p, gen.next_u64()) {}
 Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training(), generator); }
 
 Tensor Flatten::forward(const Tensor& x) { return x.flatten(start_dim, end_dim); }
+
+Tensor Upsample::forward(const Tensor& x) { return interpolate(x, options); }
 
 }  // namespace tapegrad::nn

@@ -5,18 +5,23 @@
 #include "engine/generator.hpp"
 #include "nn/module.hpp"
 #include "ops/conv.hpp"
+#include "ops/interpolate.hpp"
 #include "ops/pooling.hpp"
 
 namespace tapegrad::nn {
 
+// PyTorch's padding_mode: what the padding holds (zeros, a mirror of the input, or its edge).
+enum class PaddingMode { Zeros, Reflect, Replicate };
+
 class Conv2d : public Module {
 public:
     Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen, Conv2dOptions options = {},
-           bool bias = true);
+           bool bias = true, PaddingMode padding_mode = PaddingMode::Zeros);
     Tensor forward(const Tensor& x) override;
     Tensor weight;  // [out, in/groups, kh, kw]
     Tensor bias;    // [out] or undefined
     Conv2dOptions options;
+    PaddingMode padding_mode;
 };
 
 class Linear : public Module {
@@ -34,7 +39,8 @@ struct BatchNormConfig {
     bool track_running_stats = true;  // running_mean and running_var buffers, used in eval mode
 };
 
-// Shared by BatchNorm1d ([N,C]) and BatchNorm2d ([N,C,H,W]); `ndim` is the input rank it takes.
+// Shared by BatchNorm1d ([N,C] or [N,C,L]) and BatchNorm2d ([N,C,H,W]); `ndim` is the input rank
+// it takes (2 for BatchNorm1d, which also takes 3).
 class BatchNorm : public Module {
 public:
     Tensor forward(const Tensor& x) override;
@@ -112,6 +118,21 @@ public:
         : Module("Flatten"), start_dim(start_dim), end_dim(end_dim) {}
     Tensor forward(const Tensor& x) override;
     int64_t start_dim, end_dim;
+};
+
+// Returns its input (a placeholder where a model has an optional layer).
+class Identity : public Module {
+public:
+    Identity() : Module("Identity") {}
+    Tensor forward(const Tensor& x) override { return x; }
+};
+
+// interpolate() as a layer: Upsample({.scale_factor = 2.0, .mode = InterpolateMode::Bilinear}).
+class Upsample : public Module {
+public:
+    explicit Upsample(InterpolateOptions options) : Module("Upsample"), options(options) {}
+    Tensor forward(const Tensor& x) override;
+    InterpolateOptions options;
 };
 
 }  // namespace tapegrad::nn

@@ -1,5 +1,6 @@
 #include "nn/module.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -224,14 +225,68 @@ Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) :
     for (const auto& m : modules) push_back(m);
 }
 
+Sequential::Sequential(const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named) : Module("Sequential") {
+    for (const auto& [name, m] : named) push_back(name, m);
+}
+
 void Sequential::push_back(std::shared_ptr<Module> module) {
     register_module(std::to_string(size()), std::move(module));
 }
+
+void Sequential::push_back(const std::string& name, std::shared_ptr<Module> module) { register_module(name, std::move(module)); }
 
 Tensor Sequential::forward(const Tensor& x) {
     Tensor h = x;
     for (const auto& [_, m] : named_children()) h = (*m)(h);
     return h;
+}
+
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+    std::vector<std::pair<std::string, Module*>> out;
+    std::vector<const Module*> seen;
+    // Explicit stack of (prefix, module), children pushed in reverse to keep registration order.
+    std::vector<std::pair<std::string, Module*>> stack{{"", this}};
+    while (!stack.empty()) {
+        auto [name, m] = stack.back();
+        stack.pop_back();
+        if (std::find(seen.begin(), seen.end(), m) != seen.end()) continue;
+        seen.push_back(m);
+        out.emplace_back(name, m);
+        for (auto it = m->children_.rbegin(); it != m->children_.rend(); ++it)
+            stack.emplace_back(name.empty() ? it->first : name + "." + it->first, it->second.get());
+    }
+    return out;
+}
+
+Module& Module::apply(const std::function<void(Module&)>& fn) {
+    std::vector<const Module*> done;  // a child registered under two names runs once, as PyTorch's children()
+    for (auto& [name, child] : children_) {
+        if (std::find(done.begin(), done.end(), child.get()) != done.end()) continue;
+        done.push_back(child.get());
+        child->apply(fn);
+    }
+    fn(*this);
+    return *this;
+}
+
+Module& Module::to(DType dtype) {
+    NoGradGuard no_grad;
+    NamedTensors all = named_parameters();
+    for (auto& entry : named_buffers()) all.push_back(entry);
+    for (auto& [name, t] : all) {
+        if (t.dtype() == dtype) continue;  // also a parameter shared by two layers, met twice
+        Tensor converted = empty(t.shape(), t.suggest_memory_format(), {.dtype = dtype});
+        copy_into(converted, t);
+        // Rewritten in place, so that every holder of this tensor (the layer's `weight` member,
+        // the module's list, a tied layer) sees the converted one.
+        TensorImpl& impl = *t.impl();
+        impl.storage = converted.impl()->storage;
+        impl.data = converted.impl()->data;
+        impl.strides = converted.strides();
+        impl.dtype = dtype;
+        impl.grad.reset();
+    }
+    return *this;
 }
 
 }  // namespace tapegrad::nn

@@ -64,6 +64,17 @@ public:
     const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
     // The child registered under `name`; throws std::invalid_argument if there is none.
     std::shared_ptr<Module> child(const std::string& name) const;
+    // This module (named "") and every descendant, depth first in registration order, each once
+    // even when shared ("layer1.0.conv1"), as PyTorch's named_modules().
+    std::vector<std::pair<std::string, Module*>> named_modules();
+    // Calls fn on every descendant, then on this module (PyTorch's apply; a child registered under
+    // two names runs once), e.g. to re-initialise
+    // layers: model.apply([&](nn::Module& m) { if (auto* c = dynamic_cast<nn::Conv2d*>(&m)) ... }).
+    Module& apply(const std::function<void(Module&)>& fn);
+    // Converts every parameter and buffer to `dtype` in place (PyTorch's model.double() /
+    // model.to(torch.float64)): the layers' own handles see the new tensors, and accumulated
+    // gradients are dropped. Build an optimizer after converting.
+    Module& to(DType dtype);
 
     // Training mode switches dropout and batch norm; it propagates to every descendant.
     virtual void train(bool on = true);
@@ -108,12 +119,15 @@ private:
     std::shared_ptr<HookList<ForwardHook>> forward_hooks_ = std::make_shared<HookList<ForwardHook>>();
 };
 
-// Runs its children in order; they are named "0", "1", ...
+// Runs its children in order; they are named "0", "1", ..., or given names as PyTorch's
+// Sequential(OrderedDict(...)): Sequential({{"conv", conv}, {"bn", bn}, {"relu", relu}}).
 class Sequential : public Module {
 public:
     Sequential() : Module("Sequential") {}
     Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
+    explicit Sequential(const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named);
     void push_back(std::shared_ptr<Module> module);
+    void push_back(const std::string& name, std::shared_ptr<Module> module);
     std::size_t size() const { return named_children().size(); }
     std::shared_ptr<Module> operator[](std::size_t i) const { return named_children().at(i).second; }
     Tensor forward(const Tensor& x) override;

@@ -89,7 +89,7 @@ std::vector<uint8_t> serialize(const NamedTensors& tensors) {
         if (!t.defined()) throw std::invalid_argument("serialize: '" + name + "' is an undefined tensor");
         put<uint32_t>(payload, static_cast<uint32_t>(name.size()));
         payload.insert(payload.end(), name.begin(), name.end());
-        put<uint8_t>(payload, t.dtype() == kFloat32 ? 0 : 1);
+        put<uint8_t>(payload, static_cast<uint8_t>(t.dtype()));  // 0 float32, 1 float64, 2 int64, 3 int32
         put<uint8_t>(payload, static_cast<uint8_t>(t.dim()));
         for (int64_t d : t.shape()) put<int64_t>(payload, d);
         const Tensor dense = t.contiguous();
@@ -134,8 +134,8 @@ NamedTensors deserialize(const uint8_t* data, std::size_t size, const std::strin
         const auto* name_bytes = r.take(name_len, "a name");
         std::string name(reinterpret_cast<const char*>(name_bytes), name_len);
         const auto dtype_code = r.get<uint8_t>("a dtype");
-        if (dtype_code > 1) r.fail("'" + name + "' has an unknown dtype code " + std::to_string(dtype_code));
-        const DType dtype = dtype_code == 0 ? kFloat32 : kFloat64;
+        if (dtype_code > 3) r.fail("'" + name + "' has an unknown dtype code " + std::to_string(dtype_code));
+        const auto dtype = static_cast<DType>(dtype_code);
         const auto ndim = r.get<uint8_t>("a rank");
         if (ndim > kMaxDims) r.fail("'" + name + "' has " + std::to_string(ndim) + " dimensions (at most 8)");
         Shape shape;

@@ -3,7 +3,7 @@
 //
 //   header   "TAPEGRAD" (8 bytes), version u32 (= 1), entry count u32, payload size u64,
 //            crc32 of the payload u32 (zlib's)
-//   payload  per entry: name length u32, name bytes, dtype u8 (0 float32, 1 float64), ndim u8,
+//   payload  per entry: name length u32, name bytes, dtype u8 (0 float32, 1 float64, 2 int64, 3 int32), ndim u8,
 //            dims i64 x ndim, the elements in row-major order
 //
 // Loading checks the magic, version, payload size and checksum before parsing, and every length

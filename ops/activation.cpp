@@ -123,4 +123,126 @@ Tensor abs(const Tensor& x) {
         [](const Tensor& g, const Tensor& v) { return g * piecewise_constant(v, [](auto e) { return e > 0 ? 1 : (e < 0 ? -1 : 0); }); });
 }
 
+namespace {
+// clamp and hardtanh: the same forward; the gradient passes on the closed interval (clamp) or the
+// open one (hardtanh), as in PyTorch.
+Tensor clamp_op(const char* op, const Tensor& x, double lo, double hi, bool closed) {
+    return unary_op(
+        op, x, Saves::Input,
+        [lo, hi](auto v) {
+            using T = decltype(v);
+            return v < T(lo) ? T(lo) : (v > T(hi) ? T(hi) : v);
+        },
+        [lo, hi, closed](auto g, auto v) {
+            using T = decltype(v);
+            const bool inside = closed ? v >= T(lo) && v <= T(hi) : v > T(lo) && v < T(hi);
+            return inside ? g : T(0);
+        });
+}
+}  // namespace
+
+// clamp' = [min <= x <= max] (PyTorch's clamp_backward); NaN stays NaN, with gradient 0.
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
+    if (min && max && *min > *max)
+        throw std::invalid_argument("clamp: min " + std::to_string(*min) + " is larger than max " + std::to_string(*max));
+    return clamp_op("clamp", x, min.value_or(-INFINITY), max.value_or(INFINITY), true);
+}
+
+// hardtanh' = [min < x < max]: 0 on the bounds themselves (PyTorch's hardtanh_backward).
+Tensor hardtanh(const Tensor& x, double min_val, double max_val) {
+    if (min_val > max_val)
+        throw std::invalid_argument("hardtanh: min_val " + std::to_string(min_val) + " is larger than max_val " + std::to_string(max_val));
+    return clamp_op("hardtanh", x, min_val, max_val, false);
+}
+
+Tensor relu6(const Tensor& x) { return hardtanh(x, 0.0, 6.0); }
+
+// leaky_relu' = 1 for x > 0, negative_slope otherwise (so negative_slope at 0, as PyTorch).
+Tensor leaky_relu(const Tensor& x, double negative_slope) {
+    return unary_op(
+        "leaky_relu", x, Saves::Input,
+        [negative_slope](auto v) { return v > 0 ? v : v * static_cast<decltype(v)>(negative_slope); },
+        [negative_slope](auto g, auto v) { return v > 0 ? g : g * static_cast<decltype(g)>(negative_slope); });
+}
+
+// elu' = 1 for x > 0, alpha e^x otherwise.
+Tensor elu(const Tensor& x, double alpha) {
+    return unary_op(
+        "elu", x, Saves::Input,
+        [alpha](auto v) {
+            using T = decltype(v);
+            return v > 0 ? v : T(alpha) * std::expm1(v);
+        },
+        [alpha](auto g, auto v) {
+            using T = decltype(v);
+            return v > 0 ? g : g * T(alpha) * std::exp(v);
+        });
+}
+
+// Exact: y = x Phi(x), y' = Phi(x) + x phi(x). Tanh: u = sqrt(2/pi) (x + 0.044715 x^3),
+// y = x (1 + tanh u) / 2, y' = (1 + tanh u) / 2 + x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 0.044715 x^2) / 2.
+namespace {
+constexpr double kSqrt1_2 = 0.70710678118654752440, kInvSqrt2Pi = 0.39894228040143267794;
+constexpr double kSqrt2OverPi = 0.79788456080286535588, kCubic = 0.044715;
+}  // namespace
+
+Tensor gelu(const Tensor& x, GeluApproximate approximate) {
+    if (approximate == GeluApproximate::Tanh)
+        return unary_op(
+            "gelu", x, Saves::Input,
+            [](auto v) {
+                using T = decltype(v);
+                return T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v)));
+            },
+            [](auto g, auto v) {
+                using T = decltype(v);
+                const T t = std::tanh(T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v));
+                return g * (T(0.5) * (T(1) + t) +
+                            T(0.5) * v * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v * v));
+            });
+    return unary_op(
+        "gelu", x, Saves::Input,
+        [](auto v) {
+            using T = decltype(v);
+            return T(0.5) * v * (T(1) + std::erf(v * T(kSqrt1_2)));
+        },
+        [](auto g, auto v) {
+            using T = decltype(v);
+            const T cdf = T(0.5) * (T(1) + std::erf(v * T(kSqrt1_2)));
+            return g * (cdf + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v));
+        });
+}
+
+// silu' = s (1 + x (1 - s)), s = sigmoid(x).
+Tensor silu(const Tensor& x) {
+    return unary_op(
+        "silu", x, Saves::Input,
+        [](auto v) {
+            using T = decltype(v);
+            return v / (T(1) + std::exp(-v));
+        },
+        [](auto g, auto v) {
+            using T = decltype(v);
+            const T s = T(1) / (T(1) + std::exp(-v));
+            return g * s * (T(1) + v * (T(1) - s));
+        });
+}
+
+// hardswish' = 0 for x < -3, x/3 + 1/2 for -3 <= x <= 3, 1 above (PyTorch's hardswish_backward).
+Tensor hardswish(const Tensor& x) {
+    return unary_op(
+        "hardswish", x, Saves::Input,
+        [](auto v) {
+            using T = decltype(v);
+            const T r = v + T(3) < T(0) ? T(0) : (v + T(3) > T(6) ? T(6) : v + T(3));
+            return v * r / T(6);
+        },
+        [](auto g, auto v) {
+            using T = decltype(v);
+            if (v < T(-3)) return T(0);
+            if (v <= T(3)) return g * (v / T(3) + T(0.5));
+            return g;
+        });
+}
+
 }  // namespace tapegrad

@@ -30,8 +30,9 @@ void check_param(const Tensor& p, const char* what, const Tensor& x) {
 void check(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
            const Tensor& bias, const BatchNormOptions& o) {
     if (!x.defined()) throw std::invalid_argument("batch_norm: the input is undefined");
-    if (x.dim() != 2 && x.dim() != 4)
-        throw std::invalid_argument("batch_norm: expects a 2-D [N,C] or 4-D [N,C,H,W] input, got " + to_string(x.shape()));
+    if (x.dim() != 2 && x.dim() != 3 && x.dim() != 4)
+        throw std::invalid_argument("batch_norm: expects a 2-D [N,C], 3-D [N,C,L] or 4-D [N,C,H,W] input, got " +
+                                    to_string(x.shape()));
     // Checked before anything divides by the channel count.
     if (x.shape()[1] == 0) throw std::invalid_argument("batch_norm: the input " + to_string(x.shape()) + " has no channels");
     check_param(running_mean, "running_mean", x);
@@ -104,6 +105,9 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
                   const Tensor& bias, const BatchNormOptions& options, std::source_location loc) {
     detail::OpScope scope("batch_norm", loc);
     check(x_in, running_mean, running_var, weight, bias, options);
+    // [N,C,L] is [N,C,L,1]: the same statistics per channel, through the same kernels.
+    if (x_in.dim() == 3)
+        return squeeze(batch_norm(unsqueeze(x_in, 3), running_mean, running_var, weight, bias, options), 3);
     // The fast kernels take row-major or channels-last; anything else is copied once.
     const MemoryFormat format = x_in.suggest_memory_format();
     const Tensor x = x_in.is_contiguous(format) ? x_in.detach() : x_in.detach().contiguous(format);

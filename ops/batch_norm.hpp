@@ -1,5 +1,5 @@
 #pragma once
-// Batch normalisation over N,H,W per channel for [N,C,H,W], over N for [N,C].
+// Batch normalisation per channel: over N,H,W for [N,C,H,W], over N,L for [N,C,L], over N for [N,C].
 #include "engine/tensor.hpp"
 
 namespace tapegrad {

@@ -9,7 +9,9 @@
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/conv_reference.hpp"
 #include "ops/kernels/kernel_choice.hpp"
+#include "ops/pad.hpp"
 #include "ops/reduce.hpp"
+#include "ops/shape_ops.hpp"
 
 namespace tapegrad {
 namespace {
@@ -64,8 +66,52 @@ kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape&
     return g;
 }
 
+namespace {
+
+// 'valid' is padding 0; 'same' pads d(k-1)/2 on both sides, and an odd remainder on the bottom
+// and right with an explicit zero pad of the input first (as PyTorch does).
+Tensor conv2d_padded(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
+                     std::source_location loc) {
+    Conv2dOptions o = options;
+    o.padding = 0;
+    const bool bad_dilation = options.dilation.h <= 0 || options.dilation.w <= 0 || options.dilation.h > kMaxElements ||
+                              options.dilation.w > kMaxElements;
+    // 'valid', and inputs the checks will refuse with their own message.
+    if (options.padding.kind == PaddingKind::Valid || !x.defined() || !weight.defined() || weight.dim() != 4 || bad_dilation)
+        return conv2d(x, weight, bias, o, loc);
+    if (options.stride.h != 1 || options.stride.w != 1)
+        throw std::invalid_argument("conv2d: padding 'same' needs stride 1, got {" + str(options.stride.h) + "," +
+                                    str(options.stride.w) + "} (input " + to_string(x.shape()) + ", weight " + to_string(weight.shape()) + ")");
+    const int64_t total_h = options.dilation.h * (weight.size(2) - 1), total_w = options.dilation.w * (weight.size(3) - 1);
+    o.padding = Pair{total_h / 2, total_w / 2};
+    if (total_h % 2 == 0 && total_w % 2 == 0) return conv2d(x, weight, bias, o, loc);
+    return conv2d(pad(x, {0, total_w % 2, 0, total_h % 2}), weight, bias, o, loc);
+}
+
+// A strided 1x1 convolution (ResNet's downsample) reads every s-th pixel: the same as a stride-1
+// 1x1 convolution of the subsampled input. The fast path takes that form because oneDNN 2.6's
+// jit_1x1 weight gradient for strided 1x1 with few channels returned wrong values on more than
+// one thread (tests/test_models.cpp's ResNet-18 caught it).
+bool is_strided_1x1(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
+    return x.defined() && w.defined() && x.dim() == 4 && w.dim() == 4 && w.size(2) == 1 && w.size(3) == 1 &&
+           o.stride.h > 0 && o.stride.w > 0 && (o.stride.h > 1 || o.stride.w > 1) && o.padding.h == 0 && o.padding.w == 0 && o.stride.h <= kMaxElements &&
+           o.stride.w <= kMaxElements && !is_reference(choose_kernels(x.dtype()));
+}
+
+Tensor conv2d_strided_1x1(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
+                          std::source_location loc) {
+    check_conv2d("conv2d", x, weight.shape(), weight.dtype(), bias, options);  // errors name the caller's shapes
+    Conv2dOptions o = options;
+    o.stride = 1;
+    return conv2d(x.slice(2, 0, x.size(2), options.stride.h).slice(3, 0, x.size(3), options.stride.w), weight, bias, o, loc);
+}
+
+}  // namespace
+
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
               std::source_location loc) {
+    if (options.padding.kind != PaddingKind::Explicit) return conv2d_padded(x, weight, bias, options, loc);
+    if (is_strided_1x1(x, weight, options)) return conv2d_strided_1x1(x, weight, bias, options, loc);
     detail::OpScope scope("conv2d", loc);
     if (!weight.defined()) throw std::invalid_argument("conv2d: the weight is an undefined tensor");
     const kernels::ConvGeometry g = check_conv2d("conv2d", x, weight.shape(), weight.dtype(), bias, options);

@@ -13,9 +13,24 @@ struct Pair {
     Pair(int64_t h_, int64_t w_) : h(h_), w(w_) {}
 };
 
+// PyTorch's padding='same' (the output keeps the input's size; stride 1 only; an odd total puts
+// the extra row and column at the bottom and right) and padding='valid' (no padding).
+enum class PaddingKind : uint8_t { Explicit, Same, Valid };
+inline constexpr PaddingKind kSame = PaddingKind::Same;
+inline constexpr PaddingKind kValid = PaddingKind::Valid;
+
+// A padding Pair, or 'same'/'valid': {.padding = 1}, {.padding = {1, 2}}, {.padding = tg::kSame}.
+struct ConvPadding : Pair {
+    PaddingKind kind = PaddingKind::Explicit;
+    ConvPadding(int64_t both) : Pair(both) {}                 // NOLINT: implicit, as Pair
+    ConvPadding(int64_t h_, int64_t w_) : Pair(h_, w_) {}
+    ConvPadding(Pair p) : Pair(p) {}                          // NOLINT
+    ConvPadding(PaddingKind k) : Pair(0), kind(k) {}          // NOLINT
+};
+
 struct Conv2dOptions {
     Pair stride = 1;
-    Pair padding = 0;
+    ConvPadding padding = 0;
     Pair dilation = 1;
     int64_t groups = 1;
 };

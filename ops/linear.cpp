@@ -5,6 +5,7 @@
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/kernels/kernel_choice.hpp"
+#include "ops/view.hpp"
 
 namespace tapegrad {
 namespace {
@@ -76,10 +77,10 @@ void check_operands(const Tensor& a, const Tensor& b) {
     if (a.dtype() != b.dtype())
         throw std::invalid_argument("matmul: operands " + describe(a) + " and " + describe(b) +
                                     " have different dtypes; convert one with .to()");
-    if (a.dim() < 2 || b.dim() < 2)
-        throw std::invalid_argument("matmul: both operands need at least 2 dimensions, got " + to_string(a.shape()) +
-                                    " and " + to_string(b.shape()) + "; reshape a vector to [1,K] or [K,1]");
-    const int64_t ka = a.shape()[a.dim() - 1], kb = b.shape()[b.dim() - 2];
+    if (a.dim() == 0 || b.dim() == 0)
+        throw std::invalid_argument("matmul: both operands need at least 1 dimension, got " + to_string(a.shape()) +
+                                    " and " + to_string(b.shape()) + "; multiply by a scalar with mul");
+    const int64_t ka = a.shape()[a.dim() - 1], kb = b.shape()[b.dim() == 1 ? 0 : b.dim() - 2];
     if (ka != kb)
         throw std::invalid_argument("matmul: inner dimensions differ: " + to_string(a.shape()) + " has " +
                                     std::to_string(ka) + " columns but " + to_string(b.shape()) + " has " +
@@ -91,6 +92,14 @@ void check_operands(const Tensor& a, const Tensor& b) {
 Tensor matmul(const Tensor& a, const Tensor& b, std::source_location loc) {
     detail::OpScope scope("matmul", loc);
     check_operands(a, b);
+    // A vector operand, as in PyTorch: on the left a row [1,K], on the right a column [K,1]; the
+    // added dimension is removed from the result (two vectors give their dot product, 0-D).
+    if (a.dim() == 1 || b.dim() == 1) {
+        Tensor out = matmul(a.dim() == 1 ? unsqueeze(a, 0) : a, b.dim() == 1 ? unsqueeze(b, 1) : b, loc);
+        if (b.dim() == 1) out = squeeze(out, -1);
+        if (a.dim() == 1) out = squeeze(out, b.dim() == 1 ? -1 : -2);
+        return out;
+    }
     {
         const Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
         broadcast_shapes(ba, bb, "matmul (batch dimensions)");

@@ -7,6 +7,8 @@
 #include "ops/arithmetic.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/kernels/loss.hpp"
+#include "ops/reduce.hpp"
+#include "ops/view.hpp"
 
 namespace tapegrad {
 namespace {
@@ -17,6 +19,11 @@ Tensor softmax_op(const char* op, const Tensor& x_in, int64_t dim, bool log) {
     if (!x_in.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
     if (x_in.dim() == 0) throw std::invalid_argument(std::string(op) + ": needs at least 1 dimension, got a scalar");
     const std::size_t d = normalize_axis(dim, x_in.dim(), op);
+    // The fast kernels take rows of K contiguous values: another axis is moved last and back (a
+    // copy each way, through differentiable views), which beats the strided reference loop.
+    const auto last = static_cast<int64_t>(x_in.dim()) - 1;
+    if (static_cast<int64_t>(d) != last && x_in.numel() > 0 && !is_reference(choose_kernels(x_in.dtype())))
+        return softmax_op(op, x_in.transpose(static_cast<int64_t>(d), last), last, log).transpose(static_cast<int64_t>(d), last).contiguous();
     kernels::SoftmaxShape s{1, x_in.shape()[d], 1};
     for (std::size_t i = 0; i < d; ++i) s.outer *= x_in.shape()[i];
     for (std::size_t i = d + 1; i < x_in.dim(); ++i) s.inner *= x_in.shape()[i];
@@ -215,6 +222,59 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
         });
         return std::vector<Tensor>{needs[0] ? dx : Tensor(), needs[1] ? -dx : Tensor()};
     });
+}
+
+// Composed of log_softmax, mul and sum, so that its gradient (of any order) is theirs:
+// nll_i = -w_{t_i} lp[i, t_i], smooth_i = -Σ_k w_k lp[i, k] (w = 1 without weight), both 0 for
+// ignored rows; loss = (1 - s) reduce(nll) + (s / K) reduce(smooth), Mean dividing by Σ_i w_{t_i}.
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, const CrossEntropyOptions& o, std::source_location loc) {
+    if (!logits.defined() || !labels.defined()) throw std::invalid_argument("cross_entropy: logits or labels are undefined");
+    const std::string shapes = " (logits " + describe(logits) + ", labels " + describe(labels) + ")";
+    if (logits.dim() != 2) throw std::invalid_argument("cross_entropy: logits must be 2-D [N,K]" + shapes);
+    if (labels.dtype() != kInt64 && labels.dtype() != kInt32)
+        throw std::invalid_argument("cross_entropy: labels must be an integer tensor (int64 or int32) of class indices; convert "
+                                    "with .to(tg::kInt64)" + shapes);
+    const int64_t N = logits.size(0), K = logits.size(1);
+    if (labels.dim() != 1 || labels.size(0) != N)
+        throw std::invalid_argument("cross_entropy: labels must be [N] = [" + std::to_string(N) + "]" + shapes);
+    if (o.weight.defined() && (o.weight.dim() != 1 || o.weight.size(0) != K || o.weight.dtype() != logits.dtype()))
+        throw std::invalid_argument("cross_entropy: weight must be [K] = [" + std::to_string(K) + "] of the logits' dtype, got " +
+                                    describe(o.weight) + shapes);
+    if (!(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0))
+        throw std::invalid_argument("cross_entropy: label_smoothing must be in [0, 1], got " + std::to_string(o.label_smoothing));
+    const std::vector<int64_t> t = labels.to_vector<int64_t>();
+    bool any_ignored = false;
+    for (int64_t i = 0; i < N; ++i) {
+        if (t[i] == o.ignore_index) {
+            any_ignored = true;
+        } else if (t[i] < 0 || t[i] >= K) {
+            throw std::invalid_argument("cross_entropy: label " + std::to_string(t[i]) + " at row " + std::to_string(i) +
+                                        " is outside [0, " + std::to_string(K) + ") and is not ignore_index" + shapes);
+        }
+    }
+    if (!o.weight.defined() && !any_ignored && o.label_smoothing == 0.0) return cross_entropy(logits, t, o.reduction, loc);
+
+    const std::vector<double> class_w = o.weight.defined() ? o.weight.to_vector<double>() : std::vector<double>(K, 1.0);
+    std::vector<double> picked(static_cast<std::size_t>(N * K), 0.0), keep(static_cast<std::size_t>(N), 0.0);
+    double weight_sum = 0;
+    for (int64_t i = 0; i < N; ++i) {
+        if (t[i] == o.ignore_index) continue;
+        picked[i * K + t[i]] = class_w[t[i]];
+        keep[i] = 1.0;
+        weight_sum += class_w[t[i]];
+    }
+    const TensorOptions opts{.dtype = logits.dtype()};
+    const Tensor lp = log_softmax(logits, 1);
+    auto reduce = [&](const Tensor& rows) {
+        if (o.reduction == Reduction::None) return rows;
+        const Tensor total = sum(rows);
+        return o.reduction == Reduction::Sum ? total : total / weight_sum;
+    };
+    Tensor loss = reduce(-sum(lp * from_vector(picked, {N, K}, opts), {1}));
+    if (o.label_smoothing == 0.0) return loss;
+    const Tensor weighted = o.weight.defined() ? lp * reshape(o.weight.detach(), {1, K}) : lp;
+    const Tensor smooth = reduce(-sum(weighted, {1}) * from_vector(keep, {N}, opts));
+    return loss * (1.0 - o.label_smoothing) + smooth * (o.label_smoothing / static_cast<double>(K));
 }
 
 }  // namespace tapegrad

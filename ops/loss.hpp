@@ -1,6 +1,6 @@
 #pragma once
-// Softmax family and losses. Class labels are integer tensors given as std::vector<int64_t>,
-// one per row.
+// Softmax family and losses. Class labels are an integer tensor (int64 or int32) or a
+// std::vector<int64_t>, one per row.
 #include <vector>
 
 #include "engine/tensor.hpp"
@@ -13,6 +13,19 @@ Tensor softmax(const Tensor& x, int64_t dim = -1);
 Tensor log_softmax(const Tensor& x, int64_t dim = -1);
 // logits [N,K], labels N values in [0,K): fused log-softmax + NLL, finite for logits of +-1e4.
 Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, Reduction reduction = Reduction::Mean,
+                     std::source_location loc = std::source_location::current());
+
+struct CrossEntropyOptions {
+    Reduction reduction = Reduction::Mean;
+    int64_t ignore_index = -100;  // rows with this label contribute nothing (and do not count in the mean)
+    Tensor weight = Tensor();      // [K] per-class weights (a constant), or undefined
+    double label_smoothing = 0.0;  // in [0, 1]: the target is (1 - s) onehot + s / K
+};
+// PyTorch's F.cross_entropy(logits, labels, weight, ignore_index, reduction, label_smoothing):
+// labels is an integer tensor [N] (int64 or int32). With weights, Mean divides by the summed
+// weights of the rows that count. Without weight, ignored rows or smoothing it is the fused
+// kernel above.
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, const CrossEntropyOptions& options = {},
                      std::source_location loc = std::source_location::current());
 // log_probs [N,K]
 Tensor nll_loss(const Tensor& log_probs, const std::vector<int64_t>& labels, Reduction reduction = Reduction::Mean);

@@ -5,6 +5,7 @@
 #include "engine/autograd.hpp"
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
+#include "ops/detail/alias.hpp"
 
 namespace tapegrad {
 namespace {
@@ -36,10 +37,12 @@ Shape infer_shape(const Shape& requested, int64_t numel, const char* op, const S
     return out;
 }
 
-// A view op: out shares x's elements. Its backward only reshapes the gradient, which is right only
-// while x holds what it held at the forward: an in-place write to x since then is refused there.
-Tensor alias_with_grad(const char* op, const Tensor& x, const Shape& shape, const Strides& strides, BackwardFn fn) {
-    Tensor out = as_strided(x, shape, strides);
+}  // namespace
+
+namespace detail {
+Tensor alias_with_grad(const char* op, const Tensor& x, const Shape& shape, const Strides& strides, BackwardFn fn,
+                       int64_t offset) {
+    Tensor out = as_strided(x, shape, strides, offset);
     out.impl()->is_view = true;
     if (!needs_grad({x})) return out;
     return record(op, out, {x}, [base = SavedTensor::version_of(x), fn = std::move(fn)](const Tensor& g, const GradMask& needs) {
@@ -47,8 +50,8 @@ Tensor alias_with_grad(const char* op, const Tensor& x, const Shape& shape, cons
         return fn(g, needs);
     });
 }
-
-}  // namespace
+}  // namespace detail
+using detail::alias_with_grad;
 
 Tensor view(const Tensor& x, const Shape& shape) {
     const Shape target = infer_shape(shape, x.numel(), "view", x.shape());
@@ -166,6 +169,7 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
     if (x.dtype() == dtype) return x;
     Tensor out = empty(x.shape(), x.suggest_memory_format(), {.dtype = dtype});
     copy_into(out, x);
+    if (!is_floating_point(dtype)) return out;  // integers carry no gradient
     const DType from = x.dtype();
     return record("to", out, {x}, [from](const Tensor& g, const GradMask&) { return std::vector<Tensor>{to_dtype(g, from)}; });
 }

@@ -1,34 +1,40 @@
 #!/usr/bin/env bash
 # One command for the side-by-side comparison with PyTorch:
 #   1. builds tapegrad_bench (and examples/train_fashion_mnist when it exists), Release;
-#   2. runs our Google Benchmarks at 1 and 2 threads (JSON);
-#   3. runs bench/pytorch_reference.py at 1 and 2 threads, with glibc's allocator as shipped and
-#      tuned (MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_, see docs/measured.md);
-#   4. times one Fashion-MNIST epoch at 2 threads, ours (examples/train_fashion_mnist) and PyTorch's
-#      (bench/pytorch_train_fashion_mnist.py, tuned allocator), with the peak RSS and CPU time of
-#      both whole runs (/usr/bin/time);
-#   5. prints one markdown table (bench/compare.py), also written to $RESULTS/table.md.
-# About 5-10 minutes on 2 cores.
+#   2. runs bench/pytorch_reference.py, which starts `tapegrad_bench --serve` and times every case
+#      on both sides alternately, case by case, for ROUNDS rounds, at 1 and 2 threads; PyTorch in
+#      NCHW and channels_last, with the tuned allocator (MALLOC_MMAP_THRESHOLD_ /
+#      MALLOC_TRIM_THRESHOLD_, see docs) and on OpenBLAS's OpenMP build (LD_LIBRARY_PATH below; the
+#      script checks at run time which BLAS torch loaded and says so at the top of the table);
+#   3. times one Fashion-MNIST epoch at 2 threads, ours (examples/train_fashion_mnist) and PyTorch's
+#      (bench/pytorch_train_fashion_mnist.py, tuned allocator), with the peak RSS of both runs;
+#   4. prints one markdown table (bench/compare.py), also written to $RESULTS/table.md: the
+#      processor and its ISA first, then per case the median ratio ours / PyTorch's faster layout
+#      with the rounds' range, and GFLOP/s (conv, matmul) or GB/s (memory-bound) against the limit.
+# About 10 minutes on 2 cores.
 #
-# Usage: scripts/bench.sh [--quick] [--filter REGEX]
-#   --quick         skip the Fashion-MNIST epochs (and so the RSS comparison)
-#   --filter REGEX  only benchmarks whose name matches (Google Benchmark regex; the PyTorch side
-#                   takes it as a plain substring)
-# Environment: BUILD_DIR (default build-bench), RESULTS (default $BUILD_DIR/bench-results),
-#   MIN_TIME and REPETITIONS (Google Benchmark: each case runs REPETITIONS times for at least
-#   MIN_TIME seconds, and the median is reported; defaults 0.05 and 9), RUNS (PyTorch: timed runs
-#   per case, median reported; default 20).
+# Usage: scripts/bench.sh [--quick] [--filter TEXT]
+#   --quick        skip the Fashion-MNIST epochs (and so the RSS comparison)
+#   --filter TEXT  only cases whose name contains TEXT
+# Environment: BUILD_DIR (default build-bench), RESULTS (default $BUILD_DIR/bench-results), ROUNDS
+#   (default 5), MIN_TIME (seconds per timing and side, default 0.1), THREADS (default 1,2).
+#   DNNL_MAX_CPU_ISA=AVX2 makes oneDNN (and our GEMM table) take the AVX2 paths on an AVX-512
+#   processor; a build with -DTAPEGRAD_NATIVE=OFF does the same for our own loops.
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are left exactly as the environment has them.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-bench}
 RESULTS=${RESULTS:-$BUILD_DIR/bench-results}
-MIN_TIME=${MIN_TIME:-0.05}
-REPETITIONS=${REPETITIONS:-9}
-RUNS=${RUNS:-20}
+ROUNDS=${ROUNDS:-5}
+MIN_TIME=${MIN_TIME:-0.1}
+THREADS=${THREADS:-1,2}
 PYTHON=/usr/bin/python3  # Debian's python3-torch; the python3 on PATH may lack torch
 TUNED_ENV=(MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000)
+# Debian's torch links libblas.so.3, which update-alternatives may point at the reference BLAS or at
+# OpenBLAS's pthread build (whose threads fight PyTorch's OpenMP threads); this directory holds the
+# OpenMP build's libblas.so.3 (package libopenblas0-openmp).
+TORCH_BLAS_ENV=(LD_LIBRARY_PATH=/usr/lib/$(gcc -print-multiarch)/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH})
 
 quick=0
 filter=""
@@ -36,7 +42,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) quick=1 ;;
         --filter) filter="$2"; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -48,8 +54,8 @@ rm -f "$RESULTS"/*.json "$RESULTS"/*.time "$RESULTS"/*.log
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 say "building (Release) in $BUILD_DIR"
-# Debian's python3-torch for the PyTorch side; a no-op when everything is installed.
-bash scripts/setup.sh python3-torch
+# Debian's python3-torch and OpenBLAS's OpenMP build for the PyTorch side; a no-op when installed.
+bash scripts/setup.sh python3-torch libopenblas0-openmp
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_BUILD_BENCH=ON >/dev/null
 targets=(tapegrad_bench)
 if cmake --build "$BUILD_DIR" --target help | grep -q '^train_fashion_mnist:'; then
@@ -57,20 +63,9 @@ if cmake --build "$BUILD_DIR" --target help | grep -q '^train_fashion_mnist:'; t
 fi
 cmake --build "$BUILD_DIR" --target "${targets[@]}"
 
-bench_args=(--benchmark_min_time="$MIN_TIME" --benchmark_repetitions="$REPETITIONS"
-            --benchmark_report_aggregates_only=true)
-[[ -n "$filter" ]] && bench_args+=(--benchmark_filter="$filter")
-for t in 1 2; do
-    say "tapegrad, $t thread(s)"
-    "$BUILD_DIR/bench/tapegrad_bench" --threads="$t" "${bench_args[@]}" \
-        --benchmark_out="$RESULTS/ours_t$t.json" --benchmark_out_format=json
-done
-
-py_args=(--threads 1,2 --runs "$RUNS" --filter "$filter")
-say "PyTorch, allocator tuned"
-env "${TUNED_ENV[@]}" "$PYTHON" bench/pytorch_reference.py "${py_args[@]}" --out "$RESULTS/torch_tuned.json"
-say "PyTorch, allocator as shipped"
-"$PYTHON" bench/pytorch_reference.py "${py_args[@]}" --out "$RESULTS/torch_shipped.json"
+say "tapegrad and PyTorch, alternately, $ROUNDS rounds, threads $THREADS"
+env "${TUNED_ENV[@]}" "${TORCH_BLAS_ENV[@]}" "$PYTHON" bench/pytorch_reference.py --ours "$BUILD_DIR/bench/tapegrad_bench" \
+    --threads "$THREADS" --rounds "$ROUNDS" --min-time "$MIN_TIME" --filter "$filter" --out "$RESULTS/alternated.json"
 
 epoch_args=()
 if [[ $quick == 0 && -z "$filter" ]]; then
@@ -86,13 +81,12 @@ if [[ $quick == 0 && -z "$filter" ]]; then
         say "no examples/train_fashion_mnist built: skipping our epoch"
     fi
     say "PyTorch, one Fashion-MNIST epoch, 2 threads, allocator tuned"
-    env "${TUNED_ENV[@]}" /usr/bin/time -f '%M %U %S' -o "$RESULTS/torch_epoch.time" \
+    env "${TUNED_ENV[@]}" "${TORCH_BLAS_ENV[@]}" /usr/bin/time -f '%M %U %S' -o "$RESULTS/torch_epoch.time" \
         "$PYTHON" bench/pytorch_train_fashion_mnist.py --epochs 1 --threads 2 | tee "$RESULTS/torch_epoch.log"
     epoch_args+=(--torch-epoch "$RESULTS/torch_epoch.log" "$RESULTS/torch_epoch.time")
 fi
 
-"$PYTHON" bench/compare.py --ours "$RESULTS"/ours_t*.json --torch-tuned "$RESULTS/torch_tuned.json" \
-    --torch-shipped "$RESULTS/torch_shipped.json" "${epoch_args[@]}" | tee "$RESULTS/table.md"
+"$PYTHON" bench/compare.py --results "$RESULTS/alternated.json" "${epoch_args[@]}" | tee "$RESULTS/table.md"
 # Wall-clock times on a shared 2-core machine mean little when others are busy: say how busy.
 echo -e "\nLoad average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)" |
     tee -a "$RESULTS/table.md"

@@ -1,12 +1,20 @@
-// The one GEMM seam (declared in ops/linear.hpp). float32 goes to oneDNN's dnnl_sgemm, about twice
-// OpenBLAS on these machines (see MEASURED.md); float64, and float32 under ReferenceKernelsGuard,
-// run the plain triple loop so that the registry has something independent to compare against.
-#include <oneapi/dnnl/dnnl.h>
+// The one GEMM seam (declared in ops/linear.hpp). float32 goes to oneDNN's dnnl_sgemm or to
+// OpenBLAS's cblas_sgemm, whichever a fixed per-processor table says is faster for the shape
+// (see gemm_backend below); float64, and float32 under ReferenceKernelsGuard, run the plain triple
+// loop so that the registry has something independent to compare against.
+#include "ops/kernels/gemm_backend.hpp"
 
+#include <oneapi/dnnl/dnnl.h>
+#ifdef TAPEGRAD_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 #include "engine/threads.hpp"
+#include "ops/kernels/cpu_isa.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/linear.hpp"
 
@@ -30,7 +38,68 @@ void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
     }
 }
 
+std::string shape_text(int64_t M, int64_t N, int64_t K) {
+    return "M=" + std::to_string(M) + ", N=" + std::to_string(N) + ", K=" + std::to_string(K);
+}
+
+// The row strides each operand needs at least, as both libraries demand (OpenBLAS would only print
+// a message and leave C alone).
+void check_strides(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t ldc) {
+    const int64_t need_a = std::max<int64_t>(1, trans_a ? M : K), need_b = std::max<int64_t>(1, trans_b ? K : N);
+    if (lda < need_a || ldb < need_b || ldc < std::max<int64_t>(1, N))
+        throw std::invalid_argument("gemm: row strides lda=" + std::to_string(lda) + ", ldb=" + std::to_string(ldb) +
+                                    ", ldc=" + std::to_string(ldc) + " are too small for " + shape_text(M, N, K) +
+                                    "; they must be at least " + std::to_string(need_a) + ", " + std::to_string(need_b) +
+                                    ", " + std::to_string(std::max<int64_t>(1, N)));
+}
+
 }  // namespace
+
+bool have_openblas() {
+#ifdef TAPEGRAD_HAVE_OPENBLAS
+    return true;
+#else
+    return false;
+#endif
+}
+
+GemmBackend gemm_backend(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K) {
+    // Measured at one thread, each library called alternately, CPU time (README, speed section).
+    // AVX-512 (Zen 5): dnnl_sgemm ran at about twice OpenBLAS's speed on every shape measured.
+    if (!have_openblas() || onednn_has_avx512()) return GemmBackend::OneDnn;
+    // AVX2 (Zen 3): with A transposed (A^T B: a weight gradient) OpenBLAS took 0.68x dnnl_sgemm's
+    // time for [4096,64]^T [64,128] and 0.79x for 512^3; it also wins once every dimension reaches
+    // 512 (0.93x). oneDNN wins the other skinny and the small products (by 5-15% for a fully
+    // connected layer's forward and input gradient, more on tiny ones, where OpenBLAS's set-up
+    // shows), so products under a million multiply-adds stay with it whatever their transposes.
+    const bool large = M * N * K >= (int64_t{1} << 20);
+    if (large && trans_a) return GemmBackend::OpenBlas;
+    return std::min({M, N, K}) >= 512 ? GemmBackend::OpenBlas : GemmBackend::OneDnn;
+}
+
+const char* gemm_backend_name(GemmBackend backend) { return backend == GemmBackend::OpenBlas ? "openblas" : "onednn"; }
+
+void sgemm_on(GemmBackend backend, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    check_strides(trans_a, trans_b, M, N, K, lda, ldb, ldc);
+    if (backend == GemmBackend::OpenBlas) {
+#ifdef TAPEGRAD_HAVE_OPENBLAS
+        // The OpenMP build takes its thread count from the calling thread's OpenMP setting, and
+        // runs on one thread inside a parallel region.
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                    static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,
+                    static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C, static_cast<blasint>(ldc));
+        return;
+#else
+        throw std::logic_error("gemm: OpenBLAS was asked for, but this build does not link it");
+#endif
+    }
+    const dnnl_status_t st =
+        dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (st != dnnl_success)
+        throw std::logic_error("gemm: dnnl_sgemm failed with status " + std::to_string(static_cast<int>(st)) + " (" +
+                               shape_text(M, N, K) + ")");
+}
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -39,13 +108,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
         gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    // dnnl_sgemm may split K over threads (see set_deterministic): one thread in deterministic mode.
+    // Either library may split the K reduction over threads (dnnl_sgemm does for skinny products;
+    // see set_deterministic): one thread in deterministic mode.
     const ThreadCountGuard threads(split_sum_threads());
-    const dnnl_status_t st =
-        dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    if (st != dnnl_success)
-        throw std::logic_error("gemm: dnnl_sgemm failed with status " + std::to_string(static_cast<int>(st)) + " (M=" +
-                               std::to_string(M) + ", N=" + std::to_string(N) + ", K=" + std::to_string(K) + ")");
+    sgemm_on(gemm_backend(trans_a, trans_b, M, N, K), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,

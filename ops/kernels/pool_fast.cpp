@@ -4,6 +4,8 @@
 #include <limits>
 #include <vector>
 
+#include <xsimd/xsimd.hpp>
+
 #include "ops/kernels/elementwise.hpp"
 
 namespace tapegrad::kernels {
@@ -96,29 +98,58 @@ void max_pool_plane(const float* x, float* out, int32_t* idx, const PoolGeometry
     }
 }
 
+// The window of one output position, clipped to the input.
+struct Window {
+    int64_t ih_lo, ih_hi, iw_lo, iw_hi;
+};
+
+// Max and argmax over the window of channels [c, c + Batch::size) of a channels-last image. The
+// running maximum and its index stay in registers; the index rides in a float register as its bit
+// pattern (a select moves bits unchanged). Selects, not branches: the compiler's if-converted
+// version needs masked stores, which are slow on AVX2 processors.
+template <class Batch>
+void window_max(const float* x, int64_t W, int64_t C, int64_t c, const Window& w, float* o, int32_t* ix) {
+    using Index = xsimd::batch<int32_t, typename Batch::arch_type>;
+    Batch best(kNegInf);
+    Batch at = xsimd::bitwise_cast<Batch>(Index(static_cast<int32_t>(w.ih_lo * W + w.iw_lo)));
+    for (int64_t ih = w.ih_lo; ih < w.ih_hi; ++ih)
+        for (int64_t iw = w.iw_lo; iw < w.iw_hi; ++iw) {
+            const Batch v = Batch::load_unaligned(x + (ih * W + iw) * C + c);
+            // Strictly greater: the first maximum in row-major window order wins. NaN propagates
+            // (xsimd's != is the ordered compare, false for NaN: isnan is the unordered one).
+            const auto take = (v > best) | xsimd::isnan(v);
+            best = xsimd::select(take, v, best);
+            at = xsimd::select(take, xsimd::bitwise_cast<Batch>(Index(static_cast<int32_t>(ih * W + iw))), at);
+        }
+    best.store_unaligned(o + c);
+    xsimd::bitwise_cast<Index>(at).store_unaligned(ix + c);
+}
+
 // Output row (n, oh) of a channels-last max-pool: every window is a max over C-vectors.
 void max_pool_row_nhwc(const float* x, float* out, int32_t* idx, int64_t oh, const PoolGeometry& g) {
-    const int64_t C = g.C;
-    const int64_t h0 = oh * g.SH - g.PH;
+    using Batch = xsimd::batch<float>;
+    const int64_t C = g.C, h0 = oh * g.SH - g.PH;
+    const int64_t vector_end = C - C % static_cast<int64_t>(Batch::size);
     for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const int64_t w0 = ow * g.SW - g.PW;
+        const Window w{std::max<int64_t>(h0, 0), std::min(h0 + g.KH, g.H), std::max<int64_t>(w0, 0), std::min(w0 + g.KW, g.W)};
         float* o = out + ow * C;
         int32_t* ix = idx + ow * C;
-        const int64_t w0 = ow * g.SW - g.PW;
-        const auto first = static_cast<int32_t>(std::max<int64_t>(h0, 0) * g.W + std::max<int64_t>(w0, 0));
-        for (int64_t c = 0; c < C; ++c) {
-            o[c] = kNegInf;
-            ix[c] = first;
-        }
-        for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min(h0 + g.KH, g.H); ++ih)
-            for (int64_t iw = std::max<int64_t>(w0, 0); iw < std::min(w0 + g.KW, g.W); ++iw) {
-                const float* v = x + (ih * g.W + iw) * C;
-                const auto pos = static_cast<int32_t>(ih * g.W + iw);
-                for (int64_t c = 0; c < C; ++c)
-                    if (v[c] > o[c] || v[c] != v[c]) {
-                        o[c] = v[c];
-                        ix[c] = pos;
+        for (int64_t c = 0; c < vector_end; c += Batch::size) window_max<Batch>(x, g.W, C, c, w, o, ix);
+        for (int64_t c = vector_end; c < C; ++c) {
+            float best = kNegInf;
+            auto at = static_cast<int32_t>(w.ih_lo * g.W + w.iw_lo);
+            for (int64_t ih = w.ih_lo; ih < w.ih_hi; ++ih)
+                for (int64_t iw = w.iw_lo; iw < w.iw_hi; ++iw) {
+                    const float v = x[(ih * g.W + iw) * C + c];
+                    if (v > best || v != v) {
+                        best = v;
+                        at = static_cast<int32_t>(ih * g.W + iw);
                     }
-            }
+                }
+            o[c] = best;
+            ix[c] = at;
+        }
     }
 }
 
@@ -163,10 +194,13 @@ Tensor max_pool2d_backward_fast(const Tensor& dout_in, const Argmax& argmax, con
         // Rather than scatter channel by channel, every window position takes the C-vector of
         // gradients whose argmax it is: KH*KW masked vector adds instead of C scalar ones.
         const int64_t C = g.C, in_image = g.H * g.W * C;
+        // When the windows tile the input exactly (the usual k2 s2 on even sizes), each input
+        // position belongs to one window: it is written once, with no zeroing pass before.
+        const bool tiles = g.SH == g.KH && g.SW == g.KW && g.PH == 0 && g.PW == 0 && g.OH * g.SH == g.H && g.OW * g.SW == g.W;
 #pragma omp parallel for if (parallel) schedule(static)
         for (int64_t n = 0; n < g.N; ++n) {
             float* image = xp + n * in_image;
-            std::memset(image, 0, sizeof(float) * in_image);
+            if (!tiles) std::memset(image, 0, sizeof(float) * in_image);
             for (int64_t oh = 0; oh < g.OH; ++oh)
                 for (int64_t ow = 0; ow < g.OW; ++ow) {
                     const int64_t j = ((n * g.OH + oh) * g.OW + ow) * C;
@@ -177,8 +211,13 @@ Tensor max_pool2d_backward_fast(const Tensor& dout_in, const Argmax& argmax, con
                         for (int64_t iw = std::max<int64_t>(w0, 0); iw < std::min(w0 + g.KW, g.W); ++iw) {
                             const auto pos = static_cast<int32_t>(ih * g.W + iw);
                             float* __restrict v = image + pos * C;
+                            if (tiles) {
 #pragma omp simd
-                            for (int64_t c = 0; c < C; ++c) v[c] += ix[c] == pos ? d[c] : 0.0f;
+                                for (int64_t c = 0; c < C; ++c) v[c] = ix[c] == pos ? d[c] : 0.0f;
+                            } else {
+#pragma omp simd
+                                for (int64_t c = 0; c < C; ++c) v[c] += ix[c] == pos ? d[c] : 0.0f;
+                            }
                         }
                 }
         }

@@ -22,6 +22,9 @@ cmake --build "$work/build" >/dev/null
 
 echo "== g++ client"
 libdir=$(dirname "$(ls "$prefix"/lib*/libtapegrad.a)")
+# OpenBLAS's OpenMP build, by its own directory (the system's libopenblas may be another build).
+openblas=/usr/lib/$(gcc -print-multiarch)/openblas-openmp
 g++ -std=c++20 -O2 -fopenmp -I "$prefix/include/tapegrad" "$source/tests/consumer/main.cpp" \
-    -L "$libdir" -ltapegrad -ldnnl -lz -o "$work/consumer_gxx"
+    -L "$libdir" -ltapegrad -ldnnl -lz \
+    -L "$openblas" -lopenblas -Wl,-rpath,"$openblas" -o "$work/consumer_gxx"
 "$work/consumer_gxx"

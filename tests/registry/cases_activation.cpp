@@ -30,6 +30,18 @@ RegisterOps activation_cases({
      .input_shapes = {{3, 4}},
      .fn = [](auto& in) { return pow(in[0], -1.5); },
      .make_inputs = positive({3, 4})},
+    // Inputs scaled so that every piece of each piecewise function is visited.
+    {.name = "clamp/both", .input_shapes = {{3, 5}}, .fn = [](auto& in) { return clamp(in[0], -0.5, 0.7); }},
+    {.name = "clamp/min_only", .input_shapes = {{2, 3, 2, 2}}, .fn = [](auto& in) { return clamp(in[0], 0.1, std::nullopt); }},
+    {.name = "hardtanh/default", .input_shapes = {{4, 5}}, .fn = [](auto& in) { return hardtanh(in[0] * 2.0); }},
+    {.name = "relu6/4d", .input_shapes = {{2, 3, 2, 3}}, .fn = [](auto& in) { return relu6(in[0] * 5.0); }},
+    {.name = "leaky_relu/default", .input_shapes = {{3, 4}}, .fn = [](auto& in) { return leaky_relu(in[0]); }},
+    {.name = "leaky_relu/slope0.2", .input_shapes = {{2, 3, 2, 2}}, .fn = [](auto& in) { return leaky_relu(in[0], 0.2); }},
+    {.name = "elu/alpha1.5", .input_shapes = {{3, 5}}, .fn = [](auto& in) { return elu(in[0] * 2.0, 1.5); }},
+    {.name = "gelu/exact", .input_shapes = {{2, 3, 2, 2}}, .fn = [](auto& in) { return gelu(in[0] * 2.0); }},
+    {.name = "gelu/tanh", .input_shapes = {{3, 5}}, .fn = [](auto& in) { return gelu(in[0] * 2.0, GeluApproximate::Tanh); }},
+    {.name = "silu/4d", .input_shapes = {{2, 3, 2, 3}}, .fn = [](auto& in) { return silu(in[0] * 3.0); }},
+    {.name = "hardswish/4d", .input_shapes = {{2, 3, 3, 3}}, .fn = [](auto& in) { return hardswish(in[0] * 4.0); }},
 });
 
 }  // namespace

@@ -46,6 +46,12 @@ RegisterOps batch_norm_cases({
     {.name = "batch_norm/train_4d_1x1",
      .input_shapes = {{4, 3, 1, 1}, {3}, {3}},
      .fn = [](auto& in) { return train_with_running(in[0], in[1], in[2]); }},
+    {.name = "batch_norm/train_3d_affine",
+     .input_shapes = {{3, 2, 5}, {2}, {2}},
+     .fn = [](auto& in) { return train_with_running(in[0], in[1], in[2]); }},
+    {.name = "batch_norm/eval_3d_affine",
+     .input_shapes = {{2, 3, 4}, {3}, {3}},
+     .fn = [](auto& in) { return eval_mode(in[0], in[1], in[2]); }},
 });
 
 }  // namespace

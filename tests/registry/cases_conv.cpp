@@ -32,6 +32,14 @@ RegisterOps conv_cases({
     // The SmallCNN's convolutions at batch 1 (u^T J v: the full Jacobian would be too big).
     conv_case("smallcnn_conv1", {1, 3, 32, 32}, {32, 3, 3, 3}, true, {.padding = 1}, true),
     conv_case("smallcnn_conv2", {1, 32, 16, 16}, {64, 32, 3, 3}, true, {.padding = 1}, true),
+    // padding 'same' (odd and even kernels: the even one pads the extra row and column at the end)
+    // and 'valid'.
+    conv_case("same_3x3_dilation2", {2, 3, 5, 6}, {4, 3, 3, 3}, true, {.padding = kSame, .dilation = 2}),
+    conv_case("same_even_kernel", {1, 2, 5, 4}, {3, 2, 2, 4}, true, {.padding = kSame}),
+    conv_case("valid", {2, 2, 5, 5}, {3, 2, 3, 3}, false, {.padding = kValid}),
+    // ResNet's downsample: 1x1, stride 2, an even size (the last row and column are skipped), few
+    // channels, batch 4 (oneDNN's jit_1x1 weight gradient got this wrong on two threads).
+    conv_case("1x1_stride2_downsample", {4, 2, 8, 8}, {4, 2, 1, 1}, true, {.stride = 2}),
 });
 
 }  // namespace

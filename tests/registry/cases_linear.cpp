@@ -39,6 +39,9 @@ RegisterOps linear_cases({
     {.name = "linear/transposed_input",
      .input_shapes = {{4, 3}, {2, 4}, {2}},
      .fn = [](auto& in) { return linear(in[0].transpose(0, 1), in[1], in[2]); }},
+    {.name = "matmul/vector_vector", .input_shapes = {{5}, {5}}, .fn = [](auto& in) { return matmul(in[0], in[1]); }},
+    {.name = "matmul/matrix_vector", .input_shapes = {{3, 4}, {4}}, .fn = [](auto& in) { return matmul(in[0], in[1]); }},
+    {.name = "matmul/vector_batched", .input_shapes = {{4}, {2, 4, 3}}, .fn = [](auto& in) { return matmul(in[0], in[1]); }},
 });
 
 }  // namespace

@@ -1,0 +1,67 @@
+#pragma once
+// Activation layers, with PyTorch's names and defaults, over the functional ops of
+// ops/activation.hpp. (ReLU is in nn/layers.hpp.)
+#include "nn/module.hpp"
+#include "ops/activation.hpp"
+
+namespace tapegrad::nn {
+
+class ReLU6 : public Module {
+public:
+    ReLU6() : Module("ReLU6") {}
+    Tensor forward(const Tensor& x) override { return relu6(x); }
+};
+
+class Hardtanh : public Module {
+public:
+    explicit Hardtanh(double min_val = -1.0, double max_val = 1.0) : Module("Hardtanh"), min_val(min_val), max_val(max_val) {}
+    Tensor forward(const Tensor& x) override { return hardtanh(x, min_val, max_val); }
+    double min_val, max_val;
+};
+
+class LeakyReLU : public Module {
+public:
+    explicit LeakyReLU(double negative_slope = 0.01) : Module("LeakyReLU"), negative_slope(negative_slope) {}
+    Tensor forward(const Tensor& x) override { return leaky_relu(x, negative_slope); }
+    double negative_slope;
+};
+
+class ELU : public Module {
+public:
+    explicit ELU(double alpha = 1.0) : Module("ELU"), alpha(alpha) {}
+    Tensor forward(const Tensor& x) override { return elu(x, alpha); }
+    double alpha;
+};
+
+class GELU : public Module {
+public:
+    explicit GELU(GeluApproximate approximate = GeluApproximate::None) : Module("GELU"), approximate(approximate) {}
+    Tensor forward(const Tensor& x) override { return gelu(x, approximate); }
+    GeluApproximate approximate;
+};
+
+class SiLU : public Module {
+public:
+    SiLU() : Module("SiLU") {}
+    Tensor forward(const Tensor& x) override { return silu(x); }
+};
+
+class Hardswish : public Module {
+public:
+    Hardswish() : Module("Hardswish") {}
+    Tensor forward(const Tensor& x) override { return hardswish(x); }
+};
+
+class Sigmoid : public Module {
+public:
+    Sigmoid() : Module("Sigmoid") {}
+    Tensor forward(const Tensor& x) override { return sigmoid(x); }
+};
+
+class Tanh : public Module {
+public:
+    Tanh() : Module("Tanh") {}
+    Tensor forward(const Tensor& x) override { return tanh(x); }
+};
+
+}  // namespace tapegrad::nn

@@ -1,0 +1,25 @@
+#pragma once
+// LayerNorm and GroupNorm layers: weight ones and bias zeros, eps 1e-5, as in PyTorch.
+#include "nn/module.hpp"
+
+namespace tapegrad::nn {
+
+class LayerNorm : public Module {
+public:
+    explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
+    Tensor forward(const Tensor& x) override;
+    Shape normalized_shape;
+    double eps;
+    Tensor weight, bias;  // normalized_shape, or undefined without elementwise_affine
+};
+
+class GroupNorm : public Module {
+public:
+    GroupNorm(int64_t num_groups, int64_t num_channels, double eps = 1e-5, bool affine = true);
+    Tensor forward(const Tensor& x) override;
+    int64_t num_groups;
+    double eps;
+    Tensor weight, bias;  // [num_channels], or undefined without affine
+};
+
+}  // namespace tapegrad::nn

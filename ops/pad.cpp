@@ -1,0 +1,89 @@
+#include "ops/pad.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "engine/autograd.hpp"
+#include "ops/kernels/resample.hpp"
+
+namespace tapegrad {
+namespace {
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+const char* mode_name(PadMode m) {
+    return m == PadMode::Constant ? "constant" : (m == PadMode::Reflect ? "reflect" : "replicate");
+}
+
+// The input index each output index reads along one dimension of size n padded by (before, after).
+std::vector<int64_t> pad_map(int64_t n, int64_t before, int64_t after, PadMode mode) {
+    std::vector<int64_t> map(static_cast<std::size_t>(n + before + after));
+    for (int64_t o = 0; o < static_cast<int64_t>(map.size()); ++o) {
+        int64_t i = o - before;
+        if (mode == PadMode::Constant) {
+            map[o] = i >= 0 && i < n ? i : -1;
+            continue;
+        }
+        if (mode == PadMode::Reflect) {
+            if (i < 0) i = -i;
+            if (i >= n) i = 2 * (n - 1) - i;
+        } else {
+            i = i < 0 ? 0 : (i >= n ? n - 1 : i);
+        }
+        map[o] = i;
+    }
+    return map;
+}
+
+}  // namespace
+
+// y = x read through the index maps; dx[i] = Σ of g over the outputs that read i.
+Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, double value) {
+    if (!x.defined()) throw std::invalid_argument("pad: the input is undefined");
+    const std::string where = " (input " + to_string(x.shape()) + ", mode " + mode_name(mode) + ")";
+    if (pads.size() % 2 != 0 || pads.empty())
+        throw std::invalid_argument("pad: pads must be pairs {left, right, top, bottom, ...}, got " + str(int64_t(pads.size())) +
+                                    " values" + where);
+    const std::size_t k = pads.size() / 2;
+    if (k > x.dim())
+        throw std::invalid_argument("pad: " + str(int64_t(k)) + " dimensions to pad but the input has " + str(int64_t(x.dim())) + where);
+    kernels::IndexMaps maps(x.dim());
+    for (std::size_t d = 0; d < x.dim(); ++d) {
+        const int64_t n = x.shape()[d];
+        int64_t before = 0, after = 0;
+        if (d >= x.dim() - k) {
+            const std::size_t pair = x.dim() - 1 - d;  // 0 for the last dimension
+            before = pads[2 * pair];
+            after = pads[2 * pair + 1];
+            if (before > kMaxElements || after > kMaxElements || before < -kMaxElements || after < -kMaxElements)
+                throw std::invalid_argument("pad: a pad of more than 2^40" + where);
+            if (mode != PadMode::Constant && (before < 0 || after < 0))
+                throw std::invalid_argument("pad: negative pads crop only in constant mode, got {" + str(before) + "," + str(after) +
+                                            "} for dimension " + str(int64_t(d)) + where);
+            if (mode == PadMode::Reflect && (before >= n || after >= n))
+                throw std::invalid_argument("pad: reflect padding must be smaller than the dimension it pads, got {" + str(before) +
+                                            "," + str(after) + "} for dimension " + str(int64_t(d)) + " of size " + str(n) + where);
+            if (mode == PadMode::Replicate && n == 0 && before + after > 0)
+                throw std::invalid_argument("pad: replicate cannot pad the empty dimension " + str(int64_t(d)) + where);
+            if (n + before + after < 0)
+                throw std::invalid_argument("pad: the pads {" + str(before) + "," + str(after) + "} crop more than dimension " +
+                                            str(int64_t(d)) + " of size " + str(n) + " holds" + where);
+        }
+        maps[d] = pad_map(n, before, after, mode);
+    }
+    const Shape out_shape = kernels::mapped_shape(maps);
+    checked_numel(out_shape, "pad");
+    Tensor out = empty(out_shape, {.dtype = x.dtype()});
+    dispatch(x.dtype(), [&]<class T>() {
+        kernels::gather_mapped<T>(x.data<T>(), x.strides(), out.data<T>(), maps, static_cast<T>(value));
+    });
+    const Shape x_shape = x.shape();
+    return record("pad", out, {x}, [maps, x_shape](const Tensor& g_in, const GradMask&) {
+        const Tensor g = g_in.contiguous();
+        Tensor dx = zeros(x_shape, {.dtype = g.dtype()});
+        dispatch(g.dtype(), [&]<class T>() { kernels::scatter_add_mapped<T>(g.data<T>(), dx.data<T>(), x_shape, maps); });
+        return std::vector<Tensor>{dx};
+    });
+}
+
+}  // namespace tapegrad

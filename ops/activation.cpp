@@ -137,6 +137,12 @@ Tensor clamp_op(const char* op, const Tensor& x, double lo, double hi, bool clos
             using T = decltype(v);
             const bool inside = closed ? v >= T(lo) && v <= T(hi) : v > T(lo) && v < T(hi);
             return inside ? g : T(0);
+        },
+        [lo, hi, closed](const Tensor& g, const Tensor& v) {
+            return g * piecewise_constant(v, [lo, hi, closed](auto e) {
+                       using T = decltype(e);
+                       return (closed ? e >= T(lo) && e <= T(hi) : e > T(lo) && e < T(hi)) ? 1 : 0;
+                   });
         });
 }
 }  // namespace
@@ -162,7 +168,10 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
     return unary_op(
         "leaky_relu", x, Saves::Input,
         [negative_slope](auto v) { return v > 0 ? v : v * static_cast<decltype(v)>(negative_slope); },
-        [negative_slope](auto g, auto v) { return v > 0 ? g : g * static_cast<decltype(g)>(negative_slope); });
+        [negative_slope](auto g, auto v) { return v > 0 ? g : g * static_cast<decltype(g)>(negative_slope); },
+        [negative_slope](const Tensor& g, const Tensor& v) {
+            return g * piecewise_constant(v, [negative_slope](auto e) { return e > 0 ? 1.0 : negative_slope; });
+        });
 }
 
 // elu' = 1 for x > 0, alpha e^x otherwise.
@@ -176,6 +185,11 @@ Tensor elu(const Tensor& x, double alpha) {
         [alpha](auto g, auto v) {
             using T = decltype(v);
             return v > 0 ? g : g * T(alpha) * std::exp(v);
+        },
+        [alpha](const Tensor& g, const Tensor& v) {
+            // exp of min(x, 0): the positive side never overflows to inf times a zero mask.
+            const Tensor negative = piecewise_constant(v, [](auto e) { return e > 0 ? 0 : 1; });
+            return g * (1.0 - negative + alpha * exp(clamp(v, std::nullopt, 0.0)) * negative);
         });
 }
 
@@ -184,6 +198,23 @@ Tensor elu(const Tensor& x, double alpha) {
 namespace {
 constexpr double kSqrt1_2 = 0.70710678118654752440, kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588, kCubic = 0.044715;
+
+// The standard normal density and distribution function, differentiable to any order: exact
+// gelu's recorded backward (create_graph) is written with them.
+Tensor normal_pdf(const Tensor& v) { return exp(-0.5 * v * v) * kInvSqrt2Pi; }
+Tensor normal_cdf(const Tensor& x) {
+    return unary_op(
+        "normal_cdf", x, Saves::Input,
+        [](auto v) {
+            using T = decltype(v);
+            return T(0.5) * (T(1) + std::erf(v * T(kSqrt1_2)));
+        },
+        [](auto g, auto v) {
+            using T = decltype(v);
+            return g * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
+        },
+        [](const Tensor& g, const Tensor& v) { return g * normal_pdf(v); });
+}
 }  // namespace
 
 Tensor gelu(const Tensor& x, GeluApproximate approximate) {
@@ -199,6 +230,10 @@ Tensor gelu(const Tensor& x, GeluApproximate approximate) {
                 const T t = std::tanh(T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v));
                 return g * (T(0.5) * (T(1) + t) +
                             T(0.5) * v * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v * v));
+            },
+            [](const Tensor& g, const Tensor& v) {
+                const Tensor t = tanh(kSqrt2OverPi * (v + kCubic * v * v * v));
+                return g * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * kSqrt2OverPi * (1.0 + 3 * kCubic * v * v));
             });
     return unary_op(
         "gelu", x, Saves::Input,
@@ -210,7 +245,8 @@ Tensor gelu(const Tensor& x, GeluApproximate approximate) {
             using T = decltype(v);
             const T cdf = T(0.5) * (T(1) + std::erf(v * T(kSqrt1_2)));
             return g * (cdf + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v));
-        });
+        },
+        [](const Tensor& g, const Tensor& v) { return g * (normal_cdf(v) + v * normal_pdf(v)); });
 }
 
 // silu' = s (1 + x (1 - s)), s = sigmoid(x).
@@ -225,6 +261,10 @@ Tensor silu(const Tensor& x) {
             using T = decltype(v);
             const T s = T(1) / (T(1) + std::exp(-v));
             return g * s * (T(1) + v * (T(1) - s));
+        },
+        [](const Tensor& g, const Tensor& v) {
+            const Tensor s = sigmoid(v);
+            return g * s * (1.0 + v * (1.0 - s));
         });
 }
 
@@ -242,6 +282,11 @@ Tensor hardswish(const Tensor& x) {
             if (v < T(-3)) return T(0);
             if (v <= T(3)) return g * (v / T(3) + T(0.5));
             return g;
+        },
+        [](const Tensor& g, const Tensor& v) {
+            const Tensor middle = piecewise_constant(v, [](auto e) { return e >= -3 && e <= 3 ? 1 : 0; });
+            const Tensor above = piecewise_constant(v, [](auto e) { return e > 3 ? 1 : 0; });
+            return g * (middle * (v / 3.0 + 0.5) + above);
         });
 }
 

@@ -35,7 +35,12 @@ RegisterOps conv_cases({
     // padding 'same' (odd and even kernels: the even one pads the extra row and column at the end)
     // and 'valid'.
     conv_case("same_3x3_dilation2", {2, 3, 5, 6}, {4, 3, 3, 3}, true, {.padding = kSame, .dilation = 2}),
-    conv_case("same_even_kernel", {1, 2, 5, 4}, {3, 2, 2, 4}, true, {.padding = kSame}),
+    // An even kernel with 'same' pads asymmetrically through pad(), whose backward is not recorded yet.
+    [] {
+        OpCase c = conv_case("same_even_kernel", {1, 2, 5, 4}, {3, 2, 2, 4}, true, {.padding = kSame});
+        c.no_second_derivative = "the asymmetric 'same' padding goes through pad(), whose backward is not recorded yet";
+        return c;
+    }(),
     conv_case("valid", {2, 2, 5, 5}, {3, 2, 3, 3}, false, {.padding = kValid}),
     // ResNet's downsample: 1x1, stride 2, an even size (the last row and column are skipped), few
     // channels, batch 4 (oneDNN's jit_1x1 weight gradient got this wrong on two threads).

@@ -208,7 +208,7 @@ bool needs_grad(const std::vector<Tensor>& inputs);
 
 // Attaches a node to `out` when needs_grad(inputs); otherwise returns `out` untouched and drops
 // `fn` with everything it saved. The closure must never capture `out` itself (that would be a
-// cycle): capture `out.detach()` when the backward needs the output. The node lists the
+// cycle): capture SavedTensor::output(out) when the backward needs the output. The node lists the
 // SavedTensors made on this thread since the last record() (shapes and bytes, for to_dot).
 Tensor record(std::string op, Tensor out, std::initializer_list<Tensor> inputs, BackwardFn fn);
 Tensor record(std::string op, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn);

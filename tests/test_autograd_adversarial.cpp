@@ -26,6 +26,7 @@
 #include "ops/pooling.hpp"
 #include "ops/reduce.hpp"
 #include "ops/view.hpp"
+#include "tests/error_text.hpp"
 
 namespace tg = tapegrad;
 using tg::Tensor;
@@ -34,18 +35,8 @@ namespace {
 
 std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
 
-// Runs f and returns the message of the std::invalid_argument it throws ("" if none).
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using tapegrad::testing::contains;
+using tapegrad::testing::error_of;
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 
 #include "engine/tensor_math.hpp"
 #include "tapegrad.hpp"
+#include "tests/error_text.hpp"
 
 namespace tg = tapegrad;
 namespace nn = tapegrad::nn;
@@ -17,16 +18,8 @@ using tg::Tensor;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "no error";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using tapegrad::testing::contains;
+using tapegrad::testing::error_of;
 
 // Bit-identical values, element by element in logical order.
 bool same_values(const Tensor& a, const Tensor& b) {

@@ -208,10 +208,16 @@ bool needs_grad(const std::vector<Tensor>& inputs);
 
 // Attaches a node to `out` when needs_grad(inputs); otherwise returns `out` untouched and drops
 // `fn` with everything it saved. The closure must never capture `out` itself (that would be a
-// cycle): capture `out.detach()` when the backward needs the output. The node lists the
+// cycle): capture SavedTensor::output(out) when the backward needs the output. The node lists the
 // SavedTensors made on this thread since the last record() (shapes and bytes, for to_dot).
 Tensor record(std::string op, Tensor out, std::initializer_list<Tensor> inputs, BackwardFn fn);
 Tensor record(std::string op, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn);
+
+// For the backward of an op that is linear in its input (pad, interpolate, slicing): dx = A^T g,
+// computed by a kernel. When the backward is being recorded (create_graph), dx goes on the tape
+// with `forward` (the op's own linear part, A) as its backward, since A is the adjoint of A^T:
+// the op then has second derivatives too (zero in x, A in grad_output).
+Tensor linear_backward(const char* op, Tensor dx, const Tensor& g, std::function<Tensor(const Tensor&)> forward);
 
 // ---- running the tape
 // Accumulates into the .grad() of every leaf that requires grad. Each output needs a grad_output

@@ -76,11 +76,11 @@ Tensor interpolate(const Tensor& x, const InterpolateOptions& o) {
         maps[2] = nearest_map(H, OH, sh);
         maps[3] = nearest_map(W, OW, sw);
         dispatch(x.dtype(), [&]<class T>() { kernels::gather_mapped<T>(x.data<T>(), x.strides(), out.data<T>(), maps, T(0)); });
-        return record("interpolate", out, {x}, [maps, x_shape](const Tensor& g_in, const GradMask&) {
+        return record("interpolate", out, {x}, [maps, x_shape, o](const Tensor& g_in, const GradMask&) {
             const Tensor g = g_in.contiguous();
             Tensor dx = zeros(x_shape, {.dtype = g.dtype()});
             dispatch(g.dtype(), [&]<class T>() { kernels::scatter_add_mapped<T>(g.data<T>(), dx.data<T>(), x_shape, maps); });
-            return std::vector<Tensor>{dx};
+            return std::vector<Tensor>{linear_backward("interpolate", dx, g_in, [o](const Tensor& h) { return interpolate(h, o); })};
         });
     }
     // Planes n,c are read through x's strides; they are evenly spaced only when N or C is 1 or
@@ -90,13 +90,13 @@ Tensor interpolate(const Tensor& x, const InterpolateOptions& o) {
     dispatch(x.dtype(), [&]<class T>() {
         kernels::bilinear_forward<T>(xs.data<T>(), N * C, xs.strides()[1], xs.strides()[2], xs.strides()[3], out.data<T>(), taps_h, taps_w);
     });
-    return record("interpolate", out, {x}, [taps_h, taps_w, x_shape](const Tensor& g_in, const GradMask&) {
+    return record("interpolate", out, {x}, [taps_h, taps_w, x_shape, o](const Tensor& g_in, const GradMask&) {
         const Tensor g = g_in.contiguous();
         Tensor dx = zeros(x_shape, {.dtype = g.dtype()});
         dispatch(g.dtype(), [&]<class T>() {
             kernels::bilinear_backward<T>(g.data<T>(), x_shape[0] * x_shape[1], dx.data<T>(), x_shape[2], x_shape[3], taps_h, taps_w);
         });
-        return std::vector<Tensor>{dx};
+        return std::vector<Tensor>{linear_backward("interpolate", dx, g_in, [o](const Tensor& h) { return interpolate(h, o); })};
     });
 }
 

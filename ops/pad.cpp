@@ -78,11 +78,12 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
         kernels::gather_mapped<T>(x.data<T>(), x.strides(), out.data<T>(), maps, static_cast<T>(value));
     });
     const Shape x_shape = x.shape();
-    return record("pad", out, {x}, [maps, x_shape](const Tensor& g_in, const GradMask&) {
+    return record("pad", out, {x}, [maps, x_shape, pads, mode](const Tensor& g_in, const GradMask&) {
         const Tensor g = g_in.contiguous();
         Tensor dx = zeros(x_shape, {.dtype = g.dtype()});
         dispatch(g.dtype(), [&]<class T>() { kernels::scatter_add_mapped<T>(g.data<T>(), dx.data<T>(), x_shape, maps); });
-        return std::vector<Tensor>{dx};
+        // The linear part of pad is pad with value 0.
+        return std::vector<Tensor>{linear_backward("pad", dx, g_in, [pads, mode](const Tensor& h) { return pad(h, pads, mode, 0.0); })};
     });
 }
 

@@ -48,13 +48,16 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
     const Shape from = x.shape();
     return detail::alias_with_grad(
         "slice", x, shape, strides,
-        [from, d, start, step, shape](const Tensor& g, const GradMask&) {
-            return std::vector<Tensor>{scatter_into_zeros(g, from, [&](const Tensor& dx) {
-                Strides st = dx.strides();
+        [from, d, start, end, step, shape](const Tensor& g, const GradMask&) {
+            Tensor dx = scatter_into_zeros(g, from, [&](const Tensor& z) {
+                Strides st = z.strides();
                 const int64_t off = start * st[d];
                 st[d] *= step;
-                return as_strided(dx, shape, st, off);
-            })};
+                return as_strided(z, shape, st, off);
+            });
+            const auto dim = static_cast<int64_t>(d);
+            return std::vector<Tensor>{
+                linear_backward("slice", dx, g, [dim, start, end, step](const Tensor& h) { return slice(h, dim, start, end, step); })};
         },
         offset);
 }
@@ -77,8 +80,11 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
     return detail::alias_with_grad(
         "narrow", x, shape, x.strides(),
         [from, d, start, shape](const Tensor& g, const GradMask&) {
-            return std::vector<Tensor>{scatter_into_zeros(
-                g, from, [&](const Tensor& dx) { return as_strided(dx, shape, dx.strides(), start * dx.strides()[d]); })};
+            Tensor dx = scatter_into_zeros(g, from, [&](const Tensor& z) { return as_strided(z, shape, z.strides(), start * z.strides()[d]); });
+            const auto dim = static_cast<int64_t>(d);
+            const int64_t length = shape[d];
+            return std::vector<Tensor>{
+                linear_backward("narrow", dx, g, [dim, start, length](const Tensor& h) { return narrow(h, dim, start, length); })};
         },
         start * x.strides()[d]);
 }
@@ -100,12 +106,14 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
     return detail::alias_with_grad(
         "select", x, shape, strides,
         [from, d, index, shape](const Tensor& g, const GradMask&) {
-            return std::vector<Tensor>{scatter_into_zeros(g, from, [&](const Tensor& dx) {
-                Strides st = dx.strides();
+            Tensor dx = scatter_into_zeros(g, from, [&](const Tensor& z) {
+                Strides st = z.strides();
                 const int64_t off = index * st[d];
                 st.erase(d);
-                return as_strided(dx, shape, st, off);
-            })};
+                return as_strided(z, shape, st, off);
+            });
+            const auto dim = static_cast<int64_t>(d);
+            return std::vector<Tensor>{linear_backward("select", dx, g, [dim, index](const Tensor& h) { return select(h, dim, index); })};
         },
         index * x.strides()[d]);
 }

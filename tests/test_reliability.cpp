@@ -277,7 +277,7 @@ TEST_CASE("bad calls to every op, module, optimizer, loader and engine entry thr
         bad<IA>("softmax of a scalar", "softmax", [&] { tg::softmax(tg::scalar_tensor(1.0)); }),
         bad<IA>("softmax over axis 2 of a matrix", "softmax", [&] { tg::softmax(m2, 2); }),
         bad<IA>("log_softmax over axis -3 of a matrix", "log_softmax", [&] { tg::log_softmax(m2, -3); }),
-        bad<IA>("cross_entropy of 1-D logits", "cross_entropy", [&] { tg::cross_entropy(v5, {0}); }),
+        bad<IA>("cross_entropy of 1-D logits", "cross_entropy", [&] { tg::cross_entropy(v5, std::vector<int64_t>{0}); }),
         bad<IA>("cross_entropy with 3 labels for 4 rows", "cross_entropy", [&] { tg::cross_entropy(m2, {0, 1, 2}); }),
         bad<IA>("cross_entropy with label 5 of 5 classes", "cross_entropy", [&] { tg::cross_entropy(m2, {0, 1, 2, 5}); }),
         bad<IA>("cross_entropy with a negative label", "cross_entropy", [&] { tg::cross_entropy(m2, {0, -1, 2, 3}); }),

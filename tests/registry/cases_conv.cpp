@@ -35,6 +35,7 @@ RegisterOps conv_cases({
     // padding 'same' (odd and even kernels: the even one pads the extra row and column at the end)
     // and 'valid'.
     conv_case("same_3x3_dilation2", {2, 3, 5, 6}, {4, 3, 3, 3}, true, {.padding = kSame, .dilation = 2}),
+    // An even kernel with 'same' pads asymmetrically, through pad().
     conv_case("same_even_kernel", {1, 2, 5, 4}, {3, 2, 2, 4}, true, {.padding = kSame}),
     conv_case("valid", {2, 2, 5, 5}, {3, 2, 3, 3}, false, {.padding = kValid}),
     // ResNet's downsample: 1x1, stride 2, an even size (the last row and column are skipped), few

@@ -6,6 +6,8 @@
 namespace tapegrad::testing {
 namespace {
 
+// These views' backward writes the gradient into a zero tensor with a kernel that is not
+// recorded, so under create_graph it has no history: gradgradcheck skips them until it is.
 Tensor weighted_cat(const std::vector<Tensor>& parts, int64_t dim) {
     std::vector<Tensor> scaled;
     for (std::size_t i = 0; i < parts.size(); ++i) scaled.push_back(parts[i] * static_cast<double>(i + 1));

@@ -35,9 +35,6 @@ struct OpCase {
     // False where a NaN at the first element of the first input can be legitimately absent from
     // the output (an exponent of 0, a label that selects another element).
     bool nan_propagates = true;
-    // Why gradgradcheck does not run on this row, where the op genuinely has no usable second
-    // derivative; empty for every row today.
-    std::string no_second_derivative = {};
 };
 
 std::vector<OpCase>& op_registry();

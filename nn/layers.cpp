@@ -26,20 +26,24 @@ void reset_like_pytorch(Tensor& weight, Tensor& bias, Generator& gen) {
 void check_positive(const char* layer, const char* what, int64_t v) {
     if (v <= 0) throw std::invalid_argument(std::string(layer) + ": " + what + " must be positive, got " + std::to_string(v));
 }
+
+// The sizes Conv2d and ConvTranspose2d share: positive, and channels divisible by groups.
+void check_conv_layer(const char* layer, int64_t in_channels, int64_t out_channels, Pair kernel_size, int64_t groups) {
+    check_positive(layer, "in_channels", in_channels);
+    check_positive(layer, "out_channels", out_channels);
+    check_positive(layer, "kernel height", kernel_size.h);
+    check_positive(layer, "kernel width", kernel_size.w);
+    check_positive(layer, "groups", groups);
+    if (in_channels % groups || out_channels % groups)
+        throw std::invalid_argument(std::string(layer) + ": in_channels (" + std::to_string(in_channels) + ") and out_channels (" +
+                                    std::to_string(out_channels) + ") must be divisible by groups (" + std::to_string(groups) + ")");
+}
 }  // namespace
 
 Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen, Conv2dOptions options,
                bool with_bias, PaddingMode padding_mode)
     : Module("Conv2d"), options(options), padding_mode(padding_mode) {
-    check_positive("Conv2d", "in_channels", in_channels);
-    check_positive("Conv2d", "out_channels", out_channels);
-    check_positive("Conv2d", "kernel height", kernel_size.h);
-    check_positive("Conv2d", "kernel width", kernel_size.w);
-    check_positive("Conv2d", "groups", options.groups);
-    if (in_channels % options.groups || out_channels % options.groups)
-        throw std::invalid_argument("Conv2d: in_channels (" + std::to_string(in_channels) + ") and out_channels (" +
-                                    std::to_string(out_channels) + ") must be divisible by groups (" +
-                                    std::to_string(options.groups) + ")");
+    check_conv_layer("Conv2d", in_channels, out_channels, kernel_size, options.groups);
     weight = register_parameter("weight", empty({out_channels, in_channels / options.groups, kernel_size.h, kernel_size.w}));
     if (with_bias) bias = register_parameter("bias", empty({out_channels}));
     reset_like_pytorch(weight, bias, gen);
@@ -59,6 +63,17 @@ Tensor Conv2d::forward(const Tensor& x) {
     const PadMode mode = padding_mode == PaddingMode::Reflect ? PadMode::Reflect : PadMode::Replicate;
     return conv2d(pad(x, {left, right, top, bottom}, mode), weight, bias, unpadded);
 }
+
+ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen,
+                                 ConvTranspose2dOptions options, bool with_bias)
+    : Module("ConvTranspose2d"), options(options) {
+    check_conv_layer("ConvTranspose2d", in_channels, out_channels, kernel_size, options.groups);
+    weight = register_parameter("weight", empty({in_channels, out_channels / options.groups, kernel_size.h, kernel_size.w}));
+    if (with_bias) bias = register_parameter("bias", empty({out_channels}));
+    reset_like_pytorch(weight, bias, gen);
+}
+
+Tensor ConvTranspose2d::forward(const Tensor& x) { return conv_transpose2d(x, weight, bias, options); }
 
 Linear::Linear(int64_t in_features, int64_t out_features, Generator& gen, bool with_bias) : Module("Linear") {
     check_positive("Linear", "in_features", in_features);

@@ -5,6 +5,7 @@
 #include "engine/generator.hpp"
 #include "nn/module.hpp"
 #include "ops/conv.hpp"
+#include "ops/conv_transpose.hpp"
 #include "ops/interpolate.hpp"
 #include "ops/pooling.hpp"
 
@@ -22,6 +23,18 @@ public:
     Tensor bias;    // [out] or undefined
     Conv2dOptions options;
     PaddingMode padding_mode;
+};
+
+// PyTorch's nn.ConvTranspose2d: weight [in, out/groups, kh, kw], initialised as Conv2d's (fan_in
+// from the weight's second dimension, as PyTorch computes it).
+class ConvTranspose2d : public Module {
+public:
+    ConvTranspose2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen,
+                    ConvTranspose2dOptions options = {}, bool bias = true);
+    Tensor forward(const Tensor& x) override;
+    Tensor weight;  // [in, out/groups, kh, kw]
+    Tensor bias;    // [out] or undefined
+    ConvTranspose2dOptions options;
 };
 
 class Linear : public Module {

@@ -3,6 +3,8 @@
 // named Sequential, named_modules, apply, to(dtype), and the data transforms.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "tapegrad.hpp"
 
 namespace tg = tapegrad;
@@ -132,4 +134,17 @@ TEST_CASE("transforms: crop, flip and normalise per image, reproducibly, also th
     nn::DataLoader flipped(data, {.batch_size = 4, .shuffle = false, .transform = nn::random_horizontal_flip(1.0, 0)});
     const Tensor a = (*plain.begin()).images, b = (*flipped.begin()).images;
     CHECK(b.at({2, 0, 1, 0}) == a.at({2, 0, 1, 2}));
+}
+
+TEST_CASE("ConvTranspose2d: PyTorch's weight layout and init bound, and the functional op") {
+    tg::Generator gen(6);
+    nn::ConvTranspose2d up(4, 6, 2, gen, {.stride = 2, .groups = 2});
+    CHECK(up.weight.shape() == tg::Shape{4, 3, 2, 2});
+    CHECK(up.bias.shape() == tg::Shape{6});
+    // kaiming_uniform(a = sqrt(5)): bound 1/sqrt(fan_in), fan_in = weight.size(1) * kh * kw = 12.
+    for (double v : up.weight.to_vector<double>()) CHECK(std::abs(v) <= 1.0 / std::sqrt(12.0));
+    const Tensor x = tg::randn({2, 4, 3, 3}, gen);
+    const Tensor y = up(x);
+    CHECK(y.shape() == tg::Shape{2, 6, 6, 6});
+    CHECK(tg::allclose(y, tg::conv_transpose2d(x, up.weight, up.bias, {.stride = 2, .groups = 2}), 0, 0));
 }

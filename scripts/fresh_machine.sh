@@ -76,6 +76,8 @@ mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
 mount --bind /dev "$root/dev"
 mount --bind /dev/pts "$root/dev/pts"
+# OpenMPI's shared-memory transport (the data-parallel tests) keeps its files in /dev/shm.
+if mountpoint -q /dev/shm; then mount --bind /dev/shm "$root/dev/shm"; fi
 
 in_chroot() {
   chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \

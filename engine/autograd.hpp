@@ -101,7 +101,7 @@ struct SavedTensorInfo {
 };
 
 // Where the forward op ran: the scope (tg::NameScope) always; the call site (the user's file:line,
-// through ops that take a std::source_location and Module calls) in anomaly mode only.
+// through ops that take a SourceLocation and Module calls) in anomaly mode only.
 struct NodeOrigin {
     std::string scope;
     const char* file = nullptr;

@@ -32,7 +32,7 @@ struct Event {
 // An op, backward node or scope still running on this thread.
 struct Frame {
     const char* op;
-    std::source_location loc;
+    SourceLocation loc;
     Phase phase;
     double flops = 0;
     int64_t start_ns = 0, children_ns = 0;
@@ -121,7 +121,7 @@ bool library_file(const char* file) {
 }
 }  // namespace
 
-OpScope::OpScope(const char* op, const std::source_location& loc) {
+OpScope::OpScope(const char* op, const SourceLocation& loc) {
     // Ops called inside a backward closure are part of that node's backward.
     if (!tracing()) return;
     if (!t_frames.empty() && t_frames.back().phase == Phase::Backward) return;
@@ -142,7 +142,7 @@ void OpScope::set_flops(double flops) {
     if (active_) t_frames.back().flops = flops;
 }
 
-CallSiteScope::CallSiteScope(const std::source_location& loc) {
+CallSiteScope::CallSiteScope(const SourceLocation& loc) {
     if (!tracing()) return;
     active_ = true;
     t_frames.push_back({nullptr, loc, Phase::Site});
@@ -153,7 +153,7 @@ CallSiteScope::~CallSiteScope() {
 }
 
 BackwardSpan::BackwardSpan(const Node& node) : node_(&node) {
-    t_frames.push_back({node.name().c_str(), std::source_location(), Phase::Backward});
+    t_frames.push_back({node.name().c_str(), SourceLocation(), Phase::Backward});
     t_frames.back().flops = 2 * node.info().forward_flops;
     open_frame(t_frames.back());
 }

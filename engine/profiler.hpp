@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <source_location>
+#include "engine/source_location.hpp"
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,7 +75,7 @@ namespace detail {
 // mode), names the op for allocation labels, and times it while a Profiler runs.
 class OpScope {
 public:
-    OpScope(const char* op, const std::source_location& loc);
+    OpScope(const char* op, const SourceLocation& loc);
     ~OpScope();
     OpScope(const OpScope&) = delete;
     OpScope& operator=(const OpScope&) = delete;
@@ -92,7 +92,7 @@ private:
 // Around a call that is not an op (a Module's call operator): only remembers the call site.
 class CallSiteScope {
 public:
-    explicit CallSiteScope(const std::source_location& loc);
+    explicit CallSiteScope(const SourceLocation& loc);
     ~CallSiteScope();
     CallSiteScope(const CallSiteScope&) = delete;
     CallSiteScope& operator=(const CallSiteScope&) = delete;

@@ -5,7 +5,7 @@
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
-#include <source_location>
+#include "engine/source_location.hpp"
 #include <optional>
 #include <string>
 #include <vector>

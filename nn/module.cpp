@@ -16,7 +16,7 @@ Tensor Module::forward(const Tensor&) {
     throw std::logic_error(type_name_ + ": this module has no single-input forward(); call its own methods");
 }
 
-Tensor Module::operator()(const Tensor& x, std::source_location loc) {
+Tensor Module::operator()(const Tensor& x, SourceLocation loc) {
     detail::CallSiteScope site(loc);
     if (forward_pre_hooks_->empty() && forward_hooks_->empty()) return forward(x);
     Tensor input = x;

@@ -4,7 +4,7 @@
 // statistics) and named child modules; names nest with dots ("features.0.weight").
 #include <functional>
 #include <memory>
-#include <source_location>
+#include "engine/source_location.hpp"
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,7 +33,7 @@ public:
     virtual Tensor forward(const Tensor& x);
     // forward() between the forward pre-hooks and the forward hooks. In anomaly mode the ops it
     // records are traced to the caller's line.
-    Tensor operator()(const Tensor& x, std::source_location loc = std::source_location::current());
+    Tensor operator()(const Tensor& x, SourceLocation loc = SourceLocation::current());
 
     // As in PyTorch: a pre-hook gets the input and may return a replacement (an undefined Tensor
     // keeps it); a forward hook gets the input and the output and may replace the output. They run

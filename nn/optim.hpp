@@ -80,16 +80,23 @@ public:
 // Adam and AdamW take the same hyper-parameters with torch.optim's defaults; only the default
 // weight decay differs (Adam 0, AdamW 1e-2), so each has its own options type and
 // AdamW(params, {.lr = 3e-4}) keeps the decay of 1e-2, as in PyTorch.
-template <double DefaultWeightDecay>
+// (The default comes from a type, not a double template argument, which clang 14 cannot take.)
+struct AdamDefaults {
+    static constexpr double weight_decay = 0.0;
+};
+struct AdamWDefaults {
+    static constexpr double weight_decay = 1e-2;
+};
+template <class Defaults>
 struct AdamFamilyOptions {
     double lr = 1e-3;
     double beta1 = 0.9;
     double beta2 = 0.999;
     double eps = 1e-8;
-    double weight_decay = DefaultWeightDecay;  // Adam: L2 added to the gradient; AdamW: decoupled
+    double weight_decay = Defaults::weight_decay;  // Adam: L2 added to the gradient; AdamW: decoupled
 };
-using AdamOptions = AdamFamilyOptions<0.0>;
-using AdamWOptions = AdamFamilyOptions<1e-2>;
+using AdamOptions = AdamFamilyOptions<AdamDefaults>;
+using AdamWOptions = AdamFamilyOptions<AdamWDefaults>;
 
 // weight_decay adds weight_decay * p to the gradient (L2), as torch.optim.Adam.
 class Adam : public Optimizer {

@@ -68,7 +68,7 @@ Tensor derivative_op(const char* op, const Tensor& x, D1 d1, D2 d2) {
 
 // relu'(x) = [x > 0], so 0 at 0 (as PyTorch); y > 0 exactly when x > 0. NaN passes through, and
 // so does its gradient (PyTorch's threshold_backward zeroes only where y <= 0).
-Tensor relu(const Tensor& x, std::source_location loc) {
+Tensor relu(const Tensor& x, SourceLocation loc) {
     detail::OpScope scope("relu", loc);
     return unary_op(
         "relu", x, Saves::Output, [](auto v) { return v < 0 ? decltype(v)(0) : v; },

@@ -8,7 +8,7 @@
 
 namespace tapegrad {
 
-Tensor relu(const Tensor& x, std::source_location loc = std::source_location::current());
+Tensor relu(const Tensor& x, SourceLocation loc = SourceLocation::current());
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor exp(const Tensor& x);

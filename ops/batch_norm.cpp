@@ -102,7 +102,7 @@ std::vector<Tensor> recorded_backward(const Tensor& g, const Tensor& x, const Te
 }  // namespace
 
 Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, const BatchNormOptions& options, std::source_location loc) {
+                  const Tensor& bias, const BatchNormOptions& options, SourceLocation loc) {
     detail::OpScope scope("batch_norm", loc);
     check(x_in, running_mean, running_var, weight, bias, options);
     // [N,C,L] is [N,C,L,1]: the same statistics per channel, through the same kernels.

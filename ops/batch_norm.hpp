@@ -15,6 +15,6 @@ struct BatchNormOptions {
 // with the unbiased batch variance. eval: normalise with the running statistics.
 // weight (gamma) and bias (beta) are [C] or undefined. The backward is the closed form.
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, const BatchNormOptions& options = {}, std::source_location loc = std::source_location::current());
+                  const Tensor& bias, const BatchNormOptions& options = {}, SourceLocation loc = SourceLocation::current());
 
 }  // namespace tapegrad

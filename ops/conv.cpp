@@ -71,7 +71,7 @@ namespace {
 // 'valid' is padding 0; 'same' pads d(k-1)/2 on both sides, and an odd remainder on the bottom
 // and right with an explicit zero pad of the input first (as PyTorch does).
 Tensor conv2d_padded(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
-                     std::source_location loc) {
+                     SourceLocation loc) {
     Conv2dOptions o = options;
     o.padding = 0;
     const bool bad_dilation = options.dilation.h <= 0 || options.dilation.w <= 0 || options.dilation.h > kMaxElements ||
@@ -99,7 +99,7 @@ bool is_strided_1x1(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
 }
 
 Tensor conv2d_strided_1x1(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
-                          std::source_location loc) {
+                          SourceLocation loc) {
     check_conv2d("conv2d", x, weight.shape(), weight.dtype(), bias, options);  // errors name the caller's shapes
     Conv2dOptions o = options;
     o.stride = 1;
@@ -109,7 +109,7 @@ Tensor conv2d_strided_1x1(const Tensor& x, const Tensor& weight, const Tensor& b
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
-              std::source_location loc) {
+              SourceLocation loc) {
     if (options.padding.kind != PaddingKind::Explicit) return conv2d_padded(x, weight, bias, options, loc);
     if (is_strided_1x1(x, weight, options)) return conv2d_strided_1x1(x, weight, bias, options, loc);
     detail::OpScope scope("conv2d", loc);

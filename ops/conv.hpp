@@ -39,6 +39,6 @@ struct Conv2dOptions {
 // OH = floor((H + 2p - d(KH-1) - 1)/s) + 1. float32 runs on oneDNN (the output is channels-last in
 // memory); float64, or ReferenceKernelsGuard, runs the naive reference kernel.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv2dOptions& options = {},
-              std::source_location loc = std::source_location::current());
+              SourceLocation loc = SourceLocation::current());
 
 }  // namespace tapegrad

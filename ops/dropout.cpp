@@ -30,7 +30,7 @@ Tensor apply_mask(const Tensor& src, const std::vector<uint8_t>& mask, double sc
 
 }  // namespace
 
-Tensor dropout(const Tensor& x, double p, bool training, Generator& gen, std::source_location loc) {
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen, SourceLocation loc) {
     detail::OpScope scope("dropout", loc);
     if (!x.defined()) throw std::invalid_argument("dropout: the input is undefined");
     if (!(p >= 0.0 && p <= 1.0))

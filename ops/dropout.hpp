@@ -6,6 +6,6 @@ namespace tapegrad {
 
 // Zeroes each element with probability p and scales the rest by 1/(1-p), drawing from `gen`.
 // The identity when !training or p == 0.
-Tensor dropout(const Tensor& x, double p, bool training, Generator& gen, std::source_location loc = std::source_location::current());
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen, SourceLocation loc = SourceLocation::current());
 
 }  // namespace tapegrad

@@ -89,7 +89,7 @@ void check_operands(const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b, std::source_location loc) {
+Tensor matmul(const Tensor& a, const Tensor& b, SourceLocation loc) {
     detail::OpScope scope("matmul", loc);
     check_operands(a, b);
     // A vector operand, as in PyTorch: on the left a row [1,K], on the right a column [K,1]; the
@@ -157,7 +157,7 @@ Tensor column_sum(const Tensor& g) {
 
 }  // namespace
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, std::source_location loc) {
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, SourceLocation loc) {
     detail::OpScope scope("linear", loc);
     if (!x.defined() || !weight.defined()) throw std::invalid_argument("linear: the input or the weight is undefined");
     if (x.dim() < 1 || weight.dim() != 2)

@@ -117,7 +117,7 @@ Tensor one_hot(const std::vector<int64_t>& labels, int64_t K, DType dtype) {
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op("softmax", x, dim, false); }
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_op("log_softmax", x, dim, true); }
 
-Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, Reduction reduction, std::source_location loc) {
+Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, Reduction reduction, SourceLocation loc) {
     detail::OpScope scope("cross_entropy", loc);
     check_classification("cross_entropy", logits, labels, "logits");
     const Tensor x = row_major(logits);
@@ -229,7 +229,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
 // ignored rows; loss = (1 - s) reduce(nll) + (s / K) reduce(smooth), Mean dividing by Σ_i w_{t_i}.
 template <class Labels>
     requires std::same_as<Labels, Tensor>
-Tensor cross_entropy(const Tensor& logits, const Labels& labels_in, const CrossEntropyOptions& o, std::source_location loc) {
+Tensor cross_entropy(const Tensor& logits, const Labels& labels_in, const CrossEntropyOptions& o, SourceLocation loc) {
     const Tensor& labels = labels_in;
     if (!logits.defined() || !labels.defined()) throw std::invalid_argument("cross_entropy: logits or labels are undefined");
     const std::string shapes = " (logits " + describe(logits) + ", labels " + describe(labels) + ")";
@@ -280,6 +280,6 @@ Tensor cross_entropy(const Tensor& logits, const Labels& labels_in, const CrossE
     return loss * (1.0 - o.label_smoothing) + smooth * (o.label_smoothing / static_cast<double>(K));
 }
 
-template Tensor cross_entropy<Tensor>(const Tensor&, const Tensor&, const CrossEntropyOptions&, std::source_location);
+template Tensor cross_entropy<Tensor>(const Tensor&, const Tensor&, const CrossEntropyOptions&, SourceLocation);
 
 }  // namespace tapegrad

@@ -93,7 +93,7 @@ std::vector<int64_t> flat_argmax(const kernels::Argmax& argmax, const kernels::P
 
 }  // namespace
 
-Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options, std::source_location loc) {
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options, SourceLocation loc) {
     detail::OpScope scope("max_pool2d", loc);
     const kernels::PoolGeometry g = check_pool("max_pool2d", x, options);
     const bool fast = use_fast(x);

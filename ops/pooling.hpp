@@ -14,7 +14,7 @@ struct Pool2dOptions {
 };
 
 // Ties go to the first maximum in row-major window order, as in PyTorch; padding counts as -inf.
-Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options, std::source_location loc = std::source_location::current());
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options, SourceLocation loc = SourceLocation::current());
 // Padding counts as zeros in the average (PyTorch's count_include_pad=true).
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options);
 // Output [N,C,OH,OW]; bin i covers [floor(i*H/OH), ceil((i+1)*H/OH)).

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "ops/kernels/conv_onednn.hpp"
+#include "ops/kernels/cpu_isa.hpp"
 #include "ops/kernels/gemm.hpp"
 
 namespace tapegrad::kernels {
@@ -36,7 +37,9 @@ void im2col_rows(const float* x, const ConvGeometry& g, int64_t first, int64_t r
 
 }  // namespace
 
-bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g) { return g.groups == 1 && g.C * g.KH * g.KW >= 64; }
+bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g) {
+    return !onednn_has_avx512() && g.groups == 1 && g.C * g.KH * g.KW >= 64;
+}
 
 ConvWeightGrads conv2d_backward_weights_fast(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias) {
     return conv2d_weight_grad_uses_gemm(g) ? conv2d_backward_weights_im2col(x, dout, g, with_bias)

@@ -6,8 +6,10 @@
 
 namespace tapegrad::kernels {
 
-// True where im2col + GEMM is the faster kernel: one group and at least 64 products per output
-// element (C/groups x KH x KW). Measured at one thread on a Zen 3 (AVX2), each kernel timed
+// True where im2col + GEMM is the faster kernel: on AVX2 (oneDNN's effective ISA, so
+// DNNL_MAX_CPU_ISA=AVX2 counts), for one group and at least 64 products per output element
+// (C/groups x KH x KW). On AVX-512 oneDNN's brgconv kernels keep the job: the rule was measured
+// on AVX2 only. Measured at one thread on a Zen 3 (AVX2), each kernel timed
 // alternately: x[8,64,56,56] w[64,64,3,3] 38-43 ms against oneDNN's 71-95, x[64,32,16,16]
 // w[64,32,3,3] 9-12 against 14-16; with 3 input channels (27 products) oneDNN wins, 3.7 against
 // 5.4-6.6 ms. A fixed rule, so that a result never depends on a timing taken at run time.

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 #include <stdexcept>
+#include <typeinfo>
 
 #include "nn/init.hpp"
 #include "ops/activation.hpp"
@@ -109,6 +110,16 @@ Tensor BatchNorm::forward(const Tensor& x) {
 }
 
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }
+
+// Max-pooling commutes with relu exactly: relu is monotone, so the window maximum of relu(x) is
+// relu of the window maximum, and the gradient reaches the same element (the first maximum, or
+// none where the maximum is not positive; NaN propagates either way). Pooling first runs relu and
+// its backward on a quarter of the elements for a 2x2 pool.
+Tensor ReLU::forward_fused(Module& next, const Tensor& x) {
+    const bool fusable = typeid(*this) == typeid(ReLU) && typeid(next) == typeid(MaxPool2d) && !has_forward_hooks() &&
+                         !next.has_forward_hooks();
+    return fusable ? relu(next.forward(x)) : Tensor();
+}
 Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, options); }
 Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, options); }
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size); }

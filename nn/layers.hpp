@@ -84,6 +84,8 @@ class ReLU : public Module {
 public:
     ReLU() : Module("ReLU") {}
     Tensor forward(const Tensor& x) override;
+    // ReLU then MaxPool2d runs as MaxPool2d then ReLU (see nn/layers.cpp).
+    Tensor forward_fused(Module& next, const Tensor& x) override;
 };
 
 class MaxPool2d : public Module {

@@ -28,6 +28,8 @@ Tensor Module::operator()(const Tensor& x, SourceLocation loc) {
     return output;
 }
 
+bool Module::has_forward_hooks() const { return !forward_pre_hooks_->empty() || !forward_hooks_->empty(); }
+
 HookHandle Module::register_forward_pre_hook(ForwardPreHook hook) {
     if (!hook) throw std::invalid_argument(type_name_ + ": register_forward_pre_hook got an empty hook");
     return HookList<ForwardPreHook>::add(forward_pre_hooks_, std::move(hook));
@@ -235,9 +237,22 @@ void Sequential::push_back(std::shared_ptr<Module> module) {
 
 void Sequential::push_back(const std::string& name, std::shared_ptr<Module> module) { register_module(name, std::move(module)); }
 
+Tensor Module::forward_fused(Module&, const Tensor&) { return Tensor(); }
+
 Tensor Sequential::forward(const Tensor& x) {
+    const auto& children = named_children();
     Tensor h = x;
-    for (const auto& [_, m] : named_children()) h = (*m)(h);
+    for (std::size_t i = 0; i < children.size(); ++i) {
+        Module& m = *children[i].second;
+        if (i + 1 < children.size()) {
+            if (Tensor fused = m.forward_fused(*children[i + 1].second, h); fused.defined()) {
+                h = fused;
+                ++i;
+                continue;
+            }
+        }
+        h = m(h);
+    }
     return h;
 }
 

@@ -42,6 +42,13 @@ public:
     using ForwardHook = std::function<Tensor(Module& module, const Tensor& input, const Tensor& output)>;
     HookHandle register_forward_pre_hook(ForwardPreHook hook);
     HookHandle register_forward_hook(ForwardHook hook);
+    // Whether a forward pre-hook or hook is registered (Sequential fuses only layers without).
+    bool has_forward_hooks() const;
+    // This layer followed by `next`, its neighbour in a Sequential, in a faster joint form with the
+    // same values and gradients, or an undefined Tensor where there is none (the default). A layer
+    // that overrides it checks that neither layer has hooks and that both are exactly the types
+    // it fuses (a subclass may have changed forward).
+    virtual Tensor forward_fused(Module& next, const Tensor& x);
 
     // Registration: names are unique per module and contain no dots. The returned tensor or module
     // is the registered one (the same storage as the argument).
@@ -121,6 +128,8 @@ private:
 
 // Runs its children in order; they are named "0", "1", ..., or given names as PyTorch's
 // Sequential(OrderedDict(...)): Sequential({{"conv", conv}, {"bn", bn}, {"relu", relu}}).
+// Adjacent layers that have a faster joint form run in it, with the same values and gradients
+// (Module::forward_fused; nn/layers.cpp has them); a layer with forward hooks always runs on its own.
 class Sequential : public Module {
 public:
     Sequential() : Module("Sequential") {}

@@ -1,8 +1,8 @@
 #pragma once
 // A small U-Net (Ronneberger et al., 2015) as PyTorch ports write it: DoubleConv blocks (conv 3x3
-// padded, batch norm, ReLU, twice), max-pool down, and decoder blocks Up(x, skip): bilinear upsampling
-// (align_corners) of x, the skip concatenated before it on the channels, then a DoubleConv; per-pixel class logits [N, classes, H, W]. Depth 2; H and W
-// must be divisible by 4.
+// padded, batch norm, ReLU, twice), max-pool down, and decoder blocks called as up(x, skip):
+// bilinear upsampling (align_corners) of x, the skip concatenated before it on the channels, then
+// a DoubleConv; per-pixel class logits [N, classes, H, W]. Depth 2; H and W must be divisible by 4.
 #include <memory>
 #include <string>
 #include <vector>

@@ -280,7 +280,8 @@ Tensor gelu(const Tensor& x, GeluApproximate approximate) {
                                using T = decltype(e);
                                return T(kInvSqrt2Pi) * std::exp(T(-0.5) * e * e) * (T(2) - e * e);
                            });
-        });
+        },
+        kernels::ActivationKernel{kernels::Activation::Gelu});
 }
 
 // silu' = s (1 + x (1 - s)), s = sigmoid(x).

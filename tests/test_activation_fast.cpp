@@ -98,6 +98,14 @@ double gelu_slack(double v) {
     const double s = sigmoid64(two_u(v));
     return std::fabs(v * s * (1 - s)) * 4 * ulp_at(two_u(v));
 }
+// The exact gelu, x erfc(-z) / 2 with z = x / sqrt 2 rounded to float: d gelu / dz = x e^(-z^2) / sqrt(pi),
+// a conditioning of up to ~100 ulp near x = -9. Below x = -12.7, erfc(-z) is under FLT_MIN, where
+// xsimd's erfc has no subnormals: there the error is up to FLT_MIN itself (the reference kernel's
+// 1 + erf(z) gives 0 from x = -6 on).
+double gelu_erf_slack(double v) {
+    const double z = v / std::sqrt(2.0);
+    return std::fabs(v) * std::exp(-z * z) / std::sqrt(M_PI) * 4 * ulp_at(z) + std::numeric_limits<float>::min();
+}
 double no_slack(double) { return 0; }
 
 }  // namespace
@@ -119,6 +127,8 @@ TEST_CASE("vectorised exp, log, sigmoid, tanh: a few ulp from float64 over the w
         {"silu", {k::Activation::Silu}, -110.0f, 110.0f, [](double v) { return v * sigmoid64(v); }, 4},
         {"elu", {k::Activation::Elu, 1.5f}, -110.0f, 110.0f, [](double v) { return v > 0 ? v : 1.5 * std::expm1(v); }, 3},
         {"gelu tanh", {k::Activation::GeluTanh}, -110.0f, 110.0f, gelu_tanh64, 4, gelu_slack},
+        {"gelu", {k::Activation::Gelu}, -110.0f, 110.0f, [](double v) { return 0.5 * v * std::erfc(-v / std::sqrt(2.0)); }, 6,
+         gelu_erf_slack},
     };
     for (const Case& c : cases) {
         const Measured m = forward_error(c.f, sweep(c.lo, c.hi), c.exact, c.slack);
@@ -152,6 +162,9 @@ TEST_CASE("vectorised backward: dx = g f'(saved) within a few ulp plus a roundin
              return s + 2 * x * s * (1 - s) * 0.79788456080286535588 * (1 + 3 * 0.044715 * x * x);
          },
          6e-8},
+        {"gelu", {k::Activation::Gelu}, -110.0f, 100.0f,
+         // Phi(x) + x phi(x) cancels near its zero x = -0.75: terms of 0.2 with a few ulp each.
+         [](double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)) + x * std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI); }, 1.2e-7},
     };
     for (const Case& c : cases) {
         const std::vector<float> s = sweep(c.lo, c.hi);
@@ -233,7 +246,8 @@ TEST_CASE("vectorised activations: tails, strided views and layouts match the re
         {"tanh", [](const Tensor& x) { return tg::tanh(x); }},
         {"silu", [](const Tensor& x) { return tg::silu(x); }},
         {"elu", [](const Tensor& x) { return tg::elu(x, 0.7); }},
-        {"gelu", [](const Tensor& x) { return tg::gelu(x, tg::GeluApproximate::Tanh); }},
+        {"gelu tanh", [](const Tensor& x) { return tg::gelu(x, tg::GeluApproximate::Tanh); }},
+        {"gelu", [](const Tensor& x) { return tg::gelu(x); }},
     };
     tg::Generator gen(11);
     // Sizes around the vector widths (8 for AVX2, 16 for AVX-512), and above the parallel threshold.

@@ -1,5 +1,5 @@
-// Fast float32 exp, log, sigmoid, tanh and the activations built on them (silu, elu, gelu's tanh
-// form), forward and backward, through xsimd. A scalar std::exp per element made sigmoid and tanh
+// Fast float32 exp, log, sigmoid, tanh and the activations built on them (silu, elu, gelu exact
+// and in its tanh form), forward and backward, through xsimd. A scalar std::exp per element made sigmoid and tanh
 // the slowest elementwise ops; these loops run several elements per instruction.
 #include "ops/kernels/activation_fast.hpp"
 
@@ -62,6 +62,10 @@ Batch sigmoid_vec(const Batch& z) { return sigmoid_pair(z).s; }
 constexpr float kSqrt2OverPi = 0.79788456080286535588f, kCubic = 0.044715f;
 Batch gelu_tanh_2u(const Batch& x) { return Batch(2 * kSqrt2OverPi) * (x + Batch(kCubic) * x * x * x); }
 
+// The exact gelu's Phi(x) = erfc(-x / sqrt 2) / 2: erfc, not 1 + erf, keeps it accurate for x << 0.
+constexpr float kSqrt1_2 = 0.70710678118654752440f, kInvSqrt2Pi = 0.39894228040143267794f;
+Batch normal_cdf(const Batch& x) { return Batch(0.5f) * xsimd::erfc(-x * Batch(kSqrt1_2)); }
+
 Batch forward_vec(ActivationKernel f, const Batch& x) {
     switch (f.op) {
         case Activation::Exp: return exp_vec(x);
@@ -70,13 +74,15 @@ Batch forward_vec(ActivationKernel f, const Batch& x) {
         case Activation::Tanh: return xsimd::tanh(x);
         case Activation::Silu: return x * sigmoid_vec(x);
         case Activation::Elu: return xsimd::select(x > Batch(0.0f), x, Batch(f.alpha) * xsimd::expm1(x));
+        case Activation::Gelu: return x * normal_cdf(x);
         case Activation::GeluTanh: return x * sigmoid_vec(gelu_tanh_2u(x));
     }
     return x;
 }
 
 // The derivatives of ops/activation.cpp, written with the sigmoid pair: silu' = s (1 + x (1 - s)),
-// gelu' = s + x 2 s (1 - s) u' with s = sigmoid(2u) (as 1 - tanh^2 u = 4 s (1 - s)).
+// gelu' = s + x 2 s (1 - s) u' with s = sigmoid(2u) (as 1 - tanh^2 u = 4 s (1 - s)), and the exact
+// gelu' = Phi(x) + x phi(x).
 Batch backward_vec(ActivationKernel f, const Batch& g, const Batch& s) {
     const Batch one(1.0f);
     switch (f.op) {
@@ -89,6 +95,7 @@ Batch backward_vec(ActivationKernel f, const Batch& g, const Batch& s) {
             return g * sig.s * (one + s * sig.one_minus_s);
         }
         case Activation::Elu: return xsimd::select(s > Batch(0.0f), g, g * Batch(f.alpha) * exp_vec(s));
+        case Activation::Gelu: return g * (normal_cdf(s) + s * Batch(kInvSqrt2Pi) * exp_vec(Batch(-0.5f) * s * s));
         case Activation::GeluTanh: {
             const Sigmoid sig = sigmoid_pair(gelu_tanh_2u(s));
             const Batch du = Batch(kSqrt2OverPi) * (one + Batch(3 * kCubic) * s * s);

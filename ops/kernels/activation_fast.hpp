@@ -1,5 +1,5 @@
 #pragma once
-// Fast float32 activations built on exp, log and tanh: xsimd vector loops over dense buffers,
+// Fast float32 activations built on exp, log, tanh and erfc: xsimd vector loops over dense buffers,
 // in parallel above the size threshold. Every element, a tail shorter than the vector width
 // included, goes through the same vector code, so a value does not depend on where it sits or on
 // the thread count. The reference kernels (std::exp per element, float and double) are
@@ -10,7 +10,7 @@
 
 namespace tapegrad::kernels {
 
-enum class Activation : uint8_t { Exp, Log, Sigmoid, Tanh, Silu, Elu, GeluTanh };
+enum class Activation : uint8_t { Exp, Log, Sigmoid, Tanh, Silu, Elu, Gelu, GeluTanh };
 
 // Within a few ulp of std:: in float (tests/test_activation_fast.cpp measures it): exp
 // overflows to inf and reaches the subnormals before 0, log(0) = -inf and log(x < 0) = NaN,

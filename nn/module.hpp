@@ -31,17 +31,32 @@ public:
 
     // Modules with one input and one output override this; Sequential chains them.
     virtual Tensor forward(const Tensor& x);
-    // forward() between the forward pre-hooks and the forward hooks. In anomaly mode the ops it
-    // records are traced to the caller's line.
+    // A module with several inputs (a U-Net decoder block's forward(x, skip)) overrides this one,
+    // which module(x, skip) calls with {x, skip}. The default accepts exactly one input and runs
+    // forward(inputs[0]); any other count throws std::invalid_argument naming the module. (A name
+    // of its own, not a forward overload, so that overriding one never hides the other.)
+    virtual Tensor forward_inputs(const std::vector<Tensor>& inputs);
+    // forward_inputs() between the forward pre-hooks and the forward hooks, as PyTorch's
+    // module(x) / module(x, skip). In anomaly mode the ops it records are traced to the caller's line.
     Tensor operator()(const Tensor& x, SourceLocation loc = SourceLocation::current());
+    Tensor operator()(const Tensor& a, const Tensor& b, SourceLocation loc = SourceLocation::current());
+    Tensor operator()(const Tensor& a, const Tensor& b, const Tensor& c, SourceLocation loc = SourceLocation::current());
+    Tensor operator()(std::vector<Tensor> inputs, SourceLocation loc = SourceLocation::current());
 
-    // As in PyTorch: a pre-hook gets the input and may return a replacement (an undefined Tensor
-    // keeps it); a forward hook gets the input and the output and may replace the output. They run
-    // in registration order when the module is called (module(x)), not on a direct forward(x).
+    // As in PyTorch: a pre-hook gets the inputs and may return replacements (an empty list keeps
+    // them); a forward hook gets the inputs and the output and may replace the output (an undefined
+    // Tensor keeps it). They run in registration order when the module is called (module(x)), not
+    // on a direct forward(x). The one-Tensor forms are for single-input modules: called with
+    // several inputs they throw std::invalid_argument.
     using ForwardPreHook = std::function<Tensor(Module& module, const Tensor& input)>;
     using ForwardHook = std::function<Tensor(Module& module, const Tensor& input, const Tensor& output)>;
+    using ForwardPreHookInputs = std::function<std::vector<Tensor>(Module& module, const std::vector<Tensor>& inputs)>;
+    using ForwardHookInputs =
+        std::function<Tensor(Module& module, const std::vector<Tensor>& inputs, const Tensor& output)>;
     HookHandle register_forward_pre_hook(ForwardPreHook hook);
+    HookHandle register_forward_pre_hook(ForwardPreHookInputs hook);
     HookHandle register_forward_hook(ForwardHook hook);
+    HookHandle register_forward_hook(ForwardHookInputs hook);
     // Whether a forward pre-hook or hook is registered (Sequential fuses only layers without).
     bool has_forward_hooks() const;
     // This layer followed by `next`, its neighbour in a Sequential, in a faster joint form with the
@@ -116,14 +131,15 @@ private:
     void check_new_name(const std::string& name, const char* what) const;
     void collect(const std::string& prefix, NamedTensors& out, bool params, bool bufs) const;
     void describe_into(std::string& out, const std::string& name, int depth) const;
+    Tensor call(std::vector<Tensor> inputs, SourceLocation loc);
 
     std::string type_name_;
     bool training_ = true;
     NamedTensors parameters_;
     NamedTensors buffers_;
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
-    std::shared_ptr<HookList<ForwardPreHook>> forward_pre_hooks_ = std::make_shared<HookList<ForwardPreHook>>();
-    std::shared_ptr<HookList<ForwardHook>> forward_hooks_ = std::make_shared<HookList<ForwardHook>>();
+    std::shared_ptr<HookList<ForwardPreHookInputs>> forward_pre_hooks_ = std::make_shared<HookList<ForwardPreHookInputs>>();
+    std::shared_ptr<HookList<ForwardHookInputs>> forward_hooks_ = std::make_shared<HookList<ForwardHookInputs>>();
 };
 
 // Runs its children in order; they are named "0", "1", ..., or given names as PyTorch's

@@ -111,6 +111,10 @@ Tensor BatchNorm::forward(const Tensor& x) {
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }
 Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, options); }
 Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, options); }
+std::tuple<Tensor, Tensor> MaxPool2d::forward_with_indices(const Tensor& x) { return max_pool2d_with_indices(x, options); }
+Tensor MaxUnpool2d::forward(const Tensor& x, const Tensor& indices, std::optional<Pair> output_size) {
+    return max_unpool2d(x, indices, {.kernel_size = kernel_size, .stride = stride, .padding = padding, .output_size = output_size});
+}
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size); }
 
 namespace {

@@ -204,7 +204,7 @@ TEST_CASE("pooling: bad inputs are refused with a message that names the op") {
         const char* says;
     };
     const std::vector<Bad> table = {
-        {"3-D input", [&] { tg::max_pool2d(tg::zeros({3, 8, 8}), {}); }, "max_pool2d", "4-D"},
+        {"5-D input", [&] { tg::max_pool2d(tg::zeros({1, 3, 2, 8, 8}), {}); }, "max_pool2d", "4-D"},
         {"zero kernel", [&] { tg::max_pool2d(x, {.kernel_size = {0, 2}}); }, "max_pool2d", "kernel_size must be positive"},
         {"zero stride", [&] { tg::max_pool2d(x, {.kernel_size = 2, .stride = 0}); }, "max_pool2d", "stride must be positive"},
         {"negative padding", [&] { tg::max_pool2d(x, {.kernel_size = 2, .padding = -1}); }, "max_pool2d", "must not be negative"},
@@ -214,7 +214,7 @@ TEST_CASE("pooling: bad inputs are refused with a message that names the op") {
         {"avg: negative kernel", [&] { tg::avg_pool2d(x, {.kernel_size = -2}); }, "avg_pool2d", "kernel_size must be positive"},
         {"avg: padding over half", [&] { tg::avg_pool2d(x, {.kernel_size = 3, .padding = {0, 2}}); }, "avg_pool2d", "at most half"},
         {"avg: kernel larger than input", [&] { tg::avg_pool2d(tg::zeros({1, 1, 2, 2}), {.kernel_size = 3}); }, "avg_pool2d", "larger than"},
-        {"adaptive: 3-D input", [&] { tg::adaptive_avg_pool2d(tg::zeros({3, 8, 8}), 1); }, "adaptive_avg_pool2d", "4-D"},
+        {"adaptive: 2-D input", [&] { tg::adaptive_avg_pool2d(tg::zeros({8, 8}), 1); }, "adaptive_avg_pool2d", "4-D"},
         {"adaptive: zero output", [&] { tg::adaptive_avg_pool2d(x, {0, 1}); }, "adaptive_avg_pool2d", "output_size must be positive"},
     };
     for (const Bad& bad : table) {

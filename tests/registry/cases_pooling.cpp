@@ -76,13 +76,14 @@ RegisterOps pooling_cases({
     // The SmallCNN's pools at batch 1.
     max_case("smallcnn_pool1", {1, 32, 32, 32}, {.kernel_size = 2, .stride = 2}, true),
     max_case("smallcnn_pool2", {1, 64, 16, 16}, {.kernel_size = 2, .stride = 2}, true),
-    max_case("dilation2_pad1", {1, 2, 7, 8}, {.kernel_size = 3, .padding = 1, .dilation = 2}),
+    max_case("dilation2_pad1", {1, 2, 7, 8}, {.kernel_size = 3, .stride = 1, .padding = 1, .dilation = 2}),
     // 5 = 2*2 + 1: the third window starts on the last row and hangs over the edge.
     max_case("ceil_mode_overhang", {2, 3, 5, 7}, {.kernel_size = 2, .ceil_mode = true}),
     max_case("ceil_mode_k3_s2_pad1", {1, 2, 6, 7}, {.kernel_size = 3, .stride = 2, .padding = 1, .ceil_mode = true}),
+    // 8 rows, k2 d2 s2, ceil: the last window reads rows 6 and 8, the second past the edge.
     max_case("dilated_ceil_nonsquare",
-             {1, 2, 7, 9},
-             {.kernel_size = {2, 3}, .stride = Pair{2, 1}, .padding = 1, .dilation = {2, 1}, .ceil_mode = true}),
+             {1, 2, 8, 9},
+             {.kernel_size = {2, 3}, .stride = Pair{2, 1}, .padding = {0, 1}, .dilation = {2, 1}, .ceil_mode = true}),
     max_case("unbatched_3d", {3, 5, 5}, {.kernel_size = 2, .ceil_mode = true}),
     {.name = "max_pool2d/empty_batch",
      .input_shapes = {{0, 3, 4, 4}},

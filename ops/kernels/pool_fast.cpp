@@ -84,11 +84,15 @@ void max_pool_plane(const float* x, float* out, int32_t* idx, const PoolGeometry
         int32_t* ix = idx + oh * g.OW;
         const int64_t h0 = oh * g.SH - g.PH;
         const int64_t ih_first = first_tap_inside(h0, g.DH);
-        // Until something beats it, a window's answer is its first element inside the input.
+        // Until something beats it, a window's answer is its first element inside the input: its
+        // first tap, except in the windows that start in the left padding (fixed after this
+        // loop, which stays a plain vectorizable one).
         for (int64_t ow = 0; ow < g.OW; ++ow) {
             o[ow] = kNegInf;
-            ix[ow] = static_cast<int32_t>(ih_first * g.W + first_tap_inside(ow * g.SW - g.PW, g.DW));
+            ix[ow] = static_cast<int32_t>(ih_first * g.W + ow * g.SW - g.PW);
         }
+        for (int64_t ow = 0; ow < g.OW && ow * g.SW < g.PW; ++ow)
+            ix[ow] = static_cast<int32_t>(ih_first * g.W + first_tap_inside(ow * g.SW - g.PW, g.DW));
         for (int64_t ih = ih_first; ih < window_end(h0, g.KH, g.DH, g.H); ih += g.DH) {
             phases.load(x + ih * g.W);
             for (int64_t kw = 0; kw < g.KW; ++kw) {

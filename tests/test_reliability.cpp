@@ -206,6 +206,8 @@ TEST_CASE("bad calls to every op, module, optimizer, loader and engine entry thr
         bad<IA>("adaptive_avg_pool2d of planes without pixels", "adaptive_avg_pool2d",
                 [&] { tg::adaptive_avg_pool2d(empty_plane, 1); }),
         bad<IA>("adaptive_avg_pool2d on a 2-D input", "adaptive_avg_pool2d", [&] { tg::adaptive_avg_pool2d(m2, 1); }),
+        bad<IA>("max_unpool2d with an index past the output plane", "max_unpool2d",
+                [&] { tg::max_unpool2d(x4, tg::full({2, 3, 8, 8}, 256, {.dtype = tg::kInt64}), {.kernel_size = 2}); }),
         // ---- activations: they accept NaN and Inf as PyTorch does; anomaly mode names the op
         bad<IA>("relu of an undefined tensor", "relu", [&] { tg::relu(Tensor()); }),
         bad<IA>("sigmoid of an undefined tensor", "sigmoid", [&] { tg::sigmoid(Tensor()); }),

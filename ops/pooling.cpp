@@ -131,10 +131,6 @@ std::vector<int64_t> flat_argmax(const kernels::Argmax& argmax, const kernels::P
     return flat;
 }
 
-}  // namespace
-
-namespace {
-
 // max_pool2d's output, recorded, and the argmax behind it.
 struct MaxPooled {
     Tensor out;
@@ -221,8 +217,11 @@ int64_t unpooled_size(const std::function<void(const std::string&)>& fail, const
 }  // namespace
 
 Tensor max_unpool2d(const Tensor& x, const Tensor& indices, const MaxUnpool2dOptions& options) {
-    if (unbatched(x) && indices.defined() && indices.shape() == x.shape())
-        return drop_batch(max_unpool2d(as_batch(x), as_batch(indices), options));
+    if (unbatched(x)) {
+        if (indices.defined() && indices.dim() == 3) return drop_batch(max_unpool2d(as_batch(x), as_batch(indices), options));
+        throw std::invalid_argument("max_unpool2d: indices must have the input's shape, as max_pool2d_with_indices returns them (input " +
+                                    to_string(x.shape()) + ", indices " + (indices.defined() ? to_string(indices.shape()) : "undefined") + ")");
+    }
     check_input("max_unpool2d", x);
     const Pair k = options.kernel_size, s = options.stride.value_or(options.kernel_size), p = options.padding;
     const std::function<void(const std::string&)> fail = [&](const std::string& what) {

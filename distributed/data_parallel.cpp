@@ -249,7 +249,9 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> mod
 
 DistributedDataParallel::~DistributedDataParallel() = default;
 
-Tensor DistributedDataParallel::forward(const Tensor& x) {
+Tensor DistributedDataParallel::forward(const Tensor& x) { return forward_inputs({x}); }
+
+Tensor DistributedDataParallel::forward_inputs(const std::vector<Tensor>& inputs) {
     if (reducer_->round == Reducer::Round::Collecting)
         throw std::logic_error("DistributedDataParallel: the previous backward's gradients are not reduced yet; "
                                "call synchronize() after backward and before the next forward");
@@ -257,7 +259,7 @@ Tensor DistributedDataParallel::forward(const Tensor& x) {
         NoGradGuard no_grad;
         group_.broadcast(module_->buffers(), 0);
     }
-    return module_->forward(x);
+    return module_->forward_inputs(inputs);
 }
 
 void DistributedDataParallel::synchronize() { reducer_->finish(); }

@@ -72,9 +72,11 @@ public:
                                      ProcessGroup& group = ProcessGroup::world());
     ~DistributedDataParallel() override;
 
-    // Runs the model. Throws std::logic_error when a backward ran since the last reduction and
-    // synchronize() was not called (its gradients are not averaged yet).
+    // Runs the model (with one input, or several through ddp(x, skip)). Throws std::logic_error
+    // when a backward ran since the last reduction and synchronize() was not called (its gradients
+    // are not averaged yet).
     Tensor forward(const Tensor& x) override;
+    Tensor forward_inputs(const std::vector<Tensor>& inputs) override;
 
     // Waits until every bucket is reduced and writes the averages into the parameters' .grad();
     // a no-op when the hooks already did. Call it between backward and optimizer.step().

@@ -201,10 +201,10 @@ TestResult evaluate(nn::Module& model, nn::DataLoader& test, const Job& job) {
     std::vector<double> sums(3, 0.0);  // correct, images, loss summed over images
     for (const nn::Batch& batch : test) {
         const Tensor logits = model(batch.images);
-        const std::vector<int64_t> predicted = tg::argmax(logits, 1);
-        for (std::size_t i = 0; i < predicted.size(); ++i) sums[0] += predicted[i] == batch.labels[i];
-        sums[1] += static_cast<double>(predicted.size());
-        sums[2] += tg::cross_entropy(logits, batch.labels).item() * static_cast<double>(predicted.size());
+        const double images = static_cast<double>(batch.labels.numel());
+        sums[0] += static_cast<double>(tg::count_equal(tg::argmax(logits, 1), batch.labels));
+        sums[1] += images;
+        sums[2] += tg::cross_entropy(logits, batch.labels).item() * images;
     }
     model.train();
     job.sum_over_ranks(sums);
@@ -340,7 +340,7 @@ int train(const Flags& flags, const Job& job, const BatchNormFactory& batch_norm
             if (profiler && epoch == first_epoch && steps + 1 == flags.profile_steps) report_profile(*profiler, flags.out);
             loss_sum += loss.item();
             ++steps;
-            images += static_cast<int64_t>(batch.labels.size()) * job.size;
+            images += batch.labels.numel() * job.size;
             const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             status = "loss " + fixed(loss_sum / steps, 4) + "  " + fixed(images / elapsed, 0) + " img/s";
             if (bar) bar->update(steps, status);

@@ -49,9 +49,8 @@ int main(int argc, char** argv) {
             loss.backward();
             optimizer.step();
             loss_sum += loss.item();
-            const std::vector<int64_t> predicted = tg::argmax(logits, 1);
-            for (std::size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == b.labels[i];
-            seen += static_cast<double>(predicted.size());
+            correct += static_cast<double>(tg::count_equal(tg::argmax(logits, 1), b.labels));
+            seen += static_cast<double>(b.labels.numel());
             if (++step % 25 == 0) {
                 std::printf("%lld,%.4f,%.4f\n", static_cast<long long>(step), loss_sum / 25, correct / seen);
                 std::fflush(stdout);

@@ -260,7 +260,8 @@ bool DataLoader::next(Batch& batch) {
     if (b <= 0 || (options_.drop_last && b < options_.batch_size)) return false;
     const int64_t plane = dataset_.rows * dataset_.cols;
     batch.images = empty({b, 1, dataset_.rows, dataset_.cols});
-    batch.labels.resize(static_cast<std::size_t>(b));
+    batch.labels = empty({b}, {.dtype = kInt64});
+    int64_t* labels = batch.labels.data<int64_t>();
     float* out = batch.images.data<float>();
     const float scale = static_cast<float>(1.0 / (255.0 * std_));
     const float shift = static_cast<float>(-mean_ / std_);
@@ -269,7 +270,7 @@ bool DataLoader::next(Batch& batch) {
         const uint8_t* src = dataset_.pixels.data() + item * plane;
         float* dst = out + i * plane;
         for (int64_t k = 0; k < plane; ++k) dst[k] = static_cast<float>(src[k]) * scale + shift;
-        batch.labels[static_cast<std::size_t>(i)] = dataset_.labels[static_cast<std::size_t>(item)];
+        labels[i] = dataset_.labels[static_cast<std::size_t>(item)];
     }
     if (options_.transform) batch.images = options_.transform(batch.images);
     cursor_ += b;

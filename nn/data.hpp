@@ -62,8 +62,8 @@ inline ImageDataset load_fashion_mnist(const std::string& dir = kFashionMnistDir
 }
 
 struct Batch {
-    Tensor images;                // [B,1,rows,cols] float32, normalised
-    std::vector<int64_t> labels;  // B
+    Tensor images;  // [B,1,rows,cols] float32, normalised
+    Tensor labels;  // [B] int64, as PyTorch's DataLoader yields them
 };
 
 // Decides which dataset items an epoch visits and in which order, as PyTorch's Sampler does

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 #include <stdexcept>
+#include <typeinfo>
 
 #include "nn/init.hpp"
 #include "ops/activation.hpp"
@@ -109,11 +110,27 @@ Tensor BatchNorm::forward(const Tensor& x) {
 }
 
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }
+
+// Max-pooling commutes with relu exactly: relu is monotone, so the window maximum of relu(x) is
+// relu of the window maximum, and the gradient reaches the same element (the first maximum, or
+// none where the maximum is not positive; NaN propagates either way). Pooling first runs relu and
+// its backward on a quarter of the elements for a 2x2 pool.
+Tensor ReLU::forward_fused(Module& next, const Tensor& x) {
+    const bool fusable = typeid(*this) == typeid(ReLU) && typeid(next) == typeid(MaxPool2d) && !has_forward_hooks() &&
+                         !next.has_forward_hooks();
+    return fusable ? relu(next.forward(x)) : Tensor();
+}
 Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, options); }
 Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, options); }
 std::tuple<Tensor, Tensor> MaxPool2d::forward_with_indices(const Tensor& x) { return max_pool2d_with_indices(x, options); }
 Tensor MaxUnpool2d::forward(const Tensor& x, const Tensor& indices, std::optional<Pair> output_size) {
     return max_unpool2d(x, indices, {.kernel_size = kernel_size, .stride = stride, .padding = padding, .output_size = output_size});
+}
+Tensor MaxUnpool2d::forward_inputs(const std::vector<Tensor>& inputs) {
+    if (inputs.size() != 2)
+        throw std::invalid_argument("MaxUnpool2d: takes two inputs, (x, indices), got " + std::to_string(inputs.size()) +
+                                    "; call forward(x, indices, output_size) for another output size");
+    return forward(inputs[0], inputs[1]);
 }
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size); }
 

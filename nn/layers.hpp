@@ -84,6 +84,8 @@ class ReLU : public Module {
 public:
     ReLU() : Module("ReLU") {}
     Tensor forward(const Tensor& x) override;
+    // ReLU then MaxPool2d runs as MaxPool2d then ReLU (see nn/layers.cpp).
+    Tensor forward_fused(Module& next, const Tensor& x) override;
 };
 
 // nn.MaxPool2d(kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
@@ -119,14 +121,16 @@ public:
     Pool2dOptions options;
 };
 
-// nn.MaxUnpool2d(kernel_size, stride=None, padding=0); forward(x, indices, output_size) as in
-// PyTorch (output_size (H, W), e.g. the pooled input's size). It has no single-input forward.
+// nn.MaxUnpool2d(kernel_size, stride=None, padding=0): unpool(x, indices), or
+// forward(x, indices, output_size) as in PyTorch (output_size (H, W), e.g. the pooled input's size).
 class MaxUnpool2d : public Module {
 public:
     explicit MaxUnpool2d(Pair kernel_size, std::optional<Pair> stride = std::nullopt, Pair padding = 0)
         : Module("MaxUnpool2d"), kernel_size(kernel_size), stride(stride), padding(padding) {}
     using Module::forward;
     Tensor forward(const Tensor& x, const Tensor& indices, std::optional<Pair> output_size = std::nullopt);
+    // module(x, indices): forward(x, indices) with the default output size.
+    Tensor forward_inputs(const std::vector<Tensor>& inputs) override;
     Pair kernel_size;
     std::optional<Pair> stride;
     Pair padding;

@@ -16,26 +16,66 @@ Tensor Module::forward(const Tensor&) {
     throw std::logic_error(type_name_ + ": this module has no single-input forward(); call its own methods");
 }
 
-Tensor Module::operator()(const Tensor& x, SourceLocation loc) {
+Tensor Module::forward_inputs(const std::vector<Tensor>& inputs) {
+    if (inputs.size() != 1)
+        throw std::invalid_argument(type_name_ + ": forward takes one input but was called with " +
+                                    std::to_string(inputs.size()) +
+                                    "; a module with several inputs overrides forward_inputs(const std::vector<Tensor>&)");
+    return forward(inputs[0]);
+}
+
+Tensor Module::operator()(const Tensor& x, SourceLocation loc) { return call({x}, loc); }
+Tensor Module::operator()(const Tensor& a, const Tensor& b, SourceLocation loc) { return call({a, b}, loc); }
+Tensor Module::operator()(const Tensor& a, const Tensor& b, const Tensor& c, SourceLocation loc) { return call({a, b, c}, loc); }
+Tensor Module::operator()(std::vector<Tensor> inputs, SourceLocation loc) { return call(std::move(inputs), loc); }
+
+Tensor Module::call(std::vector<Tensor> inputs, SourceLocation loc) {
     detail::CallSiteScope site(loc);
-    if (forward_pre_hooks_->empty() && forward_hooks_->empty()) return forward(x);
-    Tensor input = x;
-    for (const ForwardPreHook& hook : forward_pre_hooks_->snapshot())
-        if (Tensor replaced = hook(*this, input); replaced.defined()) input = replaced;
-    Tensor output = forward(input);
-    for (const ForwardHook& hook : forward_hooks_->snapshot())
-        if (Tensor replaced = hook(*this, input, output); replaced.defined()) output = replaced;
+    if (forward_pre_hooks_->empty() && forward_hooks_->empty()) return forward_inputs(inputs);
+    for (const ForwardPreHookInputs& hook : forward_pre_hooks_->snapshot())
+        if (std::vector<Tensor> replaced = hook(*this, inputs); !replaced.empty()) inputs = std::move(replaced);
+    Tensor output = forward_inputs(inputs);
+    for (const ForwardHookInputs& hook : forward_hooks_->snapshot())
+        if (Tensor replaced = hook(*this, inputs, output); replaced.defined()) output = replaced;
     return output;
 }
 
+bool Module::has_forward_hooks() const { return !forward_pre_hooks_->empty() || !forward_hooks_->empty(); }
+
+namespace {
+// A hook written for one input, as most modules have; several inputs are a caller's mistake.
+const Tensor& single_input(Module& module, const std::vector<Tensor>& inputs, const char* hook) {
+    if (inputs.size() != 1)
+        throw std::invalid_argument(module.type_name() + ": a " + hook + " taking one Tensor was called with " +
+                                    std::to_string(inputs.size()) +
+                                    " inputs; register one taking (Module&, const std::vector<Tensor>&, ...)");
+    return inputs[0];
+}
+}  // namespace
+
 HookHandle Module::register_forward_pre_hook(ForwardPreHook hook) {
     if (!hook) throw std::invalid_argument(type_name_ + ": register_forward_pre_hook got an empty hook");
-    return HookList<ForwardPreHook>::add(forward_pre_hooks_, std::move(hook));
+    return register_forward_pre_hook([hook = std::move(hook)](Module& m, const std::vector<Tensor>& inputs) {
+        Tensor replaced = hook(m, single_input(m, inputs, "forward pre-hook"));
+        return replaced.defined() ? std::vector<Tensor>{replaced} : std::vector<Tensor>{};
+    });
+}
+
+HookHandle Module::register_forward_pre_hook(ForwardPreHookInputs hook) {
+    if (!hook) throw std::invalid_argument(type_name_ + ": register_forward_pre_hook got an empty hook");
+    return HookList<ForwardPreHookInputs>::add(forward_pre_hooks_, std::move(hook));
 }
 
 HookHandle Module::register_forward_hook(ForwardHook hook) {
     if (!hook) throw std::invalid_argument(type_name_ + ": register_forward_hook got an empty hook");
-    return HookList<ForwardHook>::add(forward_hooks_, std::move(hook));
+    return register_forward_hook([hook = std::move(hook)](Module& m, const std::vector<Tensor>& inputs, const Tensor& output) {
+        return hook(m, single_input(m, inputs, "forward hook"), output);
+    });
+}
+
+HookHandle Module::register_forward_hook(ForwardHookInputs hook) {
+    if (!hook) throw std::invalid_argument(type_name_ + ": register_forward_hook got an empty hook");
+    return HookList<ForwardHookInputs>::add(forward_hooks_, std::move(hook));
 }
 
 void Module::check_new_name(const std::string& name, const char* what) const {
@@ -235,9 +275,22 @@ void Sequential::push_back(std::shared_ptr<Module> module) {
 
 void Sequential::push_back(const std::string& name, std::shared_ptr<Module> module) { register_module(name, std::move(module)); }
 
+Tensor Module::forward_fused(Module&, const Tensor&) { return Tensor(); }
+
 Tensor Sequential::forward(const Tensor& x) {
+    const auto& children = named_children();
     Tensor h = x;
-    for (const auto& [_, m] : named_children()) h = (*m)(h);
+    for (std::size_t i = 0; i < children.size(); ++i) {
+        Module& m = *children[i].second;
+        if (i + 1 < children.size()) {
+            if (Tensor fused = m.forward_fused(*children[i + 1].second, h); fused.defined()) {
+                h = fused;
+                ++i;
+                continue;
+            }
+        }
+        h = m(h);
+    }
     return h;
 }
 

@@ -31,17 +31,39 @@ public:
 
     // Modules with one input and one output override this; Sequential chains them.
     virtual Tensor forward(const Tensor& x);
-    // forward() between the forward pre-hooks and the forward hooks. In anomaly mode the ops it
-    // records are traced to the caller's line.
+    // A module with several inputs (a U-Net decoder block's forward(x, skip)) overrides this one,
+    // which module(x, skip) calls with {x, skip}. The default accepts exactly one input and runs
+    // forward(inputs[0]); any other count throws std::invalid_argument naming the module. (A name
+    // of its own, not a forward overload, so that overriding one never hides the other.)
+    virtual Tensor forward_inputs(const std::vector<Tensor>& inputs);
+    // forward_inputs() between the forward pre-hooks and the forward hooks, as PyTorch's
+    // module(x) / module(x, skip). In anomaly mode the ops it records are traced to the caller's line.
     Tensor operator()(const Tensor& x, SourceLocation loc = SourceLocation::current());
+    Tensor operator()(const Tensor& a, const Tensor& b, SourceLocation loc = SourceLocation::current());
+    Tensor operator()(const Tensor& a, const Tensor& b, const Tensor& c, SourceLocation loc = SourceLocation::current());
+    Tensor operator()(std::vector<Tensor> inputs, SourceLocation loc = SourceLocation::current());
 
-    // As in PyTorch: a pre-hook gets the input and may return a replacement (an undefined Tensor
-    // keeps it); a forward hook gets the input and the output and may replace the output. They run
-    // in registration order when the module is called (module(x)), not on a direct forward(x).
+    // As in PyTorch: a pre-hook gets the inputs and may return replacements (an empty list keeps
+    // them); a forward hook gets the inputs and the output and may replace the output (an undefined
+    // Tensor keeps it). They run in registration order when the module is called (module(x)), not
+    // on a direct forward(x). The one-Tensor forms are for single-input modules: called with
+    // several inputs they throw std::invalid_argument.
     using ForwardPreHook = std::function<Tensor(Module& module, const Tensor& input)>;
     using ForwardHook = std::function<Tensor(Module& module, const Tensor& input, const Tensor& output)>;
+    using ForwardPreHookInputs = std::function<std::vector<Tensor>(Module& module, const std::vector<Tensor>& inputs)>;
+    using ForwardHookInputs =
+        std::function<Tensor(Module& module, const std::vector<Tensor>& inputs, const Tensor& output)>;
     HookHandle register_forward_pre_hook(ForwardPreHook hook);
+    HookHandle register_forward_pre_hook(ForwardPreHookInputs hook);
     HookHandle register_forward_hook(ForwardHook hook);
+    HookHandle register_forward_hook(ForwardHookInputs hook);
+    // Whether a forward pre-hook or hook is registered (Sequential fuses only layers without).
+    bool has_forward_hooks() const;
+    // This layer followed by `next`, its neighbour in a Sequential, in a faster joint form with the
+    // same values and gradients, or an undefined Tensor where there is none (the default). A layer
+    // that overrides it checks that neither layer has hooks and that both are exactly the types
+    // it fuses (a subclass may have changed forward).
+    virtual Tensor forward_fused(Module& next, const Tensor& x);
 
     // Registration: names are unique per module and contain no dots. The returned tensor or module
     // is the registered one (the same storage as the argument).
@@ -109,18 +131,21 @@ private:
     void check_new_name(const std::string& name, const char* what) const;
     void collect(const std::string& prefix, NamedTensors& out, bool params, bool bufs) const;
     void describe_into(std::string& out, const std::string& name, int depth) const;
+    Tensor call(std::vector<Tensor> inputs, SourceLocation loc);
 
     std::string type_name_;
     bool training_ = true;
     NamedTensors parameters_;
     NamedTensors buffers_;
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
-    std::shared_ptr<HookList<ForwardPreHook>> forward_pre_hooks_ = std::make_shared<HookList<ForwardPreHook>>();
-    std::shared_ptr<HookList<ForwardHook>> forward_hooks_ = std::make_shared<HookList<ForwardHook>>();
+    std::shared_ptr<HookList<ForwardPreHookInputs>> forward_pre_hooks_ = std::make_shared<HookList<ForwardPreHookInputs>>();
+    std::shared_ptr<HookList<ForwardHookInputs>> forward_hooks_ = std::make_shared<HookList<ForwardHookInputs>>();
 };
 
 // Runs its children in order; they are named "0", "1", ..., or given names as PyTorch's
 // Sequential(OrderedDict(...)): Sequential({{"conv", conv}, {"bn", bn}, {"relu", relu}}).
+// Adjacent layers that have a faster joint form run in it, with the same values and gradients
+// (Module::forward_fused; nn/layers.cpp has them); a layer with forward hooks always runs on its own.
 class Sequential : public Module {
 public:
     Sequential() : Module("Sequential") {}

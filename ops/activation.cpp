@@ -4,6 +4,7 @@
 
 #include "engine/autograd.hpp"
 #include "engine/profiler.hpp"
+#include "ops/kernels/activation_fast.hpp"
 #include "ops/kernels/activation_reference.hpp"
 #include "ops/kernels/elementwise.hpp"
 #include "ops/kernels/kernel_choice.hpp"
@@ -19,20 +20,25 @@ enum class Saves { Input, Output };
 // and the saved tensor s, never a chain of ops. The fast path keeps x's dense layout (row-major or
 // channels-last) for the output and, through map_binary, for the gradient. When the backward is
 // recorded (create_graph), dx = recorded_bwd(g, s) instead, the same formula written with
-// differentiable ops, s carrying its history.
+// differentiable ops, s carrying its history. An op built on exp, log or tanh names its xsimd
+// kernel (`vectorised`), which float32's fast path runs, forward and backward, instead of fwd and bwd.
 template <class Fwd, class Bwd, class RecordedBwd>
-Tensor unary_op(const char* op, const Tensor& x, Saves saves, Fwd fwd, Bwd bwd, RecordedBwd recorded_bwd) {
+Tensor unary_op(const char* op, const Tensor& x, Saves saves, Fwd fwd, Bwd bwd, RecordedBwd recorded_bwd,
+                std::optional<kernels::ActivationKernel> vectorised = std::nullopt) {
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
     const Kernels path = choose_kernels(x.dtype());
-    Tensor out = dispatch(x.dtype(), [&]<class T>() {
+    const bool vector = vectorised && !is_reference(path) && x.dtype() == kFloat32;
+    Tensor out = vector ? kernels::activation_forward_fast(*vectorised, x) : dispatch(x.dtype(), [&]<class T>() {
         auto f = [fwd](T v) { return static_cast<T>(fwd(v)); };
         return is_reference(path) ? kernels::map_unary_reference<T>(x, f) : kernels::map_unary<T>(x, f);
     });
     if (!needs_grad({x})) return out;
     const SavedTensor saved = saves == Saves::Input ? SavedTensor(x) : SavedTensor::output(out);
-    return record(op, out, {x}, [saved, bwd, recorded_bwd, path](const Tensor& g, const GradMask&) {
+    return record(op, out, {x}, [saved, bwd, recorded_bwd, path, vectorised = vector ? vectorised : std::nullopt](
+                                    const Tensor& g, const GradMask&) {
         const Tensor s = saved.unpack();
         if (is_grad_enabled()) return std::vector<Tensor>{recorded_bwd(g, s)};
+        if (vectorised && g.dtype() == kFloat32) return std::vector<Tensor>{kernels::activation_backward_fast(*vectorised, g, s)};
         Tensor dx = dispatch(g.dtype(), [&]<class T>() {
             auto f = [bwd](T gv, T sv) { return static_cast<T>(bwd(gv, sv)); };
             return is_reference(path) ? kernels::map_pair_reference<T>(g, s, f)
@@ -81,7 +87,8 @@ Tensor sigmoid(const Tensor& x) {
     return unary_op(
         "sigmoid", x, Saves::Output, [](auto v) { return decltype(v)(1) / (decltype(v)(1) + std::exp(-v)); },
         [](auto g, auto y) { return g * y * (decltype(y)(1) - y); },
-        [](const Tensor& g, const Tensor& y) { return g * (y * (1.0 - y)); });
+        [](const Tensor& g, const Tensor& y) { return g * (y * (1.0 - y)); },
+        kernels::ActivationKernel{kernels::Activation::Sigmoid});
 }
 
 // tanh' = 1 - y^2
@@ -89,21 +96,24 @@ Tensor tanh(const Tensor& x) {
     return unary_op(
         "tanh", x, Saves::Output, [](auto v) { return std::tanh(v); },
         [](auto g, auto y) { return g * (decltype(y)(1) - y * y); },
-        [](const Tensor& g, const Tensor& y) { return g * (1.0 - y * y); });
+        [](const Tensor& g, const Tensor& y) { return g * (1.0 - y * y); },
+        kernels::ActivationKernel{kernels::Activation::Tanh});
 }
 
 // exp' = y
 Tensor exp(const Tensor& x) {
     return unary_op(
         "exp", x, Saves::Output, [](auto v) { return std::exp(v); }, [](auto g, auto y) { return g * y; },
-        [](const Tensor& g, const Tensor& y) { return g * y; });
+        [](const Tensor& g, const Tensor& y) { return g * y; },
+        kernels::ActivationKernel{kernels::Activation::Exp});
 }
 
 // log' = 1 / x
 Tensor log(const Tensor& x) {
     return unary_op(
         "log", x, Saves::Input, [](auto v) { return std::log(v); }, [](auto g, auto v) { return g / v; },
-        [](const Tensor& g, const Tensor& v) { return g / v; });
+        [](const Tensor& g, const Tensor& v) { return g / v; },
+        kernels::ActivationKernel{kernels::Activation::Log});
 }
 
 // sqrt' = 1 / (2 y)
@@ -203,7 +213,8 @@ Tensor elu(const Tensor& x, double alpha) {
             return g * derivative_op(
                            "elu_derivative", v, [alpha](auto e) { return e > 0 ? decltype(e)(1) : decltype(e)(alpha) * std::exp(e); },
                            [alpha](auto e) { return e > 0 ? decltype(e)(0) : decltype(e)(alpha) * std::exp(e); });
-        });
+        },
+        kernels::ActivationKernel{kernels::Activation::Elu, static_cast<float>(alpha)});
 }
 
 // Exact: y = x Phi(x), y' = Phi(x) + x phi(x). Tanh: u = sqrt(2/pi) (x + 0.044715 x^3),
@@ -244,7 +255,8 @@ Tensor gelu(const Tensor& x, GeluApproximate approximate) {
                                    const T ddu = T(6 * kSqrt2OverPi * kCubic) * e;
                                    return (T(1) - t * t) * du + T(0.5) * e * (T(1) - t * t) * (ddu - T(2) * t * du * du);
                                });
-            });
+            },
+            kernels::ActivationKernel{kernels::Activation::GeluTanh});
     return unary_op(
         "gelu", x, Saves::Input,
         [](auto v) {
@@ -268,7 +280,8 @@ Tensor gelu(const Tensor& x, GeluApproximate approximate) {
                                using T = decltype(e);
                                return T(kInvSqrt2Pi) * std::exp(T(-0.5) * e * e) * (T(2) - e * e);
                            });
-        });
+        },
+        kernels::ActivationKernel{kernels::Activation::Gelu});
 }
 
 // silu' = s (1 + x (1 - s)), s = sigmoid(x).
@@ -287,7 +300,8 @@ Tensor silu(const Tensor& x) {
         [](const Tensor& g, const Tensor& v) {
             const Tensor s = sigmoid(v);
             return g * (s * (1.0 + v * (1.0 - s)));
-        });
+        },
+        kernels::ActivationKernel{kernels::Activation::Silu});
 }
 
 // hardswish' = 0 for x < -3, x/3 + 1/2 for -3 <= x <= 3, 1 above (PyTorch's hardswish_backward).

@@ -6,6 +6,7 @@
 #include "engine/autograd.hpp"
 #include "engine/profiler.hpp"
 #include "ops/conv_check.hpp"
+#include "ops/kernels/conv_gemm.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/conv_reference.hpp"
 #include "ops/kernels/kernel_choice.hpp"
@@ -136,7 +137,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
             const Tensor d = kernels::to_channels_last(dout);
             if (needs[0]) grads[0] = kernels::conv2d_backward_data_onednn(d, saved_w.unpack(), g);
             if (needs[1]) {
-                kernels::ConvWeightGrads wg = kernels::conv2d_backward_weights_onednn(saved_x.unpack(), d, g, needs[2]);
+                kernels::ConvWeightGrads wg = kernels::conv2d_backward_weights_fast(saved_x.unpack(), d, g, needs[2]);
                 grads[1] = wg.weight;
                 grads[2] = wg.bias;
             }

@@ -5,6 +5,7 @@
 
 #include "engine/autograd.hpp"
 #include "ops/conv_check.hpp"
+#include "ops/kernels/conv_gemm.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/conv_reference.hpp"
 #include "ops/kernels/kernel_choice.hpp"
@@ -94,7 +95,7 @@ Tensor conv_input_grad(const Tensor& dout, const Tensor& w, const kernels::ConvG
 }
 Tensor conv_weight_grad(const Tensor& x, const Tensor& dout, const kernels::ConvGeometry& g, bool fast) {
     if (fast)
-        return kernels::conv2d_backward_weights_onednn(kernels::to_channels_last(x), kernels::to_channels_last(dout), g, false).weight;
+        return kernels::conv2d_backward_weights_fast(kernels::to_channels_last(x), kernels::to_channels_last(dout), g, false).weight;
     return dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_backward_weights_reference<T>(x, dout, g); });
 }
 

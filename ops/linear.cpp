@@ -4,6 +4,7 @@
 #include "engine/profiler.hpp"
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
+#include "ops/kernels/gemm.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/view.hpp"
 

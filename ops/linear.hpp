@@ -1,7 +1,5 @@
 #pragma once
-// Matrix products. Every float32 GEMM goes through one seam, gemm() below, which calls oneDNN's
-// dnnl_sgemm or OpenBLAS, whichever is faster for the shape on this processor
-// (ops/kernels/gemm_backend.hpp).
+// Matrix products. Every float32 GEMM goes through one seam, kernels::gemm (ops/kernels/gemm.hpp).
 #include "engine/tensor.hpp"
 
 namespace tapegrad {
@@ -13,14 +11,5 @@ Tensor matmul(const Tensor& a, const Tensor& b, SourceLocation loc = SourceLocat
 // x [N,in] (or [..., in]), weight [out,in], bias [out] or undefined: x W^T + b.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               SourceLocation loc = SourceLocation::current());
-
-namespace kernels {
-// Row-major C[M,N] = alpha * op(A) op(B) + beta * C, op = transpose when the flag is set;
-// lda, ldb, ldc are the row strides. float32 calls a BLAS; float64 runs a plain loop.
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
-          const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
-}  // namespace kernels
 
 }  // namespace tapegrad

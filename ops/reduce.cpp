@@ -71,9 +71,10 @@ namespace tapegrad {
 namespace {
 
 // For x seen as row-major [outer, K, inner] around `axis`: the flat row-major index into x of the
-// first largest value of each of the outer * inner slices (NaN counts as largest, as in PyTorch).
+// first largest value (smallest, with `smallest`) of each of the outer * inner slices (NaN counts
+// as the extreme, as in PyTorch).
 template <class T>
-std::vector<int64_t> first_max_index(const Tensor& x, std::size_t axis, T* values) {
+std::vector<int64_t> first_extreme_index(const Tensor& x, std::size_t axis, T* values, bool smallest = false) {
     const Tensor xc = x.is_contiguous() ? x : x.detach().contiguous();
     const T* p = xc.data<T>();
     int64_t outer = 1, inner = 1;
@@ -86,7 +87,8 @@ std::vector<int64_t> first_max_index(const Tensor& x, std::size_t axis, T* value
             int64_t best = o * K * inner + i;
             for (int64_t k = 1; k < K; ++k) {
                 const int64_t at = (o * K + k) * inner + i;
-                if (p[at] > p[best] || (p[at] != p[at] && p[best] == p[best])) best = at;
+                const bool beats = smallest ? p[at] < p[best] : p[at] > p[best];
+                if (beats || (p[at] != p[at] && p[best] == p[best])) best = at;
             }
             index[o * inner + i] = best;
             if (values) values[o * inner + i] = p[best];
@@ -99,21 +101,44 @@ std::size_t check_max(const Tensor& x, int64_t axis, const char* op) {
     const std::size_t d = normalize_axis(axis, x.dim(), op);
     if (x.shape()[d] == 0)
         throw std::invalid_argument(std::string(op) + ": axis " + std::to_string(axis) + " of " + to_string(x.shape()) +
-                                    " is empty, so it has no maximum");
+                                    " is empty, so it has no " + (std::string(op) == "argmin" ? "minimum" : "maximum"));
     return d;
+}
+
+Shape reduced_shape(const Shape& shape, std::size_t axis, bool keepdim) {
+    Shape out;
+    for (std::size_t i = 0; i < shape.size(); ++i)
+        if (i != axis) out.push_back(shape[i]);
+        else if (keepdim) out.push_back(1);
+    return out;
+}
+
+Tensor arg_extreme(const Tensor& x, int64_t axis, bool keepdim, bool smallest, const char* op) {
+    const std::size_t d = check_max(x, axis, op);
+    const std::vector<int64_t> flat =
+        dispatch_all(x.dtype(), [&]<class T>() { return first_extreme_index<T>(x, d, static_cast<T*>(nullptr), smallest); });
+    Tensor out = empty(reduced_shape(x.shape(), d, keepdim), {.dtype = kInt64});
+    int64_t* indices = out.data<int64_t>();
+    // Flat index (o * K + k) * inner + i -> k.
+    int64_t inner = 1;
+    for (std::size_t i = d + 1; i < x.dim(); ++i) inner *= x.shape()[i];
+    const int64_t K = x.shape()[d];
+    for (std::size_t j = 0; j < flat.size(); ++j) indices[j] = (flat[j] / inner) % K;
+    return out;
+}
+
+Tensor arg_extreme_flat(const Tensor& x, bool smallest, const char* op) {
+    if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
+    return arg_extreme(reshape(x.detach(), {x.numel()}), 0, false, smallest, op).reshape({});
 }
 
 }  // namespace
 
 Tensor max(const Tensor& x, int64_t axis, bool keepdim) {
     const std::size_t d = check_max(x, axis, "max");
-    Shape out_shape;
-    for (std::size_t i = 0; i < x.dim(); ++i)
-        if (i != d) out_shape.push_back(x.shape()[i]);
-        else if (keepdim) out_shape.push_back(1);
-    Tensor out = empty(out_shape, {.dtype = x.dtype()});
+    Tensor out = empty(reduced_shape(x.shape(), d, keepdim), {.dtype = x.dtype()});
     auto index = std::make_shared<std::vector<int64_t>>(
-        dispatch(x.dtype(), [&]<class T>() { return first_max_index<T>(x, d, out.data<T>()); }));
+        dispatch(x.dtype(), [&]<class T>() { return first_extreme_index<T>(x, d, out.data<T>()); }));
     const Shape in_shape = x.shape();
     // y = x[argmax]: dx [x's shape] = g at the first maximum of each slice, 0 elsewhere.
     return record("max", out, {x}, [index, in_shape](const Tensor& g_in, const GradMask&) {
@@ -129,15 +154,27 @@ Tensor max(const Tensor& x, int64_t axis, bool keepdim) {
     });
 }
 
-std::vector<int64_t> argmax(const Tensor& x, int64_t axis) {
-    const std::size_t d = check_max(x, axis, "argmax");
-    std::vector<int64_t> flat = dispatch(x.dtype(), [&]<class T>() { return first_max_index<T>(x, d, static_cast<T*>(nullptr)); });
-    // Flat index (o * K + k) * inner + i -> k.
-    int64_t inner = 1;
-    for (std::size_t i = d + 1; i < x.dim(); ++i) inner *= x.shape()[i];
-    const int64_t K = x.shape()[d];
-    for (auto& f : flat) f = (f / inner) % K;
-    return flat;
+Tensor argmax(const Tensor& x, int64_t axis, bool keepdim) { return arg_extreme(x, axis, keepdim, false, "argmax"); }
+Tensor argmax(const Tensor& x) { return arg_extreme_flat(x, false, "argmax"); }
+Tensor argmin(const Tensor& x, int64_t axis, bool keepdim) { return arg_extreme(x, axis, keepdim, true, "argmin"); }
+Tensor argmin(const Tensor& x) { return arg_extreme_flat(x, true, "argmin"); }
+
+int64_t count_equal(const Tensor& a, const Tensor& b) {
+    if (!a.defined() || !b.defined()) throw std::invalid_argument("count_equal: an input is undefined");
+    if (a.shape() != b.shape())
+        throw std::invalid_argument("count_equal: the shapes differ (" + describe(a) + " and " + describe(b) +
+                                    "); compare tensors of one shape");
+    // Mixed dtypes compare as float64 values (int64 label 3 equals 3.0, not 3.5).
+    const DType common = a.dtype() == b.dtype() ? a.dtype() : kFloat64;
+    const Tensor ac = a.detach().to(common).contiguous();
+    const Tensor bc = b.detach().to(common).contiguous();
+    return dispatch_all(common, [&]<class T>() {
+        const T* ap = ac.data<T>();
+        const T* bp = bc.data<T>();
+        int64_t n = 0;
+        for (int64_t i = 0, e = ac.numel(); i < e; ++i) n += ap[i] == bp[i];
+        return n;
+    });
 }
 
 }  // namespace tapegrad

@@ -1,5 +1,5 @@
 #pragma once
-// Reductions: sum and mean over all elements or chosen axes, max over an axis.
+// Reductions: sum and mean over all elements or chosen axes, max, argmax and argmin over an axis.
 #include <vector>
 
 #include "engine/tensor.hpp"
@@ -16,7 +16,15 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim = fa
 namespace tapegrad {
 // The largest value along `axis`; the gradient goes to the first maximum.
 Tensor max(const Tensor& x, int64_t axis, bool keepdim = false);
-// Indices of the first largest values along `axis` (no gradient), in row-major order of the
-// reduced shape.
-std::vector<int64_t> argmax(const Tensor& x, int64_t axis);
+// As torch.argmax / torch.argmin: an int64 tensor of the indices of the first largest (smallest)
+// values along `axis`, of x's shape without that axis (keepdim: with it, as size 1); NaN counts
+// as the extreme, as in PyTorch. Without an axis, the index into the flattened x (a 0-d
+// tensor). Any dtype; no gradient.
+Tensor argmax(const Tensor& x, int64_t axis, bool keepdim = false);
+Tensor argmax(const Tensor& x);
+Tensor argmin(const Tensor& x, int64_t axis, bool keepdim = false);
+Tensor argmin(const Tensor& x);
+// How many elements of a and b (one shape, any dtypes) are equal: PyTorch's (a == b).sum().item(),
+// e.g. the correct predictions count_equal(argmax(logits, 1), labels).
+int64_t count_equal(const Tensor& a, const Tensor& b);
 }  // namespace tapegrad

@@ -90,7 +90,10 @@ nn::ImageDataset tiny(int64_t n) {
 
 std::vector<int64_t> epoch_labels(nn::DataLoader& loader) {
     std::vector<int64_t> out;
-    for (const nn::Batch& b : loader) out.insert(out.end(), b.labels.begin(), b.labels.end());
+    for (const nn::Batch& b : loader) {
+        const std::vector<int64_t> labels = b.labels.to_vector<int64_t>();
+        out.insert(out.end(), labels.begin(), labels.end());
+    }
     return out;
 }
 }  // namespace
@@ -187,10 +190,12 @@ TEST_CASE("DataLoader: batches, normalisation, drop_last") {
     CHECK(loader.num_batches() == 3);
     std::vector<int64_t> sizes;
     for (const nn::Batch& b : loader) {
-        sizes.push_back(static_cast<int64_t>(b.labels.size()));
-        CHECK(b.images.shape() == tg::Shape{static_cast<int64_t>(b.labels.size()), 1, 2, 2});
+        sizes.push_back(b.labels.numel());
+        CHECK(b.labels.dtype() == tg::kInt64);
+        CHECK(b.labels.shape() == tg::Shape{b.labels.numel()});
+        CHECK(b.images.shape() == tg::Shape{b.labels.numel(), 1, 2, 2});
         // (p / 255 - 0) / (1/255) gives the raw pixel, which equals the label here.
-        CHECK(b.images.at({0, 0, 1, 1}) == doctest::Approx(static_cast<double>(b.labels[0])));
+        CHECK(b.images.at({0, 0, 1, 1}) == doctest::Approx(b.labels.at({0})));
     }
     CHECK(sizes == std::vector<int64_t>{4, 4, 2});
     nn::DataLoader dropping(tiny(10), {.batch_size = 4, .drop_last = true});

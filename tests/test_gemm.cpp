@@ -4,6 +4,7 @@
 // the same bits as without it).
 #include <doctest/doctest.h>
 
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -15,8 +16,8 @@
 
 #include "engine/threads.hpp"
 #include "ops/kernels/cpu_isa.hpp"
+#include "ops/kernels/gemm.hpp"
 #include "ops/kernels/gemm_backend.hpp"
-#include "ops/linear.hpp"
 
 namespace tg = tapegrad;
 using tg::kernels::GemmBackend;

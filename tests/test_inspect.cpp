@@ -416,3 +416,53 @@ TEST_CASE("module forward pre-hooks and forward hooks: order, replacement, remov
     CHECK(tg::allclose((*seq)(tg::tensor({1.0, -2.0})), tg::tensor({1.0, 0.0})));
     CHECK(order.empty());
 }
+
+namespace {
+// A module with two inputs, as a decoder block forward(x, skip): x + 10 * skip.
+struct TwoInputs : nn::Module {
+    TwoInputs() : nn::Module("TwoInputs") {}
+    Tensor forward_inputs(const std::vector<Tensor>& inputs) override {
+        REQUIRE(inputs.size() == 2);
+        return inputs[0] + inputs[1] * 10.0;
+    }
+};
+}  // namespace
+
+TEST_CASE("module(x, skip): forward with several inputs, hooks see all of them") {
+    TwoInputs m;
+    const Tensor x = tg::tensor({1.0, 2.0}), skip = tg::tensor({3.0, 4.0});
+    CHECK(tg::allclose(m(x, skip), tg::tensor({31.0, 42.0})));
+    CHECK(tg::allclose(m({x, skip}), tg::tensor({31.0, 42.0})));
+
+    std::vector<std::size_t> seen;
+    tg::HookHandle pre = m.register_forward_pre_hook([&](nn::Module&, const std::vector<Tensor>& in) {
+        seen.push_back(in.size());
+        return std::vector<Tensor>{in[1], in[0]};  // swaps the inputs
+    });
+    tg::HookHandle post = m.register_forward_hook([&](nn::Module&, const std::vector<Tensor>& in, const Tensor& out) {
+        seen.push_back(in.size());
+        CHECK(tg::allclose(in[0], skip));  // the pre-hook's replacement
+        return out * 2.0;
+    });
+    CHECK(tg::allclose(m(x, skip), tg::tensor({2 * 13.0, 2 * 24.0})));
+    CHECK(seen == std::vector<std::size_t>{2, 2});
+    pre.remove();
+    post.remove();
+
+    // A one-Tensor hook on a call with two inputs, a wrong count, a module without forward: errors
+    // that name the module.
+    tg::HookHandle single = m.register_forward_hook([](nn::Module&, const Tensor&, const Tensor&) { return Tensor(); });
+    CHECK_THROWS_WITH_AS(m(x, skip), doctest::Contains("TwoInputs: a forward hook taking one Tensor was called with 2 inputs"),
+                         std::invalid_argument);
+    single.remove();
+    nn::ReLU relu;
+    CHECK_THROWS_WITH_AS(relu(x, skip), doctest::Contains("ReLU: forward takes one input but was called with 2"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(relu(x, skip, x), doctest::Contains("called with 3"), std::invalid_argument);
+    nn::Module bare;
+    CHECK_THROWS_AS(bare(x), std::logic_error);
+    // Single-input hooks keep working on single-input calls, through the vector form too.
+    tg::HookHandle pre1 = relu.register_forward_pre_hook([](nn::Module&, const Tensor& in) { return in * -1.0; });
+    CHECK(tg::allclose(relu(std::vector<Tensor>{x}), tg::tensor({0.0, 0.0})));
+    pre1.remove();
+}

@@ -430,7 +430,7 @@ TEST_CASE("DataLoader checks shape arithmetic before multiplying") {
     CHECK(one.num_batches() == 1);
     int64_t batches = 0;
     for (const nn::Batch& b : one) {
-        CHECK(b.labels.size() == 5);
+        CHECK(b.labels.numel() == 5);
         ++batches;
     }
     CHECK(batches == 1);

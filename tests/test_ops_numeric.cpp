@@ -217,9 +217,49 @@ TEST_CASE("max: the gradient goes to the first maximum; argmax agrees") {
     CHECK(m.to_vector<float>() == std::vector<float>{3, 2});
     m.sum().backward();
     CHECK(x.grad().to_vector<float>() == std::vector<float>{0, 1, 0, 1, 0, 0});
-    CHECK(tg::argmax(x, 1) == std::vector<int64_t>{1, 0});
-    CHECK(tg::argmax(x, 0) == std::vector<int64_t>{1, 0, 0});
+    CHECK(tg::argmax(x, 1).to_vector<int64_t>() == std::vector<int64_t>{1, 0});
+    CHECK(tg::argmax(x, 0).to_vector<int64_t>() == std::vector<int64_t>{1, 0, 0});
     CHECK(tg::max(x, 0, true).shape() == tg::Shape{1, 3});
+}
+
+// Expected values as torch.argmax / torch.argmin give them (first extreme, NaN wins, int64).
+TEST_CASE("argmax and argmin: int64 tensors, keepdim, no axis, NaN, integer inputs, views") {
+    const Tensor x = tg::tensor({{1.0, 3.0, 3.0}, {2.0, 0.0, 2.0}});
+    const Tensor a = tg::argmax(x, 1);
+    CHECK(a.dtype() == tg::kInt64);
+    CHECK(a.shape() == tg::Shape{2});
+    CHECK(!a.requires_grad());
+    CHECK(tg::argmax(x, -1, true).shape() == tg::Shape{2, 1});
+    CHECK(tg::argmax(x, 0, true).to_vector<int64_t>() == std::vector<int64_t>{1, 0, 0});
+    CHECK(tg::argmin(x, 1).to_vector<int64_t>() == std::vector<int64_t>{0, 1});
+    CHECK(tg::argmin(x, 0).to_vector<int64_t>() == std::vector<int64_t>{0, 1, 1});
+    // No axis: the index into the flattened tensor, 0-d.
+    CHECK(tg::argmax(x).shape() == tg::Shape{});
+    CHECK(tg::argmax(x).item<int64_t>() == 1);
+    CHECK(tg::argmin(x).item<int64_t>() == 4);
+    // A transposed view reads its own row-major order.
+    CHECK(tg::argmax(x.transpose(0, 1), 1).to_vector<int64_t>() == std::vector<int64_t>{1, 0, 0});
+    const Tensor n = tg::tensor({1.0, NAN, 5.0, NAN});
+    CHECK(tg::argmax(n, 0).item<int64_t>() == 1);
+    CHECK(tg::argmin(n, 0).item<int64_t>() == 1);
+    const Tensor labels = tg::from_vector(std::vector<int64_t>{4, -2, 9}, {3});
+    CHECK(tg::argmax(labels, 0).item<int64_t>() == 2);
+    CHECK(tg::argmin(labels).item<int64_t>() == 1);
+    CHECK_THROWS_WITH_AS(tg::argmin(tg::zeros({2, 0}), 1), doctest::Contains("argmin: axis 1 of [2,0] is empty"),
+                         std::invalid_argument);
+    CHECK_THROWS_AS(tg::argmax(tg::zeros({0})), std::invalid_argument);
+    CHECK_THROWS_AS(tg::argmax(x, 2), std::invalid_argument);
+}
+
+TEST_CASE("count_equal: predictions against label tensors") {
+    const Tensor logits = tg::tensor({{0.1, 0.9}, {0.8, 0.2}, {0.3, 0.7}});
+    const Tensor labels = tg::from_vector(std::vector<int64_t>{1, 1, 1}, {3});
+    CHECK(tg::count_equal(tg::argmax(logits, 1), labels) == 2);
+    CHECK(tg::count_equal(labels, labels.to(tg::kInt32)) == 3);
+    // Mixed dtypes compare values: 1.5 is not the label 1.
+    CHECK(tg::count_equal(tg::tensor({1.0, 1.5, 0.0}), labels) == 1);
+    CHECK_THROWS_WITH_AS(tg::count_equal(labels, labels.reshape({3, 1})), doctest::Contains("count_equal: the shapes differ"),
+                         std::invalid_argument);
 }
 
 TEST_CASE("set_num_threads sets and reads back") {

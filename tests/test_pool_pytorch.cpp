@@ -147,7 +147,8 @@ TEST_CASE("nn::MaxPool2d, AvgPool2d and MaxUnpool2d take PyTorch's arguments in 
     auto [pooled, indices] = pool.forward_with_indices(x);
     nn::MaxUnpool2d unpool(3, Pair(2), 1);
     CHECK(unpool.forward(pooled, indices, Pair{7, 7}).shape() == x.shape());
-    CHECK_THROWS_AS(unpool(x), std::logic_error);  // two inputs: no single-input forward
+    CHECK(tg::allclose(unpool(pooled, indices), tg::max_unpool2d(pooled, indices, {.kernel_size = 3, .stride = 2, .padding = 1}), 0, 0));
+    CHECK_THROWS_AS(unpool(x), std::invalid_argument);  // two inputs
     nn::AvgPool2d avg(3, Pair(2), 1, true, /*count_include_pad=*/false, /*divisor_override=*/std::nullopt);
     CHECK(tg::allclose(avg(x),
                        tg::avg_pool2d(x, {.kernel_size = 3, .stride = 2, .padding = 1, .ceil_mode = true, .count_include_pad = false}), 0, 0));

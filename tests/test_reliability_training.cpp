@@ -71,7 +71,9 @@ std::vector<nn::Batch> synthetic_batches(int count, int64_t batch_size) {
     std::vector<nn::Batch> out(static_cast<std::size_t>(count));
     for (nn::Batch& b : out) {
         b.images = tg::randn({batch_size, 1, 28, 28}, gen);
-        for (int64_t i = 0; i < batch_size; ++i) b.labels.push_back(static_cast<int64_t>(gen.below(10)));
+        std::vector<int64_t> labels;
+        for (int64_t i = 0; i < batch_size; ++i) labels.push_back(static_cast<int64_t>(gen.below(10)));
+        b.labels = tg::from_vector(labels, {batch_size});
     }
     return out;
 }

@@ -3,7 +3,7 @@
 // (ops/conv.cpp) and shared by the reference and the oneDNN kernels.
 #include <cstdint>
 
-#include "engine/shape.hpp"
+#include "engine/tensor.hpp"
 
 namespace tapegrad::kernels {
 
@@ -21,6 +21,12 @@ struct ConvGeometry {
     Shape input_shape() const { return {N, C, H, W}; }
     Shape weight_shape() const { return {F, C / groups, KH, KW}; }
     Shape output_shape() const { return {N, F, OH, OW}; }
+};
+
+// A convolution's weight gradient, and its bias gradient when asked for.
+struct ConvWeightGrads {
+    Tensor weight;  // [F,C/groups,KH,KW], row-major
+    Tensor bias;    // [F], only when asked for
 };
 
 }  // namespace tapegrad::kernels

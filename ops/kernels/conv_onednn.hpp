@@ -23,10 +23,6 @@ Tensor conv2d_forward_onednn(const Tensor& x, const Tensor& w, const Tensor& bia
 // dout: channels-last. Returns dx [N,C,H,W], channels-last.
 Tensor conv2d_backward_data_onednn(const Tensor& dout, const Tensor& w, const ConvGeometry& g);
 
-struct ConvWeightGrads {
-    Tensor weight;  // [F,C/groups,KH,KW], row-major
-    Tensor bias;    // [F], only when asked for
-};
 // x, dout: channels-last. oneDNN computes db in the same pass as dw.
 ConvWeightGrads conv2d_backward_weights_onednn(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias);
 

@@ -1,4 +1,4 @@
-// The one GEMM seam (declared in ops/linear.hpp). float32 goes to oneDNN's dnnl_sgemm or to
+// The one GEMM seam (declared in ops/kernels/gemm.hpp). float32 goes to oneDNN's dnnl_sgemm or to
 // OpenBLAS's cblas_sgemm, whichever a fixed per-processor table says is faster for the shape
 // (see gemm_backend below); float64, and float32 under ReferenceKernelsGuard, run the plain triple
 // loop so that the registry has something independent to compare against.
@@ -16,7 +16,7 @@
 #include "engine/threads.hpp"
 #include "ops/kernels/cpu_isa.hpp"
 #include "ops/kernels/kernel_choice.hpp"
-#include "ops/linear.hpp"
+#include "ops/kernels/gemm.hpp"
 
 namespace tapegrad::kernels {
 namespace {

@@ -204,7 +204,10 @@ TEST_CASE("data_loader_follows_the_sampler") {
     CHECK(loader.num_items() == 5);
     CHECK(loader.num_batches() == 3);
     std::vector<int64_t> seen;
-    for (const nn::Batch& b : loader) seen.insert(seen.end(), b.labels.begin(), b.labels.end());
+    for (const nn::Batch& b : loader) {
+        const std::vector<int64_t> labels = b.labels.to_vector<int64_t>();
+        seen.insert(seen.end(), labels.begin(), labels.end());
+    }
     CHECK(seen == sampler->indices(9));
     CHECK_THROWS_AS(nn::DataLoader(data, {.shuffle = true, .sampler = sampler}), std::invalid_argument);
 }

@@ -1,0 +1,16 @@
+#pragma once
+// The one GEMM seam. Every float32 product in the library (matmul, linear, the convolution weight
+// gradient) goes through gemm() below, which calls oneDNN's dnnl_sgemm or OpenBLAS, whichever is
+// faster for the shape on this processor (ops/kernels/gemm_backend.hpp).
+#include <cstdint>
+
+namespace tapegrad::kernels {
+
+// Row-major C[M,N] = alpha * op(A) op(B) + beta * C, op = transpose when the flag is set;
+// lda, ldb, ldc are the row strides. float32 calls a BLAS; float64 runs a plain loop.
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+          const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
+
+}  // namespace tapegrad::kernels

@@ -1,0 +1,80 @@
+// The float32 convolution weight gradient's two kernels (oneDNN's primitive and im2col + GEMM)
+// against the float64 reference, on geometries that reach every branch of the im2col: padding,
+// stride, dilation, non-square kernels and images, a slab boundary inside an image.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/generator.hpp"
+#include "ops/kernels/conv_gemm.hpp"
+#include "ops/kernels/conv_onednn.hpp"
+#include "ops/kernels/cpu_isa.hpp"
+#include "ops/kernels/conv_reference.hpp"
+#include "ops/reduce.hpp"
+
+namespace tg = tapegrad;
+using tg::Tensor;
+
+namespace {
+
+struct Case {
+    int64_t N, C, H, W, F, KH, KW, stride, pad, dilation;
+};
+
+tg::kernels::ConvGeometry geometry(const Case& c) {
+    tg::kernels::ConvGeometry g{c.N, c.C, c.H, c.W, c.F, c.KH, c.KW, 0, 0, c.stride, c.stride, c.pad, c.pad, c.dilation, c.dilation, 1};
+    g.OH = (c.H + 2 * c.pad - c.dilation * (c.KH - 1) - 1) / c.stride + 1;
+    g.OW = (c.W + 2 * c.pad - c.dilation * (c.KW - 1) - 1) / c.stride + 1;
+    return g;
+}
+
+std::string describe(const Case& c) {
+    return "x[" + std::to_string(c.N) + "," + std::to_string(c.C) + "," + std::to_string(c.H) + "," + std::to_string(c.W) + "] w[" +
+           std::to_string(c.F) + "," + std::to_string(c.C) + "," + std::to_string(c.KH) + "," + std::to_string(c.KW) + "] s" +
+           std::to_string(c.stride) + " p" + std::to_string(c.pad) + " d" + std::to_string(c.dilation);
+}
+
+double largest(const Tensor& t) { return tg::max_abs_diff(t, tg::zeros_like(t)); }
+
+}  // namespace
+
+TEST_CASE("conv2d weight gradient: im2col + GEMM and oneDNN both match the float64 reference") {
+    tg::Generator gen(7);
+    const std::vector<Case> cases = {
+        {2, 8, 9, 7, 5, 3, 3, 1, 1, 1},    // 'same' padding, odd sizes
+        {3, 16, 12, 10, 4, 3, 2, 2, 1, 1}, // stride 2, non-square kernel
+        {2, 8, 11, 11, 6, 3, 3, 1, 2, 2},  // dilation 2 with padding
+        {1, 3, 6, 6, 2, 3, 3, 1, 0, 1},    // few channels (the oneDNN side of the rule)
+        {4, 64, 20, 20, 3, 1, 1, 1, 0, 1}, // 1x1; 1600 pixels, so several 512-row slabs
+    };
+    for (const Case& c : cases) {
+        CAPTURE(describe(c));
+        const auto g = geometry(c);
+        const Tensor x64 = tg::randn({c.N, c.C, c.H, c.W}, gen, {.dtype = tg::kFloat64});
+        const Tensor dout64 = tg::randn({c.N, c.F, g.OH, g.OW}, gen, {.dtype = tg::kFloat64});
+        const Tensor want = tg::kernels::conv2d_backward_weights_reference<double>(x64, dout64, g);
+        const Tensor want_bias = tg::sum(dout64, {0, 2, 3});
+        const Tensor x = x64.to(tg::kFloat32).contiguous(tg::MemoryFormat::ChannelsLast);
+        const Tensor dout = dout64.to(tg::kFloat32).contiguous(tg::MemoryFormat::ChannelsLast);
+        // Sums of up to a few thousand products of unit normals: float32 rounding stays under 1e-4
+        // relative to the largest entry.
+        const double scale = largest(want);
+        for (const bool gemm : {true, false}) {
+            CAPTURE(gemm);
+            const auto got = gemm ? tg::kernels::conv2d_backward_weights_im2col(x, dout, g, true)
+                                  : tg::kernels::conv2d_backward_weights_onednn(x, dout, g, true);
+            CHECK(got.weight.shape() == want.shape());
+            CHECK(tg::max_abs_diff(got.weight.to(tg::kFloat64), want) <= 1e-4 * scale);
+            CHECK(tg::max_abs_diff(got.bias.to(tg::kFloat64), want_bias) <= 1e-4 * largest(want_bias));
+        }
+    }
+}
+
+TEST_CASE("conv2d weight gradient: the kernel rule takes im2col + GEMM only on AVX2, for one group and 64 or more products") {
+    auto g = geometry({1, 64, 8, 8, 8, 3, 3, 1, 1, 1});
+    CHECK(tg::kernels::conv2d_weight_grad_uses_gemm(g) == !tg::kernels::onednn_has_avx512());
+    g.groups = 2;
+    CHECK_FALSE(tg::kernels::conv2d_weight_grad_uses_gemm(g));
+    CHECK_FALSE(tg::kernels::conv2d_weight_grad_uses_gemm(geometry({1, 3, 8, 8, 8, 3, 3, 1, 1, 1})));
+}

@@ -4,6 +4,9 @@
 // threshold; anything else (broadcasting, strided views) goes through the strided runner.
 #include <omp.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "engine/strided.hpp"
 #include "engine/tensor.hpp"
 #include "engine/tensor_math.hpp"
@@ -40,6 +43,28 @@ Tensor map_unary(const Tensor& x, F f) {
     return out;
 }
 
+// For a dense `out` and an operand read with broadcast strides `s`: the length p of the innermost
+// memory block of `out` over which the operand is dense in the same order, when it is constant
+// (stride 0) across every other dimension, so that element i of out's memory reads the
+// operand's element i mod p; 0 when it is not of that form.
+inline int64_t repeat_period(const Tensor& out, const Strides& s) {
+    const Shape& shape = out.shape();
+    std::vector<std::size_t> order(shape.size());
+    for (std::size_t d = 0; d < order.size(); ++d) order[d] = d;
+    std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return out.strides()[x] < out.strides()[y]; });
+    int64_t period = 1;
+    std::size_t k = 0;
+    for (; k < order.size(); ++k) {
+        const std::size_t d = order[k];
+        if (shape[d] == 1) continue;
+        if (s[d] != period) break;
+        period *= shape[d];
+    }
+    for (; k < order.size(); ++k)
+        if (shape[order[k]] != 1 && s[order[k]] != 0) return 0;
+    return period;
+}
+
 // out = f(a, b) with NumPy broadcasting. The output takes the layout of an operand that already
 // has the output's shape, so a channels-last activation plus a [1,C,1,1] bias stays channels-last.
 template <class T, class F>
@@ -61,6 +86,22 @@ Tensor map_binary(const Tensor& a, const Tensor& b, const Shape& out_shape, F f)
     const T* ap = a.data<T>();
     const T* bp = b.data<T>();
     T* op = out.data<T>();
+    // One operand laid out as the output, the other repeating with a short period (a [1,C,1,1]
+    // bias on a channels-last activation: rows of C): one flat loop over rows, instead of the
+    // strided runner's call per run of C elements (2x PyTorch's time for C = 32).
+    if (a.shape() == out_shape && a.strides() == out.strides() && is_standard_dense(out)) {
+        if (const int64_t period = repeat_period(out, sb); period > 1) {
+            const int64_t rows = out.numel() / period;
+#pragma omp parallel for if (out.numel() > kParallelThreshold) schedule(static)
+            for (int64_t r = 0; r < rows; ++r) {
+                T* o = op + r * period;
+                const T* x = ap + r * period;
+#pragma omp simd
+                for (int64_t i = 0; i < period; ++i) o[i] = f(x[i], bp[i]);
+            }
+            return out;
+        }
+    }
     for_each_run_unordered<3>(out_shape, {out.strides(), sa, sb}, [&](auto off, int64_t n, auto st) {
         T* o = op + off[0];
         const T* x = ap + off[1];

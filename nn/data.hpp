@@ -75,7 +75,6 @@ private:
 // tensor; DataLoader(ImageDataset, options) applies the options' normalisation on top.
 struct ImageDataset : Dataset {
     int64_t count = 0, rows = 0, cols = 0;
-    int64_t count = 0, rows = 0, cols = 0;
     std::vector<uint8_t> pixels;  // count * rows * cols
     std::vector<int64_t> labels;  // count
 

@@ -334,7 +334,7 @@ TEST_CASE("TensorDataset for regression: float features and float targets stay p
         features.insert(features.end(), {double(i), 0.5 * i, -1.0});
         targets.insert(targets.end(), {2.0 * i + 0.25, double(i * i)});
     }
-    auto data = std::make_shared<nn::TensorDataset>(tg::from_vector(features, {n, 3}),
+    auto data = std::make_shared<nn::TensorDataset>(tg::from_vector(features, {n, 3}, {.dtype = tg::kFloat64}),
                                                     tg::from_vector(targets, {n, 2}).to(tg::kFloat32));
     nn::DataLoader loader(data, {.batch_size = 5, .seed = 3});
     std::set<int64_t> seen;

@@ -282,7 +282,7 @@ TEST_CASE("max_with_indices and min_with_indices: values with gradient, int64 in
         CHECK(tg::min_with_indices(r, axis, true).indices.to_vector<int64_t>() ==
               tg::argmin(r, axis, true).to_vector<int64_t>());
     }
-    const Tensor ramp = tg::tensor({{{0.0, 1.0}, {2.0, 3.0}}, {{4.0, 5.0}, {6.0, 7.0}}});
+    const Tensor ramp = tg::arange(8).reshape({2, 2, 2});  // [[[0,1],[2,3]],[[4,5],[6,7]]]
     CHECK(tg::min_with_indices(ramp.transpose(1, 2), 2).indices.to_vector<int64_t>() == std::vector<int64_t>{0, 0, 0, 0});
     CHECK(tg::min_with_indices(ramp.transpose(1, 2), 2).values.to_vector<float>() == std::vector<float>{0, 1, 4, 5});
     CHECK_THROWS_WITH_AS(tg::min_with_indices(tg::zeros({2, 0}), 1),

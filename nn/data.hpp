@@ -152,9 +152,9 @@ struct DataLoaderOptions {
 // order drawn from the loader's generator when shuffling.
 class DataLoader {
 public:
-    // Any dataset; its items are read through get() as each batch is made.
+    // Any dataset; its items are read through get() as each batch is made. An ImageDataset's
+    // pixels are normalised with options.mean and options.std, whichever way it is passed.
     DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options = {});
-    // Grey images, normalised with options.mean and options.std.
     DataLoader(ImageDataset dataset, DataLoaderOptions options = {});
 
     // Items per epoch: the dataset's size, or the sampler's.

@@ -35,9 +35,13 @@ std::shared_ptr<nn::Sequential> small_cnn(Generator& gen) {
         make_shared<nn::Dropout>(0.5), make_shared<nn::Linear>(128, 10, gen)});
 }
 
-// With `profiled`, each step runs under its own tg::Profiler (the cost of --profile); without, the
-// profiler is off, which must cost nothing measurable.
-void run_step(benchmark::State& state, bool profiled) {
+// Plain: the step as a user writes it. Profiled: each step under its own tg::Profiler (the cost of
+// --profile; with the profiler off it must cost nothing measurable). Unfused: the model's layers
+// called one by one instead of through Sequential, which fuses adjacent layers (nn/layers.cpp):
+// what the fusions save.
+enum class StepMode { Plain, Profiled, Unfused };
+
+void run_step(benchmark::State& state, StepMode mode) {
     Generator gen(0);
     auto model = small_cnn(gen);
     model->train();
@@ -45,15 +49,23 @@ void run_step(benchmark::State& state, bool profiled) {
     const Tensor x = input({64, 3, 32, 32}, MemoryFormat::Contiguous, false);
     std::vector<int64_t> labels(64);
     for (auto& l : labels) l = static_cast<int64_t>(gen.below(10));
+    auto forward = [&] {
+        if (mode != StepMode::Unfused) return (*model)(x);
+        Tensor h = x;
+        for (const auto& [_, layer] : model->named_children()) h = (*layer)(h);
+        return h;
+    };
     for (auto _ : state) {
         std::optional<Profiler> profiler;
-        if (profiled) profiler.emplace();
+        if (mode == StepMode::Profiled) profiler.emplace();
         optimizer.zero_grad();
-        Tensor loss = cross_entropy((*model)(x), labels);
+        Tensor loss = cross_entropy(forward(), labels);
         loss.backward();
         optimizer.step();
     }
-    state.SetLabel(profiled ? "input row-major, profiler on" : "input row-major");
+    state.SetLabel(mode == StepMode::Profiled ? "input row-major, profiler on"
+                   : mode == StepMode::Unfused ? "input row-major, layers unfused"
+                                               : "input row-major");
 }
 
 // The step's layers one by one, at their shapes in the step, in the layout each gets there: where
@@ -102,8 +114,9 @@ void register_layers() {
 }
 
 void register_smallcnn() {
-    timed(benchmark::RegisterBenchmark("smallcnn step b64/train step", run_step, false));
-    timed(benchmark::RegisterBenchmark("smallcnn step b64 profiled/train step", run_step, true));
+    timed(benchmark::RegisterBenchmark("smallcnn step b64/train step", run_step, StepMode::Plain));
+    timed(benchmark::RegisterBenchmark("smallcnn step b64 profiled/train step", run_step, StepMode::Profiled));
+    timed(benchmark::RegisterBenchmark("smallcnn step b64 unfused/train step", run_step, StepMode::Unfused));
     register_layers();
 }
 

@@ -99,14 +99,24 @@ BatchNorm::BatchNorm(const char* type, std::size_t ndim, int64_t num_features, B
     }
 }
 
-Tensor BatchNorm::forward(const Tensor& x) {
+Tensor BatchNorm::normalize(const Tensor& x, bool then_relu) {
     if (x.dim() != ndim_ && !(ndim_ == 2 && x.dim() == 3))
         throw std::invalid_argument(type_name() + ": expected a " + (ndim_ == 2 ? std::string("2-D [N,C] or 3-D [N,C,L]") : std::to_string(ndim_) + "-D") +
                                     " input, got " + describe(x));
     // Without running statistics, eval mode has nothing else to normalise with: use the batch's.
     const bool use_batch_stats = is_training() || !config.track_running_stats;
-    return batch_norm(x, running_mean, running_var, weight, bias,
-                      {.training = use_batch_stats, .momentum = config.momentum, .eps = config.eps});
+    const BatchNormOptions options{.training = use_batch_stats, .momentum = config.momentum, .eps = config.eps};
+    return then_relu ? batch_norm_relu(x, running_mean, running_var, weight, bias, options)
+                     : batch_norm(x, running_mean, running_var, weight, bias, options);
+}
+
+Tensor BatchNorm::forward(const Tensor& x) { return normalize(x, false); }
+
+// BatchNorm1d/2d then ReLU: batch_norm_relu, one pass each way instead of two.
+Tensor BatchNorm::forward_fused(Module& next, const Tensor& x) {
+    const bool fusable = (typeid(*this) == typeid(BatchNorm1d) || typeid(*this) == typeid(BatchNorm2d)) &&
+                         typeid(next) == typeid(ReLU) && !has_forward_hooks() && !next.has_forward_hooks();
+    return fusable ? normalize(x, true) : Tensor();
 }
 
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }

@@ -57,6 +57,8 @@ struct BatchNormConfig {
 class BatchNorm : public Module {
 public:
     Tensor forward(const Tensor& x) override;
+    // BatchNorm1d/2d then ReLU runs as batch_norm_relu.
+    Tensor forward_fused(Module& next, const Tensor& x) override;
     Tensor weight, bias;                // parameters, [C]
     Tensor running_mean, running_var;  // buffers, [C]
     BatchNormConfig config;
@@ -65,6 +67,7 @@ protected:
     BatchNorm(const char* type, std::size_t ndim, int64_t num_features, BatchNormConfig config);
 
 private:
+    Tensor normalize(const Tensor& x, bool then_relu);
     std::size_t ndim_;
 };
 

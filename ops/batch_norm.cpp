@@ -6,6 +6,7 @@
 #include "engine/profiler.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/kernels/batch_norm.hpp"
+#include "ops/kernels/elementwise.hpp"
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
 #include "ops/kernels/kernel_choice.hpp"
@@ -99,19 +100,29 @@ std::vector<Tensor> recorded_backward(const Tensor& g, const Tensor& x, const Te
     return {dx, sum(g * xhat, axes), sum(g, axes)};
 }
 
-}  // namespace
+// relu's derivative at relu(batch_norm)'s output, recomputed from x: 1 where the batch norm's
+// output is positive or NaN, 0 where it is not (as relu's backward), as a constant tensor.
+Tensor relu_mask(const Tensor& x, const std::vector<double>& mean, const std::vector<double>& invstd, const Tensor& weight,
+                 const Tensor& bias) {
+    const Tensor y = kernels::batch_norm_forward_fast(x, mean, invstd, weight, bias);
+    return kernels::map_unary<float>(y, [](float v) { return v <= 0 ? 0.0f : 1.0f; });
+}
 
-Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, const BatchNormOptions& options, SourceLocation loc) {
-    detail::OpScope scope("batch_norm", loc);
+// batch_norm, and with `fuse_relu` relu(batch_norm) in one pass each way (fast kernels only; the
+// caller runs the two ops for the reference kernels).
+Tensor batch_norm_impl(const char* op, const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var,
+                       const Tensor& weight, const Tensor& bias, const BatchNormOptions& options, bool fuse_relu,
+                       SourceLocation loc) {
+    detail::OpScope scope(op, loc);
     check(x_in, running_mean, running_var, weight, bias, options);
     // [N,C,L] is [N,C,L,1]: the same statistics per channel, through the same kernels.
     if (x_in.dim() == 3)
-        return squeeze(batch_norm(unsqueeze(x_in, 3), running_mean, running_var, weight, bias, options, loc), 3);
+        return squeeze(batch_norm_impl(op, unsqueeze(x_in, 3), running_mean, running_var, weight, bias, options, fuse_relu, loc), 3);
     // The fast kernels take row-major or channels-last; anything else is copied once.
     const MemoryFormat format = x_in.suggest_memory_format();
     const Tensor x = x_in.is_contiguous(format) ? x_in.detach() : x_in.detach().contiguous(format);
     const bool reference = is_reference(choose_kernels(x.dtype()));
+    if (fuse_relu && reference) throw std::logic_error("batch_norm_relu: the fused kernels are float32 fast kernels only");
     const int64_t C = x.shape()[1];
 
     std::vector<double> mean, invstd(C);
@@ -136,35 +147,57 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
 
     Tensor out = dispatch(x.dtype(), [&]<class T>() {
         return reference ? kernels::batch_norm_forward_reference<T>(x, mean, invstd, weight, bias)
-                         : kernels::batch_norm_forward_fast(x, mean, invstd, weight, bias);
+                         : kernels::batch_norm_forward_fast(x, mean, invstd, weight, bias, fuse_relu);
     });
     if (!needs_grad({x_in, weight, bias})) return out;
     const SavedTensor saved_x(x, x_in);
     const SavedTensor saved_w = weight.defined() ? SavedTensor(weight) : SavedTensor();
+    // The relu mask is recomputed from x with the forward's bias.
+    const SavedTensor saved_b = fuse_relu && bias.defined() ? SavedTensor(bias) : SavedTensor();
     const bool training = options.training;
     const double eps = options.eps;
     // xhat = (x - mean) invstd [N,C,...], y = w xhat + b. Training: dx = w invstd / M (M g - sum g -
     // xhat sum(g xhat)) [N,C,...]; eval: dx = w invstd g; dw = sum(g xhat) [C], db = sum(g) [C].
-    return record("batch_norm", out, {x_in, weight, bias},
-                  [saved_x, saved_w, mean, invstd, training, reference, eps](const Tensor& g_in, const GradMask& needs) {
+    // Fused with relu: the same with g masked by relu's derivative at the output.
+    return record(op, out, {x_in, weight, bias},
+                  [saved_x, saved_w, saved_b, mean, invstd, training, reference, eps, fuse_relu](const Tensor& g_out,
+                                                                                                const GradMask& needs) {
                       const Tensor x = saved_x.unpack();
                       const Tensor w = saved_w.defined() ? saved_w.unpack() : Tensor();
-                      if (is_grad_enabled()) {  // create_graph
+                      const Tensor b = saved_b.defined() ? saved_b.unpack() : Tensor();
+                      if (is_grad_enabled()) {  // create_graph; relu's derivative is a constant mask
+                          const Tensor g_in = fuse_relu ? g_out * relu_mask(x.detach(), mean, invstd, saved_w.defined() ? w.detach() : Tensor(), b) : g_out;
                           std::vector<Tensor> grads = recorded_backward(g_in, x, w, mean, invstd, training, eps);
                           for (std::size_t i = 0; i < 3; ++i)
                               if (!needs[i]) grads[i] = Tensor();
                           return grads;
                       }
                       // The kernels read g in x's layout.
-                      const Tensor g = g_in.strides() == x.strides() ? g_in : g_in.contiguous(x.suggest_memory_format());
+                      const Tensor g = g_out.strides() == x.strides() ? g_out : g_out.contiguous(x.suggest_memory_format());
                       std::vector<Tensor> grads = dispatch(g.dtype(), [&]<class T>() {
                           return reference ? kernels::batch_norm_backward_reference<T>(g, x, mean, invstd, w, training)
-                                           : kernels::batch_norm_backward_fast(g, x, mean, invstd, w, training);
+                                           : kernels::batch_norm_backward_fast(g, x, mean, invstd, w, training,
+                                                                               fuse_relu ? std::optional<Tensor>(b) : std::nullopt);
                       });
                       for (std::size_t i = 0; i < 3; ++i)
                           if (!needs[i]) grads[i] = Tensor();
                       return grads;
                   });
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, const BatchNormOptions& options, SourceLocation loc) {
+    return batch_norm_impl("batch_norm", x, running_mean, running_var, weight, bias, options, false, loc);
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, const BatchNormOptions& options, SourceLocation loc) {
+    // The unfused ops are the reference; the undefined-input check is batch_norm's.
+    if (!x.defined() || is_reference(choose_kernels(x.dtype())))
+        return relu(batch_norm(x, running_mean, running_var, weight, bias, options, loc), loc);
+    return batch_norm_impl("batch_norm_relu", x, running_mean, running_var, weight, bias, options, true, loc);
 }
 
 }  // namespace tapegrad

@@ -17,4 +17,11 @@ struct BatchNormOptions {
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, const BatchNormOptions& options = {}, SourceLocation loc = SourceLocation::current());
 
+// relu(batch_norm(...)) with the same arguments, in one pass each way on the float32 fast
+// kernels: the forward clamps as it writes, and the backward recomputes from x where the output
+// was positive instead of reading it back. The reference kernels (float64, ReferenceKernelsGuard)
+// run the two ops unfused, which is what the registry compares the fused kernels with.
+Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, const BatchNormOptions& options = {}, SourceLocation loc = SourceLocation::current());
+
 }  // namespace tapegrad

@@ -3,6 +3,7 @@
 // reorders exact operations; layers with hooks, or of a derived type, are left alone.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -51,6 +52,11 @@ bool same_bits(const Tensor& a, const Tensor& b) {
     for (std::size_t i = 0; i < va.size(); ++i)
         if (!(va[i] == vb[i] || (std::isnan(va[i]) && std::isnan(vb[i])))) return false;
     return true;
+}
+
+double smallest(const Tensor& t) {
+    const auto v = t.to_vector<double>();
+    return *std::min_element(v.begin(), v.end());
 }
 
 void check_same(const Run& fused, const Run& unfused) {
@@ -109,4 +115,72 @@ TEST_CASE("fusion: a subclass of ReLU with its own forward is not fused") {
     // max of -relu(x) over a window is 0 unless all four are positive: not -relu(max).
     const Tensor want = tg::max_pool2d(tg::relu(x) * -1.0, {.kernel_size = 2});
     CHECK(tg::max_abs_diff(seq(x), want) == 0.0);
+}
+
+TEST_CASE("fusion: BatchNorm then ReLU in a Sequential (batch_norm_relu) gives the unfused values and gradients") {
+    for (const bool training : {true, false}) {
+        for (const tg::MemoryFormat format : {tg::MemoryFormat::Contiguous, tg::MemoryFormat::ChannelsLast}) {
+            CAPTURE(training);
+            tg::Generator gen(5);
+            auto conv = std::make_shared<nn::Conv2d>(3, 4, 3, gen, tg::Conv2dOptions{.padding = 1});
+            auto bn = std::make_shared<nn::BatchNorm2d>(4);
+            // Non-trivial affine parameters and running statistics, so that every term shows.
+            {
+                tg::NoGradGuard no_grad;
+                bn->weight.copy_(tg::uniform({4}, 0.5, 1.5, gen));
+                bn->bias.copy_(tg::randn({4}, gen));
+                bn->running_mean.copy_(tg::randn({4}, gen));
+                bn->running_var.copy_(tg::uniform({4}, 0.5, 2.0, gen));
+            }
+            bn->train(training);
+            const std::vector<std::shared_ptr<nn::Module>> layers{conv, bn, std::make_shared<nn::ReLU>(),
+                                                                  std::make_shared<nn::MaxPool2d>(tg::Pool2dOptions{.kernel_size = 2})};
+            const Tensor x = tg::randn({4, 3, 6, 6}, gen).contiguous(format);
+            // Running statistics move in training: each run starts from the same ones.
+            const Tensor mean0 = bn->running_mean.clone(), var0 = bn->running_var.clone();
+            const Run fused = run(layers, x, true);
+            const Tensor fused_mean = bn->running_mean.clone();
+            {
+                tg::NoGradGuard no_grad;
+                bn->running_mean.copy_(mean0);
+                bn->running_var.copy_(var0);
+            }
+            const Run unfused = run(layers, x, false);
+            CHECK(tg::max_abs_diff(fused_mean, bn->running_mean) == 0.0);
+            // The fused backward masks g inside the batch norm's passes; float32 sums may round
+            // in another order than the two separate kernels'.
+            CHECK(tg::max_abs_diff(fused.out, unfused.out) == 0.0);
+            CHECK(tg::max_abs_diff(fused.dx, unfused.dx) <= 1e-5);
+            REQUIRE(fused.grads.size() == unfused.grads.size());
+            for (std::size_t i = 0; i < fused.grads.size(); ++i) CHECK(tg::max_abs_diff(fused.grads[i], unfused.grads[i]) <= 1e-5);
+        }
+    }
+}
+
+TEST_CASE("fusion: batch_norm_relu's second derivative matches the unfused ops'") {
+    tg::Generator gen(6);
+    const Tensor x = tg::randn({3, 2, 3, 3}, gen).requires_grad_();
+    const Tensor w = tg::uniform({2}, 0.5, 1.5, gen).requires_grad_(), b = tg::randn({2}, gen).requires_grad_();
+    auto hessian_row = [&](bool fused) {
+        Tensor y = fused ? tg::batch_norm_relu(x, Tensor(), Tensor(), w, b) : tg::relu(tg::batch_norm(x, Tensor(), Tensor(), w, b));
+        Tensor gx = tg::grad({tg::sum(y * y)}, {x}, {}, std::nullopt, /*create_graph=*/true)[0];
+        return tg::grad({tg::sum(gx * gx)}, {x, w, b});
+    };
+    const auto fused = hessian_row(true), unfused = hessian_row(false);
+    for (std::size_t i = 0; i < fused.size(); ++i) CHECK(tg::max_abs_diff(fused[i], unfused[i]) <= 1e-4);
+}
+
+TEST_CASE("fusion: a BatchNorm with a forward hook is not fused, and its hook sees batch_norm's output") {
+    tg::Generator gen(8);
+    auto bn = std::make_shared<nn::BatchNorm2d>(2);
+    int calls = 0;
+    auto handle = bn->register_forward_hook([&](nn::Module&, const Tensor&, const Tensor& out) {
+        ++calls;
+        CHECK(smallest(out) < 0.0);  // the hook sees batch_norm's output, before relu
+        return Tensor();
+    });
+    nn::Sequential seq({bn, std::make_shared<nn::ReLU>()});
+    const Tensor y = seq(tg::randn({4, 2, 3, 3}, gen));
+    CHECK(calls == 1);
+    CHECK(smallest(y) >= 0.0);
 }

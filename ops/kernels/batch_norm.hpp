@@ -5,6 +5,7 @@
 // straight from the derivation. Fast (float32, dense): two passes each way, over one of two
 // layouts: "planes" (row-major [N,C,H,W]: H*W contiguous per channel) or "channels inner"
 // (channels-last, and [N,C]: C contiguous per row, vectorised over C).
+#include <optional>
 #include <vector>
 
 #include "engine/tensor.hpp"
@@ -32,9 +33,13 @@ std::vector<Tensor> batch_norm_backward_reference(const Tensor& g, const Tensor&
 
 // ---- fast, float32
 ChannelStats batch_norm_stats_fast(const Tensor& x);
+// With `relu`, the output is relu(y), in the same pass.
 Tensor batch_norm_forward_fast(const Tensor& x, const std::vector<double>& mean, const std::vector<double>& invstd,
-                               const Tensor& weight, const Tensor& bias);
+                               const Tensor& weight, const Tensor& bias, bool relu = false);
+// With `relu_bias` (the forward's bias, possibly undefined), the gradient of relu(batch_norm(x)):
+// g is masked where the forward's output, recomputed from x, was not positive, inside both passes.
 std::vector<Tensor> batch_norm_backward_fast(const Tensor& g, const Tensor& x, const std::vector<double>& mean,
-                                             const std::vector<double>& invstd, const Tensor& weight, bool training);
+                                             const std::vector<double>& invstd, const Tensor& weight, bool training,
+                                             const std::optional<Tensor>& relu_bias = std::nullopt);
 
 }  // namespace tapegrad::kernels

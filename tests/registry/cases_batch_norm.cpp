@@ -6,18 +6,22 @@
 namespace tapegrad::testing {
 namespace {
 
-Tensor train_with_running(const Tensor& x, const Tensor& w, const Tensor& b) {
+// batch_norm, or batch_norm_relu (whose reference kernels are the two ops unfused).
+using BatchNormFn = Tensor (*)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const BatchNormOptions&,
+                               SourceLocation);
+
+Tensor train_with_running(const Tensor& x, const Tensor& w, const Tensor& b, BatchNormFn op = batch_norm) {
     const int64_t C = x.shape()[1];
     Tensor rm = zeros({C}, {.dtype = x.dtype()}), rv = ones({C}, {.dtype = x.dtype()});
-    return batch_norm(x, rm, rv, w, b, {.training = true});
+    return op(x, rm, rv, w, b, {.training = true}, SourceLocation::current());
 }
 
 // Fixed running statistics (the same for every call and dtype).
-Tensor eval_mode(const Tensor& x, const Tensor& w, const Tensor& b) {
+Tensor eval_mode(const Tensor& x, const Tensor& w, const Tensor& b, BatchNormFn op = batch_norm) {
     const int64_t C = x.shape()[1];
     Generator gen(7);
     Tensor rm = randn({C}, gen, {.dtype = x.dtype()}), rv = uniform({C}, 0.5, 2.0, gen, {.dtype = x.dtype()});
-    return batch_norm(x, rm, rv, w, b, {.training = false});
+    return op(x, rm, rv, w, b, {.training = false}, SourceLocation::current());
 }
 
 RegisterOps batch_norm_cases({
@@ -52,6 +56,20 @@ RegisterOps batch_norm_cases({
     {.name = "batch_norm/eval_3d_affine",
      .input_shapes = {{2, 3, 4}, {3}, {3}},
      .fn = [](auto& in) { return eval_mode(in[0], in[1], in[2]); }},
+    // The fused relu(batch_norm): fast kernels against the two ops unfused, in both layouts the
+    // kernels have (planes, and channels inner for [N,C]).
+    {.name = "batch_norm_relu/train_4d_affine",
+     .input_shapes = {{3, 2, 2, 3}, {2}, {2}},
+     .fn = [](auto& in) { return train_with_running(in[0], in[1], in[2], batch_norm_relu); }},
+    {.name = "batch_norm_relu/train_2d_no_affine",
+     .input_shapes = {{5, 3}},
+     .fn = [](auto& in) { return train_with_running(in[0], Tensor(), Tensor(), batch_norm_relu); }},
+    {.name = "batch_norm_relu/eval_4d_affine",
+     .input_shapes = {{2, 3, 2, 2}, {3}, {3}},
+     .fn = [](auto& in) { return eval_mode(in[0], in[1], in[2], batch_norm_relu); }},
+    {.name = "batch_norm_relu/train_3d_affine",
+     .input_shapes = {{3, 2, 5}, {2}, {2}},
+     .fn = [](auto& in) { return train_with_running(in[0], in[1], in[2], batch_norm_relu); }},
 });
 
 }  // namespace

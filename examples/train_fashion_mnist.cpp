@@ -55,11 +55,13 @@ struct SmallCNN : nn::Module {
         Tensor x;
         {
             tg::NameScope scope("block1");
-            x = tg::max_pool2d(tg::relu((*bn1)((*conv1)(input))), {.kernel_size = 2});  // [B,32,14,14]
+            // Pooling before relu gives the same values and gradients (relu is monotone, so they
+            // commute) and runs relu on a quarter of the elements.
+            x = tg::relu(tg::max_pool2d((*bn1)((*conv1)(input)), {.kernel_size = 2}));  // [B,32,14,14]
         }
         {
             tg::NameScope scope("block2");
-            x = tg::max_pool2d(tg::relu((*bn2)((*conv2)(x))), {.kernel_size = 2});  // [B,64,7,7]
+            x = tg::relu(tg::max_pool2d((*bn2)((*conv2)(x)), {.kernel_size = 2}));  // [B,64,7,7]
         }
         tg::NameScope scope("head");
         x = x.flatten(1);  // [B,3136]

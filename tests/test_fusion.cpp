@@ -184,3 +184,18 @@ TEST_CASE("fusion: a BatchNorm with a forward hook is not fused, and its hook se
     CHECK(calls == 1);
     CHECK(smallest(y) >= 0.0);
 }
+
+// Conv2d then ReLU is not fused: oneDNN 2.6's relu post-op writes 0 for a NaN input, where relu
+// (PyTorch's and ours) passes NaN through. This pins the behaviour a fusion would have to keep.
+TEST_CASE("fusion: Conv2d then ReLU in a Sequential passes a NaN through as relu does") {
+    tg::Generator gen(10);
+    auto conv = std::make_shared<nn::Conv2d>(2, 3, 3, gen, tg::Conv2dOptions{.padding = 1});
+    std::vector<double> v = tg::randn({1, 2, 4, 4}, gen).to_vector<double>();
+    v[5] = std::numeric_limits<double>::quiet_NaN();
+    const Tensor x = tg::from_vector(v, {1, 2, 4, 4});
+    nn::Sequential seq({conv, std::make_shared<nn::ReLU>()});
+    const Tensor want = tg::relu(tg::conv2d(x, conv->weight, conv->bias, conv->options));
+    CHECK(same_bits(seq(x), want));
+    const auto out = want.to_vector<double>();
+    CHECK(std::any_of(out.begin(), out.end(), [](double e) { return std::isnan(e); }));
+}

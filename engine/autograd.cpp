@@ -367,9 +367,11 @@ Tensor sum_to_recorded(const Tensor& g, const Shape& shape) {
 
 // Sums gradients that arrive along several edges into one buffer. When the backward is recorded
 // the sum is out of place and on the tape: the buffer may be a gradient with history.
-void accumulate(Tensor& slot, const Tensor& g, bool create_graph) {
+// Takes g by value: a gradient moved in that nothing else holds can later become a leaf's .grad()
+// or be added into without a copy.
+void accumulate(Tensor& slot, Tensor g, bool create_graph) {
     if (!slot.defined()) {
-        slot = g;
+        slot = std::move(g);
         return;
     }
     if (create_graph) {
@@ -576,9 +578,9 @@ std::vector<Tensor> run_graph(const std::vector<std::pair<Edge, Tensor>>& roots,
             }
         }
     };
-    auto add_to_leaf = [&](const Edge& e, const Tensor& g) {
+    auto add_to_leaf = [&](const Edge& e, Tensor g) {
         LeafState& s = leaves.at(e.leaf.get());
-        if (g.defined()) accumulate(s.grad, g, create_graph);
+        if (g.defined()) accumulate(s.grad, std::move(g), create_graph);
         if (--s.pending == 0) leaf_done(s);
     };
 
@@ -645,12 +647,15 @@ std::vector<Tensor> run_graph(const std::vector<std::pair<Edge, Tensor>>& roots,
         for (std::size_t i = 0; i < edges.size(); ++i) {
             const Edge& e = edges[i];
             if (!mask[i]) continue;
-            Tensor g = i < grads.size() && grads[i].defined() ? check_gradient(*node, i, grads[i], e, create_graph) : Tensor();
+            // Moved out of `grads`, so that a gradient no other input shares is uniquely owned and
+            // becomes the leaf's .grad() (or an accumulation buffer) without a copy.
+            Tensor g = i < grads.size() && grads[i].defined() ? check_gradient(*node, i, std::move(grads[i]), e, create_graph)
+                                                              : Tensor();
             if (e.leaf) {
-                add_to_leaf(e, g);
+                add_to_leaf(e, std::move(g));
                 continue;
             }
-            if (g.defined()) accumulate(buffers[e.node.get()], g, create_graph);
+            if (g.defined()) accumulate(buffers[e.node.get()], std::move(g), create_graph);
             if (--deps[e.node.get()] == 0) ready.push_back(e.node.get());
         }
     }

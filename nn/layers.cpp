@@ -132,6 +132,16 @@ Tensor ReLU::forward_fused(Module& next, const Tensor& x) {
 }
 Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, options); }
 Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, options); }
+std::tuple<Tensor, Tensor> MaxPool2d::forward_with_indices(const Tensor& x) { return max_pool2d_with_indices(x, options); }
+Tensor MaxUnpool2d::forward(const Tensor& x, const Tensor& indices, std::optional<Pair> output_size) {
+    return max_unpool2d(x, indices, {.kernel_size = kernel_size, .stride = stride, .padding = padding, .output_size = output_size});
+}
+Tensor MaxUnpool2d::forward_inputs(const std::vector<Tensor>& inputs) {
+    if (inputs.size() != 2)
+        throw std::invalid_argument("MaxUnpool2d: takes two inputs, (x, indices), got " + std::to_string(inputs.size()) +
+                                    "; call forward(x, indices, output_size) for another output size");
+    return forward(inputs[0], inputs[1]);
+}
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size); }
 
 namespace {

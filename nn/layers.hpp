@@ -91,18 +91,52 @@ public:
     Tensor forward_fused(Module& next, const Tensor& x) override;
 };
 
+// nn.MaxPool2d(kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+// ceil_mode=False): the positional constructor follows PyTorch's order without return_indices;
+// forward_with_indices is return_indices=True (a Module's forward returns one tensor).
 class MaxPool2d : public Module {
 public:
     explicit MaxPool2d(Pool2dOptions options) : Module("MaxPool2d"), options(options) {}
+    explicit MaxPool2d(Pair kernel_size, std::optional<Pair> stride = std::nullopt, Pair padding = 0, Pair dilation = 1,
+                       bool ceil_mode = false)
+        : MaxPool2d(Pool2dOptions{
+              .kernel_size = kernel_size, .stride = stride, .padding = padding, .dilation = dilation, .ceil_mode = ceil_mode}) {}
+    Tensor forward(const Tensor& x) override;
+    // The output and the int64 indices that MaxUnpool2d takes.
+    std::tuple<Tensor, Tensor> forward_with_indices(const Tensor& x);
+    Pool2dOptions options;
+};
+
+// nn.AvgPool2d(kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+// divisor_override=None), in PyTorch's order.
+class AvgPool2d : public Module {
+public:
+    explicit AvgPool2d(Pool2dOptions options) : Module("AvgPool2d"), options(options) {}
+    explicit AvgPool2d(Pair kernel_size, std::optional<Pair> stride = std::nullopt, Pair padding = 0, bool ceil_mode = false,
+                       bool count_include_pad = true, std::optional<int64_t> divisor_override = std::nullopt)
+        : AvgPool2d(Pool2dOptions{.kernel_size = kernel_size,
+                                  .stride = stride,
+                                  .padding = padding,
+                                  .ceil_mode = ceil_mode,
+                                  .count_include_pad = count_include_pad,
+                                  .divisor_override = divisor_override}) {}
     Tensor forward(const Tensor& x) override;
     Pool2dOptions options;
 };
 
-class AvgPool2d : public Module {
+// nn.MaxUnpool2d(kernel_size, stride=None, padding=0): unpool(x, indices), or
+// forward(x, indices, output_size) as in PyTorch (output_size (H, W), e.g. the pooled input's size).
+class MaxUnpool2d : public Module {
 public:
-    explicit AvgPool2d(Pool2dOptions options) : Module("AvgPool2d"), options(options) {}
-    Tensor forward(const Tensor& x) override;
-    Pool2dOptions options;
+    explicit MaxUnpool2d(Pair kernel_size, std::optional<Pair> stride = std::nullopt, Pair padding = 0)
+        : Module("MaxUnpool2d"), kernel_size(kernel_size), stride(stride), padding(padding) {}
+    using Module::forward;
+    Tensor forward(const Tensor& x, const Tensor& indices, std::optional<Pair> output_size = std::nullopt);
+    // module(x, indices): forward(x, indices) with the default output size.
+    Tensor forward_inputs(const std::vector<Tensor>& inputs) override;
+    Pair kernel_size;
+    std::optional<Pair> stride;
+    Pair padding;
 };
 
 // Global average pooling is AdaptiveAvgPool2d(1).

@@ -1,11 +1,14 @@
 #include "ops/pooling.hpp"
 
+#include <functional>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
 #include "engine/autograd.hpp"
 #include "engine/profiler.hpp"
+#include "ops/kernels/index.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/kernels/pool_fast.hpp"
 #include "ops/kernels/pool_reference.hpp"
@@ -19,29 +22,66 @@ std::string pair_str(const Pair& p) { return "{" + std::to_string(p.h) + "," + s
 void check_input(const char* op, const Tensor& x) {
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is an undefined tensor");
     if (x.dim() != 4)
-        throw std::invalid_argument(std::string(op) + ": the input must be 4-D [N,C,H,W], got " + to_string(x.shape()) +
-                                    "; add a batch dimension with reshape for a single image");
+        throw std::invalid_argument(std::string(op) + ": the input must be 4-D [N,C,H,W] or 3-D [C,H,W], got " + to_string(x.shape()));
+    if (x.size(2) == 0 || x.size(3) == 0)
+        throw std::invalid_argument(std::string(op) + ": the input " + to_string(x.shape()) +
+                                    " has no pixels; only the batch (or channel) size may be 0");
 }
 
-kernels::PoolGeometry check_pool(const char* op, const Tensor& x, const Pool2dOptions& o) {
+// PyTorch's pools take one image [C,H,W] as well: it runs as a batch of one.
+bool unbatched(const Tensor& x) { return x.defined() && x.dim() == 3; }
+Tensor as_batch(const Tensor& t) { return t.reshape({1, t.size(0), t.size(1), t.size(2)}); }
+Tensor drop_batch(const Tensor& t) { return t.reshape({t.size(1), t.size(2), t.size(3)}); }
+
+// The output length along one axis (PyTorch's pooling_output_shape); span >= 0 is checked first.
+int64_t pooled_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation, bool ceil_mode) {
+    const int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
+    int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    if (ceil_mode && (out - 1) * stride >= in + pad) --out;  // the last window must start inside the input or the left padding
+    return out;
+}
+
+// Whether every window along one axis reads at least one input element (a dilated window may
+// step over the whole input, leaving only padding).
+bool every_window_reads_input(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation) {
+    for (int64_t o = 0; o < out; ++o) {
+        const int64_t start = o * stride - pad;
+        if (kernels::first_tap_inside(start, dilation) >= kernels::window_end(start, kernel, dilation, in)) return false;
+    }
+    return true;
+}
+
+enum class PoolKind : uint8_t { Max, Average };
+
+kernels::PoolGeometry check_pool(const char* op, const Tensor& x, const Pool2dOptions& o, PoolKind kind) {
     check_input(op, x);
-    const Pair k = o.kernel_size, s = o.stride.value_or(o.kernel_size), p = o.padding;
+    const Pair k = o.kernel_size, s = o.stride.value_or(o.kernel_size), p = o.padding, d = o.dilation;
     auto fail = [&](const std::string& what) {
         throw std::invalid_argument(std::string(op) + ": " + what + " (input " + to_string(x.shape()) + ", kernel " + pair_str(k) +
-                                    ", stride " + pair_str(s) + ", padding " + pair_str(p) + ")");
+                                    ", stride " + pair_str(s) + ", padding " + pair_str(p) + ", dilation " + pair_str(d) +
+                                    (o.ceil_mode ? ", ceil_mode" : "") + ")");
     };
+    if (kind == PoolKind::Max && (!o.count_include_pad || o.divisor_override))
+        fail("count_include_pad and divisor_override are avg_pool2d options; leave them at their defaults");
+    if (kind == PoolKind::Average && (d.h != 1 || d.w != 1)) fail("avg_pool2d has no dilation (neither has PyTorch's); leave it at 1");
+    if (kind == PoolKind::Average && o.divisor_override == 0) fail("divisor_override must not be zero");
     if (k.h <= 0 || k.w <= 0) fail("kernel_size must be positive");
     if (s.h <= 0 || s.w <= 0) fail("stride must be positive");
+    if (d.h <= 0 || d.w <= 0) fail("dilation must be positive");
     if (p.h < 0 || p.w < 0) fail("padding must not be negative");
     // Bounded first, so that the output-size arithmetic below cannot overflow.
-    if (k.h > kMaxElements || k.w > kMaxElements || s.h > kMaxElements || s.w > kMaxElements)
-        fail("kernel_size and stride must be at most 2^40");
+    if (k.h > kMaxElements || k.w > kMaxElements || s.h > kMaxElements || s.w > kMaxElements || d.h > kMaxElements ||
+        d.w > kMaxElements || k.h * d.h > kMaxElements || k.w * d.w > kMaxElements)
+        fail("kernel_size, stride and dilation (and kernel_size times dilation) must be at most 2^40");
     // PyTorch's rule: beyond half the kernel, a window could lie entirely in the padding.
     if (p.h > k.h / 2 || p.w > k.w / 2) fail("padding must be at most half the kernel size");
-    kernels::PoolGeometry g{x.size(0), x.size(1), x.size(2), x.size(3), 0, 0, k.h, k.w, s.h, s.w, p.h, p.w};
-    if (g.H + 2 * p.h < k.h || g.W + 2 * p.w < k.w) fail("the kernel is larger than the padded input, so the output would be empty");
-    g.OH = (g.H + 2 * p.h - k.h) / s.h + 1;
-    g.OW = (g.W + 2 * p.w - k.w) / s.w + 1;
+    kernels::PoolGeometry g{x.size(0), x.size(1), x.size(2), x.size(3), 0, 0, k.h, k.w, s.h, s.w, p.h, p.w, d.h, d.w};
+    if (g.H + 2 * p.h < d.h * (k.h - 1) + 1 || g.W + 2 * p.w < d.w * (k.w - 1) + 1)
+        fail("the (dilated) kernel is larger than the padded input, so the output would be empty; pad more or use a smaller kernel");
+    g.OH = pooled_size(g.H, k.h, s.h, p.h, d.h, o.ceil_mode);
+    g.OW = pooled_size(g.W, k.w, s.w, p.w, d.w, o.ceil_mode);
+    if (!every_window_reads_input(g.H, g.OH, k.h, s.h, p.h, d.h) || !every_window_reads_input(g.W, g.OW, k.w, s.w, p.w, d.w))
+        fail("a dilated window reads only padding; use a smaller dilation or padding");
     if (g.H * g.W > std::numeric_limits<int32_t>::max()) fail("an input plane has more than 2^31 elements");
     return g;
 }
@@ -91,18 +131,23 @@ std::vector<int64_t> flat_argmax(const kernels::Argmax& argmax, const kernels::P
     return flat;
 }
 
-}  // namespace
+// max_pool2d's output, recorded, and the argmax behind it.
+struct MaxPooled {
+    Tensor out;
+    kernels::Argmax argmax;
+    kernels::PoolGeometry geometry;
+};
 
-Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options, SourceLocation loc) {
+MaxPooled max_pool(const Tensor& x, const Pool2dOptions& options, SourceLocation loc) {
     detail::OpScope scope("max_pool2d", loc);
-    const kernels::PoolGeometry g = check_pool("max_pool2d", x, options);
+    const kernels::PoolGeometry g = check_pool("max_pool2d", x, options, PoolKind::Max);
     const bool fast = use_fast(x);
     kernels::MaxPoolResult r = fast ? kernels::max_pool2d_forward_fast(dense(x), g)
                                     : dispatch(x.dtype(), [&]<class T>() { return kernels::max_pool2d_forward_reference<T>(x, g); });
     // dX [N,C,H,W]: dX[n,c,argmax(n,c,j)] += dout[n,c,j]; every other input gets 0
     // The argmax is all the backward reads; the version check refuses what PyTorch, which saves x, refuses.
-    return record("max_pool2d", r.out, {x}, [g, fast, argmax = r.argmax, saved_x = SavedTensor::version_of(x)](
-                                                const Tensor& dout, const GradMask&) {
+    Tensor out = record("max_pool2d", r.out, {x}, [g, fast, argmax = r.argmax, saved_x = SavedTensor::version_of(x)](
+                                                      const Tensor& dout, const GradMask&) {
         saved_x.check();
         if (is_grad_enabled())  // create_graph: the scatter as a recorded op
             return std::vector<Tensor>{put_add(g.input_shape(), flat_argmax(argmax, g), dout)};
@@ -111,25 +156,121 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options, SourceLocation 
                                               return kernels::max_pool2d_backward_reference<T>(dout, argmax, g);
                                           })};
     });
+    return {out, r.argmax, g};
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options, SourceLocation loc) {
+    if (unbatched(x)) return drop_batch(max_pool2d(as_batch(x), options, loc));
+    return max_pool(x, options, loc).out;
+}
+
+std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const Pool2dOptions& options, SourceLocation loc) {
+    if (unbatched(x)) {
+        auto [out, indices] = max_pool2d_with_indices(as_batch(x), options, loc);
+        return {drop_batch(out), drop_batch(indices)};
+    }
+    MaxPooled r = max_pool(x, options, loc);
+    Tensor indices = r.argmax.to_tensor(r.geometry.output_shape());
+    return {r.out, indices};
 }
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
-    const kernels::PoolGeometry g = check_pool("avg_pool2d", x, options);
-    return average_pool("avg_pool2d", x,
-                        {g.N, g.C, g.H, g.W, kernels::window_bins(g.H, g.OH, g.KH, g.SH, g.PH),
-                         kernels::window_bins(g.W, g.OW, g.KW, g.SW, g.PW)});
+    if (unbatched(x)) return drop_batch(avg_pool2d(as_batch(x), options));
+    const kernels::PoolGeometry g = check_pool("avg_pool2d", x, options, PoolKind::Average);
+    kernels::AvgPoolBins bins{g.N, g.C, g.H, g.W, kernels::window_bins(g.H, g.OH, g.KH, g.SH, g.PH, options.count_include_pad),
+                              kernels::window_bins(g.W, g.OW, g.KW, g.SW, g.PW, options.count_include_pad)};
+    bins.divisor_override = options.divisor_override.value_or(0);
+    return average_pool("avg_pool2d", x, bins);
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, Pair output_size) {
+    if (unbatched(x)) return drop_batch(adaptive_avg_pool2d(as_batch(x), output_size));
     check_input("adaptive_avg_pool2d", x);
     if (output_size.h <= 0 || output_size.w <= 0)
         throw std::invalid_argument("adaptive_avg_pool2d: output_size must be positive, got " + pair_str(output_size) + " (input " +
                                     to_string(x.shape()) + ")");
-    if (x.size(2) <= 0 || x.size(3) <= 0)
-        throw std::invalid_argument("adaptive_avg_pool2d: the input " + to_string(x.shape()) + " has no pixels to average");
     return average_pool("adaptive_avg_pool2d", x,
                         {x.size(0), x.size(1), x.size(2), x.size(3), kernels::adaptive_bins(x.size(2), output_size.h),
                          kernels::adaptive_bins(x.size(3), output_size.w)});
+}
+
+namespace {
+
+// One axis of max_unpool2d's output: PyTorch's default (in − 1)s − 2p + k, or the requested size,
+// which must lie strictly within one stride of it.
+int64_t unpooled_size(const std::function<void(const std::string&)>& fail, const char* axis, int64_t in, int64_t kernel, int64_t stride,
+                      int64_t pad, std::optional<int64_t> requested) {
+    const int64_t natural = (in - 1) * stride - 2 * pad + kernel;
+    if (!requested) {
+        if (natural <= 0) fail(std::string("the default output ") + axis + " is " + std::to_string(natural) + "; give output_size");
+        return natural;
+    }
+    if (*requested <= 0 || *requested <= natural - stride || *requested >= natural + stride)
+        fail(std::string("output_size ") + axis + " " + std::to_string(*requested) + " must be positive and strictly between " +
+             std::to_string(natural - stride) + " and " + std::to_string(natural + stride) + " (the default " +
+             std::to_string(natural) + " plus or minus the stride)");
+    return *requested;
+}
+
+}  // namespace
+
+Tensor max_unpool2d(const Tensor& x, const Tensor& indices, const MaxUnpool2dOptions& options) {
+    if (unbatched(x)) {
+        if (indices.defined() && indices.dim() == 3) return drop_batch(max_unpool2d(as_batch(x), as_batch(indices), options));
+        throw std::invalid_argument("max_unpool2d: indices must have the input's shape, as max_pool2d_with_indices returns them (input " +
+                                    to_string(x.shape()) + ", indices " + (indices.defined() ? to_string(indices.shape()) : "undefined") + ")");
+    }
+    check_input("max_unpool2d", x);
+    const Pair k = options.kernel_size, s = options.stride.value_or(options.kernel_size), p = options.padding;
+    const std::function<void(const std::string&)> fail = [&](const std::string& what) {
+        throw std::invalid_argument("max_unpool2d: " + what + " (input " + to_string(x.shape()) + ", indices " +
+                                    (indices.defined() ? to_string(indices.shape()) + " " + dtype_name(indices.dtype()) : "undefined") +
+                                    ", kernel " + pair_str(k) + ", stride " + pair_str(s) + ", padding " + pair_str(p) + ")");
+    };
+    if (!is_floating_point(x.dtype())) fail("the input must be float32 or float64");
+    if (!indices.defined() || indices.dtype() != kInt64)
+        fail("indices must be the int64 tensor that max_pool2d_with_indices returns");
+    if (indices.shape() != x.shape()) fail("indices must have the input's shape");
+    if (k.h <= 0 || k.w <= 0) fail("kernel_size must be positive");
+    if (s.h <= 0 || s.w <= 0) fail("stride must be positive");
+    if (p.h < 0 || p.w < 0) fail("padding must not be negative");
+    if (k.h > kMaxElements || k.w > kMaxElements || s.h > kMaxElements || s.w > kMaxElements || p.h > kMaxElements ||
+        p.w > kMaxElements || x.size(2) > kMaxElements / s.h || x.size(3) > kMaxElements / s.w)
+        fail("kernel_size, stride, padding and the output size must be at most 2^40");
+    const auto requested = [&](bool rows) -> std::optional<int64_t> {
+        if (!options.output_size) return std::nullopt;
+        return rows ? options.output_size->h : options.output_size->w;
+    };
+    const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+    const int64_t OH = unpooled_size(fail, "height", H, k.h, s.h, p.h, requested(true));
+    const int64_t OW = unpooled_size(fail, "width", W, k.w, s.w, p.w, requested(false));
+    const Shape out_shape{N, C, OH, OW};
+    checked_numel(out_shape, "max_unpool2d");
+
+    // Each plane's indices become flat row-major indices into the whole output, checked before
+    // anything is written.
+    const Tensor plane_index = indices.is_contiguous() ? indices : indices.contiguous();
+    const int64_t* ip = plane_index.data<int64_t>();
+    auto flat = std::make_shared<std::vector<int64_t>>(static_cast<std::size_t>(x.numel()));
+    for (int64_t j = 0; j < x.numel(); ++j) {
+        if (ip[j] < 0 || ip[j] >= OH * OW)
+            fail("index " + std::to_string(ip[j]) + " at flat position " + std::to_string(j) + " is outside an output plane of " +
+                 std::to_string(OH) + "x" + std::to_string(OW) +
+                 "; pass the indices of max_pool2d_with_indices with the same kernel, stride and padding, and its input's size as output_size");
+        (*flat)[j] = j / (H * W) * (OH * OW) + ip[j];
+    }
+    const Tensor xs = x.is_contiguous() ? x.detach() : x.detach().contiguous();
+    Tensor out = zeros(out_shape, {.dtype = x.dtype()});
+    dispatch(x.dtype(), [&]<class T>() { kernels::scatter_flat<T>(xs.data<T>(), flat->data(), xs.numel(), out.data<T>()); });
+    // dx[n,c,i,j] [N,C,H,W] = g[n,c].flat[indices[n,c,i,j]]: a gather (take), whose own gradient is
+    // the scatter-add put_add, so every order is differentiable. As in PyTorch, an input whose
+    // value a repeated index overwrote still receives the gradient at that index.
+    const Shape x_shape = x.shape();
+    return record("max_unpool2d", out, {x}, [flat, x_shape](const Tensor& g, const GradMask&) {
+        return std::vector<Tensor>{take(g, *flat, x_shape)};
+    });
 }
 
 }  // namespace tapegrad

@@ -204,7 +204,7 @@ TEST_CASE("pooling: bad inputs are refused with a message that names the op") {
         const char* says;
     };
     const std::vector<Bad> table = {
-        {"3-D input", [&] { tg::max_pool2d(tg::zeros({3, 8, 8}), {}); }, "max_pool2d", "4-D"},
+        {"5-D input", [&] { tg::max_pool2d(tg::zeros({1, 3, 2, 8, 8}), {}); }, "max_pool2d", "4-D"},
         {"zero kernel", [&] { tg::max_pool2d(x, {.kernel_size = {0, 2}}); }, "max_pool2d", "kernel_size must be positive"},
         {"zero stride", [&] { tg::max_pool2d(x, {.kernel_size = 2, .stride = 0}); }, "max_pool2d", "stride must be positive"},
         {"negative padding", [&] { tg::max_pool2d(x, {.kernel_size = 2, .padding = -1}); }, "max_pool2d", "must not be negative"},
@@ -214,8 +214,28 @@ TEST_CASE("pooling: bad inputs are refused with a message that names the op") {
         {"avg: negative kernel", [&] { tg::avg_pool2d(x, {.kernel_size = -2}); }, "avg_pool2d", "kernel_size must be positive"},
         {"avg: padding over half", [&] { tg::avg_pool2d(x, {.kernel_size = 3, .padding = {0, 2}}); }, "avg_pool2d", "at most half"},
         {"avg: kernel larger than input", [&] { tg::avg_pool2d(tg::zeros({1, 1, 2, 2}), {.kernel_size = 3}); }, "avg_pool2d", "larger than"},
-        {"adaptive: 3-D input", [&] { tg::adaptive_avg_pool2d(tg::zeros({3, 8, 8}), 1); }, "adaptive_avg_pool2d", "4-D"},
+        {"adaptive: 2-D input", [&] { tg::adaptive_avg_pool2d(tg::zeros({8, 8}), 1); }, "adaptive_avg_pool2d", "4-D"},
         {"adaptive: zero output", [&] { tg::adaptive_avg_pool2d(x, {0, 1}); }, "adaptive_avg_pool2d", "output_size must be positive"},
+        {"dilation 0", [&] { tg::max_pool2d(x, {.kernel_size = 2, .dilation = 0}); }, "max_pool2d", "dilation must be positive"},
+        {"avg: dilation", [&] { tg::avg_pool2d(x, {.kernel_size = 2, .dilation = 2}); }, "avg_pool2d", "no dilation"},
+        {"avg: divisor 0", [&] { tg::avg_pool2d(x, {.kernel_size = 2, .divisor_override = 0}); }, "avg_pool2d", "divisor_override"},
+        {"max: divisor", [&] { tg::max_pool2d(x, {.kernel_size = 2, .divisor_override = 2}); }, "max_pool2d", "avg_pool2d options"},
+        {"dilated kernel too big", [&] { tg::max_pool2d(x, {.kernel_size = 3, .dilation = 4}); }, "max_pool2d", "larger than"},
+        // H=1, k2 p1 d2: the only window's taps are rows -1 and 1, both padding (PyTorch returns -inf).
+        {"window of padding only", [&] { tg::max_pool2d(tg::zeros({1, 1, 1, 4}), {.kernel_size = 2, .padding = 1, .dilation = 2}); },
+         "max_pool2d", "only padding"},
+        {"no pixels", [&] { tg::max_pool2d(tg::zeros({1, 1, 0, 4}), {}); }, "max_pool2d", "no pixels"},
+        {"unpool: index out of range", [&] { tg::max_unpool2d(x, tg::full({2, 3, 8, 8}, 256, {.dtype = tg::kInt64}), {}); },
+         "max_unpool2d", "outside an output plane of 16x16"},
+        {"unpool: negative index", [&] { tg::max_unpool2d(x, tg::full({2, 3, 8, 8}, -1, {.dtype = tg::kInt64}), {}); }, "max_unpool2d",
+         "index -1"},
+        {"unpool: int32 indices", [&] { tg::max_unpool2d(x, tg::zeros({2, 3, 8, 8}, {.dtype = tg::kInt32}), {}); }, "max_unpool2d", "int64"},
+        {"unpool: indices shape", [&] { tg::max_unpool2d(x, tg::zeros({3, 2, 8, 8}, {.dtype = tg::kInt64}), {}); }, "max_unpool2d",
+         "input's shape"},
+        {"unpool: output_size too big",
+         [&] { tg::max_unpool2d(x, tg::zeros({2, 3, 8, 8}, {.dtype = tg::kInt64}), {.output_size = tg::Pair{18, 16}}); }, "max_unpool2d",
+         "strictly between 14 and 18"},
+        {"unpool: undefined indices", [&] { tg::max_unpool2d(x, Tensor(), {}); }, "max_unpool2d", "int64"},
     };
     for (const Bad& bad : table) {
         CAPTURE(bad.what);

@@ -1,6 +1,7 @@
 // The channels-last max-pool kernel (vectorized over C, with a scalar tail) against the row-major
 // one and the reference kernel: the same values, the same winners for ties and NaN, so the same
-// gradients, on a channel count that is neither a whole number of vectors nor below one.
+// gradients and indices, on a channel count that is neither a whole number of vectors nor below
+// one, with and without dilation and ceil_mode.
 #include <doctest/doctest.h>
 
 #include <bit>
@@ -27,15 +28,16 @@ std::vector<uint32_t> bits(const Tensor& t) {
 
 struct Pooled {
     std::vector<uint32_t> out, grad;
+    std::vector<int64_t> indices;
 };
 
 Pooled pool(const Tensor& x0, tg::MemoryFormat format, bool reference, const tg::Pool2dOptions& o) {
     const tg::ReferenceKernelsGuard guard(reference);
     // A fresh leaf each time (contiguous() hands back x0 itself when it is already in `format`).
     Tensor x = x0.contiguous(format).detach().requires_grad_();
-    Tensor y = tg::max_pool2d(x, o);
+    auto [y, indices] = tg::max_pool2d_with_indices(x, o);
     (y * tg::arange(y.numel()).reshape(y.shape())).sum().backward();
-    return {bits(y), bits(x.grad())};
+    return {bits(y), bits(x.grad()), indices.to_vector<int64_t>()};
 }
 
 }  // namespace
@@ -48,7 +50,13 @@ TEST_CASE("max_pool2d channels-last: same values, ties and NaN winners as row-ma
     for (std::size_t i = 5; i < v.size(); i += 97) v[i] = std::numeric_limits<float>::quiet_NaN();
     const Tensor x = tg::from_vector(v, {3, 19, 9, 8});
     for (const tg::Pool2dOptions& o : {tg::Pool2dOptions{.kernel_size = 2, .stride = tg::Pair(2)},
-                                       tg::Pool2dOptions{.kernel_size = 3, .stride = tg::Pair(2), .padding = 1}}) {
+                                       tg::Pool2dOptions{.kernel_size = 3, .stride = tg::Pair(2), .padding = 1},
+                                       tg::Pool2dOptions{.kernel_size = 3, .stride = tg::Pair(2), .padding = 1, .dilation = 2, .ceil_mode = true},
+                                       tg::Pool2dOptions{.kernel_size = {2, 3},
+                                                         .stride = tg::Pair{1, 2},
+                                                         .padding = {1, 0},
+                                                         .dilation = {3, 1},
+                                                         .ceil_mode = true}}) {
         CAPTURE(o.kernel_size.h);
         const Pooled cl = pool(x, tg::MemoryFormat::ChannelsLast, false, o);
         const Pooled rm = pool(x, tg::MemoryFormat::Contiguous, false, o);
@@ -57,5 +65,7 @@ TEST_CASE("max_pool2d channels-last: same values, ties and NaN winners as row-ma
         CHECK(cl.grad == ref.grad);
         CHECK(rm.out == ref.out);
         CHECK(rm.grad == ref.grad);
+        CHECK(cl.indices == ref.indices);
+        CHECK(rm.indices == ref.indices);
     }
 }

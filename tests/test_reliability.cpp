@@ -193,7 +193,7 @@ TEST_CASE("bad calls to every op, module, optimizer, loader and engine entry thr
         bad<IA>("conv2d with a float64 weight", "conv2d", [&] { tg::conv2d(x4, w4.to(tg::kFloat64)); }),
         bad<IA>("conv2d with an undefined weight", "conv2d", [&] { tg::conv2d(x4, Tensor()); }),
         // ---- pooling
-        bad<IA>("max_pool2d on a 3-D input", "max_pool2d", [&] { tg::max_pool2d(x3, {.kernel_size = 2}); }),
+        bad<IA>("max_pool2d on a 2-D input", "max_pool2d", [&] { tg::max_pool2d(m2, {.kernel_size = 2}); }),
         bad<IA>("max_pool2d with kernel 0", "max_pool2d", [&] { tg::max_pool2d(x4, {.kernel_size = 0}); }),
         bad<IA>("max_pool2d with padding over half the kernel", "max_pool2d",
                 [&] { tg::max_pool2d(x4, {.kernel_size = 2, .padding = 2}); }),
@@ -205,7 +205,9 @@ TEST_CASE("bad calls to every op, module, optimizer, loader and engine entry thr
         bad<IA>("adaptive_avg_pool2d to size 0", "adaptive_avg_pool2d", [&] { tg::adaptive_avg_pool2d(x4, 0); }),
         bad<IA>("adaptive_avg_pool2d of planes without pixels", "adaptive_avg_pool2d",
                 [&] { tg::adaptive_avg_pool2d(empty_plane, 1); }),
-        bad<IA>("adaptive_avg_pool2d on a 3-D input", "adaptive_avg_pool2d", [&] { tg::adaptive_avg_pool2d(x3, 1); }),
+        bad<IA>("adaptive_avg_pool2d on a 2-D input", "adaptive_avg_pool2d", [&] { tg::adaptive_avg_pool2d(m2, 1); }),
+        bad<IA>("max_unpool2d with an index past the output plane", "max_unpool2d",
+                [&] { tg::max_unpool2d(x4, tg::full({2, 3, 8, 8}, 256, {.dtype = tg::kInt64}), {.kernel_size = 2}); }),
         // ---- activations: they accept NaN and Inf as PyTorch does; anomaly mode names the op
         bad<IA>("relu of an undefined tensor", "relu", [&] { tg::relu(Tensor()); }),
         bad<IA>("sigmoid of an undefined tensor", "sigmoid", [&] { tg::sigmoid(Tensor()); }),

@@ -1,6 +1,6 @@
 #pragma once
-// Gather and scatter-add by flat index on raw pointers (ops/index.cpp). Indices are checked by
-// the op before these run.
+// Gather, scatter and scatter-add by flat index on raw pointers (ops/index.cpp, and
+// ops/pooling.cpp's max_unpool2d). Indices are checked by the op before these run.
 #include <cstdint>
 
 namespace tapegrad::kernels {
@@ -15,6 +15,12 @@ void gather_flat(const T* x, const int64_t* index, int64_t n, T* out) {
 template <class T>
 void scatter_add_flat(const T* src, const int64_t* index, int64_t n, T* out) {
     for (int64_t j = 0; j < n; ++j) out[index[j]] += src[j];
+}
+
+// out[index[j]] = src[j] for j < n, in order (a repeated index keeps the last value).
+template <class T>
+void scatter_flat(const T* src, const int64_t* index, int64_t n, T* out) {
+    for (int64_t j = 0; j < n; ++j) out[index[j]] = src[j];
 }
 
 }  // namespace tapegrad::kernels

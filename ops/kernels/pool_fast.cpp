@@ -17,7 +17,8 @@ bool channels_last(const Tensor& t) { return t.suggest_memory_format() == Memory
 
 Tensor in_format(const Tensor& t, MemoryFormat format) { return t.is_contiguous(format) ? t : t.detach().contiguous(format); }
 
-// The outputs o in [lo, hi) whose window tap k reads inside the input: 0 <= o*stride - pad + k < in.
+// The outputs o in [lo, hi) whose window tap at offset k (the tap's index times the dilation)
+// reads inside the input: 0 <= o*stride - pad + k < in.
 struct Span {
     int64_t lo, hi;
 };
@@ -82,25 +83,32 @@ void max_pool_plane(const float* x, float* out, int32_t* idx, const PoolGeometry
         float* o = out + oh * g.OW;
         int32_t* ix = idx + oh * g.OW;
         const int64_t h0 = oh * g.SH - g.PH;
-        // Until something beats it, a window's answer is its first element inside the input.
+        const int64_t ih_first = first_tap_inside(h0, g.DH);
+        // Until something beats it, a window's answer is its first element inside the input: its
+        // first tap, except in the windows that start in the left padding (fixed after this
+        // loop, which stays a plain vectorizable one).
         for (int64_t ow = 0; ow < g.OW; ++ow) {
             o[ow] = kNegInf;
-            ix[ow] = static_cast<int32_t>(std::max<int64_t>(h0, 0) * g.W + std::max<int64_t>(ow * g.SW - g.PW, 0));
+            ix[ow] = static_cast<int32_t>(ih_first * g.W + ow * g.SW - g.PW);
         }
-        for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min(h0 + g.KH, g.H); ++ih) {
+        for (int64_t ow = 0; ow < g.OW && ow * g.SW < g.PW; ++ow)
+            ix[ow] = static_cast<int32_t>(ih_first * g.W + first_tap_inside(ow * g.SW - g.PW, g.DW));
+        for (int64_t ih = ih_first; ih < window_end(h0, g.KH, g.DH, g.H); ih += g.DH) {
             phases.load(x + ih * g.W);
             for (int64_t kw = 0; kw < g.KW; ++kw) {
-                const int64_t q = kw - g.PW;
+                const int64_t q = kw * g.DW - g.PW;
                 const int64_t t = ((q % g.SW) + g.SW) % g.SW;
-                max_into(phases.phase(t), (q - t) / g.SW, ih * g.W + q, g.SW, o, ix, inside(kw, g.SW, g.PW, g.W, g.OW));
+                max_into(phases.phase(t), (q - t) / g.SW, ih * g.W + q, g.SW, o, ix, inside(kw * g.DW, g.SW, g.PW, g.W, g.OW));
             }
         }
     }
 }
 
-// The window of one output position, clipped to the input.
+// The taps of one output position inside the input: rows ih_lo, ih_lo + dh, ... below ih_hi,
+// likewise columns.
 struct Window {
     int64_t ih_lo, ih_hi, iw_lo, iw_hi;
+    int64_t dh = 1, dw = 1;
 };
 
 // Max and argmax over the window of channels [c, c + Batch::size) of a channels-last image. The
@@ -112,8 +120,8 @@ void window_max(const float* x, int64_t W, int64_t C, int64_t c, const Window& w
     using Index = xsimd::batch<int32_t, typename Batch::arch_type>;
     Batch best(kNegInf);
     Batch at = xsimd::bitwise_cast<Batch>(Index(static_cast<int32_t>(w.ih_lo * W + w.iw_lo)));
-    for (int64_t ih = w.ih_lo; ih < w.ih_hi; ++ih)
-        for (int64_t iw = w.iw_lo; iw < w.iw_hi; ++iw) {
+    for (int64_t ih = w.ih_lo; ih < w.ih_hi; ih += w.dh)
+        for (int64_t iw = w.iw_lo; iw < w.iw_hi; iw += w.dw) {
             const Batch v = Batch::load_unaligned(x + (ih * W + iw) * C + c);
             // Strictly greater: the first maximum in row-major window order wins. NaN propagates
             // (xsimd's != is the ordered compare, false for NaN: isnan is the unordered one).
@@ -132,15 +140,16 @@ void max_pool_row_nhwc(const float* x, float* out, int32_t* idx, int64_t oh, con
     const int64_t vector_end = C - C % static_cast<int64_t>(Batch::size);
     for (int64_t ow = 0; ow < g.OW; ++ow) {
         const int64_t w0 = ow * g.SW - g.PW;
-        const Window w{std::max<int64_t>(h0, 0), std::min(h0 + g.KH, g.H), std::max<int64_t>(w0, 0), std::min(w0 + g.KW, g.W)};
+        const Window w{first_tap_inside(h0, g.DH), window_end(h0, g.KH, g.DH, g.H), first_tap_inside(w0, g.DW),
+                       window_end(w0, g.KW, g.DW, g.W), g.DH, g.DW};
         float* o = out + ow * C;
         int32_t* ix = idx + ow * C;
         for (int64_t c = 0; c < vector_end; c += Batch::size) window_max<Batch>(x, g.W, C, c, w, o, ix);
         for (int64_t c = vector_end; c < C; ++c) {
             float best = kNegInf;
             auto at = static_cast<int32_t>(w.ih_lo * g.W + w.iw_lo);
-            for (int64_t ih = w.ih_lo; ih < w.ih_hi; ++ih)
-                for (int64_t iw = w.iw_lo; iw < w.iw_hi; ++iw) {
+            for (int64_t ih = w.ih_lo; ih < w.ih_hi; ih += w.dh)
+                for (int64_t iw = w.iw_lo; iw < w.iw_hi; iw += w.dw) {
                     const float v = x[(ih * g.W + iw) * C + c];
                     if (v > best || v != v) {
                         best = v;
@@ -196,7 +205,8 @@ Tensor max_pool2d_backward_fast(const Tensor& dout_in, const Argmax& argmax, con
         const int64_t C = g.C, in_image = g.H * g.W * C;
         // When the windows tile the input exactly (the usual k2 s2 on even sizes), each input
         // position belongs to one window: it is written once, with no zeroing pass before.
-        const bool tiles = g.SH == g.KH && g.SW == g.KW && g.PH == 0 && g.PW == 0 && g.OH * g.SH == g.H && g.OW * g.SW == g.W;
+        const bool tiles = g.SH == g.KH && g.SW == g.KW && g.PH == 0 && g.PW == 0 && g.DH == 1 && g.DW == 1 && g.OH * g.SH == g.H &&
+                           g.OW * g.SW == g.W;
 #pragma omp parallel for if (parallel) schedule(static)
         for (int64_t n = 0; n < g.N; ++n) {
             float* image = xp + n * in_image;
@@ -207,8 +217,8 @@ Tensor max_pool2d_backward_fast(const Tensor& dout_in, const Argmax& argmax, con
                     const float* __restrict d = dp + j;
                     const int32_t* __restrict ix = ip + j;
                     const int64_t h0 = oh * g.SH - g.PH, w0 = ow * g.SW - g.PW;
-                    for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min(h0 + g.KH, g.H); ++ih)
-                        for (int64_t iw = std::max<int64_t>(w0, 0); iw < std::min(w0 + g.KW, g.W); ++iw) {
+                    for (int64_t ih = first_tap_inside(h0, g.DH); ih < window_end(h0, g.KH, g.DH, g.H); ih += g.DH)
+                        for (int64_t iw = first_tap_inside(w0, g.DW); iw < window_end(w0, g.KW, g.DW, g.W); iw += g.DW) {
                             const auto pos = static_cast<int32_t>(ih * g.W + iw);
                             float* __restrict v = image + pos * C;
                             if (tiles) {
@@ -252,7 +262,7 @@ Tensor avg_pool2d_forward_fast(const Tensor& x, const AvgPoolBins& b) {
                         const float* v = xp + ((n * b.H + h) * b.W + w) * C;
                         for (int64_t c = 0; c < C; ++c) o[c] += v[c];
                     }
-                const float scale = 1.0f / static_cast<float>(b.rows.count[i] * b.cols.count[j]);
+                const float scale = 1.0f / static_cast<float>(b.divisor(i, j));
                 for (int64_t c = 0; c < C; ++c) o[c] *= scale;
             }
         }
@@ -275,7 +285,7 @@ Tensor avg_pool2d_forward_fast(const Tensor& x, const AvgPoolBins& b) {
                     for (int64_t j = 0; j < OW; ++j) {
                         float sum = 0.0f;
                         for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) sum += rs[w];
-                        op[(p * OH + i) * OW + j] = sum / static_cast<float>(b.rows.count[i] * b.cols.count[j]);
+                        op[(p * OH + i) * OW + j] = sum / static_cast<float>(b.divisor(i, j));
                     }
                 }
             }
@@ -300,7 +310,7 @@ Tensor avg_pool2d_backward_fast(const Tensor& dout_in, const AvgPoolBins& b) {
             for (int64_t i = 0; i < OH; ++i)
                 for (int64_t j = 0; j < OW; ++j) {
                     const float* d = dp + ((n * OH + i) * OW + j) * C;
-                    const float scale = 1.0f / static_cast<float>(b.rows.count[i] * b.cols.count[j]);
+                    const float scale = 1.0f / static_cast<float>(b.divisor(i, j));
                     for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h)
                         for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) {
                             float* v = image + (h * b.W + w) * C;
@@ -322,7 +332,7 @@ Tensor avg_pool2d_backward_fast(const Tensor& dout_in, const AvgPoolBins& b) {
                 for (int64_t i = 0; i < OH; ++i) {
                     std::fill(row_share.begin(), row_share.end(), 0.0f);
                     for (int64_t j = 0; j < OW; ++j) {
-                        const float share = dp[(p * OH + i) * OW + j] / static_cast<float>(b.rows.count[i] * b.cols.count[j]);
+                        const float share = dp[(p * OH + i) * OW + j] / static_cast<float>(b.divisor(i, j));
                         for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) rs[w] += share;
                     }
                     for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h) {

@@ -11,16 +11,29 @@
 
 namespace tapegrad::kernels {
 
-// Input [N,C,H,W], output [N,C,OH,OW]; window (KH,KW), stride (SH,SW), padding (PH,PW).
+// Input [N,C,H,W], output [N,C,OH,OW]; window (KH,KW), stride (SH,SW), padding (PH,PW),
+// dilation (DH,DW): output row oh reads input rows oh*SH - PH + kh*DH for kh < KH (likewise
+// columns), and the taps outside the input are padding.
 struct PoolGeometry {
     int64_t N, C, H, W;
     int64_t OH, OW;
     int64_t KH, KW;
     int64_t SH, SW;
     int64_t PH, PW;
+    int64_t DH = 1, DW = 1;
     Shape input_shape() const { return {N, C, H, W}; }
     Shape output_shape() const { return {N, C, OH, OW}; }
 };
+
+// The first tap start + k*dilation (k >= 0) that is not in the leading padding (>= 0). Whether it
+// is inside the input and the window is for the caller to check.
+inline int64_t first_tap_inside(int64_t start, int64_t dilation) {
+    return start >= 0 ? start : start + (-start + dilation - 1) / dilation * dilation;
+}
+// One past the last input position a window of `kernel` taps from `start` can read, clipped to `in`.
+inline int64_t window_end(int64_t start, int64_t kernel, int64_t dilation, int64_t in) {
+    return std::min(start + (kernel - 1) * dilation + 1, in);
+}
 
 // For each max-pool output, the position ih*W + iw of its maximum inside its own input plane,
 // stored in the output's memory layout. int32, not a float tensor: 4 bytes, exact, and cheap to
@@ -34,6 +47,14 @@ struct Argmax {
         auto* p = static_cast<int32_t*>(allocator().allocate(bytes));
         return {std::shared_ptr<int32_t[]>(p, [bytes](int32_t* q) { allocator().deallocate(q, bytes); }), format};
     }
+    // PyTorch's return_indices: the same positions as an int64 tensor of the output's shape, in
+    // the argmax's layout (so element for element the same order).
+    Tensor to_tensor(const Shape& output_shape) const {
+        Tensor t = empty(output_shape, format, {.dtype = kInt64});
+        int64_t* out = t.data<int64_t>();
+        for (int64_t j = 0; j < t.numel(); ++j) out[j] = index[j];
+        return t;
+    }
 };
 
 struct MaxPoolResult {
@@ -42,7 +63,8 @@ struct MaxPoolResult {
 };
 
 // Average-pool bins along one axis: output i averages the inputs [begin[i], end[i]) and divides
-// by count[i] (which counts padding too for avg_pool2d, so it may exceed end - begin).
+// by count[i] (which counts padding too for avg_pool2d with count_include_pad, so it may exceed
+// end - begin).
 struct AxisBins {
     std::vector<int64_t> begin, end, count;
     int64_t size() const { return static_cast<int64_t>(begin.size()); }
@@ -51,19 +73,22 @@ struct AxisBins {
 struct AvgPoolBins {
     int64_t N, C, H, W;
     AxisBins rows, cols;
+    int64_t divisor_override = 0;  // when nonzero, every bin divides by it (avg_pool2d's divisor_override)
     Shape input_shape() const { return {N, C, H, W}; }
     Shape output_shape() const { return {N, C, rows.size(), cols.size()}; }
+    int64_t divisor(int64_t i, int64_t j) const { return divisor_override != 0 ? divisor_override : rows.count[i] * cols.count[j]; }
 };
 
-// Sliding windows of `kernel` every `stride`, over an input padded by `pad` on both sides;
-// padding counts in the divisor (PyTorch's count_include_pad=true).
-inline AxisBins window_bins(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t pad) {
+// Sliding windows of `kernel` every `stride`, over an input padded by `pad` on both sides. With
+// count_include_pad the divisor counts the padding a window covers but, as in PyTorch, not the
+// part of a ceil_mode window that hangs past the right padding: min(start + kernel, in + pad) - start.
+inline AxisBins window_bins(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t pad, bool count_include_pad) {
     AxisBins b;
     for (int64_t i = 0; i < out; ++i) {
         const int64_t start = i * stride - pad;
         b.begin.push_back(std::max<int64_t>(start, 0));
         b.end.push_back(std::min(start + kernel, in));
-        b.count.push_back(kernel);
+        b.count.push_back(count_include_pad ? std::min(start + kernel, in + pad) - start : b.end.back() - b.begin.back());
     }
     return b;
 }

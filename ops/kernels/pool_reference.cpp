@@ -29,7 +29,7 @@ MaxPoolResult max_pool2d_forward_reference(const Tensor& x_in, const PoolGeometr
                     int64_t best_pos = -1;
                     for (int64_t kh = 0; kh < g.KH; ++kh)
                         for (int64_t kw = 0; kw < g.KW; ++kw) {
-                            const int64_t ih = oh * g.SH - g.PH + kh, iw = ow * g.SW - g.PW + kw;
+                            const int64_t ih = oh * g.SH - g.PH + kh * g.DH, iw = ow * g.SW - g.PW + kw * g.DW;
                             if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;  // padding is -inf
                             const T v = plane[ih * g.W + iw];
                             // Strictly greater keeps the first maximum; the first element in the
@@ -75,7 +75,7 @@ Tensor avg_pool2d_forward_reference(const Tensor& x_in, const AvgPoolBins& b) {
                 double sum = 0.0;
                 for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h)
                     for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) sum += xp[(p * b.H + h) * b.W + w];
-                op[(p * OH + i) * OW + j] = static_cast<T>(sum / static_cast<double>(b.rows.count[i] * b.cols.count[j]));
+                op[(p * OH + i) * OW + j] = static_cast<T>(sum / static_cast<double>(b.divisor(i, j)));
             }
     return out;
 }
@@ -90,7 +90,7 @@ Tensor avg_pool2d_backward_reference(const Tensor& dout_in, const AvgPoolBins& b
     for (int64_t p = 0; p < b.N * b.C; ++p)
         for (int64_t i = 0; i < OH; ++i)
             for (int64_t j = 0; j < OW; ++j) {
-                const T share = static_cast<T>(dp[(p * OH + i) * OW + j] / static_cast<double>(b.rows.count[i] * b.cols.count[j]));
+                const T share = static_cast<T>(dp[(p * OH + i) * OW + j] / static_cast<double>(b.divisor(i, j)));
                 for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h)
                     for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) xp[(p * b.H + h) * b.W + w] += share;
             }

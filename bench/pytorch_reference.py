@@ -2,7 +2,8 @@
 """PyTorch's side of the comparison, and the driver that times both sides alternately.
 
 Every case of bench/*.cpp, with the same shapes and names, in forward and forward+backward, at
-each of --threads. Four-dimensional cases (and the SmallCNN step) run in PyTorch's two layouts,
+each of --threads, and the training steps of the SmallCNN and of the model ports (ResNet-18,
+MobileNetV2, U-Net). Four-dimensional cases and the training steps run in PyTorch's two layouts,
 NCHW and channels_last (inputs, weights and model converted), and the faster one is the anchor.
 
 With --ours BINARY the script starts `BINARY --serve` (bench/bench_main.cpp) and, for --rounds
@@ -21,7 +22,7 @@ The allocator: glibc reads MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ at st
 caller sets them (scripts/bench.sh: tuned); our side is started without them, and without
 LD_LIBRARY_PATH (it finds its OpenBLAS through its RPATH).
 
-Run with /usr/bin/python3 (Debian's python3-torch).
+Run with /usr/bin/python3 (Debian's python3-torch and python3-torchvision).
 """
 import argparse
 import json
@@ -34,6 +35,10 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torchvision.models import mobilenet_v2, resnet18
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "models"))
+from make_reference import SmallUNet, segmentation_rows  # noqa: E402
 
 NCHW, CL = "nchw", "channels_last"
 
@@ -202,23 +207,48 @@ def small_cnn(in_channels=3, image=32):
         nn.Linear(128, 10))
 
 
-def small_cnn_step(layout):
-    torch.manual_seed(0)
-    model = small_cnn()
-    x = torch.randn(64, 3, 32, 32)
+def train_step(model, x, labels, layout, logits_of=lambda t: t):
+    """One training step (zero_grad, forward, cross_entropy, backward, AdamW lr 1e-3 with PyTorch's
+    default weight decay 1e-2), the model and its input in `layout`."""
     if layout == CL:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    y = torch.randint(0, 10, (64,))
 
     def step():
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
+        F.cross_entropy(logits_of(model(x)), labels).backward()
         opt.step()
 
     return step
+
+
+def small_cnn_step(layout):
+    torch.manual_seed(0)
+    return train_step(small_cnn(), torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,)), layout)
+
+
+def model_steps(layout, wanted):
+    """The model ports' training steps (bench/bench_models.cpp), {case name: step} for the names
+    that contain `wanted`: torchvision's ResNet-18 and MobileNetV2 (10 classes) on batch 32 of
+    3x32x32, and the U-Net of tests/models/make_reference.py at width 16 on batch 8 of 3x64x64 with
+    per-pixel cross-entropy over 3 classes."""
+    builders = {
+        "model resnet18 step b32 3x32x32": lambda: (resnet18(num_classes=10), (32, 3, 32, 32), 10, None),
+        "model mobilenet_v2 step b32 3x32x32": lambda: (mobilenet_v2(num_classes=10), (32, 3, 32, 32), 10, None),
+        "model unet w16 step b8 3x64x64": lambda: (SmallUNet(3, 3, 16), (8, 3, 64, 64), 3, segmentation_rows),
+    }
+    steps = {}
+    for name, build in builders.items():
+        if wanted not in name:
+            continue
+        torch.manual_seed(0)
+        model, shape, classes, rows = build()
+        x = torch.randn(*shape)
+        n = shape[0] if rows is None else shape[0] * shape[2] * shape[3]
+        steps[name] = train_step(model, x, torch.randint(0, classes, (n,)), layout, rows or (lambda t: t))
+    return steps
 
 
 def copy_gbs(threads, min_time):
@@ -295,6 +325,8 @@ def main():
                 torch_fns[c.name].setdefault("fwd+bwd", {})[layout] = c.fwd_bwd
         if args.filter in "smallcnn step b64":
             torch_fns.setdefault("smallcnn step b64", {}).setdefault("train step", {})[layout] = small_cnn_step(layout)
+        for name, step in model_steps(layout, args.filter).items():
+            torch_fns.setdefault(name, {}).setdefault("train step", {})[layout] = step
 
     ours = Ours(args.ours, args.min_time) if args.ours else None
     keys = [(c, m) for c in torch_fns for m in torch_fns[c]]

@@ -289,7 +289,7 @@ int train(const Flags& flags, const Job& job, const BatchNormFactory& batch_norm
     // Distributed: checks the model is the same everywhere and copies rank 0's weights to all.
     const std::shared_ptr<nn::Module> net = wrap(model);
     if (job.is_main())
-        std::cout << "training on " << train.dataset().count << " images, testing on " << test.dataset().count
+        std::cout << "training on " << train.dataset().size() << " images, testing on " << test.dataset().size()
                   << ", batch " << flags.batch_size << ", " << tg::get_num_threads() << " threads"
                   << (job.size > 1 ? " x " + std::to_string(job.size) + " ranks (batch " +
                                          std::to_string(flags.batch_size / job.size) + " each)"

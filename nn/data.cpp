@@ -8,6 +8,9 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "engine/autograd.hpp"
+#include "ops/shape_ops.hpp"
+
 namespace tapegrad::nn {
 namespace {
 
@@ -203,15 +206,106 @@ ImageDataset load_mnist(const std::string& dir, Split split) {
     return out;
 }
 
+// ---------------------------------------------------------------- datasets
+
+namespace {
+std::string out_of_range_message(const std::string& who, int64_t index, int64_t size) {
+    return who + ": index " + std::to_string(index) + " is out of range for a dataset of " + std::to_string(size) +
+           " items" + (size > 0 ? " (valid: 0.." + std::to_string(size - 1) + ")" : "");
+}
+}  // namespace
+
+TensorDataset::TensorDataset(Tensor data, Tensor targets) {
+    if (!data.defined() || !targets.defined())
+        throw std::invalid_argument(std::string("TensorDataset: the ") + (data.defined() ? "targets are" : "data is") +
+                                    " undefined; pass two tensors whose first dimension counts the items");
+    if (data.dim() == 0 || targets.dim() == 0)
+        throw std::invalid_argument("TensorDataset: the data " + describe(data) + " and the targets " + describe(targets) +
+                                    " need a first dimension that counts the items; a 0-d tensor has none");
+    if (data.size(0) != targets.size(0))
+        throw std::invalid_argument("TensorDataset: the data " + describe(data) + " holds " + std::to_string(data.size(0)) +
+                                    " items but the targets " + describe(targets) + " hold " +
+                                    std::to_string(targets.size(0)) + "; give one target per item (first dimension)");
+    data_ = data.detach();
+    targets_ = targets.detach();
+}
+
+Example TensorDataset::get(int64_t index) const {
+    if (index < 0 || index >= size()) throw std::invalid_argument(out_of_range_message("TensorDataset::get", index, size()));
+    return {data_.select(0, index), targets_.select(0, index)};
+}
+
+Tensor ImageDataset::image(int64_t index, double mean, double stddev) const {
+    check("ImageDataset::get");  // sizes only: cheap, and no read past the pixels of a struct filled by hand
+    if (index < 0 || index >= count) throw std::invalid_argument(out_of_range_message("ImageDataset::get", index, count));
+    const int64_t plane = rows * cols;
+    Tensor out = empty({1, rows, cols});
+    float* dst = out.data<float>();
+    const uint8_t* src = pixels.data() + index * plane;
+    const float scale = static_cast<float>(1.0 / (255.0 * stddev));
+    const float shift = static_cast<float>(-mean / stddev);
+    for (int64_t k = 0; k < plane; ++k) dst[k] = static_cast<float>(src[k]) * scale + shift;
+    return out;
+}
+
+Tensor ImageDataset::label(int64_t index) const {
+    check("ImageDataset::get");
+    if (index < 0 || index >= count) throw std::invalid_argument(out_of_range_message("ImageDataset::get", index, count));
+    Tensor out = empty({}, {.dtype = kInt64});
+    *out.data<int64_t>() = labels[static_cast<std::size_t>(index)];
+    return out;
+}
+
+namespace {
+
+// An ImageDataset's items normalised with the loader's statistics.
+class NormalizedImages : public Dataset {
+public:
+    NormalizedImages(std::shared_ptr<const ImageDataset> images, double mean, double stddev)
+        : images_(std::move(images)), mean_(mean), std_(stddev) {}
+    int64_t size() const override { return images_->size(); }
+    Example get(int64_t index) const override { return {images_->image(index, mean_, std_), images_->label(index)}; }
+
+private:
+    std::shared_ptr<const ImageDataset> images_;
+    double mean_, std_;
+};
+
+// The items' `what` (data or target) stacked along a new first dimension, after checking that they
+// can be: defined, one shape and one dtype.
+Tensor collate(const std::vector<Tensor>& parts, const std::vector<int64_t>& items, const char* what) {
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        if (!parts[i].defined())
+            throw std::invalid_argument("DataLoader: item " + std::to_string(items[i]) + " has an undefined " + what +
+                                        " tensor; the dataset's get() must fill both data and target");
+        if (parts[i].shape() != parts[0].shape() || parts[i].dtype() != parts[0].dtype())
+            throw std::invalid_argument("DataLoader: cannot stack the batch's " + std::string(what) + ": item " +
+                                        std::to_string(items[i]) + " is " + describe(parts[i]) + " but item " +
+                                        std::to_string(items[0]) + " is " + describe(parts[0]) +
+                                        "; give every item one shape and dtype (crop, pad or resize in the dataset's "
+                                        "get()), or use batch_size 1");
+    }
+    return stack(parts);
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------- DataLoader
 
 DataLoader::DataLoader(ImageDataset dataset, DataLoaderOptions options)
-    : dataset_(std::move(dataset)), options_(options), gen_(options.seed) {
+    : DataLoader(std::make_shared<const ImageDataset>(std::move(dataset)), std::move(options)) {}
+
+DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options)
+    : source_(std::move(dataset)), options_(std::move(options)), gen_(options_.seed) {
+    if (!source_) throw std::invalid_argument("DataLoader: the dataset is null; pass std::make_shared<...>(...)");
     if (options_.batch_size <= 0)
         throw std::invalid_argument("DataLoader: batch_size must be positive, got " + std::to_string(options_.batch_size));
-    dataset_.check("DataLoader");
     if (options_.mean.has_value() != options_.std.has_value())
         throw std::invalid_argument("DataLoader: give both mean and std, or neither");
+    auto images = std::dynamic_pointer_cast<const ImageDataset>(source_);
+    if (options_.mean && !images)
+        throw std::invalid_argument("DataLoader: mean and std normalise an ImageDataset's pixels; for other datasets "
+                                    "pass .transform = nn::normalize(means, stds) instead");
     if (options_.mean) {
         mean_ = *options_.mean;
         std_ = *options_.std;
@@ -221,11 +315,20 @@ DataLoader::DataLoader(ImageDataset dataset, DataLoaderOptions options)
                                     std::to_string(mean_) + " and std " + std::to_string(std_));
     if (options_.sampler && options_.shuffle)
         throw std::invalid_argument("DataLoader: a sampler decides the order itself; pass .shuffle = false with it");
+    if (images) {
+        images->check("DataLoader");
+        dataset_ = std::make_shared<NormalizedImages>(std::move(images), mean_, std_);
+    } else {
+        dataset_ = source_;
+    }
+    if (dataset_->size() < 0)
+        throw std::invalid_argument("DataLoader: the dataset's size() is " + std::to_string(dataset_->size()) +
+                                    "; it must not be negative");
     cursor_ = 0;  // no epoch started: order_ is empty
 }
 
 int64_t DataLoader::num_items() const {
-    return options_.sampler ? options_.sampler->size(dataset_.count) : dataset_.count;
+    return options_.sampler ? options_.sampler->size(dataset_->size()) : dataset_->size();
 }
 
 int64_t DataLoader::num_batches() const {
@@ -237,16 +340,17 @@ int64_t DataLoader::num_batches() const {
 
 void DataLoader::reset() {
     cursor_ = 0;
+    const int64_t n = dataset_->size();
     if (options_.sampler) {
-        std::vector<int64_t> order = options_.sampler->indices(dataset_.count);
+        std::vector<int64_t> order = options_.sampler->indices(n);
         for (int64_t item : order)
-            if (item < 0 || item >= dataset_.count)
+            if (item < 0 || item >= n)
                 throw std::out_of_range("DataLoader: the sampler gave index " + std::to_string(item) +
-                                        " for a dataset of " + std::to_string(dataset_.count) + " items");
+                                        " for a dataset of " + std::to_string(n) + " items");
         order_ = std::move(order);
         return;
     }
-    order_.resize(static_cast<std::size_t>(dataset_.count));
+    order_.resize(static_cast<std::size_t>(n));
     std::iota(order_.begin(), order_.end(), 0);
     if (options_.shuffle) {
         // Fisher-Yates with the project's generator: same seed, same order everywhere.
@@ -258,21 +362,21 @@ bool DataLoader::next(Batch& batch) {
     const int64_t left = static_cast<int64_t>(order_.size()) - cursor_;
     const int64_t b = std::min(options_.batch_size, left);
     if (b <= 0 || (options_.drop_last && b < options_.batch_size)) return false;
-    const int64_t plane = dataset_.rows * dataset_.cols;
-    batch.images = empty({b, 1, dataset_.rows, dataset_.cols});
-    batch.labels = empty({b}, {.dtype = kInt64});
-    int64_t* labels = batch.labels.data<int64_t>();
-    float* out = batch.images.data<float>();
-    const float scale = static_cast<float>(1.0 / (255.0 * std_));
-    const float shift = static_cast<float>(-mean_ / std_);
-    for (int64_t i = 0; i < b; ++i) {
-        const int64_t item = order_[static_cast<std::size_t>(cursor_ + i)];
-        const uint8_t* src = dataset_.pixels.data() + item * plane;
-        float* dst = out + i * plane;
-        for (int64_t k = 0; k < plane; ++k) dst[k] = static_cast<float>(src[k]) * scale + shift;
-        labels[i] = dataset_.labels[static_cast<std::size_t>(item)];
+    const std::vector<int64_t> items(order_.begin() + cursor_, order_.begin() + cursor_ + b);
+    std::vector<Tensor> data, targets;
+    data.reserve(items.size());
+    targets.reserve(items.size());
+    for (int64_t item : items) {
+        Example e = dataset_->get(item);
+        data.push_back(std::move(e.data));
+        targets.push_back(std::move(e.target));
     }
-    if (options_.transform) batch.images = options_.transform(batch.images);
+    // Loading data is not part of a model: no history, even from a dataset holding tensors that
+    // require grad.
+    NoGradGuard no_grad;
+    Batch made{collate(data, items, "data"), collate(targets, items, "target")};
+    if (options_.transform) made.images = options_.transform(made.images);
+    batch = std::move(made);
     cursor_ += b;
     return true;
 }

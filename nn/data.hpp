@@ -1,6 +1,7 @@
 #pragma once
-// Data: the IDX file format (MNIST, Fashion-MNIST), plain or gzip-compressed, and a DataLoader that
-// yields normalised float32 batches in a seeded, shuffled order.
+// Data, as torch.utils.data: the IDX file format (MNIST, Fashion-MNIST), plain or gzip-compressed;
+// datasets (an abstract Dataset of examples, TensorDataset over tensors, ImageDataset of grey
+// images); and a DataLoader that stacks examples into batches in a seeded, shuffled order.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -36,8 +37,43 @@ IdxArray decode_idx(const uint8_t* data, std::size_t size, uint32_t expected_mag
 // Reads a file, gunzipping it when it is gzip, and parses it.
 IdxArray read_idx(const std::string& path, uint32_t expected_magic);
 
-// Grey images with integer labels, as stored: pixels 0..255.
-struct ImageDataset {
+// One item of a dataset: PyTorch's (data, target) pair.
+struct Example {
+    Tensor data;    // e.g. an image [C,H,W], or a feature vector [F]
+    Tensor target;  // e.g. an int64 class index (0-d), or float regression targets [T]
+};
+
+// A map-style dataset, as torch.utils.data.Dataset: size() items, item i from get(i). A DataLoader
+// stacks the items of a batch, so every item's data must have one shape and dtype, and every
+// item's target too.
+class Dataset {
+public:
+    virtual ~Dataset() = default;
+    virtual int64_t size() const = 0;
+    // Item `index`, 0 <= index < size(); an index outside throws std::invalid_argument.
+    virtual Example get(int64_t index) const = 0;
+};
+
+// As torch.utils.data.TensorDataset(data, targets): item i is (data[i], targets[i]), views into
+// the two tensors, which may have any dtype and shape; their first dimension counts the items,
+// and must agree. E.g. images [N,3,32,32] float32 with labels [N] int64, or features [N,F] with
+// float targets [N,T] for regression. The tensors are kept detached.
+class TensorDataset : public Dataset {
+public:
+    TensorDataset(Tensor data, Tensor targets);
+    int64_t size() const override { return data_.size(0); }
+    Example get(int64_t index) const override;
+    const Tensor& data() const { return data_; }
+    const Tensor& targets() const { return targets_; }
+
+private:
+    Tensor data_, targets_;
+};
+
+// Grey images with integer labels, as stored: pixels 0..255. A Dataset whose item i is image i as
+// float32 [1,rows,cols] scaled to [0, 1] (torchvision's ToTensor) with its label as an int64 0-d
+// tensor; DataLoader(ImageDataset, options) applies the options' normalisation on top.
+struct ImageDataset : Dataset {
     int64_t count = 0, rows = 0, cols = 0;
     std::vector<uint8_t> pixels;  // count * rows * cols
     std::vector<int64_t> labels;  // count
@@ -49,6 +85,13 @@ struct ImageDataset {
     void check(const std::string& who) const;
     // Mean and (population) standard deviation of the pixels scaled to [0, 1].
     std::pair<double, double> pixel_mean_std() const;
+
+    int64_t size() const override { return count; }
+    Example get(int64_t index) const override { return {image(index), label(index)}; }
+    // Image `index` as float32 [1,rows,cols]: (p / 255 - mean) / stddev for each pixel p.
+    Tensor image(int64_t index, double mean = 0.0, double stddev = 1.0) const;
+    // Label `index` as an int64 0-d tensor.
+    Tensor label(int64_t index) const;
 };
 
 enum class Split { Train, Test };
@@ -61,9 +104,14 @@ inline ImageDataset load_fashion_mnist(const std::string& dir = kFashionMnistDir
     return load_mnist(dir, split);
 }
 
+// A batch: the items' data and targets, each stacked along a new first dimension, as PyTorch's
+// default collate does. From an ImageDataset: images [B,1,rows,cols] float32, normalised, and
+// labels [B] int64. From any other Dataset: `images` holds the stacked Example::data and `labels`
+// the stacked Example::target, whatever their dtype and shape (regression targets are float);
+// `for (const auto& [x, y] : loader)` names them as a PyTorch loop does.
 struct Batch {
-    Tensor images;  // [B,1,rows,cols] float32, normalised
-    Tensor labels;  // [B] int64, as PyTorch's DataLoader yields them
+    Tensor images;
+    Tensor labels;
 };
 
 // Decides which dataset items an epoch visits and in which order, as PyTorch's Sampler does
@@ -84,17 +132,19 @@ struct DataLoaderOptions {
     bool shuffle = true;
     bool drop_last = false;
     uint64_t seed = 0;
-    // Normalisation (x / 255 - mean) / std, with both given or neither. Neither: the pixels scaled
-    // to [0, 1], as torchvision's ToTensor; a loader never guesses statistics from its own data,
-    // since the test set must be normalised with the training set's. To standardise, pass the
-    // training set's values to every loader: auto [m, s] = train_set.pixel_mean_std().
+    // For an ImageDataset only: normalisation (x / 255 - mean) / std, with both given or neither.
+    // Neither: the pixels scaled to [0, 1], as torchvision's ToTensor; a loader never guesses
+    // statistics from its own data, since the test set must be normalised with the training set's.
+    // To standardise, pass the training set's values to every loader:
+    // auto [m, s] = train_set.pixel_mean_std(). Other datasets normalise with a transform
+    // (normalize(means, stds)).
     std::optional<double> mean = std::nullopt;
     std::optional<double> std = std::nullopt;
     // When set, each epoch visits sampler->indices() in that order; shuffle must then be false
     // (the sampler does its own shuffling), as in PyTorch.
     std::shared_ptr<Sampler> sampler = nullptr;
-    // Applied to each batch's images after normalisation (nn/transforms.hpp): augmentation such as
-    // compose({random_crop(28, 4, seed), random_horizontal_flip(0.5, seed)}).
+    // Applied to each batch's images (the stacked data) after normalisation (nn/transforms.hpp):
+    // augmentation such as compose({random_crop(28, 4, seed), random_horizontal_flip(0.5, seed)}).
     Transform transform = nullptr;
 };
 
@@ -102,13 +152,17 @@ struct DataLoaderOptions {
 // order drawn from the loader's generator when shuffling.
 class DataLoader {
 public:
+    // Any dataset; its items are read through get() as each batch is made. An ImageDataset's
+    // pixels are normalised with options.mean and options.std, whichever way it is passed.
+    DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options = {});
     DataLoader(ImageDataset dataset, DataLoaderOptions options = {});
 
     // Items per epoch: the dataset's size, or the sampler's.
     int64_t num_items() const;
     // Batches per epoch (0 for an empty dataset).
     int64_t num_batches() const;
-    const ImageDataset& dataset() const { return dataset_; }
+    // The dataset as given (for an ImageDataset, the images; their normalisation is the loader's).
+    const Dataset& dataset() const { return *source_; }
     // The normalisation in use: (x / 255 - mean()) / stddev().
     double mean() const { return mean_; }
     double stddev() const { return std_; }
@@ -136,7 +190,8 @@ public:
     iterator end() { return iterator(nullptr, true); }
 
 private:
-    ImageDataset dataset_;
+    std::shared_ptr<const Dataset> source_;   // what the caller gave
+    std::shared_ptr<const Dataset> dataset_;  // what batches are made of: source_, or its images normalised
     DataLoaderOptions options_;
     double mean_ = 0, std_ = 1;
     Generator gen_;

@@ -101,7 +101,7 @@ std::size_t check_max(const Tensor& x, int64_t axis, const char* op) {
     const std::size_t d = normalize_axis(axis, x.dim(), op);
     if (x.shape()[d] == 0)
         throw std::invalid_argument(std::string(op) + ": axis " + std::to_string(axis) + " of " + to_string(x.shape()) +
-                                    " is empty, so it has no " + (std::string(op) == "argmin" ? "minimum" : "maximum"));
+                                    " is empty, so it has no " + (std::string(op).find("min") != std::string::npos ? "minimum" : "maximum"));
     return d;
 }
 
@@ -113,10 +113,8 @@ Shape reduced_shape(const Shape& shape, std::size_t axis, bool keepdim) {
     return out;
 }
 
-Tensor arg_extreme(const Tensor& x, int64_t axis, bool keepdim, bool smallest, const char* op) {
-    const std::size_t d = check_max(x, axis, op);
-    const std::vector<int64_t> flat =
-        dispatch_all(x.dtype(), [&]<class T>() { return first_extreme_index<T>(x, d, static_cast<T*>(nullptr), smallest); });
+// Flat indices into x (from first_extreme_index) -> their positions along axis `d`, as int64.
+Tensor positions_along(const std::vector<int64_t>& flat, const Tensor& x, std::size_t d, bool keepdim) {
     Tensor out = empty(reduced_shape(x.shape(), d, keepdim), {.dtype = kInt64});
     int64_t* indices = out.data<int64_t>();
     // Flat index (o * K + k) * inner + i -> k.
@@ -127,21 +125,28 @@ Tensor arg_extreme(const Tensor& x, int64_t axis, bool keepdim, bool smallest, c
     return out;
 }
 
+Tensor arg_extreme(const Tensor& x, int64_t axis, bool keepdim, bool smallest, const char* op) {
+    const std::size_t d = check_max(x, axis, op);
+    const std::vector<int64_t> flat =
+        dispatch_all(x.dtype(), [&]<class T>() { return first_extreme_index<T>(x, d, static_cast<T*>(nullptr), smallest); });
+    return positions_along(flat, x, d, keepdim);
+}
+
 Tensor arg_extreme_flat(const Tensor& x, bool smallest, const char* op) {
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
     return arg_extreme(reshape(x.detach(), {x.numel()}), 0, false, smallest, op).reshape({});
 }
 
-}  // namespace
-
-Tensor max(const Tensor& x, int64_t axis, bool keepdim) {
-    const std::size_t d = check_max(x, axis, "max");
+// The values of max / min (recorded as `op`) and, when asked, their positions along the axis.
+ValuesIndices extreme(const Tensor& x, int64_t axis, bool keepdim, bool smallest, bool with_indices, const char* op) {
+    const std::size_t d = check_max(x, axis, op);
     Tensor out = empty(reduced_shape(x.shape(), d, keepdim), {.dtype = x.dtype()});
     auto index = std::make_shared<std::vector<int64_t>>(
-        dispatch(x.dtype(), [&]<class T>() { return first_extreme_index<T>(x, d, out.data<T>()); }));
+        dispatch(x.dtype(), [&]<class T>() { return first_extreme_index<T>(x, d, out.data<T>(), smallest); }));
+    Tensor indices = with_indices ? positions_along(*index, x, d, keepdim) : Tensor();
     const Shape in_shape = x.shape();
-    // y = x[argmax]: dx [x's shape] = g at the first maximum of each slice, 0 elsewhere.
-    return record("max", out, {x}, [index, in_shape](const Tensor& g_in, const GradMask&) {
+    // y = x[first extreme]: dx [x's shape] = g there, 0 elsewhere.
+    Tensor values = record(op, out, {x}, [index, in_shape](const Tensor& g_in, const GradMask&) {
         if (is_grad_enabled()) return std::vector<Tensor>{put_add(in_shape, *index, g_in)};  // create_graph: recorded scatter
         const Tensor g = g_in.is_contiguous() ? g_in : g_in.contiguous();
         Tensor dx = zeros(in_shape, {.dtype = g.dtype()});
@@ -152,6 +157,18 @@ Tensor max(const Tensor& x, int64_t axis, bool keepdim) {
         });
         return std::vector<Tensor>{dx};
     });
+    return {std::move(values), std::move(indices)};
+}
+
+}  // namespace
+
+Tensor max(const Tensor& x, int64_t axis, bool keepdim) { return extreme(x, axis, keepdim, false, false, "max").values; }
+Tensor min(const Tensor& x, int64_t axis, bool keepdim) { return extreme(x, axis, keepdim, true, false, "min").values; }
+ValuesIndices max_with_indices(const Tensor& x, int64_t axis, bool keepdim) {
+    return extreme(x, axis, keepdim, false, true, "max_with_indices");
+}
+ValuesIndices min_with_indices(const Tensor& x, int64_t axis, bool keepdim) {
+    return extreme(x, axis, keepdim, true, true, "min_with_indices");
 }
 
 Tensor argmax(const Tensor& x, int64_t axis, bool keepdim) { return arg_extreme(x, axis, keepdim, false, "argmax"); }

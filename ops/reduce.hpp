@@ -1,5 +1,6 @@
 #pragma once
-// Reductions: sum and mean over all elements or chosen axes, max, argmax and argmin over an axis.
+// Reductions: sum and mean over all elements or chosen axes; max, min, argmax and argmin over an
+// axis, and max and min with their indices.
 #include <vector>
 
 #include "engine/tensor.hpp"
@@ -14,8 +15,18 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim = fa
 }  // namespace tapegrad
 
 namespace tapegrad {
-// The largest value along `axis`; the gradient goes to the first maximum.
+// The largest (smallest) value along `axis`; the gradient goes to the first maximum (minimum).
 Tensor max(const Tensor& x, int64_t axis, bool keepdim = false);
+Tensor min(const Tensor& x, int64_t axis, bool keepdim = false);
+// PyTorch's torch.max(x, dim, keepdim) and torch.min(x, dim, keepdim), which return both:
+//   auto [values, indices] = tg::max_with_indices(x, 1);
+// values as max / min (differentiable), indices as argmax / argmin (int64, no gradient).
+struct ValuesIndices {
+    Tensor values;
+    Tensor indices;
+};
+ValuesIndices max_with_indices(const Tensor& x, int64_t axis, bool keepdim = false);
+ValuesIndices min_with_indices(const Tensor& x, int64_t axis, bool keepdim = false);
 // As torch.argmax / torch.argmin: an int64 tensor of the indices of the first largest (smallest)
 // values along `axis`, of x's shape without that axis (keepdim: with it, as size 1); NaN counts
 // as the extreme, as in PyTorch. Without an axis, the index into the flattened x (a 0-d

@@ -2,6 +2,7 @@
 # One command for the side-by-side comparison with PyTorch:
 #   1. builds tapegrad_bench (and examples/train_fashion_mnist when it exists), Release;
 #   2. runs bench/pytorch_reference.py, which starts `tapegrad_bench --serve` and times every case
+#      (the ops, the SmallCNN's training step and the model ports': ResNet-18, MobileNetV2, U-Net)
 #      on both sides alternately, case by case, for ROUNDS rounds, at 1 and 2 threads; PyTorch in
 #      NCHW and channels_last, with the tuned allocator (MALLOC_MMAP_THRESHOLD_ /
 #      MALLOC_TRIM_THRESHOLD_, see docs) and on OpenBLAS's OpenMP build (LD_LIBRARY_PATH below; the
@@ -11,11 +12,12 @@
 #   4. prints one markdown table (bench/compare.py), also written to $RESULTS/table.md: the
 #      processor and its ISA first, then per case the median ratio ours / PyTorch's faster layout
 #      with the rounds' range, and GFLOP/s (conv, matmul) or GB/s (memory-bound) against the limit.
-# About 10 minutes on 2 cores.
+# About 10 minutes on 2 cores, and about 2 more for the model ports' steps (5 rounds of ~25 s).
 #
 # Usage: scripts/bench.sh [--quick] [--filter TEXT]
 #   --quick        skip the Fashion-MNIST epochs (and so the RSS comparison)
-#   --filter TEXT  only cases whose name contains TEXT
+#   --filter TEXT  only cases whose name contains TEXT ("model" for the three model ports'
+#                  training steps, "step" for those and the SmallCNN's)
 # Environment: BUILD_DIR (default build-bench), RESULTS (default $BUILD_DIR/bench-results), ROUNDS
 #   (default 5), MIN_TIME (seconds per timing and side, default 0.1), THREADS (default 1,2).
 #   DNNL_MAX_CPU_ISA=AVX2 makes oneDNN (and our GEMM table) take the AVX2 paths on an AVX-512
@@ -42,7 +44,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) quick=1 ;;
         --filter) filter="$2"; shift ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -54,8 +56,9 @@ rm -f "$RESULTS"/*.json "$RESULTS"/*.time "$RESULTS"/*.log
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 say "building (Release) in $BUILD_DIR"
-# Debian's python3-torch and OpenBLAS's OpenMP build for the PyTorch side; a no-op when installed.
-bash scripts/setup.sh python3-torch libopenblas0-openmp
+# Debian's python3-torch (and torchvision's models) and OpenBLAS's OpenMP build for the PyTorch
+# side; a no-op when installed.
+bash scripts/setup.sh python3-torch python3-torchvision libopenblas0-openmp
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_BUILD_BENCH=ON >/dev/null
 targets=(tapegrad_bench)
 if cmake --build "$BUILD_DIR" --target help | grep -q '^train_fashion_mnist:'; then

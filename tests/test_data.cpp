@@ -225,3 +225,190 @@ TEST_CASE("DataLoader: shuffling is a permutation, new each epoch, and the same 
     std::iota(identity.begin(), identity.end(), 0);
     CHECK(a1 != identity);
 }
+
+// ---------------------------------------------------------------- generic datasets
+
+namespace {
+// n images [3,4,4] whose element (i, c, r, k) is i * 100 + c * 20 + r * 4 + k: every value names
+// its item, channel and position.
+tg::Tensor coded_images(int64_t n) {
+    std::vector<float> v;
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t c = 0; c < 3; ++c)
+            for (int64_t p = 0; p < 16; ++p) v.push_back(static_cast<float>(i * 100 + c * 20 + p));
+    return tg::from_vector(v, {n, 3, 4, 4});
+}
+
+float coded(int64_t item, int64_t c, int64_t r, int64_t k) { return static_cast<float>(item * 100 + c * 20 + r * 4 + k); }
+
+// A dataset whose item 1 is smaller than the others.
+struct Ragged : nn::Dataset {
+    int64_t size() const override { return 3; }
+    nn::Example get(int64_t index) const override {
+        return {tg::zeros({2, index == 1 ? 3 : 4}), tg::from_vector(std::vector<int64_t>{index}, {})};
+    }
+};
+}  // namespace
+
+TEST_CASE("TensorDataset: 3-channel images with int64 labels, stacked into batches") {
+    const tg::Tensor labels = tg::from_vector(std::vector<int64_t>{7, 8, 9, 10, 11}, {5});
+    // The images in channels-last memory: items are views, the batches come out with the same values.
+    auto data = std::make_shared<nn::TensorDataset>(coded_images(5).contiguous(tg::MemoryFormat::ChannelsLast), labels);
+    CHECK(data->size() == 5);
+    const nn::Example e = data->get(3);
+    CHECK(e.data.shape() == tg::Shape{3, 4, 4});
+    CHECK(e.target.shape() == tg::Shape{});
+    CHECK(e.target.item<int64_t>() == 10);
+    CHECK(e.data.at({2, 1, 3}) == coded(3, 2, 1, 3));
+
+    nn::DataLoader loader(data, {.batch_size = 2, .shuffle = false});
+    CHECK(loader.num_batches() == 3);
+    CHECK(loader.dataset().size() == 5);
+    int64_t first = 0;
+    for (const auto& [x, y] : loader) {
+        CHECK(x.dtype() == tg::kFloat32);
+        CHECK(y.dtype() == tg::kInt64);
+        CHECK(y.shape() == tg::Shape{x.size(0)});
+        CHECK(x.shape() == tg::Shape{x.size(0), 3, 4, 4});
+        for (int64_t b = 0; b < x.size(0); ++b) {
+            CHECK(y.at({b}) == 7 + first + b);
+            for (int64_t c = 0; c < 3; ++c) CHECK(x.at({b, c, 2, 1}) == coded(first + b, c, 2, 1));
+        }
+        first += x.size(0);
+    }
+    CHECK(first == 5);
+}
+
+TEST_CASE("transforms on 3-channel batches: one crop offset and one flip for all channels, normalize per channel") {
+    const tg::Tensor x = coded_images(6);
+    // Flip with p = 1 mirrors every channel.
+    const tg::Tensor flipped = nn::random_horizontal_flip(1.0, 0)(x);
+    for (int64_t c = 0; c < 3; ++c) CHECK(flipped.at({4, c, 1, 0}) == coded(4, c, 1, 3));
+    // A 4x4 crop of the image padded by 1: one offset (dr, dk) in [-1, 1]^2 per image, the same
+    // for its three channels, zeros where it reads the padding.
+    const tg::Tensor cropped = nn::random_crop(4, 1, 5)(x);
+    REQUIRE(cropped.shape() == tg::Shape{6, 3, 4, 4});
+    std::set<std::pair<int, int>> offsets;
+    for (int64_t b = 0; b < 6; ++b) {
+        int matches = 0;
+        for (int dr = -1; dr <= 1; ++dr)
+            for (int dk = -1; dk <= 1; ++dk) {
+                bool all = true;
+                for (int64_t c = 0; c < 3; ++c)
+                    for (int64_t r = 0; r < 4; ++r)
+                        for (int64_t k = 0; k < 4; ++k) {
+                            const int64_t sr = r + dr, sk = k + dk;
+                            const bool inside = sr >= 0 && sr < 4 && sk >= 0 && sk < 4;
+                            all = all && cropped.at({b, c, r, k}) == (inside ? coded(b, c, sr, sk) : 0.0f);
+                        }
+                if (all) {
+                    ++matches;
+                    offsets.insert({dr, dk});
+                }
+            }
+        CHECK(matches == 1);
+    }
+    CHECK(offsets.size() > 1);  // the offsets are drawn, not fixed
+    // torchvision's Normalize(mean, std) with one value per channel.
+    const tg::Tensor normalized = nn::normalize({10.0, 20.0, 30.0}, {2.0, 4.0, 5.0})(x);
+    const double mean[3] = {10, 20, 30}, stddev[3] = {2, 4, 5};
+    for (int64_t c = 0; c < 3; ++c)
+        CHECK(normalized.at({5, c, 3, 2}) == doctest::Approx((coded(5, c, 3, 2) - mean[c]) / stddev[c]));
+    CHECK_THROWS_WITH_AS(nn::normalize({0.5, 0.5}, {1.0, 1.0})(x), doctest::Contains("2 means for 3 channels"),
+                         std::invalid_argument);
+
+    // Through a loader: the transform sees the stacked batch.
+    auto data = std::make_shared<nn::TensorDataset>(x, tg::from_vector(std::vector<int64_t>{0, 1, 2, 3, 4, 5}, {6}));
+    nn::DataLoader loader(data, {.batch_size = 4, .shuffle = false,
+                                 .transform = nn::compose({nn::random_horizontal_flip(1.0, 0),
+                                                           nn::normalize({10.0, 20.0, 30.0}, {2.0, 4.0, 5.0})})});
+    const nn::Batch b = *loader.begin();
+    CHECK(b.images.shape() == tg::Shape{4, 3, 4, 4});
+    CHECK(b.images.at({2, 1, 0, 0}) == doctest::Approx((coded(2, 1, 0, 3) - 20.0) / 4.0));
+}
+
+TEST_CASE("TensorDataset for regression: float features and float targets stay paired through shuffling") {
+    const int64_t n = 23;
+    std::vector<double> features, targets;
+    for (int64_t i = 0; i < n; ++i) {
+        features.insert(features.end(), {double(i), 0.5 * i, -1.0});
+        targets.insert(targets.end(), {2.0 * i + 0.25, double(i * i)});
+    }
+    auto data = std::make_shared<nn::TensorDataset>(tg::from_vector(features, {n, 3}, {.dtype = tg::kFloat64}),
+                                                    tg::from_vector(targets, {n, 2}).to(tg::kFloat32));
+    nn::DataLoader loader(data, {.batch_size = 5, .seed = 3});
+    std::set<int64_t> seen;
+    std::vector<int64_t> order;
+    for (const auto& [x, y] : loader) {
+        CHECK(x.dtype() == tg::kFloat64);
+        CHECK(y.dtype() == tg::kFloat32);
+        CHECK(y.shape() == tg::Shape{x.size(0), 2});
+        for (int64_t b = 0; b < x.size(0); ++b) {
+            const auto i = static_cast<int64_t>(x.at({b, 0}));
+            CHECK(x.at({b, 1}) == 0.5 * i);
+            CHECK(y.at({b, 0}) == 2.0 * i + 0.25);
+            CHECK(y.at({b, 1}) == double(i * i));
+            seen.insert(i);
+            order.push_back(i);
+        }
+    }
+    CHECK(seen.size() == 23);
+    CHECK(order.size() == 23);
+    CHECK(!std::is_sorted(order.begin(), order.end()));
+}
+
+TEST_CASE("an ImageDataset is a Dataset; its loader normalises as before, given by value or shared") {
+    const nn::ImageDataset d = tiny(6);
+    CHECK(d.size() == 6);
+    const nn::Example e = d.get(4);
+    CHECK(e.data.shape() == tg::Shape{1, 2, 2});
+    CHECK(e.data.dtype() == tg::kFloat32);
+    CHECK(e.data.at({0, 1, 1}) == doctest::Approx(4 / 255.0));
+    CHECK(e.target.item<int64_t>() == 4);
+    nn::DataLoader by_value(d, {.batch_size = 6, .shuffle = false, .mean = 0.01, .std = 0.5});
+    nn::DataLoader shared(std::make_shared<nn::ImageDataset>(d), {.batch_size = 6, .shuffle = false, .mean = 0.01, .std = 0.5});
+    const nn::Batch a = *by_value.begin(), b = *shared.begin();
+    CHECK(a.images.to_vector<float>() == b.images.to_vector<float>());
+    CHECK(a.images.at({3, 0, 0, 1}) == doctest::Approx((3 / 255.0 - 0.01) / 0.5));
+    CHECK(by_value.dataset().size() == 6);
+}
+
+TEST_CASE("datasets and the loader: clear errors for mismatched counts, bad indices and items of different shapes") {
+    auto message = [](auto&& fn) -> std::string {
+        try {
+            fn();
+        } catch (const std::invalid_argument& e) {
+            return e.what();
+        }
+        return "no std::invalid_argument";
+    };
+    const std::string counts = message([] { nn::TensorDataset(tg::zeros({5, 3}), tg::zeros({4})); });
+    CHECK(counts.find("TensorDataset") != std::string::npos);
+    CHECK(counts.find("[5,3]") != std::string::npos);
+    CHECK(counts.find("[4]") != std::string::npos);
+    CHECK(counts.find("one target per item") != std::string::npos);
+    CHECK(message([] { nn::TensorDataset(tg::zeros({}), tg::zeros({1})); }).find("first dimension") != std::string::npos);
+    CHECK(message([] { nn::TensorDataset(tg::Tensor(), tg::zeros({1})); }).find("undefined") != std::string::npos);
+
+    const nn::TensorDataset data(tg::zeros({3, 2}), tg::zeros({3}));
+    CHECK(message([&] { data.get(3); }).find("TensorDataset::get: index 3 is out of range for a dataset of 3 items (valid: 0..2)") !=
+          std::string::npos);
+    CHECK(message([&] { data.get(-1); }).find("index -1") != std::string::npos);
+    CHECK(message([] { tiny(2).get(2); }).find("ImageDataset::get: index 2") != std::string::npos);
+
+    nn::DataLoader ragged(std::make_shared<Ragged>(), {.batch_size = 3, .shuffle = false});
+    const std::string stacking = message([&] { ragged.begin(); });
+    CHECK(stacking.find("DataLoader: cannot stack the batch's data") != std::string::npos);
+    CHECK(stacking.find("item 1 is [2,3]") != std::string::npos);
+    CHECK(stacking.find("item 0 is [2,4]") != std::string::npos);
+    CHECK(stacking.find("one shape") != std::string::npos);
+    // One item a batch stacks fine.
+    nn::DataLoader single(std::make_shared<Ragged>(), {.batch_size = 1, .shuffle = false});
+    int64_t batches = 0;
+    for (const nn::Batch& b : single) batches += b.images.size(0);
+    CHECK(batches == 3);
+
+    auto tensors = std::make_shared<nn::TensorDataset>(tg::zeros({3, 2}), tg::zeros({3}));
+    CHECK(message([&] { nn::DataLoader(tensors, {.mean = 0.5, .std = 0.2}); }).find("nn::normalize") != std::string::npos);
+    CHECK(message([] { nn::DataLoader(std::shared_ptr<nn::Dataset>(), {}); }).find("null") != std::string::npos);
+}

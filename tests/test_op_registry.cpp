@@ -293,12 +293,12 @@ std::string joined(const std::set<std::string>& names) {
 
 TEST_CASE("registry: every op in ops/ has a registry row and a derivatives.md row, and the reverse") {
     const std::filesystem::path root = TAPEGRAD_SOURCE_DIR;
-    // The ops: functions returning a tensor (or indices, or pieces, or a tensor and its indices) declared at namespace level in ops/*.hpp,
+    // The ops: functions returning a tensor (or indices, or pieces, or a tensor and its indices, or values and indices) declared at namespace level in ops/*.hpp,
     // and Tensor's in-place members.
     std::set<std::string> ops;
     for (const auto& entry : std::filesystem::directory_iterator(root / "ops")) {
         if (entry.path().extension() != ".hpp") continue;
-        for (const auto& n : matches(read_file(entry.path()), std::regex(R"((?:^|\n)(?:Tensor|std::vector<int64_t>|std::vector<Tensor>|std::tuple<Tensor, Tensor>) (\w+)\()")))
+        for (const auto& n : matches(read_file(entry.path()), std::regex(R"((?:^|\n)(?:Tensor|std::vector<int64_t>|std::vector<Tensor>|std::tuple<Tensor, Tensor>|ValuesIndices) (\w+)\()")))
             ops.insert(n);
     }
     for (const auto& n : matches(read_file(root / "engine" / "tensor.hpp"), std::regex(R"(\n    Tensor& (\w+_)\()")))

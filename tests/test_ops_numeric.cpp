@@ -251,6 +251,46 @@ TEST_CASE("argmax and argmin: int64 tensors, keepdim, no axis, NaN, integer inpu
     CHECK_THROWS_AS(tg::argmax(x, 2), std::invalid_argument);
 }
 
+// Expected values as PyTorch 1.13 gives them: torch.max(x, 1) and torch.min(x, 0, keepdim=True)
+// on this x, then (v.sum() + v2.sum()).backward() for x.grad (first extreme wins, NaN counts as
+// the extreme).
+TEST_CASE("max_with_indices and min_with_indices: values with gradient, int64 indices, as torch.max(x, dim)") {
+    Tensor x = tg::tensor({{1.0, 3.0, 3.0}, {NAN, 2.0, NAN}, {-1.0, -5.0, -5.0}});
+    x.requires_grad_(true);
+    const auto [values, indices] = tg::max_with_indices(x, 1);
+    CHECK(indices.dtype() == tg::kInt64);
+    CHECK(!indices.requires_grad());
+    CHECK(indices.to_vector<int64_t>() == std::vector<int64_t>{1, 0, 0});
+    const std::vector<float> v = values.to_vector<float>();
+    CHECK(v[0] == 3.0f);
+    CHECK(std::isnan(v[1]));
+    CHECK(v[2] == -1.0f);
+    const auto [low, low_at] = tg::min_with_indices(x, 0, true);
+    CHECK(low.shape() == tg::Shape{1, 3});
+    CHECK(low_at.shape() == tg::Shape{1, 3});
+    CHECK(low_at.to_vector<int64_t>() == std::vector<int64_t>{1, 2, 1});
+    CHECK(low.to_vector<float>()[1] == -5.0f);
+    (values.sum() + low.sum()).backward();
+    CHECK(x.grad().to_vector<float>() == std::vector<float>{0, 1, 0, 2, 0, 1, 1, 1, 0});
+    // The same values as max / min and the same indices as argmax / argmin, on a view too.
+    tg::Generator gen(3);
+    const Tensor r = tg::randn({2, 5, 4}, gen).transpose(1, 2);
+    for (int64_t axis : {0, 1, -1}) {
+        CHECK(tg::max_with_indices(r, axis).values.to_vector<float>() == tg::max(r, axis).to_vector<float>());
+        CHECK(tg::max_with_indices(r, axis).indices.to_vector<int64_t>() == tg::argmax(r, axis).to_vector<int64_t>());
+        CHECK(tg::min_with_indices(r, axis, true).values.to_vector<float>() == tg::min(r, axis, true).to_vector<float>());
+        CHECK(tg::min_with_indices(r, axis, true).indices.to_vector<int64_t>() ==
+              tg::argmin(r, axis, true).to_vector<int64_t>());
+    }
+    const Tensor ramp = tg::arange(8).reshape({2, 2, 2});  // [[[0,1],[2,3]],[[4,5],[6,7]]]
+    CHECK(tg::min_with_indices(ramp.transpose(1, 2), 2).indices.to_vector<int64_t>() == std::vector<int64_t>{0, 0, 0, 0});
+    CHECK(tg::min_with_indices(ramp.transpose(1, 2), 2).values.to_vector<float>() == std::vector<float>{0, 1, 4, 5});
+    CHECK_THROWS_WITH_AS(tg::min_with_indices(tg::zeros({2, 0}), 1),
+                         doctest::Contains("min_with_indices: axis 1 of [2,0] is empty, so it has no minimum"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::max_with_indices(x, 2), doctest::Contains("max_with_indices"), std::invalid_argument);
+}
+
 TEST_CASE("count_equal: predictions against label tensors") {
     const Tensor logits = tg::tensor({{0.1, 0.9}, {0.8, 0.2}, {0.3, 0.7}});
     const Tensor labels = tg::from_vector(std::vector<int64_t>{1, 1, 1}, {3});

@@ -199,3 +199,18 @@ TEST_CASE("fusion: Conv2d then ReLU in a Sequential passes a NaN through as relu
     const auto out = want.to_vector<double>();
     CHECK(std::any_of(out.begin(), out.end(), [](double e) { return std::isnan(e); }));
 }
+
+TEST_CASE("fusion: Sequential does take the fused forms (the graph shows which ops ran last)") {
+    tg::Generator gen(11);
+    const Tensor x = tg::randn({2, 3, 4, 4}, gen).requires_grad_();
+    // ReLU then MaxPool2d: relu runs last, on the pooled [2,3,2,2].
+    nn::Sequential relu_pool({std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(tg::Pool2dOptions{.kernel_size = 2})});
+    const Tensor y = relu_pool(x);
+    CHECK(y.grad_fn()->name() == "relu");
+    // BatchNorm2d then ReLU: one batch_norm_relu node on the float32 fast kernels ...
+    nn::Sequential bn_relu({std::make_shared<nn::BatchNorm2d>(3), std::make_shared<nn::ReLU>()});
+    CHECK(bn_relu(x).grad_fn()->name() == "batch_norm_relu");
+    // ... and the two ops on the reference kernels (float64), which are its reference.
+    bn_relu.to(tg::kFloat64);
+    CHECK(bn_relu(x.detach().to(tg::kFloat64).requires_grad_()).grad_fn()->name() == "relu");
+}

@@ -4,12 +4,16 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <functional>
+#include <vector>
 
 #include "engine/autograd.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "engine/threads.hpp"
+#include "engine/generator.hpp"
 #include "ops/activation.hpp"
+#include "ops/arithmetic.hpp"
 #include "ops/batch_norm.hpp"
 #include "ops/dropout.hpp"
 #include "ops/linear.hpp"
@@ -353,6 +357,37 @@ TEST_CASE("bad inputs: each error names the op and the shapes") {
         } catch (const std::invalid_argument& e) {
             const std::string msg = e.what();
             for (const auto& m : table[i].mentions) CHECK_MESSAGE(msg.find(m) != std::string::npos, "'" << msg << "' lacks '" << m << "'");
+        }
+    }
+}
+
+TEST_CASE("broadcast add and mul: every operand shape against an element-by-element loop, in both layouts") {
+    // Covers the row loop for an operand repeating over the output's innermost memory block (a
+    // [1,C,1,1] bias on a channels-last tensor) and the strided runner for every other form.
+    tg::Generator gen(21);
+    const tg::Shape full{2, 5, 3, 4};
+    for (const auto format : {tg::MemoryFormat::Contiguous, tg::MemoryFormat::ChannelsLast}) {
+        const Tensor a = tg::randn(full, gen).contiguous(format);
+        for (const tg::Shape& bs : {tg::Shape{1, 5, 1, 1}, tg::Shape{1, 1, 1, 4}, tg::Shape{1, 5, 3, 4}, tg::Shape{2, 1, 1, 1},
+                                    tg::Shape{1, 5, 1, 4}, tg::Shape{5, 1, 1}}) {
+            CAPTURE(tg::to_string(bs));
+            const Tensor b = tg::randn(bs, gen);  // row-major: element bi at sum_d bi[d] * stride[d]
+            const std::vector<double> bv_all = b.to_vector<double>();
+            const Tensor sum = a + b, product = a * b;
+            const int64_t off = 4 - static_cast<int64_t>(bs.size());
+            double worst = 0;
+            for (int64_t n = 0; n < 2; ++n)
+                for (int64_t c = 0; c < 5; ++c)
+                    for (int64_t h = 0; h < 3; ++h)
+                        for (int64_t w = 0; w < 4; ++w) {
+                            const std::vector<int64_t> full_index{n, c, h, w};
+                            int64_t flat = 0;
+                            for (std::size_t d = 0; d < bs.size(); ++d) flat = flat * bs[d] + (bs[d] == 1 ? 0 : full_index[d + off]);
+                            const double av = a.at({n, c, h, w}), bv = bv_all[static_cast<std::size_t>(flat)];
+                            worst = std::max({worst, std::abs(sum.at({n, c, h, w}) - (av + bv)),
+                                              std::abs(product.at({n, c, h, w}) - av * bv)});
+                        }
+            CHECK(worst < 1e-6);
         }
     }
 }

@@ -1,4 +1,4 @@
-// One training step of the SmallCNN (seed 003, section 2.8; docs/measured.md): batch 64 of 3x32x32,
+// One training step of the SmallCNN (docs/measured.md): batch 64 of 3x32x32,
 // conv3-32 bn relu pool, conv32-64 bn relu pool, fc 4096-128 relu dropout 0.5, fc 128-10,
 // cross-entropy, AdamW lr 1e-3 (weight decay 1e-2, PyTorch's default). A step is zero_grad,
 // forward, backward, optimizer step, as in pytorch_reference.py.

@@ -1,4 +1,4 @@
-// conv2d and pooling: the worked examples of seed 003 (sections 2.3 and 2.6) as exact tests, the
+// conv2d and pooling: hand-worked examples (a 3x3 by 2x2 convolution, a 4x4 max-pool) as exact tests, the
 // max-pool tie rule, bad inputs, the channels-last fast path and the oneDNN primitive cache.
 #include <doctest/doctest.h>
 
@@ -48,7 +48,7 @@ std::string error_of(const std::function<void()>& f) {
 
 }  // namespace
 
-TEST_CASE("conv2d: the worked example of seed 003 section 2.6, forward and every gradient") {
+TEST_CASE("conv2d: the worked 3x3 by 2x2 example, forward and every gradient") {
     // float64 runs the reference kernel, float32 the oneDNN one.
     for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
         CAPTURE(tg::dtype_name(dtype));
@@ -89,7 +89,7 @@ TEST_CASE("conv2d: only the gradients asked for are computed") {
     }
 }
 
-TEST_CASE("max_pool2d: the 4x4 example of seed 003 section 2.3, and its backward routes to each argmax") {
+TEST_CASE("max_pool2d: the worked 4x4 example, and its backward routes to each argmax") {
     for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
         for (bool cl : {false, true}) {
             CAPTURE(tg::dtype_name(dtype));

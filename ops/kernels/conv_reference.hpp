@@ -1,6 +1,6 @@
 #pragma once
-// Reference 2-D convolution: naive loops written straight from the derivation (seed 003, section
-// 2.6), for any stride, padding, dilation and groups. They read inputs in any layout and return
+// Reference 2-D convolution: naive loops written straight from the derivation (docs/derivatives.md,
+// the conv2d row), for any stride, padding, dilation and groups. They read inputs in any layout and return
 // row-major tensors; accumulation is in double. Slow on purpose: they are what the oneDNN
 // kernels are tested against, and what float64 gradcheck runs on.
 #include "engine/tensor.hpp"

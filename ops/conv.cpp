@@ -121,7 +121,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     const bool fast = !is_reference(choose_kernels(x.dtype()));
     // The fast path runs on NHWC memory; that copy is also what dW needs later.
     const Tensor xs = fast ? kernels::to_channels_last(x) : x.detach();
-    Tensor out = fast ? kernels::conv2d_forward_onednn(xs, weight, bias, g)
+    Tensor out = fast ? kernels::conv2d_forward_fast(xs, weight, bias, g)
                       : dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(xs, weight, bias, g); });
     if (!needs_grad({x, weight, bias})) return out;
     const SavedTensor saved_x = weight.requires_grad() ? SavedTensor(xs, x) : SavedTensor();
@@ -135,7 +135,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
             if (needs[1]) grads[1] = conv2d_weight_grad(saved_x.unpack(), dout, g.weight_shape(), ops.weight_grad);
         } else if (fast) {
             const Tensor d = kernels::to_channels_last(dout);
-            if (needs[0]) grads[0] = kernels::conv2d_backward_data_onednn(d, saved_w.unpack(), g);
+            if (needs[0]) grads[0] = kernels::conv2d_backward_data_fast(d, saved_w.unpack(), g);
             if (needs[1]) {
                 kernels::ConvWeightGrads wg = kernels::conv2d_backward_weights_fast(saved_x.unpack(), d, g, needs[2]);
                 grads[1] = wg.weight;

@@ -86,11 +86,11 @@ ConvTranspose2dOptions transpose_options(const kernels::ConvGeometry& g) {
 
 // The three convolutions of geometry g, on the fast or the reference kernels.
 Tensor conv_forward(const Tensor& x, const Tensor& w, const kernels::ConvGeometry& g, bool fast) {
-    if (fast) return kernels::conv2d_forward_onednn(kernels::to_channels_last(x), w, Tensor(), g);
+    if (fast) return kernels::conv2d_forward_fast(kernels::to_channels_last(x), w, Tensor(), g);
     return dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(x, w, Tensor(), g); });
 }
 Tensor conv_input_grad(const Tensor& dout, const Tensor& w, const kernels::ConvGeometry& g, bool fast) {
-    if (fast) return kernels::conv2d_backward_data_onednn(kernels::to_channels_last(dout), w, g);
+    if (fast) return kernels::conv2d_backward_data_fast(kernels::to_channels_last(dout), w, g);
     return dispatch(dout.dtype(), [&]<class T>() { return kernels::conv2d_backward_data_reference<T>(dout, w, g); });
 }
 Tensor conv_weight_grad(const Tensor& x, const Tensor& dout, const kernels::ConvGeometry& g, bool fast) {

@@ -1,12 +1,13 @@
-// The float32 convolution weight gradient's two kernels (oneDNN's primitive and im2col + GEMM)
-// against the float64 reference, on geometries that reach every branch of the im2col: padding,
-// stride, dilation, non-square kernels and images, a slab boundary inside an image.
+// The float32 convolution passes' two kernels (oneDNN's primitives and im2col + GEMM) against the
+// float64 reference, on geometries that reach every branch of the im2col: padding, stride,
+// dilation, non-square kernels and images, a slab boundary inside an image.
 #include <doctest/doctest.h>
 
 #include <string>
 #include <vector>
 
 #include "engine/generator.hpp"
+#include "engine/threads.hpp"
 #include "ops/kernels/conv_gemm.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/cpu_isa.hpp"
@@ -77,4 +78,101 @@ TEST_CASE("conv2d weight gradient: the kernel rule takes im2col + GEMM only on A
     g.groups = 2;
     CHECK_FALSE(tg::kernels::conv2d_weight_grad_uses_gemm(g));
     CHECK_FALSE(tg::kernels::conv2d_weight_grad_uses_gemm(geometry({1, 3, 8, 8, 8, 3, 3, 1, 1, 1})));
+}
+
+TEST_CASE("conv2d forward: im2col + GEMM and oneDNN both match the float64 reference, with and without bias") {
+    tg::Generator gen(11);
+    const std::vector<Case> cases = {
+        {2, 8, 9, 7, 5, 3, 3, 1, 1, 1},     // 'same' padding, odd sizes
+        {3, 16, 12, 10, 4, 3, 2, 2, 1, 1},  // stride 2, non-square kernel
+        {2, 8, 11, 11, 6, 3, 3, 1, 2, 2},   // dilation 2 with padding
+        {1, 3, 6, 6, 2, 3, 3, 1, 0, 1},     // few channels (the oneDNN side of the rule)
+        {5, 12, 19, 17, 7, 3, 3, 1, 1, 1},  // 1615 pixels: 16 slabs of 101 rows and a short last one
+    };
+    for (const Case& c : cases) {
+        CAPTURE(describe(c));
+        const auto g = geometry(c);
+        const Tensor x64 = tg::randn({c.N, c.C, c.H, c.W}, gen, {.dtype = tg::kFloat64});
+        const Tensor w64 = tg::randn({c.F, c.C, c.KH, c.KW}, gen, {.dtype = tg::kFloat64});
+        const Tensor b64 = tg::randn({c.F}, gen, {.dtype = tg::kFloat64});
+        const Tensor x = x64.to(tg::kFloat32).contiguous(tg::MemoryFormat::ChannelsLast);
+        const Tensor w = w64.to(tg::kFloat32), b = b64.to(tg::kFloat32);
+        for (const bool with_bias : {true, false}) {
+            const Tensor want = tg::kernels::conv2d_forward_reference<double>(x64, w64, with_bias ? b64 : Tensor(), g);
+            const double scale = largest(want);
+            for (const bool gemm : {true, false}) {
+                CAPTURE(with_bias);
+                CAPTURE(gemm);
+                const Tensor bias = with_bias ? b : Tensor();
+                const Tensor got = gemm ? tg::kernels::conv2d_forward_im2col(x, w, bias, g)
+                                        : tg::kernels::conv2d_forward_onednn(x, w, bias, g);
+                CHECK(got.shape() == want.shape());
+                CHECK(got.is_contiguous(tg::MemoryFormat::ChannelsLast));
+                CHECK(tg::max_abs_diff(got.to(tg::kFloat64), want) <= 1e-5 * scale);
+            }
+        }
+    }
+}
+
+TEST_CASE("conv2d input gradient: im2col + GEMM on the flipped weights and oneDNN both match the float64 reference") {
+    tg::Generator gen(13);
+    // Stride 1, the only stride the GEMM form takes; every padding it allows, up to dilation x (kernel - 1).
+    const std::vector<Case> cases = {
+        {2, 8, 9, 7, 5, 3, 3, 1, 1, 1},     // 'same' padding
+        {2, 6, 9, 8, 7, 3, 3, 1, 0, 1},     // no padding: the transposed convolution pads by 2
+        {3, 16, 12, 10, 4, 3, 2, 1, 1, 1},  // non-square kernel, padding equal to KW - 1
+        {2, 8, 11, 11, 6, 3, 3, 1, 2, 2},   // dilation 2 with padding
+        {2, 4, 13, 11, 9, 5, 5, 1, 4, 1},   // padding KH - 1: the output is larger than the input
+        {5, 7, 19, 17, 12, 3, 3, 1, 1, 1},  // 1615 pixels, several slabs
+    };
+    for (const Case& c : cases) {
+        CAPTURE(describe(c));
+        const auto g = geometry(c);
+        const Tensor w64 = tg::randn({c.F, c.C, c.KH, c.KW}, gen, {.dtype = tg::kFloat64});
+        const Tensor dout64 = tg::randn({c.N, c.F, g.OH, g.OW}, gen, {.dtype = tg::kFloat64});
+        const Tensor want = tg::kernels::conv2d_backward_data_reference<double>(dout64, w64, g);
+        const Tensor dout = dout64.to(tg::kFloat32).contiguous(tg::MemoryFormat::ChannelsLast);
+        const Tensor w = w64.to(tg::kFloat32);
+        const double scale = largest(want);
+        for (const bool gemm : {true, false}) {
+            CAPTURE(gemm);
+            const Tensor got = gemm ? tg::kernels::conv2d_backward_data_im2col(dout, w, g)
+                                    : tg::kernels::conv2d_backward_data_onednn(dout, w, g);
+            CHECK(got.shape() == want.shape());
+            CHECK(got.is_contiguous(tg::MemoryFormat::ChannelsLast));
+            CHECK(tg::max_abs_diff(got.to(tg::kFloat64), want) <= 1e-5 * scale);
+        }
+    }
+}
+
+TEST_CASE("conv2d im2col + GEMM forward and input gradient give the same bits at 1 and 2 threads") {
+    tg::Generator gen(17);
+    const Case c{6, 16, 21, 19, 24, 3, 3, 1, 1, 1};
+    const auto g = geometry(c);
+    const Tensor x = tg::randn({c.N, c.C, c.H, c.W}, gen).contiguous(tg::MemoryFormat::ChannelsLast);
+    const Tensor w = tg::randn({c.F, c.C, c.KH, c.KW}, gen), b = tg::randn({c.F}, gen);
+    const Tensor dout = tg::randn({c.N, c.F, g.OH, g.OW}, gen).contiguous(tg::MemoryFormat::ChannelsLast);
+    std::vector<Tensor> forward, input_grad;
+    for (const int threads : {1, 2}) {
+        const tg::ThreadCountGuard guard(threads);
+        forward.push_back(tg::kernels::conv2d_forward_im2col(x, w, b, g));
+        input_grad.push_back(tg::kernels::conv2d_backward_data_im2col(dout, w, g));
+    }
+    CHECK(tg::max_abs_diff(forward[0], forward[1]) == 0.0);
+    CHECK(tg::max_abs_diff(input_grad[0], input_grad[1]) == 0.0);
+}
+
+TEST_CASE("conv2d forward and input gradient: the kernel rules take im2col + GEMM only on AVX2, for one group, windows over 1x1, 64 or more products") {
+    const bool avx2 = !tg::kernels::onednn_has_avx512();
+    auto g = geometry({1, 64, 8, 8, 8, 3, 3, 1, 1, 1});
+    CHECK(tg::kernels::conv2d_forward_uses_gemm(g) == avx2);
+    CHECK(tg::kernels::conv2d_backward_data_uses_gemm(g) == avx2);  // 8 filters x 9 = 72 products
+    g.groups = 2;
+    CHECK_FALSE(tg::kernels::conv2d_forward_uses_gemm(g));
+    CHECK_FALSE(tg::kernels::conv2d_forward_uses_gemm(geometry({1, 3, 8, 8, 8, 3, 3, 1, 1, 1})));
+    CHECK_FALSE(tg::kernels::conv2d_forward_uses_gemm(geometry({1, 128, 8, 8, 8, 1, 1, 1, 0, 1})));
+    CHECK(tg::kernels::conv2d_backward_data_uses_gemm(geometry({1, 3, 8, 8, 8, 3, 3, 1, 1, 1})) == avx2);
+    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({1, 64, 8, 8, 64, 3, 3, 2, 1, 1})));  // stride 2
+    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({1, 64, 8, 8, 64, 3, 3, 1, 3, 1})));  // padding 3 > 2
+    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({1, 64, 8, 8, 4, 3, 3, 1, 1, 1})));  // 4 x 9 = 36 products
 }

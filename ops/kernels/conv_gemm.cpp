@@ -1,8 +1,12 @@
 #include "ops/kernels/conv_gemm.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <stdexcept>
+#include <string>
 
+#include "engine/threads.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/cpu_isa.hpp"
 #include "ops/kernels/gemm.hpp"
@@ -11,34 +15,82 @@ namespace tapegrad::kernels {
 namespace {
 
 // Pixels per slab of cols: 512 rows of a 3x3x64 window are 1.2 MB, which measured as fast as any
-// slab from 256 to 2048 rows on the shapes above and keeps the buffer small.
+// slab from 128 to 2048 rows on the shapes above and keeps the buffer small. Wider windows get
+// fewer rows, so that a thread's cols stays within 4 MiB.
 constexpr int64_t kSlabRows = 512;
+constexpr int64_t kSlabBytes = int64_t{4} << 20;
 
-// Rows [first, first + rows) of cols for NHWC x.
-void im2col_rows(const float* x, const ConvGeometry& g, int64_t first, int64_t rows, float* cols) {
-    const int64_t row_len = g.KH * g.KW * g.C;
-#pragma omp parallel for schedule(static) if (rows * row_len > (int64_t{1} << 16))
-    for (int64_t r = 0; r < rows; ++r) {
-        const int64_t p = first + r;
-        const int64_t n = p / (g.OH * g.OW), oh = p / g.OW % g.OH, ow = p % g.OW;
-        float* dst = cols + r * row_len;
-        for (int64_t kh = 0; kh < g.KH; ++kh) {
-            const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
-            for (int64_t kw = 0; kw < g.KW; ++kw, dst += g.C) {
-                const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
-                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W)
-                    std::fill(dst, dst + g.C, 0.0f);
-                else
-                    std::copy_n(x + ((n * g.H + ih) * g.W + iw) * g.C, g.C, dst);
-            }
+// Row p of cols (see conv_gemm.hpp) for NHWC x.
+void im2col_row(const float* x, const ConvGeometry& g, int64_t p, float* dst) {
+    const int64_t n = p / (g.OH * g.OW), oh = p / g.OW % g.OH, ow = p % g.OW;
+    for (int64_t kh = 0; kh < g.KH; ++kh) {
+        const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
+        for (int64_t kw = 0; kw < g.KW; ++kw, dst += g.C) {
+            const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
+            if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W)
+                std::fill(dst, dst + g.C, 0.0f);
+            else
+                std::copy_n(x + ((n * g.H + ih) * g.W + iw) * g.C, g.C, dst);
         }
+    }
+}
+
+void check_one_group_channels_last(const char* kernel, const ConvGeometry& g, const Tensor& a, const Tensor& b) {
+    if (g.groups != 1) throw std::logic_error(std::string(kernel) + ": grouped convolutions take the oneDNN kernel");
+    if (!a.is_contiguous(MemoryFormat::ChannelsLast) || !b.is_contiguous(MemoryFormat::ChannelsLast))
+        throw std::logic_error(std::string(kernel) + ": activations must be channels-last");
+}
+
+// out[P, F] (NHWC memory) = cols[P, KH*KW*C] x w_rows^T, w_rows [F, KH*KW*C] row-major, plus bias.
+// The slabs are split between threads, each building its own cols and calling one GEMM on one
+// thread (kernels::gemm keeps to one thread inside a parallel region). The slab size depends on the
+// shape alone: at least 16 slabs where there are pixels enough, so that any thread count shares
+// the work evenly, and the same bits whatever that count is.
+void im2col_gemm_forward(const float* x, const ConvGeometry& g, const float* w_rows, const float* bias, float* out) {
+    const int64_t row_len = g.KH * g.KW * g.C, pixels = g.N * g.OH * g.OW;
+    const int64_t widest = std::max<int64_t>(16, kSlabBytes / (row_len * int64_t{sizeof(float)}));
+    const int64_t slab = std::min({kSlabRows, widest, std::max<int64_t>(64, (pixels + 15) / 16), pixels});
+    const int64_t slabs = (pixels + slab - 1) / slab;
+    const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), slabs));
+    const Tensor cols = empty({threads, slab, row_len});  // from the caching allocator: no fresh pages per call
+    auto* cols_base = static_cast<float*>(cols.data_ptr());
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t s = 0; s < slabs; ++s) {
+        float* cp = cols_base + omp_get_thread_num() * slab * row_len;
+        const int64_t first = s * slab, rows = std::min(slab, pixels - first);
+        for (int64_t r = 0; r < rows; ++r) im2col_row(x, g, first + r, cp + r * row_len);
+        float* dst = out + first * g.F;
+        gemm(false, true, rows, g.F, row_len, 1.0f, cp, row_len, w_rows, row_len, 0.0f, dst, g.F);
+        if (bias)
+            for (int64_t r = 0; r < rows; ++r) {
+#pragma omp simd
+                for (int64_t f = 0; f < g.F; ++f) dst[r * g.F + f] += bias[f];
+            }
     }
 }
 
 }  // namespace
 
+bool conv2d_forward_uses_gemm(const ConvGeometry& g) {
+    return !onednn_has_avx512() && g.groups == 1 && g.KH * g.KW > 1 && g.C * g.KH * g.KW >= 64;
+}
+
+bool conv2d_backward_data_uses_gemm(const ConvGeometry& g) {
+    return !onednn_has_avx512() && g.groups == 1 && g.KH * g.KW > 1 && g.F * g.KH * g.KW >= 64 && g.stride_h == 1 &&
+           g.stride_w == 1 && g.pad_h <= g.dilation_h * (g.KH - 1) && g.pad_w <= g.dilation_w * (g.KW - 1);
+}
+
 bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g) {
     return !onednn_has_avx512() && g.groups == 1 && g.C * g.KH * g.KW >= 64;
+}
+
+Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g) {
+    return conv2d_forward_uses_gemm(g) ? conv2d_forward_im2col(x, w, bias, g) : conv2d_forward_onednn(x, w, bias, g);
+}
+
+Tensor conv2d_backward_data_fast(const Tensor& dout, const Tensor& w, const ConvGeometry& g) {
+    return conv2d_backward_data_uses_gemm(g) ? conv2d_backward_data_im2col(dout, w, g)
+                                             : conv2d_backward_data_onednn(dout, w, g);
 }
 
 ConvWeightGrads conv2d_backward_weights_fast(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias) {
@@ -46,10 +98,41 @@ ConvWeightGrads conv2d_backward_weights_fast(const Tensor& x, const Tensor& dout
                                            : conv2d_backward_weights_onednn(x, dout, g, with_bias);
 }
 
+Tensor conv2d_forward_im2col(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g) {
+    Tensor out = empty(g.output_shape(), MemoryFormat::ChannelsLast);
+    check_one_group_channels_last("conv2d_forward_im2col", g, x, out);
+    const Tensor w_rows = w.detach().permute({0, 2, 3, 1}).contiguous();  // [F, KH, KW, C]
+    const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
+    im2col_gemm_forward(static_cast<const float*>(x.data_ptr()), g, static_cast<const float*>(w_rows.data_ptr()),
+                        b.defined() ? static_cast<const float*>(b.data_ptr()) : nullptr, static_cast<float*>(out.data_ptr()));
+    return out;
+}
+
+Tensor conv2d_backward_data_im2col(const Tensor& dout, const Tensor& w, const ConvGeometry& g) {
+    Tensor dx = empty(g.input_shape(), MemoryFormat::ChannelsLast);
+    check_one_group_channels_last("conv2d_backward_data_im2col", g, dout, dx);
+    if (g.stride_h != 1 || g.stride_w != 1 || g.pad_h > g.dilation_h * (g.KH - 1) || g.pad_w > g.dilation_w * (g.KW - 1))
+        throw std::logic_error("conv2d_backward_data_im2col: needs stride 1 and padding at most dilation x (kernel - 1)");
+    // The convolution that maps dout [N,F,OH,OW] to dx [N,C,H,W].
+    ConvGeometry t = g;
+    t.C = g.F, t.H = g.OH, t.W = g.OW, t.F = g.C, t.OH = g.H, t.OW = g.W;
+    t.pad_h = g.dilation_h * (g.KH - 1) - g.pad_h, t.pad_w = g.dilation_w * (g.KW - 1) - g.pad_w;
+    const Tensor wc = w.detach().contiguous();
+    Tensor flipped = empty({g.C, g.KH, g.KW, g.F});
+    const auto* src = static_cast<const float*>(wc.data_ptr());
+    auto* dst = static_cast<float*>(flipped.data_ptr());
+    for (int64_t f = 0; f < g.F; ++f)
+        for (int64_t c = 0; c < g.C; ++c)
+            for (int64_t kh = 0; kh < g.KH; ++kh)
+                for (int64_t kw = 0; kw < g.KW; ++kw)
+                    dst[((c * g.KH + (g.KH - 1 - kh)) * g.KW + (g.KW - 1 - kw)) * g.F + f] =
+                        src[((f * g.C + c) * g.KH + kh) * g.KW + kw];
+    im2col_gemm_forward(static_cast<const float*>(dout.data_ptr()), t, dst, nullptr, static_cast<float*>(dx.data_ptr()));
+    return dx;
+}
+
 ConvWeightGrads conv2d_backward_weights_im2col(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias) {
-    if (g.groups != 1) throw std::logic_error("conv2d_backward_weights_im2col: grouped convolutions take the oneDNN kernel");
-    if (!x.is_contiguous(MemoryFormat::ChannelsLast) || !dout.is_contiguous(MemoryFormat::ChannelsLast))
-        throw std::logic_error("conv2d_backward_weights_im2col: x and dout must be channels-last");
+    check_one_group_channels_last("conv2d_backward_weights_im2col", g, x, dout);
     const int64_t row_len = g.KH * g.KW * g.C, pixels = g.N * g.OH * g.OW;
     const auto* xp = static_cast<const float*>(x.data_ptr());
     const auto* dp = static_cast<const float*>(dout.data_ptr());
@@ -57,11 +140,14 @@ ConvWeightGrads conv2d_backward_weights_im2col(const Tensor& x, const Tensor& do
     Tensor dw_hwc = empty({g.F, g.KH, g.KW, g.C});
     auto* acc = static_cast<float*>(dw_hwc.data_ptr());
     const int64_t slab = std::min(kSlabRows, pixels);
-    const Tensor cols = empty({slab, row_len});  // from the caching allocator: no fresh pages per call
+    const Tensor cols = empty({slab, row_len});
     auto* cp = static_cast<float*>(cols.data_ptr());
+    // One GEMM per slab accumulating into dW, each on every thread: the reduction runs down the
+    // pixels, so the slabs cannot be split between threads without a sum of partial dWs.
     for (int64_t first = 0; first < pixels; first += slab) {
         const int64_t rows = std::min(slab, pixels - first);
-        im2col_rows(xp, g, first, rows, cp);
+#pragma omp parallel for schedule(static) if (rows * row_len > (int64_t{1} << 16))
+        for (int64_t r = 0; r < rows; ++r) im2col_row(xp, g, first + r, cp + r * row_len);
         gemm(true, false, g.F, row_len, rows, 1.0f, dp + first * g.F, g.F, cp, row_len, first == 0 ? 0.0f : 1.0f,
              acc, row_len);
     }

@@ -4,6 +4,7 @@
 // loop so that the registry has something independent to compare against.
 #include "ops/kernels/gemm_backend.hpp"
 
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 #ifdef TAPEGRAD_HAVE_OPENBLAS
 #include <cblas.h>
@@ -111,7 +112,11 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     // Either library may split the K reduction over threads (dnnl_sgemm does for skinny products;
     // see set_deterministic): one thread in deterministic mode.
     const ThreadCountGuard threads(split_sum_threads());
-    sgemm_on(gemm_backend(trans_a, trans_b, M, N, K), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    // Inside a parallel region (a caller splitting its own work between threads) both libraries
+    // run on the calling thread alone; dnnl_sgemm then, because OpenBLAS's OpenMP build shares its
+    // buffers between concurrent callers unless it was built with NUM_PARALLEL.
+    const GemmBackend backend = omp_in_parallel() ? GemmBackend::OneDnn : gemm_backend(trans_a, trans_b, M, N, K);
+    sgemm_on(backend, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,

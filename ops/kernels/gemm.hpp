@@ -7,7 +7,8 @@
 namespace tapegrad::kernels {
 
 // Row-major C[M,N] = alpha * op(A) op(B) + beta * C, op = transpose when the flag is set;
-// lda, ldb, ldc are the row strides. float32 calls a BLAS; float64 runs a plain loop.
+// lda, ldb, ldc are the row strides. float32 calls a BLAS (on the calling thread alone, and always
+// dnnl_sgemm, when called inside an OpenMP parallel region); float64 runs a plain loop.
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,

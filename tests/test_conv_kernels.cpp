@@ -48,6 +48,7 @@ TEST_CASE("conv2d weight gradient: im2col + GEMM and oneDNN both match the float
         {2, 8, 11, 11, 6, 3, 3, 1, 2, 2},  // dilation 2 with padding
         {1, 3, 6, 6, 2, 3, 3, 1, 0, 1},    // few channels (the oneDNN side of the rule)
         {4, 64, 20, 20, 3, 1, 1, 1, 0, 1}, // 1x1; 1600 pixels, so several 512-row slabs
+        {9, 3, 31, 33, 40, 3, 3, 1, 1, 1}, // 9207 pixels: 16 chunks of slabs; db longer than a row of cols
     };
     for (const Case& c : cases) {
         CAPTURE(describe(c));
@@ -145,34 +146,40 @@ TEST_CASE("conv2d input gradient: im2col + GEMM on the flipped weights and oneDN
     }
 }
 
-TEST_CASE("conv2d im2col + GEMM forward and input gradient give the same bits at 1 and 2 threads") {
+TEST_CASE("conv2d im2col + GEMM passes give the same bits at 1 and 2 threads") {
     tg::Generator gen(17);
     const Case c{6, 16, 21, 19, 24, 3, 3, 1, 1, 1};
     const auto g = geometry(c);
     const Tensor x = tg::randn({c.N, c.C, c.H, c.W}, gen).contiguous(tg::MemoryFormat::ChannelsLast);
     const Tensor w = tg::randn({c.F, c.C, c.KH, c.KW}, gen), b = tg::randn({c.F}, gen);
     const Tensor dout = tg::randn({c.N, c.F, g.OH, g.OW}, gen).contiguous(tg::MemoryFormat::ChannelsLast);
-    std::vector<Tensor> forward, input_grad;
+    std::vector<Tensor> forward, input_grad, weight_grad, bias_grad;
     for (const int threads : {1, 2}) {
         const tg::ThreadCountGuard guard(threads);
         forward.push_back(tg::kernels::conv2d_forward_im2col(x, w, b, g));
         input_grad.push_back(tg::kernels::conv2d_backward_data_im2col(dout, w, g));
+        const auto grads = tg::kernels::conv2d_backward_weights_im2col(x, dout, g, true);  // 2394 pixels: 5 chunks
+        weight_grad.push_back(grads.weight);
+        bias_grad.push_back(grads.bias);
     }
     CHECK(tg::max_abs_diff(forward[0], forward[1]) == 0.0);
     CHECK(tg::max_abs_diff(input_grad[0], input_grad[1]) == 0.0);
+    CHECK(tg::max_abs_diff(weight_grad[0], weight_grad[1]) == 0.0);
+    CHECK(tg::max_abs_diff(bias_grad[0], bias_grad[1]) == 0.0);
 }
 
-TEST_CASE("conv2d forward and input gradient: the kernel rules take im2col + GEMM only on AVX2, for one group, windows over 1x1, 64 or more products") {
+TEST_CASE("conv2d forward and input gradient: the kernel rules take im2col + GEMM only on AVX2, for one group and windows over 1x1 with long enough sums") {
     const bool avx2 = !tg::kernels::onednn_has_avx512();
-    auto g = geometry({1, 64, 8, 8, 8, 3, 3, 1, 1, 1});
+    auto g = geometry({1, 32, 8, 8, 64, 3, 3, 1, 1, 1});  // forward: 288 products; input gradient: 576, 32 wide
     CHECK(tg::kernels::conv2d_forward_uses_gemm(g) == avx2);
-    CHECK(tg::kernels::conv2d_backward_data_uses_gemm(g) == avx2);  // 8 filters x 9 = 72 products
+    CHECK(tg::kernels::conv2d_backward_data_uses_gemm(g) == avx2);
     g.groups = 2;
     CHECK_FALSE(tg::kernels::conv2d_forward_uses_gemm(g));
-    CHECK_FALSE(tg::kernels::conv2d_forward_uses_gemm(geometry({1, 3, 8, 8, 8, 3, 3, 1, 1, 1})));
-    CHECK_FALSE(tg::kernels::conv2d_forward_uses_gemm(geometry({1, 128, 8, 8, 8, 1, 1, 1, 0, 1})));
-    CHECK(tg::kernels::conv2d_backward_data_uses_gemm(geometry({1, 3, 8, 8, 8, 3, 3, 1, 1, 1})) == avx2);
+    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(g));
+    CHECK_FALSE(tg::kernels::conv2d_forward_uses_gemm(geometry({1, 16, 8, 8, 64, 3, 3, 1, 1, 1})));   // 144 products
+    CHECK_FALSE(tg::kernels::conv2d_forward_uses_gemm(geometry({1, 512, 8, 8, 64, 1, 1, 1, 0, 1})));  // 1x1
+    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({1, 8, 8, 8, 64, 3, 3, 1, 1, 1})));   // 8 wide
+    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({1, 64, 8, 8, 32, 3, 3, 1, 1, 1})));  // 288 products
     CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({1, 64, 8, 8, 64, 3, 3, 2, 1, 1})));  // stride 2
     CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({1, 64, 8, 8, 64, 3, 3, 1, 3, 1})));  // padding 3 > 2
-    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({1, 64, 8, 8, 4, 3, 3, 1, 1, 1})));  // 4 x 9 = 36 products
 }

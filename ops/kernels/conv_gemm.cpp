@@ -19,18 +19,35 @@ namespace {
 // fewer rows, so that a thread's cols stays within 4 MiB.
 constexpr int64_t kSlabRows = 512;
 constexpr int64_t kSlabBytes = int64_t{4} << 20;
+// The most the weight gradient's per-chunk partial sums take together.
+constexpr int64_t kPartialBytes = int64_t{16} << 20;
 
-// Row p of cols (see conv_gemm.hpp) for NHWC x.
+// Row p of cols (see conv_gemm.hpp) for NHWC x. Where a window row lies inside the image and the
+// dilation is 1, its KW pixels are one run of KW x C floats in both x and cols: one copy, not KW
+// (few channels would otherwise make this a loop of tiny copies).
 void im2col_row(const float* x, const ConvGeometry& g, int64_t p, float* dst) {
     const int64_t n = p / (g.OH * g.OW), oh = p / g.OW % g.OH, ow = p % g.OW;
+    const int64_t iw0 = ow * g.stride_w - g.pad_w, run = g.KW * g.C;
+    const bool row_inside = g.dilation_w == 1 && iw0 >= 0 && iw0 + g.KW <= g.W;
     for (int64_t kh = 0; kh < g.KH; ++kh) {
         const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
+        if (ih < 0 || ih >= g.H) {
+            std::fill(dst, dst + run, 0.0f);
+            dst += run;
+            continue;
+        }
+        const float* image_row = x + (n * g.H + ih) * g.W * g.C;
+        if (row_inside) {
+            std::copy_n(image_row + iw0 * g.C, run, dst);
+            dst += run;
+            continue;
+        }
         for (int64_t kw = 0; kw < g.KW; ++kw, dst += g.C) {
-            const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
-            if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W)
+            const int64_t iw = iw0 + kw * g.dilation_w;
+            if (iw < 0 || iw >= g.W)
                 std::fill(dst, dst + g.C, 0.0f);
             else
-                std::copy_n(x + ((n * g.H + ih) * g.W + iw) * g.C, g.C, dst);
+                std::copy_n(image_row + iw * g.C, g.C, dst);
         }
     }
 }
@@ -72,11 +89,12 @@ void im2col_gemm_forward(const float* x, const ConvGeometry& g, const float* w_r
 }  // namespace
 
 bool conv2d_forward_uses_gemm(const ConvGeometry& g) {
-    return !onednn_has_avx512() && g.groups == 1 && g.KH * g.KW > 1 && g.C * g.KH * g.KW >= 64;
+    return !onednn_has_avx512() && g.groups == 1 && g.KH * g.KW > 1 && g.C * g.KH * g.KW >= 256;
 }
 
 bool conv2d_backward_data_uses_gemm(const ConvGeometry& g) {
-    return !onednn_has_avx512() && g.groups == 1 && g.KH * g.KW > 1 && g.F * g.KH * g.KW >= 64 && g.stride_h == 1 &&
+    return !onednn_has_avx512() && g.groups == 1 && g.KH * g.KW > 1 && g.F * g.KH * g.KW >= 512 && g.C >= 16 &&
+           g.stride_h == 1 &&
            g.stride_w == 1 && g.pad_h <= g.dilation_h * (g.KH - 1) && g.pad_w <= g.dilation_w * (g.KW - 1);
 }
 
@@ -133,35 +151,66 @@ Tensor conv2d_backward_data_im2col(const Tensor& dout, const Tensor& w, const Co
 
 ConvWeightGrads conv2d_backward_weights_im2col(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias) {
     check_one_group_channels_last("conv2d_backward_weights_im2col", g, x, dout);
-    const int64_t row_len = g.KH * g.KW * g.C, pixels = g.N * g.OH * g.OW;
+    const int64_t row_len = g.KH * g.KW * g.C, pixels = g.N * g.OH * g.OW, weights = g.F * row_len;
     const auto* xp = static_cast<const float*>(x.data_ptr());
     const auto* dp = static_cast<const float*>(dout.data_ptr());
+    const int64_t widest = std::max<int64_t>(16, kSlabBytes / (row_len * int64_t{sizeof(float)}));
+    const int64_t slab = std::min({kSlabRows, widest, pixels});
+    const int64_t slabs = (pixels + slab - 1) / slab;
+    // The slabs are cut into up to 16 chunks, fixed by the shape; each chunk's partial dW (and db)
+    // comes from one thread, one single-threaded GEMM per slab, and the partials are added in chunk
+    // order: the same bits at any thread count, and no thread waits on another until the sum.
+    // Partials take at most 16 MiB; a shape with fewer than two chunks runs its slabs in turn, each
+    // GEMM on every thread (a library may then split its K, so deterministic mode gives it one).
+    const int64_t chunks = std::min({int64_t{16}, slabs, std::max<int64_t>(1, kPartialBytes / (weights * int64_t{sizeof(float)}))});
+    const int threads = static_cast<int>(std::min<int64_t>(chunks, get_num_threads()));
+    // Each partial is dW^T [KH*KW*C, F] (the GEMM runs twice as fast this way round when KH*KW*C is
+    // small: 89 against 68 GFLOP/s at [27, 512] x [512, 32]), then db [F].
+    const int64_t partial_len = weights + (with_bias ? g.F : 0);  // dW, then db
+    Tensor partial = empty({chunks, partial_len});
+    const Tensor cols = empty({threads, slab, row_len});
+    auto* cols_base = static_cast<float*>(cols.data_ptr());
+    auto* partial_base = static_cast<float*>(partial.data_ptr());
+    auto run_chunk = [&](int64_t chunk, float* cp) {
+        float* acc = partial_base + chunk * partial_len;
+        float* bias_acc = acc + weights;
+        if (with_bias) std::fill(bias_acc, bias_acc + g.F, 0.0f);
+        const int64_t begin = chunk * slabs / chunks, end = (chunk + 1) * slabs / chunks;
+        for (int64_t s = begin; s < end; ++s) {
+            const int64_t first = s * slab, rows = std::min(slab, pixels - first);
+#pragma omp parallel for schedule(static) if (chunks == 1 && rows * row_len > (int64_t{1} << 16))
+            for (int64_t r = 0; r < rows; ++r) im2col_row(xp, g, first + r, cp + r * row_len);
+            gemm(true, false, row_len, g.F, rows, 1.0f, cp, row_len, dp + first * g.F, g.F, s == begin ? 0.0f : 1.0f, acc,
+                 g.F);
+            if (with_bias)
+                for (int64_t r = 0; r < rows; ++r) {
+                    const float* row = dp + (first + r) * g.F;
+#pragma omp simd
+                    for (int64_t f = 0; f < g.F; ++f) bias_acc[f] += row[f];
+                }
+        }
+    };
+    if (chunks == 1) {
+        run_chunk(0, cols_base);
+    } else {
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int64_t chunk = 0; chunk < chunks; ++chunk) run_chunk(chunk, cols_base + omp_get_thread_num() * slab * row_len);
+    }
     // dW in (f, kh, kw, c) order first, then permuted to OIHW.
     Tensor dw_hwc = empty({g.F, g.KH, g.KW, g.C});
-    auto* acc = static_cast<float*>(dw_hwc.data_ptr());
-    const int64_t slab = std::min(kSlabRows, pixels);
-    const Tensor cols = empty({slab, row_len});
-    auto* cp = static_cast<float*>(cols.data_ptr());
-    // One GEMM per slab accumulating into dW, each on every thread: the reduction runs down the
-    // pixels, so the slabs cannot be split between threads without a sum of partial dWs.
-    for (int64_t first = 0; first < pixels; first += slab) {
-        const int64_t rows = std::min(slab, pixels - first);
-#pragma omp parallel for schedule(static) if (rows * row_len > (int64_t{1} << 16))
-        for (int64_t r = 0; r < rows; ++r) im2col_row(xp, g, first + r, cp + r * row_len);
-        gemm(true, false, g.F, row_len, rows, 1.0f, dp + first * g.F, g.F, cp, row_len, first == 0 ? 0.0f : 1.0f,
-             acc, row_len);
+    Tensor db = with_bias ? empty({g.F}) : Tensor();
+    auto* dw = static_cast<float*>(dw_hwc.data_ptr());
+    auto* dbp = with_bias ? static_cast<float*>(db.data_ptr()) : nullptr;
+#pragma omp parallel for schedule(static) if (chunks > 1 && partial_len * chunks > (int64_t{1} << 16))
+    for (int64_t i = 0; i < partial_len; ++i) {
+        float total = partial_base[i];
+        for (int64_t chunk = 1; chunk < chunks; ++chunk) total += partial_base[chunk * partial_len + i];
+        if (i < weights)
+            dw[i % g.F * row_len + i / g.F] = total;
+        else
+            dbp[i - weights] = total;
     }
-    ConvWeightGrads grads{dw_hwc.permute({0, 3, 1, 2}).contiguous(), Tensor()};
-    if (with_bias) {
-        grads.bias = zeros({g.F});
-        auto* db = static_cast<float*>(grads.bias.data_ptr());
-        for (int64_t p = 0; p < pixels; ++p) {
-            const float* row = dp + p * g.F;
-#pragma omp simd
-            for (int64_t f = 0; f < g.F; ++f) db[f] += row[f];
-        }
-    }
-    return grads;
+    return {dw_hwc.permute({0, 3, 1, 2}).contiguous(), db};
 }
 
 }  // namespace tapegrad::kernels

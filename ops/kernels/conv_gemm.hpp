@@ -10,21 +10,24 @@ namespace tapegrad::kernels {
 
 // True where im2col + GEMM is the faster forward: on AVX2 (oneDNN's effective ISA, so
 // DNNL_MAX_CPU_ISA=AVX2 counts), for one group, a window larger than 1x1 (oneDNN's 1x1 kernel
-// wins those) and at least 64 products per output element (C x KH x KW). Measured at one and two
-// threads on a Zen 3 (AVX2), best of 7 (README, speed section): x[8,64,56,56] w[64,64,3,3] 24-28
-// against oneDNN's 32-44 ms at one thread, x[32,64,16,16] w[128,64,3,3] s2 3.9 against 5.5-5.7,
-// x[32,128,4,4] w[256,128,3,3] 4.2 against 6.3-6.6; the SmallCNN's x[64,32,16,16] w[64,32,3,3]
-// level (9.4-10.0 against 9.9-10.6); with 3 input channels (27 products) oneDNN is 3-4x faster.
-// On AVX-512 oneDNN's brgconv kernels keep every pass: the rule was measured on AVX2 only.
+// wins those) and at least 256 products per output element (C x KH x KW). Measured at one and two
+// threads on a Zen 3 (AVX2), best of 7: x[8,64,56,56] w[64,64,3,3] 24-28 against oneDNN's 32-44
+// ms at one thread, x[32,64,16,16] w[128,64,3,3] s2 3.9 against 5.5-5.7, x[32,64,32,32] with 3 to
+// 32 filters 0.67-0.71x oneDNN's time; with 32 input channels (288 products) level (1.00-1.05x),
+// with 16 or fewer 1.2-2.5x slower, with one 10x.
 bool conv2d_forward_uses_gemm(const ConvGeometry& g);
 // The input gradient as the forward convolution of dout with the flipped, transposed weights
-// (stride 1 only, where that identity holds without zero-stuffing), under the same rule with F in
-// place of C: x[8,64,56,56] w[64,64,3,3] 27-29 against 33 ms, x[64,32,16,16] w[64,32,3,3] 9.9
-// against 11.7-12.4.
+// (stride 1 only, where that identity holds without zero-stuffing). Here the GEMM's reduction is
+// F x KH x KW and its output width C: at least 512 and 16. x[8,64,56,56] w[64,64,3,3] 27-29
+// against oneDNN's 33 ms; x[32,C,32,32] w[64,C,3,3] 0.80-0.94x oneDNN's time for C = 16 and 32,
+// level for C = 3 and 8; with 32 filters (288 products) 1.07-1.16x slower, with 3 to 16 1.3-2.5x.
 bool conv2d_backward_data_uses_gemm(const ConvGeometry& g);
 // The weight gradient: one group and C x KH x KW >= 64, on AVX2. x[8,64,56,56] w[64,64,3,3]
-// 38-43 ms against oneDNN's 71-95, x[64,32,16,16] w[64,32,3,3] 9-12 against 14-16; with 3 input
-// channels oneDNN wins, 3.7 against 5.4-6.6 ms.
+// 28 against oneDNN's 62 ms at one thread, 13 against 24 at two; x[64,32,16,16] w[64,32,3,3]
+// 8.3-10.8 against 11.5-16.5 and 4.2-5.2 against 5.7-8.4; 1x1 with 64 and 256 channels 0.8-0.95x
+// oneDNN's time. With 3 input channels and a 3x3 window (27 products) the two are level within
+// the noise (0.77-1.27x), with one channel and 5x5 oneDNN is 2.3-2.6x faster.
+// On AVX-512 oneDNN's brgconv kernels keep every pass: these rules were measured on AVX2 only.
 bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g);
 
 // The passes on the kernel the rules above pick. x and dout channels-last; w [F,C/groups,KH,KW] in
@@ -46,7 +49,8 @@ Tensor conv2d_forward_im2col(const Tensor& x, const Tensor& w, const Tensor& bia
 // dout with weights W'[c, kh, kw, f] = W[f, c, KH-1-kh, KW-1-kw] and padding dilation x (kernel - 1)
 // - padding.
 Tensor conv2d_backward_data_im2col(const Tensor& dout, const Tensor& w, const ConvGeometry& g);
-// Weight gradient: dW[F, KH*KW*C] = dout^T [F, P] x cols[P, KH*KW*C].
+// Weight gradient: dW^T [KH*KW*C, F] = cols^T [KH*KW*C, P] x dout[P, F], a partial sum per chunk of
+// slabs (the same bits at any thread count where there are two chunks or more; see the .cpp).
 ConvWeightGrads conv2d_backward_weights_im2col(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias);
 
 }  // namespace tapegrad::kernels

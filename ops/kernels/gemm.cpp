@@ -114,8 +114,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     const ThreadCountGuard threads(split_sum_threads());
     // Inside a parallel region (a caller splitting its own work between threads) both libraries
     // run on the calling thread alone; dnnl_sgemm then, because OpenBLAS's OpenMP build shares its
-    // buffers between concurrent callers unless it was built with NUM_PARALLEL.
-    const GemmBackend backend = omp_in_parallel() ? GemmBackend::OneDnn : gemm_backend(trans_a, trans_b, M, N, K);
+    // buffers between concurrent callers unless it was built with NUM_PARALLEL. A region of one
+    // thread counts too (omp_get_level, not omp_in_parallel), so that the library, and with it the
+    // bits, does not change with the thread count.
+    const GemmBackend backend = omp_get_level() > 0 ? GemmBackend::OneDnn : gemm_backend(trans_a, trans_b, M, N, K);
     sgemm_on(backend, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

@@ -170,7 +170,7 @@ TEST_CASE("conv2d im2col + GEMM passes give the same bits at 1 and 2 threads") {
 
 TEST_CASE("conv2d forward and input gradient: the kernel rules take im2col + GEMM only on AVX2, for one group and windows over 1x1 with long enough sums") {
     const bool avx2 = !tg::kernels::onednn_has_avx512();
-    auto g = geometry({1, 32, 8, 8, 64, 3, 3, 1, 1, 1});  // forward: 288 products; input gradient: 576, 32 wide
+    auto g = geometry({16, 32, 8, 8, 64, 3, 3, 1, 1, 1});  // forward: 288 products; input gradient: 576, 32 wide
     CHECK(tg::kernels::conv2d_forward_uses_gemm(g) == avx2);
     CHECK(tg::kernels::conv2d_backward_data_uses_gemm(g) == avx2);
     g.groups = 2;
@@ -178,8 +178,9 @@ TEST_CASE("conv2d forward and input gradient: the kernel rules take im2col + GEM
     CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(g));
     CHECK_FALSE(tg::kernels::conv2d_forward_uses_gemm(geometry({1, 16, 8, 8, 64, 3, 3, 1, 1, 1})));   // 144 products
     CHECK_FALSE(tg::kernels::conv2d_forward_uses_gemm(geometry({1, 512, 8, 8, 64, 1, 1, 1, 0, 1})));  // 1x1
-    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({1, 8, 8, 8, 64, 3, 3, 1, 1, 1})));   // 8 wide
-    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({1, 64, 8, 8, 32, 3, 3, 1, 1, 1})));  // 288 products
-    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({1, 64, 8, 8, 64, 3, 3, 2, 1, 1})));  // stride 2
-    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({1, 64, 8, 8, 64, 3, 3, 1, 3, 1})));  // padding 3 > 2
+    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({16, 8, 8, 8, 64, 3, 3, 1, 1, 1})));   // 8 wide
+    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({16, 64, 8, 8, 32, 3, 3, 1, 1, 1})));  // 288 products
+    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({16, 64, 8, 8, 64, 3, 3, 2, 1, 1})));  // stride 2
+    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({16, 64, 8, 8, 64, 3, 3, 1, 3, 1})));  // padding 3 > 2
+    CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({15, 64, 8, 8, 64, 3, 3, 1, 1, 1})));  // 960 pixels
 }

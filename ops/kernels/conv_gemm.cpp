@@ -94,7 +94,7 @@ bool conv2d_forward_uses_gemm(const ConvGeometry& g) {
 
 bool conv2d_backward_data_uses_gemm(const ConvGeometry& g) {
     return !onednn_has_avx512() && g.groups == 1 && g.KH * g.KW > 1 && g.F * g.KH * g.KW >= 512 && g.C >= 16 &&
-           g.stride_h == 1 &&
+           g.N * g.H * g.W >= 1024 && g.stride_h == 1 &&
            g.stride_w == 1 && g.pad_h <= g.dilation_h * (g.KH - 1) && g.pad_w <= g.dilation_w * (g.KW - 1);
 }
 
@@ -119,7 +119,18 @@ ConvWeightGrads conv2d_backward_weights_fast(const Tensor& x, const Tensor& dout
 Tensor conv2d_forward_im2col(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g) {
     Tensor out = empty(g.output_shape(), MemoryFormat::ChannelsLast);
     check_one_group_channels_last("conv2d_forward_im2col", g, x, out);
-    const Tensor w_rows = w.detach().permute({0, 2, 3, 1}).contiguous();  // [F, KH, KW, C]
+    // [F, KH, KW, C]: per filter a [C, taps] -> [taps, C] transpose that stays in cache. A convolution
+    // with few pixels and many weights (ResNet's last stage on small images) spends as long here as
+    // in its GEMM, so this is a loop of its own, not a strided copy.
+    const Tensor wc = w.detach().contiguous();
+    Tensor w_rows = empty({g.F, g.KH, g.KW, g.C});
+    const auto* src = static_cast<const float*>(wc.data_ptr());
+    auto* rows = static_cast<float*>(w_rows.data_ptr());
+    const int64_t taps = g.KH * g.KW;
+#pragma omp parallel for schedule(static) if (g.F * g.C * taps > (int64_t{1} << 16))
+    for (int64_t f = 0; f < g.F; ++f)
+        for (int64_t c = 0; c < g.C; ++c)
+            for (int64_t k = 0; k < taps; ++k) rows[(f * taps + k) * g.C + c] = src[(f * g.C + c) * taps + k];
     const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
     im2col_gemm_forward(static_cast<const float*>(x.data_ptr()), g, static_cast<const float*>(w_rows.data_ptr()),
                         b.defined() ? static_cast<const float*>(b.data_ptr()) : nullptr, static_cast<float*>(out.data_ptr()));
@@ -139,8 +150,10 @@ Tensor conv2d_backward_data_im2col(const Tensor& dout, const Tensor& w, const Co
     Tensor flipped = empty({g.C, g.KH, g.KW, g.F});
     const auto* src = static_cast<const float*>(wc.data_ptr());
     auto* dst = static_cast<float*>(flipped.data_ptr());
-    for (int64_t f = 0; f < g.F; ++f)
-        for (int64_t c = 0; c < g.C; ++c)
+    // One input channel's taps x F block at a time, so that the writes stay in cache.
+#pragma omp parallel for schedule(static) if (g.F * g.C * g.KH * g.KW > (int64_t{1} << 16))
+    for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t f = 0; f < g.F; ++f)
             for (int64_t kh = 0; kh < g.KH; ++kh)
                 for (int64_t kw = 0; kw < g.KW; ++kw)
                     dst[((c * g.KH + (g.KH - 1 - kh)) * g.KW + (g.KW - 1 - kw)) * g.F + f] =
@@ -164,9 +177,8 @@ ConvWeightGrads conv2d_backward_weights_im2col(const Tensor& x, const Tensor& do
     // GEMM on every thread (a library may then split its K, so deterministic mode gives it one).
     const int64_t chunks = std::min({int64_t{16}, slabs, std::max<int64_t>(1, kPartialBytes / (weights * int64_t{sizeof(float)}))});
     const int threads = static_cast<int>(std::min<int64_t>(chunks, get_num_threads()));
-    // Each partial is dW^T [KH*KW*C, F] (the GEMM runs twice as fast this way round when KH*KW*C is
-    // small: 89 against 68 GFLOP/s at [27, 512] x [512, 32]), then db [F].
-    const int64_t partial_len = weights + (with_bias ? g.F : 0);  // dW, then db
+    // Each partial is dW [F, KH*KW*C], then db [F].
+    const int64_t partial_len = weights + (with_bias ? g.F : 0);
     Tensor partial = empty({chunks, partial_len});
     const Tensor cols = empty({threads, slab, row_len});
     auto* cols_base = static_cast<float*>(cols.data_ptr());
@@ -180,8 +192,8 @@ ConvWeightGrads conv2d_backward_weights_im2col(const Tensor& x, const Tensor& do
             const int64_t first = s * slab, rows = std::min(slab, pixels - first);
 #pragma omp parallel for schedule(static) if (chunks == 1 && rows * row_len > (int64_t{1} << 16))
             for (int64_t r = 0; r < rows; ++r) im2col_row(xp, g, first + r, cp + r * row_len);
-            gemm(true, false, row_len, g.F, rows, 1.0f, cp, row_len, dp + first * g.F, g.F, s == begin ? 0.0f : 1.0f, acc,
-                 g.F);
+            gemm(true, false, g.F, row_len, rows, 1.0f, dp + first * g.F, g.F, cp, row_len, s == begin ? 0.0f : 1.0f, acc,
+                 row_len);
             if (with_bias)
                 for (int64_t r = 0; r < rows; ++r) {
                     const float* row = dp + (first + r) * g.F;
@@ -196,21 +208,27 @@ ConvWeightGrads conv2d_backward_weights_im2col(const Tensor& x, const Tensor& do
 #pragma omp parallel for schedule(static) num_threads(threads)
         for (int64_t chunk = 0; chunk < chunks; ++chunk) run_chunk(chunk, cols_base + omp_get_thread_num() * slab * row_len);
     }
-    // dW in (f, kh, kw, c) order first, then permuted to OIHW.
-    Tensor dw_hwc = empty({g.F, g.KH, g.KW, g.C});
-    Tensor db = with_bias ? empty({g.F}) : Tensor();
-    auto* dw = static_cast<float*>(dw_hwc.data_ptr());
-    auto* dbp = with_bias ? static_cast<float*>(db.data_ptr()) : nullptr;
-#pragma omp parallel for schedule(static) if (chunks > 1 && partial_len * chunks > (int64_t{1} << 16))
-    for (int64_t i = 0; i < partial_len; ++i) {
-        float total = partial_base[i];
-        for (int64_t chunk = 1; chunk < chunks; ++chunk) total += partial_base[chunk * partial_len + i];
-        if (i < weights)
-            dw[i % g.F * row_len + i / g.F] = total;
-        else
-            dbp[i - weights] = total;
+    // The chunks' sum, permuted from (f, kh, kw, c) to OIHW in the same pass: one filter's
+    // KH*KW*C weights stay in cache while they are written with a stride of KH*KW.
+    ConvWeightGrads grads{empty(g.weight_shape()), with_bias ? empty({g.F}) : Tensor()};
+    auto* dw = static_cast<float*>(grads.weight.data_ptr());
+    const int64_t taps = g.KH * g.KW;
+#pragma omp parallel for schedule(static) if (weights * chunks > (int64_t{1} << 16))
+    for (int64_t f = 0; f < g.F; ++f)
+        for (int64_t k = 0; k < taps; ++k) {
+            const int64_t from = (f * taps + k) * g.C;
+            for (int64_t c = 0; c < g.C; ++c) {
+                float total = partial_base[from + c];
+                for (int64_t chunk = 1; chunk < chunks; ++chunk) total += partial_base[chunk * partial_len + from + c];
+                dw[(f * g.C + c) * taps + k] = total;
+            }
+        }
+    for (int64_t f = 0; with_bias && f < g.F; ++f) {
+        float total = partial_base[weights + f];
+        for (int64_t chunk = 1; chunk < chunks; ++chunk) total += partial_base[chunk * partial_len + weights + f];
+        static_cast<float*>(grads.bias.data_ptr())[f] = total;
     }
-    return {dw_hwc.permute({0, 3, 1, 2}).contiguous(), db};
+    return grads;
 }
 
 }  // namespace tapegrad::kernels

@@ -18,9 +18,12 @@ namespace tapegrad::kernels {
 bool conv2d_forward_uses_gemm(const ConvGeometry& g);
 // The input gradient as the forward convolution of dout with the flipped, transposed weights
 // (stride 1 only, where that identity holds without zero-stuffing). Here the GEMM's reduction is
-// F x KH x KW and its output width C: at least 512 and 16. x[8,64,56,56] w[64,64,3,3] 27-29
-// against oneDNN's 33 ms; x[32,C,32,32] w[64,C,3,3] 0.80-0.94x oneDNN's time for C = 16 and 32,
-// level for C = 3 and 8; with 32 filters (288 products) 1.07-1.16x slower, with 3 to 16 1.3-2.5x.
+// F x KH x KW and its output width C: at least 512 and 16, and at least 1024 pixels in dx (the
+// flipped copy of the weights costs as much as the GEMM below that: ResNet's last stage on 32x32
+// images, x[32,512,1,1] w[512,512,3,3], took 10-14 ms against oneDNN's 3-6). x[8,64,56,56]
+// w[64,64,3,3] 27-29 against oneDNN's 33 ms; x[32,C,32,32] w[64,C,3,3] 0.80-0.94x oneDNN's time
+// for C = 16 and 32, level for C = 3 and 8; with 32 filters (288 products) 1.07-1.16x slower,
+// with 3 to 16 1.3-2.5x.
 bool conv2d_backward_data_uses_gemm(const ConvGeometry& g);
 // The weight gradient: one group and C x KH x KW >= 64, on AVX2. x[8,64,56,56] w[64,64,3,3]
 // 28 against oneDNN's 62 ms at one thread, 13 against 24 at two; x[64,32,16,16] w[64,32,3,3]
@@ -49,7 +52,7 @@ Tensor conv2d_forward_im2col(const Tensor& x, const Tensor& w, const Tensor& bia
 // dout with weights W'[c, kh, kw, f] = W[f, c, KH-1-kh, KW-1-kw] and padding dilation x (kernel - 1)
 // - padding.
 Tensor conv2d_backward_data_im2col(const Tensor& dout, const Tensor& w, const ConvGeometry& g);
-// Weight gradient: dW^T [KH*KW*C, F] = cols^T [KH*KW*C, P] x dout[P, F], a partial sum per chunk of
+// Weight gradient: dW[F, KH*KW*C] = dout^T [F, P] x cols[P, KH*KW*C], a partial sum per chunk of
 // slabs (the same bits at any thread count where there are two chunks or more; see the .cpp).
 ConvWeightGrads conv2d_backward_weights_im2col(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias);
 

@@ -1,6 +1,7 @@
 #include "ops/activation.hpp"
 
 #include <cmath>
+#include <type_traits>
 
 #include "engine/autograd.hpp"
 #include "engine/profiler.hpp"
@@ -15,6 +16,21 @@ namespace {
 // Which tensor the backward needs: the input (log, pow) or the output (relu, sigmoid, tanh, exp,
 // sqrt, whose derivatives are cheapest in terms of y).
 enum class Saves { Input, Output };
+
+// An op's double parameter (a bound, a slope) in the element type. Converting a captured double
+// inside the per-element lambda kept GCC from vectorising the loop: relu6 ran 30x slower than
+// relu (4.6 against 0.15 ms forward on [32,96,16,16]).
+struct TypedScalar {
+    double value;
+    float as_float = static_cast<float>(value);
+    template <class T>
+    T as() const {
+        if constexpr (std::is_same_v<T, float>)
+            return as_float;
+        else
+            return static_cast<T>(value);
+    }
+};
 
 // An elementwise op: out = fwd(x). Its backward is one fused pass dx = bwd(g, s) over grad_output
 // and the saved tensor s, never a chain of ops. The fast path keeps x's dense layout (row-major or
@@ -126,17 +142,25 @@ Tensor sqrt(const Tensor& x) {
 
 // (x^p)' = p x^(p-1), and 0 for p = 0 everywhere, 0 included (as PyTorch), where p x^(p-1) is 0 * inf.
 Tensor pow(const Tensor& x, double exponent) {
+    auto recorded = [exponent](const Tensor& g, const Tensor& v) {
+        if (exponent == 0) return zeros_like(g);
+        return g * (exponent * pow(v, exponent - 1));
+    };
+    // The square as a product, as PyTorch computes it: the exact square rounded once, in a loop
+    // that vectorises (std::pow per element does not: 10 against 0.1 ms on 786k floats).
+    if (exponent == 2)
+        return unary_op(
+            "pow", x, Saves::Input, [](auto v) { return v * v; },
+            [](auto g, auto v) { return g * decltype(v)(2) * v; }, recorded);
+    const TypedScalar p{exponent}, p_minus_1{exponent - 1};
     return unary_op(
-        "pow", x, Saves::Input, [exponent](auto v) { return std::pow(v, static_cast<decltype(v)>(exponent)); },
-        [exponent](auto g, auto v) {
+        "pow", x, Saves::Input, [p](auto v) { return std::pow(v, p.as<decltype(v)>()); },
+        [p, p_minus_1, exponent](auto g, auto v) {
             using T = decltype(v);
             if (exponent == 0) return T(0);
-            return g * static_cast<T>(exponent) * std::pow(v, static_cast<T>(exponent - 1));
+            return g * p.as<T>() * std::pow(v, p_minus_1.as<T>());
         },
-        [exponent](const Tensor& g, const Tensor& v) {
-            if (exponent == 0) return zeros_like(g);
-            return g * (exponent * pow(v, exponent - 1));
-        });
+        recorded);
 }
 
 // |x|' = sign(x), 0 at 0 (as PyTorch's sgn).
@@ -150,22 +174,26 @@ Tensor abs(const Tensor& x) {
 namespace {
 // clamp and hardtanh: the same forward; the gradient passes on the closed interval (clamp) or the
 // open one (hardtanh), as in PyTorch.
-Tensor clamp_op(const char* op, const Tensor& x, double lo, double hi, bool closed) {
+// Closed as a template argument, not a captured flag: a flag tested per element kept the
+// backward loop from vectorising too.
+template <bool Closed>
+Tensor clamp_op(const char* op, const Tensor& x, double lo, double hi) {
+    const TypedScalar low{lo}, high{hi};
     return unary_op(
         op, x, Saves::Input,
-        [lo, hi](auto v) {
+        [low, high](auto v) {
             using T = decltype(v);
-            return v < T(lo) ? T(lo) : (v > T(hi) ? T(hi) : v);
+            const T l = low.as<T>(), h = high.as<T>();
+            return v < l ? l : (v > h ? h : v);
         },
-        [lo, hi, closed](auto g, auto v) {
+        [low, high](auto g, auto v) {
             using T = decltype(v);
-            const bool inside = closed ? v >= T(lo) && v <= T(hi) : v > T(lo) && v < T(hi);
+            const T l = low.as<T>(), h = high.as<T>();
+            const bool inside = Closed ? (v >= l) & (v <= h) : (v > l) & (v < h);
             return inside ? g : T(0);
         },
-        [lo, hi, closed](const Tensor& g, const Tensor& v) {
-            return g * piecewise_constant(v, [lo, hi, closed](auto e) {
-                       return (closed ? e >= lo && e <= hi : e > lo && e < hi) ? 1 : 0;
-                   });
+        [lo, hi](const Tensor& g, const Tensor& v) {
+            return g * piecewise_constant(v, [lo, hi](auto e) { return (Closed ? e >= lo && e <= hi : e > lo && e < hi) ? 1 : 0; });
         });
 }
 }  // namespace
@@ -174,24 +202,25 @@ Tensor clamp_op(const char* op, const Tensor& x, double lo, double hi, bool clos
 Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
     if (min && max && *min > *max)
         throw std::invalid_argument("clamp: min " + std::to_string(*min) + " is larger than max " + std::to_string(*max));
-    return clamp_op("clamp", x, min.value_or(-INFINITY), max.value_or(INFINITY), true);
+    return clamp_op<true>("clamp", x, min.value_or(-INFINITY), max.value_or(INFINITY));
 }
 
 // hardtanh' = [min < x < max]: 0 on the bounds themselves (PyTorch's hardtanh_backward).
 Tensor hardtanh(const Tensor& x, double min_val, double max_val) {
     if (min_val > max_val)
         throw std::invalid_argument("hardtanh: min_val " + std::to_string(min_val) + " is larger than max_val " + std::to_string(max_val));
-    return clamp_op("hardtanh", x, min_val, max_val, false);
+    return clamp_op<false>("hardtanh", x, min_val, max_val);
 }
 
 Tensor relu6(const Tensor& x) { return hardtanh(x, 0.0, 6.0); }
 
 // leaky_relu' = 1 for x > 0, negative_slope otherwise (so negative_slope at 0, as PyTorch).
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
+    const TypedScalar slope{negative_slope};
     return unary_op(
         "leaky_relu", x, Saves::Input,
-        [negative_slope](auto v) { return v > 0 ? v : v * static_cast<decltype(v)>(negative_slope); },
-        [negative_slope](auto g, auto v) { return v > 0 ? g : g * static_cast<decltype(g)>(negative_slope); },
+        [slope](auto v) { return v > 0 ? v : v * slope.as<decltype(v)>(); },
+        [slope](auto g, auto v) { return v > 0 ? g : g * slope.as<decltype(g)>(); },
         [negative_slope](const Tensor& g, const Tensor& v) {
             return g * piecewise_constant(v, [negative_slope](auto e) { return e > 0 ? 1.0 : negative_slope; });
         });

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <stdexcept>
@@ -360,6 +361,36 @@ TEST_CASE("pow with exponent 0 has gradient 0 everywhere, 0 included") {
     Tensor x = tg::tensor({0.0, 2.0, -3.0}, {.dtype = tg::kFloat64, .requires_grad = true});
     tg::pow(x, 0.0).sum().backward();
     CHECK(values(x.grad()) == std::vector<double>{0.0, 0.0, 0.0});
+}
+
+TEST_CASE("pow with exponent 2 gives the correctly rounded square, and 2 x g as its gradient, in float32") {
+    // pow(x, 2) runs as x * x (as PyTorch's pow does), the exact square rounded once. Values over
+    // many binades, subnormal squares, overflow to inf, signed zeros and NaN.
+    std::vector<float> in;
+    for (float v = 1e-25f; v < 1e25f; v *= 1.37f) {
+        in.push_back(v);
+        in.push_back(-v * 1.0001f);
+    }
+    for (float v : {0.0f, -0.0f, 3e19f, -3e19f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()})
+        in.push_back(v);
+    Tensor x = tg::from_vector(in, {static_cast<int64_t>(in.size())}, {.dtype = tg::kFloat32, .requires_grad = true});
+    Tensor y = tg::pow(x, 2.0);
+    Tensor g = tg::full({x.size(0)}, 0.75);
+    y.backward(g);
+    const float* yp = y.data<float>();
+    const float* dx = x.grad().data<float>();
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        CAPTURE(in[i]);
+        const float want = static_cast<float>(static_cast<double>(in[i]) * in[i]);  // exact in double
+        const float want_grad = 0.75f * 2.0f * in[i];
+        if (std::isnan(in[i])) {
+            CHECK(std::isnan(yp[i]));
+            CHECK(std::isnan(dx[i]));
+            continue;
+        }
+        CHECK(std::memcmp(&yp[i], &want, sizeof(float)) == 0);
+        CHECK(std::memcmp(&dx[i], &want_grad, sizeof(float)) == 0);
+    }
 }
 
 // ------------------------------------------------------------------ threads

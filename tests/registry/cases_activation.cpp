@@ -19,6 +19,7 @@ RegisterOps activation_cases({
     {.name = "exp/4d", .input_shapes = {{1, 3, 2, 2}}, .fn = [](auto& in) { return exp(in[0]); }},
     {.name = "log/positive", .input_shapes = {{3, 4}}, .fn = [](auto& in) { return log(in[0]); }, .make_inputs = positive({3, 4})},
     {.name = "sqrt/positive", .input_shapes = {{5}}, .fn = [](auto& in) { return sqrt(in[0]); }, .make_inputs = positive({5})},
+    {.name = "pow/square", .input_shapes = {{2, 3, 2, 2}}, .fn = [](auto& in) { return pow(in[0], 2.0); }},
     {.name = "pow/cube", .input_shapes = {{2, 3, 2, 2}}, .fn = [](auto& in) { return pow(in[0], 3.0); }},
     {.name = "pow/zero_exponent", .input_shapes = {{3, 4}}, .fn = [](auto& in) { return pow(in[0], 0.0) * in[0]; },
 },

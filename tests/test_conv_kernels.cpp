@@ -8,6 +8,7 @@
 
 #include "engine/generator.hpp"
 #include "engine/threads.hpp"
+#include "ops/kernels/conv_depthwise.hpp"
 #include "ops/kernels/conv_gemm.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/cpu_isa.hpp"
@@ -183,4 +184,44 @@ TEST_CASE("conv2d forward and input gradient: the kernel rules take im2col + GEM
     CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({16, 64, 8, 8, 64, 3, 3, 2, 1, 1})));  // stride 2
     CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({16, 64, 8, 8, 64, 3, 3, 1, 3, 1})));  // padding 3 > 2
     CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({15, 64, 8, 8, 64, 3, 3, 1, 1, 1})));  // 960 pixels
+}
+
+TEST_CASE("depthwise conv2d weight gradient: the channel-loop kernel matches the float64 reference and oneDNN, at any thread count") {
+    tg::Generator gen(19);
+    // {N, C, H, W, F = C, KH, KW, stride, pad, dilation}; 40 channels: two full blocks of 16 and a short one.
+    const std::vector<Case> cases = {
+        {2, 40, 9, 7, 40, 3, 3, 1, 1, 1},   // 'same' padding, odd sizes
+        {3, 16, 12, 10, 16, 3, 2, 2, 1, 1}, // stride 2, non-square kernel
+        {2, 24, 11, 11, 24, 3, 3, 1, 2, 2}, // dilation 2 with padding
+        {32, 96, 1, 1, 96, 3, 3, 1, 1, 1},  // a 1x1 image: only the centre tap sees data
+        {4, 5, 6, 6, 5, 5, 5, 1, 2, 1},     // fewer channels than a vector
+    };
+    for (const Case& c : cases) {
+        CAPTURE(describe(c));
+        auto g = geometry(c);
+        g.groups = c.C;
+        const Tensor x64 = tg::randn({c.N, c.C, c.H, c.W}, gen, {.dtype = tg::kFloat64});
+        const Tensor dout64 = tg::randn({c.N, c.F, g.OH, g.OW}, gen, {.dtype = tg::kFloat64});
+        const Tensor want = tg::kernels::conv2d_backward_weights_reference<double>(x64, dout64, g);
+        const Tensor want_bias = tg::sum(dout64, {0, 2, 3});
+        const Tensor x = x64.to(tg::kFloat32).contiguous(tg::MemoryFormat::ChannelsLast);
+        const Tensor dout = dout64.to(tg::kFloat32).contiguous(tg::MemoryFormat::ChannelsLast);
+        std::vector<tg::kernels::ConvWeightGrads> got;
+        for (const int threads : {1, 2}) {
+            const tg::ThreadCountGuard guard(threads);
+            got.push_back(tg::kernels::conv2d_backward_weights_depthwise(x, dout, g, true));
+        }
+        CHECK(got[0].weight.shape() == want.shape());
+        CHECK(tg::max_abs_diff(got[0].weight.to(tg::kFloat64), want) <= 1e-5 * largest(want));
+        CHECK(tg::max_abs_diff(got[0].bias.to(tg::kFloat64), want_bias) <= 1e-5 * largest(want_bias));
+        CHECK(tg::max_abs_diff(got[0].weight, got[1].weight) == 0.0);
+        CHECK(tg::max_abs_diff(got[0].bias, got[1].bias) == 0.0);
+        const auto onednn = tg::kernels::conv2d_backward_weights_onednn(x, dout, g, true);
+        CHECK(tg::max_abs_diff(onednn.weight.to(tg::kFloat64), want) <= 1e-5 * largest(want));
+    }
+    auto g = geometry({2, 8, 5, 5, 8, 3, 3, 1, 1, 1});
+    g.groups = 8;
+    CHECK(tg::kernels::conv2d_weight_grad_uses_depthwise(g) == !tg::kernels::onednn_has_avx512());
+    g.groups = 4;  // two channels per group
+    CHECK_FALSE(tg::kernels::conv2d_weight_grad_uses_depthwise(g));
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/threads.hpp"
+#include "ops/kernels/conv_depthwise.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/cpu_isa.hpp"
 #include "ops/kernels/gemm.hpp"
@@ -112,6 +113,7 @@ Tensor conv2d_backward_data_fast(const Tensor& dout, const Tensor& w, const Conv
 }
 
 ConvWeightGrads conv2d_backward_weights_fast(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias) {
+    if (conv2d_weight_grad_uses_depthwise(g)) return conv2d_backward_weights_depthwise(x, dout, g, with_bias);
     return conv2d_weight_grad_uses_gemm(g) ? conv2d_backward_weights_im2col(x, dout, g, with_bias)
                                            : conv2d_backward_weights_onednn(x, dout, g, with_bias);
 }

@@ -33,7 +33,8 @@ bool conv2d_backward_data_uses_gemm(const ConvGeometry& g);
 // On AVX-512 oneDNN's brgconv kernels keep every pass: these rules were measured on AVX2 only.
 bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g);
 
-// The passes on the kernel the rules above pick. x and dout channels-last; w [F,C/groups,KH,KW] in
+// The passes on the kernel the rules above pick (a depthwise weight gradient on AVX2 takes
+// ops/kernels/conv_depthwise.hpp's loop). x and dout channels-last; w [F,C/groups,KH,KW] in
 // any layout; bias [F] or undefined. Outputs are channels-last; dW and, with `with_bias`,
 // db = sum of dout over N, OH, OW.
 Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g);

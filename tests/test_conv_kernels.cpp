@@ -39,27 +39,49 @@ std::string describe(const Case& c) {
 
 double largest(const Tensor& t) { return tg::max_abs_diff(t, tg::zeros_like(t)); }
 
+// Geometries every kernel is checked on, then each test's own.
+std::vector<Case> with_common_cases(std::vector<Case> own) {
+    std::vector<Case> cases = {
+        {2, 8, 9, 7, 5, 3, 3, 1, 1, 1},    // 'same' padding, odd sizes
+        {3, 16, 12, 10, 4, 3, 2, 2, 1, 1}, // stride 2, non-square kernel
+        {2, 8, 11, 11, 6, 3, 3, 1, 2, 2},  // dilation 2 with padding
+        {1, 3, 6, 6, 2, 3, 3, 1, 0, 1},    // few channels (the oneDNN side of the rules)
+    };
+    cases.insert(cases.end(), own.begin(), own.end());
+    return cases;
+}
+
+// Unit normals in float64 for the reference, and the same values in float32, activations
+// channels-last, for the fast kernels.
+struct Inputs {
+    Tensor x64, w64, dout64, x, w, dout;
+};
+
+Inputs random_inputs(const Case& c, const tg::kernels::ConvGeometry& g, tg::Generator& gen) {
+    Inputs in;
+    in.x64 = tg::randn({c.N, c.C, c.H, c.W}, gen, {.dtype = tg::kFloat64});
+    in.w64 = tg::randn({c.F, c.C / g.groups, c.KH, c.KW}, gen, {.dtype = tg::kFloat64});
+    in.dout64 = tg::randn({c.N, c.F, g.OH, g.OW}, gen, {.dtype = tg::kFloat64});
+    in.x = in.x64.to(tg::kFloat32).contiguous(tg::MemoryFormat::ChannelsLast);
+    in.w = in.w64.to(tg::kFloat32);
+    in.dout = in.dout64.to(tg::kFloat32).contiguous(tg::MemoryFormat::ChannelsLast);
+    return in;
+}
+
 }  // namespace
 
 TEST_CASE("conv2d weight gradient: im2col + GEMM and oneDNN both match the float64 reference") {
     tg::Generator gen(7);
-    const std::vector<Case> cases = {
-        {2, 8, 9, 7, 5, 3, 3, 1, 1, 1},    // 'same' padding, odd sizes
-        {3, 16, 12, 10, 4, 3, 2, 2, 1, 1}, // stride 2, non-square kernel
-        {2, 8, 11, 11, 6, 3, 3, 1, 2, 2},  // dilation 2 with padding
-        {1, 3, 6, 6, 2, 3, 3, 1, 0, 1},    // few channels (the oneDNN side of the rule)
+    const auto cases = with_common_cases({
         {4, 64, 20, 20, 3, 1, 1, 1, 0, 1}, // 1x1; 1600 pixels, so several 512-row slabs
         {9, 3, 31, 33, 40, 3, 3, 1, 1, 1}, // 9207 pixels: 16 chunks of slabs; db longer than a row of cols
-    };
+    });
     for (const Case& c : cases) {
         CAPTURE(describe(c));
         const auto g = geometry(c);
-        const Tensor x64 = tg::randn({c.N, c.C, c.H, c.W}, gen, {.dtype = tg::kFloat64});
-        const Tensor dout64 = tg::randn({c.N, c.F, g.OH, g.OW}, gen, {.dtype = tg::kFloat64});
+        const auto [x64, w64, dout64, x, w, dout] = random_inputs(c, g, gen);
         const Tensor want = tg::kernels::conv2d_backward_weights_reference<double>(x64, dout64, g);
         const Tensor want_bias = tg::sum(dout64, {0, 2, 3});
-        const Tensor x = x64.to(tg::kFloat32).contiguous(tg::MemoryFormat::ChannelsLast);
-        const Tensor dout = dout64.to(tg::kFloat32).contiguous(tg::MemoryFormat::ChannelsLast);
         // Sums of up to a few thousand products of unit normals: float32 rounding stays under 1e-4
         // relative to the largest entry.
         const double scale = largest(want);
@@ -84,21 +106,15 @@ TEST_CASE("conv2d weight gradient: the kernel rule takes im2col + GEMM only on A
 
 TEST_CASE("conv2d forward: im2col + GEMM and oneDNN both match the float64 reference, with and without bias") {
     tg::Generator gen(11);
-    const std::vector<Case> cases = {
-        {2, 8, 9, 7, 5, 3, 3, 1, 1, 1},     // 'same' padding, odd sizes
-        {3, 16, 12, 10, 4, 3, 2, 2, 1, 1},  // stride 2, non-square kernel
-        {2, 8, 11, 11, 6, 3, 3, 1, 2, 2},   // dilation 2 with padding
-        {1, 3, 6, 6, 2, 3, 3, 1, 0, 1},     // few channels (the oneDNN side of the rule)
+    const auto cases = with_common_cases({
         {5, 12, 19, 17, 7, 3, 3, 1, 1, 1},  // 1615 pixels: 16 slabs of 101 rows and a short last one
-    };
+    });
     for (const Case& c : cases) {
         CAPTURE(describe(c));
         const auto g = geometry(c);
-        const Tensor x64 = tg::randn({c.N, c.C, c.H, c.W}, gen, {.dtype = tg::kFloat64});
-        const Tensor w64 = tg::randn({c.F, c.C, c.KH, c.KW}, gen, {.dtype = tg::kFloat64});
+        const auto [x64, w64, dout64, x, w, dout] = random_inputs(c, g, gen);
         const Tensor b64 = tg::randn({c.F}, gen, {.dtype = tg::kFloat64});
-        const Tensor x = x64.to(tg::kFloat32).contiguous(tg::MemoryFormat::ChannelsLast);
-        const Tensor w = w64.to(tg::kFloat32), b = b64.to(tg::kFloat32);
+        const Tensor b = b64.to(tg::kFloat32);
         for (const bool with_bias : {true, false}) {
             const Tensor want = tg::kernels::conv2d_forward_reference<double>(x64, w64, with_bias ? b64 : Tensor(), g);
             const double scale = largest(want);
@@ -130,11 +146,8 @@ TEST_CASE("conv2d input gradient: im2col + GEMM on the flipped weights and oneDN
     for (const Case& c : cases) {
         CAPTURE(describe(c));
         const auto g = geometry(c);
-        const Tensor w64 = tg::randn({c.F, c.C, c.KH, c.KW}, gen, {.dtype = tg::kFloat64});
-        const Tensor dout64 = tg::randn({c.N, c.F, g.OH, g.OW}, gen, {.dtype = tg::kFloat64});
+        const auto [x64, w64, dout64, x, w, dout] = random_inputs(c, g, gen);
         const Tensor want = tg::kernels::conv2d_backward_data_reference<double>(dout64, w64, g);
-        const Tensor dout = dout64.to(tg::kFloat32).contiguous(tg::MemoryFormat::ChannelsLast);
-        const Tensor w = w64.to(tg::kFloat32);
         const double scale = largest(want);
         for (const bool gemm : {true, false}) {
             CAPTURE(gemm);
@@ -200,12 +213,9 @@ TEST_CASE("depthwise conv2d weight gradient: the channel-loop kernel matches the
         CAPTURE(describe(c));
         auto g = geometry(c);
         g.groups = c.C;
-        const Tensor x64 = tg::randn({c.N, c.C, c.H, c.W}, gen, {.dtype = tg::kFloat64});
-        const Tensor dout64 = tg::randn({c.N, c.F, g.OH, g.OW}, gen, {.dtype = tg::kFloat64});
+        const auto [x64, w64, dout64, x, w, dout] = random_inputs(c, g, gen);
         const Tensor want = tg::kernels::conv2d_backward_weights_reference<double>(x64, dout64, g);
         const Tensor want_bias = tg::sum(dout64, {0, 2, 3});
-        const Tensor x = x64.to(tg::kFloat32).contiguous(tg::MemoryFormat::ChannelsLast);
-        const Tensor dout = dout64.to(tg::kFloat32).contiguous(tg::MemoryFormat::ChannelsLast);
         std::vector<tg::kernels::ConvWeightGrads> got;
         for (const int threads : {1, 2}) {
             const tg::ThreadCountGuard guard(threads);

@@ -31,7 +31,7 @@ Tensor map_unary(const Tensor& x, F f) {
         const T* xp = x.data<T>();
         T* op = out.data<T>();
         const int64_t n = x.numel();
-#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static) firstprivate(f)
+#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static)
         for (int64_t i = 0; i < n; ++i) op[i] = f(xp[i]);
         return out;
     }
@@ -75,7 +75,7 @@ Tensor map_binary(const Tensor& a, const Tensor& b, const Shape& out_shape, F f)
         const T* bp = b.data<T>();
         T* op = out.data<T>();
         const int64_t n = a.numel();
-#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static) firstprivate(f)
+#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static)
         for (int64_t i = 0; i < n; ++i) op[i] = f(ap[i], bp[i]);
         return out;
     }

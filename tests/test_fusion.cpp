@@ -70,7 +70,7 @@ void check_same(const Run& fused, const Run& unfused) {
 
 TEST_CASE("fusion: ReLU then MaxPool2d in a Sequential gives the unfused values and gradients exactly") {
     for (const tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
-        for (const tg::Pool2dOptions pool : {tg::Pool2dOptions{.kernel_size = 2},
+        for (const tg::Pool2dOptions& pool : {tg::Pool2dOptions{.kernel_size = 2},
                                              tg::Pool2dOptions{.kernel_size = 3, .stride = tg::Pair(2), .padding = 1}}) {
             CAPTURE(tg::dtype_name(dtype));
             tg::Generator gen(1);

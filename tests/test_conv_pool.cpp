@@ -327,3 +327,33 @@ TEST_CASE("conv2d: threads share the primitive cache safely") {
         CHECK(tg::allclose(dws[t], expected_dw, 1e-5, 1e-4));
     }
 }
+
+TEST_CASE("conv2d: weights and bias given as strided views take the im2col + GEMM passes and match the reference") {
+    // 32 input channels x 3x3 and 64 filters over 12 images of 10x9: large enough for the GEMM
+    // forms of all three passes on AVX2 (ops/kernels/conv_gemm.hpp), oneDNN elsewhere.
+    tg::Generator gen(23);
+    const Tensor x0 = tg::randn({12, 32, 10, 9}, gen), g = tg::randn({12, 64, 10, 9}, gen);
+    const Tensor w_transposed = tg::randn({32, 64, 3, 3}, gen).transpose(0, 1);  // [64,32,3,3], not contiguous
+    const Tensor b_strided = tg::randn({128}, gen).slice(0, 0, 128, 2);         // [64], stride 2
+    auto run = [&] {
+        std::vector<Tensor> leaves{channels_last(x0, true), w_transposed.detach(), b_strided.detach()};
+        for (Tensor& t : leaves) t.requires_grad_(true);
+        const Tensor y = tg::conv2d(leaves[0], leaves[1], leaves[2], {.padding = 1});
+        std::vector<Tensor> out{y.detach()};
+        for (const Tensor& t : tg::grad({y}, leaves, {g})) out.push_back(t);
+        return out;
+    };
+    CHECK_FALSE(w_transposed.is_contiguous());
+    std::vector<Tensor> ref;
+    {
+        tg::ReferenceKernelsGuard reference;
+        ref = run();
+    }
+    const std::vector<Tensor> fast = run();
+    const char* names[] = {"output", "dx", "dw", "db"};
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+        CAPTURE(names[i]);
+        CHECK(fast[i].shape() == ref[i].shape());
+        CHECK(tg::allclose(fast[i], ref[i], 1e-4, 1e-3));
+    }
+}

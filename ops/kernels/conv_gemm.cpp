@@ -16,8 +16,8 @@ namespace tapegrad::kernels {
 namespace {
 
 // Pixels per slab of cols: 512 rows of a 3x3x64 window are 1.2 MB, which measured as fast as any
-// slab from 128 to 2048 rows on the shapes above and keeps the buffer small. Wider windows get
-// fewer rows, so that a thread's cols stays within 4 MiB.
+// slab from 128 to 2048 rows on the shapes in conv_gemm.hpp and keeps the buffer small. Wider
+// windows get fewer rows, so that a thread's cols stays within 4 MiB.
 constexpr int64_t kSlabRows = 512;
 constexpr int64_t kSlabBytes = int64_t{4} << 20;
 // The most the weight gradient's per-chunk partial sums take together.

@@ -1,6 +1,7 @@
 #include "engine/tensor_math.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 
 #include "engine/strided.hpp"
@@ -84,7 +85,7 @@ namespace {
 // cycle, half PyTorch's float sum); lane j holds the elements i = j mod 16, so the result depends
 // only on n, not on threads or alignment.
 template <class T>
-double contiguous_sum(const T* src, int64_t n) {
+double contiguous_sum_doubles(const T* src, int64_t n) {
     constexpr int64_t kLanes = 16;
     double lane[kLanes] = {};
     int64_t i = 0;
@@ -95,6 +96,44 @@ double contiguous_sum(const T* src, int64_t n) {
     double s = 0;
     for (; i < n; ++i) s += static_cast<double>(src[i]);
     for (int64_t j = 0; j < kLanes; ++j) s += lane[j];
+    return s;
+}
+
+template <class T>
+double contiguous_sum(const T* src, int64_t n) {
+    return contiguous_sum_doubles(src, n);
+}
+
+// float: blocks of 256 summed in 32 float lanes (lane j takes the block's elements j mod 32, 8 of
+// them), each block's lanes then added to 32 double lanes; what is left after the last whole block
+// goes through the double loop above. Converting every element to double made the loop
+// conversion-bound, 1.3-1.45x PyTorch's float sum of 1M floats at one thread; eight float additions
+// per lane before each double one keep the error within 8 float roundings per block, and the
+// result still depends only on n.
+template <>
+double contiguous_sum<float>(const float* src, int64_t n) {
+    using Floats = float __attribute__((vector_size(8 * sizeof(float))));
+    using Doubles = double __attribute__((vector_size(4 * sizeof(double))));
+    constexpr int64_t kBlock = 256, kLanes = 32;
+    auto load = [](const float* p) {
+        Floats v;
+        std::memcpy(&v, p, sizeof v);
+        return v;
+    };
+    Doubles wide[kLanes / 4] = {};
+    int64_t i = 0;
+    for (; i + kBlock <= n; i += kBlock) {
+        Floats f[kLanes / 8] = {load(src + i), load(src + i + 8), load(src + i + 16), load(src + i + 24)};
+        for (int64_t k = kLanes; k < kBlock; k += kLanes)
+            for (int v = 0; v < kLanes / 8; ++v) f[v] += load(src + i + k + 8 * v);
+        for (int v = 0; v < kLanes / 8; ++v) {
+            wide[2 * v] += Doubles{f[v][0], f[v][1], f[v][2], f[v][3]};
+            wide[2 * v + 1] += Doubles{f[v][4], f[v][5], f[v][6], f[v][7]};
+        }
+    }
+    double s = contiguous_sum_doubles(src + i, n - i);
+    for (const Doubles& lanes : wide)
+        for (int j = 0; j < 4; ++j) s += lanes[j];
     return s;
 }
 

@@ -306,6 +306,30 @@ TEST_CASE("count_equal: predictions against label tensors") {
                          std::invalid_argument);
 }
 
+TEST_CASE("sum of float32: within 1e-6 of the exact sum's magnitude at every length around the block sizes, the same bits at 1 and 2 threads") {
+    // The contiguous float sum adds 256-element blocks in float lanes and the blocks in double
+    // (engine/tensor_math.cpp): lengths around 16, 32 and 256 reach each tail, values of mixed
+    // sign and magnitude (1e-3 to 1e3) make rounding visible.
+    tg::Generator gen(5);
+    for (const int64_t n : {1, 15, 16, 17, 31, 255, 256, 257, 511, 4099, 100003}) {
+        CAPTURE(n);
+        const Tensor x = tg::randn({n}, gen) * tg::exp(tg::randn({n}, gen) * 2.3);
+        const Tensor x64 = x.to(tg::kFloat64);
+        double exact = 0, magnitude = 0;  // double is exact enough: at most 1e5 float terms
+        for (int64_t i = 0; i < n; ++i) {
+            exact += x64.data<double>()[i];
+            magnitude += std::abs(x64.data<double>()[i]);
+        }
+        std::vector<double> got;
+        for (const int threads : {1, 2}) {
+            const tg::ThreadCountGuard guard(threads);
+            got.push_back(tg::sum(x).item());
+        }
+        CHECK(std::abs(got[0] - exact) <= 1e-6 * magnitude);
+        CHECK(got[0] == got[1]);
+    }
+}
+
 TEST_CASE("set_num_threads sets and reads back") {
     const int before = tg::get_num_threads();
     tg::set_num_threads(1);

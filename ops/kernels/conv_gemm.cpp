@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 
@@ -22,6 +23,11 @@ constexpr int64_t kSlabRows = 512;
 constexpr int64_t kSlabBytes = int64_t{4} << 20;
 // The most the weight gradient's per-chunk partial sums take together.
 constexpr int64_t kPartialBytes = int64_t{16} << 20;
+
+// The most pixels a slab may have for rows of row_len floats.
+int64_t slab_rows_limit(int64_t row_len) {
+    return std::min(kSlabRows, std::max<int64_t>(16, kSlabBytes / (row_len * int64_t{sizeof(float)})));
+}
 
 // Row p of cols (see conv_gemm.hpp) for NHWC x. Where a window row lies inside the image and the
 // dilation is 1, its KW pixels are one run of KW x C floats in both x and cols: one copy, not KW
@@ -53,10 +59,11 @@ void im2col_row(const float* x, const ConvGeometry& g, int64_t p, float* dst) {
     }
 }
 
-void check_one_group_channels_last(const char* kernel, const ConvGeometry& g, const Tensor& a, const Tensor& b) {
+void check_one_group_channels_last(const char* kernel, const ConvGeometry& g, std::initializer_list<const Tensor*> inputs) {
     if (g.groups != 1) throw std::logic_error(std::string(kernel) + ": grouped convolutions take the oneDNN kernel");
-    if (!a.is_contiguous(MemoryFormat::ChannelsLast) || !b.is_contiguous(MemoryFormat::ChannelsLast))
-        throw std::logic_error(std::string(kernel) + ": activations must be channels-last");
+    for (const Tensor* t : inputs)
+        if (!t->is_contiguous(MemoryFormat::ChannelsLast))
+            throw std::logic_error(std::string(kernel) + ": activations must be channels-last");
 }
 
 // out[P, F] (NHWC memory) = cols[P, KH*KW*C] x w_rows^T, w_rows [F, KH*KW*C] row-major, plus bias.
@@ -66,8 +73,7 @@ void check_one_group_channels_last(const char* kernel, const ConvGeometry& g, co
 // the work evenly, and the same bits whatever that count is.
 void im2col_gemm_forward(const float* x, const ConvGeometry& g, const float* w_rows, const float* bias, float* out) {
     const int64_t row_len = g.KH * g.KW * g.C, pixels = g.N * g.OH * g.OW;
-    const int64_t widest = std::max<int64_t>(16, kSlabBytes / (row_len * int64_t{sizeof(float)}));
-    const int64_t slab = std::min({kSlabRows, widest, std::max<int64_t>(64, (pixels + 15) / 16), pixels});
+    const int64_t slab = std::min({slab_rows_limit(row_len), std::max<int64_t>(64, (pixels + 15) / 16), pixels});
     const int64_t slabs = (pixels + slab - 1) / slab;
     const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), slabs));
     const Tensor cols = empty({threads, slab, row_len});  // from the caching allocator: no fresh pages per call
@@ -119,8 +125,8 @@ ConvWeightGrads conv2d_backward_weights_fast(const Tensor& x, const Tensor& dout
 }
 
 Tensor conv2d_forward_im2col(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g) {
+    check_one_group_channels_last("conv2d_forward_im2col", g, {&x});
     Tensor out = empty(g.output_shape(), MemoryFormat::ChannelsLast);
-    check_one_group_channels_last("conv2d_forward_im2col", g, x, out);
     // [F, KH, KW, C]: per filter a [C, taps] -> [taps, C] transpose that stays in cache. A convolution
     // with few pixels and many weights (ResNet's last stage on small images) spends as long here as
     // in its GEMM, so this is a loop of its own, not a strided copy.
@@ -140,10 +146,10 @@ Tensor conv2d_forward_im2col(const Tensor& x, const Tensor& w, const Tensor& bia
 }
 
 Tensor conv2d_backward_data_im2col(const Tensor& dout, const Tensor& w, const ConvGeometry& g) {
-    Tensor dx = empty(g.input_shape(), MemoryFormat::ChannelsLast);
-    check_one_group_channels_last("conv2d_backward_data_im2col", g, dout, dx);
+    check_one_group_channels_last("conv2d_backward_data_im2col", g, {&dout});
     if (g.stride_h != 1 || g.stride_w != 1 || g.pad_h > g.dilation_h * (g.KH - 1) || g.pad_w > g.dilation_w * (g.KW - 1))
         throw std::logic_error("conv2d_backward_data_im2col: needs stride 1 and padding at most dilation x (kernel - 1)");
+    Tensor dx = empty(g.input_shape(), MemoryFormat::ChannelsLast);
     // The convolution that maps dout [N,F,OH,OW] to dx [N,C,H,W].
     ConvGeometry t = g;
     t.C = g.F, t.H = g.OH, t.W = g.OW, t.F = g.C, t.OH = g.H, t.OW = g.W;
@@ -165,12 +171,11 @@ Tensor conv2d_backward_data_im2col(const Tensor& dout, const Tensor& w, const Co
 }
 
 ConvWeightGrads conv2d_backward_weights_im2col(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias) {
-    check_one_group_channels_last("conv2d_backward_weights_im2col", g, x, dout);
+    check_one_group_channels_last("conv2d_backward_weights_im2col", g, {&x, &dout});
     const int64_t row_len = g.KH * g.KW * g.C, pixels = g.N * g.OH * g.OW, weights = g.F * row_len;
     const auto* xp = static_cast<const float*>(x.data_ptr());
     const auto* dp = static_cast<const float*>(dout.data_ptr());
-    const int64_t widest = std::max<int64_t>(16, kSlabBytes / (row_len * int64_t{sizeof(float)}));
-    const int64_t slab = std::min({kSlabRows, widest, pixels});
+    const int64_t slab = std::min(slab_rows_limit(row_len), pixels);
     const int64_t slabs = (pixels + slab - 1) / slab;
     // The slabs are cut into up to 16 chunks, fixed by the shape; each chunk's partial dW (and db)
     // comes from one thread, one single-threaded GEMM per slab, and the partials are added in chunk

@@ -29,6 +29,13 @@ Tensor as_strided(const Tensor& base, const Shape& shape, const Strides& strides
     return Tensor(std::move(impl));
 }
 
+Tensor as_contiguous(const Tensor& t, MemoryFormat format) {
+    if (t.is_contiguous(format)) return t;
+    Tensor out = empty(t.shape(), format, {.dtype = t.dtype()});
+    copy_into(out, t);
+    return out;
+}
+
 void copy_into(const Tensor& dst, const Tensor& src) {
     dispatch_all(dst.dtype(), [&]<class D>() {
         dispatch_all(src.dtype(), [&]<class S>() {

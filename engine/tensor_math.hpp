@@ -11,6 +11,9 @@ namespace tapegrad {
 Tensor as_strided(const Tensor& base, const Shape& shape, const Strides& strides, int64_t offset = 0);
 // dst[i] = src[i] for every index; same shape, any strides, dtypes may differ.
 void copy_into(const Tensor& dst, const Tensor& src);
+// t's values laid out densely in `format`: t itself when it already is, else a copy. Never
+// recorded, so kernels use it to get the layout they need (Tensor::contiguous is the recorded op).
+Tensor as_contiguous(const Tensor& t, MemoryFormat format = MemoryFormat::Contiguous);
 void fill_tensor(const Tensor& t, double value);
 // acc += g elementwise; same shape and dtype, any strides.
 void add_into(const Tensor& acc, const Tensor& g);

@@ -1,17 +1,20 @@
 #include "ops/activation.hpp"
 
 #include <cmath>
+#include <optional>
 #include <type_traits>
 
 #include "engine/autograd.hpp"
-#include "engine/profiler.hpp"
+#include "ops/detail/op.hpp"
 #include "ops/kernels/activation_fast.hpp"
 #include "ops/kernels/activation_reference.hpp"
 #include "ops/kernels/elementwise.hpp"
-#include "ops/kernels/kernel_choice.hpp"
 
 namespace tapegrad {
 namespace {
+
+using detail::DTypes;
+using detail::OpContext;
 
 // Which tensor the backward needs: the input (log, pow) or the output (relu, sigmoid, tanh, exp,
 // sqrt, whose derivatives are cheapest in terms of y).
@@ -32,36 +35,56 @@ struct TypedScalar {
     }
 };
 
-// An elementwise op: out = fwd(x). Its backward is one fused pass dx = bwd(g, s) over grad_output
-// and the saved tensor s, never a chain of ops. The fast path keeps x's dense layout (row-major or
-// channels-last) for the output and, through map_binary, for the gradient. When the backward is
-// recorded (create_graph), dx = recorded_bwd(g, s) instead, the same formula written with
-// differentiable ops, s carrying its history. An op built on exp, log or tanh names its xsimd
-// kernel (`vectorised`), which float32's fast path runs, forward and backward, instead of fwd and bwd.
-template <class Fwd, class Bwd, class RecordedBwd>
-Tensor unary_op(const char* op, const Tensor& x, Saves saves, Fwd fwd, Bwd bwd, RecordedBwd recorded_bwd,
-                std::optional<kernels::ActivationKernel> vectorised = std::nullopt) {
-    if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
-    const Kernels path = choose_kernels(x.dtype());
-    const bool vector = vectorised && !is_reference(path) && x.dtype() == kFloat32;
-    Tensor out = vector ? kernels::activation_forward_fast(*vectorised, x) : dispatch(x.dtype(), [&]<class T>() {
-        auto f = [fwd](T v) { return static_cast<T>(fwd(v)); };
-        return is_reference(path) ? kernels::map_unary_reference<T>(x, f) : kernels::map_unary<T>(x, f);
-    });
-    if (!needs_grad({x})) return out;
-    const SavedTensor saved = saves == Saves::Input ? SavedTensor(x) : SavedTensor::output(out);
-    return record(op, out, {x}, [saved, bwd, recorded_bwd, path, vectorised = vector ? vectorised : std::nullopt](
-                                    const Tensor& g, const GradMask&) {
+// The definition of an elementwise op y = f(x), from its formulas `Math`:
+//   name, dtypes, saves;
+//   value(x)            f, per element;
+//   grad(g, s)          g f'(x) per element from the saved tensor s: the fused backward;
+//   derivative(g, s)    the same in differentiable ops: the spec, which create_graph records;
+//   vectorised()        optional: the xsimd kernel that float32's fast path runs, forward and
+//                       backward, for ops built on exp, log or tanh.
+// The fast path keeps x's dense layout (row-major or channels-last) for the output and, through
+// map_binary, for the gradient.
+template <class Math>
+struct Elementwise {
+    static constexpr const char* name = Math::name;
+    static constexpr DTypes dtypes = Math::dtypes;
+    Math math;
+    SavedTensor saved;  // x or y, as Math::saves says
+    std::optional<kernels::ActivationKernel> vector_kernel;
+
+    Tensor forward(const OpContext& ctx, const Tensor& x) {
+        if constexpr (requires { math.vectorised(); })
+            if (!is_reference(ctx.kernels) && x.dtype() == kFloat32) vector_kernel = math.vectorised();
+        Tensor out = vector_kernel ? kernels::activation_forward_fast(*vector_kernel, x) : map(ctx.kernels, x);
+        if (ctx.recording) saved = Math::saves == Saves::Input ? SavedTensor(x) : SavedTensor::output(out);
+        return out;
+    }
+
+    std::vector<Tensor> backward(const Tensor& g, const GradMask&) const { return {math.derivative(g, saved.unpack())}; }
+
+    std::vector<Tensor> fused_backward(Kernels kernels, const Tensor& g, const GradMask&) const {
         const Tensor s = saved.unpack();
-        if (is_grad_enabled()) return std::vector<Tensor>{recorded_bwd(g, s)};
-        if (vectorised && g.dtype() == kFloat32) return std::vector<Tensor>{kernels::activation_backward_fast(*vectorised, g, s)};
-        Tensor dx = dispatch(g.dtype(), [&]<class T>() {
-            auto f = [bwd](T gv, T sv) { return static_cast<T>(bwd(gv, sv)); };
-            return is_reference(path) ? kernels::map_pair_reference<T>(g, s, f)
-                                         : kernels::map_binary<T>(g, s, g.shape(), f);
-        });
-        return std::vector<Tensor>{dx};
-    });
+        if (vector_kernel && g.dtype() == kFloat32) return {kernels::activation_backward_fast(*vector_kernel, g, s)};
+        return {dispatch(g.dtype(), [&]<class T>() {
+            auto f = [m = math](T gv, T sv) { return static_cast<T>(m.grad(gv, sv)); };
+            return is_reference(kernels) ? kernels::map_pair_reference<T>(g, s, f) : kernels::map_binary<T>(g, s, g.shape(), f);
+        })};
+    }
+
+private:
+    Tensor map(Kernels kernels, const Tensor& x) const {
+        auto each = [&]<class T>() {
+            auto f = [m = math](T v) { return static_cast<T>(m.value(v)); };
+            return is_reference(kernels) ? kernels::map_unary_reference<T>(x, f) : kernels::map_unary<T>(x, f);
+        };
+        if constexpr (Math::dtypes == DTypes::KeepIntegers) return dispatch_all(x.dtype(), each);
+        else return dispatch(x.dtype(), each);
+    }
+};
+
+template <class Math>
+Tensor elementwise(Math math, const SourceLocation& loc, const Tensor& x) {
+    return detail::run_op(Elementwise<Math>{std::move(math)}, loc, x);
 }
 
 // A derivative that is piecewise constant (relu's step, abs's sign): f(s) per element, with no
@@ -86,280 +109,307 @@ Tensor derivative_op(const char* op, const Tensor& x, D1 d1, D2 d2) {
     });
 }
 
-}  // namespace
+// ---------------------------------------------------------------- the formulas
 
 // relu'(x) = [x > 0], so 0 at 0 (as PyTorch); y > 0 exactly when x > 0. NaN passes through, and
 // so does its gradient (PyTorch's threshold_backward zeroes only where y <= 0).
-Tensor relu(const Tensor& x, SourceLocation loc) {
-    detail::OpScope scope("relu", loc);
-    return unary_op(
-        "relu", x, Saves::Output, [](auto v) { return v < 0 ? decltype(v)(0) : v; },
-        [](auto g, auto y) { return y <= 0 ? decltype(g)(0) : g; },
-        [](const Tensor& g, const Tensor& y) { return g * piecewise_constant(y, [](auto v) { return v <= 0 ? 0 : 1; }); });
-}
+struct Relu {
+    static constexpr const char* name = "relu";
+    static constexpr DTypes dtypes = DTypes::KeepIntegers;
+    static constexpr Saves saves = Saves::Output;
+    template <class T> T value(T v) const { return v < 0 ? T(0) : v; }
+    template <class T> T grad(T g, T y) const { return y <= 0 ? T(0) : g; }
+    Tensor derivative(const Tensor& g, const Tensor& y) const { return g * piecewise_constant(y, [](auto v) { return v <= 0 ? 0 : 1; }); }
+};
 
 // sigmoid' = y (1 - y)
-Tensor sigmoid(const Tensor& x) {
-    return unary_op(
-        "sigmoid", x, Saves::Output, [](auto v) { return decltype(v)(1) / (decltype(v)(1) + std::exp(-v)); },
-        [](auto g, auto y) { return g * y * (decltype(y)(1) - y); },
-        [](const Tensor& g, const Tensor& y) { return g * (y * (1.0 - y)); },
-        kernels::ActivationKernel{kernels::Activation::Sigmoid});
-}
+struct Sigmoid {
+    static constexpr const char* name = "sigmoid";
+    static constexpr DTypes dtypes = DTypes::PromoteIntegers;
+    static constexpr Saves saves = Saves::Output;
+    template <class T> T value(T v) const { return T(1) / (T(1) + std::exp(-v)); }
+    template <class T> T grad(T g, T y) const { return g * y * (T(1) - y); }
+    Tensor derivative(const Tensor& g, const Tensor& y) const { return g * (y * (1.0 - y)); }
+    kernels::ActivationKernel vectorised() const { return {kernels::Activation::Sigmoid}; }
+};
 
 // tanh' = 1 - y^2
-Tensor tanh(const Tensor& x) {
-    return unary_op(
-        "tanh", x, Saves::Output, [](auto v) { return std::tanh(v); },
-        [](auto g, auto y) { return g * (decltype(y)(1) - y * y); },
-        [](const Tensor& g, const Tensor& y) { return g * (1.0 - y * y); },
-        kernels::ActivationKernel{kernels::Activation::Tanh});
-}
+struct Tanh {
+    static constexpr const char* name = "tanh";
+    static constexpr DTypes dtypes = DTypes::PromoteIntegers;
+    static constexpr Saves saves = Saves::Output;
+    template <class T> T value(T v) const { return std::tanh(v); }
+    template <class T> T grad(T g, T y) const { return g * (T(1) - y * y); }
+    Tensor derivative(const Tensor& g, const Tensor& y) const { return g * (1.0 - y * y); }
+    kernels::ActivationKernel vectorised() const { return {kernels::Activation::Tanh}; }
+};
 
 // exp' = y
-Tensor exp(const Tensor& x) {
-    return unary_op(
-        "exp", x, Saves::Output, [](auto v) { return std::exp(v); }, [](auto g, auto y) { return g * y; },
-        [](const Tensor& g, const Tensor& y) { return g * y; },
-        kernels::ActivationKernel{kernels::Activation::Exp});
-}
+struct Exp {
+    static constexpr const char* name = "exp";
+    static constexpr DTypes dtypes = DTypes::PromoteIntegers;
+    static constexpr Saves saves = Saves::Output;
+    template <class T> T value(T v) const { return std::exp(v); }
+    template <class T> T grad(T g, T y) const { return g * y; }
+    Tensor derivative(const Tensor& g, const Tensor& y) const { return g * y; }
+    kernels::ActivationKernel vectorised() const { return {kernels::Activation::Exp}; }
+};
 
 // log' = 1 / x
-Tensor log(const Tensor& x) {
-    return unary_op(
-        "log", x, Saves::Input, [](auto v) { return std::log(v); }, [](auto g, auto v) { return g / v; },
-        [](const Tensor& g, const Tensor& v) { return g / v; },
-        kernels::ActivationKernel{kernels::Activation::Log});
-}
+struct Log {
+    static constexpr const char* name = "log";
+    static constexpr DTypes dtypes = DTypes::PromoteIntegers;
+    static constexpr Saves saves = Saves::Input;
+    template <class T> T value(T v) const { return std::log(v); }
+    template <class T> T grad(T g, T v) const { return g / v; }
+    Tensor derivative(const Tensor& g, const Tensor& v) const { return g / v; }
+    kernels::ActivationKernel vectorised() const { return {kernels::Activation::Log}; }
+};
 
 // sqrt' = 1 / (2 y)
-Tensor sqrt(const Tensor& x) {
-    return unary_op(
-        "sqrt", x, Saves::Output, [](auto v) { return std::sqrt(v); },
-        [](auto g, auto y) { return g / (decltype(y)(2) * y); },
-        [](const Tensor& g, const Tensor& y) { return g / (2.0 * y); });
-}
+struct Sqrt {
+    static constexpr const char* name = "sqrt";
+    static constexpr DTypes dtypes = DTypes::PromoteIntegers;
+    static constexpr Saves saves = Saves::Output;
+    template <class T> T value(T v) const { return std::sqrt(v); }
+    template <class T> T grad(T g, T y) const { return g / (T(2) * y); }
+    Tensor derivative(const Tensor& g, const Tensor& y) const { return g / (2.0 * y); }
+};
 
 // (x^p)' = p x^(p-1), and 0 for p = 0 everywhere, 0 included (as PyTorch), where p x^(p-1) is 0 * inf.
-Tensor pow(const Tensor& x, double exponent) {
-    auto recorded = [exponent](const Tensor& g, const Tensor& v) {
-        if (exponent == 0) return zeros_like(g);
-        return g * (exponent * pow(v, exponent - 1));
-    };
-    // The square as a product, as PyTorch computes it: the exact square rounded once, in a loop
-    // that vectorises (std::pow per element does not: 10 against 0.1 ms on 786k floats).
-    if (exponent == 2)
-        return unary_op(
-            "pow", x, Saves::Input, [](auto v) { return v * v; },
-            [](auto g, auto v) { return g * decltype(v)(2) * v; }, recorded);
-    const TypedScalar p{exponent}, p_minus_1{exponent - 1};
-    return unary_op(
-        "pow", x, Saves::Input, [p](auto v) { return std::pow(v, p.as<decltype(v)>()); },
-        [p, p_minus_1, exponent](auto g, auto v) {
-            using T = decltype(v);
-            if (exponent == 0) return T(0);
-            return g * p.as<T>() * std::pow(v, p_minus_1.as<T>());
-        },
-        recorded);
+Tensor pow_derivative(double exponent, const Tensor& g, const Tensor& v) {
+    if (exponent == 0) return zeros_like(g);
+    return g * (exponent * pow(v, exponent - 1));
 }
+
+// The square as a product, as PyTorch computes it: the exact square rounded once, in a loop
+// that vectorises (std::pow per element does not: 10 against 0.1 ms on 786k floats).
+struct Square {
+    static constexpr const char* name = "pow";
+    static constexpr DTypes dtypes = DTypes::PromoteIntegers;
+    static constexpr Saves saves = Saves::Input;
+    template <class T> T value(T v) const { return v * v; }
+    template <class T> T grad(T g, T v) const { return g * T(2) * v; }
+    Tensor derivative(const Tensor& g, const Tensor& v) const { return pow_derivative(2.0, g, v); }
+};
+
+struct Power {
+    static constexpr const char* name = "pow";
+    static constexpr DTypes dtypes = DTypes::PromoteIntegers;
+    static constexpr Saves saves = Saves::Input;
+    double exponent;
+    TypedScalar p{exponent}, p_minus_1{exponent - 1};
+    template <class T> T value(T v) const { return std::pow(v, p.as<T>()); }
+    template <class T> T grad(T g, T v) const { return exponent == 0 ? T(0) : g * p.as<T>() * std::pow(v, p_minus_1.as<T>()); }
+    Tensor derivative(const Tensor& g, const Tensor& v) const { return pow_derivative(exponent, g, v); }
+};
 
 // |x|' = sign(x), 0 at 0 (as PyTorch's sgn).
-Tensor abs(const Tensor& x) {
-    return unary_op(
-        "abs", x, Saves::Input, [](auto v) { return std::abs(v); },
-        [](auto g, auto v) { return v > 0 ? g : (v < 0 ? -g : decltype(g)(0)); },
-        [](const Tensor& g, const Tensor& v) { return g * piecewise_constant(v, [](auto e) { return e > 0 ? 1 : (e < 0 ? -1 : 0); }); });
-}
+struct Abs {
+    static constexpr const char* name = "abs";
+    static constexpr DTypes dtypes = DTypes::KeepIntegers;
+    static constexpr Saves saves = Saves::Input;
+    template <class T> T value(T v) const { return std::abs(v); }
+    template <class T> T grad(T g, T v) const { return v > 0 ? g : (v < 0 ? -g : T(0)); }
+    Tensor derivative(const Tensor& g, const Tensor& v) const {
+        return g * piecewise_constant(v, [](auto e) { return e > 0 ? 1 : (e < 0 ? -1 : 0); });
+    }
+};
 
-namespace {
-// clamp and hardtanh: the same forward; the gradient passes on the closed interval (clamp) or the
-// open one (hardtanh), as in PyTorch.
+// clamp and hardtanh: the same forward; the gradient passes on the closed interval (clamp, as
+// PyTorch's clamp_backward) or the open one (hardtanh_backward: 0 on the bounds themselves).
 // Closed as a template argument, not a captured flag: a flag tested per element kept the
-// backward loop from vectorising too.
+// backward loop from vectorising. NaN stays NaN, with gradient 0.
 template <bool Closed>
-Tensor clamp_op(const char* op, const Tensor& x, double lo, double hi) {
-    const TypedScalar low{lo}, high{hi};
-    return unary_op(
-        op, x, Saves::Input,
-        [low, high](auto v) {
-            using T = decltype(v);
-            const T l = low.as<T>(), h = high.as<T>();
-            return v < l ? l : (v > h ? h : v);
-        },
-        [low, high](auto g, auto v) {
-            using T = decltype(v);
-            const T l = low.as<T>(), h = high.as<T>();
-            const bool inside = Closed ? (v >= l) & (v <= h) : (v > l) & (v < h);
-            return inside ? g : T(0);
-        },
-        [lo, hi](const Tensor& g, const Tensor& v) {
-            return g * piecewise_constant(v, [lo, hi](auto e) { return (Closed ? e >= lo && e <= hi : e > lo && e < hi) ? 1 : 0; });
-        });
-}
-}  // namespace
-
-// clamp' = [min <= x <= max] (PyTorch's clamp_backward); NaN stays NaN, with gradient 0.
-Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
-    if (min && max && *min > *max)
-        throw std::invalid_argument("clamp: min " + std::to_string(*min) + " is larger than max " + std::to_string(*max));
-    return clamp_op<true>("clamp", x, min.value_or(-INFINITY), max.value_or(INFINITY));
-}
-
-// hardtanh' = [min < x < max]: 0 on the bounds themselves (PyTorch's hardtanh_backward).
-Tensor hardtanh(const Tensor& x, double min_val, double max_val) {
-    if (min_val > max_val)
-        throw std::invalid_argument("hardtanh: min_val " + std::to_string(min_val) + " is larger than max_val " + std::to_string(max_val));
-    return clamp_op<false>("hardtanh", x, min_val, max_val);
-}
-
-Tensor relu6(const Tensor& x) { return hardtanh(x, 0.0, 6.0); }
+struct Clamp {
+    static constexpr const char* name = Closed ? "clamp" : "hardtanh";
+    // clamp's bounds are doubles: an integer tensor is promoted, as PyTorch's type promotion does;
+    // hardtanh keeps integers, as PyTorch's does.
+    static constexpr DTypes dtypes = Closed ? DTypes::PromoteIntegers : DTypes::KeepIntegers;
+    static constexpr Saves saves = Saves::Input;
+    double lo, hi;
+    TypedScalar low{lo}, high{hi};
+    template <class T> T value(T v) const {
+        const T l = low.as<T>(), h = high.as<T>();
+        return v < l ? l : (v > h ? h : v);
+    }
+    template <class T> T grad(T g, T v) const {
+        const T l = low.as<T>(), h = high.as<T>();
+        const bool inside = Closed ? (v >= l) & (v <= h) : (v > l) & (v < h);
+        return inside ? g : T(0);
+    }
+    Tensor derivative(const Tensor& g, const Tensor& v) const {
+        return g * piecewise_constant(v, [lo = lo, hi = hi](auto e) { return (Closed ? e >= lo && e <= hi : e > lo && e < hi) ? 1 : 0; });
+    }
+};
 
 // leaky_relu' = 1 for x > 0, negative_slope otherwise (so negative_slope at 0, as PyTorch).
-Tensor leaky_relu(const Tensor& x, double negative_slope) {
-    const TypedScalar slope{negative_slope};
-    return unary_op(
-        "leaky_relu", x, Saves::Input,
-        [slope](auto v) { return v > 0 ? v : v * slope.as<decltype(v)>(); },
-        [slope](auto g, auto v) { return v > 0 ? g : g * slope.as<decltype(g)>(); },
-        [negative_slope](const Tensor& g, const Tensor& v) {
-            return g * piecewise_constant(v, [negative_slope](auto e) { return e > 0 ? 1.0 : negative_slope; });
-        });
-}
+struct LeakyRelu {
+    static constexpr const char* name = "leaky_relu";
+    static constexpr DTypes dtypes = DTypes::Floating;
+    static constexpr Saves saves = Saves::Input;
+    double negative_slope;
+    TypedScalar slope{negative_slope};
+    template <class T> T value(T v) const { return v > 0 ? v : v * slope.as<T>(); }
+    template <class T> T grad(T g, T v) const { return v > 0 ? g : g * slope.as<T>(); }
+    Tensor derivative(const Tensor& g, const Tensor& v) const {
+        return g * piecewise_constant(v, [s = negative_slope](auto e) { return e > 0 ? 1.0 : s; });
+    }
+};
 
 // elu' = 1 for x > 0, alpha e^x otherwise.
-Tensor elu(const Tensor& x, double alpha) {
-    return unary_op(
-        "elu", x, Saves::Input,
-        [alpha](auto v) {
-            using T = decltype(v);
-            return v > 0 ? v : T(alpha) * std::expm1(v);
-        },
-        [alpha](auto g, auto v) {
-            using T = decltype(v);
-            return v > 0 ? g : g * T(alpha) * std::exp(v);
-        },
-        [alpha](const Tensor& g, const Tensor& v) {
-            return g * derivative_op(
-                           "elu_derivative", v, [alpha](auto e) { return e > 0 ? decltype(e)(1) : decltype(e)(alpha) * std::exp(e); },
-                           [alpha](auto e) { return e > 0 ? decltype(e)(0) : decltype(e)(alpha) * std::exp(e); });
-        },
-        kernels::ActivationKernel{kernels::Activation::Elu, static_cast<float>(alpha)});
-}
+struct Elu {
+    static constexpr const char* name = "elu";
+    static constexpr DTypes dtypes = DTypes::Floating;
+    static constexpr Saves saves = Saves::Input;
+    double alpha;
+    template <class T> T value(T v) const { return v > 0 ? v : T(alpha) * std::expm1(v); }
+    template <class T> T grad(T g, T v) const { return v > 0 ? g : g * T(alpha) * std::exp(v); }
+    Tensor derivative(const Tensor& g, const Tensor& v) const {
+        return g * derivative_op(
+                       "elu_derivative", v, [a = alpha](auto e) { return e > 0 ? decltype(e)(1) : decltype(e)(a) * std::exp(e); },
+                       [a = alpha](auto e) { return e > 0 ? decltype(e)(0) : decltype(e)(a) * std::exp(e); });
+    }
+    kernels::ActivationKernel vectorised() const { return {kernels::Activation::Elu, static_cast<float>(alpha)}; }
+};
 
-// Exact: y = x Phi(x), y' = Phi(x) + x phi(x). Tanh: u = sqrt(2/pi) (x + 0.044715 x^3),
-// y = x (1 + tanh u) / 2, y' = (1 + tanh u) / 2 + x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 0.044715 x^2) / 2.
-namespace {
+// Exact: y = x Phi(x), y' = Phi(x) + x phi(x), y'' = phi(x) (2 - x^2).
+// Tanh: u = sqrt(2/pi) (x + 0.044715 x^3), y = x (1 + tanh u) / 2,
+// y' = (1 + tanh u) / 2 + x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 0.044715 x^2) / 2,
+// y'' = (1 - t^2) u' + x (1 - t^2) (u'' - 2 t u'^2) / 2, u' = c (1 + 3 k x^2), u'' = 6 c k x.
 constexpr double kSqrt1_2 = 0.70710678118654752440, kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588, kCubic = 0.044715;
-}  // namespace
 
-Tensor gelu(const Tensor& x, GeluApproximate approximate) {
-    if (approximate == GeluApproximate::Tanh)
-        return unary_op(
-            "gelu", x, Saves::Input,
-            [](auto v) {
-                using T = decltype(v);
-                return T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v)));
-            },
-            [](auto g, auto v) {
-                using T = decltype(v);
-                const T t = std::tanh(T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v));
-                return g * (T(0.5) * (T(1) + t) +
-                            T(0.5) * v * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v * v));
-            },
-            // y'' = (1 - t^2) u' + x (1 - t^2) (u'' - 2 t u'^2) / 2, u' = c (1 + 3 k x^2), u'' = 6 c k x.
-            [](const Tensor& g, const Tensor& v) {
-                return g * derivative_op(
-                               "gelu_derivative", v,
-                               [](auto e) {
-                                   using T = decltype(e);
-                                   const T t = std::tanh(T(kSqrt2OverPi) * (e + T(kCubic) * e * e * e));
-                                   return T(0.5) * (T(1) + t) +
-                                          T(0.5) * e * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * e * e);
-                               },
-                               [](auto e) {
-                                   using T = decltype(e);
-                                   const T t = std::tanh(T(kSqrt2OverPi) * (e + T(kCubic) * e * e * e));
-                                   const T du = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * e * e);
-                                   const T ddu = T(6 * kSqrt2OverPi * kCubic) * e;
-                                   return (T(1) - t * t) * du + T(0.5) * e * (T(1) - t * t) * (ddu - T(2) * t * du * du);
-                               });
-            },
-            kernels::ActivationKernel{kernels::Activation::GeluTanh});
-    return unary_op(
-        "gelu", x, Saves::Input,
-        [](auto v) {
-            using T = decltype(v);
-            return T(0.5) * v * (T(1) + std::erf(v * T(kSqrt1_2)));
-        },
-        [](auto g, auto v) {
-            using T = decltype(v);
-            const T cdf = T(0.5) * (T(1) + std::erf(v * T(kSqrt1_2)));
-            return g * (cdf + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v));
-        },
-        // y'' = phi(x) (2 - x^2).
-        [](const Tensor& g, const Tensor& v) {
-            return g * derivative_op(
-                           "gelu_derivative", v,
-                           [](auto e) {
-                               using T = decltype(e);
-                               return T(0.5) * (T(1) + std::erf(e * T(kSqrt1_2))) + e * T(kInvSqrt2Pi) * std::exp(T(-0.5) * e * e);
-                           },
-                           [](auto e) {
-                               using T = decltype(e);
-                               return T(kInvSqrt2Pi) * std::exp(T(-0.5) * e * e) * (T(2) - e * e);
-                           });
-        },
-        kernels::ActivationKernel{kernels::Activation::Gelu});
-}
+struct GeluExact {
+    static constexpr const char* name = "gelu";
+    static constexpr DTypes dtypes = DTypes::Floating;
+    static constexpr Saves saves = Saves::Input;
+    template <class T> static T first(T v) {
+        return T(0.5) * (T(1) + std::erf(v * T(kSqrt1_2))) + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
+    }
+    template <class T> static T second(T v) { return T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v) * (T(2) - v * v); }
+    template <class T> T value(T v) const { return T(0.5) * v * (T(1) + std::erf(v * T(kSqrt1_2))); }
+    template <class T> T grad(T g, T v) const { return g * first(v); }
+    Tensor derivative(const Tensor& g, const Tensor& v) const {
+        return g * derivative_op("gelu_derivative", v, [](auto e) { return first(e); }, [](auto e) { return second(e); });
+    }
+    kernels::ActivationKernel vectorised() const { return {kernels::Activation::Gelu}; }
+};
+
+struct GeluTanh {
+    static constexpr const char* name = "gelu";
+    static constexpr DTypes dtypes = DTypes::Floating;
+    static constexpr Saves saves = Saves::Input;
+    template <class T> static T inner_tanh(T v) { return std::tanh(T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v)); }
+    template <class T> static T first(T v) {
+        const T t = inner_tanh(v);
+        return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v * v);
+    }
+    template <class T> static T second(T v) {
+        const T t = inner_tanh(v);
+        const T du = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v * v);
+        const T ddu = T(6 * kSqrt2OverPi * kCubic) * v;
+        return (T(1) - t * t) * du + T(0.5) * v * (T(1) - t * t) * (ddu - T(2) * t * du * du);
+    }
+    template <class T> T value(T v) const { return T(0.5) * v * (T(1) + inner_tanh(v)); }
+    template <class T> T grad(T g, T v) const { return g * first(v); }
+    Tensor derivative(const Tensor& g, const Tensor& v) const {
+        return g * derivative_op("gelu_derivative", v, [](auto e) { return first(e); }, [](auto e) { return second(e); });
+    }
+    kernels::ActivationKernel vectorised() const { return {kernels::Activation::GeluTanh}; }
+};
 
 // silu' = s (1 + x (1 - s)), s = sigmoid(x).
-Tensor silu(const Tensor& x) {
-    return unary_op(
-        "silu", x, Saves::Input,
-        [](auto v) {
-            using T = decltype(v);
-            return v / (T(1) + std::exp(-v));
-        },
-        [](auto g, auto v) {
-            using T = decltype(v);
-            const T s = T(1) / (T(1) + std::exp(-v));
-            return g * s * (T(1) + v * (T(1) - s));
-        },
-        [](const Tensor& g, const Tensor& v) {
-            const Tensor s = sigmoid(v);
-            return g * (s * (1.0 + v * (1.0 - s)));
-        },
-        kernels::ActivationKernel{kernels::Activation::Silu});
-}
+struct Silu {
+    static constexpr const char* name = "silu";
+    static constexpr DTypes dtypes = DTypes::Floating;
+    static constexpr Saves saves = Saves::Input;
+    template <class T> T value(T v) const { return v / (T(1) + std::exp(-v)); }
+    template <class T> T grad(T g, T v) const {
+        const T s = T(1) / (T(1) + std::exp(-v));
+        return g * s * (T(1) + v * (T(1) - s));
+    }
+    Tensor derivative(const Tensor& g, const Tensor& v) const {
+        const Tensor s = sigmoid(v);
+        return g * (s * (1.0 + v * (1.0 - s)));
+    }
+    kernels::ActivationKernel vectorised() const { return {kernels::Activation::Silu}; }
+};
 
 // hardswish' = 0 for x < -3, x/3 + 1/2 for -3 <= x <= 3, 1 above (PyTorch's hardswish_backward).
-Tensor hardswish(const Tensor& x) {
-    return unary_op(
-        "hardswish", x, Saves::Input,
-        [](auto v) {
-            using T = decltype(v);
-            const T r = v + T(3) < T(0) ? T(0) : (v + T(3) > T(6) ? T(6) : v + T(3));
-            return v * r / T(6);
-        },
-        [](auto g, auto v) {
-            using T = decltype(v);
-            if (v < T(-3)) return T(0);
-            if (v <= T(3)) return g * (v / T(3) + T(0.5));
-            return g;
-        },
-        [](const Tensor& g, const Tensor& v) {
-            return g * derivative_op(
-                           "hardswish_derivative", v,
-                           [](auto e) {
-                               using T = decltype(e);
-                               return e < T(-3) ? T(0) : (e <= T(3) ? e / T(3) + T(0.5) : T(1));
-                           },
-                           [](auto e) {
-                               using T = decltype(e);
-                               return e >= T(-3) && e <= T(3) ? T(1) / T(3) : T(0);
-                           });
-        });
+struct Hardswish {
+    static constexpr const char* name = "hardswish";
+    static constexpr DTypes dtypes = DTypes::Floating;
+    static constexpr Saves saves = Saves::Input;
+    template <class T> static T first(T v) { return v < T(-3) ? T(0) : (v <= T(3) ? v / T(3) + T(0.5) : T(1)); }
+    template <class T> T value(T v) const {
+        const T r = v + T(3) < T(0) ? T(0) : (v + T(3) > T(6) ? T(6) : v + T(3));
+        return v * r / T(6);
+    }
+    template <class T> T grad(T g, T v) const {
+        if (v < T(-3)) return T(0);
+        if (v <= T(3)) return g * (v / T(3) + T(0.5));
+        return g;
+    }
+    Tensor derivative(const Tensor& g, const Tensor& v) const {
+        return g * derivative_op("hardswish_derivative", v, [](auto e) { return first(e); },
+                                 [](auto e) { return e >= decltype(e)(-3) && e <= decltype(e)(3) ? decltype(e)(1) / decltype(e)(3) : decltype(e)(0); });
+    }
+};
+
+// hardsigmoid(x) = relu6(x + 3) / 6; its derivative is 1/6 strictly inside (-3, 3) and 0 elsewhere,
+// the bounds included (PyTorch's hardsigmoid_backward).
+struct Hardsigmoid {
+    static constexpr const char* name = "hardsigmoid";
+    static constexpr DTypes dtypes = DTypes::Floating;
+    static constexpr Saves saves = Saves::Input;
+    template <class T> T value(T v) const {
+        const T r = v + T(3) < T(0) ? T(0) : (v + T(3) > T(6) ? T(6) : v + T(3));
+        return r / T(6);
+    }
+    template <class T> T grad(T g, T v) const { return v > T(-3) && v < T(3) ? g / T(6) : T(0); }
+    Tensor derivative(const Tensor& g, const Tensor& v) const {
+        return g * piecewise_constant(v, [](auto e) { return e > -3 && e < 3 ? 1.0 / 6.0 : 0.0; });
+    }
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------- the ops
+
+Tensor relu(const Tensor& x, SourceLocation loc) { return elementwise(Relu{}, loc, x); }
+Tensor sigmoid(const Tensor& x, SourceLocation loc) { return elementwise(Sigmoid{}, loc, x); }
+Tensor tanh(const Tensor& x, SourceLocation loc) { return elementwise(Tanh{}, loc, x); }
+Tensor exp(const Tensor& x, SourceLocation loc) { return elementwise(Exp{}, loc, x); }
+Tensor log(const Tensor& x, SourceLocation loc) { return elementwise(Log{}, loc, x); }
+Tensor sqrt(const Tensor& x, SourceLocation loc) { return elementwise(Sqrt{}, loc, x); }
+Tensor pow(const Tensor& x, double exponent, SourceLocation loc) {
+    return exponent == 2 ? elementwise(Square{}, loc, x) : elementwise(Power{exponent}, loc, x);
 }
+Tensor abs(const Tensor& x, SourceLocation loc) { return elementwise(Abs{}, loc, x); }
+
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max, SourceLocation loc) {
+    if (min && max && *min > *max)
+        throw std::invalid_argument("clamp: min " + std::to_string(*min) + " is larger than max " + std::to_string(*max));
+    return elementwise(Clamp<true>{min.value_or(-INFINITY), max.value_or(INFINITY)}, loc, x);
+}
+
+Tensor hardtanh(const Tensor& x, double min_val, double max_val, SourceLocation loc) {
+    if (min_val > max_val)
+        throw std::invalid_argument("hardtanh: min_val " + std::to_string(min_val) + " is larger than max_val " + std::to_string(max_val));
+    return elementwise(Clamp<false>{min_val, max_val}, loc, x);
+}
+
+Tensor relu6(const Tensor& x, SourceLocation loc) { return hardtanh(x, 0.0, 6.0, loc); }
+Tensor leaky_relu(const Tensor& x, double negative_slope, SourceLocation loc) {
+    return elementwise(LeakyRelu{negative_slope}, loc, x);
+}
+Tensor elu(const Tensor& x, double alpha, SourceLocation loc) { return elementwise(Elu{alpha}, loc, x); }
+Tensor gelu(const Tensor& x, GeluApproximate approximate, SourceLocation loc) {
+    return approximate == GeluApproximate::Tanh ? elementwise(GeluTanh{}, loc, x) : elementwise(GeluExact{}, loc, x);
+}
+Tensor silu(const Tensor& x, SourceLocation loc) { return elementwise(Silu{}, loc, x); }
+Tensor hardswish(const Tensor& x, SourceLocation loc) { return elementwise(Hardswish{}, loc, x); }
+Tensor hardsigmoid(const Tensor& x, SourceLocation loc) { return elementwise(Hardsigmoid{}, loc, x); }
 
 }  // namespace tapegrad

@@ -1,9 +1,12 @@
 #include "ops/linear.hpp"
 
+#include <array>
+
 #include "engine/autograd.hpp"
 #include "engine/profiler.hpp"
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
+#include "ops/detail/op.hpp"
 #include "ops/kernels/gemm.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/view.hpp"
@@ -40,7 +43,7 @@ MatrixView matrix_view(const Tensor& t) {
 
 // out[batch..., M, N] = op(a) op(b), op = transpose of the last two dims when the flag is set. The
 // batch dims broadcast; the output is a new row-major tensor.
-Tensor batched_gemm(const Tensor& a, bool ta, const Tensor& b, bool tb) {
+Tensor batched_gemm(Kernels kernels, const Tensor& a, bool ta, const Tensor& b, bool tb) {
     const MatrixView va = matrix_view(a), vb = matrix_view(b);
     const std::size_t ra = a.dim(), rb = b.dim();
     const int64_t M = a.shape()[ra - (ta ? 1 : 2)], K = a.shape()[ra - (ta ? 2 : 1)];
@@ -59,14 +62,14 @@ Tensor batched_gemm(const Tensor& a, bool ta, const Tensor& b, bool tb) {
         T* op = out.data<T>();
         // A row-major batch of A times one B is one taller GEMM: [batch * M, K] x [K, N].
         if (rb == 2 && ra > 2 && !ta && va.t.is_contiguous()) {
-            kernels::gemm(false, vb.trans != tb, leading_rows(a), N, K, T(1), ap, K, bp, vb.ld, T(0), op, N);
+            kernels::gemm(kernels, false, vb.trans != tb, leading_rows(a), N, K, T(1), ap, K, bp, vb.ld, T(0), op, N);
             return;
         }
         int64_t index = 0;
         // One GEMM per batch entry; dnnl_sgemm parallelises inside each.
         for_each_run<2>(batch, {sa, sb}, [&](auto off, int64_t n, auto st) {
             for (int64_t i = 0; i < n; ++i, ++index)
-                kernels::gemm(va.trans != ta, vb.trans != tb, M, N, K, T(1), ap + off[0] + i * st[0], va.ld,
+                kernels::gemm(kernels, va.trans != ta, vb.trans != tb, M, N, K, T(1), ap + off[0] + i * st[0], va.ld,
                               bp + off[1] + i * st[1], vb.ld, T(0), op + index * M * N, N);
         });
     });
@@ -93,6 +96,7 @@ void check_operands(const Tensor& a, const Tensor& b) {
 Tensor matmul(const Tensor& a, const Tensor& b, SourceLocation loc) {
     detail::OpScope scope("matmul", loc);
     check_operands(a, b);
+    detail::check_op_inputs("matmul", detail::DTypes::Floating, std::array<const Tensor*, 2>{&a, &b});
     // A vector operand, as in PyTorch: on the left a row [1,K], on the right a column [K,1]; the
     // added dimension is removed from the result (two vectors give their dot product, 0-D).
     if (a.dim() == 1 || b.dim() == 1) {
@@ -105,14 +109,14 @@ Tensor matmul(const Tensor& a, const Tensor& b, SourceLocation loc) {
         const Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
         broadcast_shapes(ba, bb, "matmul (batch dimensions)");
     }
-    Tensor out = batched_gemm(a, false, b, false);
+    const Kernels path = choose_kernels(a.dtype());
+    Tensor out = batched_gemm(path, a, false, b, false);
     // out [.., M, N] took K multiply-adds per element
     if (scope.counting_flops()) scope.set_flops(2.0 * static_cast<double>(out.numel()) * static_cast<double>(a.shape().back()));
     if (!needs_grad({a, b})) return out;
     const SavedTensor sa = b.requires_grad() ? SavedTensor(a) : SavedTensor();
     const SavedTensor sb = a.requires_grad() ? SavedTensor(b) : SavedTensor();
     const bool shared_b = b.dim() == 2 && a.dim() > 2;
-    const Kernels path = choose_kernels(a.dtype());
     // C[.., M, N] = A[.., M, K] B[.., K, N]: dA = dC B^T [.., M, K], dB = A^T dC [.., K, N]; the
     // engine sums broadcast batch dims down.
     return record("matmul", out, {a, b}, [sa, sb, shared_b, path](const Tensor& g, const GradMask& needs) {
@@ -122,16 +126,15 @@ Tensor matmul(const Tensor& a, const Tensor& b, SourceLocation loc) {
             if (needs[1]) db = matmul(sa.unpack().transpose(-2, -1), g);
             return std::vector<Tensor>{da, db};
         }
-        const KernelScope scope(path);
-        if (needs[0]) da = batched_gemm(g, false, sb.unpack(), true);
+        if (needs[0]) da = batched_gemm(path, g, false, sb.unpack(), true);
         if (needs[1]) {
             const Tensor& av = sa.unpack();
             if (shared_b && av.is_contiguous() && g.is_contiguous()) {
                 // B was shared by the whole batch: dB = sum_batch A^T dC is one GEMM over the stacked rows.
                 const int64_t K = av.shape().back(), N = g.shape().back();
-                db = batched_gemm(av.reshape({leading_rows(av), K}), true, g.reshape({leading_rows(g), N}), false);
+                db = batched_gemm(path, av.reshape({leading_rows(av), K}), true, g.reshape({leading_rows(g), N}), false);
             } else {
-                db = batched_gemm(av, true, g, false);
+                db = batched_gemm(path, av, true, g, false);
             }
         }
         return std::vector<Tensor>{da, db};
@@ -161,6 +164,7 @@ Tensor column_sum(const Tensor& g) {
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, SourceLocation loc) {
     detail::OpScope scope("linear", loc);
     if (!x.defined() || !weight.defined()) throw std::invalid_argument("linear: the input or the weight is undefined");
+    detail::check_op_inputs("linear", detail::DTypes::Floating, std::array<const Tensor*, 2>{&x, &weight});
     if (x.dim() < 1 || weight.dim() != 2)
         throw std::invalid_argument("linear: expects input [..., in] and weight [out, in], got input " +
                                     to_string(x.shape()) + " and weight " + to_string(weight.shape()));
@@ -177,7 +181,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, SourceL
                                     std::to_string(out_features) + "] for weight " + to_string(weight.shape()));
     // [..., in] -> [rows, in]: a view for row-major inputs; 2-D transposed views pass straight on.
     const Tensor x2 = x.dim() == 2 ? x.detach() : x.detach().reshape({leading_rows(x), in});
-    Tensor y = batched_gemm(x2, false, weight.detach(), true);  // [rows, in] x [in, out]
+    const Kernels path = choose_kernels(x.dtype());
+    Tensor y = batched_gemm(path, x2, false, weight.detach(), true);  // [rows, in] x [in, out]
     if (scope.counting_flops()) scope.set_flops(2.0 * static_cast<double>(y.numel()) * static_cast<double>(in));
     if (bias.defined()) {
         dispatch(y.dtype(), [&]<class T>() {
@@ -197,25 +202,23 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, SourceL
     const SavedTensor sx = weight.requires_grad() ? SavedTensor(x) : SavedTensor();
     const SavedTensor sw = x.requires_grad() ? SavedTensor(weight) : SavedTensor();
     const Shape x_shape = x.shape();
-    const Kernels path = choose_kernels(x.dtype());
     // y[rows, out] = x[rows, in] W^T + b: dx = g W [rows, in], dW = g^T x [out, in], db = sum_rows g [out]
     return record("linear", out, {x, weight, bias},
                   [sx, sw, x_shape, in, out_features, path](const Tensor& g, const GradMask& needs) {
                       std::vector<Tensor> grads(3);
                       if (is_grad_enabled()) {  // create_graph: the same products, recorded
-                          const Tensor g2 = g.reshape({-1, out_features});
+                          const Tensor g2 = g.reshape({leading_rows(g), out_features});
                           if (needs[0]) grads[0] = matmul(g2, sw.unpack()).reshape(x_shape);
-                          if (needs[1]) grads[1] = matmul(g2.transpose(0, 1), sx.unpack().reshape({-1, in}));
+                          if (needs[1]) grads[1] = matmul(g2.transpose(0, 1), sx.unpack().reshape({leading_rows(g), in}));
                           if (needs[2]) grads[2] = g2.sum({0});
                           return grads;
                       }
-                      const KernelScope scope(path);
-                      Tensor g2 = g.is_contiguous() ? g : g.contiguous();
+                                    Tensor g2 = g.is_contiguous() ? g : g.contiguous();
                       g2 = g2.reshape({leading_rows(g2), out_features});
-                      if (needs[0]) grads[0] = batched_gemm(g2, false, sw.unpack(), false).reshape(x_shape);
+                      if (needs[0]) grads[0] = batched_gemm(path, g2, false, sw.unpack(), false).reshape(x_shape);
                       if (needs[1]) {
                           const Tensor xv = sx.unpack();
-                          grads[1] = batched_gemm(g2, true, xv.dim() == 2 ? xv : xv.reshape({leading_rows(g2), in}), false);
+                          grads[1] = batched_gemm(path, g2, true, xv.dim() == 2 ? xv : xv.reshape({leading_rows(g2), in}), false);
                       }
                       if (needs[2]) grads[2] = column_sum(g2);
                       return grads;

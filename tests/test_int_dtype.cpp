@@ -39,8 +39,16 @@ TEST_CASE("integer tensors stay out of autograd") {
     Tensor i = (x * 2.0).to(tg::kInt64);
     CHECK(i.is_leaf());
     CHECK_FALSE(i.requires_grad());
-    // Floating-point ops refuse integers with a message that says what to do.
-    CHECK_THROWS_WITH_AS(tg::relu(labels), doctest::Contains("convert with .to(tg::kFloat32)"), std::invalid_argument);
+    // Floating-point ops refuse integers with a message that names the op and says what to do, as
+    // PyTorch refuses silu on int64; ops PyTorch computes on integers compute (relu in int64, exp
+    // promoted to float32).
+    CHECK_THROWS_WITH_AS(tg::silu(labels), doctest::Contains("silu: this op takes float32 or float64 tensors, got int64"),
+                         std::invalid_argument);
+    const Tensor signed_labels = tg::from_vector(std::vector<int64_t>{-3, 2}, {2});
+    CHECK(tg::relu(signed_labels).dtype() == tg::kInt64);
+    CHECK(tg::relu(signed_labels).to_vector<int64_t>() == std::vector<int64_t>{0, 2});
+    CHECK(tg::exp(signed_labels).dtype() == tg::kFloat32);
+    CHECK(tg::allclose(tg::exp(signed_labels), tg::from_vector(std::vector<float>{std::exp(-3.0f), std::exp(2.0f)}, {2}), 1e-6, 0));
     CHECK_THROWS_AS(labels + labels, std::invalid_argument);
 }
 

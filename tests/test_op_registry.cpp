@@ -23,17 +23,6 @@ using tg::testing::OpCase;
 
 namespace {
 
-std::vector<Tensor> make_inputs(const OpCase& c, tg::DType dtype, uint64_t seed) {
-    tg::Generator gen(seed);
-    std::vector<Tensor> in;
-    if (c.make_inputs) in = c.make_inputs(gen, dtype);
-    else
-        for (const auto& s : c.input_shapes) in.push_back(tg::randn(s, gen, {.dtype = dtype}));
-    for (std::size_t i = 0; i < in.size(); ++i)
-        if (in[i].defined() && (c.differentiable.empty() || c.differentiable[i])) in[i].requires_grad_(true);
-    return in;
-}
-
 // Output and input gradients for a fixed random grad_output.
 struct Run {
     Tensor out;
@@ -78,7 +67,7 @@ TEST_CASE("registry: every op passes gradcheck in float64") {
     for (const OpCase& c : tg::testing::op_registry()) {
         if (c.zero_size) continue;  // nothing to differentiate; the zero-size test runs these
         INFO(c.name);
-        auto in = make_inputs(c, tg::kFloat64, 1);
+        auto in = tg::testing::make_case_inputs(c, tg::kFloat64, 1);
         auto r = tg::gradcheck(c.fn, in, {.fast_mode = c.gradcheck_fast_mode});
         CHECK_MESSAGE(r.passed, c.name << ": " << r.message);
     }
@@ -90,7 +79,7 @@ TEST_CASE("registry: every op passes gradgradcheck in float64") {
     for (const OpCase& c : tg::testing::op_registry()) {
         if (c.zero_size) continue;
         INFO(c.name);
-        auto in = make_inputs(c, tg::kFloat64, 1);
+        auto in = tg::testing::make_case_inputs(c, tg::kFloat64, 1);
         auto r = tg::gradgradcheck(c.fn, in, Tensor(), {.fast_mode = c.gradcheck_fast_mode});
         CHECK_MESSAGE(r.passed, c.name << ": " << r.message);
         ++checked;
@@ -100,7 +89,7 @@ TEST_CASE("registry: every op passes gradgradcheck in float64") {
 
 TEST_CASE("registry: fast float32 kernels equal the reference kernels, in every layout") {
     for (const OpCase& c : tg::testing::op_registry()) {
-        auto in = make_inputs(c, tg::kFloat32, 2);
+        auto in = tg::testing::make_case_inputs(c, tg::kFloat32, 2);
         Tensor probe;
         {
             tg::NoGradGuard no_grad;
@@ -130,10 +119,37 @@ TEST_CASE("registry: fast float32 kernels equal the reference kernels, in every 
     }
 }
 
+// An op's derivative is written once in differentiable ops (the spec, which create_graph
+// records); a fused kernel backward, where an op has one, must give the same gradients.
+TEST_CASE("registry: the fused backward equals the spec the op records under create_graph") {
+    for (const OpCase& c : tg::testing::op_registry()) {
+        for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+            INFO(c.name, " ", tg::dtype_name(dtype));
+            const auto in = tg::testing::make_case_inputs(c, dtype, 11);
+            std::vector<Tensor> wrt;
+            for (const auto& t : in)
+                if (t.defined() && t.requires_grad()) wrt.push_back(t);
+            if (wrt.empty()) continue;
+            const Tensor out = c.fn(in);
+            const Tensor g = random_like(out, 12);
+            const auto fused = tg::grad({out}, wrt, {g}, true, /*create_graph=*/false, /*allow_unused=*/true);
+            const auto spec = tg::grad({out}, wrt, {g}, false, /*create_graph=*/true, /*allow_unused=*/true);
+            REQUIRE(fused.size() == spec.size());
+            const double tol = dtype == tg::kFloat64 ? 1e-10 : c.rtol;
+            for (std::size_t i = 0; i < fused.size(); ++i) {
+                REQUIRE(fused[i].defined() == spec[i].defined());
+                if (!fused[i].defined()) continue;
+                CHECK_MESSAGE(tg::allclose(fused[i], spec[i].detach(), tol, dtype == tg::kFloat64 ? 1e-10 : c.atol),
+                              "gradient " << i << " differs by " << tg::max_abs_diff(fused[i], spec[i].detach()));
+            }
+        }
+    }
+}
+
 TEST_CASE("registry: backward is linear in grad_output") {
     for (const OpCase& c : tg::testing::op_registry()) {
         INFO(c.name);
-        auto in = make_inputs(c, tg::kFloat64, 4);
+        auto in = tg::testing::make_case_inputs(c, tg::kFloat64, 4);
         Tensor probe;
         {
             tg::NoGradGuard no_grad;
@@ -155,7 +171,7 @@ namespace {
 
 // The inputs of a row with requires_grad only on the ones in `subset` (bit i: input i).
 std::vector<Tensor> with_grad_subset(const OpCase& c, tg::DType dtype, uint64_t seed, unsigned subset) {
-    std::vector<Tensor> in = make_inputs(c, dtype, seed);
+    std::vector<Tensor> in = tg::testing::make_case_inputs(c, dtype, seed);
     for (std::size_t i = 0; i < in.size(); ++i)
         if (in[i].defined()) in[i] = in[i].detach().requires_grad_(in[i].requires_grad() && ((subset >> i) & 1));
     return in;
@@ -180,11 +196,11 @@ TEST_CASE("registry: every subset of the inputs requiring grad gives the same gr
     int checked = 0;
     for (const OpCase& c : tg::testing::op_registry()) {
         INFO(c.name);
-        const std::vector<Tensor> all = make_inputs(c, tg::kFloat64, 7);
+        const std::vector<Tensor> all = tg::testing::make_case_inputs(c, tg::kFloat64, 7);
         const std::vector<std::size_t> diff = differentiable_inputs(c, all);
         if (diff.size() < 2) continue;
         for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
-            const std::vector<Tensor> full_in = make_inputs(c, dtype, 7);
+            const std::vector<Tensor> full_in = tg::testing::make_case_inputs(c, dtype, 7);
             Tensor probe;
             {
                 tg::NoGradGuard no_grad;
@@ -224,7 +240,7 @@ TEST_CASE("registry: a NaN in the first input reaches the output, in both kernel
         for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
             for (bool reference : {false, true}) {
                 INFO(c.name, ", ", tg::dtype_name(dtype), reference ? ", reference" : ", fast");
-                std::vector<Tensor> in = make_inputs(c, dtype, 9);
+                std::vector<Tensor> in = tg::testing::make_case_inputs(c, dtype, 9);
                 REQUIRE(!in.empty());
                 Tensor poisoned = in[0].detach().clone();
                 {
@@ -249,7 +265,7 @@ TEST_CASE("registry: zero-size rows run forward and backward, in both kernels") 
             for (bool reference : {false, true}) {
                 INFO(c.name, ", ", tg::dtype_name(dtype), reference ? ", reference" : ", fast");
                 tg::ReferenceKernelsGuard guard(reference);
-                const std::vector<Tensor> in = make_inputs(c, dtype, 10);
+                const std::vector<Tensor> in = tg::testing::make_case_inputs(c, dtype, 10);
                 Run r;
                 REQUIRE_NOTHROW(r = run(c, in, Tensor()));
                 std::size_t k = 0;
@@ -292,6 +308,7 @@ std::string joined(const std::set<std::string>& names) {
 }  // namespace
 
 TEST_CASE("registry: every op in ops/ has a registry row and a derivatives.md row, and the reverse") {
+    if (!tg::testing::selected_op().empty()) return;  // TAPEGRAD_OP keeps one op's rows
     const std::filesystem::path root = TAPEGRAD_SOURCE_DIR;
     // The ops: functions returning a tensor (or indices, or pieces, or a tensor and its indices, or values and indices) declared at namespace level in ops/*.hpp,
     // and Tensor's in-place members.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/tensor_math.hpp"
 #include "ops/kernels/elementwise.hpp"
 
 namespace tapegrad::kernels {
@@ -149,7 +150,7 @@ void activation_backward_fast(ActivationKernel f, const float* g, const float* s
 }
 
 Tensor activation_forward_fast(ActivationKernel f, const Tensor& x_in) {
-    const Tensor x = is_standard_dense(x_in) ? x_in : x_in.detach().contiguous();
+    const Tensor x = is_standard_dense(x_in) ? x_in : as_contiguous(x_in);
     Tensor y = empty_like(x);
     activation_forward_fast(f, x.data<float>(), y.data<float>(), x.numel());
     return y;
@@ -157,8 +158,8 @@ Tensor activation_forward_fast(ActivationKernel f, const Tensor& x_in) {
 
 Tensor activation_backward_fast(ActivationKernel f, const Tensor& g_in, const Tensor& s_in) {
     const bool shared = same_dense_layout(g_in, s_in);
-    const Tensor g = shared ? g_in : g_in.detach().contiguous();
-    const Tensor s = shared ? s_in : s_in.detach().contiguous();
+    const Tensor g = shared ? g_in : as_contiguous(g_in);
+    const Tensor s = shared ? s_in : as_contiguous(s_in);
     Tensor dx = empty_like(s);
     activation_backward_fast(f, g.data<float>(), s.data<float>(), dx.data<float>(), s.numel());
     return dx;

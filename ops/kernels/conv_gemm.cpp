@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/tensor_math.hpp"
 #include "engine/threads.hpp"
 #include "ops/kernels/conv_depthwise.hpp"
 #include "ops/kernels/conv_onednn.hpp"
@@ -84,7 +85,7 @@ void im2col_gemm_forward(const float* x, const ConvGeometry& g, const float* w_r
         const int64_t first = s * slab, rows = std::min(slab, pixels - first);
         for (int64_t r = 0; r < rows; ++r) im2col_row(x, g, first + r, cp + r * row_len);
         float* dst = out + first * g.F;
-        gemm(false, true, rows, g.F, row_len, 1.0f, cp, row_len, w_rows, row_len, 0.0f, dst, g.F);
+        gemm(Kernels::Fast, false, true, rows, g.F, row_len, 1.0f, cp, row_len, w_rows, row_len, 0.0f, dst, g.F);
         if (bias)
             for (int64_t r = 0; r < rows; ++r) {
 #pragma omp simd
@@ -130,7 +131,7 @@ Tensor conv2d_forward_im2col(const Tensor& x, const Tensor& w, const Tensor& bia
     // [F, KH, KW, C]: per filter a [C, taps] -> [taps, C] transpose that stays in cache. A convolution
     // with few pixels and many weights (ResNet's last stage on small images) spends as long here as
     // in its GEMM, so this is a loop of its own, not a strided copy.
-    const Tensor wc = w.detach().contiguous();
+    const Tensor wc = as_contiguous(w);
     Tensor w_rows = empty({g.F, g.KH, g.KW, g.C});
     const auto* src = static_cast<const float*>(wc.data_ptr());
     auto* rows = static_cast<float*>(w_rows.data_ptr());
@@ -139,7 +140,7 @@ Tensor conv2d_forward_im2col(const Tensor& x, const Tensor& w, const Tensor& bia
     for (int64_t f = 0; f < g.F; ++f)
         for (int64_t c = 0; c < g.C; ++c)
             for (int64_t k = 0; k < taps; ++k) rows[(f * taps + k) * g.C + c] = src[(f * g.C + c) * taps + k];
-    const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
+    const Tensor b = bias.defined() ? as_contiguous(bias) : Tensor();
     im2col_gemm_forward(static_cast<const float*>(x.data_ptr()), g, static_cast<const float*>(w_rows.data_ptr()),
                         b.defined() ? static_cast<const float*>(b.data_ptr()) : nullptr, static_cast<float*>(out.data_ptr()));
     return out;
@@ -154,7 +155,7 @@ Tensor conv2d_backward_data_im2col(const Tensor& dout, const Tensor& w, const Co
     ConvGeometry t = g;
     t.C = g.F, t.H = g.OH, t.W = g.OW, t.F = g.C, t.OH = g.H, t.OW = g.W;
     t.pad_h = g.dilation_h * (g.KH - 1) - g.pad_h, t.pad_w = g.dilation_w * (g.KW - 1) - g.pad_w;
-    const Tensor wc = w.detach().contiguous();
+    const Tensor wc = as_contiguous(w);
     Tensor flipped = empty({g.C, g.KH, g.KW, g.F});
     const auto* src = static_cast<const float*>(wc.data_ptr());
     auto* dst = static_cast<float*>(flipped.data_ptr());
@@ -199,7 +200,7 @@ ConvWeightGrads conv2d_backward_weights_im2col(const Tensor& x, const Tensor& do
             const int64_t first = s * slab, rows = std::min(slab, pixels - first);
 #pragma omp parallel for schedule(static) if (chunks == 1 && rows * row_len > (int64_t{1} << 16))
             for (int64_t r = 0; r < rows; ++r) im2col_row(xp, g, first + r, cp + r * row_len);
-            gemm(true, false, g.F, row_len, rows, 1.0f, dp + first * g.F, g.F, cp, row_len, s == begin ? 0.0f : 1.0f, acc,
+            gemm(Kernels::Fast, true, false, g.F, row_len, rows, 1.0f, dp + first * g.F, g.F, cp, row_len, s == begin ? 0.0f : 1.0f, acc,
                  row_len);
             if (with_bias)
                 for (int64_t r = 0; r < rows; ++r) {

@@ -10,6 +10,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "engine/allocator.hpp"
+#include "engine/tensor_math.hpp"
 #include "engine/threads.hpp"
 
 namespace tapegrad::kernels {
@@ -223,14 +224,12 @@ memory primitive_weights(const Tensor& w, const ConvGeometry& g, const memory::d
     return out;
 }
 
-Tensor dense_weights(const Tensor& w) { return w.is_contiguous() ? w : w.detach().contiguous(); }
-
 }  // namespace
 
 Tensor to_channels_last(const Tensor& t) {
     if (t.is_contiguous(MemoryFormat::ChannelsLast)) return t.detach();
     // A strided view is first made row-major, then reordered by oneDNN (parallel, vectorized).
-    const Tensor src = t.is_contiguous() ? t : t.detach().contiguous();
+    const Tensor src = as_contiguous(t);
     const Shape& s = src.shape();
     const Key key{static_cast<int64_t>(Kind::ToChannelsLast), s[0], s[1], s[2], s[3], get_num_threads()};
     const ReorderEntry& e = cache<ReorderEntry>().get(key, [&] {
@@ -245,7 +244,7 @@ Tensor to_channels_last(const Tensor& t) {
 Tensor conv2d_forward_onednn(const Tensor& x, const Tensor& w_in, const Tensor& bias_in, const ConvGeometry& g) {
     const bool with_bias = bias_in.defined();
     const ForwardEntry& e = forward_entry(g, with_bias);
-    const Tensor w = dense_weights(w_in);
+    const Tensor w = as_contiguous(w_in);
     Tensor out = empty(g.output_shape(), MemoryFormat::ChannelsLast);
     const Buffer blocked(e.weights_in ? e.pd.weights_desc().get_size() : 0);
     std::unordered_map<int, memory> args{
@@ -254,7 +253,7 @@ Tensor conv2d_forward_onednn(const Tensor& x, const Tensor& w_in, const Tensor& 
         {DNNL_ARG_DST, memory(e.pd.dst_desc(), cpu_engine(), out.data_ptr())}};
     Tensor bias;
     if (with_bias) {
-        bias = bias_in.is_contiguous() ? bias_in : bias_in.detach().contiguous();
+        bias = as_contiguous(bias_in);
         args.emplace(DNNL_ARG_BIAS, memory(e.pd.bias_desc(), cpu_engine(), bias.data_ptr()));
     }
     e.conv.run(std::move(args));
@@ -263,7 +262,7 @@ Tensor conv2d_forward_onednn(const Tensor& x, const Tensor& w_in, const Tensor& 
 
 Tensor conv2d_backward_data_onednn(const Tensor& dout, const Tensor& w_in, const ConvGeometry& g) {
     const BackwardDataEntry& e = backward_data_entry(g);
-    const Tensor w = dense_weights(w_in);
+    const Tensor w = as_contiguous(w_in);
     Tensor dx = empty(g.input_shape(), MemoryFormat::ChannelsLast);
     const Buffer blocked(e.weights_in ? e.pd.weights_desc().get_size() : 0);
     e.conv.run({{DNNL_ARG_DIFF_DST, memory(e.pd.diff_dst_desc(), cpu_engine(), dout.data_ptr())},

@@ -1,5 +1,7 @@
 #include "ops/kernels/conv_reference.hpp"
 
+#include "engine/tensor_math.hpp"
+
 namespace tapegrad::kernels {
 namespace {
 
@@ -16,8 +18,8 @@ int64_t input_pos(int64_t o, int64_t k, int64_t stride, int64_t pad, int64_t dil
 
 template <class T>
 Tensor conv2d_forward_reference(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, const ConvGeometry& g) {
-    const Tensor x = x_in.detach().contiguous(), w = w_in.detach().contiguous();
-    const Tensor bias = bias_in.defined() ? bias_in.detach().contiguous() : Tensor();
+    const Tensor x = as_contiguous(x_in), w = as_contiguous(w_in);
+    const Tensor bias = bias_in.defined() ? as_contiguous(bias_in) : Tensor();
     Tensor out = empty(g.output_shape(), {.dtype = x.dtype()});
     const T* xp = x.data<T>();
     const T* wp = w.data<T>();
@@ -49,7 +51,7 @@ Tensor conv2d_forward_reference(const Tensor& x_in, const Tensor& w_in, const Te
 
 template <class T>
 Tensor conv2d_backward_data_reference(const Tensor& dout_in, const Tensor& w_in, const ConvGeometry& g) {
-    const Tensor dout = dout_in.detach().contiguous(), w = w_in.detach().contiguous();
+    const Tensor dout = as_contiguous(dout_in), w = as_contiguous(w_in);
     Tensor dx = empty(g.input_shape(), {.dtype = dout.dtype()});
     const T* dp = dout.data<T>();
     const T* wp = w.data<T>();
@@ -86,7 +88,7 @@ Tensor conv2d_backward_data_reference(const Tensor& dout_in, const Tensor& w_in,
 
 template <class T>
 Tensor conv2d_backward_weights_reference(const Tensor& x_in, const Tensor& dout_in, const ConvGeometry& g) {
-    const Tensor x = x_in.detach().contiguous(), dout = dout_in.detach().contiguous();
+    const Tensor x = as_contiguous(x_in), dout = as_contiguous(dout_in);
     Tensor dw = empty(g.weight_shape(), {.dtype = x.dtype()});
     const T* xp = x.data<T>();
     const T* dp = dout.data<T>();
@@ -127,7 +129,7 @@ template Tensor conv2d_backward_weights_reference<double>(const Tensor&, const T
 namespace tapegrad::kernels {
 
 void add_channel_bias(const Tensor& out, const Tensor& bias_in) {
-    const Tensor bias = bias_in.detach().contiguous();
+    const Tensor bias = as_contiguous(bias_in);
     dispatch(out.dtype(), [&]<class T>() {
         T* op = out.data<T>();
         const T* bp = bias.data<T>();

@@ -4,14 +4,17 @@
 // faster for the shape on this processor (ops/kernels/gemm_backend.hpp).
 #include <cstdint>
 
+#include "ops/kernels/kernel_choice.hpp"
+
 namespace tapegrad::kernels {
 
 // Row-major C[M,N] = alpha * op(A) op(B) + beta * C, op = transpose when the flag is set;
-// lda, ldb, ldc are the row strides. float32 calls a BLAS (on the calling thread alone, and always
-// dnnl_sgemm, when called inside an OpenMP parallel region); float64 runs a plain loop.
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+// lda, ldb, ldc are the row strides. float32 with the fast kernels calls a BLAS (on the calling
+// thread alone, and always dnnl_sgemm, when called inside an OpenMP parallel region); float64 and
+// the reference kernels run a plain loop. The caller passes the kernel choice its op made.
+void gemm(Kernels kernels, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+void gemm(Kernels kernels, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
           const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
 
 }  // namespace tapegrad::kernels

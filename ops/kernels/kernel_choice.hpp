@@ -29,14 +29,4 @@ enum class Kernels : uint8_t { Reference, Fast };
 Kernels choose_kernels(DType dtype);
 inline bool is_reference(Kernels k) { return k == Kernels::Reference; }
 
-// Re-establishes a forward's decision while its backward runs, for code that reads the flag
-// (the GEMM seam).
-class KernelScope {
-public:
-    explicit KernelScope(Kernels k) : guard_(is_reference(k)) {}
-
-private:
-    ReferenceKernelsGuard guard_;
-};
-
 }  // namespace tapegrad

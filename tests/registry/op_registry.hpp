@@ -37,7 +37,17 @@ struct OpCase {
     bool nan_propagates = true;
 };
 
+// The rows, or only those of one op when the environment names it (TAPEGRAD_OP=conv2d): the
+// registry's tests, the PyTorch comparisons and the benchmarks all honour the filter.
 std::vector<OpCase>& op_registry();
+// The op TAPEGRAD_OP selects, or "" for every op.
+const std::string& selected_op();
+// The op a row tests: its name up to the first '/'.
+std::string op_of(const OpCase& c);
+
+// A row's inputs in `dtype`, drawn from a generator seeded with `seed`; those the row
+// differentiates require grad.
+std::vector<Tensor> make_case_inputs(const OpCase& c, DType dtype, uint64_t seed);
 
 struct RegisterOps {
     explicit RegisterOps(std::vector<OpCase> cases);

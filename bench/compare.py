@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Turns bench/pytorch_reference.py's alternated timings (--results) into the markdown table of the
-README's speed section:
+"""Turns bench/pytorch_reference.py's alternated timings (--results) into the markdown table of
+docs/performance.md:
 
   case | mode | threads | ours ms | PyTorch NCHW ms | PyTorch channels_last ms | ours / PyTorch best
   | physical limit

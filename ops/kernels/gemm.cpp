@@ -65,7 +65,7 @@ bool have_openblas() {
 }
 
 GemmBackend gemm_backend(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K) {
-    // Measured at one thread, each library called alternately, CPU time (README, speed section).
+    // Measured at one thread, each library called alternately, CPU time (docs/performance.md).
     // AVX-512 (Zen 5): dnnl_sgemm ran at about twice OpenBLAS's speed on every shape measured.
     if (!have_openblas() || onednn_has_avx512()) return GemmBackend::OneDnn;
     // AVX2 (Zen 3): with A transposed (A^T B: a weight gradient) OpenBLAS took 0.68x dnnl_sgemm's

@@ -13,7 +13,7 @@ enum class GemmBackend { OneDnn, OpenBlas };
 bool have_openblas();
 
 // The backend kernels::gemm uses for a product of this shape on this processor: a fixed table
-// per instruction set (measured, see the README's speed section), never a timing taken at run
+// per instruction set (measured, see docs/performance.md), never a timing taken at run
 // time, so that a result does not change from one run to the next. The instruction set is
 // oneDNN's (ops/kernels/cpu_isa.hpp), so DNNL_MAX_CPU_ISA=AVX2 selects the AVX2 column.
 GemmBackend gemm_backend(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K);

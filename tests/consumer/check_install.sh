@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs tapegrad from a build tree into a temporary prefix, then builds tests/consumer against it
-# twice, as the README shows: with CMake (find_package + tapegrad::tapegrad) and with a plain g++
+# twice, as docs/building.md shows: with CMake (find_package + tapegrad::tapegrad) and with a plain g++
 # command line. Runs both programs. Usage: check_install.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1

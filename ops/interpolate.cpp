@@ -1,5 +1,6 @@
 #include "ops/interpolate.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -12,42 +13,75 @@ namespace {
 
 std::string str(int64_t v) { return std::to_string(v); }
 
-// Input coordinate per output pixel, for pixel centres (PyTorch's area_pixel_compute_scale).
-double scale_of(int64_t in, int64_t out, const InterpolateOptions& o) {
-    if (o.align_corners) return out > 1 ? static_cast<double>(in - 1) / static_cast<double>(out - 1) : 0.0;
-    return o.scale_factor ? 1.0 / *o.scale_factor : static_cast<double>(in) / static_cast<double>(out);
+// Input coordinate per output coordinate, computed in T (PyTorch's compute_scales_value<T>).
+// scale_factor is the one to sample with, or 0 for in/out (a given size or a recomputed scale).
+template <class T>
+T pixel_scale(int64_t in, int64_t out, double scale_factor) {
+    return scale_factor > 0 ? static_cast<T>(1.0 / scale_factor) : static_cast<T>(in) / static_cast<T>(out);
 }
 
-std::vector<int64_t> nearest_map(int64_t in, int64_t out, double scale) {
+// PyTorch's nearest_idx, which its backward and its channels-last forward use. (Its row-major CPU
+// forward skips the two special cases and, for float64, rounds the scale to double, so there its
+// gradient is not quite its forward's transpose; here one map serves both directions.) The float
+// product matters: in double, 11 * (30/22) is 14.999999999999998 and floors to 14; PyTorch reads 15.
+int64_t nearest_source(int64_t o, int64_t in, int64_t out, double scale_factor) {
+    if (out == in) return o;
+    if (out == 2 * in) return o / 2;
+    const float s = pixel_scale<float>(in, out, scale_factor);
+    return std::min(static_cast<int64_t>(std::floor(static_cast<float>(o) * s)), in - 1);
+}
+
+// PyTorch's nearest_exact_idx: (o + 1/2) times the float scale in double, rounded to float, floored.
+int64_t nearest_exact_source(int64_t o, int64_t in, int64_t out, double scale_factor) {
+    const float s = pixel_scale<float>(in, out, scale_factor);
+    const float src = static_cast<float>((static_cast<double>(o) + 0.5) * static_cast<double>(s));
+    return std::min(static_cast<int64_t>(std::floor(src)), in - 1);
+}
+
+std::vector<int64_t> nearest_map(int64_t in, int64_t out, InterpolateMode mode, double scale_factor) {
     std::vector<int64_t> map(static_cast<std::size_t>(out));
-    for (int64_t o = 0; o < out; ++o) map[o] = std::min(static_cast<int64_t>(std::floor(static_cast<double>(o) * scale)), in - 1);
+    for (int64_t o = 0; o < out; ++o)
+        map[o] = mode == InterpolateMode::NearestExact ? nearest_exact_source(o, in, out, scale_factor)
+                                                        : nearest_source(o, in, out, scale_factor);
     return map;
 }
 
-std::vector<kernels::LinearTap> linear_taps(int64_t in, int64_t out, double scale, bool align_corners) {
+// PyTorch's compute_source_index_and_lambda: the scale in T (x's dtype), the source coordinate in
+// double from it, the weights rounded to T.
+template <class T>
+std::vector<kernels::LinearTap> linear_taps(int64_t in, int64_t out, double scale_factor, bool align_corners) {
     std::vector<kernels::LinearTap> taps(static_cast<std::size_t>(out));
+    if (out == in) {
+        for (int64_t o = 0; o < out; ++o) taps[o] = {o, o, 1.0, 0.0};
+        return taps;
+    }
+    const T scale_t = !align_corners ? pixel_scale<T>(in, out, scale_factor)
+                      : out > 1      ? static_cast<T>(in - 1) / static_cast<T>(out - 1)
+                                     : T(0);
+    const double scale = scale_t;
     for (int64_t o = 0; o < out; ++o) {
-        double src = align_corners ? o * scale : (o + 0.5) * scale - 0.5;
-        if (src < 0) src = 0;
+        const double src = align_corners ? scale * static_cast<double>(o) : std::max(scale * (static_cast<double>(o) + 0.5) - 0.5, 0.0);
         const int64_t i0 = std::min(static_cast<int64_t>(src), in - 1);
         const int64_t i1 = std::min(i0 + 1, in - 1);
-        const double w1 = src - static_cast<double>(i0);
-        taps[o] = {i0, i1, 1.0 - w1, w1};
+        const T w1 = static_cast<T>(src - static_cast<double>(i0));
+        taps[o] = {i0, i1, static_cast<T>(1.0 - w1), w1};
     }
     return taps;
 }
 
 }  // namespace
 
-// Both modes are linear in x: y = A x per plane; dx = A^T g (a scatter-add).
+// Every mode is linear in x: y = A x per plane; dx = A^T g (a scatter-add).
 Tensor interpolate(const Tensor& x, const InterpolateOptions& o) {
     if (!x.defined()) throw std::invalid_argument("interpolate: the input is undefined");
     const std::string where = " (input " + to_string(x.shape()) + ")";
     if (x.dim() != 4) throw std::invalid_argument("interpolate: expects a 4-D input [N,C,H,W]" + where);
     if (o.size.has_value() == o.scale_factor.has_value())
         throw std::invalid_argument("interpolate: give exactly one of size and scale_factor" + where);
-    if (o.align_corners && o.mode == InterpolateMode::Nearest)
-        throw std::invalid_argument("interpolate: align_corners applies to bilinear mode only" + where);
+    if (o.recompute_scale_factor && o.size)
+        throw std::invalid_argument("interpolate: recompute_scale_factor applies to a scale_factor, not to an explicit size" + where);
+    if (o.align_corners && o.mode != InterpolateMode::Bilinear)
+        throw std::invalid_argument("interpolate: align_corners applies to bilinear mode only, not to the nearest modes" + where);
     const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
     if (H == 0 || W == 0) throw std::invalid_argument("interpolate: the input has an empty spatial dimension" + where);
     int64_t OH = 0, OW = 0;
@@ -64,17 +98,17 @@ Tensor interpolate(const Tensor& x, const InterpolateOptions& o) {
         throw std::invalid_argument("interpolate: the output size {" + str(OH) + "," + str(OW) + "} must be positive" + where);
     const Shape out_shape{N, C, OH, OW};
     checked_numel(out_shape, "interpolate");
-    const double sh = scale_of(H, OH, o), sw = scale_of(W, OW, o);
+    const double sample_scale_factor = o.scale_factor && !o.recompute_scale_factor ? *o.scale_factor : 0.0;
     Tensor out = empty(out_shape, {.dtype = x.dtype()});
     const Shape x_shape = x.shape();
-    if (o.mode == InterpolateMode::Nearest) {
+    if (o.mode != InterpolateMode::Bilinear) {
         kernels::IndexMaps maps(4);
         for (int64_t d = 0; d < 2; ++d) {
             maps[d].resize(static_cast<std::size_t>(x_shape[d]));
             for (int64_t i = 0; i < x_shape[d]; ++i) maps[d][i] = i;
         }
-        maps[2] = nearest_map(H, OH, sh);
-        maps[3] = nearest_map(W, OW, sw);
+        maps[2] = nearest_map(H, OH, o.mode, sample_scale_factor);
+        maps[3] = nearest_map(W, OW, o.mode, sample_scale_factor);
         dispatch(x.dtype(), [&]<class T>() { kernels::gather_mapped<T>(x.data<T>(), x.strides(), out.data<T>(), maps, T(0)); });
         return record("interpolate", out, {x}, [maps, x_shape, o](const Tensor& g_in, const GradMask&) {
             const Tensor g = g_in.contiguous();
@@ -86,8 +120,10 @@ Tensor interpolate(const Tensor& x, const InterpolateOptions& o) {
     // Planes n,c are read through x's strides; they are evenly spaced only when N or C is 1 or
     // the layout is row-major in N and C, so go through a row-major copy otherwise.
     const Tensor xs = (x.strides()[0] == C * x.strides()[1] || N == 1) ? x : x.contiguous();
-    const auto taps_h = linear_taps(H, OH, sh, o.align_corners), taps_w = linear_taps(W, OW, sw, o.align_corners);
+    std::vector<kernels::LinearTap> taps_h, taps_w;
     dispatch(x.dtype(), [&]<class T>() {
+        taps_h = linear_taps<T>(H, OH, sample_scale_factor, o.align_corners);
+        taps_w = linear_taps<T>(W, OW, sample_scale_factor, o.align_corners);
         kernels::bilinear_forward<T>(xs.data<T>(), N * C, xs.strides()[1], xs.strides()[2], xs.strides()[3], out.data<T>(), taps_h, taps_w);
     });
     return record("interpolate", out, {x}, [taps_h, taps_w, x_shape, o](const Tensor& g_in, const GradMask&) {

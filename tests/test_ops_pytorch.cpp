@@ -1,6 +1,9 @@
 // The new ops against PyTorch 1.13: outputs and input gradients for a random cotangent, from
 // tests/models/ops_reference.tgck (written by tests/models/make_reference.py). float64 with the
-// reference kernels to 1e-12; float32 with the fast kernels to 1e-5 relative.
+// reference kernels to 1e-12; float32 with the fast kernels to 1e-5 relative. interpolate's
+// modes, sizes and scale factors against tests/models/resample_reference.tgck (written by
+// tests/models/make_resample_reference.py), in both dtypes and both layouts: float64 to 1e-13,
+// float32 to 1e-6 relative.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -67,7 +70,7 @@ void check_all(tg::DType dtype, bool reference, double tol) {
     for (auto& [name, t] : nn::load(std::string(TAPEGRAD_SOURCE_DIR) + "/tests/models/ops_reference.tgck")) ref[name] = t;
     int checked = 0;
     for (const auto& [name, fn] : cases()) {
-        INFO(name, " in ", tg::dtype_name(dtype));
+        INFO(name, " in ", std::string(tg::dtype_name(dtype)));
         std::vector<Tensor> in;
         while (ref.count(name + ".in" + std::to_string(in.size())))
             in.push_back(ref.at(name + ".in" + std::to_string(in.size())).to(dtype).detach().requires_grad_());
@@ -85,11 +88,73 @@ void check_all(tg::DType dtype, bool reference, double tol) {
     CHECK(checked == static_cast<int>(cases().size()));
 }
 
+// The options row make_resample_reference.py writes: mode, size_h, size_w, scale_factor,
+// align_corners, recompute_scale_factor (-1 for the size or scale factor not given).
+tg::InterpolateOptions interpolate_options(const Tensor& row) {
+    const std::vector<double> v = row.to_vector<double>();
+    REQUIRE(v.size() == 6);
+    const tg::InterpolateMode modes[] = {tg::InterpolateMode::Nearest, tg::InterpolateMode::NearestExact, tg::InterpolateMode::Bilinear};
+    tg::InterpolateOptions o{.mode = modes[static_cast<int>(v[0])], .align_corners = v[4] != 0, .recompute_scale_factor = v[5] != 0};
+    if (v[1] >= 0)
+        o.size = tg::Pair{static_cast<int64_t>(v[1]), static_cast<int64_t>(v[2])};
+    else
+        o.scale_factor = v[3];
+    return o;
+}
+
+void check_interpolate(tg::DType dtype, tg::MemoryFormat format, double tol) {
+    std::map<std::string, Tensor> ref;
+    for (auto& [name, t] : nn::load(std::string(TAPEGRAD_SOURCE_DIR) + "/tests/models/resample_reference.tgck")) ref[name] = t;
+    const std::string tag = dtype == tg::kFloat64 ? ".f64" : ".f32";
+    int checked = 0;
+    for (const auto& [key, options] : ref) {
+        if (!key.ends_with(".options")) continue;
+        const std::string name = key.substr(0, key.size() - std::string(".options").size());
+        INFO(name, " in ", std::string(tg::dtype_name(dtype)), format == tg::MemoryFormat::ChannelsLast ? ", channels-last" : ", row-major");
+        const Tensor x = ref.at(name + ".in").to(dtype).contiguous(format).detach().requires_grad_();
+        const Tensor out = tg::interpolate(x, interpolate_options(options));
+        const Tensor& want_out = ref.at(name + tag + ".out");
+        CHECK_MESSAGE(relative_error(out, want_out) <= tol, "output differs by " << relative_error(out, want_out));
+        const Tensor grad = tg::grad({out}, {x}, {ref.at(name + ".cot").to(dtype)})[0];
+        const Tensor& want_grad = ref.at(name + tag + ".grad");
+        CHECK_MESSAGE(relative_error(grad, want_grad) <= tol, "gradient differs by " << relative_error(grad, want_grad));
+        ++checked;
+    }
+    CHECK(checked == 41);  // the cases make_resample_reference.py writes
+}
+
 }  // namespace
 
 TEST_CASE("new ops match PyTorch in float64 (reference kernels)") { check_all(tg::kFloat64, true, 1e-12); }
 
 TEST_CASE("new ops match PyTorch in float32 (fast kernels)") { check_all(tg::kFloat32, false, 1e-5); }
+
+TEST_CASE("interpolate matches PyTorch: nearest, nearest-exact and bilinear, by size and by scale factor") {
+    for (const auto format : {tg::MemoryFormat::Contiguous, tg::MemoryFormat::ChannelsLast}) {
+        check_interpolate(tg::kFloat64, format, 1e-13);
+        check_interpolate(tg::kFloat32, format, 1e-6);
+    }
+}
+
+TEST_CASE("interpolate nearest reads the rows PyTorch reads where the source index is a rounding from an integer") {
+    // x[.., i, 0] = i, so the output holds the row each output row reads. The wanted rows are
+    // PyTorch 1.13's; a double floor(o in/out) reads one row less at each marked position.
+    auto rows_read = [](int64_t in, const tg::InterpolateOptions& o) {
+        return tg::interpolate(tg::arange(in, {.dtype = tg::kFloat64}).reshape({1, 1, in, 1}), o).to_vector<double>();
+    };
+    const auto from_30_to_22 = rows_read(30, {.size = tg::Pair{22, 1}});
+    CHECK(from_30_to_22[11] == 15.0);  // 11 * 30/22
+    const auto from_2_to_98 = rows_read(2, {.size = tg::Pair{98, 1}});
+    CHECK(from_2_to_98[49] == 1.0);  // 49 * 2/98
+    const auto scale_1_3 = rows_read(39, {.scale_factor = 1.3});
+    CHECK(scale_1_3[39] == 30.0);  // 39 / 1.3
+    // A scale factor that keeps the size copies; one that doubles reads o/2 (the output is 6x2).
+    CHECK(rows_read(9, {.scale_factor = 1.05}) == std::vector<double>{0, 1, 2, 3, 4, 5, 6, 7, 8});
+    CHECK(rows_read(3, {.scale_factor = 2.0}) == std::vector<double>{0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2});
+    // nearest-exact reads the row whose centre is nearest: floor((o + 1/2) 30/22).
+    CHECK(rows_read(30, {.size = tg::Pair{22, 1}, .mode = tg::InterpolateMode::NearestExact}) ==
+          std::vector<double>{0, 2, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, 17, 18, 19, 21, 22, 23, 25, 26, 27, 29});
+}
 
 TEST_CASE("views: narrow, slice, select and split share storage and refuse a changed base in backward") {
     Tensor x = tg::arange(12, {.dtype = tg::kFloat64}).reshape({3, 4});
@@ -143,6 +208,9 @@ TEST_CASE("shape ops refuse bad arguments with the op's name") {
     throws_naming([&] { tg::pad(x, {1}); }, "pad");
     throws_naming([&] { tg::interpolate(tg::zeros({1, 1, 2, 2}), {}); }, "interpolate");
     throws_naming([&] { tg::interpolate(tg::zeros({1, 1, 2, 2}), {.scale_factor = 2.0, .align_corners = true}); }, "interpolate");
+    throws_naming([&] { tg::interpolate(tg::zeros({1, 1, 2, 2}), {.scale_factor = 2.0, .mode = tg::InterpolateMode::NearestExact, .align_corners = true}); },
+                  "interpolate");
+    throws_naming([&] { tg::interpolate(tg::zeros({1, 1, 2, 2}), {.size = tg::Pair{3, 3}, .recompute_scale_factor = true}); }, "interpolate");
     throws_naming([&] { tg::layer_norm(x, {2}); }, "layer_norm");
     throws_naming([&] { tg::group_norm(tg::zeros({2, 3, 2}), 2); }, "group_norm");
     throws_naming([&] { tg::conv2d(tg::zeros({1, 1, 4, 4}), tg::zeros({1, 1, 3, 3}), Tensor(), {.stride = 2, .padding = tg::kSame}); },

@@ -15,9 +15,7 @@ Run with Debian's PyTorch (python3-torch, python3-torchvision), from the reposit
 """
 import copy
 import os
-import struct
 import sys
-import zlib
 
 import torch
 import torch.nn as nn
@@ -25,23 +23,9 @@ import torch.nn.functional as F
 from torchvision.models import mobilenet_v2
 from torchvision.models.resnet import BasicBlock, ResNet
 
+from tgck import write_checkpoint
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def write_checkpoint(path, entries):
-    """tapegrad's checkpoint: header "TAPEGRAD", version u32, count u32, payload size u64, crc32 u32."""
-    payload = bytearray()
-    for name, t in entries:
-        t = t.detach().contiguous()
-        code = {torch.float32: 0, torch.float64: 1}[t.dtype]
-        raw = name.encode()
-        payload += struct.pack("<I", len(raw)) + raw + struct.pack("<BB", code, t.dim())
-        payload += b"".join(struct.pack("<q", d) for d in t.shape)
-        payload += t.numpy().tobytes()
-    header = b"TAPEGRAD" + struct.pack("<IIQI", 1, len(entries), len(payload), zlib.crc32(payload) & 0xFFFFFFFF)
-    with open(path, "wb") as f:
-        f.write(header + payload)
-    print(f"{path}: {len(entries)} entries, {len(header) + len(payload)} bytes")
 
 
 class SmallResNet18(ResNet):

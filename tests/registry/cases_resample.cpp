@@ -1,5 +1,5 @@
-// Registry rows for pad (constant, reflect, replicate) and interpolate (nearest, bilinear with and
-// without align_corners, up and down).
+// Registry rows for pad (constant, reflect, replicate) and interpolate (nearest, nearest-exact,
+// bilinear with and without align_corners, up and down).
 #include "ops/interpolate.hpp"
 #include "ops/pad.hpp"
 #include "tests/registry/op_registry.hpp"
@@ -35,9 +35,14 @@ RegisterOps resample_cases({
     pad_case("replicate_more_than_size", {1, 1, 2, 2}, {3, 3, 3, 3}, PadMode::Replicate),
     interp_case("nearest_x2", {2, 3, 3, 4}, {.scale_factor = 2.0}),
     interp_case("nearest_size_down", {1, 2, 7, 5}, {.size = Pair{3, 4}}),
+    interp_case("nearest_same_size_scale_1_05", {1, 2, 9, 6}, {.scale_factor = 1.05}),
+    interp_case("nearest_exact_size", {1, 2, 7, 5}, {.size = Pair{4, 8}, .mode = InterpolateMode::NearestExact}),
+    interp_case("nearest_exact_scale_1_3", {2, 2, 5, 4}, {.scale_factor = 1.3, .mode = InterpolateMode::NearestExact}),
+    interp_case("nearest_exact_recomputed_scale", {1, 3, 6, 5}, {.scale_factor = 0.7, .mode = InterpolateMode::NearestExact, .recompute_scale_factor = true}),
     interp_case("bilinear_x2", {2, 2, 3, 4}, {.scale_factor = 2.0, .mode = InterpolateMode::Bilinear}),
     interp_case("bilinear_align_corners", {1, 2, 4, 3}, {.size = Pair{7, 5}, .mode = InterpolateMode::Bilinear, .align_corners = true}),
     interp_case("bilinear_down_odd", {2, 1, 7, 6}, {.size = Pair{3, 4}, .mode = InterpolateMode::Bilinear}),
+    interp_case("bilinear_scale_1_3_rows_same_size", {1, 2, 3, 5}, {.scale_factor = 1.3, .mode = InterpolateMode::Bilinear}),
 });
 
 }  // namespace

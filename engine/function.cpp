@@ -32,11 +32,13 @@ constexpr IValueKind kIValueKinds[] = {
 };
 }  // namespace
 
-const char* IValue::kind_name(std::size_t index) { return kIValueKinds[index].name; }
+std::string IValue::kind_with_article(std::size_t index) {
+    return std::string(kIValueKinds[index].article) + kIValueKinds[index].name;
+}
 
-std::string IValue::tagKind() const { return kind_name(value_.index()); }
+std::string IValue::tagKind() const { return kIValueKinds[value_.index()].name; }
 
-void IValue::throw_wrong_type(const char* accessor, const char* wanted) const {
+void IValue::throw_wrong_type(const char* accessor, const std::string& wanted) const {
     const IValueKind& held = kIValueKinds[value_.index()];
     std::string value;
     if (const double* d = std::get_if<double>(&value_)) value = " (" + std::to_string(*d) + ")";
@@ -46,7 +48,7 @@ void IValue::throw_wrong_type(const char* accessor, const char* wanted) const {
     const std::string advice =
         isNone() ? "; a saved_data key that forward never set reads as None"
                  : std::string("; read it with ") + held.reader;
-    throw std::invalid_argument(std::string("IValue::") + accessor + ": the value is " + held.article + held.name + value +
+    throw std::invalid_argument(std::string("IValue::") + accessor + ": the value is " + kind_with_article(value_.index()) + value +
                                 ", not " + wanted + advice);
 }
 

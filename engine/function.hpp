@@ -115,12 +115,13 @@ private:
         if (const T* v = std::get_if<T>(&value_)) return *v;
         throw_wrong_type(accessor, kind_of<T>());
     }
+    // "a Double", "an Int", ...
     template <class T>
-    static const char* kind_of() {
-        return kind_name(Value(std::in_place_type<T>).index());
+    static std::string kind_of() {
+        return kind_with_article(Value(std::in_place_type<T>).index());
     }
-    static const char* kind_name(std::size_t index);
-    [[noreturn]] void throw_wrong_type(const char* accessor, const char* wanted) const;
+    static std::string kind_with_article(std::size_t index);
+    [[noreturn]] void throw_wrong_type(const char* accessor, const std::string& wanted) const;
     Value value_;
 };
 

@@ -48,8 +48,8 @@ void IValue::throw_wrong_type(const char* accessor, const std::string& wanted) c
     const std::string advice =
         isNone() ? "; a saved_data key that forward never set reads as None"
                  : std::string("; read it with ") + held.reader;
-    throw std::invalid_argument(std::string("IValue::") + accessor + ": the value is " + kind_with_article(value_.index()) + value +
-                                ", not " + wanted + advice);
+    throw std::invalid_argument(std::string("IValue::") + accessor + ": the value is " +
+                                kind_with_article(value_.index()) + value + ", not " + wanted + advice);
 }
 
 IValue::operator double() const {
@@ -166,8 +166,8 @@ struct FunctionCore {
     // at the end, or one per tensor argument.
     static std::vector<Tensor> per_tensor_input(const NodeState& s, std::vector<Tensor> grads) {
         const std::size_t n_args = s.is_tensor_argument.size();
-        if (grads.size() > n_args &&
-            std::none_of(grads.begin() + static_cast<std::ptrdiff_t>(n_args), grads.end(), [](const Tensor& g) { return g.defined(); }))
+        auto defined = [](const Tensor& g) { return g.defined(); };
+        if (grads.size() > n_args && std::none_of(grads.begin() + static_cast<std::ptrdiff_t>(n_args), grads.end(), defined))
             grads.resize(n_args);
         if (grads.size() == n_args && n_args != s.n_tensor_inputs) {
             std::vector<Tensor> per_input;
@@ -204,6 +204,8 @@ std::vector<Tensor> FunctionCore::finish(FunctionCall call, std::shared_ptr<Func
         if (!contains(outputs, d))
             throw std::invalid_argument(name + ": forward passed " + describe(d) + " to mark_dirty but did not return "
                                         "it; a tensor modified in place must be returned as an output");
+    // A write through data<T>() may not have counted itself: tensors saved before it must see it.
+    for (const Tensor& d : ctx->dirty_) d.bump_version();
     if (!needs_grad(call.inputs)) return outputs;  // no node: nothing will run the backward
 
     // What each output hands back (`returned`) and the tensor its node goes on (`target`): an alias
@@ -229,7 +231,6 @@ std::vector<Tensor> FunctionCore::finish(FunctionCall call, std::shared_ptr<Func
                 throw std::invalid_argument(name + ": forward wrote in place into " + describe(out) +
                                             " (mark_dirty), a view of another tensor, but the base's history cannot see "
                                             "a write through a view; write into the base, or into a clone()");
-            out.bump_version();
         }
         if (!differentiable[i]) {
             returned[i] = out.requires_grad() ? out.detach() : out;
@@ -296,7 +297,8 @@ std::vector<Tensor> FunctionCore::finish(FunctionCall call, std::shared_ptr<Func
         layout->buffer = SavedTensor::output(buffer);
         ctx->pack_ = layout;
         buffer = record(name, buffer, call.inputs, std::move(fn));
-        for (std::size_t p = 0; p < layout->slots.size(); ++p) attach_output(layout, p, target[layout->slots[p].output_index], buffer);
+        for (std::size_t p = 0; p < layout->slots.size(); ++p)
+            attach_output(layout, p, target[layout->slots[p].output_index], buffer);
     }
     for (std::size_t i : diff)
         if (dirty[i] && returned[i].same(outputs[i])) {

@@ -169,7 +169,9 @@ public:
     // False: backward gets an undefined Tensor, not zeros, for an output that received no gradient.
     void set_materialize_grads(bool value) { materialize_grads_ = value; }
 
-    // Anything else the backward needs (a scale, an axis, a flag, a mode name).
+    // Anything else the backward needs (a scale, an axis, a flag, a mode name). A tensor kept here
+    // is kept as it is, with no version check and no history (as in libtorch): an output kept here
+    // would own its own node, a cycle never freed; save tensors with save_for_backward.
     std::unordered_map<std::string, IValue> saved_data;
     // Set before backward runs.
     NeedsInputGrad needs_input_grad;

@@ -266,3 +266,27 @@ TEST_CASE("outputs of a two-output Function take hooks and are valid grad() inpu
     CHECK(close(g[0], seen * 3.0));
     CHECK(close(g[1], tg::exp(x.detach()) * 2.0 + tg::exp(x.detach() * 2.0) * 30.0));
 }
+
+TEST_CASE("gradcheck and gradgradcheck pass through the ported LinearFunction and two-output Functions") {
+    using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+    const Fn linear = [](const std::vector<Tensor>& in) { return libtorch_port::LinearFunction::apply(in[0], in[1], in[2]); };
+    const Fn tanh_square = [](const std::vector<Tensor>& in) {
+        const auto out = TanhSquare::apply(in[0], false);
+        return out[0] * out[1];
+    };
+    const Fn exp_pair = [](const std::vector<Tensor>& in) {
+        auto [y1, y2] = ExpPair::apply(in[0]);
+        return y1 * y2 + y2;
+    };
+    const std::vector<std::pair<Fn, std::vector<Tensor>>> cases = {
+        {linear, {leaf("linear.x"), leaf("linear.weight"), leaf("linear.bias")}},
+        {tanh_square, {leaf("tanh_square.x")}},
+        {exp_pair, {leaf("exp_pair.x")}},
+    };
+    for (const auto& [fn, inputs] : cases) {
+        const auto first = tg::gradcheck(fn, inputs);
+        CHECK_MESSAGE(first.passed, first.message);
+        const auto second = tg::gradgradcheck(fn, inputs);
+        CHECK_MESSAGE(second.passed, second.message);
+    }
+}

@@ -231,6 +231,7 @@ TEST_CASE("a Function written wrong gets an error that names it and says what to
     CHECK(contains(count, "3 arguments, 2 of them tensors"));
     CHECK_FALSE(a.grad().defined());
     CHECK(contains(error_of([&] { TwoOutputsOneGrad::apply(a)[0].sum().backward(); }), "std::vector<Tensor> grad_outputs"));
-    CHECK(contains(error_of([&] { ReturnsUndefined::apply(a); }), "returns_undefined: forward returned an undefined tensor as output 1"));
+    CHECK(contains(error_of([&] { ReturnsUndefined::apply(a); }),
+                   "returns_undefined: forward returned an undefined tensor as output 1"));
     CHECK(contains(error_of([&] { ForgetsDirty::apply(a * 1.0); }), "did not return it"));
 }

@@ -222,12 +222,12 @@ std::vector<Tensor> FunctionCore::finish(FunctionCall call, std::shared_ptr<Func
         differentiable[i] = is_floating_point(out.dtype()) && !contains(ctx->non_differentiable_, out);
         const bool repeated = std::any_of(outputs.begin(), outputs.begin() + static_cast<std::ptrdiff_t>(i),
                                           [&](const Tensor& o) { return o.same(out); });
-        if (dirty[i]) {
+        if (dirty[i] && differentiable[i]) {
             if (out.is_leaf() && out.requires_grad())
                 throw std::invalid_argument(name + ": forward wrote in place into " + describe(out) +
                                             " (mark_dirty), a leaf tensor that requires grad; its gradient would no longer "
                                             "describe its value. Write into a clone(), or into a tensor computed from it");
-            if (differentiable[i] && out.impl()->is_view)
+            if (out.impl()->is_view)
                 throw std::invalid_argument(name + ": forward wrote in place into " + describe(out) +
                                             " (mark_dirty), a view of another tensor, but the base's history cannot see "
                                             "a write through a view; write into the base, or into a clone()");

@@ -125,6 +125,8 @@ TEST_CASE("mark_dirty: the input written in place is returned and takes the func
     CHECK(contains(error_of([&] { z.sum().backward(); }), "modified by an in-place operation"));
     // A leaf that requires grad cannot be written in place (PyTorch raises the same).
     CHECK(contains(error_of([&] { AddOneInPlace::apply(a); }), "leaf tensor that requires grad"));
+    // A view, as tapegrad's in-place ops refuse it (PyTorch would rewrite the base's history).
+    CHECK(contains(error_of([&] { AddOneInPlace::apply((a * 1.0).narrow(0, 0, 1)); }), "a view of another tensor"));
 }
 
 namespace {

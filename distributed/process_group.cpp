@@ -54,6 +54,9 @@ void on_terminate() {
 detail::Engine* g_engine = nullptr;
 
 void leave(int status, void*) {
+    int finalised = 0;
+    MPI_Finalized(&finalised);
+    if (finalised) return;  // the program finalised MPI itself
     const ProcessGroup& group = ProcessGroup::world();
     if (group.size() > 1 && status != 0) group.abort("exited with status " + std::to_string(status), status);
     if (!g_engine->broken().empty())

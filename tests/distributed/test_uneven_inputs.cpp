@@ -123,9 +123,10 @@ TEST_CASE("join_with_throw_on_early_termination_stops_every_rank") {
         message = e.what();
     }
     CAPTURE(message);
+    const std::string first_out = "rank 0 of " + std::to_string(world) + " ran out of inputs";
     if (world == 1) CHECK(message.empty());  // nobody else to stop
-    else if (rank == 0) CHECK(contains(message, "rank 0 of 2 ran out of inputs while other ranks still train"));
-    else CHECK(contains(message, "rank 0 of 2 ran out of inputs and asked for throw_on_early_termination"));
+    else if (rank == 0) CHECK(contains(message, first_out + " while other ranks still train"));
+    else CHECK(contains(message, first_out + " and asked for throw_on_early_termination"));
     // Every rank stopped at the same place: the group goes on working.
     std::vector<double> one{1.0};
     group().all_reduce_sum(one);

@@ -74,8 +74,8 @@ struct DataParallelOptions {
 // Time the reducer spent, for measurements.
 struct ReducerStats {
     int64_t rounds = 0;          // backward passes reduced
-    double wait_seconds = 0;     // blocked in MPI_Wait for all-reduces to finish (in the last hook
-                                 // or in synchronize())
+    double wait_seconds = 0;     // waiting for all-reduces to finish (in the last hook or in
+                                 // synchronize())
     double launch_seconds = 0;   // packing buckets and starting their all-reduces
 };
 

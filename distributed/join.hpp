@@ -19,7 +19,9 @@
 //
 // Inside a Join, every forward through the wrapper first all-reduces one small vector saying
 // which ranks still train, whether the buffers are to be broadcast and whether a backward
-// follows (PyTorch sends the same facts in up to three all-reduces). The buffers come from the
+// follows (PyTorch sends the same facts in up to three all-reduces). A forward with gradients
+// enabled counts as followed by backward and synchronize(); run any other forward under
+// NoGradGuard, or the ranks that joined wait for gradients that never come (until the timeout). The buffers come from the
 // highest rank still training (rank 0 may have joined with stale ones). When every rank has
 // joined, the model of the last rank to join (the highest, if several) is broadcast to all, so
 // the replicas end identical; optimizer state stays per rank, as in PyTorch.

@@ -346,3 +346,16 @@ TEST_CASE("load_state_dict with an undefined or repeated entry names it, its par
           "load_state_dict: 'w' is an undefined tensor in the dictionary; give it a value [2], as state_dict() does, "
           "or leave it out with strict=false");
 }
+
+TEST_CASE("a scheduler whose learning rate overflows is refused and keeps its epoch") {
+    Tensor p = tg::zeros({1}, {.requires_grad = true});
+    nn::SGD opt({p}, {.lr = 0.1});
+    nn::StepLR grow(opt, 1, 10.0);
+    grow.set_epoch(3);
+    CHECK(error_of([&] { grow.set_epoch(400); }) == "SGD: invalid learning rate: inf");
+    CHECK(grow.last_epoch() == 3);
+    CHECK(opt.lr() == doctest::Approx(100.0));
+    const double inf = std::numeric_limits<double>::infinity();
+    CHECK(contains(error_of([&] { nn::StepLR(opt, 1, inf); }), "StepLR: gamma must be finite"));
+    CHECK(contains(error_of([&] { nn::CosineAnnealingLR(opt, 5, inf); }), "CosineAnnealingLR: eta_min must be finite"));
+}

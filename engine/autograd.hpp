@@ -128,6 +128,8 @@ public:
 
     const std::string& name() const { return name_; }
     const std::vector<Edge>& edges() const { return edges_; }
+    // Creation order, process-wide: among the nodes ready to run, backward runs the latest first,
+    // as PyTorch does (a gradient reaching one tensor along several edges is summed in that order).
     uint64_t sequence_nr() const { return sequence_nr_; }
     bool released() const { return !fn_; }
 

@@ -1,5 +1,5 @@
 // How gradients are summed: into the buffer of a tensor reached along several edges, and into a
-// leaf's .grad() (with the journal that restores it when the pass fails).
+// leaf's .grad() (with the journal that takes a failed pass's contribution back out).
 #include <mutex>
 
 #include "engine/graph_task.hpp"
@@ -43,13 +43,25 @@ void LeafJournal::commit(const std::shared_ptr<TensorImpl>& leaf, Tensor g) {
     // a differentiable function of the parameters.
     if (before) accumulate(g, Tensor(before));
     else if (!can_reuse(g)) g = clone(g);
-    commits_.push_back({leaf, std::move(before)});
+    commits_.push_back({leaf, std::move(before), g.impl_ptr()});
     leaf->grad = g.impl_ptr();
 }
 
 void LeafJournal::undo() {
     const std::lock_guard<std::mutex> lock(g_leaf_grad_mutex);
-    for (auto c = commits_.rbegin(); c != commits_.rend(); ++c) c->leaf->grad = std::move(c->before);
+    for (auto c = commits_.rbegin(); c != commits_.rend(); ++c) {
+        std::shared_ptr<TensorImpl>& grad = c->leaf->grad;
+        if (grad == c->committed) {
+            grad = c->before;  // nothing was committed since: back to the exact previous value
+        } else if (grad) {
+            // Other passes committed since, out of place, on top of ours: `committed` still holds
+            // before + this pass's gradient, so this pass's share is committed - before. (A .grad()
+            // reset meanwhile, by zero_grad(), dropped this pass's share already.)
+            Tensor without = sub(Tensor(grad), Tensor(c->committed));
+            if (c->before) without = add(without, Tensor(c->before));
+            grad = without.impl_ptr();
+        }
+    }
     commits_.clear();
 }
 

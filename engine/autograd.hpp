@@ -225,9 +225,10 @@ Tensor linear_backward(const char* op, Tensor dx, const Tensor& g, std::function
 // Accumulates into the .grad() of every leaf that requires grad. Each output needs a grad_output
 // unless it is a scalar. Without retain_graph, saved tensors are freed node by node as it goes.
 // A leaf's .grad() is updated as soon as no pending node can add to it (its post-accumulate hooks
-// run right then); if the pass then fails, every .grad() it updated is restored to what it was
-// before backward (hooks that already ran are not undone). .grad() may be a new tensor after a
-// backward that added into an existing gradient: read it after backward, do not keep it across.
+// run right then); if the pass then fails, every .grad() it updated loses this pass's contribution
+// again, and keeps what passes in other threads added meanwhile (hooks that already ran are not
+// undone). .grad() may be a new tensor after a backward that added into an existing gradient:
+// read it after backward, do not keep it across.
 // With create_graph, the backward pass is itself recorded (closures run with grad mode on, and
 // gradients are summed out of place), so the gradients it produces, .grad() included, have
 // history and can be differentiated again. As in PyTorch, retain_graph defaults to create_graph.

@@ -33,7 +33,8 @@ void accumulate(Tensor& sum, Tensor g);
 
 // The .grad() updates of one backward pass, as PyTorch's AccumulateGrad makes them, and their
 // undoing when the pass fails later. Passes in several threads may update the same leaves (one
-// model, several workers): every update and every undo holds one process-wide lock.
+// model, several workers): every update and every undo holds one process-wide lock, and an undo
+// takes back this pass's own contribution only, keeping what other passes committed since.
 class LeafJournal {
 public:
     // .grad() += g, out of place: the previous .grad() stays intact, for the undo and for a graph
@@ -45,7 +46,8 @@ public:
 private:
     struct Commit {
         std::shared_ptr<TensorImpl> leaf;
-        std::shared_ptr<TensorImpl> before;  // .grad() before this pass's commit
+        std::shared_ptr<TensorImpl> before;     // .grad() before this pass's commit
+        std::shared_ptr<TensorImpl> committed;  // .grad() right after it
     };
     std::vector<Commit> commits_;
 };
@@ -65,8 +67,8 @@ public:
     // `index` itself.
     std::size_t capture(const Tensor& input, std::size_t index);
 
-    // Runs the pass. backward(): if it fails, every .grad() it updated is restored, and the error
-    // propagates.
+    // Runs the pass. backward(): if it fails, every .grad() it updated loses this pass's
+    // contribution again, and the error propagates.
     std::vector<Tensor> execute(const std::vector<Root>& roots, std::size_t n_captured = 0);
 
 private:

@@ -185,8 +185,10 @@ private:
     bool previous_;
 };
 
-// ---- anomaly mode (thread-local, off by default): every recorded forward output and every
-// gradient a node returns is checked for NaN and Inf, and the error names the op.
+// ---- anomaly mode (thread-local, off by default): as PyTorch's detect_anomaly, every gradient a
+// node returns during backward is checked for NaN and Inf, and the error names the op and, for ops
+// recorded in anomaly mode, the user's line that ran it. Forward outputs are not checked: they may
+// hold Inf legitimately (the -inf of an attention mask before softmax).
 struct AnomalyError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };

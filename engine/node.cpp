@@ -1,6 +1,5 @@
 // What the forward leaves for the backward: the Node each recorded op makes, the tensors it saves
 // (SavedTensor), the hooks registered on its output, and record(), which ties them together.
-#include <cmath>
 #include <filesystem>
 #include <mutex>
 
@@ -242,14 +241,6 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
 }
 
 namespace {
-bool has_non_finite(const Tensor& t) {
-    return dispatch(t.dtype(), [&]<class T>() {
-        for (T v : t.to_vector<T>())
-            if (!std::isfinite(v)) return true;
-        return false;
-    });
-}
-
 NodeInfo describe_recorded(const std::string& op, const Tensor& out) {
     NodeInfo info;
     info.output_shape = out.shape();
@@ -286,9 +277,6 @@ Tensor record_impl(std::string op, Tensor out, const Inputs& inputs, BackwardFn 
         throw std::logic_error("record: '" + op + "' returned a tensor that already has autograd history");
     NodeInfo info = describe_recorded(op, out);
     info.saved = std::move(saved);
-    if (is_anomaly_enabled() && has_non_finite(out))
-        throw AnomalyError("anomaly: the forward of '" + op + "' produced NaN or Inf in its output " + describe(out) +
-                           info.origin.describe(op));
     std::vector<Edge> edges;
     edges.reserve(inputs.size());
     for (const Tensor& t : inputs) edges.push_back(edge_to(t));

@@ -2,6 +2,9 @@
 // a GraphTask (graph_task.cpp), as PyTorch's torch/csrc/autograd/autograd.cpp does.
 #include "engine/autograd.hpp"
 
+#include <atomic>
+#include <iostream>
+
 #include "engine/graph_task.hpp"
 
 namespace tapegrad {
@@ -42,11 +45,23 @@ std::vector<detail::Root> make_roots(const std::vector<Tensor>& outputs, const s
     return roots;
 }
 
+// PyTorch's warning, once per process: a .grad() recorded by backward(create_graph) holds the
+// graph that made it, which holds the leaf, which holds its .grad().
+void warn_create_graph_cycle() {
+    static std::atomic<bool> warned{false};
+    if (warned.exchange(true)) return;
+    std::cerr << "tapegrad warning: Using backward() with create_graph=true will create a reference cycle between the "
+                 "parameter and its gradient which can cause a memory leak. We recommend using tg::grad() when "
+                 "creating the graph to avoid this. If you have to use this function, make sure to reset the .grad() "
+                 "of your parameters (zero_grad()) after use to break the cycle and avoid the leak.\n";
+}
+
 }  // namespace
 
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs, std::optional<bool> retain_graph,
               bool create_graph) {
     const auto roots = make_roots(outputs, grad_outputs, "backward");
+    if (create_graph) warn_create_graph_cycle();
     detail::GraphTask task({.keep_graph = retain_graph.value_or(create_graph), .create_graph = create_graph});
     task.execute(roots);
 }

@@ -233,7 +233,11 @@ Tensor linear_backward(const char* op, Tensor dx, const Tensor& g, std::function
 // read it after backward, do not keep it across.
 // With create_graph, the backward pass is itself recorded (closures run with grad mode on, and
 // gradients are summed out of place), so the gradients it produces, .grad() included, have
-// history and can be differentiated again. As in PyTorch, retain_graph defaults to create_graph.
+// history and can be differentiated again. As in PyTorch, retain_graph defaults to create_graph,
+// and a .grad() recorded this way makes a reference cycle: it holds the graph that made it, which
+// holds the leaf, which holds the .grad(). The graph lives (and LeakSanitizer reports it) until
+// the .grad() is reset with zero_grad(); backward() warns about it on stderr, once per process.
+// grad() with create_graph returns the gradients instead and makes no cycle: prefer it.
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs = {},
               std::optional<bool> retain_graph = std::nullopt, bool create_graph = false);
 

@@ -244,22 +244,6 @@ Tensor sum_kernel(const Tensor& x, const std::vector<bool>& reduce, bool keepdim
     return as_strided(out, squeezed, contiguous_strides(squeezed));
 }
 
-Tensor sum_to(const Tensor& g, const Shape& shape) {
-    if (g.shape() == shape) return g;
-    const Shape& gs = g.shape();
-    if (shape.size() > gs.size()) throw std::logic_error("sum_to: cannot reduce " + to_string(gs) + " to " + to_string(shape));
-    const std::size_t lead = gs.size() - shape.size();
-    std::vector<bool> reduce(gs.size(), false);
-    for (std::size_t d = 0; d < gs.size(); ++d) {
-        if (d < lead) reduce[d] = true;
-        else if (shape[d - lead] == 1 && gs[d] != 1) reduce[d] = true;
-        else if (shape[d - lead] != gs[d])
-            throw std::logic_error("sum_to: cannot reduce " + to_string(gs) + " to " + to_string(shape));
-    }
-    Tensor kept = sum_kernel(g, reduce, /*keepdim=*/true);
-    return as_strided(kept, shape, contiguous_strides(shape));
-}
-
 bool is_dense(const Tensor& t) {
     // Dense means: sorting dims by stride gives exactly the contiguous strides of that order.
     const Shape& s = t.shape();

@@ -126,7 +126,10 @@ public:
     Node(const Node&) = delete;
     Node& operator=(const Node&) = delete;
 
+    // The forward op's name, as errors say it: "conv2d".
     const std::string& name() const { return name_; }
+    // The node's name as PyTorch's grad_fn names it: "Conv2dBackward0" (to_dot, stack traces).
+    std::string type_name() const;
     const std::vector<Edge>& edges() const { return edges_; }
     // Creation order, process-wide: among the nodes ready to run, backward runs the latest first,
     // as PyTorch does (a gradient reaching one tensor along several edges is summed in that order).

@@ -1,5 +1,6 @@
 // What the forward leaves for the backward: the Node each recorded op makes, the tensors it saves
 // (SavedTensor), the hooks registered on its output, and record(), which ties them together.
+#include <cctype>
 #include <filesystem>
 #include <mutex>
 
@@ -80,6 +81,20 @@ Node::~Node() {
 
 int64_t Node::live_count() { return g_live_nodes.load(); }
 Node* Node::current() { return t_current_node; }
+
+std::string Node::type_name() const {
+    std::string camel;
+    bool upper = true;
+    for (char c : name_) {
+        if (c == '_') {
+            upper = true;
+            continue;
+        }
+        camel += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+        upper = false;
+    }
+    return camel + "Backward0";
+}
 
 void Node::release() { fn_ = nullptr; }
 

@@ -215,6 +215,7 @@ Tensor cross_entropy(const Tensor& logits, const Labels& target_in, const CrossE
     const Tensor& target = target_in;
     if (!logits.defined() || !target.defined()) throw std::invalid_argument("cross_entropy: the logits or the target is undefined");
     detail::check_reduction("cross_entropy", o.reduction);
+    detail::check_floating("cross_entropy", logits, "logits");
     if (!(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0))
         throw std::invalid_argument("cross_entropy: label_smoothing must be in [0, 1], got " + std::to_string(o.label_smoothing));
     if (is_floating_point(target.dtype())) {

@@ -42,8 +42,15 @@ Tensor broadcast_dense(const Tensor& c, const Shape& shape) {
     return as_contiguous(as_strided(v, shape, broadcast_strides(v.shape(), v.strides(), shape)));
 }
 
+void check_floating(const char* op, const Tensor& x, const char* what) {
+    if (!is_floating_point(x.dtype()))
+        throw std::invalid_argument(std::string(op) + ": this op takes float32 or float64 tensors, got " + dtype_name(x.dtype()) +
+                                    " (" + what + ", " + to_string(x.shape()) + "); convert with .to(tg::kFloat32)");
+}
+
 void check_classification(const char* op, const Tensor& x, const std::vector<int64_t>& labels, const char* what) {
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the " + what + " are undefined");
+    check_floating(op, x, what);
     if (x.dim() != 2)
         throw std::invalid_argument(std::string(op) + ": expects " + what + " of shape [N,K], got " + to_string(x.shape()));
     const int64_t N = x.shape()[0], K = x.shape()[1];

@@ -24,6 +24,8 @@ void check_constant(const char* op, const char* what, const Tensor& constant, co
 // c's values broadcast to `shape`, dense and row-major; undefined for an undefined c.
 Tensor broadcast_dense(const Tensor& c, const Shape& shape);
 
+// Refuses an integer tensor, naming the op, as run_op does for the losses it runs.
+void check_floating(const char* op, const Tensor& x, const char* what);
 // The vector forms' labels: x [N,K] (`what` names it: "logits"), one label in [0, K) per row.
 void check_classification(const char* op, const Tensor& x, const std::vector<int64_t>& labels, const char* what);
 

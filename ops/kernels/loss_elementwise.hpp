@@ -15,13 +15,13 @@ namespace tapegrad::kernels {
 // per-element parameter (binary_cross_entropy_with_logits' pos_weight), 1 where there is none.
 
 // PyTorch clamps each log at -100, so that a probability of exactly 0 or 1 gives a finite loss,
-// and bounds the denominator of the input derivative by 1e-12 (its EPSILON) for the same reason.
-// The target derivative is -logit(x), unclamped, as PyTorch's.
+// and bounds the denominator of the input derivative by 1e-12 for the same reason (its EPSILON,
+// a float: 1e-12f in either dtype). The target derivative is -logit(x), unclamped, as PyTorch's.
 struct BinaryCrossEntropyFormula {
     template <class T> T value(T x, T t, T) const {
         return (t - T(1)) * std::max(T(std::log(T(1) - x)), T(-100)) - t * std::max(T(std::log(x)), T(-100));
     }
-    template <class T> T d_input(T x, T t, T) const { return (x - t) / std::max((T(1) - x) * x, T(1e-12)); }
+    template <class T> T d_input(T x, T t, T) const { return (x - t) / std::max((T(1) - x) * x, T(1e-12f)); }
     template <class T> T d_target(T x, T, T) const { return -std::log(x / (T(1) - x)); }
 };
 

@@ -1,7 +1,6 @@
 #include "ops/loss.hpp"
 
 #include "engine/autograd.hpp"
-#include "engine/profiler.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/activation.hpp"
 #include "ops/detail/loss.hpp"
@@ -98,55 +97,54 @@ Tensor one_hot(const std::vector<int64_t>& labels, int64_t K, DType dtype) {
     return t;
 }
 
-}  // namespace
-
-Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op("softmax", x, dim, false); }
-Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_op("log_softmax", x, dim, true); }
-
-Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, Reduction reduction, SourceLocation loc) {
-    detail::OpScope scope("cross_entropy", loc);
-    detail::check_reduction("cross_entropy", reduction);
-    detail::check_classification("cross_entropy", logits, labels, "logits");
-    const Tensor x = row_major(logits);
-    const int64_t N = x.shape()[0], K = x.shape()[1];
-    Tensor per_row = empty({N}, {.dtype = x.dtype()});
-    std::vector<double> lse(N);
-    const bool reference = is_reference(choose_kernels(x.dtype()));
-    dispatch(x.dtype(), [&]<class T>() {
-        if (reference)
-            kernels::cross_entropy_forward_reference<T>(x.data<T>(), labels.data(), N, K, per_row.data<T>(), lse.data());
-        else kernels::cross_entropy_forward_fast(x.data<float>(), labels.data(), N, K, per_row.data<float>(), lse.data());
-    });
-    Tensor out = reduce_rows(per_row, reduction);
-    if (!needs_grad({logits})) return out;
-    // loss_i = logsumexp(x_i) - x_i[y_i]: dx [N,K] = w_i (softmax(x_i) - onehot(y_i)), with w the
-    // gradient of each row's loss (g/N for Mean). One fused pass; the softmax is recomputed from lse.
-    return record("cross_entropy", out, {logits},
-                  [saved_x = SavedTensor(x, logits), labels, lse = std::move(lse), reduction, reference](
-                      const Tensor& g, const GradMask&) {
-                      const Tensor x = saved_x.unpack();
-                      const int64_t N = x.shape()[0], K = x.shape()[1];
-                      if (is_grad_enabled())  // create_graph: (softmax(x) - onehot) w, recorded
-                          return std::vector<Tensor>{(softmax(x, 1) - one_hot(labels, K, x.dtype())) *
-                                                     recorded_weights(g, N, reduction)};
-                      const Tensor w = row_weights(g, N, reduction);
-                      Tensor dx = empty(x.shape(), {.dtype = x.dtype()});
-                      dispatch(x.dtype(), [&]<class T>() {
-                          if (reference)
-                              kernels::cross_entropy_backward_reference<T>(x.data<T>(), labels.data(), lse.data(),
-                                                                           w.data<T>(), N, K, dx.data<T>());
-                          else
-                              kernels::cross_entropy_backward_fast(x.data<float>(), labels.data(), lse.data(),
-                                                                   w.data<float>(), N, K, dx.data<float>());
-                      });
-                      return std::vector<Tensor>{dx};
-                  });
-}
-
-namespace {
-
 using detail::DTypes;
 using detail::OpContext;
+
+// loss_i = logsumexp(x_i) - x_i[y_i]: dx [N,K] = w_i (softmax(x_i) - onehot(y_i)), with w the
+// gradient of each row's loss (g/N for Mean). The fused backward is one pass that recomputes the
+// softmax from the saved logsumexp.
+struct CrossEntropy {
+    static constexpr const char* name = "cross_entropy";
+    static constexpr DTypes dtypes = DTypes::Floating;
+    std::vector<int64_t> labels;
+    Reduction reduction;
+    SavedTensor input{};
+    std::vector<double> lse{};
+
+    Tensor forward(const OpContext& ctx, const Tensor& logits) {
+        const Tensor x = row_major(logits);
+        const int64_t N = x.shape()[0], K = x.shape()[1];
+        Tensor per_row = empty({N}, {.dtype = x.dtype()});
+        lse.resize(static_cast<std::size_t>(N));
+        dispatch(x.dtype(), [&]<class T>() {
+            if (is_reference(ctx.kernels))
+                kernels::cross_entropy_forward_reference<T>(x.data<T>(), labels.data(), N, K, per_row.data<T>(), lse.data());
+            else kernels::cross_entropy_forward_fast(x.data<float>(), labels.data(), N, K, per_row.data<float>(), lse.data());
+        });
+        if (ctx.recording) input = SavedTensor(x, logits);
+        return reduce_rows(per_row, reduction);
+    }
+
+    std::vector<Tensor> backward(const Tensor& g, const GradMask&) const {
+        const Tensor x = input.unpack();
+        const int64_t N = x.shape()[0], K = x.shape()[1];
+        return {(softmax(x, 1) - one_hot(labels, K, x.dtype())) * recorded_weights(g, N, reduction)};
+    }
+
+    std::vector<Tensor> fused_backward(Kernels kernels, const Tensor& g, const GradMask&) const {
+        const Tensor x = input.unpack();
+        const int64_t N = x.shape()[0], K = x.shape()[1];
+        const Tensor w = row_weights(g, N, reduction);
+        Tensor dx = empty(x.shape(), {.dtype = x.dtype()});
+        dispatch(x.dtype(), [&]<class T>() {
+            if (is_reference(kernels))
+                kernels::cross_entropy_backward_reference<T>(x.data<T>(), labels.data(), lse.data(), w.data<T>(), N, K, dx.data<T>());
+            else
+                kernels::cross_entropy_backward_fast(x.data<float>(), labels.data(), lse.data(), w.data<float>(), N, K, dx.data<float>());
+        });
+        return {dx};
+    }
+};
 
 // loss_j = -Σ_k w_k t'_jk lp_jk over the class dimension, lp = log_softmax(x), t' = (1 - s) t + s/K
 // (w = 1 without weight); Mean divides by the number of rows. With gw = g (None, along the class
@@ -205,6 +203,15 @@ private:
 };
 
 }  // namespace
+
+Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op("softmax", x, dim, false); }
+Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_op("log_softmax", x, dim, true); }
+
+Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, Reduction reduction, SourceLocation loc) {
+    detail::check_reduction("cross_entropy", reduction);
+    detail::check_classification("cross_entropy", logits, labels, "logits");
+    return detail::run_op(CrossEntropy{.labels = labels, .reduction = reduction}, loc, logits);
+}
 
 // Class indices: log_softmax, then nll_loss; with smoothing s, PyTorch's
 // (1 - s) nll + (s / K) R(-Σ_k w_k lp_k), the second term 0 for ignored targets and R dividing by

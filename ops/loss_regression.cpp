@@ -18,14 +18,13 @@ Tensor sign_of_difference(const Tensor& x, const Tensor& t) {
     return constant_map(x.detach() - t.detach(), [](auto d) { return kernels::sign_of(d); });
 }
 
-// mse: dx = 2 (x - t) gw, dt = -dx
+// The losses of the difference d = x - t leave their target derivative out: dt = -dx.
+
+// mse: dx = 2 (x - t) gw
 struct Mse {
     static constexpr const char* name = "mse_loss";
     kernels::MseFormula formula;
     Tensor input_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor&) const { return 2.0 * (x - t) * gw; }
-    Tensor target_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor& p) const {
-        return -input_derivative(gw, x, t, p);
-    }
 };
 
 // l1: dx = sign(x - t) gw, dt = -dx; second derivatives 0.
@@ -34,9 +33,6 @@ struct L1 {
     kernels::L1Formula formula;
     Tensor input_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor&) const {
         return gw * sign_of_difference(x, t);
-    }
-    Tensor target_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor& p) const {
-        return -input_derivative(gw, x, t, p);
     }
 };
 
@@ -57,9 +53,6 @@ struct SmoothL1 {
     Tensor input_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor&) const {
         return smooth_derivative(gw, x, t, formula.beta, 1.0 / formula.beta);
     }
-    Tensor target_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor& p) const {
-        return -input_derivative(gw, x, t, p);
-    }
 };
 
 struct Huber {
@@ -67,9 +60,6 @@ struct Huber {
     kernels::HuberFormula formula;
     Tensor input_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor&) const {
         return smooth_derivative(gw, x, t, formula.delta, 1.0);
-    }
-    Tensor target_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor& p) const {
-        return -input_derivative(gw, x, t, p);
     }
 };
 

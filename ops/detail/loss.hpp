@@ -55,7 +55,7 @@ Tensor constant_map(const Tensor& v, F f) {
 //   name, formula                    the per-element f, df/dx and df/dt (kernels/loss_elementwise.hpp),
 //                                    which the forward and the fused backward run;
 //   input_derivative(gw, x, t, p)    gw ⊙ df/dx in differentiable ops: the spec;
-//   target_derivative(gw, x, t, p)   gw ⊙ df/dt, likewise;
+//   target_derivative(gw, x, t, p)   gw ⊙ df/dt, likewise; a loss of x - t leaves it out (dt = -dx);
 //   validate(x)                      optional: a check of the input's values.
 // gw is the gradient of each element's loss: g (None, Sum) or g / divisor (Mean, BatchMean),
 // times the weight. p is the parameter (pos_weight) or undefined.
@@ -97,8 +97,7 @@ struct ElementwiseLoss {
         const Tensor x = input.unpack(), t = target.unpack(), p = parameter.defined() ? parameter.unpack() : Tensor();
         Tensor gw = divisor == 1.0 ? g : g / divisor;
         if (weight.defined()) gw = gw * weight.unpack();
-        return {needs[0] ? loss.input_derivative(gw, x, t, p) : Tensor(),
-                needs[1] ? loss.target_derivative(gw, x, t, p) : Tensor()};
+        return {needs[0] ? loss.input_derivative(gw, x, t, p) : Tensor(), needs[1] ? target_derivative(gw, x, t, p) : Tensor()};
     }
 
     std::vector<Tensor> fused_backward(Kernels, const Tensor& g_in, const GradMask& needs) const {
@@ -115,6 +114,11 @@ struct ElementwiseLoss {
     }
 
 private:
+    Tensor target_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor& p) const {
+        if constexpr (requires { loss.target_derivative(gw, x, t, p); }) return loss.target_derivative(gw, x, t, p);
+        else return -loss.input_derivative(gw, x, t, p);
+    }
+
     template <class T>
     static kernels::LossOperands<T> operands(const Tensor& x, const Tensor& t, const Tensor& w, const Tensor& p) {
         return {x.data<T>(), t.data<T>(), w.defined() ? w.data<T>() : nullptr, p.defined() ? p.data<T>() : nullptr, x.numel()};

@@ -11,8 +11,9 @@
 namespace tapegrad::kernels {
 
 // ---------------------------------------------------------------- the formulas
-// value(x, t, p) is the loss of one element; d_input and d_target its derivatives. p is the
-// per-element parameter (binary_cross_entropy_with_logits' pos_weight), 1 where there is none.
+// value(x, t, p) is the loss of one element; d_input and d_target its derivatives (a loss of x - t
+// leaves d_target out: it is -d_input). p is the per-element parameter
+// (binary_cross_entropy_with_logits' pos_weight), 1 where there is none.
 
 // PyTorch clamps each log at -100, so that a probability of exactly 0 or 1 gives a finite loss,
 // and bounds the denominator of the input derivative by 1e-12 for the same reason (its EPSILON,
@@ -60,13 +61,11 @@ T sign_of(T d) {
 struct L1Formula {
     template <class T> T value(T x, T t, T) const { return std::abs(x - t); }
     template <class T> T d_input(T x, T t, T) const { return sign_of(x - t); }
-    template <class T> T d_target(T x, T t, T) const { return -sign_of(x - t); }
 };
 
 struct MseFormula {
     template <class T> T value(T x, T t, T) const { return (x - t) * (x - t); }
     template <class T> T d_input(T x, T t, T) const { return T(2) * (x - t); }
-    template <class T> T d_target(T x, T t, T) const { return T(-2) * (x - t); }
 };
 
 // beta > 0 (beta = 0 is l1). The derivative is d / beta inside (-beta, beta), sign(d) outside.
@@ -80,7 +79,6 @@ struct SmoothL1Formula {
         const T d = x - t, b = T(beta);
         return d <= -b ? T(-1) : (d >= b ? T(1) : d / b);
     }
-    template <class T> T d_target(T x, T t, T p) const { return -d_input(x, t, p); }
 };
 
 // The derivative is d inside (-delta, delta), delta sign(d) outside.
@@ -94,7 +92,6 @@ struct HuberFormula {
         const T d = x - t, c = T(delta);
         return d <= -c ? -c : (d >= c ? c : d);
     }
-    template <class T> T d_target(T x, T t, T p) const { return -d_input(x, t, p); }
 };
 
 // t (log t - x) with PyTorch's xlogy (0 where t = 0), or e^t (t - x) with log_target. The target
@@ -113,6 +110,12 @@ struct KlDivFormula {
 };
 
 // ---------------------------------------------------------------- the loops
+
+template <class T, class Formula>
+T target_derivative(const Formula& f, T x, T t, T p) {
+    if constexpr (requires { f.d_target(x, t, p); }) return f.d_target(x, t, p);
+    else return -f.d_input(x, t, p);
+}
 
 // The buffers of one loss, each of n elements: the target, the weight and the parameter are
 // already broadcast to the input's shape; w and p may be null (1 everywhere).
@@ -148,7 +151,7 @@ void elementwise_loss_backward(const Formula& f, LossOperands<T> a, const T* g, 
         const T p = a.p ? a.p[i] : T(1);
         const T scale = a.w ? g[i * g_stride] * a.w[i] : g[i * g_stride];
         if (dx) dx[i] = f.d_input(a.x[i], a.t[i], p) * scale / divisor;
-        if (dt) dt[i] = f.d_target(a.x[i], a.t[i], p) * scale / divisor;
+        if (dt) dt[i] = target_derivative(f, a.x[i], a.t[i], p) * scale / divisor;
     }
 }
 

@@ -36,6 +36,11 @@ struct L1 {
     }
 };
 
+// smooth_l1_loss with beta = 0 is l1_loss, as PyTorch, under its own name.
+struct SmoothL1Beta0 : L1 {
+    static constexpr const char* name = "smooth_l1_loss";
+};
+
 // The smooth losses share their shape: with d = x - t and m = [|d| < c] (a constant), dx = gw (m d
 // scale + (1 - m) sign(d) c scale), so that the second derivative is gw m scale, PyTorch's
 // smooth_l1_loss_double_backward (c = beta, scale = 1/beta) and huber_loss_double_backward
@@ -90,10 +95,7 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, S
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, const SmoothL1LossOptions& o, SourceLocation loc) {
     if (!(o.beta >= 0))
         throw std::invalid_argument("smooth_l1_loss: beta must be >= 0 (0 is l1_loss), got " + std::to_string(o.beta));
-    if (o.beta == 0) {
-        detail::check_reduction("smooth_l1_loss", o.reduction);
-        return l1_loss(input, target, o.reduction, loc);
-    }
+    if (o.beta == 0) return elementwise_loss(SmoothL1Beta0{}, loc, input, target, o.reduction);
     return elementwise_loss(SmoothL1{.formula = {o.beta}}, loc, input, target, o.reduction);
 }
 

@@ -151,6 +151,39 @@ TEST_CASE("losses match PyTorch in float32, fast and reference kernels") {
     check_all(tg::kFloat32, true, 2e-5, 2e-6);
 }
 
+TEST_CASE("binary_cross_entropy's vectorised float32 loops equal the scalar reference, whole vectors and a tail") {
+    tg::Generator gen(11);
+    // 1073 elements: many full vectors and a partial one. Probabilities of exactly 0 and 1 among
+    // them (every seventh element), and logits up to +-120.
+    const Tensor logits = tg::randn({37, 29}, gen) * 40.0;
+    std::vector<float> probabilities = tg::rand({37, 29}, gen).to_vector<float>();
+    for (std::size_t i = 0; i < probabilities.size(); i += 7) probabilities[i] = static_cast<float>((i / 7) % 2);
+    const Tensor p = tg::from_vector(probabilities, {37, 29}), t = tg::rand({37, 29}, gen);
+    const Tensor w = tg::uniform({29}, 0.5, 2.0, gen), pos_weight = tg::uniform({29}, 0.5, 3.0, gen);
+    using Loss = std::function<Tensor(const Tensor&, const Tensor&)>;
+    const std::vector<std::pair<Tensor, Loss>> losses = {
+        {p, [&](const Tensor& x, const Tensor& y) { return tg::binary_cross_entropy(x, y, {.weight = w, .reduction = Reduction::None}); }},
+        {p, [&](const Tensor& x, const Tensor& y) { return tg::binary_cross_entropy(x, y); }},
+        {logits,
+         [&](const Tensor& x, const Tensor& y) {
+             return tg::binary_cross_entropy_with_logits(x, y, {.weight = w, .pos_weight = pos_weight, .reduction = Reduction::None});
+         }},
+        {logits, [&](const Tensor& x, const Tensor& y) { return tg::binary_cross_entropy_with_logits(x, y, {.reduction = Reduction::Sum}); }},
+    };
+    for (const auto& [input, loss] : losses) {
+        auto run = [&](bool reference) {
+            tg::ReferenceKernelsGuard guard(reference);
+            const Tensor x = input.detach().requires_grad_(), y = t.detach().requires_grad_();
+            const Tensor out = loss(x, y);
+            auto grads = tg::grad({out}, {x, y}, {tg::ones_like(out)});
+            return std::vector<Tensor>{out, grads[0], grads[1]};
+        };
+        const auto fast = run(false), reference = run(true);
+        for (std::size_t i = 0; i < fast.size(); ++i)
+            CHECK_MESSAGE(mismatch(fast[i], reference[i], 1e-5, 1e-6) == "", i << ": " << mismatch(fast[i], reference[i], 1e-5, 1e-6));
+    }
+}
+
 TEST_CASE("binary_cross_entropy of a sigmoid saturated to exactly 0 and 1 is finite, where the formula written out is not") {
     // float32 sigmoid(+-200) is exactly 1 and 0: log(1 - p) and log(p) are -inf for the wrong labels.
     const Tensor logits = tg::tensor({200.0, -200.0}).requires_grad_();
@@ -205,6 +238,7 @@ TEST_CASE("losses refuse bad arguments with a sentence naming the loss") {
         {[&] { tg::l1_loss(ints, ints); }, {"l1_loss", "int64"}},
         {[&] { tg::mse_loss(t, ints); }, {"mse_loss", "int64"}},
         {[&] { tg::smooth_l1_loss(ints, t); }, {"smooth_l1_loss", "int64"}},
+        {[&] { tg::smooth_l1_loss(ints, t, {.beta = 0}); }, {"smooth_l1_loss", "int64"}},
         {[&] { tg::huber_loss(ints, t); }, {"huber_loss", "int64"}},
         {[&] { tg::kl_div(ints, t); }, {"kl_div", "int64"}},
         {[&] { tg::nll_loss(lp.to(tg::kInt64), labels); }, {"nll_loss", "int64"}},

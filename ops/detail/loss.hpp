@@ -2,6 +2,7 @@
 // What the losses share: their argument checks, the reduction, and ElementwiseLoss, the
 // definition of a loss computed per element of an input and a target of one shape.
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "engine/dtype.hpp"
@@ -68,6 +69,7 @@ struct ElementwiseLoss {
     Tensor weight_arg, parameter_arg;  // as the caller gave them (checked in forward)
     SavedTensor input{}, target{}, weight{}, parameter{};
     double divisor = 1;
+    bool fast = false;  // the xsimd loops (float32 with the fast kernels, where the formula has them)
 
     Tensor forward(const OpContext& ctx, const Tensor& x_in, const Tensor& t_in) {
         check_same_shape(name, x_in, t_in);
@@ -79,8 +81,11 @@ struct ElementwiseLoss {
         divisor = reduction == Reduction::Mean ? static_cast<double>(x.numel())
                   : reduction == Reduction::BatchMean && x.dim() > 0 ? static_cast<double>(x.size(0))
                                                                      : 1.0;
+        fast = kernels::has_fast_loops<decltype(loss.formula)> && !is_reference(ctx.kernels) && x.dtype() == kFloat32;
         Tensor out = empty(x.shape(), {.dtype = x.dtype()});
         const double total = dispatch(x.dtype(), [&]<class T>() {
+            if constexpr (kernels::has_fast_loops<decltype(loss.formula)> && std::is_same_v<T, float>)
+                if (fast) return kernels::elementwise_loss_forward_fast(loss.formula, operands<T>(x, t, w, p), out.data<T>());
             return kernels::elementwise_loss_forward<T>(loss.formula, operands<T>(x, t, w, p), out.data<T>());
         });
         if (ctx.recording) {
@@ -105,10 +110,16 @@ struct ElementwiseLoss {
         const Tensor w = weight.defined() ? weight.unpack() : Tensor(), p = parameter.defined() ? parameter.unpack() : Tensor();
         Tensor dx = needs[0] ? empty(x.shape(), {.dtype = x.dtype()}) : Tensor();
         Tensor dt = needs[1] ? empty(x.shape(), {.dtype = x.dtype()}) : Tensor();
+        const int64_t g_stride = reduction == Reduction::None ? 1 : 0;
         dispatch(x.dtype(), [&]<class T>() {
-            kernels::elementwise_loss_backward<T>(loss.formula, operands<T>(x, t, w, p), g.data<T>(),
-                                                  reduction == Reduction::None ? 1 : 0, static_cast<T>(divisor),
-                                                  dx.defined() ? dx.data<T>() : nullptr, dt.defined() ? dt.data<T>() : nullptr);
+            T* dx_data = dx.defined() ? dx.data<T>() : nullptr;
+            T* dt_data = dt.defined() ? dt.data<T>() : nullptr;
+            if constexpr (kernels::has_fast_loops<decltype(loss.formula)> && std::is_same_v<T, float>)
+                if (fast)
+                    return kernels::elementwise_loss_backward_fast(loss.formula, operands<T>(x, t, w, p), g.data<T>(), g_stride,
+                                                                   static_cast<T>(divisor), dx_data, dt_data);
+            kernels::elementwise_loss_backward<T>(loss.formula, operands<T>(x, t, w, p), g.data<T>(), g_stride,
+                                                  static_cast<T>(divisor), dx_data, dt_data);
         });
         return {dx, dt};
     }

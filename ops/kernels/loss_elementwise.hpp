@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "engine/strided.hpp"
 
@@ -15,21 +16,33 @@ namespace tapegrad::kernels {
 // leaves d_target out: it is -d_input). p is the per-element parameter
 // (binary_cross_entropy_with_logits' pos_weight), 1 where there is none.
 
+// binary_cross_entropy's and binary_cross_entropy_with_logits' formulas are written for a float or
+// a double and, unchanged, for an xsimd batch of floats (the fast float32 loops): the maths
+// functions are found by argument-dependent lookup, std's for scalars, xsimd's for batches.
+
 // PyTorch clamps each log at -100, so that a probability of exactly 0 or 1 gives a finite loss,
 // and bounds the denominator of the input derivative by 1e-12 for the same reason (its EPSILON,
 // a float: 1e-12f in either dtype). The target derivative is -logit(x), unclamped, as PyTorch's.
 struct BinaryCrossEntropyFormula {
     template <class T> T value(T x, T t, T) const {
-        return (t - T(1)) * std::max(T(std::log(T(1) - x)), T(-100)) - t * std::max(T(std::log(x)), T(-100));
+        using std::log, std::max;
+        return (t - T(1)) * max(T(log(T(1) - x)), T(-100)) - t * max(T(log(x)), T(-100));
     }
-    template <class T> T d_input(T x, T t, T) const { return (x - t) / std::max((T(1) - x) * x, T(1e-12f)); }
-    template <class T> T d_target(T x, T, T) const { return -std::log(x / (T(1) - x)); }
+    template <class T> T d_input(T x, T t, T) const {
+        using std::max;
+        return (x - t) / max((T(1) - x) * x, T(1e-12f));
+    }
+    template <class T> T d_target(T x, T, T) const {
+        using std::log;
+        return -log(x / (T(1) - x));
+    }
 };
 
 // log(sigmoid(z)) without overflow, as PyTorch's log_sigmoid.
 template <class T>
 T log_sigmoid(T z) {
-    return std::min(z, T(0)) - std::log1p(std::exp(-std::abs(z)));
+    using std::abs, std::exp, std::log1p, std::min;
+    return min(z, T(0)) - log1p(exp(-abs(z)));
 }
 
 // PyTorch's stable form, with m = max(-x, 0) and p = pos_weight:
@@ -37,18 +50,20 @@ T log_sigmoid(T z) {
 struct BinaryCrossEntropyWithLogitsFormula {
     bool pos_weighted;
     template <class T> T value(T x, T t, T p) const {
-        const T m = std::max(-x, T(0));
-        const T softplus = std::log(std::exp(-m) + std::exp(-x - m));
+        using std::exp, std::log, std::max;
+        const T m = max(-x, T(0));
+        const T softplus = log(exp(-m) + exp(-x - m));
         if (!pos_weighted) return (T(1) - t) * x + m + softplus;
         return (T(1) - t) * x + ((p - T(1)) * t + T(1)) * (softplus + m);
     }
     template <class T> T d_input(T x, T t, T p) const {
-        const T s = T(1) / (T(1) + std::exp(-x));
+        using std::exp;
+        const T s = T(1) / (T(1) + exp(-x));
         if (!pos_weighted) return s - t;
         return (p * t + T(1) - t) * s - p * t;
     }
     template <class T> T d_target(T x, T, T p) const {
-        return pos_weighted ? log_sigmoid(-x) - p * log_sigmoid(x) : -x;
+        return pos_weighted ? T(log_sigmoid(-x) - p * log_sigmoid(x)) : T(-x);
     }
 };
 
@@ -154,6 +169,17 @@ void elementwise_loss_backward(const Formula& f, LossOperands<T> a, const T* g, 
         if (dt) dt[i] = target_derivative(f, a.x[i], a.t[i], p) * scale / divisor;
     }
 }
+
+// The loops above on float32 through xsimd, for the formulas built on log and exp
+// (ops/kernels/loss_elementwise_fast.cpp); the same values to a few ulp.
+template <class Formula>
+constexpr bool has_fast_loops =
+    std::is_same_v<Formula, BinaryCrossEntropyFormula> || std::is_same_v<Formula, BinaryCrossEntropyWithLogitsFormula>;
+template <class Formula>
+double elementwise_loss_forward_fast(const Formula& f, LossOperands<float> a, float* out);
+template <class Formula>
+void elementwise_loss_backward_fast(const Formula& f, LossOperands<float> a, const float* g, int64_t g_stride, float divisor,
+                                    float* dx, float* dt);
 
 // The index of the first element outside [0, 1] (NaN included), or -1.
 template <class T>

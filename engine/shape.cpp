@@ -31,6 +31,46 @@ int64_t numel_of(const Shape& s) {
     return n;
 }
 
+std::optional<Strides> view_strides(const Shape& shape, const Strides& strides, const Shape& target) {
+    if (shape.empty()) {
+        Strides ones;
+        ones.resize(target.size(), 1);
+        return ones;
+    }
+    int64_t numel = 1;
+    for (int64_t n : shape) numel *= n;
+    Strides out;
+    out.resize(target.size());
+    if (numel == 0) {
+        if (shape == target) return strides;
+        return contiguous_strides(target);
+    }
+    // Walk both shapes from the innermost dimension: each run of old dimensions whose strides
+    // chain (stride[d-1] = size[d] * stride[d]) is one block of memory, which the target must cover
+    // with whole dimensions of its own.
+    int64_t view_d = static_cast<int64_t>(target.size()) - 1;
+    int64_t chunk_base_stride = strides.back();
+    int64_t tensor_numel = 1, view_numel = 1;
+    for (int64_t tensor_d = static_cast<int64_t>(shape.size()) - 1; tensor_d >= 0; --tensor_d) {
+        tensor_numel *= shape[tensor_d];
+        const bool chunk_ends = tensor_d == 0 || (shape[tensor_d - 1] != 1 && strides[tensor_d - 1] != tensor_numel * chunk_base_stride);
+        if (!chunk_ends) continue;
+        while (view_d >= 0 && (view_numel < tensor_numel || target[view_d] == 1)) {
+            out[view_d] = view_numel * chunk_base_stride;
+            view_numel *= target[view_d];
+            --view_d;
+        }
+        if (view_numel != tensor_numel) return std::nullopt;
+        if (tensor_d > 0) {
+            chunk_base_stride = strides[tensor_d - 1];
+            tensor_numel = 1;
+            view_numel = 1;
+        }
+    }
+    if (view_d != -1) return std::nullopt;
+    return out;
+}
+
 Strides contiguous_strides(const Shape& s) {
     Strides st;
     st.resize(s.size());

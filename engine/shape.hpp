@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
@@ -84,6 +85,11 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 // Whether `shape` broadcasts to `desired` (PyTorch's is_expandable_to): it has no more dimensions,
 // and each of its sizes, aligned from the right, is 1 or desired's.
 bool is_expandable_to(const Shape& shape, const Shape& desired);
+// The strides that let a tensor of `shape` and `strides` be viewed as `target` without a copy, or
+// nullopt when its memory does not allow it (PyTorch's computeStride): dimensions are split or
+// merged wherever their strides chain, whatever the layout (a channels-last [N,C,H,W] views as
+// [N,C,H*W]). Same number of elements assumed.
+std::optional<Strides> view_strides(const Shape& shape, const Strides& strides, const Shape& target);
 // Turns a possibly negative axis into [0, ndim); throws naming `op` when out of range.
 std::size_t normalize_axis(int64_t axis, std::size_t ndim, const char* op);
 

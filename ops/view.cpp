@@ -55,19 +55,21 @@ using detail::alias_with_grad;
 
 Tensor view(const Tensor& x, const Shape& shape) {
     const Shape target = infer_shape(shape, x.numel(), "view", x.shape());
-    if (!x.is_contiguous())
-        throw std::invalid_argument("view: the tensor " + describe(x) +
-                                    " is not row-major contiguous, so it cannot be viewed as " + to_string(target) +
-                                    "; use reshape(), which copies when it must");
+    const std::optional<Strides> strides = view_strides(x.shape(), x.strides(), target);
+    if (!strides)
+        throw std::invalid_argument("view: the size " + to_string(target) + " is not compatible with the tensor " +
+                                    describe(x) + " and its strides " + to_string(x.strides()) +
+                                    " (at least one dimension spans across two blocks of memory); use reshape(), "
+                                    "which copies when it must, or .contiguous() first");
     const Shape from = x.shape();
-    return alias_with_grad("view", x, target, contiguous_strides(target),
+    return alias_with_grad("view", x, target, *strides,
                            [from](const Tensor& g, const GradMask&) { return std::vector<Tensor>{reshape(g, from)}; });
 }
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
     // Checked here so that an error names reshape, not the view it calls.
     const Shape target = infer_shape(shape, x.numel(), "reshape", x.shape());
-    if (x.is_contiguous()) return view(x, target);
+    if (view_strides(x.shape(), x.strides(), target)) return view(x, target);
     // A view of a private copy: nothing else sees its base, so it is no view for in-place writes.
     Tensor out = view(contiguous(x), target);
     out.impl()->is_view = false;

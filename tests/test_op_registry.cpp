@@ -231,7 +231,7 @@ TEST_CASE("registry: every subset of the inputs requiring grad gives the same gr
         }
     }
     MESSAGE(checked << " partial requires_grad runs checked");
-    CHECK(checked > 0);
+    CHECK((checked > 0 || !tg::testing::selected_op().empty()));  // one op may have no such row
 }
 
 TEST_CASE("registry: a NaN in the first input reaches the output, in both kernels and dtypes") {
@@ -279,7 +279,7 @@ TEST_CASE("registry: zero-size rows run forward and backward, in both kernels") 
         }
     }
     MESSAGE(rows << " zero-size rows");
-    CHECK(rows > 0);
+    CHECK((rows > 0 || !tg::testing::selected_op().empty()));  // one op may have no such row
 }
 
 namespace {

@@ -1,6 +1,7 @@
 // Registry rows for cat, stack, split, chunk, narrow, slice and select. Pieces are recombined with
 // different weights, so that a gradient routed to the wrong piece shows.
 #include "ops/shape_ops.hpp"
+#include "ops/view.hpp"
 #include "tests/registry/op_registry.hpp"
 
 namespace tapegrad::testing {
@@ -39,6 +40,18 @@ RegisterOps shape_cases({
      .nan_propagates = false},
     {.name = "select/then_reused", .input_shapes = {{3, 2}}, .fn = [](auto& in) { return select(in[0], 1, 0) * select(in[0], 1, 1); }},
     {.name = "slice/empty", .input_shapes = {{3, 4}}, .fn = [](auto& in) { return in[0].slice(1, 2, 2); }, .zero_size = true},
+});
+
+// view computes strides in general, as PyTorch's: a channels-last [N,C,H,W] merges H and W, or
+// splits C, without a copy (the layout check below also runs them on row-major inputs).
+RegisterOps view_layout_cases({
+    {.name = "view/channels_last_merge_hw",
+     .input_shapes = {{2, 3, 3, 4}},
+     .fn = [](auto& in) { return view(in[0].contiguous(MemoryFormat::ChannelsLast), {2, 3, 12}) * 2.0; }},
+    {.name = "view/channels_last_split_c",
+     .input_shapes = {{2, 4, 3, 3}},
+     .fn = [](auto& in) { return view(in[0].contiguous(MemoryFormat::ChannelsLast), {2, 2, 2, 3, 3}) * 2.0; }},
+    {.name = "view/transposed_split", .input_shapes = {{4, 6}}, .fn = [](auto& in) { return view(in[0].transpose(0, 1), {2, 3, 4}) * 2.0; }},
 });
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "engine/autograd.hpp"
+#include "engine/convert.hpp"
 #include "engine/generator.hpp"
 #include "engine/storage.hpp"
 #include "engine/tensor_math.hpp"
@@ -85,7 +86,8 @@ template double* Tensor::data<double>() const;
 template int64_t* Tensor::data<int64_t>() const;
 template int32_t* Tensor::data<int32_t>() const;
 
-double Tensor::at(std::initializer_list<int64_t> index) const {
+template <class T>
+T Tensor::at(std::initializer_list<int64_t> index) const {
     const TensorImpl& t = checked();
     if (index.size() != t.shape.size())
         throw std::invalid_argument("at: " + std::to_string(index.size()) + " indices for a tensor of shape " +
@@ -98,27 +100,33 @@ double Tensor::at(std::initializer_list<int64_t> index) const {
                                         std::to_string(d) + " of shape " + to_string(t.shape));
         offset += i * t.strides[d++];
     }
-    return dispatch_all(t.dtype, [&]<class T>() { return static_cast<double>(static_cast<const T*>(t.data)[offset]); });
+    return dispatch_all(t.dtype, [&]<class S>() { return checked_cast<T>(static_cast<const S*>(t.data)[offset], "at"); });
 }
 
-double Tensor::item() const {
+template <class T>
+T Tensor::item() const {
     if (numel() != 1)
         throw std::invalid_argument("item: only a one-element tensor converts to a number, this one has shape " +
                                     to_string(shape()));
-    return dispatch_all(dtype(), [&]<class T>() { return static_cast<double>(*static_cast<const T*>(data_ptr())); });
+    return dispatch_all(dtype(), [&]<class S>() { return checked_cast<T>(*static_cast<const S*>(data_ptr()), "item"); });
 }
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
     Tensor dense = empty(shape(), {.dtype = dtype_of<T>()});
-    copy_into(dense, *this);
+    copy_into(dense, *this, "to_vector");
     const T* p = dense.data<T>();
     return std::vector<T>(p, p + numel());
 }
-template std::vector<float> Tensor::to_vector<float>() const;
-template std::vector<double> Tensor::to_vector<double>() const;
-template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
-template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
+#define TAPEGRAD_ELEMENT_ACCESS(T)                                       \
+    template T Tensor::at<T>(std::initializer_list<int64_t>) const;     \
+    template T Tensor::item<T>() const;                                 \
+    template std::vector<T> Tensor::to_vector<T>() const;
+TAPEGRAD_ELEMENT_ACCESS(float)
+TAPEGRAD_ELEMENT_ACCESS(double)
+TAPEGRAD_ELEMENT_ACCESS(int64_t)
+TAPEGRAD_ELEMENT_ACCESS(int32_t)
+#undef TAPEGRAD_ELEMENT_ACCESS
 
 // ---------------------------------------------------------------- autograd accessors
 
@@ -190,41 +198,46 @@ Tensor empty(const Shape& shape, MemoryFormat format, TensorOptions options) {
     return t;
 }
 
-Tensor full(const Shape& shape, double value, TensorOptions options) {
+namespace {
+Tensor filled(const Shape& shape, double value, TensorOptions options, const char* op) {
     Tensor t = empty(shape, {.dtype = options.dtype});
-    fill_tensor(t, value);
+    fill_tensor(t, value, op);
     if (options.requires_grad) t.requires_grad_(true);
     return t;
 }
+}  // namespace
+
+Tensor full(const Shape& shape, double value, TensorOptions options) { return filled(shape, value, options, "full"); }
 Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0.0, options); }
 Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1.0, options); }
 
 Tensor empty_like(const Tensor& like) { return empty(like.shape(), like.suggest_memory_format(), {.dtype = like.dtype()}); }
 Tensor zeros_like(const Tensor& like) {
     Tensor t = empty_like(like);
-    fill_tensor(t, 0.0);
+    fill_tensor(t, 0.0, "zeros_like");
     return t;
 }
 Tensor ones_like(const Tensor& like) {
     Tensor t = empty_like(like);
-    fill_tensor(t, 1.0);
+    fill_tensor(t, 1.0, "ones_like");
     return t;
 }
 
 namespace {
-template <class Draw>
-Tensor random_tensor(const Shape& shape, TensorOptions options, Draw&& draw) {
+// A new tensor holding next(), next(), ... in row-major order, each converted with checked_cast:
+// integers (from_vector's int64 values, arange's counter) reach an integer dtype exactly, and a
+// value the dtype cannot hold is refused naming `op` before the tensor is returned.
+template <class Next>
+Tensor tensor_of(const Shape& shape, TensorOptions options, const char* op, Next&& next) {
     Tensor t = empty(shape, {.dtype = options.dtype});
     dispatch_all(options.dtype, [&]<class T>() {
         T* p = t.data<T>();
-        for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<T>(draw());
+        for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = checked_cast<T>(next(), op);
     });
     if (options.requires_grad) t.requires_grad_(true);
     return t;
 }
-}  // namespace
 
-namespace {
 void check_floating(const char* op, DType dtype) {
     if (!is_floating_point(dtype))
         throw std::invalid_argument(std::string(op) + ": draws floating-point values, not " + dtype_name(dtype) +
@@ -234,49 +247,49 @@ void check_floating(const char* op, DType dtype) {
 
 Tensor randn(const Shape& shape, Generator& gen, TensorOptions options) {
     check_floating("randn", options.dtype);
-    return random_tensor(shape, options, [&] { return gen.normal(); });
+    return tensor_of(shape, options, "randn", [&] { return gen.normal(); });
 }
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions options) {
     check_floating("rand", options.dtype);
-    return random_tensor(shape, options, [&] { return gen.uniform(); });
+    return tensor_of(shape, options, "rand", [&] { return gen.uniform(); });
 }
 Tensor uniform(const Shape& shape, double low, double high, Generator& gen, TensorOptions options) {
     check_floating("uniform", options.dtype);
     if (!(low <= high))
         throw std::invalid_argument("uniform: low (" + std::to_string(low) + ") must not exceed high (" +
                                     std::to_string(high) + ")");
-    return random_tensor(shape, options, [&] { return low + (high - low) * gen.uniform(); });
+    return tensor_of(shape, options, "uniform", [&] { return low + (high - low) * gen.uniform(); });
 }
 
 Tensor arange(int64_t n, TensorOptions options) {
     int64_t i = 0;
-    return random_tensor(Shape{n}, options, [&] { return static_cast<double>(i++); });
+    return tensor_of(Shape{n}, options, "arange", [&] { return i++; });
 }
 
-Tensor scalar_tensor(double value, TensorOptions options) { return full(Shape{}, value, options); }
+Tensor scalar_tensor(double value, TensorOptions options) { return filled(Shape{}, value, options, "scalar_tensor"); }
 
 namespace {
 template <class V>
-Tensor tensor_from_values(const std::vector<V>& values, const Shape& shape, TensorOptions options) {
+Tensor tensor_from_values(const std::vector<V>& values, const Shape& shape, TensorOptions options, const char* op) {
     if (static_cast<int64_t>(values.size()) != numel_of(shape))
-        throw std::invalid_argument("from_vector: " + std::to_string(values.size()) + " values cannot fill shape " +
+        throw std::invalid_argument(std::string(op) + ": " + std::to_string(values.size()) + " values cannot fill shape " +
                                     to_string(shape) + " (" + std::to_string(numel_of(shape)) + " elements)");
     std::size_t i = 0;
-    return random_tensor(shape, options, [&] { return static_cast<double>(values[i++]); });
+    return tensor_of(shape, options, op, [&] { return values[i++]; });
 }
 }  // namespace
 
 Tensor from_vector(const std::vector<float>& values, const Shape& shape, TensorOptions options) {
-    return tensor_from_values(values, shape, options);
+    return tensor_from_values(values, shape, options, "from_vector");
 }
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions options) {
-    return tensor_from_values(values, shape, options);
+    return tensor_from_values(values, shape, options, "from_vector");
 }
 Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape, TensorOptions options) {
-    return tensor_from_values(values, shape, options);
+    return tensor_from_values(values, shape, options, "from_vector");
 }
 Tensor tensor(std::initializer_list<double> values, TensorOptions options) {
-    return tensor_from_values(std::vector<double>(values), Shape{static_cast<int64_t>(values.size())}, options);
+    return tensor_from_values(std::vector<double>(values), Shape{static_cast<int64_t>(values.size())}, options, "tensor");
 }
 Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions options) {
     std::vector<double> values;
@@ -287,30 +300,48 @@ Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorO
                                         std::to_string(row.size()) + ")");
         values.insert(values.end(), row.begin(), row.end());
     }
-    return tensor_from_values(values, Shape{static_cast<int64_t>(rows.size()), static_cast<int64_t>(cols)}, options);
+    return tensor_from_values(values, Shape{static_cast<int64_t>(rows.size()), static_cast<int64_t>(cols)}, options, "tensor");
 }
 
 // ---------------------------------------------------------------- comparison and printing
 
+namespace {
+// Calls visit(|a_i - b_i|, |b_i|) for each element in turn until it returns false. Two integer
+// tensors are subtracted exactly (in uint64, which holds any int64 difference) before the result
+// becomes a double, so 2^53 + 1 and 2^53 differ by 1 rather than by 0.
+template <class Visit>
+void visit_differences(const Tensor& a, const Tensor& b, Visit&& visit) {
+    if (!is_floating_point(a.dtype()) && !is_floating_point(b.dtype())) {
+        const auto va = a.to_vector<int64_t>(), vb = b.to_vector<int64_t>();
+        for (std::size_t i = 0; i < va.size(); ++i) {
+            const auto x = static_cast<uint64_t>(va[i]), y = static_cast<uint64_t>(vb[i]);
+            const uint64_t d = va[i] >= vb[i] ? x - y : y - x;
+            if (!visit(static_cast<double>(d), std::abs(static_cast<double>(vb[i])))) return;
+        }
+        return;
+    }
+    const auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+    for (std::size_t i = 0; i < va.size(); ++i)
+        if (!visit(std::abs(va[i] - vb[i]), std::abs(vb[i]))) return;
+}
+}  // namespace
+
 double max_abs_diff(const Tensor& a, const Tensor& b) {
     if (a.shape() != b.shape())
         throw std::invalid_argument("max_abs_diff: shapes " + to_string(a.shape()) + " and " + to_string(b.shape()) + " differ");
-    const auto va = a.to_vector<double>(), vb = b.to_vector<double>();
     double m = 0;
-    for (std::size_t i = 0; i < va.size(); ++i) {
-        const double d = std::abs(va[i] - vb[i]);
-        if (std::isnan(d)) return d;
-        m = std::max(m, d);
-    }
+    visit_differences(a, b, [&](double d, double) {
+        m = std::isnan(d) ? d : std::max(m, d);
+        return !std::isnan(d);
+    });
     return m;
 }
 
 bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
     if (!a.defined() || !b.defined() || a.shape() != b.shape()) return false;
-    const auto va = a.to_vector<double>(), vb = b.to_vector<double>();
-    for (std::size_t i = 0; i < va.size(); ++i)
-        if (!(std::abs(va[i] - vb[i]) <= atol + rtol * std::abs(vb[i]))) return false;
-    return true;
+    bool close = true;
+    visit_differences(a, b, [&](double d, double magnitude) { return close = d <= atol + rtol * magnitude; });
+    return close;
 }
 
 std::string describe(const Tensor& t) {
@@ -319,14 +350,12 @@ std::string describe(const Tensor& t) {
 }
 
 namespace {
-// Integers print as integers (PyTorch's tensor([1, 2])), floats with four decimals.
-void print_value(std::ostream& os, double v, bool integer) {
-    if (integer) os << static_cast<int64_t>(v);
-    else os << std::fixed << std::setprecision(4) << v;
-}
+// Integers print as integers, read as int64 (PyTorch's tensor([1, 2])); floats with four decimals.
+void print_value(std::ostream& os, int64_t v) { os << v; }
+void print_value(std::ostream& os, double v) { os << std::fixed << std::setprecision(4) << v; }
 
-void print_rec(std::ostream& os, const std::vector<double>& v, const Shape& s, std::size_t dim, int64_t& pos,
-               int indent, bool integer) {
+template <class V>
+void print_rec(std::ostream& os, const std::vector<V>& v, const Shape& s, std::size_t dim, int64_t& pos, int indent) {
     os << '[';
     for (int64_t i = 0; i < s[dim]; ++i) {
         if (i) {
@@ -334,25 +363,30 @@ void print_rec(std::ostream& os, const std::vector<double>& v, const Shape& s, s
             if (dim + 1 < s.size()) os << '\n' << std::string(static_cast<std::size_t>(indent + 1), ' ');
             else os << ' ';
         }
-        if (dim + 1 == s.size()) print_value(os, v[static_cast<std::size_t>(pos++)], integer);
-        else print_rec(os, v, s, dim + 1, pos, indent + 1, integer);
+        if (dim + 1 == s.size()) print_value(os, v[static_cast<std::size_t>(pos++)]);
+        else print_rec(os, v, s, dim + 1, pos, indent + 1);
     }
     os << ']';
+}
+
+template <class V>
+void print_elements(std::ostream& os, const Tensor& t) {
+    const auto v = t.to_vector<V>();
+    if (t.dim() == 0) {
+        print_value(os, v[0]);
+    } else {
+        int64_t pos = 0;
+        print_rec(os, v, t.shape(), 0, pos, 7);
+    }
 }
 }  // namespace
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) {
     if (!t.defined()) return os << "tensor(undefined)";
     const auto flags = os.flags();
-    const auto v = t.to_vector<double>();
-    const bool integer = !is_floating_point(t.dtype());
     os << "tensor(";
-    if (t.dim() == 0) {
-        print_value(os, v[0], integer);
-    } else {
-        int64_t pos = 0;
-        print_rec(os, v, t.shape(), 0, pos, 7, integer);
-    }
+    if (is_floating_point(t.dtype())) print_elements<double>(os, t);
+    else print_elements<int64_t>(os, t);
     // float32 and int64 are the defaults, as in PyTorch.
     if (t.dtype() == kFloat64 || t.dtype() == kInt32) os << ", dtype=" << dtype_name(t.dtype());
     if (t.grad_fn()) os << ", grad_fn=<" << t.grad_fn()->name() << ">";

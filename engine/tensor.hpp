@@ -65,12 +65,14 @@ public:
     // Raw access; throws std::invalid_argument when T is not the tensor's dtype.
     template <class T>
     T* data() const;
-    // Element by index (any layout), converted to double.
-    double at(std::initializer_list<int64_t> index) const;
-    // The value of a one-element tensor.
-    double item() const;
-    template <class T>
-    T item() const { return static_cast<T>(item()); }
+    // Element by index (any layout), converted to T (double unless asked): at<int64_t>() reads an
+    // int64 exactly. A value T cannot hold (NaN or 1e30 as int64, 2^40 as int32) is refused with
+    // std::invalid_argument, as PyTorch's item<T>() does.
+    template <class T = double>
+    T at(std::initializer_list<int64_t> index) const;
+    // The value of a one-element tensor, converted to T as at() does.
+    template <class T = double>
+    T item() const;
     // A copy of the elements in row-major order.
     template <class T>
     std::vector<T> to_vector() const;

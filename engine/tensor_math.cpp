@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstring>
 #include <numeric>
+#include <string>
 
+#include "engine/convert.hpp"
 #include "engine/strided.hpp"
 
 namespace tapegrad {
@@ -36,9 +38,32 @@ Tensor as_contiguous(const Tensor& t, MemoryFormat format) {
     return out;
 }
 
-void copy_into(const Tensor& dst, const Tensor& src) {
+namespace {
+
+// Refuses, before copy_into writes anything, the first element (in row-major order) of src that D
+// cannot hold.
+template <class D, class S>
+void check_fits(const Tensor& src, const char* op) {
+    const S* s = src.data<S>();
+    int64_t index = 0;
+    for_each_run<1>(src.shape(), {src.strides()}, [&](auto off, int64_t n, auto st) {
+        const S* sp = s + off[0];
+        for (int64_t i = 0; i < n; ++i, ++index) {
+            const S v = sp[i * st[0]];
+            if (fits<D>(v)) continue;
+            throw std::invalid_argument(std::string(op) + ": element " + std::to_string(index) + " (row-major) of the " +
+                                        describe(src) + " tensor: " + overflow_message(v, dtype_of<D>()) +
+                                        "; replace NaN, infinite and out-of-range values first, or keep a floating-point dtype");
+        }
+    });
+}
+
+}  // namespace
+
+void copy_into(const Tensor& dst, const Tensor& src, const char* op) {
     dispatch_all(dst.dtype(), [&]<class D>() {
         dispatch_all(src.dtype(), [&]<class S>() {
+            if constexpr (can_overflow<D, S>) check_fits<D, S>(src, op);
             D* d = dst.data<D>();
             const S* s = src.data<S>();
             for_each_run_unordered<2>(dst.shape(), {dst.strides(), src.strides()}, [&](auto off, int64_t n, auto st) {
@@ -56,10 +81,10 @@ void copy_into(const Tensor& dst, const Tensor& src) {
     });
 }
 
-void fill_tensor(const Tensor& t, double value) {
+void fill_tensor(const Tensor& t, double value, const char* op) {
     dispatch_all(t.dtype(), [&]<class T>() {
         T* p = t.data<T>();
-        const T v = static_cast<T>(value);
+        const T v = checked_cast<T>(value, op);
         for_each_run_unordered<1>(t.shape(), {t.strides()}, [&](auto off, int64_t n, auto st) {
             T* q = p + off[0];
             for (int64_t i = 0; i < n; ++i) q[i * st[0]] = v;

@@ -9,12 +9,15 @@ namespace tapegrad {
 
 // A view of base's storage with the given geometry (offset in elements from base's first element).
 Tensor as_strided(const Tensor& base, const Shape& shape, const Strides& strides, int64_t offset = 0);
-// dst[i] = src[i] for every index; same shape, any strides, dtypes may differ.
-void copy_into(const Tensor& dst, const Tensor& src);
+// dst[i] = src[i] for every index; same shape, any strides, dtypes may differ. A conversion to an
+// integer dtype checks every element first (convert.hpp) and, if one does not fit, throws
+// std::invalid_argument naming `op` before anything is written.
+void copy_into(const Tensor& dst, const Tensor& src, const char* op = "copy");
 // t's values laid out densely in `format`: t itself when it already is, else a copy. Never
 // recorded, so kernels use it to get the layout they need (Tensor::contiguous is the recorded op).
 Tensor as_contiguous(const Tensor& t, MemoryFormat format = MemoryFormat::Contiguous);
-void fill_tensor(const Tensor& t, double value);
+// Every element of t = value, converted with checked_cast (naming `op`) before anything is written.
+void fill_tensor(const Tensor& t, double value, const char* op = "fill");
 // acc += g elementwise; same shape and dtype, any strides.
 void add_into(const Tensor& acc, const Tensor& g);
 // Sums over the axes marked in `reduce` (one flag per dimension); accumulates in double.

@@ -214,7 +214,17 @@ Module::PreparedLoad Module::prepare_load(const NamedTensors& dict, bool strict)
             throw std::invalid_argument("load_state_dict: size mismatch for '" + n + "': the checkpoint has " +
                                         (src.defined() ? tapegrad::to_string(src.shape()) : std::string("an undefined tensor")) +
                                         ", the model has " + tapegrad::to_string(t.shape()));
-        prepared.copies.emplace_back(t, src);
+        if (is_floating_point(t.dtype()) || src.dtype() == t.dtype()) {
+            prepared.copies.emplace_back(t, src);
+        } else {
+            // Converted now rather than in commit_load, so that a value the integer tensor cannot
+            // hold (NaN, 1e30) is refused before anything is written.
+            try {
+                prepared.copies.emplace_back(t, src.detach().to(t.dtype()));
+            } catch (const std::invalid_argument& e) {
+                throw std::invalid_argument("load_state_dict: '" + n + "': " + e.what());
+            }
+        }
         given.erase(it);
     }
     for (const auto& [n, _] : given) result.unexpected_keys.push_back(n);

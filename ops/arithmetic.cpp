@@ -20,7 +20,12 @@ Tensor binary(const Tensor& a, const Tensor& b, const char* op, F f) {
     return dispatch(a.dtype(), [&]<class T>() { return kernels::map_binary<T>(a, b, shape, f); });
 }
 
-Tensor scalar_like(double s, const Tensor& a) { return scalar_tensor(s, {.dtype = a.dtype()}); }
+// An integer tensor with a double scalar computes in float32, PyTorch's result type for an integer
+// tensor and a floating-point scalar (int64 [1, 2] + 1.5 is float32 [2.5, 3.5]): the scalar is
+// never converted to an integer type.
+DType computing_dtype(const Tensor& a) { return is_floating_point(a.dtype()) ? a.dtype() : kFloat32; }
+Tensor floating(const Tensor& a) { return a.to(computing_dtype(a)); }
+Tensor scalar_like(double s, const Tensor& a) { return scalar_tensor(s, {.dtype = computing_dtype(a)}); }
 
 }  // namespace
 
@@ -105,13 +110,13 @@ Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 Tensor operator-(const Tensor& a) { return neg(a); }
-Tensor operator+(const Tensor& a, double s) { return add(a, scalar_like(s, a)); }
-Tensor operator-(const Tensor& a, double s) { return sub(a, scalar_like(s, a)); }
-Tensor operator*(const Tensor& a, double s) { return mul(a, scalar_like(s, a)); }
-Tensor operator/(const Tensor& a, double s) { return div(a, scalar_like(s, a)); }
-Tensor operator+(double s, const Tensor& a) { return add(scalar_like(s, a), a); }
-Tensor operator-(double s, const Tensor& a) { return sub(scalar_like(s, a), a); }
-Tensor operator*(double s, const Tensor& a) { return mul(scalar_like(s, a), a); }
-Tensor operator/(double s, const Tensor& a) { return div(scalar_like(s, a), a); }
+Tensor operator+(const Tensor& a, double s) { return add(floating(a), scalar_like(s, a)); }
+Tensor operator-(const Tensor& a, double s) { return sub(floating(a), scalar_like(s, a)); }
+Tensor operator*(const Tensor& a, double s) { return mul(floating(a), scalar_like(s, a)); }
+Tensor operator/(const Tensor& a, double s) { return div(floating(a), scalar_like(s, a)); }
+Tensor operator+(double s, const Tensor& a) { return add(scalar_like(s, a), floating(a)); }
+Tensor operator-(double s, const Tensor& a) { return sub(scalar_like(s, a), floating(a)); }
+Tensor operator*(double s, const Tensor& a) { return mul(scalar_like(s, a), floating(a)); }
+Tensor operator/(double s, const Tensor& a) { return div(scalar_like(s, a), floating(a)); }
 
 }  // namespace tapegrad

@@ -59,12 +59,22 @@ Tensor& binary_inplace(Tensor& self, const Tensor& other, const char* op, F f) {
     return commit(self, f(self), op);
 }
 
+// The scalar of self.add_(value) and self.mul_(value). An integer tensor and a floating-point
+// scalar give a float32 result, which PyTorch refuses to write back into the integer tensor.
+Tensor scalar_operand(const Tensor& self, double value, const char* op, const char* out_of_place) {
+    if (!is_floating_point(self.dtype()))
+        throw std::invalid_argument(std::string(op) + ": the " + describe(self) + " tensor and a floating-point scalar give "
+                                    "a float32 result, which can't be cast to the " + dtype_name(self.dtype()) +
+                                    " tensor written in place; use " + out_of_place + ", which returns a new float32 tensor");
+    return scalar_tensor(value, {.dtype = self.dtype()});
+}
+
 }  // namespace
 
 Tensor& Tensor::fill_(double value) {
     check_target(*this, "fill_");
     if (!records(*this)) {
-        fill_tensor(*this, value);
+        fill_tensor(*this, value, "fill_");
         bump_version();
         return *this;
     }
@@ -80,7 +90,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
     const Tensor values = expand(src.detach(), shape());  // checks that src broadcasts to this shape
     if (!records(*this, src)) {
         // A source that shares this storage is read completely before anything is written.
-        copy_into(*this, values.impl()->storage == impl()->storage ? values.clone() : values);
+        copy_into(*this, values.impl()->storage == impl()->storage ? values.clone() : values, "copy_");
         bump_version();
         return *this;
     }
@@ -96,7 +106,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
     return binary_inplace(*this, other, "add_", [&](const Tensor& self) { return add(self, other, alpha); });
 }
-Tensor& Tensor::add_(double value) { return add_(scalar_tensor(value, {.dtype = dtype()})); }
+Tensor& Tensor::add_(double value) { return add_(scalar_operand(*this, value, "add_", "x + value")); }
 Tensor& Tensor::sub_(const Tensor& other) { return add_(other, -1.0); }
 Tensor& Tensor::mul_(const Tensor& other) {
     return binary_inplace(*this, other, "mul_", [&](const Tensor& self) {
@@ -104,7 +114,7 @@ Tensor& Tensor::mul_(const Tensor& other) {
         return mul(records(self, other) && other.requires_grad() ? self.clone() : self, other);
     });
 }
-Tensor& Tensor::mul_(double value) { return mul_(scalar_tensor(value, {.dtype = dtype()})); }
+Tensor& Tensor::mul_(double value) { return mul_(scalar_operand(*this, value, "mul_", "x * value")); }
 Tensor& Tensor::div_(const Tensor& other) {
     return binary_inplace(*this, other, "div_", [&](const Tensor& self) {
         return div(records(self, other) && other.requires_grad() ? self.clone() : self, other);

@@ -168,7 +168,7 @@ Tensor clone(const Tensor& x) {
 Tensor to_dtype(const Tensor& x, DType dtype) {
     if (x.dtype() == dtype) return x;
     Tensor out = empty(x.shape(), x.suggest_memory_format(), {.dtype = dtype});
-    copy_into(out, x);
+    copy_into(out, x, "to");
     if (!is_floating_point(dtype)) return out;  // integers carry no gradient
     const DType from = x.dtype();
     return record("to", out, {x}, [from](const Tensor& g, const GradMask&) { return std::vector<Tensor>{to_dtype(g, from)}; });

@@ -121,6 +121,14 @@ struct Mul {
     std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const {
         return {needs[0] ? g * b.unpack() : Tensor(), needs[1] ? g * a.unpack() : Tensor()};
     }
+    // Both gradients in one pass over g when everything has one dense layout; the spec otherwise.
+    std::vector<Tensor> fused_backward(Kernels kernels, const Tensor& g, const GradMask& needs) const {
+        if (is_reference(kernels) || !needs[0] || !needs[1]) return backward(g, needs);
+        const Tensor x = a.unpack(), y = b.unpack();
+        if (!kernels::same_dense_layout(g, x) || !kernels::same_dense_layout(g, y)) return backward(g, needs);
+        const auto grads = dispatch(g.dtype(), [&]<class T>() { return kernels::product_gradients<T>(g, x, y); });
+        return {grads[0], grads[1]};
+    }
 };
 
 // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2. The output is not saved: an in-place write to it later

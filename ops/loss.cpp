@@ -5,6 +5,7 @@
 #include "engine/tensor_math.hpp"
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
+#include "ops/detail/op.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/kernels/loss.hpp"
 #include "ops/reduce.hpp"
@@ -17,6 +18,7 @@ Tensor row_major(const Tensor& t) { return t.is_contiguous() ? t.detach() : t.de
 
 Tensor softmax_op(const char* op, const Tensor& x_in, int64_t dim, bool log) {
     if (!x_in.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
+    detail::check_op_inputs(op, detail::DTypes::Floating, {&x_in});
     if (x_in.dim() == 0) throw std::invalid_argument(std::string(op) + ": needs at least 1 dimension, got a scalar");
     const std::size_t d = normalize_axis(dim, x_in.dim(), op);
     // The fast kernels take rows of K contiguous values: another axis is moved last and back (a
@@ -61,6 +63,7 @@ Tensor softmax_op(const char* op, const Tensor& x_in, int64_t dim, bool log) {
 
 void check_classification(const char* op, const Tensor& x, const std::vector<int64_t>& labels, const char* what) {
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the " + what + " are undefined");
+    detail::check_op_inputs(op, detail::DTypes::Floating, {&x});
     if (x.dim() != 2)
         throw std::invalid_argument(std::string(op) + ": expects " + what + " of shape [N,K], got " + to_string(x.shape()));
     const int64_t N = x.shape()[0], K = x.shape()[1];
@@ -185,6 +188,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
     if (input.shape() != target.shape() || input.dtype() != target.dtype())
         throw std::invalid_argument("mse_loss: input " + describe(input) + " and target " + describe(target) +
                                     " must have the same shape and dtype");
+    detail::check_op_inputs("mse_loss", detail::DTypes::Floating, {&input, &target});
     const Tensor a = row_major(input), b = row_major(target);
     const int64_t n = a.numel();
     Tensor diff = empty(a.shape(), {.dtype = a.dtype()});
@@ -232,6 +236,7 @@ template <class Labels>
 Tensor cross_entropy(const Tensor& logits, const Labels& labels_in, const CrossEntropyOptions& o, SourceLocation loc) {
     const Tensor& labels = labels_in;
     if (!logits.defined() || !labels.defined()) throw std::invalid_argument("cross_entropy: logits or labels are undefined");
+    detail::check_op_inputs("cross_entropy", detail::DTypes::Floating, {&logits});
     const std::string shapes = " (logits " + describe(logits) + ", labels " + describe(labels) + ")";
     if (logits.dim() != 2) throw std::invalid_argument("cross_entropy: logits must be 2-D [N,K]" + shapes);
     if (labels.dtype() != kInt64 && labels.dtype() != kInt32)

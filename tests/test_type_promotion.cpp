@@ -2,14 +2,15 @@
 // are computed exactly in their own dtype (wrapping on overflow), div of integers is true division
 // in float32, mixed dtypes compute in torch.result_type (0-dim tensors taking part only across
 // categories), in-place writes refuse a float result for an integer tensor, and every input's
-// gradient comes back in its own dtype. PyTorch's side of each case is checked by
-// tests/type_promotion_pytorch.py.
+// gradient comes back in its own dtype. sum, max, min, take, put_add and constant pad compute on
+// integers as PyTorch's do. PyTorch's side of each case is checked by tests/type_promotion_pytorch.py.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <limits>
 
 #include "error_text.hpp"
+#include "ops/index.hpp"
 #include "tapegrad.hpp"
 
 namespace tg = tapegrad;
@@ -187,4 +188,36 @@ TEST_CASE("each input's gradient has the input's dtype, in first and second deri
     CHECK(gi[0].dtype() == F32);
     CHECK(gi[1].dtype() == F64);
     CHECK(tg::allclose(gi[1], tg::tensor({2.0, 2.0}, {.dtype = F64}), 0, 0));
+}
+
+TEST_CASE("sum, max, min, take, put_add and constant pad compute on integers as PyTorch; mean and reflect pad refuse them") {
+    constexpr int64_t big = (int64_t{1} << 53) + 1;
+    const Tensor total = int64s({big, 1}).sum();
+    CHECK(total.dtype() == I64);
+    CHECK(total.item<int64_t>() == big + 1);
+    const Tensor rows = tg::sum(int32s({1, 2, 3, 4}).reshape({2, 2}), {1}, true);
+    CHECK(rows.dtype() == I64);
+    CHECK(rows.shape() == tg::Shape{2, 1});
+    CHECK(rows.to_vector<int64_t>() == std::vector<int64_t>{3, 7});
+    CHECK(int32s({1}).sum().dtype() == I64);
+    CHECK(int64s({std::numeric_limits<int64_t>::max(), 1}).sum().item<int64_t>() == std::numeric_limits<int64_t>::min());
+    CHECK(tg::scalar_tensor(4.0, {.dtype = I32}).sum().item<int64_t>() == 4);
+    const std::string mean = error_of([] { (void)int64s({1, 2}).mean(); });
+    CHECK(mean.rfind("mean: could not infer the output dtype", 0) == 0);
+
+    CHECK(tg::max(int64s({1, big, 3, 2}).reshape({2, 2}), 1).to_vector<int64_t>() == std::vector<int64_t>{big, 3});
+    const Tensor smallest = tg::min(int32s({1, 5, 3, 2}).reshape({2, 2}), 0);
+    CHECK(smallest.dtype() == I32);
+    CHECK(smallest.to_vector<int32_t>() == std::vector<int32_t>{1, 2});
+
+    CHECK(tg::take(int64s({big, 2, 3, 4}).reshape({2, 2}), {3, 0, 0}, {3}).to_vector<int64_t>() == std::vector<int64_t>{4, big, big});
+    CHECK(tg::put_add({3}, {2, 0, 2}, int64s({big, 5, 1})).to_vector<int64_t>() == std::vector<int64_t>{5, 0, big + 1});
+
+    const Tensor padded = tg::pad(int64s({1, 2}).reshape({1, 2}), {1, 0}, tg::PadMode::Constant, 2.7);
+    CHECK(padded.dtype() == I64);
+    CHECK(padded.to_vector<int64_t>() == std::vector<int64_t>{2, 1, 2});
+    CHECK(contains(error_of([] { (void)tg::pad(int64s({1, 2}).reshape({1, 2}), {1, 0}, tg::PadMode::Constant, 1e30); }),
+                   "pad: value 1e+30 cannot be converted to type int64 without overflow"));
+    CHECK(error_of([] { (void)tg::pad(int64s({1, 2, 3}).reshape({1, 1, 3}), {1, 1}, tg::PadMode::Reflect); })
+              .rfind("pad: reflect mode takes float32 or float64 tensors, got int64", 0) == 0);
 }

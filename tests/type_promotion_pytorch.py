@@ -89,6 +89,24 @@ expect("int64.div_(int64)", lambda: torch.tensor([4]).div_(torch.tensor([2])),
 expect("int32.div_(int32)", lambda: torch.tensor([4], dtype=I32).div_(torch.tensor([2], dtype=I32)),
        ("raises", "result type Float can't be cast to the desired output type Int"))
 
+# Other ops on integer tensors.
+expect("sum int64 exact", lambda: (torch.tensor([big, 1]).sum().item(), torch.tensor([big, 1]).sum().dtype), (big + 1, I64))
+expect("sum int32 is int64", lambda: torch.tensor([[1, 2], [3, 4]], dtype=I32).sum(1, keepdim=True).tolist(), [[3], [7]])
+expect("sum int32 dtype", lambda: torch.tensor([1], dtype=I32).sum().dtype, I64)
+expect("sum wraps", lambda: torch.tensor([2**63 - 1, 1]).sum().item(), -(2**63))
+expect("mean int64", lambda: torch.tensor([1, 2]).mean(), ("raises", "mean(): could not infer output dtype"))
+expect("max int64", lambda: torch.tensor([[1, big], [3, 2]]).max(1).values.tolist(), [big, 3])
+expect("min int32", lambda: torch.tensor([[1, 5], [3, 2]], dtype=I32).min(0).values.tolist(), [1, 2])
+expect("take int64", lambda: torch.tensor([[big, 2], [3, 4]]).take(torch.tensor([3, 0, 0])).tolist(), [4, big, big])
+expect("put_ accumulate int64", lambda: torch.zeros(3, dtype=I64).put_(torch.tensor([2, 0, 2]), torch.tensor([big, 5, 1]),
+                                                                        accumulate=True).tolist(), [5, 0, big + 1])
+expect("pad constant int64 truncates the value", lambda: torch.nn.functional.pad(torch.tensor([[1, 2]]), (1, 0), value=2.7).tolist(),
+       [[2, 1, 2]])
+expect("pad constant int64 value out of range", lambda: torch.nn.functional.pad(torch.tensor([[1, 2]]), (1, 0), value=1e30),
+       ("raises", "cannot be converted to type int64_t without overflow"))
+expect("pad reflect int64", lambda: torch.nn.functional.pad(torch.tensor([[[1, 2, 3]]]), (1, 1), mode="reflect"),
+       ("raises", "not implemented for 'Long'"))
+
 
 def grad_dtypes(fn):
     a = torch.tensor([1.5, -2.0], requires_grad=True)

@@ -60,6 +60,11 @@ struct OpContext {
 // `required` on are optional (a bias): they may be undefined.
 void check_op_inputs(const char* op, DTypes policy, std::span<const Tensor* const> inputs,
                      std::size_t required = SIZE_MAX);
+// The same for an op not (yet) run through run_op: check_op_inputs("softmax", DTypes::Floating, {&x}).
+inline void check_op_inputs(const char* op, DTypes policy, std::initializer_list<const Tensor*> inputs,
+                            std::size_t required = SIZE_MAX) {
+    check_op_inputs(op, policy, std::span<const Tensor* const>(inputs.begin(), inputs.size()), required);
+}
 
 // How many of a definition's inputs must be defined: all, unless it declares
 // `static constexpr std::size_t required_inputs`.

@@ -14,6 +14,7 @@
 #include "nn/data.hpp"
 #include "nn/init.hpp"
 #include "nn/layers.hpp"
+#include "nn/losses.hpp"
 #include "nn/module.hpp"
 #include "nn/normalization.hpp"
 #include "nn/optim.hpp"

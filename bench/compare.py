@@ -46,10 +46,14 @@ def header(doc):
     ours = doc.get("ours", {})
     lines = ["Processor: {} (family {}, model {}{}), {} cores, {} MHz; ISA: {}.".format(
         m["model_name"], m["family"], m["model"], ", " + m["zen"] if m["zen"] else "", m["cores"], m["mhz"], m["isa"])]
-    lines.append("oneDNN runs its {} kernels (DNNL_MAX_CPU_ISA={}). OPENBLAS_CORETYPE={}.".format(
-        ours.get("onednn_isa", "?"), m["dnnl_max_cpu_isa"] or "unset", m["openblas_coretype"] or "unset"))
-    lines.append("PyTorch {} on {} ({}); allocator {}.".format(doc["torch"], doc["blas"]["kind"],
-                                                              ", ".join(doc["blas"]["libraries"]), doc["allocator"]))
+    lines.append("oneDNN runs its {} kernels (DNNL_MAX_CPU_ISA={}). Our side: OPENBLAS_CORETYPE={}.".format(
+        ours.get("onednn_isa", "?"), m["dnnl_max_cpu_isa"] or "unset",
+        m.get("ours_openblas_coretype") or m["openblas_coretype"] or "unset"))
+    lines.append("PyTorch {} on {} ({}), OpenBLAS kernel {} (OPENBLAS_CORETYPE={}; its sgemm agrees with float64 to "
+                 "{}); allocator {}.".format(doc["torch"], doc["blas"]["kind"], ", ".join(doc["blas"]["libraries"]),
+                                            doc["blas"].get("corename") or "?", m["openblas_coretype"] or "unset",
+                                            "{:.1e}".format(doc["sgemm_rel_err"]) if "sgemm_rel_err" in doc else "?",
+                                            doc["allocator"]))
     if ours.get("gemm"):
         lines.append("Our GEMM: " + "; ".join("{} -> {}".format(k, v) for k, v in ours["gemm"].items()) + ".")
     lines.append("Peak: {} FMA units x {} floats x 2 flops x {:.2f} GHz = {:.0f} GFLOP/s per core. "

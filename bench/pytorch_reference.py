@@ -25,6 +25,7 @@ LD_LIBRARY_PATH (it finds its OpenBLAS through its RPATH).
 Run with /usr/bin/python3 (Debian's python3-torch and python3-torchvision).
 """
 import argparse
+import ctypes
 import json
 import os
 import re
@@ -68,7 +69,41 @@ def machine():
     return {"model_name": info.get("model name", "?"), "family": family, "model": model, "zen": zen, "isa": isa,
             "mhz": float(info.get("cpu MHz", 0) or 0), "fma": "fma" in flags, "cores": os.cpu_count(),
             "dnnl_max_cpu_isa": os.environ.get("DNNL_MAX_CPU_ISA", ""),
-            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "")}
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
+            "ours_openblas_coretype": os.environ.get(OURS_ENV_PREFIX + "OPENBLAS_CORETYPE", "")}
+
+
+# scripts/bench.sh gives PyTorch OpenBLAS's best kernel for the processor (OPENBLAS_CORETYPE and
+# OPENBLAS_L2_SIZE unset together) and hands the environment's own values to our side under these
+# names, so that only the PyTorch side leaves the pinned kernel.
+OURS_ENV_PREFIX = "TAPEGRAD_OURS_"
+OPENBLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def openblas_corename(libraries):
+    """The kernel OpenBLAS loaded in this process (openblas_get_corename), or "" without OpenBLAS."""
+    for path in libraries:
+        try:
+            lib = ctypes.CDLL(path)
+            get = lib.openblas_get_corename
+        except (OSError, AttributeError):
+            continue
+        get.restype = ctypes.c_char_p
+        return get().decode()
+    return ""
+
+
+def check_sgemm_against_float64():
+    """PyTorch's float32 matmul under the loaded kernel against float64, before anything is timed:
+    a kernel that computes wrong is no anchor."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(512, 512, generator=g), torch.randn(512, 512, generator=g)
+    exact = a.double() @ b.double()
+    err = ((a @ b).double() - exact).abs().max().item() / exact.abs().max().item()
+    if not err < 1e-5:
+        raise SystemExit("PyTorch's sgemm differs from float64 by {:.1e} (relative to the largest entry) under "
+                         "this OpenBLAS kernel: not a valid anchor".format(err))
+    return err
 
 
 def loaded_blas():
@@ -83,11 +118,12 @@ def loaded_blas():
                 libs.add(os.path.realpath(path))
     libs = sorted(libs)
     text = " ".join(libs)
+    core = openblas_corename(libs)
     kind = "OpenBLAS, OpenMP build" if "openblas-openmp" in text else \
         "OpenBLAS, pthread build" if "openblas-pthread" in text else \
         "OpenBLAS, serial build" if "openblas-serial" in text else \
         "reference BLAS (libblas3)" if "/blas/" in text else "unknown"
-    return {"kind": kind, "libraries": libs}
+    return {"kind": kind, "libraries": libs, "corename": core}
 
 
 def time_runs(fn, min_time, warmup=1):
@@ -265,7 +301,10 @@ class Ours:
 
     def __init__(self, binary, min_time):
         env = {k: v for k, v in os.environ.items()
-               if not k.startswith("MALLOC_") and k != "LD_LIBRARY_PATH"}
+               if not k.startswith("MALLOC_") and k != "LD_LIBRARY_PATH" and not k.startswith(OURS_ENV_PREFIX)}
+        for name in OPENBLAS_PINS:
+            if OURS_ENV_PREFIX + name in os.environ:
+                env[name] = os.environ[OURS_ENV_PREFIX + name]
         self.proc = subprocess.Popen([binary, "--serve", "--benchmark_min_time={}".format(min_time)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
@@ -308,9 +347,11 @@ def main():
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    info = {"machine": machine(), "torch": torch.__version__, "allocator": allocator_variant(), "blas": loaded_blas()}
-    print("== PyTorch {} on {}; allocator {}".format(torch.__version__, info["blas"]["kind"], info["allocator"]),
-          file=sys.stderr)
+    info = {"machine": machine(), "torch": torch.__version__, "allocator": allocator_variant(), "blas": loaded_blas(),
+            "sgemm_rel_err": check_sgemm_against_float64()}
+    print("== PyTorch {} on {}, OpenBLAS kernel {} (sgemm agrees with float64 to {:.1e}); allocator {}".format(
+        torch.__version__, info["blas"]["kind"], info["blas"]["corename"] or "?", info["sgemm_rel_err"],
+        info["allocator"]), file=sys.stderr)
     if not info["blas"]["kind"].startswith("OpenBLAS, OpenMP"):
         print("== WARNING: PyTorch is not on OpenBLAS's OpenMP build ({}): not a fair anchor for matmul. Install "
               "libopenblas0-openmp and run with LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp "

@@ -24,6 +24,12 @@ void FlatBuffer::pack(std::size_t i, const Tensor& t) const {
 
 void FlatBuffer::unpack(std::size_t i, const Tensor& t) const { copy_into(t, slot(i)); }
 
+std::vector<double> FlatBuffer::read(std::size_t i) const { return slot(i).to(kFloat64).to_vector<double>(); }
+
+void FlatBuffer::write(std::size_t i, const std::vector<double>& values) const {
+    copy_into(slot(i), from_vector(values, shapes_.at(i)).to(flat_.dtype()));
+}
+
 void FlatBuffer::scale(double factor) const {
     const int64_t n = numel();
     if (flat_.dtype() == kFloat32) {

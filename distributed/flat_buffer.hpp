@@ -23,6 +23,9 @@ public:
     void pack(std::size_t i, const Tensor& t) const;
     // t = slot(i) (any strides).
     void unpack(std::size_t i, const Tensor& t) const;
+    // Slot i's elements, in order (a small slot: the reducer's flags).
+    std::vector<double> read(std::size_t i) const;
+    void write(std::size_t i, const std::vector<double>& values) const;
     // Multiplies every element by `factor` (averaging a sum over ranks).
     void scale(double factor) const;
 

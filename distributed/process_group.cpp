@@ -2,14 +2,16 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <iostream>
 
+#include "distributed/collectives.hpp"
 #include "distributed/flat_buffer.hpp"
-#include "distributed/mpi_detail.hpp"
 #include "engine/tensor_math.hpp"
 
 namespace tapegrad::distributed {
@@ -46,14 +48,78 @@ void on_terminate() {
     ProcessGroup::world().abort(what);
 }
 
+// The end of the program (return from main, std::exit): glibc's on_exit hands the handler the
+// exit status. A failing status ends the whole job at once, as a crash does; a clean one waits
+// for the other ranks (bounded by the timeout), so that none is left waiting for this one.
+detail::Engine* g_engine = nullptr;
+
+void leave(int status, void*) {
+    int finalised = 0;
+    MPI_Finalized(&finalised);
+    if (finalised) return;  // the program finalised MPI itself
+    const ProcessGroup& group = ProcessGroup::world();
+    if (group.size() > 1 && status != 0) group.abort("exited with status " + std::to_string(status), status);
+    if (!g_engine->broken().empty())
+        group.abort("reached the end of the program after a collective failed: " + g_engine->broken());
+    const std::string problem = g_engine->leave_together();
+    if (!problem.empty()) group.abort(problem);
+}
+
+double timeout_from_environment(double fallback) {
+    const char* text = std::getenv("TAPEGRAD_COLLECTIVE_TIMEOUT");
+    if (!text || !*text) return fallback;
+    char* end = nullptr;
+    const double seconds = std::strtod(text, &end);
+    if (*end != '\0' || !(seconds > 0) || !std::isfinite(seconds))
+        throw std::invalid_argument(std::string("TAPEGRAD_COLLECTIVE_TIMEOUT must be a positive number of seconds, got '") +
+                                    text + "'");
+    return seconds;
+}
+
+DebugLevel debug_from_environment(DebugLevel fallback) {
+    const char* text = std::getenv("TAPEGRAD_DISTRIBUTED_DEBUG");
+    if (!text || !*text) return fallback;
+    if (std::strcmp(text, "OFF") == 0) return DebugLevel::Off;
+    if (std::strcmp(text, "DETAIL") == 0) return DebugLevel::Detail;
+    throw std::invalid_argument(std::string("TAPEGRAD_DISTRIBUTED_DEBUG must be OFF or DETAIL, got '") + text + "'");
+}
+
+std::string values_text(int64_t count, DType dtype) {
+    return std::to_string(count) + " " + dtype_name(dtype) + (count == 1 ? " value" : " values");
+}
+
+void run(detail::Engine& engine, Channel channel, std::string what, std::shared_ptr<void> keep_alive,
+         detail::IssueFn issue) {
+    engine.wait(engine.start(channel, std::move(what), std::move(keep_alive), std::move(issue)));
+}
+
 }  // namespace
 
+const char* channel_name(Channel channel) {
+    switch (channel) {
+    case Channel::User: return "user";
+    case Channel::DataParallel: return "data-parallel";
+    case Channel::BatchNorm: return "batch-norm";
+    }
+    return "unknown";
+}
+
+bool Work::test() { return !pending_ || engine_->test(pending_); }
+
+void Work::wait() {
+    if (pending_) engine_->wait(pending_);
+}
+
 ProcessGroup& ProcessGroup::world() {
-    static ProcessGroup group;
+    // Never destroyed: the exit handler, which runs after static destructors, still needs it.
+    static ProcessGroup& group = *new ProcessGroup;
     return group;
 }
 
 ProcessGroup::ProcessGroup() {
+    ProcessGroupOptions options;
+    options.timeout_seconds = timeout_from_environment(options.timeout_seconds);
+    options.debug = debug_from_environment(options.debug);
     int initialised = 0;
     MPI_Initialized(&initialised);
     if (!initialised) {
@@ -65,6 +131,8 @@ ProcessGroup::ProcessGroup() {
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    engine_ = g_engine = new detail::Engine(rank_, size_, options);
+    on_exit(leave, nullptr);
     if (size_ > 1) {
         std::set_terminate(on_terminate);
         const int n = std::snprintf(g_killed_line, sizeof g_killed_line,
@@ -76,34 +144,61 @@ ProcessGroup::ProcessGroup() {
     }
 }
 
-ProcessGroup::~ProcessGroup() {
-    int finalised = 0;
-    MPI_Finalized(&finalised);
-    if (!finalised) MPI_Finalize();
-}
-
 std::string describe_rank(const ProcessGroup& group) {
     return "rank " + std::to_string(group.rank()) + " of " + std::to_string(group.size());
 }
 
-void ProcessGroup::barrier() const { MPI_Barrier(MPI_COMM_WORLD); }
+const ProcessGroupOptions& ProcessGroup::options() const { return engine_->options; }
 
-void ProcessGroup::all_reduce_sum(std::vector<double>& values) const {
-    if (size_ == 1 || values.empty()) return;
-    MPI_Allreduce(MPI_IN_PLACE, values.data(), detail::mpi_count(static_cast<int64_t>(values.size()), "all_reduce_sum"),
-                  MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+void ProcessGroup::set_options(const ProcessGroupOptions& options) {
+    if (!(options.timeout_seconds > 0) || !std::isfinite(options.timeout_seconds))
+        throw std::invalid_argument("ProcessGroup::set_options: timeout_seconds must be a positive number, got " +
+                                    std::to_string(options.timeout_seconds));
+    engine_->options = options;
 }
 
-void ProcessGroup::all_reduce_sum(const Tensor& t) const {
+void ProcessGroup::barrier(Channel channel) const {
+    if (size_ == 1) return;
+    run(*engine_, channel, "barrier", nullptr, [](MPI_Comm comm, MPI_Request* r) { MPI_Ibarrier(comm, r); });
+}
+
+void ProcessGroup::all_reduce_sum(std::vector<double>& values, Channel channel) const {
+    if (size_ == 1 || values.empty()) return;
+    const int count = detail::mpi_count(static_cast<int64_t>(values.size()), "all_reduce_sum");
+    auto staged = std::make_shared<std::vector<double>>(values);
+    run(*engine_, channel, "all_reduce_sum of " + values_text(count, kFloat64), staged,
+        [staged, count](MPI_Comm comm, MPI_Request* r) {
+            MPI_Iallreduce(MPI_IN_PLACE, staged->data(), count, MPI_DOUBLE, MPI_SUM, comm, r);
+        });
+    values = *staged;
+}
+
+void ProcessGroup::all_reduce_sum(const Tensor& t, Channel channel) const {
     if (size_ == 1 || t.numel() == 0) return;
     FlatBuffer buffer({t.shape()}, t.dtype());
     buffer.pack(0, t);
-    MPI_Allreduce(MPI_IN_PLACE, buffer.flat().data_ptr(), detail::mpi_count(buffer.numel(), "all_reduce_sum"),
-                  detail::mpi_type(t.dtype()), MPI_SUM, MPI_COMM_WORLD);
+    all_reduce_sum_async(buffer.flat(), channel, "").wait();
     buffer.unpack(0, t);
 }
 
-void ProcessGroup::broadcast(const std::vector<Tensor>& tensors, int root) const {
+Work ProcessGroup::all_reduce_sum_async(const Tensor& dense, Channel channel, const std::string& label) const {
+    if (!dense.is_contiguous() || (dense.dtype() != kFloat32 && dense.dtype() != kFloat64))
+        throw std::invalid_argument("all_reduce_sum_async: expected a contiguous float32 or float64 tensor, got " +
+                                    describe(dense));
+    const int count = detail::mpi_count(dense.numel(), "all_reduce_sum");
+    auto staged = std::make_shared<Tensor>(dense);
+    const std::string what = "all_reduce_sum of " + values_text(count, dense.dtype()) +
+                             (label.empty() ? "" : " (" + label + ")");
+    return Work(engine_, engine_->start(channel, what, staged, [staged, count](MPI_Comm comm, MPI_Request* r) {
+                    MPI_Iallreduce(MPI_IN_PLACE, staged->data_ptr(), count, detail::mpi_type(staged->dtype()), MPI_SUM,
+                                   comm, r);
+                }));
+}
+
+void ProcessGroup::broadcast(const std::vector<Tensor>& tensors, int root, Channel channel) const {
+    if (root < 0 || root >= size_)
+        throw std::invalid_argument("broadcast: root rank " + std::to_string(root) + " is not in [0, " +
+                                    std::to_string(size_) + ")");
     if (size_ == 1) return;
     // One message per dtype: every tensor of that dtype, end to end.
     for (DType dtype : {kFloat32, kFloat64}) {
@@ -118,29 +213,46 @@ void ProcessGroup::broadcast(const std::vector<Tensor>& tensors, int root) const
         FlatBuffer buffer(shapes, dtype);
         if (rank_ == root)
             for (std::size_t i = 0; i < picked.size(); ++i) buffer.pack(i, picked[i]);
-        MPI_Bcast(buffer.flat().data_ptr(), detail::mpi_count(buffer.numel(), "broadcast"), detail::mpi_type(dtype),
-                  root, MPI_COMM_WORLD);
+        const int count = detail::mpi_count(buffer.numel(), "broadcast");
+        auto staged = std::make_shared<Tensor>(buffer.flat());
+        run(*engine_, channel, "broadcast of " + values_text(count, dtype) + " from rank " + std::to_string(root),
+            staged, [staged, count, root](MPI_Comm comm, MPI_Request* r) {
+                MPI_Ibcast(staged->data_ptr(), count, detail::mpi_type(staged->dtype()), root, comm, r);
+            });
         if (rank_ != root)
             for (std::size_t i = 0; i < picked.size(); ++i) buffer.unpack(i, picked[i]);
     }
 }
 
-std::vector<std::string> ProcessGroup::all_gather(const std::string& text) const {
+std::vector<std::string> ProcessGroup::all_gather(const std::string& text, Channel channel) const {
+    if (size_ == 1) return {text};
     const int length = detail::mpi_count(static_cast<int64_t>(text.size()), "all_gather");
-    std::vector<int> lengths(static_cast<std::size_t>(size_));
-    MPI_Allgather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, MPI_COMM_WORLD);
-    std::vector<int> displacements(lengths.size());
+    auto lengths = std::make_shared<std::vector<int>>(static_cast<std::size_t>(size_));
+    (*lengths)[static_cast<std::size_t>(rank_)] = length;
+    run(*engine_, channel, "all_gather of the text lengths", lengths, [lengths](MPI_Comm comm, MPI_Request* r) {
+        MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, lengths->data(), 1, MPI_INT, comm, r);
+    });
+    struct Gather {
+        std::string all;
+        std::vector<int> lengths, displacements;
+    };
+    auto gather = std::make_shared<Gather>();
+    gather->lengths = *lengths;
     int64_t total = 0;
-    for (std::size_t r = 0; r < lengths.size(); ++r) {
-        displacements[r] = detail::mpi_count(total, "all_gather");
-        total += lengths[r];
+    for (int n : gather->lengths) {
+        gather->displacements.push_back(detail::mpi_count(total, "all_gather"));
+        total += n;
     }
-    std::string all(static_cast<std::size_t>(total), '\0');
-    MPI_Allgatherv(text.data(), length, MPI_CHAR, all.data(), lengths.data(), displacements.data(), MPI_CHAR,
-                   MPI_COMM_WORLD);
+    gather->all.assign(static_cast<std::size_t>(total), '\0');
+    text.copy(gather->all.data() + gather->displacements[static_cast<std::size_t>(rank_)], text.size());
+    run(*engine_, channel, "all_gather of texts", gather, [gather](MPI_Comm comm, MPI_Request* r) {
+        MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, gather->all.data(), gather->lengths.data(),
+                        gather->displacements.data(), MPI_CHAR, comm, r);
+    });
     std::vector<std::string> out;
-    for (std::size_t r = 0; r < lengths.size(); ++r)
-        out.push_back(all.substr(static_cast<std::size_t>(displacements[r]), static_cast<std::size_t>(lengths[r])));
+    for (std::size_t r = 0; r < gather->lengths.size(); ++r)
+        out.push_back(gather->all.substr(static_cast<std::size_t>(gather->displacements[r]),
+                                         static_cast<std::size_t>(gather->lengths[r])));
     return out;
 }
 

@@ -26,7 +26,7 @@ enum class Remainder {
     Drop,
     // No padding, nothing dropped: the first (size % num_replicas) ranks get one item more.
     // For evaluation, where every item must count exactly once; ranks may take different numbers
-    // of steps, so only use it where no collective runs per step.
+    // of steps, so use it where no collective runs per step, or for training inside a Join.
     Uneven,
 };
 

@@ -8,12 +8,12 @@
 
 namespace tapegrad::distributed {
 
-Tensor all_reduce_sum(const Tensor& x, const ProcessGroup& group) {
+Tensor all_reduce_sum(const Tensor& x, const ProcessGroup& group, Channel channel) {
     Tensor out = x.detach().clone();
-    group.all_reduce_sum(out);
-    return record("all_reduce_sum", out, {x}, [&group](const Tensor& grad_output, const GradMask&) {
+    group.all_reduce_sum(out, channel);
+    return record("all_reduce_sum", out, {x}, [&group, channel](const Tensor& grad_output, const GradMask&) {
         Tensor g = grad_output.clone();
-        group.all_reduce_sum(g);
+        group.all_reduce_sum(g, channel);
         return std::vector<Tensor>{g};
     });
 }
@@ -27,7 +27,7 @@ Tensor SyncBatchNorm::forward(const Tensor& x) {
         throw std::invalid_argument("SyncBatchNorm: expected a 4-D input [N,C,H,W], got " + describe(x));
     const int64_t channels = x.shape()[1];
     std::vector<double> count{static_cast<double>(x.numel() / channels)};
-    group_.all_reduce_sum(count);
+    group_.all_reduce_sum(count, Channel::BatchNorm);
     const double total = count[0];
     if (total < 2)
         throw std::invalid_argument("SyncBatchNorm: expected more than 1 value per channel over all ranks, got " +
@@ -35,9 +35,9 @@ Tensor SyncBatchNorm::forward(const Tensor& x) {
     // Two passes, as the single-process kernel: the mean first, then the squared deviations from
     // it, which stays accurate where sum(x^2)/n - mean^2 would cancel.
     const std::vector<int64_t> axes{0, 2, 3};
-    const Tensor mean = all_reduce_sum(x.sum(axes, true), group_) / total;  // [1,C,1,1]
+    const Tensor mean = all_reduce_sum(x.sum(axes, true), group_, Channel::BatchNorm) / total;  // [1,C,1,1]
     const Tensor centred = x - mean;
-    const Tensor var = all_reduce_sum((centred * centred).sum(axes, true), group_) / total;  // biased
+    const Tensor var = all_reduce_sum((centred * centred).sum(axes, true), group_, Channel::BatchNorm) / total;  // biased
     Tensor y = centred * pow(var + config.eps, -0.5);
     if (config.affine) y = y * weight.view({1, channels, 1, 1}) + bias.view({1, channels, 1, 1});
     if (config.track_running_stats) {

@@ -8,7 +8,8 @@
 // between the two. Cost: in forward, two blocking all-reduces of C values per layer (the sum,
 // then the sum of squared deviations) plus one of the element count; in backward, the same two
 // all-reduces of C values for their gradients. In eval mode, or in a world of one, it is
-// BatchNorm2d.
+// BatchNorm2d. Its collectives travel on Channel::BatchNorm, apart from the wrapper's gradient
+// buckets: backward interleaves the two, in an order that may differ between ranks.
 #include "distributed/process_group.hpp"
 #include "nn/layers.hpp"
 
@@ -27,6 +28,7 @@ private:
 
 // The sum of x over the ranks, differentiable: the gradient of each rank's x is the sum of the
 // ranks' output gradients. Collective: every rank must call it, and its backward, in step.
-Tensor all_reduce_sum(const Tensor& x, const ProcessGroup& group);
+// SyncBatchNorm uses it on Channel::BatchNorm.
+Tensor all_reduce_sum(const Tensor& x, const ProcessGroup& group, Channel channel = Channel::User);
 
 }  // namespace tapegrad::distributed

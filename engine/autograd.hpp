@@ -126,8 +126,13 @@ public:
     Node(const Node&) = delete;
     Node& operator=(const Node&) = delete;
 
+    // The forward op's name, as errors say it: "conv2d".
     const std::string& name() const { return name_; }
+    // The node's name as PyTorch's grad_fn names it: "Conv2dBackward0" (to_dot, stack traces).
+    std::string type_name() const;
     const std::vector<Edge>& edges() const { return edges_; }
+    // Creation order, process-wide: among the nodes ready to run, backward runs the latest first,
+    // as PyTorch does (a gradient reaching one tensor along several edges is summed in that order).
     uint64_t sequence_nr() const { return sequence_nr_; }
     bool released() const { return !fn_; }
 
@@ -183,8 +188,10 @@ private:
     bool previous_;
 };
 
-// ---- anomaly mode (thread-local, off by default): every recorded forward output and every
-// gradient a node returns is checked for NaN and Inf, and the error names the op.
+// ---- anomaly mode (thread-local, off by default): as PyTorch's detect_anomaly, every gradient a
+// node returns during backward is checked for NaN and Inf, and the error names the op and, for ops
+// recorded in anomaly mode, the user's line that ran it. Forward outputs are not checked: they may
+// hold Inf legitimately (the -inf of an attention mask before softmax).
 struct AnomalyError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
@@ -223,12 +230,17 @@ Tensor linear_backward(const char* op, Tensor dx, const Tensor& g, std::function
 // Accumulates into the .grad() of every leaf that requires grad. Each output needs a grad_output
 // unless it is a scalar. Without retain_graph, saved tensors are freed node by node as it goes.
 // A leaf's .grad() is updated as soon as no pending node can add to it (its post-accumulate hooks
-// run right then); if the pass then fails, every .grad() it updated is restored to what it was
-// before backward (hooks that already ran are not undone). .grad() may be a new tensor after a
-// backward that added into an existing gradient: read it after backward, do not keep it across.
+// run right then); if the pass then fails, every .grad() it updated loses this pass's contribution
+// again, and keeps what passes in other threads added meanwhile (hooks that already ran are not
+// undone). .grad() may be a new tensor after a backward that added into an existing gradient:
+// read it after backward, do not keep it across.
 // With create_graph, the backward pass is itself recorded (closures run with grad mode on, and
 // gradients are summed out of place), so the gradients it produces, .grad() included, have
-// history and can be differentiated again. As in PyTorch, retain_graph defaults to create_graph.
+// history and can be differentiated again. As in PyTorch, retain_graph defaults to create_graph,
+// and a .grad() recorded this way makes a reference cycle: it holds the graph that made it, which
+// holds the leaf, which holds the .grad(). The graph lives (and LeakSanitizer reports it) until
+// the .grad() is reset with zero_grad(); backward() warns about it on stderr, once per process.
+// grad() with create_graph returns the gradients instead and makes no cycle: prefer it.
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs = {},
               std::optional<bool> retain_graph = std::nullopt, bool create_graph = false);
 

@@ -32,7 +32,7 @@ std::string bytes_text(std::size_t bytes) {
 
 std::string node_label(const Node& node) {
     const NodeInfo& info = node.info();
-    std::string label = node.name() + "\n" + to_string(info.output_shape) + " " + dtype_name(info.output_dtype);
+    std::string label = node.type_name() + " (" + node.name() + ")\n" + to_string(info.output_shape) + " " + dtype_name(info.output_dtype);
     if (!info.origin.scope.empty()) label += "\nscope " + info.origin.scope;
     if (node.released()) return label + "\n(saved tensors freed)";
     for (const SavedTensorInfo& s : info.saved)

@@ -65,6 +65,14 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
     return out;
 }
 
+bool is_expandable_to(const Shape& shape, const Shape& desired) {
+    if (shape.size() > desired.size()) return false;
+    const std::size_t lead = desired.size() - shape.size();
+    for (std::size_t d = 0; d < shape.size(); ++d)
+        if (shape[d] != 1 && shape[d] != desired[lead + d]) return false;
+    return true;
+}
+
 std::size_t normalize_axis(int64_t axis, std::size_t ndim, const char* op) {
     const int64_t n = static_cast<int64_t>(ndim);
     if (axis < -n || axis >= n)

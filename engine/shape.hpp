@@ -81,6 +81,9 @@ Strides contiguous_strides(const Shape& s);
 Strides channels_last_strides(const Shape& s);
 // NumPy broadcasting; throws std::invalid_argument naming `op` when the shapes do not broadcast.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+// Whether `shape` broadcasts to `desired` (PyTorch's is_expandable_to): it has no more dimensions,
+// and each of its sizes, aligned from the right, is 1 or desired's.
+bool is_expandable_to(const Shape& shape, const Shape& desired);
 // Turns a possibly negative axis into [0, ndim); throws naming `op` when out of range.
 std::size_t normalize_axis(int64_t axis, std::size_t ndim, const char* op);
 

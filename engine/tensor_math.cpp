@@ -31,13 +31,6 @@ Tensor as_strided(const Tensor& base, const Shape& shape, const Strides& strides
     return Tensor(std::move(impl));
 }
 
-Tensor as_contiguous(const Tensor& t, MemoryFormat format) {
-    if (t.is_contiguous(format)) return t;
-    Tensor out = empty(t.shape(), format, {.dtype = t.dtype()});
-    copy_into(out, t);
-    return out;
-}
-
 namespace {
 
 // Refuses, before copy_into writes anything, the first element (in row-major order) of src that D
@@ -59,6 +52,13 @@ void check_fits(const Tensor& src, const char* op) {
 }
 
 }  // namespace
+
+Tensor as_contiguous(const Tensor& t, MemoryFormat format) {
+    if (t.is_contiguous(format)) return t;
+    Tensor out = empty(t.shape(), format, {.dtype = t.dtype()});
+    copy_into(out, t);
+    return out;
+}
 
 void copy_into(const Tensor& dst, const Tensor& src, const char* op) {
     dispatch_all(dst.dtype(), [&]<class D>() {
@@ -242,22 +242,6 @@ Tensor sum_kernel(const Tensor& x, const std::vector<bool>& reduce, bool keepdim
     for (std::size_t d = 0; d < xs.size(); ++d)
         if (!reduce[d]) squeezed.push_back(xs[d]);
     return as_strided(out, squeezed, contiguous_strides(squeezed));
-}
-
-Tensor sum_to(const Tensor& g, const Shape& shape) {
-    if (g.shape() == shape) return g;
-    const Shape& gs = g.shape();
-    if (shape.size() > gs.size()) throw std::logic_error("sum_to: cannot reduce " + to_string(gs) + " to " + to_string(shape));
-    const std::size_t lead = gs.size() - shape.size();
-    std::vector<bool> reduce(gs.size(), false);
-    for (std::size_t d = 0; d < gs.size(); ++d) {
-        if (d < lead) reduce[d] = true;
-        else if (shape[d - lead] == 1 && gs[d] != 1) reduce[d] = true;
-        else if (shape[d - lead] != gs[d])
-            throw std::logic_error("sum_to: cannot reduce " + to_string(gs) + " to " + to_string(shape));
-    }
-    Tensor kept = sum_kernel(g, reduce, /*keepdim=*/true);
-    return as_strided(kept, shape, contiguous_strides(shape));
 }
 
 bool is_dense(const Tensor& t) {

@@ -22,9 +22,6 @@ void fill_tensor(const Tensor& t, double value, const char* op = "fill");
 void add_into(const Tensor& acc, const Tensor& g);
 // Sums over the axes marked in `reduce` (one flag per dimension); accumulates in double.
 Tensor sum_kernel(const Tensor& x, const std::vector<bool>& reduce, bool keepdim);
-// Sums g over the dimensions along which `shape` was broadcast to g.shape(); returns g itself
-// when the shapes already agree.
-Tensor sum_to(const Tensor& g, const Shape& shape);
 // True if the tensor's elements occupy one dense block (in any dimension order).
 bool is_dense(const Tensor& t);
 

@@ -4,11 +4,11 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <stdexcept>
 
 #include "engine/autograd.hpp"
+#include "nn/file_io.hpp"
 #include "ops/shape_ops.hpp"
 
 namespace tapegrad::nn {
@@ -31,17 +31,10 @@ std::string hex(uint32_t v) {
     return buf;
 }
 
-std::vector<uint8_t> read_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) fail(path, "cannot open the file");
-    f.seekg(0, std::ios::end);
-    const std::streamoff size = f.tellg();
-    if (size < 0) fail(path, "cannot determine the file size");
-    if (static_cast<uint64_t>(size) > kIdxMaxBytes) fail(path, "the file is larger than 1 GiB");
-    f.seekg(0);
-    std::vector<uint8_t> bytes(static_cast<std::size_t>(size));
-    if (!f.read(reinterpret_cast<char*>(bytes.data()), size)) fail(path, "read error");
-    return bytes;
+// read_idx, with errors that start with `who`.
+IdxArray read_idx_as(const std::string& who, const std::string& path, uint32_t expected_magic) {
+    const std::vector<uint8_t> raw = detail::read_whole_file(who, path, kIdxMaxBytes, "1 GiB");
+    return decode_idx(raw.data(), raw.size(), expected_magic, who + ": " + path);
 }
 
 }  // namespace
@@ -122,10 +115,7 @@ IdxArray decode_idx(const uint8_t* data, std::size_t size, uint32_t expected_mag
     return parse_idx(bytes.data(), bytes.size(), expected_magic, source);
 }
 
-IdxArray read_idx(const std::string& path, uint32_t expected_magic) {
-    const std::vector<uint8_t> raw = read_file(path);
-    return decode_idx(raw.data(), raw.size(), expected_magic, path);
-}
+IdxArray read_idx(const std::string& path, uint32_t expected_magic) { return read_idx_as("read_idx", path, expected_magic); }
 
 // ---------------------------------------------------------------- ImageDataset
 
@@ -179,23 +169,26 @@ std::pair<double, double> ImageDataset::pixel_mean_std() const {
 
 ImageDataset load_mnist(const std::string& dir, Split split) {
     namespace fs = std::filesystem;
-    if (!fs::is_directory(dir))
-        throw std::runtime_error("dataset directory " + dir + " does not exist (install dataset-fashion-mnist or pass "
-                                 "a directory of MNIST-format files)");
+    const std::string who = "load_mnist";
+    std::error_code ec;  // the overloads that report through ec, so that no filesystem_error escapes
+    if (!fs::is_directory(dir, ec))
+        throw std::runtime_error(who + ": dataset directory " + dir +
+                                 (fs::exists(dir, ec) ? " is not a directory" : " does not exist") +
+                                 " (install dataset-fashion-mnist or pass a directory of MNIST-format files)");
     const std::string prefix = split == Split::Train ? "train" : "t10k";
     auto find = [&](const std::string& stem) {
         for (const std::string& name : {stem, stem + ".gz"}) {
             const fs::path p = fs::path(dir) / name;
-            if (fs::exists(p)) return p.string();
+            if (fs::exists(p, ec)) return p.string();
         }
-        throw std::runtime_error("dataset directory " + dir + " has neither " + stem + " nor " + stem + ".gz");
+        throw std::runtime_error(who + ": dataset directory " + dir + " has neither " + stem + " nor " + stem + ".gz");
     };
     const std::string image_path = find(prefix + "-images-idx3-ubyte");
     const std::string label_path = find(prefix + "-labels-idx1-ubyte");
-    IdxArray images = read_idx(image_path, kIdxImagesMagic);
-    IdxArray labels = read_idx(label_path, kIdxLabelsMagic);
+    IdxArray images = read_idx_as(who, image_path, kIdxImagesMagic);
+    IdxArray labels = read_idx_as(who, label_path, kIdxLabelsMagic);
     if (images.dims[0] != labels.dims[0])
-        throw std::runtime_error(label_path + ": has " + std::to_string(labels.dims[0]) + " labels but " + image_path +
+        throw std::runtime_error(who + ": " + label_path + " has " + std::to_string(labels.dims[0]) + " labels but " + image_path +
                                  " has " + std::to_string(images.dims[0]) + " images");
     ImageDataset out;
     out.count = images.dims[0];

@@ -34,7 +34,9 @@ IdxArray parse_idx(const uint8_t* data, std::size_t size, uint32_t expected_magi
 std::vector<uint8_t> maybe_gunzip(const uint8_t* data, std::size_t size, const std::string& source = "buffer");
 // The whole path from file bytes (plain or gzip) to an array: the entry point for fuzzing.
 IdxArray decode_idx(const uint8_t* data, std::size_t size, uint32_t expected_magic, const std::string& source = "buffer");
-// Reads a file, gunzipping it when it is gzip, and parses it.
+// Reads a file, gunzipping it when it is gzip, and parses it. Errors (std::runtime_error) start with
+// "read_idx: " and name the path: a directory, a missing file or one over 1 GiB is refused before
+// it is read.
 IdxArray read_idx(const std::string& path, uint32_t expected_magic);
 
 // One item of a dataset: PyTorch's (data, target) pair.
@@ -98,7 +100,8 @@ enum class Split { Train, Test };
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
 // Loads `dir`/{train,t10k}-{images-idx3,labels-idx1}-ubyte, each plain or with ".gz"; any
-// directory of MNIST-format files works. Checks that images and labels agree in count.
+// directory of MNIST-format files works. Checks that images and labels agree in count. Errors
+// (std::runtime_error) start with "load_mnist: " and name the file.
 ImageDataset load_mnist(const std::string& dir, Split split);
 inline ImageDataset load_fashion_mnist(const std::string& dir = kFashionMnistDir, Split split = Split::Train) {
     return load_mnist(dir, split);

@@ -108,9 +108,38 @@ Tensor& Module::register_buffer(const std::string& name, Tensor tensor) {
     return buffers_.back().second;
 }
 
+namespace {
+// The dotted path from `root` down to `target` ("block.0"), or "" when `target` is not below
+// `root`. Each module is visited once, also when shared.
+std::string path_to(const Module& root, const Module* target) {
+    std::set<const Module*> seen;
+    std::vector<std::pair<std::string, const Module*>> stack{{"", &root}};
+    while (!stack.empty()) {
+        const auto [path, m] = stack.back();
+        stack.pop_back();
+        if (!seen.insert(m).second) continue;
+        for (const auto& [n, child] : m->named_children()) {
+            const std::string child_path = path.empty() ? n : path + "." + n;
+            if (child.get() == target) return child_path;
+            stack.emplace_back(child_path, child.get());
+        }
+    }
+    return "";
+}
+}  // namespace
+
 void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
     check_new_name(name, "module");
     if (!module) throw std::invalid_argument(type_name_ + ": module '" + name + "' is null");
+    // A module inside itself would make every recursive walk (parameters(), state_dict(), train())
+    // endless, as PyTorch's state_dict() is on such a module: refused here, where it starts.
+    if (module.get() == this)
+        throw std::invalid_argument(type_name_ + ": cannot register a module inside itself (as '" + name +
+                                    "'); a module cannot be its own child");
+    if (const std::string path = path_to(*module, this); !path.empty())
+        throw std::invalid_argument(type_name_ + ": cannot register " + module->type_name() + " as '" + name +
+                                    "': this " + type_name_ + " is already inside it (as '" + path +
+                                    "'), so the two would contain each other; a module cannot be its own descendant");
     children_.emplace_back(name, std::move(module));
 }
 
@@ -210,9 +239,12 @@ Module::PreparedLoad Module::prepare_load(const NamedTensors& dict, bool strict)
             continue;
         }
         const Tensor& src = *it->second;
-        if (!src.defined() || src.shape() != t.shape())
+        if (!src.defined())
+            throw std::invalid_argument("load_state_dict: '" + n + "' is an undefined tensor in the dictionary; give it a value " +
+                                        tapegrad::to_string(t.shape()) + ", as state_dict() does, or leave it out with strict=false");
+        if (src.shape() != t.shape())
             throw std::invalid_argument("load_state_dict: size mismatch for '" + n + "': the checkpoint has " +
-                                        (src.defined() ? tapegrad::to_string(src.shape()) : std::string("an undefined tensor")) +
+                                        tapegrad::to_string(src.shape()) +
                                         ", the model has " + tapegrad::to_string(t.shape()));
         if (is_floating_point(t.dtype()) || src.dtype() == t.dtype()) {
             prepared.copies.emplace_back(t, src);

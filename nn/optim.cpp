@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -99,7 +100,7 @@ Optimizer::Optimizer(std::string name, std::vector<Tensor> params, double lr, st
 }
 
 void Optimizer::require(bool ok, const std::string& what, double value) const {
-    if (!ok) {
+    if (!ok || !std::isfinite(value)) {
         std::ostringstream s;
         s << name_ << ": invalid " << what << ": " << value;
         throw std::invalid_argument(s.str());
@@ -115,10 +116,14 @@ void Optimizer::zero_grad() {
     for (Tensor& p : params_) p.zero_grad();
 }
 
+std::string Optimizer::describe_param(std::size_t i) const {
+    return "parameter " + std::to_string(i) + " " + describe(params_[i]);
+}
+
 Tensor Optimizer::grad_like_param(std::size_t i) const {
     const Tensor& p = params_[i];
     const Tensor g = p.grad();
-    if (!g.defined() || (g.dtype() == p.dtype() && g.strides() == p.strides())) return g;
+    if (g.strides() == p.strides()) return g;
     // Rare (a gradient produced in another layout). The update would be right in any layout, but
     // its rounding would follow the gradient's layout (vectorised loop or scalar tail), and that
     // layout may depend on the kernel chosen: with one layout the result depends on nothing else.
@@ -127,13 +132,52 @@ Tensor Optimizer::grad_like_param(std::size_t i) const {
     return same_layout;
 }
 
-Tensor& Optimizer::state(std::size_t i, std::size_t slot) {
-    Tensor& s = state_[i][slot];
-    if (!s.defined()) {
-        s = empty_with_layout_of(params_[i]);
-        fill_tensor(s, 0.0);
+std::vector<Optimizer::ParamStep> Optimizer::prepare_step(std::size_t slots) const {
+    std::vector<ParamStep> steps;
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+        const Tensor& p = params_[i];
+        const Tensor g = p.grad();
+        if (!g.defined()) continue;
+        auto fail = [&](const std::string& problem) {
+            throw std::invalid_argument(name_ + ".step: " + describe_param(i) + " " + problem +
+                                        "; nothing was updated");
+        };
+        if (!is_floating_point(p.dtype())) fail("is not floating point; optimizers update float32 and float64 parameters");
+        if (g.shape() != p.shape()) fail("has a gradient of another shape, " + describe(g));
+        if (g.dtype() != p.dtype())
+            fail("has a gradient " + describe(g) +
+                 " (was the parameter converted with .to() between the forward pass and step()?); compute the "
+                 "gradient again after converting: zero_grad(), forward, backward");
+        for (std::size_t s = 0; s < slots_.size(); ++s) {
+            const Tensor& st = state_[i][s];
+            if (!st.defined()) continue;
+            if (st.shape() != p.shape()) fail("has " + slots_[s] + " state of another shape, " + describe(st));
+            if (st.dtype() != p.dtype())
+                fail("has " + slots_[s] + " state " + describe(st) +
+                     ": the parameter was converted (Module::to) after this optimizer stepped; build the optimizer "
+                     "after .to(), or convert its state with load_state_dict(state_dict())");
+        }
+        ParamStep step{.index = i, .param = p, .grad = grad_like_param(i), .state = {}, .new_state = false,
+                       .step = steps_[i] + 1};
+        for (std::size_t s = 0; s < slots; ++s) {
+            Tensor st = state_[i][s];
+            if (!st.defined()) {
+                st = empty_with_layout_of(p);
+                fill_tensor(st, 0.0);
+                step.new_state = true;
+            }
+            step.state.push_back(std::move(st));
+        }
+        steps.push_back(std::move(step));
     }
-    return s;
+    return steps;
+}
+
+void Optimizer::commit_step(const std::vector<ParamStep>& steps) {
+    for (const ParamStep& step : steps) {
+        steps_[step.index] = step.step;
+        for (std::size_t s = 0; s < step.state.size(); ++s) state_[step.index][s] = step.state[s];
+    }
 }
 
 NamedTensors Optimizer::state_dict() const {
@@ -152,18 +196,36 @@ NamedTensors Optimizer::state_dict() const {
 void Optimizer::load_state_dict(const NamedTensors& dict) { commit_load(prepare_load(dict)); }
 
 Optimizer::PreparedState Optimizer::prepare_load(const NamedTensors& dict) const {
-    std::map<std::string, Tensor> given(dict.begin(), dict.end());
+    const std::string who = name_ + ".load_state_dict";
+    std::map<std::string, Tensor> given;
+    for (const auto& [key, t] : dict) {
+        if (!t.defined()) {
+            // "state.<i>.<slot>": say which parameter the entry belongs to.
+            std::string owner;
+            std::size_t i = 0;
+            const char* digits = key.data() + std::min<std::size_t>(key.size(), 6);
+            const auto [end, ec] = std::from_chars(digits, key.data() + key.size(), i);
+            if (key.rfind("state.", 0) == 0 && ec == std::errc() && *end == '.' && i < params_.size())
+                owner = " (state of " + describe_param(i) + ")";
+            throw std::invalid_argument(who + ": entry '" + key + "'" + owner +
+                                        " is an undefined tensor; pass the dictionary state_dict() returned, where "
+                                        "every entry holds a tensor");
+        }
+        if (!given.emplace(key, t).second)
+            throw std::invalid_argument(who + ": the dictionary has '" + key + "' twice; give each entry once");
+    }
     auto scalar = [&](const std::string& key) -> std::optional<double> {
         auto it = given.find(key);
         if (it == given.end()) return std::nullopt;
         if (it->second.numel() != 1)
-            throw std::invalid_argument(name_ + ".load_state_dict: '" + key + "' must hold one value, got " +
-                                        describe(it->second));
+            throw std::invalid_argument(who + ": '" + key + "' must hold one value, got " + describe(it->second));
         return it->second.item();
     };
     const auto lr = scalar("param_groups.0.lr");
-    if (!lr) throw std::invalid_argument(name_ + ".load_state_dict: 'param_groups.0.lr' is missing");
-    require(*lr >= 0.0, "learning rate in the state", *lr);
+    if (!lr) throw std::invalid_argument(who + ": 'param_groups.0.lr' is missing; pass what state_dict() returned");
+    if (!(*lr >= 0.0 && std::isfinite(*lr)))
+        throw std::invalid_argument(who + ": 'param_groups.0.lr' is " + std::to_string(*lr) +
+                                    "; a learning rate is finite and >= 0");
     std::vector<int64_t> steps(params_.size(), 0);
     std::vector<std::vector<Tensor>> state(params_.size(), std::vector<Tensor>(slots_.size()));
     std::size_t used = 1;
@@ -171,7 +233,8 @@ Optimizer::PreparedState Optimizer::prepare_load(const NamedTensors& dict) const
         const std::string prefix = "state." + std::to_string(i) + ".";
         if (auto st = scalar(prefix + "step")) {
             if (!(*st >= 1 && *st < 9e15 && std::floor(*st) == *st))
-                throw std::invalid_argument(name_ + ".load_state_dict: '" + prefix + "step' is not a step count");
+                throw std::invalid_argument(who + ": '" + prefix + "step' is " + std::to_string(*st) +
+                                            ", not a step count (a whole number from 1)");
             steps[i] = static_cast<int64_t>(*st);
             ++used;
         }
@@ -179,9 +242,8 @@ Optimizer::PreparedState Optimizer::prepare_load(const NamedTensors& dict) const
             auto it = given.find(prefix + slots_[s]);
             if (it == given.end()) continue;
             if (it->second.shape() != params_[i].shape())
-                throw std::invalid_argument(name_ + ".load_state_dict: size mismatch for '" + it->first + "': " +
-                                            to_string(it->second.shape()) + " but parameter " + std::to_string(i) +
-                                            " is " + to_string(params_[i].shape()));
+                throw std::invalid_argument(who + ": size mismatch for '" + it->first + "': the state is " +
+                                            to_string(it->second.shape()) + ", " + describe_param(i));
             state[i][s] = empty_with_layout_of(params_[i]);
             copy_into(state[i][s], it->second);
             ++used;
@@ -193,7 +255,7 @@ Optimizer::PreparedState Optimizer::prepare_load(const NamedTensors& dict) const
             const bool known = k == "param_groups.0.lr" || k.rfind("state.", 0) == 0;
             if (!known) extra += " " + k;
         }
-        throw std::invalid_argument(name_ + ".load_state_dict: the state does not fit this optimizer (" +
+        throw std::invalid_argument(who + ": the state does not fit this optimizer (" +
                                     std::to_string(given.size() - used) + " entries unused:" +
                                     (extra.empty() ? std::string(" state of parameters it does not have") : extra) + ")");
     }
@@ -212,6 +274,10 @@ void Optimizer::commit_load(PreparedState prepared) {
 
 SGD::SGD(std::vector<Tensor> params, SGDOptions options)
     : Optimizer("SGD", std::move(params), options.lr, {"momentum_buffer"}), options(options) {
+    check_options();
+}
+
+void SGD::check_options() const {
     require(options.momentum >= 0.0, "momentum", options.momentum);
     require(options.weight_decay >= 0.0, "weight_decay", options.weight_decay);
     require(options.dampening >= 0.0, "dampening", options.dampening);
@@ -220,29 +286,29 @@ SGD::SGD(std::vector<Tensor> params, SGDOptions options)
 }
 
 void SGD::step() {
-    NoGradGuard no_grad;
+    check_options();
     const double lr = this->lr(), mu = options.momentum, damp = options.dampening, wd = options.weight_decay;
     const bool nesterov = options.nesterov;
-    for (std::size_t i = 0; i < params().size(); ++i) {
-        const Tensor g = grad_like_param(i);
-        if (!g.defined()) continue;
-        const Tensor& param = params()[i];
-        const bool first = step_count(i)++ == 0;
-        dispatch(param.dtype(), [&]<class T>() {
+    const std::vector<ParamStep> steps = prepare_step(mu == 0.0 ? 0 : 1);
+    NoGradGuard no_grad;
+    for (const ParamStep& step : steps) {
+        // A new buffer takes the gradient as it is, without dampening (PyTorch's clone on first use).
+        const bool first = step.new_state;
+        dispatch(step.param.dtype(), [&]<class T>() {
             const T tlr = static_cast<T>(lr), twd = static_cast<T>(wd), tmu = static_cast<T>(mu),
                     tdamp = static_cast<T>(1.0 - damp);
             if (mu == 0.0) {
-                update_parameter<T, 2>({param, g}, [=](T& p, const T& gk) { p -= tlr * (gk + twd * p); });
+                update_parameter<T, 2>({step.param, step.grad}, [=](T& p, const T& gk) { p -= tlr * (gk + twd * p); });
                 return;
             }
-            update_parameter<T, 3>({param, g, state(i, 0)}, [=](T& p, const T& gk, T& b) {
+            update_parameter<T, 3>({step.param, step.grad, step.state[0]}, [=](T& p, const T& gk, T& b) {
                 const T d = gk + twd * p;
-                // The first step copies the gradient into the buffer, without dampening.
                 b = first ? d : tmu * b + tdamp * d;
                 p -= tlr * (nesterov ? d + tmu * b : b);
             });
         });
     }
+    commit_step(steps);
 }
 
 // ---------------------------------------------------------------- Adam, AdamW
@@ -251,6 +317,10 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions options) : Adam("Adam", std::
 
 Adam::Adam(const char* name, std::vector<Tensor> params, AdamOptions options, bool decoupled)
     : Optimizer(name, std::move(params), options.lr, {"exp_avg", "exp_avg_sq"}), options(options), decoupled_(decoupled) {
+    check_options();
+}
+
+void Adam::check_options() const {
     require(options.eps >= 0.0, "epsilon value", options.eps);
     require(options.beta1 >= 0.0 && options.beta1 < 1.0, "beta parameter at index 0", options.beta1);
     require(options.beta2 >= 0.0 && options.beta2 < 1.0, "beta parameter at index 1", options.beta2);
@@ -264,32 +334,32 @@ AdamW::AdamW(std::vector<Tensor> params, AdamWOptions options)
            true) {}
 
 void Adam::step() {
-    NoGradGuard no_grad;
+    check_options();
     const double lr = this->lr(), b1 = options.beta1, b2 = options.beta2, wd = options.weight_decay;
-    for (std::size_t i = 0; i < params().size(); ++i) {
-        const Tensor g = grad_like_param(i);
-        if (!g.defined()) continue;
-        const int64_t t = ++step_count(i);
-        const Tensor m = state(i, 0);
-        const Tensor v = state(i, 1);
+    const std::vector<ParamStep> steps = prepare_step(2);
+    NoGradGuard no_grad;
+    for (const ParamStep& step : steps) {
+        const auto t = static_cast<double>(step.step);
         // torch.optim's single-tensor Adam: step_size = lr / (1 - b1^t),
         // denom = sqrt(v) / sqrt(1 - b2^t) + eps.
-        const double step_size = lr / (1.0 - std::pow(b1, static_cast<double>(t)));
-        const double inv_sqrt_bc2 = 1.0 / std::sqrt(1.0 - std::pow(b2, static_cast<double>(t)));
+        const double step_size = lr / (1.0 - std::pow(b1, t));
+        const double inv_sqrt_bc2 = 1.0 / std::sqrt(1.0 - std::pow(b2, t));
         const double decay = decoupled_ ? 1.0 - lr * wd : 1.0;
         const double l2 = decoupled_ ? 0.0 : wd;
-        dispatch(params()[i].dtype(), [&]<class T>() {
+        dispatch(step.param.dtype(), [&]<class T>() {
             const T tb1 = static_cast<T>(b1), tb2 = static_cast<T>(b2), tdecay = static_cast<T>(decay),
                     tl2 = static_cast<T>(l2), tstep = static_cast<T>(step_size),
                     tinv = static_cast<T>(inv_sqrt_bc2), teps = static_cast<T>(options.eps);
-            update_parameter<T, 4>({params()[i], g, m, v}, [=](T& p, const T& gk, T& mk, T& vk) {
-                const T grad = gk + tl2 * p;
-                mk = tb1 * mk + (T(1) - tb1) * grad;
-                vk = tb2 * vk + (T(1) - tb2) * grad * grad;
-                p = p * tdecay - tstep * mk / (std::sqrt(vk) * tinv + teps);
-            });
+            update_parameter<T, 4>({step.param, step.grad, step.state[0], step.state[1]},
+                                   [=](T& p, const T& gk, T& mk, T& vk) {
+                                       const T grad = gk + tl2 * p;
+                                       mk = tb1 * mk + (T(1) - tb1) * grad;
+                                       vk = tb2 * vk + (T(1) - tb2) * grad * grad;
+                                       p = p * tdecay - tstep * mk / (std::sqrt(vk) * tinv + teps);
+                                   });
         });
     }
+    commit_step(steps);
 }
 
 }  // namespace tapegrad::nn

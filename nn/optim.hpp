@@ -4,6 +4,10 @@
 // parameter, its gradient and its state in logical index order, whatever their strides (a
 // transposed or channels-last parameter gets the same update as its contiguous copy). Parameters
 // without a gradient are skipped, so a frozen parameter (requires_grad false) may be listed.
+// A step checks everything first (hyper-parameters, and every gradient and state slot against its
+// parameter) and changes nothing when it throws. A parameter converted with Module::to() after
+// the optimizer stepped no longer matches its state: build the optimizer after .to(), or convert
+// the state with load_state_dict(state_dict()).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -27,8 +31,9 @@ public:
     // Per-parameter state as named tensors ("state.<i>.<slot>" with i the parameter's position,
     // "state.<i>.step" a float64 scalar) plus "param_groups.0.lr", for checkpoints.
     NamedTensors state_dict() const;
-    // Restores what state_dict() wrote; a slot whose shape differs from its parameter's throws
-    // std::invalid_argument naming it, and the optimizer is left as it was.
+    // Restores what state_dict() wrote, each slot converted to its parameter's dtype and layout (as
+    // PyTorch does); a missing lr, an undefined entry or a slot whose shape differs from its
+    // parameter's throws std::invalid_argument naming it, and the optimizer is left as it was.
     void load_state_dict(const NamedTensors& dict);
 
     // load_state_dict in two steps, so that a caller loading several objects (load_checkpoint) can
@@ -44,16 +49,31 @@ public:
 
 protected:
     Optimizer(std::string name, std::vector<Tensor> params, double lr, std::vector<std::string> slots);
-    // Throws std::invalid_argument("<name>: invalid <what> ...") when !ok.
+    // Throws std::invalid_argument("<name>: invalid <what>: <value>") unless ok and value is finite.
     void require(bool ok, const std::string& what, double value) const;
-    // The gradient of parameter i with the parameter's strides and dtype, or undefined when there
-    // is none.
-    Tensor grad_like_param(std::size_t i) const;
-    // The state slot `slot` of parameter i, created as zeros with the parameter's layout on first use.
-    Tensor& state(std::size_t i, std::size_t slot);
-    int64_t& step_count(std::size_t i) { return steps_[i]; }
+
+    // What step() does to one parameter, decided before any parameter changes.
+    struct ParamStep {
+        std::size_t index = 0;      // the parameter's position in params()
+        Tensor param;
+        Tensor grad;                // with the parameter's dtype and strides
+        std::vector<Tensor> state;  // the first `slots` state slots; new ones are zeros
+        bool new_state = false;     // whether they were created for this step (PyTorch's empty state)
+        int64_t step = 0;           // the parameter's step count after this step
+    };
+    // Checks every parameter that has a gradient (the gradient's and the state's dtype and shape
+    // against the parameter's) and returns one ParamStep each, changing nothing: a step() that
+    // throws leaves every parameter and the optimizer (step counts included) as they were.
+    std::vector<ParamStep> prepare_step(std::size_t slots) const;
+    // Records the state and step counts of a step whose updates are done; cannot fail.
+    void commit_step(const std::vector<ParamStep>& steps);
 
 private:
+    // "parameter 2 [16,3,3,3] float64", as errors name it.
+    std::string describe_param(std::size_t i) const;
+    // The gradient of parameter i with the parameter's strides; it has the parameter's dtype and shape.
+    Tensor grad_like_param(std::size_t i) const;
+
     std::string name_;
     std::vector<Tensor> params_;
     double lr_;
@@ -74,7 +94,11 @@ class SGD : public Optimizer {
 public:
     SGD(std::vector<Tensor> params, SGDOptions options);
     void step() override;
+    // Checked again by every step(), so that a value changed here is refused before anything moves.
     SGDOptions options;
+
+private:
+    void check_options() const;
 };
 
 // Adam and AdamW take the same hyper-parameters with torch.optim's defaults; only the default
@@ -103,12 +127,14 @@ class Adam : public Optimizer {
 public:
     Adam(std::vector<Tensor> params, AdamOptions options = {});
     void step() override;
+    // Checked again by every step(), so that a value changed here is refused before anything moves.
     AdamOptions options;
 
 protected:
     Adam(const char* name, std::vector<Tensor> params, AdamOptions options, bool decoupled);
 
 private:
+    void check_options() const;
     bool decoupled_;
 };
 

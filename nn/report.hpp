@@ -50,12 +50,18 @@ struct EpochRecord {
     double seconds = 0;
 };
 
-// "epoch,train_loss,test_accuracy,seconds" then one row per epoch.
+// The files below are written all or nothing (a temporary file renamed over `path`); errors are
+// std::runtime_error starting with the function's name and naming the path.
+
+// "epoch,train_loss,test_accuracy,seconds" then one row per epoch, each value in the shortest form
+// that reads back exactly; values that are not finite as "inf", "-inf" and "nan" (as pandas
+// writes them).
 void write_curve_csv(const std::string& path, const std::vector<EpochRecord>& records);
-// Reads what write_curve_csv wrote (to continue a curve on resume); throws std::runtime_error on
-// a malformed file.
+// Reads what write_curve_csv wrote (to continue a curve on resume), the same values bit for bit;
+// also "infinity" and any letter case. A malformed file throws, naming the line.
 std::vector<EpochRecord> read_curve_csv(const std::string& path);
-// Training loss (left axis) and test accuracy (right axis) against epochs.
+// Training loss (left axis) and test accuracy (right axis) against epochs. A value that is not
+// finite (or beyond 1e300) is left out, leaving a gap in its curve; the title may hold any text.
 void write_curve_svg(const std::string& path, const std::vector<EpochRecord>& records, const std::string& title);
 
 }  // namespace tapegrad::nn

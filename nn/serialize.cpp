@@ -5,14 +5,13 @@
 #include <algorithm>
 #include <cmath>
 #include <bit>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <set>
 #include <stdexcept>
 
 #include "engine/tensor_math.hpp"
+#include "nn/file_io.hpp"
 #include "nn/optim.hpp"
 
 static_assert(std::endian::native == std::endian::little, "the checkpoint format is little-endian");
@@ -43,10 +42,11 @@ uint32_t crc_of(const uint8_t* data, std::size_t size) {
     return static_cast<uint32_t>(crc);
 }
 
-// Reads little-endian values from a byte range, throwing instead of reading past the end.
+// Reads little-endian values from a byte range, throwing instead of reading past the end. Errors
+// start with `context` ("checkpoint model.tgck").
 class Reader {
 public:
-    Reader(const uint8_t* data, std::size_t size, const std::string& source) : p_(data), left_(size), source_(source) {}
+    Reader(const uint8_t* data, std::size_t size, const std::string& context) : p_(data), left_(size), context_(context) {}
     template <class T>
     T get(const char* what) {
         T v;
@@ -64,29 +64,53 @@ public:
     }
     std::size_t left() const { return left_; }
     [[noreturn]] void fail(const std::string& problem) const {
-        throw std::runtime_error("checkpoint " + source_ + ": " + problem);
+        throw std::runtime_error(context_ + ": " + problem);
     }
 
 private:
     const uint8_t* p_;
     std::size_t left_;
-    const std::string& source_;
+    const std::string& context_;
 };
+
+// The shapes the reader accepts, the tensors' own limit: every dimension at most 2^40, and their
+// product (counting empty dimensions as 1, since an empty tensor's strides are still the products
+// of its other dimensions: [0, 2^32, 2^32] would overflow them) at most 2^40. Returns the
+// problem, or "".
+std::string shape_problem(const Shape& shape) {
+    uint64_t extent = 1;
+    for (int64_t dim : shape) {
+        if (dim < 0 || dim > kMaxDim) return "has an invalid dimension " + std::to_string(dim);
+        if (dim > 0 && extent > static_cast<uint64_t>(kMaxDim / dim))
+            return "has dimensions " + to_string(shape) + " whose product is too large";
+        extent *= static_cast<uint64_t>(std::max<int64_t>(dim, 1));
+    }
+    return "";
+}
 
 const std::string kModelPrefix = "model.";
 const std::string kOptimizerPrefix = "optimizer.";
 const std::string kEpochKey = "meta.epoch";
 const std::string kGeneratorKey = "meta.generator";
+// The epoch counter a checkpoint holds: a whole number in [0, kEpochLimit), exact in float64.
+constexpr double kEpochLimit = 1e12;
 
-}  // namespace
-
-std::vector<uint8_t> serialize(const NamedTensors& tensors) {
-    if (tensors.size() > std::numeric_limits<uint32_t>::max()) throw std::invalid_argument("serialize: too many tensors");
-    std::vector<uint8_t> payload;
+// serialize(), with errors (std::invalid_argument) that start with `who`. What the reader would
+// refuse is refused here, before any byte is written (a tensor's shape is always readable).
+std::vector<uint8_t> encode(const NamedTensors& tensors, const std::string& who) {
+    if (tensors.size() > std::numeric_limits<uint32_t>::max())
+        throw std::invalid_argument(who + ": " + std::to_string(tensors.size()) + " tensors, more than a checkpoint holds (2^32 - 1)");
+    std::set<std::string> names;
     for (const auto& [name, t] : tensors) {
         if (name.size() > kMaxNameLength)
-            throw std::invalid_argument("serialize: the name '" + name.substr(0, 64) + "...' is too long");
-        if (!t.defined()) throw std::invalid_argument("serialize: '" + name + "' is an undefined tensor");
+            throw std::invalid_argument(who + ": the name '" + name.substr(0, 64) + "...' is " +
+                                        std::to_string(name.size()) + " bytes long; names hold at most 4096");
+        if (!names.insert(name).second)
+            throw std::invalid_argument(who + ": the name '" + name + "' appears twice; give every tensor its own name");
+        if (!t.defined()) throw std::invalid_argument(who + ": '" + name + "' is an undefined tensor");
+    }
+    std::vector<uint8_t> payload;
+    for (const auto& [name, t] : tensors) {
         put<uint32_t>(payload, static_cast<uint32_t>(name.size()));
         payload.insert(payload.end(), name.begin(), name.end());
         put<uint8_t>(payload, static_cast<uint8_t>(t.dtype()));  // 0 float32, 1 float64, 2 int64, 3 int32
@@ -107,8 +131,9 @@ std::vector<uint8_t> serialize(const NamedTensors& tensors) {
     return out;
 }
 
-NamedTensors deserialize(const uint8_t* data, std::size_t size, const std::string& source) {
-    Reader header(data, size, source);
+// deserialize(), with errors that start with `context`.
+NamedTensors decode(const uint8_t* data, std::size_t size, const std::string& context) {
+    Reader header(data, size, context);
     if (size < 8 || std::memcmp(data, kMagic, 8) != 0)
         header.fail("not a tapegrad checkpoint (the file does not start with \"TAPEGRAD\")");
     header.take(8, "magic");
@@ -125,7 +150,7 @@ NamedTensors deserialize(const uint8_t* data, std::size_t size, const std::strin
     const uint8_t* payload = data + kHeaderSize;
     if (crc_of(payload, payload_size) != crc) header.fail("checksum mismatch: the file is corrupted");
 
-    Reader r(payload, payload_size, source);
+    Reader r(payload, payload_size, context);
     NamedTensors out;
     std::set<std::string> seen;
     for (uint32_t e = 0; e < count; ++e) {
@@ -139,18 +164,12 @@ NamedTensors deserialize(const uint8_t* data, std::size_t size, const std::strin
         const auto ndim = r.get<uint8_t>("a rank");
         if (ndim > kMaxDims) r.fail("'" + name + "' has " + std::to_string(ndim) + " dimensions (at most 8)");
         Shape shape;
-        uint64_t numel = 1, extent = 1;
+        uint64_t numel = 1;
         for (uint8_t d = 0; d < ndim; ++d) {
-            const auto dim = r.get<int64_t>("a dimension");
-            if (dim < 0 || dim > kMaxDim) r.fail("'" + name + "' has an invalid dimension " + std::to_string(dim));
-            shape.push_back(dim);
-            // An empty tensor holds no bytes, but its strides are still the products of its other
-            // dimensions: [0, 2^32, 2^32] would overflow them.
-            if (dim > 0 && extent > static_cast<uint64_t>(kMaxDim / dim))
-                r.fail("'" + name + "' has dimensions " + to_string(shape) + "... whose product is too large");
-            extent *= static_cast<uint64_t>(std::max<int64_t>(dim, 1));
+            shape.push_back(r.get<int64_t>("a dimension"));
+            if (const std::string problem = shape_problem(shape); !problem.empty()) r.fail("'" + name + "' " + problem);
             // Checked against the remaining bytes at every step, so the product cannot overflow.
-            numel *= static_cast<uint64_t>(dim);
+            numel *= static_cast<uint64_t>(shape.back());
             if (numel > r.left()) r.fail("'" + name + "' announces more elements than the file holds");
         }
         const uint64_t bytes = numel * element_size(dtype);
@@ -164,29 +183,36 @@ NamedTensors deserialize(const uint8_t* data, std::size_t size, const std::strin
     return out;
 }
 
-void save(const NamedTensors& tensors, const std::string& path) {
-    const std::vector<uint8_t> bytes = serialize(tensors);
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        if (!f) throw std::runtime_error("checkpoint " + path + ": cannot open " + tmp + " for writing");
-        f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-        if (!f.flush()) throw std::runtime_error("checkpoint " + path + ": writing " + tmp + " failed");
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
-        throw std::runtime_error("checkpoint " + path + ": cannot rename " + tmp + " into place");
+std::string checkpoint_context(const std::string& who, const std::string& path) { return who + ": checkpoint " + path; }
+
+NamedTensors load_as(const std::string& who, const std::string& path) {
+    const std::vector<uint8_t> bytes =
+        detail::read_whole_file(who, path, std::numeric_limits<std::size_t>::max(), "the address space");
+    return decode(bytes.data(), bytes.size(), checkpoint_context(who, path));
 }
 
-NamedTensors load(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw std::runtime_error("checkpoint " + path + ": cannot open the file");
-    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (f.bad()) throw std::runtime_error("checkpoint " + path + ": read error");
-    return deserialize(bytes.data(), bytes.size(), path);
+void save_as(const std::string& who, const NamedTensors& tensors, const std::string& path) {
+    const std::vector<uint8_t> bytes = encode(tensors, who);
+    detail::write_file_atomically(who, path, {reinterpret_cast<const char*>(bytes.data()), bytes.size()});
 }
+
+}  // namespace
+
+std::vector<uint8_t> serialize(const NamedTensors& tensors) { return encode(tensors, "serialize"); }
+
+NamedTensors deserialize(const uint8_t* data, std::size_t size, const std::string& source) {
+    return decode(data, size, "checkpoint " + source);
+}
+
+void save(const NamedTensors& tensors, const std::string& path) { save_as("nn::save", tensors, path); }
+
+NamedTensors load(const std::string& path) { return load_as("nn::load", path); }
 
 void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer, int64_t epoch,
                      const Generator* generator) {
+    if (epoch < 0 || static_cast<double>(epoch) >= kEpochLimit)
+        throw std::invalid_argument("save_checkpoint: epoch " + std::to_string(epoch) + " for " + path +
+                                    " is out of range; pass the number of finished epochs (0 <= epoch < 10^12)");
     NamedTensors all;
     for (auto& [n, t] : model.state_dict()) all.emplace_back(kModelPrefix + n, t);
     if (optimizer)
@@ -199,20 +225,23 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
             for (int k = 0; k < 4; ++k) pieces.push_back(static_cast<double>((word >> (16 * k)) & 0xffff));
         all.emplace_back(kGeneratorKey, from_vector(pieces, {16}, {.dtype = kFloat64}));
     }
-    save(all, path);
+    save_as("save_checkpoint", all, path);
 }
 
 CheckpointInfo load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer) {
-    const NamedTensors all = load(path);
+    const std::string who = "load_checkpoint";
+    const std::string context = checkpoint_context(who, path);
+    const NamedTensors all = load_as(who, path);
     NamedTensors model_state, optimizer_state;
     CheckpointInfo info;
     bool has_epoch = false;
+    auto whole = [](double v, double limit) { return v >= 0 && v < limit && std::floor(v) == v; };
     for (const auto& [n, t] : all) {
         if (n.rfind(kModelPrefix, 0) == 0) model_state.emplace_back(n.substr(kModelPrefix.size()), t);
         else if (n.rfind(kOptimizerPrefix, 0) == 0) optimizer_state.emplace_back(n.substr(kOptimizerPrefix.size()), t);
         else if (n == kEpochKey && t.numel() == 1) {
             const double e = t.item();
-            if (!(e >= 0 && e < 1e12 && std::floor(e) == e)) throw std::runtime_error("checkpoint " + path + ": invalid epoch counter");
+            if (!whole(e, kEpochLimit)) throw std::runtime_error(context + ": invalid epoch counter " + describe(t));
             info.epoch = static_cast<int64_t>(e);
             has_epoch = true;
         } else if (n == kGeneratorKey && t.numel() == 16) {
@@ -221,16 +250,15 @@ CheckpointInfo load_checkpoint(const std::string& path, Module& model, Optimizer
             for (std::size_t w = 0; w < 4; ++w)
                 for (std::size_t k = 0; k < 4; ++k) {
                     const double v = pieces[4 * w + k];
-                    if (!(v >= 0 && v <= 0xffff))
-                        throw std::runtime_error("checkpoint " + path + ": invalid generator state");
+                    if (!whole(v, 0x10000)) throw std::runtime_error(context + ": invalid generator state");
                     st.s[w] |= static_cast<uint64_t>(v) << (16 * k);
                 }
             info.generator = st;
         } else {
-            throw std::runtime_error("checkpoint " + path + ": unexpected entry '" + n + "' " + describe(t));
+            throw std::runtime_error(context + ": unexpected entry '" + n + "' " + describe(t));
         }
     }
-    if (!has_epoch) throw std::runtime_error("checkpoint " + path + ": no epoch counter; is it a training checkpoint?");
+    if (!has_epoch) throw std::runtime_error(context + ": no epoch counter; is it a training checkpoint?");
     // All or nothing: every part is checked before the model or the optimizer changes.
     Module::PreparedLoad model_load;
     std::optional<Optimizer::PreparedState> optimizer_load;
@@ -241,7 +269,7 @@ CheckpointInfo load_checkpoint(const std::string& path, Module& model, Optimizer
             optimizer_load = optimizer->prepare_load(optimizer_state);
         }
     } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument("checkpoint " + path + ": " + e.what());
+        throw std::invalid_argument(context + ": " + e.what());
     }
     Module::commit_load(model_load);
     if (optimizer) optimizer->commit_load(std::move(*optimizer_load));

@@ -8,7 +8,11 @@
 //
 // Loading checks the magic, version, payload size and checksum before parsing, and every length
 // against the bytes that remain before allocating, so a truncated, corrupted or foreign file gives
-// a std::runtime_error that says what is wrong, never a crash.
+// a std::runtime_error that says what is wrong, never a crash. Writing refuses (std::invalid_argument,
+// before any byte is written) what loading would refuse: names longer than 4096 bytes or given
+// twice, undefined tensors. Errors start with the function's name and
+// name the file: "load_checkpoint: checkpoint out/model.tgck: checksum mismatch ...",
+// "nn::load: out is a directory, not a file", "nn::save: cannot write ...: <the system's reason>".
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,13 +30,14 @@ inline constexpr uint32_t kCheckpointVersion = 1;
 std::vector<uint8_t> serialize(const NamedTensors& tensors);
 // `source` names the buffer in error messages (a file name).
 NamedTensors deserialize(const uint8_t* data, std::size_t size, const std::string& source = "buffer");
-// Writes to `path` + ".tmp" and renames, so an interrupted save never leaves a half file behind.
+// All or nothing: writes a temporary file next to `path` and renames it over `path`, so that an
+// interrupted or failed save leaves `path` as it was and no temporary behind.
 void save(const NamedTensors& tensors, const std::string& path);
 NamedTensors load(const std::string& path);
 
 // A training checkpoint: the model's state_dict under "model.", the optimizer's state under
 // "optimizer.", the number of finished epochs and, optionally, a generator's state (for resuming
-// the data order).
+// the data order). `epoch` must be in [0, 10^12), as load_checkpoint requires.
 void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer, int64_t epoch,
                      const Generator* generator = nullptr);
 struct CheckpointInfo {

@@ -22,7 +22,12 @@
 #   (default 5), MIN_TIME (seconds per timing and side, default 0.1), THREADS (default 1,2).
 #   DNNL_MAX_CPU_ISA=AVX2 makes oneDNN (and our GEMM table) take the AVX2 paths on an AVX-512
 #   processor; a build with -DTAPEGRAD_NATIVE=OFF does the same for our own loops.
-# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are left exactly as the environment has them.
+#   ANCHOR=pinned keeps the PyTorch side on the environment's OpenBLAS kernel too (a second column).
+# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE: our side keeps them exactly as the environment has them.
+# The PyTorch side runs with both unset, so that OpenBLAS picks its best kernel for the processor
+# (an environment pinning Haswell halves PyTorch's sgemm on AVX-512); bench/pytorch_reference.py
+# checks that sgemm under that kernel agrees with float64 before timing anything, and prints the
+# kernel OpenBLAS loaded (openblas_get_corename).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -44,7 +49,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) quick=1 ;;
         --filter) filter="$2"; shift ;;
-        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -66,8 +71,16 @@ if cmake --build "$BUILD_DIR" --target help | grep -q '^train_fashion_mnist:'; t
 fi
 cmake --build "$BUILD_DIR" --target "${targets[@]}"
 
+# Our side gets the environment's pins back from TAPEGRAD_OURS_* (bench/pytorch_reference.py).
+UNSET_PINS=() OURS_PINS=()
+if [[ ${ANCHOR:-best} != pinned ]]; then
+    for pin in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
+        UNSET_PINS+=(-u "$pin")
+        if [[ -n ${!pin+x} ]]; then OURS_PINS+=("TAPEGRAD_OURS_$pin=${!pin}"); fi
+    done
+fi
 say "tapegrad and PyTorch, alternately, $ROUNDS rounds, threads $THREADS"
-env "${TUNED_ENV[@]}" "${TORCH_BLAS_ENV[@]}" "$PYTHON" bench/pytorch_reference.py --ours "$BUILD_DIR/bench/tapegrad_bench" \
+env "${UNSET_PINS[@]}" "${OURS_PINS[@]}" "${TUNED_ENV[@]}" "${TORCH_BLAS_ENV[@]}" "$PYTHON" bench/pytorch_reference.py --ours "$BUILD_DIR/bench/tapegrad_bench" \
     --threads "$THREADS" --rounds "$ROUNDS" --min-time "$MIN_TIME" --filter "$filter" --out "$RESULTS/alternated.json"
 
 epoch_args=()

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -405,6 +406,52 @@ TEST_CASE("backward from several threads into one shared leaf loses no update") 
         });
     for (auto& th : pool) th.join();
     CHECK(values(w.grad()) == std::vector<double>(64, 2.0 * threads * passes));
+}
+
+TEST_CASE("backward passes failing at random in several threads take back only their own .grad() updates") {
+    // Integer-valued float64 gradients: every sum and every undo is exact, so the final .grad()
+    // must be exactly what the passes that succeeded contributed.
+    Tensor w1 = tg::ones({16}, {.dtype = tg::kFloat64, .requires_grad = true});
+    Tensor w2 = tg::ones({16}, {.dtype = tg::kFloat64, .requires_grad = true});
+    // Where this thread's current pass fails. w2's node runs first (it was recorded later), so w2 is
+    // always committed before w1's hooks run: 1 fails before w1 commits, 2 and 3 right after a commit.
+    enum Failure { kNone, kW1Hook, kW2Committed, kW1Committed };
+    static thread_local Failure failure = kNone;
+    auto fail_if = [](Failure where) {
+        if (failure == where) throw std::runtime_error("injected failure");
+    };
+    w1.register_hook([fail_if](const Tensor&) { return fail_if(kW1Hook), Tensor(); });
+    w2.register_post_accumulate_grad_hook([fail_if](const Tensor&) { fail_if(kW2Committed); });
+    w1.register_post_accumulate_grad_hook([fail_if](const Tensor&) { fail_if(kW1Committed); });
+
+    constexpr int kThreads = 4, kPasses = 1500;
+    std::vector<int> succeeded(kThreads, 0), failed(kThreads, 0);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < kThreads; ++t)
+        pool.emplace_back([&, t] {
+            std::mt19937 rng(static_cast<unsigned>(t));
+            for (int i = 0; i < kPasses; ++i) {
+                // Half the passes fail, a third of those at each place.
+                failure = rng() % 2 == 0 ? kNone : static_cast<Failure>(1 + rng() % 3);
+                try {
+                    (w1 * 2.0 + w2 * 3.0).sum().backward();
+                    ++succeeded[t];
+                } catch (const tg::HookError&) {
+                    ++failed[t];
+                }
+            }
+        });
+    for (auto& th : pool) th.join();
+    int total = 0;
+    for (int t = 0; t < kThreads; ++t) {
+        CHECK(succeeded[t] + failed[t] == kPasses);
+        CHECK(failed[t] > kPasses / 4);  // the failures did happen
+        total += succeeded[t];
+    }
+    CHECK(w1.grad().at({0}) == 2.0 * total);
+    CHECK(w2.grad().at({0}) == 3.0 * total);
+    CHECK(values(w1.grad()) == std::vector<double>(16, w1.grad().at({0})));
+    CHECK(values(w2.grad()) == std::vector<double>(16, w2.grad().at({0})));
 }
 
 // ------------------------------------------------------------------ one kernel decision per node

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <thread>
 
 #include "engine/autograd.hpp"
@@ -12,6 +13,7 @@
 #include "engine/allocator.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/arithmetic.hpp"
+#include "ops/loss.hpp"
 #include "ops/reduce.hpp"
 #include "ops/view.hpp"
 
@@ -335,11 +337,14 @@ struct NanBackward : tg::Function<NanBackward> {
 };
 }  // namespace
 
-TEST_CASE("anomaly mode names the op whose forward or backward made NaN or Inf") {
+TEST_CASE("anomaly mode names the op whose backward made NaN or Inf, and lets forward values be") {
     Tensor x = tg::tensor({1.0, 0.0}, {.requires_grad = true});
     {
         tg::AnomalyModeGuard anomaly;
-        CHECK_THROWS_WITH_AS(x / tg::tensor({0.0, 1.0}), doctest::Contains("'div'"), tg::AnomalyError);
+        // As PyTorch's detect_anomaly: an Inf in a forward output is no error, its gradient is.
+        const Tensor q = x / tg::tensor({0.0, 1.0});
+        CHECK(std::isinf(q.at({0})));
+        CHECK_THROWS_WITH_AS(q.sum().backward(), doctest::Contains("the backward of 'div'"), tg::AnomalyError);
         Tensor y = NanBackward::apply(x).sum();
         CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("'nan_backward'"), tg::AnomalyError);
         CHECK_FALSE(x.grad().defined());  // the failed backward committed nothing
@@ -349,6 +354,24 @@ TEST_CASE("anomaly mode names the op whose forward or backward made NaN or Inf")
     CHECK(std::isinf((x / tg::tensor({0.0, 1.0})).at({0})));
     NanBackward::apply(x).sum().backward();
     CHECK(std::isnan(x.grad().at({0})));
+}
+
+TEST_CASE("anomaly mode accepts the -inf of an attention mask: softmax(x + mask) runs forward and backward") {
+    tg::AnomalyModeGuard anomaly;
+    const double inf = std::numeric_limits<double>::infinity();
+    Tensor x = tg::tensor({{1.0, 2.0, 3.0}}, {.dtype = tg::kFloat64, .requires_grad = true});
+    const Tensor mask = tg::tensor({{0.0, -inf, 0.0}}, {.dtype = tg::kFloat64});
+    const Tensor w = tg::tensor({{1.0, 2.0, 3.0}}, {.dtype = tg::kFloat64});
+    const Tensor scores = x + mask;
+    CHECK(std::isinf(scores.at({0, 1})));
+    const Tensor loss = (tg::softmax(scores, 1) * w).sum();
+    loss.backward();
+    // p = softmax([1, -inf, 3]) = [1, 0, e^2] / (1 + e^2); dloss/dx_i = p_i (w_i - sum_j p_j w_j).
+    const double e2 = std::exp(2.0), p0 = 1.0 / (1.0 + e2), p2 = e2 / (1.0 + e2), expected = p0 * 1.0 + p2 * 3.0;
+    CHECK(loss.item() == doctest::Approx(expected).epsilon(1e-12));
+    CHECK(x.grad().at({0, 0}) == doctest::Approx(p0 * (1.0 - expected)).epsilon(1e-12));
+    CHECK(x.grad().at({0, 1}) == 0.0);
+    CHECK(x.grad().at({0, 2}) == doctest::Approx(p2 * (3.0 - expected)).epsilon(1e-12));
 }
 
 TEST_CASE("a 100,000-input sum runs backward through one wide node") {

@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <iostream>
+#include <sstream>
+#include <string>
 
 #include "engine/autograd.hpp"
 #include "engine/function.hpp"
@@ -30,6 +33,30 @@ Tensor leaf(std::initializer_list<double> v) { return tg::tensor(v, {.dtype = tg
 double dot(const Tensor& a, const Tensor& b) { return tg::sum(a * b).item(); }
 
 }  // namespace
+
+// First in this file: the warning is printed once per process, and ctest runs each case alone.
+TEST_CASE("backward(create_graph) warns once about the .grad() reference cycle; grad(create_graph) does not") {
+    std::ostringstream captured;
+    std::streambuf* const stderr_buffer = std::cerr.rdbuf(captured.rdbuf());
+    const int64_t before = tg::Node::live_count();
+    {
+        Tensor x = leaf({1.0, 2.0});
+        tg::grad({tg::sum(x * x * x)}, {x}, {}, std::nullopt, /*create_graph=*/true);
+        const std::string after_grad = captured.str();
+        for (int i = 0; i < 2; ++i) tg::sum(x * x * x).backward(Tensor(), std::nullopt, /*create_graph=*/true);
+        std::cerr.rdbuf(stderr_buffer);
+        CHECK(after_grad.empty());
+        const std::string text = captured.str();
+        const std::string warning = "create a reference cycle between the parameter and its gradient";
+        CHECK(text.find(warning) != std::string::npos);
+        CHECK(text.find(warning) == text.rfind(warning));  // once
+        CHECK(text.find("zero_grad()") != std::string::npos);
+        // The cycle: x holds its .grad(), whose graph holds x. Resetting .grad() breaks it.
+        CHECK(tg::Node::live_count() > before);
+        x.zero_grad();
+    }
+    CHECK(tg::Node::live_count() == before);
+}
 
 TEST_CASE("conv_transpose2d: worked examples from the definition") {
     // x = [1, 2], w = [1, 10]: y[h] = sum over (i, u) with s i + u = h of x[i] w[u].

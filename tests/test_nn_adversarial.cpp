@@ -271,6 +271,33 @@ TEST_CASE("a module used twice lists its parameters once; state_dict keeps both 
     CHECK(twice.state_dict().size() == 8);
 }
 
+TEST_CASE("a module registered inside itself, directly or through its children, is refused") {
+    tg::Generator gen(6);
+    auto block = std::make_shared<nn::Sequential>();
+    block->push_back(std::make_shared<nn::Linear>(2, 2, gen));
+    // Into itself.
+    REQUIRE(error_of([&] { block->push_back(block); }) ==
+            "Sequential: cannot register a module inside itself (as '1'); a module cannot be its own child");
+    CHECK(error_of([&] { block->register_module("again", block); }) ==
+          "Sequential: cannot register a module inside itself (as 'again'); a module cannot be its own child");
+    // A cycle a -> b -> a, and a longer one through a shared child.
+    auto outer = std::make_shared<nn::Sequential>();
+    auto inner = std::make_shared<nn::Sequential>();
+    outer->push_back("body", inner);
+    inner->push_back("tail", block);
+    CHECK(error_of([&] { inner->push_back("up", outer); }) ==
+          "Sequential: cannot register Sequential as 'up': this Sequential is already inside it (as 'body'), so the "
+          "two would contain each other; a module cannot be its own descendant");
+    CHECK(contains(error_of([&] { block->push_back(outer); }), "(as 'body.tail')"));
+    // Nothing was added: every walk ends, and the model still runs.
+    CHECK(block->size() == 1);
+    CHECK(inner->size() == 1);
+    CHECK(outer->parameters().size() == 2);
+    CHECK(outer->state_dict().size() == 2);
+    CHECK(outer->named_modules().size() == 4);
+    CHECK(outer->forward(tg::ones({1, 2})).shape() == tg::Shape{1, 2});
+}
+
 // ---------------------------------------------------------------- all-or-nothing loading
 
 namespace {

@@ -4,12 +4,14 @@
 #include <doctest/doctest.h>
 
 #include <functional>
+#include <limits>
 
 #include "engine/autograd.hpp"
 #include "nn/optim.hpp"
 #include "nn/scheduler.hpp"
 #include "ops/arithmetic.hpp"
 #include "ops/reduce.hpp"
+#include "tests/error_text.hpp"
 
 namespace tg = tapegrad;
 namespace nn = tapegrad::nn;
@@ -183,4 +185,177 @@ TEST_CASE("StepLR and CosineAnnealingLR follow PyTorch's values") {
     CHECK(opt.lr() == doctest::Approx(0.06890576474687263).epsilon(1e-12));
     CHECK_THROWS_AS(nn::StepLR(opt, 0), std::invalid_argument);
     CHECK_THROWS_AS(nn::CosineAnnealingLR(opt, 0), std::invalid_argument);
+}
+
+// ---------------------------------------------------------------- all-or-nothing steps
+
+namespace {
+using tapegrad::testing::contains;
+using tapegrad::testing::error_of;
+using MakeOptimizer = std::function<std::unique_ptr<nn::Optimizer>(std::vector<Tensor>)>;
+
+const std::vector<std::pair<std::string, MakeOptimizer>>& every_optimizer() {
+    static const std::vector<std::pair<std::string, MakeOptimizer>> all = {
+        {"SGD", [](auto ps) { return std::make_unique<nn::SGD>(ps, nn::SGDOptions{.lr = 0.1}); }},
+        {"SGD", [](auto ps) { return std::make_unique<nn::SGD>(ps, nn::SGDOptions{.lr = 0.1, .momentum = 0.9}); }},
+        {"Adam", [](auto ps) { return std::make_unique<nn::Adam>(ps, nn::AdamOptions{.lr = 0.1}); }},
+        {"AdamW", [](auto ps) { return std::make_unique<nn::AdamW>(ps, nn::AdamWOptions{.lr = 0.1}); }},
+    };
+    return all;
+}
+
+// A parameter in a module of its own, so that Module::to converts it alone.
+struct Holder : nn::Module {
+    Tensor w;
+    Holder() : Module("Holder") { w = register_parameter("w", tg::tensor({0.5, -1.0})); }
+};
+
+// Everything a step may change: the parameters' values, and the optimizer's state (step counts,
+// buffers) by name.
+std::vector<std::pair<std::string, std::vector<double>>> everything(const nn::Optimizer& opt) {
+    std::vector<std::pair<std::string, std::vector<double>>> out;
+    for (std::size_t i = 0; i < opt.params().size(); ++i) out.emplace_back("param", opt.params()[i].to_vector<double>());
+    for (const auto& [name, t] : opt.state_dict()) out.emplace_back(name + " " + tg::describe(t), t.to_vector<double>());
+    return out;
+}
+
+void set_unit_grads(const std::vector<Tensor>& params) {
+    for (Tensor p : params) p.set_grad(tg::ones(p.shape(), {.dtype = p.dtype()}));
+}
+}  // namespace
+
+TEST_CASE("a step that fails at the third parameter's gradient changes nothing, step counts included") {
+    for (const auto& [name, make] : every_optimizer()) {
+        CAPTURE(name);
+        Tensor a = tg::tensor({1.0, 2.0}, {.requires_grad = true}), b = tg::tensor({3.0}, {.requires_grad = true});
+        Holder h;
+        auto opt = make({a, b, h.w});
+        set_unit_grads(opt->params());
+        opt->step();
+        // A graph recorded in float32, then the third parameter converted: its gradient comes back
+        // float32 for a float64 parameter.
+        const Tensor loss = (a * a).sum() + b.sum() + h.w.sum();
+        opt->zero_grad();
+        h.to(tg::kFloat64);
+        loss.backward();
+        REQUIRE(h.w.grad().dtype() == tg::kFloat32);
+        const auto before = everything(*opt);
+        const std::string error = error_of([&] { opt->step(); });
+        CHECK(error == name + ".step: parameter 2 [2] float64 has a gradient [2] float32 (was the parameter converted "
+                              "with .to() between the forward pass and step()?); compute the gradient again after "
+                              "converting: zero_grad(), forward, backward; nothing was updated");
+        CHECK(everything(*opt) == before);
+    }
+}
+
+TEST_CASE("after Module::to, a step names the optimizer, the parameter and the remedy; load_state_dict converts the state") {
+    for (const auto& [name, make] : every_optimizer()) {
+        CAPTURE(name);
+        Tensor a = tg::tensor({1.0, 2.0}, {.requires_grad = true});
+        Holder h;
+        auto opt = make({a, h.w});
+        set_unit_grads(opt->params());
+        opt->step();
+        const bool has_state = opt->state_dict().size() > 3;  // lr and two step counts, or more
+        h.to(tg::kFloat64);
+        set_unit_grads(opt->params());
+        if (!has_state) {
+            // Plain SGD keeps no state: as in PyTorch, it steps the converted parameter.
+            opt->step();
+            CHECK(h.w.to_vector<double>() == std::vector<double>{double(0.4f) - 0.1, double(-1.1f) - 0.1});
+            continue;
+        }
+        const auto before = everything(*opt);
+        const std::string error = error_of([&] { opt->step(); });
+        const std::string slot = name == "SGD" ? "momentum_buffer" : "exp_avg";
+        CHECK(contains(error, name + ".step: parameter 1 [2] float64 has " + slot + " state [2] float32"));
+        CHECK(contains(error, "build the optimizer after .to(), or convert its state with load_state_dict(state_dict())"));
+        CHECK(everything(*opt) == before);
+        // The remedy the message gives: the state comes back in the parameter's dtype, and steps.
+        opt->load_state_dict(opt->state_dict());
+        for (const auto& [key, t] : opt->state_dict())
+            if (key.rfind("state.1.", 0) == 0 && key != "state.1.step") CHECK(t.dtype() == tg::kFloat64);
+        CHECK_NOTHROW(opt->step());
+        CHECK(h.w.to_vector<double>() != std::vector<double>{0.5, -1.0});
+    }
+}
+
+TEST_CASE("hyper-parameters that are not finite are refused, also when set after construction") {
+    const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+    Tensor p = tg::tensor({1.0, 2.0}, {.requires_grad = true});
+    CHECK(error_of([&] { nn::SGD({p}, {.lr = inf}); }) == "SGD: invalid learning rate: inf");
+    CHECK(error_of([&] { nn::SGD({p}, {.lr = 0.1, .momentum = inf}); }) == "SGD: invalid momentum: inf");
+    CHECK(error_of([&] { nn::Adam({p}, {.eps = inf}); }) == "Adam: invalid epsilon value: inf");
+    CHECK(error_of([&] { nn::AdamW({p}, {.weight_decay = inf}); }) == "AdamW: invalid weight_decay value: inf");
+    nn::SGD sgd({p}, {.lr = 0.1, .momentum = 0.9});
+    CHECK(error_of([&] { sgd.set_lr(inf); }) == "SGD: invalid learning rate: inf");
+    CHECK(contains(error_of([&] { sgd.set_lr(nan); }), "SGD: invalid learning rate: "));
+    CHECK(sgd.lr() == 0.1);
+    // Options are public: a step checks them again before changing anything.
+    p.set_grad(tg::ones({2}));
+    sgd.options.momentum = -0.5;
+    CHECK(error_of([&] { sgd.step(); }) == "SGD: invalid momentum: -0.5");
+    sgd.options.momentum = 0.9;
+    sgd.options.nesterov = true;
+    sgd.options.dampening = 0.1;
+    CHECK(contains(error_of([&] { sgd.step(); }), "nesterov"));
+    nn::Adam adam({p}, {.lr = 0.1});
+    adam.options.beta1 = 1.0;
+    CHECK(error_of([&] { adam.step(); }) == "Adam: invalid beta parameter at index 0: 1");
+    CHECK(p.to_vector<double>() == std::vector<double>{1.0, 2.0});
+    CHECK(sgd.state_dict().size() == 1);
+    CHECK(adam.state_dict().size() == 1);
+    // A state whose learning rate is not finite.
+    nn::NamedTensors state = {{"param_groups.0.lr", tg::scalar_tensor(inf, {.dtype = tg::kFloat64})}};
+    CHECK(error_of([&] { adam.load_state_dict(state); }) ==
+          "Adam.load_state_dict: 'param_groups.0.lr' is inf; a learning rate is finite and >= 0");
+    CHECK(adam.lr() == 0.1);
+}
+
+TEST_CASE("load_state_dict with an undefined or repeated entry names it, its parameter and what to do") {
+    Tensor a = tg::tensor({1.0, 2.0}, {.requires_grad = true}), b = tg::tensor({3.0, 4.0, 5.0}, {.requires_grad = true});
+    nn::Adam adam({a, b}, {.lr = 0.1});
+    set_unit_grads({a, b});
+    adam.step();
+    const auto before = everything(adam);
+    auto with = [&](const std::string& key, const Tensor& value) {
+        nn::NamedTensors dict = adam.state_dict();
+        for (auto& [k, t] : dict)
+            if (k == key) t = value;
+        return dict;
+    };
+    CHECK(error_of([&] { adam.load_state_dict(with("state.1.exp_avg", Tensor())); }) ==
+          "Adam.load_state_dict: entry 'state.1.exp_avg' (state of parameter 1 [3] float32) is an undefined tensor; "
+          "pass the dictionary state_dict() returned, where every entry holds a tensor");
+    CHECK(error_of([&] { adam.load_state_dict(with("param_groups.0.lr", Tensor())); }) ==
+          "Adam.load_state_dict: entry 'param_groups.0.lr' is an undefined tensor; pass the dictionary state_dict() "
+          "returned, where every entry holds a tensor");
+    CHECK(error_of([&] { adam.load_state_dict(with("state.0.step", Tensor())); }) ==
+          "Adam.load_state_dict: entry 'state.0.step' (state of parameter 0 [2] float32) is an undefined tensor; "
+          "pass the dictionary state_dict() returned, where every entry holds a tensor");
+    nn::NamedTensors twice = adam.state_dict();
+    twice.push_back(twice.back());
+    CHECK(contains(error_of([&] { adam.load_state_dict(twice); }), "Adam.load_state_dict: the dictionary has '" +
+                                                                      twice.back().first + "' twice"));
+    CHECK(everything(adam) == before);
+
+    struct One : nn::Module {
+        One() : Module("One") { register_parameter("w", tg::zeros({2})); }
+    } module;
+    CHECK(error_of([&] { module.load_state_dict({{"w", Tensor()}}); }) ==
+          "load_state_dict: 'w' is an undefined tensor in the dictionary; give it a value [2], as state_dict() does, "
+          "or leave it out with strict=false");
+}
+
+TEST_CASE("a scheduler whose learning rate overflows is refused and keeps its epoch") {
+    Tensor p = tg::zeros({1}, {.requires_grad = true});
+    nn::SGD opt({p}, {.lr = 0.1});
+    nn::StepLR grow(opt, 1, 10.0);
+    grow.set_epoch(3);
+    CHECK(error_of([&] { grow.set_epoch(400); }) == "SGD: invalid learning rate: inf");
+    CHECK(grow.last_epoch() == 3);
+    CHECK(opt.lr() == doctest::Approx(100.0));
+    const double inf = std::numeric_limits<double>::infinity();
+    CHECK(contains(error_of([&] { nn::StepLR(opt, 1, inf); }), "StepLR: gamma must be finite"));
+    CHECK(contains(error_of([&] { nn::CosineAnnealingLR(opt, 5, inf); }), "CosineAnnealingLR: eta_min must be finite"));
 }

@@ -1,108 +1,219 @@
 #include "ops/arithmetic.hpp"
 
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
 #include "engine/autograd.hpp"
+#include "engine/convert.hpp"
+#include "ops/detail/op.hpp"
 #include "ops/kernels/elementwise.hpp"
 
 namespace tapegrad {
 namespace {
 
-void check_binary(const Tensor& a, const Tensor& b, const char* op) {
-    if (!a.defined() || !b.defined()) throw std::invalid_argument(std::string(op) + ": an operand is an undefined tensor");
-    if (a.dtype() != b.dtype())
-        throw std::invalid_argument(std::string(op) + ": operands " + describe(a) + " and " + describe(b) +
-                                    " have different dtypes; convert one with .to()");
-}
+using detail::DTypes;
+using detail::OpContext;
 
-template <class F>
-Tensor binary(const Tensor& a, const Tensor& b, const char* op, F f) {
-    check_binary(a, b, op);
-    const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
-    return dispatch(a.dtype(), [&]<class T>() { return kernels::map_binary<T>(a, b, shape, f); });
-}
-
-// An integer tensor with a double scalar computes in float32, PyTorch's result type for an integer
-// tensor and a floating-point scalar (int64 [1, 2] + 1.5 is float32 [2.5, 3.5]): the scalar is
-// never converted to an integer type.
-DType computing_dtype(const Tensor& a) { return is_floating_point(a.dtype()) ? a.dtype() : kFloat32; }
-Tensor floating(const Tensor& a) { return a.to(computing_dtype(a)); }
-Tensor scalar_like(double s, const Tensor& a) { return scalar_tensor(s, {.dtype = computing_dtype(a)}); }
-
-}  // namespace
-
-Tensor add(const Tensor& a, const Tensor& b) {
-    Tensor out = binary(a, b, "add", [](auto x, auto y) { return x + y; });
-    // d(a+b)/da = 1, d(a+b)/db = 1; the engine sums broadcast dims down.
-    return record("add", out, {a, b}, [](const Tensor& g, const GradMask&) { return std::vector<Tensor>{g, g}; });
-}
-
-Tensor add(const Tensor& a, const Tensor& b, double alpha) {
-    check_binary(a, b, "add");
-    const Shape shape = broadcast_shapes(a.shape(), b.shape(), "add");
-    Tensor out = dispatch(a.dtype(), [&]<class T>() {
-        const T al = static_cast<T>(alpha);
-        return kernels::map_binary<T>(a, b, shape, [al](T x, T y) { return x + al * y; });
-    });
-    return record("add", out, {a, b},
-                  [alpha](const Tensor& g, const GradMask& needs) {
-                      return std::vector<Tensor>{g, needs[1] ? g * alpha : Tensor()};
-                  });
-}
-
-Tensor add_n(const std::vector<Tensor>& tensors) {
-    if (tensors.empty()) throw std::invalid_argument("add_n: needs at least one tensor");
-    for (std::size_t i = 0; i < tensors.size(); ++i) {
-        check_binary(tensors[0], tensors[i], "add_n");
-        if (tensors[i].shape() != tensors[0].shape())
-            throw std::invalid_argument("add_n: tensor " + std::to_string(i) + " has shape " + to_string(tensors[i].shape()) +
-                                        " but tensor 0 has " + to_string(tensors[0].shape()) + "; all shapes must match");
+// f(x, y) in T; integers in the unsigned type of their width, where overflow wraps around (as
+// PyTorch's integer arithmetic does) instead of being undefined behaviour.
+template <class T, class F>
+T wrapping(T x, T y, F f) {
+    if constexpr (std::is_integral_v<T>) {
+        using U = std::make_unsigned_t<T>;
+        return static_cast<T>(f(static_cast<U>(x), static_cast<U>(y)));
+    } else {
+        return f(x, y);
     }
-    Tensor out = empty(tensors[0].shape(), {.dtype = tensors[0].dtype()});
-    copy_into(out, tensors[0]);
-    for (std::size_t i = 1; i < tensors.size(); ++i) add_into(out, tensors[i]);
-    const std::size_t n = tensors.size();
-    // d(sum_i x_i)/dx_i = 1 for every i.
-    return record("add_n", out, tensors, [n](const Tensor& g, const GradMask& needs) {
+}
+
+struct Plus {
+    template <class T> T operator()(T x, T y) const { return wrapping(x, y, [](auto u, auto v) { return u + v; }); }
+};
+struct Minus {
+    template <class T> T operator()(T x, T y) const { return wrapping(x, y, [](auto u, auto v) { return u - v; }); }
+};
+struct Times {
+    template <class T> T operator()(T x, T y) const { return wrapping(x, y, [](auto u, auto v) { return u * v; }); }
+};
+// -x; for floating point not 0 - x, which would turn -0 into +0.
+template <class T>
+T negate(T x) {
+    if constexpr (std::is_integral_v<T>) return Minus{}(T(0), x);
+    else return -x;
+}
+// x + alpha y, alpha already in T (a whole number for integers).
+template <class T>
+struct PlusScaled {
+    T alpha;
+    T operator()(T x, T y) const { return wrapping(x, y, [al = alpha](auto u, auto v) { return u + static_cast<decltype(v)>(al) * v; }); }
+};
+
+// op(a, b) per element of the broadcast shape, in a's dtype (run_op has converted b to it).
+template <class Op>
+Tensor map_pair(const char* name, const Tensor& a, const Tensor& b, Op op) {
+    const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+    return dispatch_all(a.dtype(), [&]<class T>() {
+        return kernels::map_binary<T>(a, b, shape, [op](T x, T y) { return op(x, y); });
+    });
+}
+
+// alpha in T: PyTorch refuses a floating-point alpha for integer tensors; a double that is a whole
+// number within T's range is taken as the integer it is.
+template <class T>
+T alpha_as(double alpha, DType dtype) {
+    if constexpr (std::is_integral_v<T>) {
+        if (std::trunc(alpha) != alpha)
+            throw std::invalid_argument("add: alpha " + std::to_string(alpha) + " is not a whole number, but the inputs are " +
+                                        dtype_name(dtype) + " (PyTorch refuses a floating-point alpha for integer tensors); "
+                                        "pass a whole alpha, or convert the inputs with .to(tg::kFloat32)");
+        return checked_cast<T>(alpha, "add");
+    } else {
+        return static_cast<T>(alpha);
+    }
+}
+
+// ---------------------------------------------------------------- the definitions
+
+// d(a+b)/da = 1, d(a+b)/db = 1; the engine sums broadcast dimensions down.
+struct Add {
+    static constexpr const char* name = "add";
+    static constexpr DTypes dtypes = DTypes::Promote;
+    Tensor forward(const OpContext&, const Tensor& a, const Tensor& b) { return map_pair(name, a, b, Plus{}); }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask&) const { return {g, g}; }
+};
+
+// d(a + alpha b)/da = 1, d/db = alpha.
+struct AddScaled {
+    static constexpr const char* name = "add";
+    static constexpr DTypes dtypes = DTypes::Promote;
+    double alpha;
+    Tensor forward(const OpContext&, const Tensor& a, const Tensor& b) {
+        const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+        return dispatch_all(a.dtype(), [&]<class T>() {
+            return kernels::map_binary<T>(a, b, shape, PlusScaled<T>{alpha_as<T>(alpha, a.dtype())});
+        });
+    }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const { return {g, needs[1] ? g * alpha : Tensor()}; }
+};
+
+// d(a-b)/da = 1, d(a-b)/db = -1.
+struct Sub {
+    static constexpr const char* name = "sub";
+    static constexpr DTypes dtypes = DTypes::Promote;
+    Tensor forward(const OpContext&, const Tensor& a, const Tensor& b) { return map_pair(name, a, b, Minus{}); }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const { return {g, needs[1] ? neg(g) : Tensor()}; }
+};
+
+// d(ab)/da = b, d(ab)/db = a. Each factor is saved only if the other one needs its gradient.
+struct Mul {
+    static constexpr const char* name = "mul";
+    static constexpr DTypes dtypes = DTypes::Promote;
+    SavedTensor a, b;
+    Tensor forward(const OpContext& ctx, const Tensor& x, const Tensor& y) {
+        if (ctx.recording) {
+            if (y.requires_grad()) a = x;
+            if (x.requires_grad()) b = y;
+        }
+        return map_pair(name, x, y, Times{});
+    }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const {
+        return {needs[0] ? g * b.unpack() : Tensor(), needs[1] ? g * a.unpack() : Tensor()};
+    }
+    // Both gradients in one pass over g when everything has one dense layout; the spec otherwise.
+    std::vector<Tensor> fused_backward(Kernels kernels, const Tensor& g, const GradMask& needs) const {
+        if (is_reference(kernels) || !needs[0] || !needs[1]) return backward(g, needs);
+        const Tensor x = a.unpack(), y = b.unpack();
+        if (!kernels::same_dense_layout(g, x) || !kernels::same_dense_layout(g, y)) return backward(g, needs);
+        const auto grads = dispatch(g.dtype(), [&]<class T>() { return kernels::product_gradients<T>(g, x, y); });
+        return {grads[0], grads[1]};
+    }
+};
+
+// d(a/b)/da = 1/b, d(a/b)/db = -a/b^2. The output is not saved: an in-place write to it later
+// would change it under the backward.
+struct Div {
+    static constexpr const char* name = "div";
+    static constexpr DTypes dtypes = DTypes::PromoteToFloating;
+    SavedTensor a, b;
+    Tensor forward(const OpContext& ctx, const Tensor& x, const Tensor& y) {
+        if (ctx.recording) {
+            b = y;
+            if (y.requires_grad()) a = x;
+        }
+        const Shape shape = broadcast_shapes(x.shape(), y.shape(), name);
+        return dispatch(x.dtype(), [&]<class T>() { return kernels::map_binary<T>(x, y, shape, [](T u, T v) { return u / v; }); });
+    }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const {
+        const Tensor bv = b.unpack();
+        const Tensor ga = g / bv;
+        return {needs[0] ? ga : Tensor(), needs[1] ? -(ga * a.unpack() / bv) : Tensor()};
+    }
+};
+
+// d(-a)/da = -1.
+struct Neg {
+    static constexpr const char* name = "neg";
+    static constexpr DTypes dtypes = DTypes::KeepIntegers;
+    Tensor forward(const OpContext&, const Tensor& x) {
+        return dispatch_all(x.dtype(), [&]<class T>() { return kernels::map_unary<T>(x, [](T v) { return negate(v); }); });
+    }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask&) const { return {-g}; }
+};
+
+// d(sum_i x_i)/dx_i = 1 for every i.
+struct AddN {
+    static constexpr const char* name = "add_n";
+    static constexpr DTypes dtypes = DTypes::Promote;
+    std::size_t n = 0;
+    Tensor forward(const OpContext&, const std::vector<Tensor>& tensors) {
+        n = tensors.size();
+        for (std::size_t i = 1; i < n; ++i)
+            if (tensors[i].shape() != tensors[0].shape())
+                throw std::invalid_argument("add_n: tensor " + std::to_string(i) + " has shape " + to_string(tensors[i].shape()) +
+                                            " but tensor 0 has " + to_string(tensors[0].shape()) + "; all shapes must match");
+        if (n == 1) {
+            Tensor copy = empty(tensors[0].shape(), {.dtype = tensors[0].dtype()});
+            copy_into(copy, tensors[0]);
+            return copy;
+        }
+        Tensor sum = map_pair(name, tensors[0], tensors[1], Plus{});
+        for (std::size_t i = 2; i < n; ++i) sum = map_pair(name, sum, tensors[i], Plus{});
+        return sum;
+    }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const {
         std::vector<Tensor> grads(n);
         for (std::size_t i = 0; i < n; ++i)
             if (needs[i]) grads[i] = g;
         return grads;
-    });
+    }
+};
+
+// A double scalar as a 0-dim tensor: of a floating-point tensor's dtype, or float32 with an integer
+// tensor, PyTorch's result type for an integer tensor and a Python float (int64 [1, 2] + 1.5 is
+// float32 [2.5, 3.5]); the scalar is never converted to an integer type.
+// An undefined tensor gets a float32 scalar and the op refuses it by name.
+Tensor scalar_for(double s, const Tensor& a) {
+    return scalar_tensor(s, {.dtype = a.defined() && is_floating_point(a.dtype()) ? a.dtype() : kFloat32});
 }
 
-Tensor sub(const Tensor& a, const Tensor& b) {
-    Tensor out = binary(a, b, "sub", [](auto x, auto y) { return x - y; });
-    return record("sub", out, {a, b},
-                  [](const Tensor& g, const GradMask& needs) { return std::vector<Tensor>{g, needs[1] ? neg(g) : Tensor()}; });
-}
+}  // namespace
 
-Tensor mul(const Tensor& a, const Tensor& b) {
-    Tensor out = binary(a, b, "mul", [](auto x, auto y) { return x * y; });
-    if (!needs_grad({a, b})) return out;
-    // d(ab)/da = b, d(ab)/db = a. Save each factor only if the other one needs its gradient.
-    SavedTensor sa = b.requires_grad() ? SavedTensor(a) : SavedTensor();
-    SavedTensor sb = a.requires_grad() ? SavedTensor(b) : SavedTensor();
-    return record("mul", out, {a, b}, [sa, sb](const Tensor& g, const GradMask& needs) {
-        return std::vector<Tensor>{needs[0] ? mul(g, sb.unpack()) : Tensor(), needs[1] ? mul(g, sa.unpack()) : Tensor()};
-    });
-}
+// ---------------------------------------------------------------- the ops
 
-Tensor div(const Tensor& a, const Tensor& b) {
-    Tensor out = binary(a, b, "div", [](auto x, auto y) { return x / y; });
-    if (!needs_grad({a, b})) return out;
-    // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2. The output is not saved: an in-place write to it later
-    // would change it under the backward.
-    const SavedTensor sb(b);
-    const SavedTensor sa = b.requires_grad() ? SavedTensor(a) : SavedTensor();
-    return record("div", out, {a, b}, [sa, sb](const Tensor& g, const GradMask& needs) {
-        const Tensor& bv = sb.unpack();
-        Tensor ga = div(g, bv);
-        return std::vector<Tensor>{needs[0] ? ga : Tensor(), needs[1] ? neg(div(mul(ga, sa.unpack()), bv)) : Tensor()};
-    });
+Tensor add(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail::run_op(Add{}, loc, a, b); }
+Tensor add(const Tensor& a, const Tensor& b, double alpha, SourceLocation loc) {
+    return detail::run_op(AddScaled{alpha}, loc, a, b);
 }
+Tensor sub(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail::run_op(Sub{}, loc, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail::run_op(Mul{}, loc, a, b); }
+Tensor div(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail::run_op(Div{}, loc, a, b); }
+Tensor neg(const Tensor& a, SourceLocation loc) { return detail::run_op(Neg{}, loc, a); }
 
-Tensor neg(const Tensor& a) {
-    Tensor out = dispatch(a.dtype(), [&]<class T>() { return kernels::map_unary<T>(a, [](T x) { return -x; }); });
-    return record("neg", out, {a}, [](const Tensor& g, const GradMask&) { return std::vector<Tensor>{neg(g)}; });
+Tensor add_n(const std::vector<Tensor>& tensors, SourceLocation loc) {
+    if (tensors.empty()) throw std::invalid_argument("add_n: needs at least one tensor");
+    return detail::run_op_list(AddN{}, loc, tensors);
 }
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
@@ -110,13 +221,13 @@ Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 Tensor operator-(const Tensor& a) { return neg(a); }
-Tensor operator+(const Tensor& a, double s) { return add(floating(a), scalar_like(s, a)); }
-Tensor operator-(const Tensor& a, double s) { return sub(floating(a), scalar_like(s, a)); }
-Tensor operator*(const Tensor& a, double s) { return mul(floating(a), scalar_like(s, a)); }
-Tensor operator/(const Tensor& a, double s) { return div(floating(a), scalar_like(s, a)); }
-Tensor operator+(double s, const Tensor& a) { return add(scalar_like(s, a), floating(a)); }
-Tensor operator-(double s, const Tensor& a) { return sub(scalar_like(s, a), floating(a)); }
-Tensor operator*(double s, const Tensor& a) { return mul(scalar_like(s, a), floating(a)); }
-Tensor operator/(double s, const Tensor& a) { return div(scalar_like(s, a), floating(a)); }
+Tensor operator+(const Tensor& a, double s) { return add(a, scalar_for(s, a)); }
+Tensor operator-(const Tensor& a, double s) { return sub(a, scalar_for(s, a)); }
+Tensor operator*(const Tensor& a, double s) { return mul(a, scalar_for(s, a)); }
+Tensor operator/(const Tensor& a, double s) { return div(a, scalar_for(s, a)); }
+Tensor operator+(double s, const Tensor& a) { return add(scalar_for(s, a), a); }
+Tensor operator-(double s, const Tensor& a) { return sub(scalar_for(s, a), a); }
+Tensor operator*(double s, const Tensor& a) { return mul(scalar_for(s, a), a); }
+Tensor operator/(double s, const Tensor& a) { return div(scalar_for(s, a), a); }
 
 }  // namespace tapegrad

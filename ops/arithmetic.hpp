@@ -1,20 +1,26 @@
 #pragma once
-// add, sub, mul, div and neg with NumPy broadcasting. The operators on Tensor (a + b, a * 2.0, -a)
-// are declared in engine/tensor.hpp and call these.
+// add, sub, mul, div and neg with NumPy broadcasting and PyTorch's type promotion: integers are
+// computed in their own dtype (int64 + int32 is int64, wrapping on overflow as PyTorch's do), div
+// of integers is true division in float32, and mixed dtypes compute in torch.result_type (int64 with
+// float32 is float32, float32 with float64 is float64); each input's gradient has its own dtype.
+// The operators on Tensor (a + b, a * 2.0, -a) are declared in engine/tensor.hpp and call these;
+// a double scalar with an integer tensor gives float32, as a Python float does in PyTorch.
 #include <vector>
 
+#include "engine/source_location.hpp"
 #include "engine/tensor.hpp"
 
 namespace tapegrad {
 
-Tensor add(const Tensor& a, const Tensor& b);
-Tensor sub(const Tensor& a, const Tensor& b);
-Tensor mul(const Tensor& a, const Tensor& b);
-Tensor div(const Tensor& a, const Tensor& b);
-Tensor neg(const Tensor& a);
-// a + alpha * b, one pass (PyTorch's add with alpha).
-Tensor add(const Tensor& a, const Tensor& b, double alpha);
-// The sum of any number of tensors of one shape and dtype, as one node (torch.stack(...).sum(0)).
-Tensor add_n(const std::vector<Tensor>& tensors);
+Tensor add(const Tensor& a, const Tensor& b, SourceLocation loc = SourceLocation::current());
+Tensor sub(const Tensor& a, const Tensor& b, SourceLocation loc = SourceLocation::current());
+Tensor mul(const Tensor& a, const Tensor& b, SourceLocation loc = SourceLocation::current());
+Tensor div(const Tensor& a, const Tensor& b, SourceLocation loc = SourceLocation::current());
+Tensor neg(const Tensor& a, SourceLocation loc = SourceLocation::current());
+// a + alpha * b, one pass (PyTorch's add with alpha). With integer tensors alpha must be a whole
+// number, as PyTorch refuses a floating-point alpha for them.
+Tensor add(const Tensor& a, const Tensor& b, double alpha, SourceLocation loc = SourceLocation::current());
+// The sum of any number of tensors of one shape, as one node: a + b + ... in their promoted dtype.
+Tensor add_n(const std::vector<Tensor>& tensors, SourceLocation loc = SourceLocation::current());
 
 }  // namespace tapegrad

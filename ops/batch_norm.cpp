@@ -9,6 +9,7 @@
 #include "ops/kernels/elementwise.hpp"
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
+#include "ops/detail/op.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/reduce.hpp"
 #include "ops/view.hpp"
@@ -31,6 +32,7 @@ void check_param(const Tensor& p, const char* what, const Tensor& x) {
 void check(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
            const Tensor& bias, const BatchNormOptions& o) {
     if (!x.defined()) throw std::invalid_argument("batch_norm: the input is undefined");
+    detail::check_op_inputs("batch_norm", detail::DTypes::Floating, {&x});
     if (x.dim() != 2 && x.dim() != 3 && x.dim() != 4)
         throw std::invalid_argument("batch_norm: expects a 2-D [N,C], 3-D [N,C,L] or 4-D [N,C,H,W] input, got " +
                                     to_string(x.shape()));

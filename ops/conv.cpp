@@ -32,6 +32,8 @@ kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape&
     if (x.dtype() != w_dtype || (bias.defined() && bias.dtype() != x.dtype()))
         fail(std::string("input, weight and bias must have one dtype, got ") + dtype_name(x.dtype()) + " and " + dtype_name(w_dtype) +
              (bias.defined() ? std::string(" and ") + dtype_name(bias.dtype()) : std::string()) + "; convert with .to()");
+    if (!is_floating_point(x.dtype()))
+        fail(std::string("this op takes float32 or float64 tensors, got ") + dtype_name(x.dtype()) + "; convert with .to(tg::kFloat32)");
     if (o.stride.h <= 0 || o.stride.w <= 0) fail("stride must be positive, got {" + str(o.stride.h) + "," + str(o.stride.w) + "}");
     if (o.dilation.h <= 0 || o.dilation.w <= 0)
         fail("dilation must be positive (1 means none), got {" + str(o.dilation.h) + "," + str(o.dilation.w) + "}");

@@ -30,6 +30,8 @@ kernels::ConvGeometry check_conv_transpose2d(const Tensor& x, const Tensor& w, c
         fail(std::string("input, weight and bias must have one dtype, got ") + dtype_name(x.dtype()) + " and " +
              dtype_name(w.dtype()) + (bias.defined() ? std::string(" and ") + dtype_name(bias.dtype()) : std::string()) +
              "; convert with .to()");
+    if (!is_floating_point(x.dtype()))
+        fail(std::string("this op takes float32 or float64 tensors, got ") + dtype_name(x.dtype()) + "; convert with .to(tg::kFloat32)");
     if (o.stride.h <= 0 || o.stride.w <= 0) fail("stride must be positive, got " + pair_str(o.stride));
     if (o.dilation.h <= 0 || o.dilation.w <= 0) fail("dilation must be positive (1 means none), got " + pair_str(o.dilation));
     if (o.padding.h < 0 || o.padding.w < 0) fail("padding must not be negative, got " + pair_str(o.padding));

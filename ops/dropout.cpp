@@ -7,6 +7,7 @@
 #include "engine/profiler.hpp"
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
+#include "ops/detail/op.hpp"
 
 namespace tapegrad {
 namespace {
@@ -36,6 +37,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen, SourceL
     if (!(p >= 0.0 && p <= 1.0))
         throw std::invalid_argument("dropout: probability must be in [0, 1], got " + std::to_string(p));
     if (!training || p == 0.0) return x;
+    detail::check_op_inputs("dropout", detail::DTypes::Floating, {&x});
     // A byte per element: a quarter of a float mask.
     auto mask = std::make_shared<std::vector<uint8_t>>(static_cast<std::size_t>(x.numel()));
     for (auto& keep : *mask) keep = gen.uniform() >= p;

@@ -31,7 +31,7 @@ Tensor put_add_shared(const Shape& shape, const Index& index, const Tensor& sour
 Tensor take_shared(const Tensor& x, const Index& index, const Shape& shape) {
     const Tensor xs = row_major(x);
     Tensor out = empty(shape, {.dtype = x.dtype()});
-    dispatch(x.dtype(), [&]<class T>() { kernels::gather_flat<T>(xs.data<T>(), index->data(), out.numel(), out.data<T>()); });
+    dispatch_all(x.dtype(), [&]<class T>() { kernels::gather_flat<T>(xs.data<T>(), index->data(), out.numel(), out.data<T>()); });
     const Shape x_shape = x.shape();
     // y[j] = x[index[j]]: dx [x's shape] = put_add(g) (the scatter-add), linear in g.
     return record("take", out, {x}, [index, x_shape](const Tensor& g, const GradMask&) {
@@ -42,7 +42,7 @@ Tensor take_shared(const Tensor& x, const Index& index, const Shape& shape) {
 Tensor put_add_shared(const Shape& shape, const Index& index, const Tensor& source) {
     const Tensor src = row_major(source);
     Tensor out = zeros(shape, {.dtype = source.dtype()});
-    dispatch(source.dtype(), [&]<class T>() { kernels::scatter_add_flat<T>(src.data<T>(), index->data(), src.numel(), out.data<T>()); });
+    dispatch_all(source.dtype(), [&]<class T>() { kernels::scatter_add_flat<T>(src.data<T>(), index->data(), src.numel(), out.data<T>()); });
     const Shape source_shape = source.shape();
     // out[index[j]] += source[j]: dsource [source's shape] = take(g, index), linear in g.
     return record("put_add", out, {source}, [index, source_shape](const Tensor& g, const GradMask&) {

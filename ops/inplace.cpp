@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/autograd.hpp"
+#include "engine/profiler.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
@@ -36,37 +37,55 @@ void check_target(const Tensor& self, const char* op, const Tensor& other = Tens
                                     "(y = relu(y)) or write into the base");
 }
 
+// PyTorch's canCast for tapegrad's dtypes: a floating-point result is never written into an
+// integer tensor.
+bool can_cast(DType from, DType to) { return is_floating_point(to) || !is_floating_point(from); }
+
+// PyTorch's "result type Float can't be cast to the desired output type Long", as a sentence.
+[[noreturn]] void refuse_cast(const char* op, const Tensor& self, const std::string& operand, DType result,
+                              const char* out_of_place) {
+    throw std::invalid_argument(std::string(op) + ": the " + describe(self) + " tensor and " + operand + " give a " +
+                                dtype_name(result) + " result, which can't be cast to the " + dtype_name(self.dtype()) +
+                                " tensor written in place; use " + out_of_place + ", which returns a new " +
+                                dtype_name(result) + " tensor");
+}
+
 // The step every in-place op shares: writes `result` (computed out of place) over self's elements
-// and, when it was recorded, gives self its history.
+// and, when it was recorded, gives self its history. A result of a wider dtype (float64 written
+// into float32, int64 into int32) is converted, as PyTorch computes in the common dtype and casts;
+// an integer that does not fit is refused before anything is written.
 Tensor& commit(Tensor& self, const Tensor& result, const char* op) {
     if (result.shape() != self.shape())
         throw std::invalid_argument(std::string(op) + ": the result has shape " + to_string(result.shape()) +
                                     " but the tensor written in place has shape " + to_string(self.shape()) +
                                     "; an in-place op cannot broadcast the tensor it writes into");
-    copy_into(self, result);
+    // The history self takes must have self's dtype: the conversion goes on the tape.
+    const Tensor written = result.grad_fn() && result.dtype() != self.dtype() ? result.to(self.dtype()) : result;
+    copy_into(self, written, op);
     self.bump_version();
-    if (result.grad_fn()) {
-        self.impl()->grad_fn = result.grad_fn();
+    if (written.grad_fn()) {
+        self.impl()->grad_fn = written.grad_fn();
         self.impl()->requires_grad = true;
     }
     return self;
 }
 
-// self = f(self, other), the out-of-place op recorded against self's history before the write.
+// self = f(self, other), the out-of-place op (named `out_of_place` in errors) recorded against
+// self's history before the write.
 template <class F>
-Tensor& binary_inplace(Tensor& self, const Tensor& other, const char* op, F f) {
+Tensor& binary_inplace(Tensor& self, const Tensor& other, const char* op, const char* out_of_place, F f) {
+    detail::OpScope scope(op, SourceLocation::current());
     check_target(self, op, other);
-    return commit(self, f(self), op);
+    const Tensor result = f(self);
+    if (!can_cast(result.dtype(), self.dtype())) refuse_cast(op, self, "the " + describe(other) + " tensor", result.dtype(), out_of_place);
+    return commit(self, result, op);
 }
 
 // The scalar of self.add_(value) and self.mul_(value). An integer tensor and a floating-point
 // scalar give a float32 result, which PyTorch refuses to write back into the integer tensor.
 Tensor scalar_operand(const Tensor& self, double value, const char* op, const char* out_of_place) {
-    if (!is_floating_point(self.dtype()))
-        throw std::invalid_argument(std::string(op) + ": the " + describe(self) + " tensor and a floating-point scalar give "
-                                    "a float32 result, which can't be cast to the " + dtype_name(self.dtype()) +
-                                    " tensor written in place; use " + out_of_place + ", which returns a new float32 tensor");
-    return scalar_tensor(value, {.dtype = self.dtype()});
+    if (self.defined() && !is_floating_point(self.dtype())) refuse_cast(op, self, "a floating-point scalar", kFloat32, out_of_place);
+    return scalar_tensor(value, {.dtype = self.defined() ? self.dtype() : kFloat32});
 }
 
 }  // namespace
@@ -104,19 +123,21 @@ Tensor& Tensor::copy_(const Tensor& src) {
 }
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
-    return binary_inplace(*this, other, "add_", [&](const Tensor& self) { return add(self, other, alpha); });
+    return binary_inplace(*this, other, "add_", "add(x, other, alpha)", [&](const Tensor& self) { return add(self, other, alpha); });
 }
 Tensor& Tensor::add_(double value) { return add_(scalar_operand(*this, value, "add_", "x + value")); }
-Tensor& Tensor::sub_(const Tensor& other) { return add_(other, -1.0); }
+Tensor& Tensor::sub_(const Tensor& other) {
+    return binary_inplace(*this, other, "sub_", "x - other", [&](const Tensor& self) { return sub(self, other); });
+}
 Tensor& Tensor::mul_(const Tensor& other) {
-    return binary_inplace(*this, other, "mul_", [&](const Tensor& self) {
+    return binary_inplace(*this, other, "mul_", "x * other", [&](const Tensor& self) {
         // mul saves self for other's gradient; the write below would change it, so it keeps a copy.
         return mul(records(self, other) && other.requires_grad() ? self.clone() : self, other);
     });
 }
 Tensor& Tensor::mul_(double value) { return mul_(scalar_operand(*this, value, "mul_", "x * value")); }
 Tensor& Tensor::div_(const Tensor& other) {
-    return binary_inplace(*this, other, "div_", [&](const Tensor& self) {
+    return binary_inplace(*this, other, "div_", "x / other", [&](const Tensor& self) {
         return div(records(self, other) && other.requires_grad() ? self.clone() : self, other);
     });
 }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/autograd.hpp"
+#include "ops/detail/op.hpp"
 #include "ops/kernels/resample.hpp"
 
 namespace tapegrad {
@@ -74,6 +75,7 @@ std::vector<kernels::LinearTap> linear_taps(int64_t in, int64_t out, double scal
 // Every mode is linear in x: y = A x per plane; dx = A^T g (a scatter-add).
 Tensor interpolate(const Tensor& x, const InterpolateOptions& o) {
     if (!x.defined()) throw std::invalid_argument("interpolate: the input is undefined");
+    detail::check_op_inputs("interpolate", detail::DTypes::Floating, {&x});
     const std::string where = " (input " + to_string(x.shape()) + ")";
     if (x.dim() != 4) throw std::invalid_argument("interpolate: expects a 4-D input [N,C,H,W]" + where);
     if (o.size.has_value() == o.scale_factor.has_value())

@@ -17,6 +17,7 @@ Tensor row_major(const Tensor& t) { return t.is_contiguous() ? t.detach() : t.de
 
 Tensor softmax_op(const char* op, const Tensor& x_in, int64_t dim, bool log) {
     if (!x_in.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
+    detail::check_op_inputs(op, detail::DTypes::Floating, {&x_in});
     if (x_in.dim() == 0) throw std::invalid_argument(std::string(op) + ": needs at least 1 dimension, got a scalar");
     const std::size_t d = normalize_axis(dim, x_in.dim(), op);
     // The fast kernels take rows of K contiguous values: another axis is moved last and back (a

@@ -5,6 +5,7 @@
 
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
+#include "ops/detail/op.hpp"
 #include "ops/reduce.hpp"
 #include "ops/view.hpp"
 
@@ -53,6 +54,7 @@ Tensor affine(const Tensor& y, const Tensor& weight, const Tensor& bias, const S
 // dvar/dx = 2 (x - mean) / (n - correction), through mean, sub, mul and sum.
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
     if (!x.defined()) throw std::invalid_argument("var: the input is undefined");
+    detail::check_op_inputs("var", detail::DTypes::Floating, {&x});
     if (correction < 0) throw std::invalid_argument("var: correction must not be negative, got " + str(correction));
     int64_t count = 0;
     const std::vector<int64_t> use = resolve_dims(x, dims, count, "var");
@@ -63,11 +65,13 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction
 
 Tensor std(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
     if (!x.defined()) throw std::invalid_argument("std: the input is undefined");
+    detail::check_op_inputs("std", detail::DTypes::Floating, {&x});
     return sqrt(var(x, dims, correction, keepdim));
 }
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
     if (!x.defined()) throw std::invalid_argument("layer_norm: the input is undefined");
+    detail::check_op_inputs("layer_norm", detail::DTypes::Floating, {&x});
     const std::size_t k = normalized_shape.size();
     bool fits = k >= 1 && k <= x.dim();
     for (std::size_t i = 0; fits && i < k; ++i) fits = x.shape()[x.dim() - k + i] == normalized_shape[i];
@@ -86,6 +90,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
     if (!x.defined()) throw std::invalid_argument("group_norm: the input is undefined");
+    detail::check_op_inputs("group_norm", detail::DTypes::Floating, {&x});
     if (x.dim() < 2) throw std::invalid_argument("group_norm: expects an input [N,C,*], got " + to_string(x.shape()));
     const int64_t N = x.shape()[0], C = x.shape()[1];
     if (num_groups <= 0 || C % num_groups != 0)

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/autograd.hpp"
+#include "engine/convert.hpp"
 #include "ops/kernels/resample.hpp"
 
 namespace tapegrad {
@@ -44,6 +45,10 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
     if (pads.size() % 2 != 0 || pads.empty())
         throw std::invalid_argument("pad: pads must be pairs {left, right, top, bottom, ...}, got " + str(int64_t(pads.size())) +
                                     " values" + where);
+    if (mode != PadMode::Constant && !is_floating_point(x.dtype()))
+        throw std::invalid_argument(std::string("pad: ") + mode_name(mode) + " mode takes float32 or float64 tensors, got " +
+                                    dtype_name(x.dtype()) + " (as PyTorch); convert with .to(tg::kFloat32), or use constant mode" +
+                                    where);
     const std::size_t k = pads.size() / 2;
     if (k > x.dim())
         throw std::invalid_argument("pad: " + str(int64_t(k)) + " dimensions to pad but the input has " + str(int64_t(x.dim())) + where);
@@ -74,8 +79,8 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
     const Shape out_shape = kernels::mapped_shape(maps);
     checked_numel(out_shape, "pad");
     Tensor out = empty(out_shape, {.dtype = x.dtype()});
-    dispatch(x.dtype(), [&]<class T>() {
-        kernels::gather_mapped<T>(x.data<T>(), x.strides(), out.data<T>(), maps, static_cast<T>(value));
+    dispatch_all(x.dtype(), [&]<class T>() {
+        kernels::gather_mapped<T>(x.data<T>(), x.strides(), out.data<T>(), maps, checked_cast<T>(value, "pad"));
     });
     const Shape x_shape = x.shape();
     return record("pad", out, {x}, [maps, x_shape, pads, mode](const Tensor& g_in, const GradMask&) {

@@ -1,6 +1,9 @@
 #include "ops/reduce.hpp"
 
+#include <type_traits>
+
 #include "engine/autograd.hpp"
+#include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/index.hpp"
 #include "ops/view.hpp"
@@ -28,6 +31,32 @@ Tensor spread(const Tensor& g, const Shape& in_shape, const std::vector<bool>& r
     return expand(gk, in_shape);
 }
 
+// The sum of an integer tensor: exact, in int64 (PyTorch's dtype for the sum of every integer
+// dtype), wrapping around on overflow as PyTorch's does (added as unsigned, where that is defined).
+Tensor integer_sum(const Tensor& x, const std::vector<bool>& reduce, bool keepdim) {
+    Shape out_shape;
+    for (std::size_t d = 0; d < x.dim(); ++d)
+        if (!reduce[d]) out_shape.push_back(x.shape()[d]);
+        else if (keepdim) out_shape.push_back(1);
+    Tensor out = zeros(out_shape, {.dtype = kInt64});
+    // out's strides seen from x's dimensions: 0 along the summed ones, so every element adds into its row.
+    Strides into;
+    for (std::size_t d = 0, j = 0; d < x.dim(); ++d) {
+        into.push_back(reduce[d] ? 0 : out.strides()[j]);
+        if (!reduce[d] || keepdim) ++j;
+    }
+    uint64_t* o = reinterpret_cast<uint64_t*>(out.data<int64_t>());
+    dispatch_all(x.dtype(), [&]<class T>() {
+        if constexpr (std::is_integral_v<T>) {
+            const T* xp = x.data<T>();
+            for_each_run<2>(x.shape(), {x.strides(), into}, [&](auto off, int64_t n, auto st) {
+                for (int64_t i = 0; i < n; ++i) o[off[1] + i * st[1]] += static_cast<uint64_t>(int64_t{xp[off[0] + i * st[0]]});
+            });
+        }
+    });
+    return out;
+}
+
 Tensor reduce_op(const char* op, const Tensor& x, const std::vector<int64_t>& axes, bool keepdim, bool average) {
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
     const std::vector<bool> reduce = axes_mask(x, axes, op);
@@ -36,6 +65,12 @@ Tensor reduce_op(const char* op, const Tensor& x, const std::vector<int64_t>& ax
         if (reduce[d]) count *= x.shape()[d];
     if (average && count == 0)
         throw std::invalid_argument(std::string(op) + ": the mean of zero elements is undefined (input " + describe(x) + ")");
+    if (!is_floating_point(x.dtype())) {
+        if (average)
+            throw std::invalid_argument(std::string(op) + ": could not infer the output dtype of the " + describe(x) +
+                                        " input: PyTorch's mean takes floating-point tensors; convert with .to(tg::kFloat32)");
+        return integer_sum(x, reduce, keepdim);
+    }
     Tensor out = sum_kernel(x, reduce, keepdim);
     const double scale = average ? 1.0 / static_cast<double>(count) : 1.0;
     if (average) {
@@ -142,7 +177,7 @@ ValuesIndices extreme(const Tensor& x, int64_t axis, bool keepdim, bool smallest
     const std::size_t d = check_max(x, axis, op);
     Tensor out = empty(reduced_shape(x.shape(), d, keepdim), {.dtype = x.dtype()});
     auto index = std::make_shared<std::vector<int64_t>>(
-        dispatch(x.dtype(), [&]<class T>() { return first_extreme_index<T>(x, d, out.data<T>(), smallest); }));
+        dispatch_all(x.dtype(), [&]<class T>() { return first_extreme_index<T>(x, d, out.data<T>(), smallest); }));
     Tensor indices = with_indices ? positions_along(*index, x, d, keepdim) : Tensor();
     const Shape in_shape = x.shape();
     // y = x[first extreme]: dx [x's shape] = g there, 0 elsewhere.

@@ -221,6 +221,14 @@ TEST_CASE("in anomaly mode a backward error names the forward op, its scope and 
     }
 }
 
+TEST_CASE("in anomaly mode an arithmetic op's backward error names the op and the caller's line") {
+    tg::AnomalyModeGuard anomaly;
+    const Tensor x = tg::tensor({1.0, -2.0}, {.requires_grad = true});
+    const Tensor y = tg::sub(x, tg::tensor({0.5, 0.5}));
+    const std::string where = "forward op 'sub', created at test_inspect.cpp:" + std::to_string(__LINE__ - 1);
+    CHECK_THROWS_WITH_AS(y.backward(tg::tensor({std::nan(""), 1.0})), doctest::Contains(where.c_str()), tg::AnomalyError);
+}
+
 TEST_CASE("in anomaly mode a saved tensor changed in place names the forward op, its scope and line") {
     tg::AnomalyModeGuard anomaly;
     Tensor x = tg::tensor({1.0, -2.0}, {.requires_grad = true});

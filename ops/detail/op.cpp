@@ -1,5 +1,6 @@
 #include "ops/detail/op.hpp"
 
+#include <optional>
 #include <stdexcept>
 
 namespace tapegrad::detail {
@@ -9,11 +10,20 @@ std::string which_input(std::span<const Tensor* const> inputs, std::size_t i) {
     return inputs.size() == 1 ? "the input" : "input " + std::to_string(i);
 }
 
+bool promotes(DTypes policy) { return policy == DTypes::Promote || policy == DTypes::PromoteToFloating; }
+
+// PyTorch's promote_types for tapegrad's dtypes: floating point over integer, then the wider.
+DType promote_types(DType a, DType b) {
+    if (is_floating_point(a) != is_floating_point(b)) return is_floating_point(a) ? a : b;
+    return element_size(a) >= element_size(b) ? a : b;
+}
+
 }  // namespace
 
 void check_op_inputs(const char* op, DTypes policy, std::span<const Tensor* const> inputs, std::size_t required) {
     for (std::size_t i = 0; i < inputs.size() && i < required; ++i)
         if (!inputs[i]->defined()) throw std::invalid_argument(std::string(op) + ": " + which_input(inputs, i) + " is undefined");
+    if (promotes(policy)) return;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         const Tensor& t = *inputs[i];
         if (!t.defined()) continue;
@@ -30,6 +40,31 @@ void check_op_inputs(const char* op, DTypes policy, std::span<const Tensor* cons
     }
 }
 
-Tensor promote_integer(const Tensor& t) { return !t.defined() || is_floating_point(t.dtype()) ? t : t.to(kFloat32); }
+DType result_type(std::span<const Tensor* const> inputs) {
+    std::optional<DType> dimensioned, zero_dim;
+    for (const Tensor* t : inputs) {
+        if (!t->defined()) continue;
+        std::optional<DType>& slot = t->dim() == 0 ? zero_dim : dimensioned;
+        slot = slot ? promote_types(*slot, t->dtype()) : t->dtype();
+    }
+    if (!dimensioned) return zero_dim.value_or(kFloat32);
+    if (zero_dim && is_floating_point(*zero_dim) && !is_floating_point(*dimensioned)) return promote_types(*dimensioned, *zero_dim);
+    return *dimensioned;
+}
+
+DType computing_dtype(DTypes policy, std::span<const Tensor* const> inputs) {
+    DType dtype = kFloat32;
+    if (promotes(policy)) dtype = result_type(inputs);
+    else if (!inputs.empty() && inputs[0]->defined()) dtype = inputs[0]->dtype();
+    const bool integers_to_float = policy == DTypes::PromoteIntegers || policy == DTypes::PromoteToFloating;
+    return integers_to_float && !is_floating_point(dtype) ? kFloat32 : dtype;
+}
+
+Tensor computing_input(DTypes policy, DType dtype, const Tensor& t) {
+    if (!t.defined()) return t;
+    if (promotes(policy)) return t.dtype() == dtype ? t : t.to(dtype);
+    if (policy == DTypes::PromoteIntegers && !is_floating_point(t.dtype())) return t.to(kFloat32);
+    return t;
+}
 
 }  // namespace tapegrad::detail

@@ -23,6 +23,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
@@ -41,6 +42,11 @@ enum class DTypes : uint8_t {
     Floating,          // float32 or float64, every tensor input the same; integers refused, naming the op
     PromoteIntegers,   // as Floating, but integer inputs are computed in float32 (PyTorch's exp, sqrt, sigmoid)
     KeepIntegers,      // as Floating, but integer inputs are computed in their own dtype (PyTorch's relu, abs)
+    // PyTorch's type promotion (torch.result_type): the inputs are computed in their common dtype,
+    // integers included (int64 + int32 is int64, float32 * float64 is float64); each input converts
+    // through the recorded .to(), whose backward gives its gradient back in its own dtype.
+    Promote,
+    PromoteToFloating,  // as Promote, but an integer common dtype becomes float32 (PyTorch's true division)
 };
 
 // What the entry hands a definition's forward.
@@ -54,6 +60,11 @@ struct OpContext {
 // `required` on are optional (a bias): they may be undefined.
 void check_op_inputs(const char* op, DTypes policy, std::span<const Tensor* const> inputs,
                      std::size_t required = SIZE_MAX);
+// The same for an op not (yet) run through run_op: check_op_inputs("softmax", DTypes::Floating, {&x}).
+inline void check_op_inputs(const char* op, DTypes policy, std::initializer_list<const Tensor*> inputs,
+                            std::size_t required = SIZE_MAX) {
+    check_op_inputs(op, policy, std::span<const Tensor* const>(inputs.begin(), inputs.size()), required);
+}
 
 // How many of a definition's inputs must be defined: all, unless it declares
 // `static constexpr std::size_t required_inputs`.
@@ -62,13 +73,20 @@ constexpr std::size_t required_inputs() {
     if constexpr (requires { Def::required_inputs; }) return Def::required_inputs;
     else return SIZE_MAX;
 }
-// An integer input of a PromoteIntegers op, converted to float32 (others returned as they are).
-Tensor promote_integer(const Tensor& t);
+// PyTorch's result type of the defined inputs (torch.result_type, the Python scalars aside): the
+// promoted dtype of the tensors that have dimensions, unless a 0-dim tensor is of a higher category
+// (floating point over integer), which then takes part: int64 [3] + float64 0-dim is float64, but
+// float32 [3] + float64 0-dim stays float32 and int32 [3] + int64 0-dim stays int32.
+DType result_type(std::span<const Tensor* const> inputs);
 
-template <class... Inputs>
-DType first_dtype(const Tensor& first, const Inputs&...) {
-    return first.dtype();
-}
+// The dtype an op computes in under `policy`: PyTorch's result type (Promote, PromoteToFloating),
+// else input 0's dtype; an integer one becomes float32 under PromoteIntegers and PromoteToFloating.
+DType computing_dtype(DTypes policy, std::span<const Tensor* const> inputs);
+
+// Input t as the op computes with it: converted to `dtype` (recorded, so a gradient reaches t in its
+// own dtype) under Promote and PromoteToFloating, an integer converted to float32 under
+// PromoteIntegers, else t itself.
+Tensor computing_input(DTypes policy, DType dtype, const Tensor& t);
 
 // The node's function: a named type per op, owning the definition and its saved state.
 template <class Def>
@@ -83,22 +101,44 @@ struct OpBackward {
     }
 };
 
+// What every op does once its inputs are checked and converted: choose the kernels for `dtype`,
+// run the forward and, when an input needs a gradient, record the node. `inputs` is an
+// initializer_list or a vector of the converted inputs.
+template <class Def, class InputList, class Forward>
+Tensor forward_and_record(Def& def, OpScope& scope, DType dtype, const InputList& inputs, Forward forward) {
+    const bool recording = needs_grad(inputs);
+    const OpContext ctx{choose_kernels(dtype), recording, scope};
+    Tensor out = forward(ctx);
+    if (!recording) return out;
+    return record(Def::name, std::move(out), inputs, OpBackward<Def>{std::make_shared<const Def>(std::move(def)), ctx.kernels});
+}
+
 template <class Def, class... Inputs>
 Tensor run_op(Def def, const SourceLocation& loc, const Inputs&... raw_inputs) {
     static_assert((std::is_same_v<Inputs, Tensor> && ...), "run_op takes the op's tensor inputs");
     OpScope scope(Def::name, loc);
-    check_op_inputs(Def::name, Def::dtypes, std::array<const Tensor*, sizeof...(Inputs)>{&raw_inputs...},
-                    required_inputs<Def>());
+    const std::array<const Tensor*, sizeof...(Inputs)> raw{&raw_inputs...};
+    check_op_inputs(Def::name, Def::dtypes, raw, required_inputs<Def>());
+    const DType dtype = computing_dtype(Def::dtypes, raw);
     auto run = [&](const auto&... inputs) {
-        const bool recording = needs_grad({inputs...});
-        const OpContext ctx{choose_kernels(first_dtype(inputs...)), recording, scope};
-        Tensor out = def.forward(ctx, inputs...);
-        if (!recording) return out;
-        return record(Def::name, std::move(out), {inputs...},
-                      OpBackward<Def>{std::make_shared<const Def>(std::move(def)), ctx.kernels});
+        const std::initializer_list<Tensor> list{inputs...};
+        return forward_and_record(def, scope, dtype, list, [&](const OpContext& ctx) { return def.forward(ctx, inputs...); });
     };
-    if constexpr (Def::dtypes == DTypes::PromoteIntegers) return run(promote_integer(raw_inputs)...);
-    else return run(raw_inputs...);
+    if constexpr (Def::dtypes == DTypes::Floating || Def::dtypes == DTypes::KeepIntegers) return run(raw_inputs...);
+    else return run(computing_input(Def::dtypes, dtype, raw_inputs)...);
+}
+
+// The entry for an op of any number of inputs (add_n): its forward takes them as one vector.
+template <class Def>
+Tensor run_op_list(Def def, const SourceLocation& loc, const std::vector<Tensor>& raw_inputs) {
+    OpScope scope(Def::name, loc);
+    std::vector<const Tensor*> raw;
+    for (const Tensor& t : raw_inputs) raw.push_back(&t);
+    check_op_inputs(Def::name, Def::dtypes, raw, required_inputs<Def>());
+    const DType dtype = computing_dtype(Def::dtypes, raw);
+    std::vector<Tensor> inputs;
+    for (const Tensor& t : raw_inputs) inputs.push_back(computing_input(Def::dtypes, dtype, t));
+    return forward_and_record(def, scope, dtype, inputs, [&](const OpContext& ctx) { return def.forward(ctx, inputs); });
 }
 
 }  // namespace tapegrad::detail

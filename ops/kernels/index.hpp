@@ -2,6 +2,7 @@
 // Gather, scatter and scatter-add by flat index on raw pointers (ops/index.cpp, and
 // ops/pooling.cpp's max_unpool2d). Indices are checked by the op before these run.
 #include <cstdint>
+#include <type_traits>
 
 namespace tapegrad::kernels {
 
@@ -12,9 +13,15 @@ void gather_flat(const T* x, const int64_t* index, int64_t n, T* out) {
 }
 
 // out[index[j]] += src[j] for j < n, in order (so repeated indices sum deterministically).
+// Integers wrap around on overflow, as PyTorch's, added as unsigned where that is defined.
 template <class T>
 void scatter_add_flat(const T* src, const int64_t* index, int64_t n, T* out) {
-    for (int64_t j = 0; j < n; ++j) out[index[j]] += src[j];
+    if constexpr (std::is_integral_v<T>) {
+        using U = std::make_unsigned_t<T>;
+        for (int64_t j = 0; j < n; ++j) out[index[j]] = static_cast<T>(static_cast<U>(out[index[j]]) + static_cast<U>(src[j]));
+    } else {
+        for (int64_t j = 0; j < n; ++j) out[index[j]] += src[j];
+    }
 }
 
 // out[index[j]] = src[j] for j < n, in order (a repeated index keeps the last value).

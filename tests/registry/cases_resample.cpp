@@ -26,7 +26,8 @@ OpCase interp_case(std::string name, Shape x, InterpolateOptions o) {
 }
 
 RegisterOps resample_cases({
-    pad_case("constant_2d_asymmetric", {2, 2, 3, 4}, {1, 2, 0, 1}, PadMode::Constant, 0.5),
+    // A whole pad value: integer inputs pad with the same number (PyTorch truncates it to their dtype).
+    pad_case("constant_2d_asymmetric", {2, 2, 3, 4}, {1, 2, 0, 1}, PadMode::Constant, 2.0),
     pad_case("constant_crop", {2, 5, 4}, {-1, 2}, PadMode::Constant),
     pad_case("constant_three_dims", {2, 3, 2}, {1, 0, 0, 1, 1, 1}, PadMode::Constant),
     pad_case("reflect_2d", {1, 2, 4, 5}, {2, 3, 1, 3}, PadMode::Reflect),

@@ -1,0 +1,74 @@
+// Every registry row fed integer tensors: each op either computes what it computes on the same
+// values in float64 (in its own integer dtype, as PyTorch's relu and abs do, or promoted to
+// float32, as PyTorch's exp and sqrt are), or refuses with an std::invalid_argument that names
+// the op. Never a float result computed from integer bits, never an anonymous error.
+#include <doctest/doctest.h>
+
+#include <regex>
+#include <stdexcept>
+
+#include "engine/autograd.hpp"
+#include "engine/tensor_math.hpp"
+#include "ops/arithmetic.hpp"
+#include "tests/registry/op_registry.hpp"
+
+namespace tg = tapegrad;
+using tg::Tensor;
+using tg::testing::OpCase;
+
+namespace {
+
+// The row's float inputs as integers (x 3, truncated, so that they are not all 0 and -1);
+// integer inputs (labels, indices) stay as they are.
+std::vector<Tensor> integer_inputs(const std::vector<Tensor>& in, tg::DType dtype) {
+    std::vector<Tensor> out;
+    for (const Tensor& t : in) {
+        if (!t.defined() || !tg::is_floating_point(t.dtype())) {
+            out.push_back(t);
+            continue;
+        }
+        out.push_back((t.detach() * 3.0).to(dtype));
+    }
+    return out;
+}
+
+std::vector<Tensor> as_float64(const std::vector<Tensor>& in) {
+    std::vector<Tensor> out;
+    for (const Tensor& t : in) out.push_back(t.defined() && !tg::is_floating_point(t.dtype()) ? t.to(tg::kFloat64) : t);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("registry: integer inputs are computed as PyTorch computes them, or refused by the op's name") {
+    const std::regex names_an_op(R"(^[a-z][a-z0-9_]*(\(\))?: )");
+    int computed = 0, refused = 0;
+    for (const OpCase& c : tg::testing::op_registry()) {
+        for (tg::DType dtype : {tg::kInt64, tg::kInt32}) {
+            const std::string where = c.name + " (" + tg::dtype_name(dtype) + " inputs)";
+            INFO(where);
+            tg::NoGradGuard no_grad;
+            const auto in = integer_inputs(tg::testing::make_case_inputs(c, tg::kFloat64, 13), dtype);
+            Tensor out;
+            try {
+                out = c.fn(in);
+            } catch (const std::invalid_argument& e) {
+                const std::string message = e.what();
+                CHECK_MESSAGE(std::regex_search(message, names_an_op), "the error does not name the op: " << message);
+                ++refused;
+                continue;
+            }
+            ++computed;
+            const Tensor expected = c.fn(as_float64(in));
+            REQUIRE(out.shape() == expected.shape());
+            if (tg::is_floating_point(out.dtype())) {
+                CHECK_MESSAGE(tg::allclose(out.to(tg::kFloat64), expected, 1e-5, 1e-5),
+                              "differs from float64 by " << tg::max_abs_diff(out.to(tg::kFloat64), expected));
+            } else {
+                CHECK_MESSAGE(tg::allclose(out.to(tg::kFloat64), expected, 0, 0),
+                              "an integer result differs from float64 by " << tg::max_abs_diff(out.to(tg::kFloat64), expected));
+            }
+        }
+    }
+    MESSAGE(computed << " rows computed on integers, " << refused << " refused");
+}

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "engine/autograd.hpp"
+#include "engine/checked_size.hpp"
 #include "engine/generator.hpp"
 #include "engine/storage.hpp"
 #include "engine/tensor_math.hpp"
@@ -182,22 +183,28 @@ void Tensor::bump_version() const {
 
 Tensor empty(const Shape& shape, TensorOptions options) { return empty(shape, MemoryFormat::Contiguous, options); }
 
-Tensor empty(const Shape& shape, MemoryFormat format, TensorOptions options) {
-    const int64_t count = checked_numel(shape, "tensor");
+namespace {
+// A shape refused here is named after the factory the caller used.
+Tensor allocate(const char* op, const Shape& shape, MemoryFormat format, TensorOptions options) {
+    const int64_t count = checked_allocation(shape, options.dtype, op);
     const Strides strides = format == MemoryFormat::ChannelsLast ? channels_last_strides(shape) : contiguous_strides(shape);
     Tensor t = make_tensor(shape, strides, options.dtype, count);
     if (options.requires_grad) t.requires_grad_(true);
     return t;
 }
-
-Tensor full(const Shape& shape, double value, TensorOptions options) {
-    Tensor t = empty(shape, {.dtype = options.dtype});
+Tensor filled(const char* op, const Shape& shape, double value, TensorOptions options) {
+    Tensor t = allocate(op, shape, MemoryFormat::Contiguous, {.dtype = options.dtype});
     fill_tensor(t, value);
     if (options.requires_grad) t.requires_grad_(true);
     return t;
 }
-Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0.0, options); }
-Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1.0, options); }
+}  // namespace
+
+Tensor empty(const Shape& shape, MemoryFormat format, TensorOptions options) { return allocate("tensor", shape, format, options); }
+
+Tensor full(const Shape& shape, double value, TensorOptions options) { return filled("full", shape, value, options); }
+Tensor zeros(const Shape& shape, TensorOptions options) { return filled("zeros", shape, 0.0, options); }
+Tensor ones(const Shape& shape, TensorOptions options) { return filled("ones", shape, 1.0, options); }
 
 Tensor empty_like(const Tensor& like) { return empty(like.shape(), like.suggest_memory_format(), {.dtype = like.dtype()}); }
 Tensor zeros_like(const Tensor& like) {
@@ -213,8 +220,8 @@ Tensor ones_like(const Tensor& like) {
 
 namespace {
 template <class Draw>
-Tensor random_tensor(const Shape& shape, TensorOptions options, Draw&& draw) {
-    Tensor t = empty(shape, {.dtype = options.dtype});
+Tensor random_tensor(const char* op, const Shape& shape, TensorOptions options, Draw&& draw) {
+    Tensor t = allocate(op, shape, MemoryFormat::Contiguous, {.dtype = options.dtype});
     dispatch_all(options.dtype, [&]<class T>() {
         T* p = t.data<T>();
         for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<T>(draw());
@@ -234,23 +241,23 @@ void check_floating(const char* op, DType dtype) {
 
 Tensor randn(const Shape& shape, Generator& gen, TensorOptions options) {
     check_floating("randn", options.dtype);
-    return random_tensor(shape, options, [&] { return gen.normal(); });
+    return random_tensor("randn", shape, options, [&] { return gen.normal(); });
 }
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions options) {
     check_floating("rand", options.dtype);
-    return random_tensor(shape, options, [&] { return gen.uniform(); });
+    return random_tensor("rand", shape, options, [&] { return gen.uniform(); });
 }
 Tensor uniform(const Shape& shape, double low, double high, Generator& gen, TensorOptions options) {
     check_floating("uniform", options.dtype);
     if (!(low <= high))
         throw std::invalid_argument("uniform: low (" + std::to_string(low) + ") must not exceed high (" +
                                     std::to_string(high) + ")");
-    return random_tensor(shape, options, [&] { return low + (high - low) * gen.uniform(); });
+    return random_tensor("uniform", shape, options, [&] { return low + (high - low) * gen.uniform(); });
 }
 
 Tensor arange(int64_t n, TensorOptions options) {
     int64_t i = 0;
-    return random_tensor(Shape{n}, options, [&] { return static_cast<double>(i++); });
+    return random_tensor("arange", Shape{n}, options, [&] { return static_cast<double>(i++); });
 }
 
 Tensor scalar_tensor(double value, TensorOptions options) { return full(Shape{}, value, options); }
@@ -258,11 +265,12 @@ Tensor scalar_tensor(double value, TensorOptions options) { return full(Shape{},
 namespace {
 template <class V>
 Tensor tensor_from_values(const std::vector<V>& values, const Shape& shape, TensorOptions options) {
-    if (static_cast<int64_t>(values.size()) != numel_of(shape))
+    const int64_t count = checked_numel(shape, "from_vector");
+    if (static_cast<int64_t>(values.size()) != count)
         throw std::invalid_argument("from_vector: " + std::to_string(values.size()) + " values cannot fill shape " +
-                                    to_string(shape) + " (" + std::to_string(numel_of(shape)) + " elements)");
+                                    to_string(shape) + " (" + std::to_string(count) + " elements)");
     std::size_t i = 0;
-    return random_tensor(shape, options, [&] { return static_cast<double>(values[i++]); });
+    return random_tensor("from_vector", shape, options, [&] { return static_cast<double>(values[i++]); });
 }
 }  // namespace
 

@@ -12,6 +12,18 @@ namespace tapegrad {
 kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape& w_shape, DType w_dtype, const Tensor& bias,
                                    const Conv2dOptions& o);
 
+// Runs a convolution's backend call. The checks leave oneDNN nothing to refuse; should it refuse
+// anyway, its dnnl::error becomes a std::runtime_error naming `op` and the geometry.
+[[noreturn]] void rethrow_backend_error(const char* op, const kernels::ConvGeometry& g);
+template <class Call>
+decltype(auto) run_backend(const char* op, const kernels::ConvGeometry& g, Call&& call) {
+    try {
+        return call();
+    } catch (...) {
+        rethrow_backend_error(op, g);
+    }
+}
+
 // The options of the two ops that make conv2d's gradients for geometry g (used under create_graph):
 // dX = conv_transpose2d(dout, w, {}, input_grad), dW = conv2d_weight_grad(x, dout, w_shape, weight_grad).
 struct Conv2dGradientOps {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/autograd.hpp"
+#include "engine/checked_size.hpp"
 #include "ops/kernels/resample.hpp"
 
 namespace tapegrad {
@@ -47,32 +48,30 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
     const std::size_t k = pads.size() / 2;
     if (k > x.dim())
         throw std::invalid_argument("pad: " + str(int64_t(k)) + " dimensions to pad but the input has " + str(int64_t(x.dim())) + where);
-    kernels::IndexMaps maps(x.dim());
-    for (std::size_t d = 0; d < x.dim(); ++d) {
+    std::vector<int64_t> before(x.dim(), 0), after(x.dim(), 0);
+    Shape out_shape = x.shape();
+    for (std::size_t d = x.dim() - k; d < x.dim(); ++d) {
         const int64_t n = x.shape()[d];
-        int64_t before = 0, after = 0;
-        if (d >= x.dim() - k) {
-            const std::size_t pair = x.dim() - 1 - d;  // 0 for the last dimension
-            before = pads[2 * pair];
-            after = pads[2 * pair + 1];
-            if (before > kMaxElements || after > kMaxElements || before < -kMaxElements || after < -kMaxElements)
-                throw std::invalid_argument("pad: a pad of more than 2^40" + where);
-            if (mode != PadMode::Constant && (before < 0 || after < 0))
-                throw std::invalid_argument("pad: negative pads crop only in constant mode, got {" + str(before) + "," + str(after) +
-                                            "} for dimension " + str(int64_t(d)) + where);
-            if (mode == PadMode::Reflect && (before >= n || after >= n))
-                throw std::invalid_argument("pad: reflect padding must be smaller than the dimension it pads, got {" + str(before) +
-                                            "," + str(after) + "} for dimension " + str(int64_t(d)) + " of size " + str(n) + where);
-            if (mode == PadMode::Replicate && n == 0 && before + after > 0)
-                throw std::invalid_argument("pad: replicate cannot pad the empty dimension " + str(int64_t(d)) + where);
-            if (n + before + after < 0)
-                throw std::invalid_argument("pad: the pads {" + str(before) + "," + str(after) + "} crop more than dimension " +
-                                            str(int64_t(d)) + " of size " + str(n) + " holds" + where);
-        }
-        maps[d] = pad_map(n, before, after, mode);
+        const std::size_t pair = x.dim() - 1 - d;  // 0 for the last dimension
+        const int64_t b = pads[2 * pair], a = pads[2 * pair + 1];
+        if (mode != PadMode::Constant && (b < 0 || a < 0))
+            throw std::invalid_argument("pad: negative pads crop only in constant mode, got {" + str(b) + "," + str(a) + "} for dimension " +
+                                        str(int64_t(d)) + where);
+        if (mode == PadMode::Reflect && (b >= n || a >= n))
+            throw std::invalid_argument("pad: reflect padding must be smaller than the dimension it pads, got {" + str(b) + "," + str(a) +
+                                        "} for dimension " + str(int64_t(d)) + " of size " + str(n) + where);
+        if (mode == PadMode::Replicate && n == 0 && (b > 0 || a > 0))
+            throw std::invalid_argument("pad: replicate cannot pad the empty dimension " + str(int64_t(d)) + where);
+        out_shape[d] = checked_add(checked_add(n, b, "pad", "the padded size", where), a, "pad", "the padded size", where);
+        if (out_shape[d] < 0)
+            throw std::invalid_argument("pad: the pads {" + str(b) + "," + str(a) + "} crop more than dimension " + str(int64_t(d)) +
+                                        " of size " + str(n) + " holds" + where);
+        before[d] = b, after[d] = a;
     }
-    const Shape out_shape = kernels::mapped_shape(maps);
-    checked_numel(out_shape, "pad");
+    // An empty output reads nothing, and its other dimensions may be 2^40 long: no maps for it.
+    const bool empty_output = checked_allocation(out_shape, x.dtype(), "pad", where) == 0;
+    kernels::IndexMaps maps(x.dim());
+    for (std::size_t d = 0; d < x.dim() && !empty_output; ++d) maps[d] = pad_map(x.shape()[d], before[d], after[d], mode);
     Tensor out = empty(out_shape, {.dtype = x.dtype()});
     dispatch(x.dtype(), [&]<class T>() {
         kernels::gather_mapped<T>(x.data<T>(), x.strides(), out.data<T>(), maps, static_cast<T>(value));

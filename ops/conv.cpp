@@ -36,6 +36,10 @@ void rethrow_backend_error(const char* op, const kernels::ConvGeometry& g) {
     }
 }
 
+bool use_fast_kernels(const Tensor& x, const kernels::ConvGeometry& g) {
+    return !is_reference(choose_kernels(x.dtype())) && g.pad_h <= g.H && g.pad_w <= g.W;
+}
+
 // Checks everything oneDNN would otherwise reject with an opaque status, and resolves the sizes.
 kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape& w_shape, DType w_dtype, const Tensor& bias,
                                    const Conv2dOptions& o) {
@@ -132,7 +136,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     const kernels::ConvGeometry g = check_conv2d("conv2d", x, weight.shape(), weight.dtype(), bias, options);
     if (scope.counting_flops())
         scope.set_flops(2.0 * static_cast<double>(g.N * g.F * g.OH * g.OW) * static_cast<double>(g.C / g.groups * g.KH * g.KW));
-    const bool fast = !is_reference(choose_kernels(x.dtype()));
+    const bool fast = use_fast_kernels(x, g);
     // The fast path runs on NHWC memory; that copy is also what dW needs later.
     const Tensor xs = fast ? run_backend("conv2d", g, [&] { return kernels::to_channels_last(x); }) : x.detach();
     Tensor out = fast ? run_backend("conv2d", g, [&] { return kernels::conv2d_forward_fast(xs, weight, bias, g); })

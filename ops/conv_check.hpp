@@ -12,6 +12,12 @@ namespace tapegrad {
 kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape& w_shape, DType w_dtype, const Tensor& bias,
                                    const Conv2dOptions& o);
 
+// Whether geometry g runs on the fast kernels (oneDNN, im2col) rather than the reference loops:
+// for float32 outside ReferenceKernelsGuard, unless the padding is larger than the input. oneDNN
+// takes time that grows with the padding to build a primitive (1.5 s for 2^17 on a 4x4 input),
+// where the reference loops only visit the taps inside the input; no network pads that much.
+bool use_fast_kernels(const Tensor& x, const kernels::ConvGeometry& g);
+
 // Runs a convolution's backend call. The checks leave oneDNN nothing to refuse; should it refuse
 // anyway, its dnnl::error becomes a std::runtime_error naming `op` and the geometry.
 [[noreturn]] void rethrow_backend_error(const char* op, const kernels::ConvGeometry& g);

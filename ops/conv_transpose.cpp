@@ -104,7 +104,7 @@ Conv2dGradientOps conv2d_gradient_ops(const kernels::ConvGeometry& g) { return {
 
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvTranspose2dOptions& options) {
     const kernels::ConvGeometry g = check_conv_transpose2d(x, weight, bias, options);
-    const bool fast = !is_reference(choose_kernels(x.dtype()));
+    const bool fast = use_fast_kernels(x, g);
     Tensor out = conv_input_grad("conv_transpose2d", x, weight, g, fast);
     if (bias.defined()) kernels::add_channel_bias(out, bias);
     if (!needs_grad({x, weight, bias})) return out;
@@ -135,7 +135,7 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& grad_output, const Shap
                                     dtype_name(x.dtype()) + " (the conv2d output of input " + to_string(x.shape()) +
                                     " and weight " + to_string(weight_shape) + "), got " +
                                     (grad_output.defined() ? describe(grad_output) : std::string("an undefined tensor")));
-    const bool fast = !is_reference(choose_kernels(x.dtype()));
+    const bool fast = use_fast_kernels(x, g);
     Tensor out = conv_weight_grad("conv2d_weight_grad", x, grad_output, g, fast);
     if (!needs_grad({x, grad_output})) return out;
     const SavedTensor saved_x = grad_output.requires_grad() ? SavedTensor(x) : SavedTensor();

@@ -28,6 +28,7 @@ show("conv2d stride 2^62", lambda: F.conv2d(x, torch.ones(2, 1, 3, 3), stride=2*
 xg = x.clone().requires_grad_()
 F.conv2d(xg, torch.ones(2, 1, 3, 3), stride=2**40).sum().backward()
 print(f"conv2d stride 2^40 input gradient: {xg.grad.flatten().tolist()}")
+show("conv2d padding and dilation 2^30", lambda: F.conv2d(x, torch.ones(1, 1, 3, 3), padding=2**30, dilation=2**30))
 show("conv2d with 0 input channels", lambda: F.conv2d(torch.ones(1, 0, 4, 4), torch.ones(2, 0, 3, 3)))
 show("conv_transpose2d stride 2^31-1, 1x1 input",
      lambda: F.conv_transpose2d(torch.full((1, 1, 1, 1), 2.0), torch.ones(1, 1, 3, 3), stride=2**31 - 1))

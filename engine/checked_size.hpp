@@ -104,4 +104,7 @@ int64_t conv_transpose_output_size(const WindowAxis& a, int64_t output_padding, 
 // so that nothing sized by the stride (oneDNN's descriptors, a pool's stride phases) sees 2^62.
 int64_t stride_in_use(const WindowAxis& a, int64_t out, const char* op);
 
+// Likewise the dilation of a one-tap kernel is never applied, and oneDNN refuses a large one.
+inline int64_t dilation_in_use(const WindowAxis& a) { return a.kernel == 1 ? 1 : a.dilation; }
+
 }  // namespace tapegrad

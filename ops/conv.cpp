@@ -80,6 +80,8 @@ kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape&
     checked_allocation(g.output_shape(), x.dtype(), op, shapes);
     g.stride_h = stride_in_use(rows, g.OH, op);
     g.stride_w = stride_in_use(cols, g.OW, op);
+    g.dilation_h = dilation_in_use(rows);
+    g.dilation_w = dilation_in_use(cols);
     if (g.N == 0) fail("the batch is empty");
     return g;
 }

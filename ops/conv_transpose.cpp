@@ -62,6 +62,8 @@ kernels::ConvGeometry check_conv_transpose2d(const Tensor& x, const Tensor& w, c
     rows.in = g.H, cols.in = g.W;
     g.stride_h = stride_in_use(rows, g.OH, "conv_transpose2d");
     g.stride_w = stride_in_use(cols, g.OW, "conv_transpose2d");
+    g.dilation_h = dilation_in_use(rows);
+    g.dilation_w = dilation_in_use(cols);
     return g;
 }
 

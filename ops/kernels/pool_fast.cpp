@@ -177,6 +177,8 @@ MaxPoolResult max_pool2d_forward_fast(const Tensor& x, const PoolGeometry& g) {
     const bool cl = channels_last(x);
     Tensor out = empty(g.output_shape(), cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
     Argmax argmax = Argmax::allocate(out.numel(), cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
+    // An empty batch: nothing to do, and its rows may be 2^40 long (so is a row buffer).
+    if (out.numel() == 0) return {out, argmax};
     const float* xp = x.data<float>();
     float* op = out.data<float>();
     int32_t* ip = argmax.index.get();
@@ -202,6 +204,7 @@ MaxPoolResult max_pool2d_forward_fast(const Tensor& x, const PoolGeometry& g) {
 Tensor max_pool2d_backward_fast(const Tensor& dout_in, const Argmax& argmax, const PoolGeometry& g) {
     const Tensor dout = in_format(dout_in, argmax.format);
     Tensor dx = empty(g.input_shape(), argmax.format);
+    if (dx.numel() == 0) return dx;
     const float* dp = dout.data<float>();
     const int32_t* ip = argmax.index.get();
     float* xp = dx.data<float>();
@@ -255,6 +258,7 @@ Tensor max_pool2d_backward_fast(const Tensor& dout_in, const Argmax& argmax, con
 Tensor avg_pool2d_forward_fast(const Tensor& x, const AvgPoolBins& b) {
     const bool cl = channels_last(x);
     Tensor out = empty(b.output_shape(), cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
+    if (out.numel() == 0) return out;  // an empty batch, whose rows may be 2^40 long
     const float* xp = x.data<float>();
     float* op = out.data<float>();
     const int64_t OH = b.rows.size(), OW = b.cols.size(), C = b.C;
@@ -307,6 +311,7 @@ Tensor avg_pool2d_backward_fast(const Tensor& dout_in, const AvgPoolBins& b) {
     const bool cl = channels_last(dout_in);
     const Tensor dout = in_format(dout_in, cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
     Tensor dx = empty(b.input_shape(), cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
+    if (dx.numel() == 0) return dx;
     const float* dp = dout.data<float>();
     float* xp = dx.data<float>();
     const int64_t OH = b.rows.size(), OW = b.cols.size(), C = b.C;

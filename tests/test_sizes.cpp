@@ -91,6 +91,21 @@ TEST_CASE("adaptive_avg_pool2d: an output of 2^40 rows is refused at once; an em
     refusal("adaptive_avg_pool2d", [] { tg::adaptive_avg_pool2d(ramp(), Pair(kMax, kMax)); });
     const Tensor empty = tg::adaptive_avg_pool2d(tg::zeros({0, 1, 4, 4}), Pair(k2e40, 1));
     CHECK(empty.shape() == tg::Shape{0, 1, k2e40, 1});
+    CHECK(tg::adaptive_avg_pool2d(tg::zeros({1, 0, 4, 4}, {.requires_grad = true}), Pair(k2e40, 1)).shape() == tg::Shape{1, 0, k2e40, 1});
+}
+
+TEST_CASE("pools of an empty batch whose rows are 2^30 long answer at once, forward and backward") {
+    for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+        CAPTURE(tg::dtype_name(dtype));
+        const Tensor x = tg::zeros({0, 1, 1, k2e30}, {.dtype = dtype, .requires_grad = true});
+        const Tensor m = tg::max_pool2d(x, {.kernel_size = Pair(1, 2)});
+        CHECK(m.shape() == tg::Shape{0, 1, 1, k2e30 / 2});
+        m.sum().backward();
+        const Tensor a = tg::avg_pool2d(x, {.kernel_size = Pair(1, 2)});
+        CHECK(a.shape() == tg::Shape{0, 1, 1, k2e30 / 2});
+        a.sum().backward();
+        CHECK(x.grad().shape() == x.shape());
+    }
 }
 
 TEST_CASE("pools: kernels of 2^31 and more are refused as in PyTorch; 2^31 - 1 computes PyTorch's answer") {
@@ -154,6 +169,8 @@ TEST_CASE("conv2d: a stride of 2^40 gives PyTorch's 1x1 answer, forward and back
         // Padding and dilation 2^30: only each window's middle tap reads the input, so the output is x.
         // (oneDNN takes time that grows with the padding to set this up; it must not be asked.)
         CHECK(values(tg::conv2d(ramp(), tg::ones({1, 1, 3, 3}), Tensor(), {.padding = k2e30, .dilation = k2e30})) == values(ramp()));
+        // A one-tap kernel never applies its dilation (oneDNN refused 2^62 all the same).
+        CHECK(values(tg::conv2d(ramp(), tg::ones({1, 1, 1, 1}), Tensor(), {.dilation = k2e62})) == values(ramp()));
         // A 1x1 kernel with a stride (the subsampling path) and a transposed convolution of one pixel.
         CHECK(values(tg::conv2d(ramp(), tg::ones({1, 1, 1, 1}), Tensor(), {.stride = k2e62})) == std::vector<double>{0});
         const Tensor t = tg::conv_transpose2d(tg::full({1, 1, 1, 1}, 2.0), tg::ones({1, 1, 3, 3}), Tensor(), {.stride = k2e40});

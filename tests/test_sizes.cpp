@@ -13,6 +13,7 @@
 #include "engine/checked_size.hpp"
 #include "ops/conv.hpp"
 #include "ops/conv_transpose.hpp"
+#include "ops/kernels/gemm_backend.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/pad.hpp"
 #include "ops/pooling.hpp"
@@ -200,4 +201,17 @@ TEST_CASE("pad: an empty tensor padded to 2^40 gets PyTorch's empty answer; a pa
     refusal("pad", [] { tg::pad(tg::zeros({0, 4}), {k2e62, k2e62}); });
     refusal("pad", [] { tg::pad(tg::zeros({2, 4}), {kMin, 0}); });
     refusal("pad", [] { tg::pad(tg::zeros({2, 4}), {k2e40, 0}); });  // 2^41 floats: more than any machine's memory
+}
+
+TEST_CASE("gemm: no size or stride of 2^31 or more reaches OpenBLAS, whose sizes are 32-bit") {
+    using tg::kernels::GemmBackend;
+    // On AVX-512 processors every product goes to oneDNN anyway; on AVX2 ones these went to OpenBLAS.
+    CHECK(tg::kernels::gemm_backend(true, false, 1, 1, k2e31) == GemmBackend::OneDnn);
+    CHECK(tg::kernels::gemm_backend(false, false, k2e31, 512, 512) == GemmBackend::OneDnn);
+    CHECK(tg::kernels::gemm_backend(true, false, k2e40, k2e40, k2e40) == GemmBackend::OneDnn);  // M*N*K past int64
+    if (!tg::kernels::have_openblas()) return;
+    const float one = 1.0f;
+    float c = 0.0f;
+    refusal("gemm", [&] { tg::kernels::sgemm_on(GemmBackend::OpenBlas, false, false, k2e31, 1, 1, 1.0f, &one, 1, &one, 1, 0.0f, &c, 1); });
+    refusal("gemm", [&] { tg::kernels::sgemm_on(GemmBackend::OpenBlas, false, false, 1, 1, 1, 1.0f, &one, k2e31, &one, 1, 0.0f, &c, 1); });
 }

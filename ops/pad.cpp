@@ -16,15 +16,17 @@ const char* mode_name(PadMode m) {
     return m == PadMode::Constant ? "constant" : (m == PadMode::Reflect ? "reflect" : "replicate");
 }
 
-// The input index each output index reads along one dimension of size n padded by (before, after).
-std::vector<int64_t> pad_map(int64_t n, int64_t before, int64_t after, PadMode mode) {
-    std::vector<int64_t> map(static_cast<std::size_t>(n + before + after));
-    for (int64_t o = 0; o < static_cast<int64_t>(map.size()); ++o) {
-        int64_t i = o - before;
+// The input index each output index reads along one dimension of size n padded to `out` with
+// `before` in front (negative: cropped).
+std::vector<int64_t> pad_map(int64_t n, int64_t before, int64_t out, PadMode mode) {
+    std::vector<int64_t> map(static_cast<std::size_t>(out));
+    for (int64_t o = 0; o < out; ++o) {
         if (mode == PadMode::Constant) {
-            map[o] = i >= 0 && i < n ? i : -1;
+            // o - before, formed only when it is an index of the input: a crop of 2^63 - 1 overflows it.
+            map[o] = o >= before && o < n + before ? o - before : -1;
             continue;
         }
+        int64_t i = o - before;  // before >= 0 here
         if (mode == PadMode::Reflect) {
             if (i < 0) i = -i;
             if (i >= n) i = 2 * (n - 1) - i;
@@ -48,7 +50,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
     const std::size_t k = pads.size() / 2;
     if (k > x.dim())
         throw std::invalid_argument("pad: " + str(int64_t(k)) + " dimensions to pad but the input has " + str(int64_t(x.dim())) + where);
-    std::vector<int64_t> before(x.dim(), 0), after(x.dim(), 0);
+    std::vector<int64_t> before(x.dim(), 0);
     Shape out_shape = x.shape();
     for (std::size_t d = x.dim() - k; d < x.dim(); ++d) {
         const int64_t n = x.shape()[d];
@@ -66,12 +68,12 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
         if (out_shape[d] < 0)
             throw std::invalid_argument("pad: the pads {" + str(b) + "," + str(a) + "} crop more than dimension " + str(int64_t(d)) +
                                         " of size " + str(n) + " holds" + where);
-        before[d] = b, after[d] = a;
+        before[d] = b;
     }
     // An empty output reads nothing, and its other dimensions may be 2^40 long: no maps for it.
     const bool empty_output = checked_allocation(out_shape, x.dtype(), "pad", where) == 0;
     kernels::IndexMaps maps(x.dim());
-    for (std::size_t d = 0; d < x.dim() && !empty_output; ++d) maps[d] = pad_map(x.shape()[d], before[d], after[d], mode);
+    for (std::size_t d = 0; d < x.dim() && !empty_output; ++d) maps[d] = pad_map(x.shape()[d], before[d], out_shape[d], mode);
     Tensor out = empty(out_shape, {.dtype = x.dtype()});
     dispatch(x.dtype(), [&]<class T>() {
         kernels::gather_mapped<T>(x.data<T>(), x.strides(), out.data<T>(), maps, static_cast<T>(value));

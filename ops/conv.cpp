@@ -95,8 +95,10 @@ Tensor conv2d_padded(const Tensor& x, const Tensor& weight, const Tensor& bias, 
     Conv2dOptions o = options;
     o.padding = 0;
     const bool bad_dilation = options.dilation.h <= 0 || options.dilation.w <= 0;
-    // 'valid', and inputs the checks will refuse with their own message.
-    if (options.padding.kind == PaddingKind::Valid || !x.defined() || !weight.defined() || weight.dim() != 4 || bad_dilation)
+    // 'valid', and inputs the checks will refuse with their own message (an empty input among them:
+    // padding a [2^26,5,0,0] first would make a 1.6 GB tensor only to refuse it).
+    if (options.padding.kind == PaddingKind::Valid || !x.defined() || x.numel() == 0 || !weight.defined() || weight.dim() != 4 ||
+        bad_dilation)
         return conv2d(x, weight, bias, o, loc);
     const std::string shapes = " (input " + to_string(x.shape()) + ", weight " + to_string(weight.shape()) + ")";
     if (options.stride.h != 1 || options.stride.w != 1)

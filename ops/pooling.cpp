@@ -119,6 +119,7 @@ Tensor average_pool_backward(const char* op, const Tensor& dout, const kernels::
 // put_add scatters the gradient with when the backward is recorded.
 std::vector<int64_t> flat_argmax(const kernels::Argmax& argmax, const kernels::PoolGeometry& g) {
     std::vector<int64_t> flat(static_cast<std::size_t>(g.N * g.C * g.OH * g.OW));
+    if (flat.empty()) return flat;  // [2^31, 0, ...] would loop over the batch for nothing
     const bool channels_last = argmax.format == MemoryFormat::ChannelsLast;
     std::size_t j = 0;
     for (int64_t n = 0; n < g.N; ++n)

@@ -18,6 +18,7 @@ MaxPoolResult max_pool2d_forward_reference(const Tensor& x_in, const PoolGeometr
     const Tensor x = x_in.detach().contiguous();
     Tensor out = empty(g.output_shape(), {.dtype = x.dtype()});
     Argmax argmax = Argmax::allocate(out.numel(), MemoryFormat::Contiguous);
+    if (out.numel() == 0) return {out, argmax};  // an empty batch may still have 2^31 images of 0 channels
     const T* xp = x.data<T>();
     T* op = out.data<T>();
     for (int64_t n = 0; n < g.N; ++n)
@@ -51,6 +52,7 @@ template <class T>
 Tensor max_pool2d_backward_reference(const Tensor& dout_in, const Argmax& argmax, const PoolGeometry& g) {
     const Tensor dout = dout_in.detach().contiguous();
     Tensor dx = zeros(g.input_shape(), {.dtype = dout.dtype()});
+    if (dx.numel() == 0) return dx;
     const T* dp = dout.data<T>();
     T* xp = dx.data<T>();
     for (int64_t n = 0; n < g.N; ++n)

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -106,6 +107,11 @@ TEST_CASE("pools of an empty batch whose rows are 2^30 long answer at once, forw
         CHECK(a.shape() == tg::Shape{0, 1, 1, k2e30 / 2});
         a.sum().backward();
         CHECK(x.grad().shape() == x.shape());
+        // 2^31 - 1 images of no channels: no loop over the images.
+        const Tensor none = tg::zeros({k2e31 - 1, 0, 5, 3}, {.dtype = dtype, .requires_grad = true});
+        const Tensor y = tg::max_pool2d(none, {.kernel_size = 1});
+        CHECK(y.shape() == none.shape());
+        y.sum().backward(Tensor(), std::nullopt, true);
     }
 }
 
@@ -183,6 +189,9 @@ TEST_CASE("conv2d: a stride of 2^40 gives PyTorch's 1x1 answer, forward and back
     refusal("conv2d", [] { tg::conv2d(tg::ones({1, 1, 4, 4}), tg::ones({1, 1, 3, 3}), Tensor(), {.dilation = k2e62}); });
     refusal("conv2d", [] { tg::conv2d(tg::ones({1, 1, 4, 4}), tg::ones({1, 1, 3, 3}), Tensor(), {.padding = tg::kSame, .dilation = k2e62}); });
     refusal("conv_transpose2d", [] { tg::conv_transpose2d(tg::ones({1, 1, 4, 4}), tg::ones({1, 1, 3, 3}), Tensor(), {.stride = k2e62}); });
+    // 'same' with an even kernel pads the input first; an empty input is refused before that copy
+    // ([2^36,1,1,1], 256 GiB) is made.
+    refusal("conv2d", [] { tg::conv2d(tg::zeros({int64_t{1} << 36, 1, 0, 0}), tg::ones({1, 1, 2, 2}), Tensor(), {.padding = tg::kSame}); });
 }
 
 TEST_CASE("errors name the op: unsqueeze past 8 dimensions, a conv2d output past 2^40 elements") {
@@ -201,6 +210,17 @@ TEST_CASE("pad: an empty tensor padded to 2^40 gets PyTorch's empty answer; a pa
     refusal("pad", [] { tg::pad(tg::zeros({0, 4}), {k2e62, k2e62}); });
     refusal("pad", [] { tg::pad(tg::zeros({2, 4}), {kMin, 0}); });
     refusal("pad", [] { tg::pad(tg::zeros({2, 4}), {k2e40, 0}); });  // 2^41 floats: more than any machine's memory
+    // Cropping 2^63 - 1 and padding as much back leaves one element of padding, as (-5, 5) would.
+    const Tensor crop = tg::pad(tg::ones({1, 1}), {-kMax, kMax});
+    CHECK(values(crop) == std::vector<double>{0});
+}
+
+TEST_CASE("views of an empty tensor at an offset keep a valid pointer") {
+    // narrow of [0,4] at column 1 offset the empty storage's null data (UBSan reported it).
+    const Tensor x = tg::zeros({0, 4});
+    CHECK(tg::narrow(x, 1, 1, 2).shape() == tg::Shape{0, 2});
+    CHECK(tg::slice(x, 1, 3, 4).shape() == tg::Shape{0, 1});
+    CHECK(tg::split(x, int64_t{3}, 1).size() == 2);
 }
 
 TEST_CASE("gemm: no size or stride of 2^31 or more reaches OpenBLAS, whose sizes are 32-bit") {

@@ -185,3 +185,7 @@ geometry("zeros_2e80", Geometry("shape").pick(0).input([]).pick(2).flag(False).v
 geometry("view_empty_2e80", Geometry("shape").pick(1).input([0]).pick(3).flag(False).value(0).flag(False).value(T40)
          .flag(False).value(T40).pick(1))
 geometry("unsqueeze_8d", Geometry("shape").pick(8).input([1] * 8).pick(1).flag(False).value(2).pick(3).value(0))
+geometry("pad_crop_max", Geometry("pad").pick(1).input([1, 1]).pick(0).value(-MAX).value(MAX).pick(0))
+geometry("conv2d_same_empty_input", conv2d([2**26, 5, 0, 0], [2, 5, 2, 2], same=True))
+geometry("max_pool2d_no_channels_2e31_images", pool(0, (1, 1), (0, 0), x=(T31 - 1, 0, 5, 3), float32=False))
+geometry("narrow_empty_at_offset", cut([0, 4], 1, 1, 2, 1))

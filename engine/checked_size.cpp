@@ -19,16 +19,6 @@ uint64_t machine_memory_bytes() {
 
 std::string gib(uint64_t gibibytes) { return std::to_string(gibibytes) + " GiB"; }
 
-}  // namespace
-
-void throw_overflow(const char* op, std::string_view what, int64_t a, char sign, int64_t b, std::string_view context) {
-    throw std::invalid_argument(std::string(op) + ": " + std::string(what) + " (" + std::to_string(a) + " " + sign + " " +
-                                std::to_string(b) + ") overflows int64" + std::string(context) +
-                                "; sizes this large cannot be allocated");
-}
-
-namespace {
-
 int64_t numel_within_limit(const Shape& shape, const char* op, std::string_view context) {
     // Strides multiply the non-zero sizes, so an empty [0, 2^32, 2^32] must be refused too.
     int64_t count = 1, span = 1;
@@ -45,6 +35,12 @@ int64_t numel_within_limit(const Shape& shape, const char* op, std::string_view 
 
 }  // namespace
 
+void throw_overflow(const char* op, std::string_view what, int64_t a, char sign, int64_t b, std::string_view context) {
+    throw std::invalid_argument(std::string(op) + ": " + std::string(what) + " (" + std::to_string(a) + " " + sign + " " +
+                                std::to_string(b) + ") overflows int64" + std::string(context) +
+                                "; sizes this large cannot be allocated");
+}
+
 // Declared in engine/shape.hpp, which every file includes.
 int64_t checked_numel(const Shape& shape, const char* op) { return numel_within_limit(shape, op, {}); }
 
@@ -58,8 +54,10 @@ void check_fits_in_memory(int64_t count, std::size_t bytes_each, const char* op,
 
 int64_t checked_allocation(const Shape& shape, DType dtype, const char* op, std::string_view context) {
     const int64_t count = numel_within_limit(shape, op, context);
-    check_fits_in_memory(count, element_size(dtype), op, std::string("a ") + dtype_name(dtype) + " tensor of shape " + to_string(shape),
-                         context);
+    // count <= 2^40 elements of at most 8 bytes: the product fits. The message is made only when needed.
+    if (static_cast<uint64_t>(count) * element_size(dtype) > machine_memory_bytes())
+        check_fits_in_memory(count, element_size(dtype), op, std::string("a ") + dtype_name(dtype) + " tensor of shape " + to_string(shape),
+                             context);
     return count;
 }
 

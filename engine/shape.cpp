@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "engine/checked_size.hpp"
+
 namespace tapegrad {
 
 std::string to_string(const Shape& s) {
@@ -13,21 +15,11 @@ std::string to_string(const Shape& s) {
     return out + "]";
 }
 
-int64_t checked_numel(const Shape& shape, const char* op) {
-    // Strides multiply the non-zero sizes, so an empty [0, 2^32, 2^32] must be refused too.
-    int64_t count = 1, span = 1;
-    for (int64_t d : shape) {
-        if (d < 0) throw std::invalid_argument(std::string(op) + ": negative dimension in shape " + to_string(shape));
-        if (__builtin_mul_overflow(span, std::max<int64_t>(d, 1), &span) || span > kMaxElements)
-            throw std::invalid_argument(std::string(op) + ": shape " + to_string(shape) + " has more than 2^40 elements");
-        count *= d;  // count <= span: cannot overflow
-    }
-    return count;
-}
-
+// A tensor's shape passed checked_numel when it was made, so for one this never throws; a shape
+// built by hand that overflows is refused rather than wrapped.
 int64_t numel_of(const Shape& s) {
     int64_t n = 1;
-    for (int64_t d : s) n *= d;
+    for (int64_t d : s) n = checked_mul(n, d, "numel", "the product of the sizes", [&] { return " (shape " + to_string(s) + ")"; });
     return n;
 }
 
@@ -77,7 +69,7 @@ Strides contiguous_strides(const Shape& s) {
     int64_t acc = 1;
     for (std::size_t i = s.size(); i-- > 0;) {
         st[i] = acc;
-        acc *= std::max<int64_t>(s[i], 1);
+        acc = checked_mul(acc, std::max<int64_t>(s[i], 1), "contiguous_strides", "a stride", [&] { return " (shape " + to_string(s) + ")"; });
     }
     return st;
 }
@@ -85,7 +77,9 @@ Strides contiguous_strides(const Shape& s) {
 Strides channels_last_strides(const Shape& s) {
     if (s.size() != 4) throw std::invalid_argument("channels_last: needs a 4-D [N,C,H,W] shape, got " + to_string(s));
     const int64_t C = std::max<int64_t>(s[1], 1), H = std::max<int64_t>(s[2], 1), W = std::max<int64_t>(s[3], 1);
-    return Strides{H * W * C, 1, W * C, C};
+    const auto context = [&] { return " (shape " + to_string(s) + ")"; };
+    const int64_t row = checked_mul(W, C, "channels_last_strides", "a row stride", context);
+    return Strides{checked_mul(H, row, "channels_last_strides", "an image stride", context), 1, row, C};
 }
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {

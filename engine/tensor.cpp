@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "engine/autograd.hpp"
+#include "engine/checked_size.hpp"
 #include "engine/convert.hpp"
 #include "engine/generator.hpp"
 #include "engine/storage.hpp"
@@ -190,26 +191,29 @@ void Tensor::bump_version() const {
 
 Tensor empty(const Shape& shape, TensorOptions options) { return empty(shape, MemoryFormat::Contiguous, options); }
 
-Tensor empty(const Shape& shape, MemoryFormat format, TensorOptions options) {
-    const int64_t count = checked_numel(shape, "tensor");
+namespace {
+// A shape refused here is named after the factory the caller used.
+Tensor allocate(const char* op, const Shape& shape, MemoryFormat format, TensorOptions options) {
+    const int64_t count = checked_allocation(shape, options.dtype, op);
     const Strides strides = format == MemoryFormat::ChannelsLast ? channels_last_strides(shape) : contiguous_strides(shape);
     Tensor t = make_tensor(shape, strides, options.dtype, count);
     if (options.requires_grad) t.requires_grad_(true);
     return t;
 }
 
-namespace {
 Tensor filled(const Shape& shape, double value, TensorOptions options, const char* op) {
-    Tensor t = empty(shape, {.dtype = options.dtype});
+    Tensor t = allocate(op, shape, MemoryFormat::Contiguous, {.dtype = options.dtype});
     fill_tensor(t, value, op);
     if (options.requires_grad) t.requires_grad_(true);
     return t;
 }
 }  // namespace
 
+Tensor empty(const Shape& shape, MemoryFormat format, TensorOptions options) { return allocate("tensor", shape, format, options); }
+
 Tensor full(const Shape& shape, double value, TensorOptions options) { return filled(shape, value, options, "full"); }
-Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0.0, options); }
-Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1.0, options); }
+Tensor zeros(const Shape& shape, TensorOptions options) { return filled(shape, 0.0, options, "zeros"); }
+Tensor ones(const Shape& shape, TensorOptions options) { return filled(shape, 1.0, options, "ones"); }
 
 Tensor empty_like(const Tensor& like) { return empty(like.shape(), like.suggest_memory_format(), {.dtype = like.dtype()}); }
 Tensor zeros_like(const Tensor& like) {
@@ -229,7 +233,7 @@ namespace {
 // value the dtype cannot hold is refused naming `op` before the tensor is returned.
 template <class Next>
 Tensor tensor_of(const Shape& shape, TensorOptions options, const char* op, Next&& next) {
-    Tensor t = empty(shape, {.dtype = options.dtype});
+    Tensor t = allocate(op, shape, MemoryFormat::Contiguous, {.dtype = options.dtype});
     dispatch_all(options.dtype, [&]<class T>() {
         T* p = t.data<T>();
         for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = checked_cast<T>(next(), op);
@@ -271,9 +275,10 @@ Tensor scalar_tensor(double value, TensorOptions options) { return filled(Shape{
 namespace {
 template <class V>
 Tensor tensor_from_values(const std::vector<V>& values, const Shape& shape, TensorOptions options, const char* op) {
-    if (static_cast<int64_t>(values.size()) != numel_of(shape))
+    const int64_t count = checked_numel(shape, op);
+    if (static_cast<int64_t>(values.size()) != count)
         throw std::invalid_argument(std::string(op) + ": " + std::to_string(values.size()) + " values cannot fill shape " +
-                                    to_string(shape) + " (" + std::to_string(numel_of(shape)) + " elements)");
+                                    to_string(shape) + " (" + std::to_string(count) + " elements)");
     std::size_t i = 0;
     return tensor_of(shape, options, op, [&] { return values[i++]; });
 }

@@ -24,7 +24,10 @@ Strides broadcast_strides(const Shape& from, const Strides& from_strides, const 
 Tensor as_strided(const Tensor& base, const Shape& shape, const Strides& strides, int64_t offset) {
     auto impl = std::make_shared<TensorImpl>();
     impl->storage = base.impl()->storage;
-    impl->data = static_cast<char*>(base.data_ptr()) + offset * static_cast<int64_t>(element_size(base.dtype()));
+    // An empty view reads nothing, and its offset may lead past the storage (or off the null data
+    // of an empty one): it keeps the base's pointer.
+    const int64_t at = numel_of(shape) == 0 ? 0 : offset;
+    impl->data = static_cast<char*>(base.data_ptr()) + at * static_cast<int64_t>(element_size(base.dtype()));
     impl->shape = shape;
     impl->strides = strides;
     impl->dtype = base.dtype();

@@ -3,7 +3,10 @@
 #include <stdexcept>
 #include <string>
 
+#include <oneapi/dnnl/dnnl.hpp>
+
 #include "engine/autograd.hpp"
+#include "engine/checked_size.hpp"
 #include "engine/profiler.hpp"
 #include "ops/conv_check.hpp"
 #include "ops/kernels/conv_gemm.hpp"
@@ -20,6 +23,22 @@ namespace {
 std::string str(int64_t v) { return std::to_string(v); }
 
 }  // namespace
+
+void rethrow_backend_error(const char* op, const kernels::ConvGeometry& g) {
+    try {
+        throw;
+    } catch (const dnnl::error& e) {
+        throw std::runtime_error(std::string(op) + ": oneDNN refused the convolution (" + e.what() + ") of input " +
+                                 to_string(g.input_shape()) + " with weight " + to_string(g.weight_shape()) + ", stride {" +
+                                 str(g.stride_h) + "," + str(g.stride_w) + "}, padding {" + str(g.pad_h) + "," + str(g.pad_w) +
+                                 "}, dilation {" + str(g.dilation_h) + "," + str(g.dilation_w) + "}, groups " + str(g.groups) +
+                                 "; the checks should have refused these sizes: please report them");
+    }
+}
+
+bool use_fast_kernels(const Tensor& x, const kernels::ConvGeometry& g) {
+    return !is_reference(choose_kernels(x.dtype())) && g.pad_h <= g.H && g.pad_w <= g.W;
+}
 
 // Checks everything oneDNN would otherwise reject with an opaque status, and resolves the sizes.
 kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape& w_shape, DType w_dtype, const Tensor& bias,
@@ -39,32 +58,32 @@ kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape&
         fail("dilation must be positive (1 means none), got {" + str(o.dilation.h) + "," + str(o.dilation.w) + "}");
     if (o.padding.h < 0 || o.padding.w < 0) fail("padding must not be negative, got {" + str(o.padding.h) + "," + str(o.padding.w) + "}");
     if (o.groups <= 0) fail("groups must be positive, got " + str(o.groups));
-    // Bounded first, so that the output-size arithmetic below cannot overflow.
-    for (int64_t v : {o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h, o.dilation.w, o.groups})
-        if (v > kMaxElements) fail("stride, padding, dilation and groups must be at most 2^40, got " + str(v));
-    int64_t dilated_h = 0, dilated_w = 0;
-    if (__builtin_mul_overflow(o.dilation.h, w_shape[2] - 1, &dilated_h) ||
-        __builtin_mul_overflow(o.dilation.w, w_shape[3] - 1, &dilated_w) || dilated_h > kMaxElements ||
-        dilated_w > kMaxElements)
-        fail("the dilated kernel spans more than 2^40 elements");
     kernels::ConvGeometry g{};
     g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
     g.F = w_shape[0], g.KH = w_shape[2], g.KW = w_shape[3];
     g.stride_h = o.stride.h, g.stride_w = o.stride.w, g.pad_h = o.padding.h, g.pad_w = o.padding.w;
     g.dilation_h = o.dilation.h, g.dilation_w = o.dilation.w, g.groups = o.groups;
     if (g.KH <= 0 || g.KW <= 0 || g.F <= 0) fail("the weight has an empty dimension");
+    if (g.C == 0) fail("the input has no channels; a convolution needs at least one");
+    if (g.H == 0 || g.W == 0) fail("the input has no pixels; only the batch may be empty");
     if (g.C % g.groups != 0 || g.F % g.groups != 0)
         fail("groups = " + str(g.groups) + " must divide both the input channels (" + str(g.C) + ") and the filters (" + str(g.F) + ")");
-    if (g.C != w_shape[1] * g.groups)
-        fail("input has " + str(g.C) + " channels but weight expects " + str(w_shape[1] * g.groups) + " (" + str(w_shape[1]) +
+    if (g.C / g.groups != w_shape[1])
+        fail("input has " + str(g.C) + " channels but weight expects " +
+             str(checked_mul(w_shape[1], g.groups, op, "the weight's channels times groups", shapes)) + " (" + str(w_shape[1]) +
              " per group x " + str(g.groups) + " groups)");
     if (bias.defined() && (bias.dim() != 1 || bias.size(0) != g.F))
         fail("bias must be [" + str(g.F) + "] (one per filter), got " + to_string(bias.shape()));
-    g.OH = (g.H + 2 * g.pad_h - g.dilation_h * (g.KH - 1) - 1) / g.stride_h + 1;
-    g.OW = (g.W + 2 * g.pad_w - g.dilation_w * (g.KW - 1) - 1) / g.stride_w + 1;
-    // The numerators can be negative, where C++ division rounds toward zero: compare them directly.
-    if (g.H + 2 * g.pad_h < g.dilation_h * (g.KH - 1) + 1 || g.W + 2 * g.pad_w < g.dilation_w * (g.KW - 1) + 1 || g.OH < 1 || g.OW < 1)
+    const WindowAxis rows{g.H, g.KH, g.stride_h, g.pad_h, g.dilation_h}, cols{g.W, g.KW, g.stride_w, g.pad_w, g.dilation_w};
+    g.OH = conv_output_size(rows, op, shapes);
+    g.OW = conv_output_size(cols, op, shapes);
+    if (g.OH < 1 || g.OW < 1)
         fail("the (dilated) kernel is larger than the padded input, so the output would be empty; pad the input or use a smaller kernel");
+    checked_allocation(g.output_shape(), x.dtype(), op, shapes);
+    g.stride_h = stride_in_use(rows, g.OH, op);
+    g.stride_w = stride_in_use(cols, g.OW, op);
+    g.dilation_h = dilation_in_use(rows);
+    g.dilation_w = dilation_in_use(cols);
     if (g.N == 0) fail("the batch is empty");
     return g;
 }
@@ -77,15 +96,18 @@ Tensor conv2d_padded(const Tensor& x, const Tensor& weight, const Tensor& bias, 
                      SourceLocation loc) {
     Conv2dOptions o = options;
     o.padding = 0;
-    const bool bad_dilation = options.dilation.h <= 0 || options.dilation.w <= 0 || options.dilation.h > kMaxElements ||
-                              options.dilation.w > kMaxElements;
-    // 'valid', and inputs the checks will refuse with their own message.
-    if (options.padding.kind == PaddingKind::Valid || !x.defined() || !weight.defined() || weight.dim() != 4 || bad_dilation)
+    const bool bad_dilation = options.dilation.h <= 0 || options.dilation.w <= 0;
+    // 'valid', and inputs the checks will refuse with their own message (an empty input among them:
+    // padding a [2^26,5,0,0] first would make a 1.6 GB tensor only to refuse it).
+    if (options.padding.kind == PaddingKind::Valid || !x.defined() || x.numel() == 0 || !weight.defined() || weight.dim() != 4 ||
+        bad_dilation)
         return conv2d(x, weight, bias, o, loc);
+    const std::string shapes = " (input " + to_string(x.shape()) + ", weight " + to_string(weight.shape()) + ")";
     if (options.stride.h != 1 || options.stride.w != 1)
         throw std::invalid_argument("conv2d: padding 'same' needs stride 1, got {" + str(options.stride.h) + "," +
-                                    str(options.stride.w) + "} (input " + to_string(x.shape()) + ", weight " + to_string(weight.shape()) + ")");
-    const int64_t total_h = options.dilation.h * (weight.size(2) - 1), total_w = options.dilation.w * (weight.size(3) - 1);
+                                    str(options.stride.w) + "}" + shapes);
+    const int64_t total_h = checked_mul(options.dilation.h, weight.size(2) - 1, "conv2d", "the dilated kernel", shapes);
+    const int64_t total_w = checked_mul(options.dilation.w, weight.size(3) - 1, "conv2d", "the dilated kernel", shapes);
     o.padding = Pair{total_h / 2, total_w / 2};
     if (total_h % 2 == 0 && total_w % 2 == 0) return conv2d(x, weight, bias, o, loc);
     return conv2d(pad(x, {0, total_w % 2, 0, total_h % 2}), weight, bias, o, loc);
@@ -97,8 +119,8 @@ Tensor conv2d_padded(const Tensor& x, const Tensor& weight, const Tensor& bias, 
 // one thread (tests/test_models.cpp's ResNet-18 caught it).
 bool is_strided_1x1(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
     return x.defined() && w.defined() && x.dim() == 4 && w.dim() == 4 && w.size(2) == 1 && w.size(3) == 1 &&
-           o.stride.h > 0 && o.stride.w > 0 && (o.stride.h > 1 || o.stride.w > 1) && o.padding.h == 0 && o.padding.w == 0 && o.stride.h <= kMaxElements &&
-           o.stride.w <= kMaxElements && !is_reference(choose_kernels(x.dtype()));
+           o.stride.h > 0 && o.stride.w > 0 && (o.stride.h > 1 || o.stride.w > 1) && o.padding.h == 0 && o.padding.w == 0 &&
+           !is_reference(choose_kernels(x.dtype()));
 }
 
 Tensor conv2d_strided_1x1(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
@@ -120,10 +142,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     const kernels::ConvGeometry g = check_conv2d("conv2d", x, weight.shape(), weight.dtype(), bias, options);
     if (scope.counting_flops())
         scope.set_flops(2.0 * static_cast<double>(g.N * g.F * g.OH * g.OW) * static_cast<double>(g.C / g.groups * g.KH * g.KW));
-    const bool fast = !is_reference(choose_kernels(x.dtype()));
+    const bool fast = use_fast_kernels(x, g);
     // The fast path runs on NHWC memory; that copy is also what dW needs later.
-    const Tensor xs = fast ? kernels::to_channels_last(x) : x.detach();
-    Tensor out = fast ? kernels::conv2d_forward_fast(xs, weight, bias, g)
+    const Tensor xs = fast ? run_backend("conv2d", g, [&] { return kernels::to_channels_last(x); }) : x.detach();
+    Tensor out = fast ? run_backend("conv2d", g, [&] { return kernels::conv2d_forward_fast(xs, weight, bias, g); })
                       : dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(xs, weight, bias, g); });
     if (!needs_grad({x, weight, bias})) return out;
     const SavedTensor saved_x = weight.requires_grad() ? SavedTensor(xs, x) : SavedTensor();
@@ -136,13 +158,15 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
             if (needs[0]) grads[0] = conv_transpose2d(dout, saved_w.unpack(), Tensor(), ops.input_grad);
             if (needs[1]) grads[1] = conv2d_weight_grad(saved_x.unpack(), dout, g.weight_shape(), ops.weight_grad);
         } else if (fast) {
-            const Tensor d = kernels::to_channels_last(dout);
-            if (needs[0]) grads[0] = kernels::conv2d_backward_data_fast(d, saved_w.unpack(), g);
-            if (needs[1]) {
-                kernels::ConvWeightGrads wg = kernels::conv2d_backward_weights_fast(saved_x.unpack(), d, g, needs[2]);
-                grads[1] = wg.weight;
-                grads[2] = wg.bias;
-            }
+            run_backend("conv2d", g, [&] {
+                const Tensor d = kernels::to_channels_last(dout);
+                if (needs[0]) grads[0] = kernels::conv2d_backward_data_fast(d, saved_w.unpack(), g);
+                if (needs[1]) {
+                    kernels::ConvWeightGrads wg = kernels::conv2d_backward_weights_fast(saved_x.unpack(), d, g, needs[2]);
+                    grads[1] = wg.weight;
+                    grads[2] = wg.bias;
+                }
+            });
         } else {
             dispatch(dout.dtype(), [&]<class T>() {
                 if (needs[0]) grads[0] = kernels::conv2d_backward_data_reference<T>(dout, saved_w.unpack(), g);

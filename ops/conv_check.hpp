@@ -12,6 +12,24 @@ namespace tapegrad {
 kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape& w_shape, DType w_dtype, const Tensor& bias,
                                    const Conv2dOptions& o);
 
+// Whether geometry g runs on the fast kernels (oneDNN, im2col) rather than the reference loops:
+// for float32 outside ReferenceKernelsGuard, unless the padding is larger than the input. oneDNN
+// takes time that grows with the padding to build a primitive (1.5 s for 2^17 on a 4x4 input),
+// where the reference loops only visit the taps inside the input; no network pads that much.
+bool use_fast_kernels(const Tensor& x, const kernels::ConvGeometry& g);
+
+// Runs a convolution's backend call. The checks leave oneDNN nothing to refuse; should it refuse
+// anyway, its dnnl::error becomes a std::runtime_error naming `op` and the geometry.
+[[noreturn]] void rethrow_backend_error(const char* op, const kernels::ConvGeometry& g);
+template <class Call>
+decltype(auto) run_backend(const char* op, const kernels::ConvGeometry& g, Call&& call) {
+    try {
+        return call();
+    } catch (...) {
+        rethrow_backend_error(op, g);
+    }
+}
+
 // The options of the two ops that make conv2d's gradients for geometry g (used under create_graph):
 // dX = conv_transpose2d(dout, w, {}, input_grad), dW = conv2d_weight_grad(x, dout, w_shape, weight_grad).
 struct Conv2dGradientOps {

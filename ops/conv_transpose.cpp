@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/autograd.hpp"
+#include "engine/checked_size.hpp"
 #include "ops/conv_check.hpp"
 #include "ops/kernels/conv_gemm.hpp"
 #include "ops/kernels/conv_onednn.hpp"
@@ -39,8 +40,6 @@ kernels::ConvGeometry check_conv_transpose2d(const Tensor& x, const Tensor& w, c
     if (o.output_padding.h < 0 || o.output_padding.w < 0 || o.output_padding.h >= o.stride.h || o.output_padding.w >= o.stride.w)
         fail("output_padding must be at least 0 and smaller than the stride, got output_padding " + pair_str(o.output_padding) +
              " with stride " + pair_str(o.stride));
-    for (int64_t v : {o.stride.h, o.stride.w, o.padding.h, o.padding.w, o.dilation.h, o.dilation.w, o.groups})
-        if (v > kMaxElements) fail("stride, padding, dilation and groups must be at most 2^40, got " + str(v));
     kernels::ConvGeometry g{};
     g.N = x.size(0), g.F = x.size(1), g.OH = x.size(2), g.OW = x.size(3);
     g.KH = w.size(2), g.KW = w.size(3);
@@ -48,25 +47,25 @@ kernels::ConvGeometry check_conv_transpose2d(const Tensor& x, const Tensor& w, c
     g.dilation_h = o.dilation.h, g.dilation_w = o.dilation.w, g.groups = o.groups;
     if (g.KH <= 0 || g.KW <= 0 || w.size(1) <= 0) fail("the weight has an empty dimension");
     if (w.size(0) != g.F) fail("the input has " + str(g.F) + " channels but the weight's first dimension is " + str(w.size(0)));
+    if (g.F == 0) fail("the input has no channels; a transposed convolution needs at least one");
     if (g.F % g.groups != 0) fail("groups = " + str(g.groups) + " must divide the input channels (" + str(g.F) + ")");
-    g.C = w.size(1) * g.groups;
+    g.C = checked_mul(w.size(1), g.groups, "conv_transpose2d", "the output channels", shapes);
     if (bias.defined() && (bias.dim() != 1 || bias.size(0) != g.C))
         fail("bias must be [" + str(g.C) + "] (one per output channel), got " + to_string(bias.shape()));
-    // OH = (H - 1) s - 2p + d (KH - 1) + output_padding + 1, each term bounded so nothing overflows.
-    auto out_size = [&](int64_t in, int64_t s, int64_t p, int64_t d, int64_t k, int64_t op) {
-        int64_t span = 0, taps = 0;
-        if (in > kMaxElements || __builtin_mul_overflow(in - 1, s, &span) || __builtin_mul_overflow(d, k - 1, &taps) ||
-            span > kMaxElements || taps > kMaxElements)
-            fail("the output would have more than 2^40 rows or columns");
-        return span - 2 * p + taps + op + 1;
-    };
-    g.H = out_size(g.OH, g.stride_h, g.pad_h, g.dilation_h, g.KH, o.output_padding.h);
-    g.W = out_size(g.OW, g.stride_w, g.pad_w, g.dilation_w, g.KW, o.output_padding.w);
-    if (g.H < 1 || g.W < 1)
-        fail("the output would be empty (" + str(g.H) + "x" + str(g.W) + "): the padding removes more than the input spans");
     if (g.OH <= 0 || g.OW <= 0) fail("the input has no pixels");
     if (g.N == 0) fail("the batch is empty");
-    checked_numel(g.input_shape(), "conv_transpose2d");
+    // The transposed convolution's output is the input of the convolution g describes.
+    WindowAxis rows{g.OH, g.KH, g.stride_h, g.pad_h, g.dilation_h}, cols{g.OW, g.KW, g.stride_w, g.pad_w, g.dilation_w};
+    g.H = conv_transpose_output_size(rows, o.output_padding.h, "conv_transpose2d", shapes);
+    g.W = conv_transpose_output_size(cols, o.output_padding.w, "conv_transpose2d", shapes);
+    if (g.H < 1 || g.W < 1)
+        fail("the output would be empty (" + str(g.H) + "x" + str(g.W) + "): the padding removes more than the input spans");
+    checked_allocation(g.input_shape(), x.dtype(), "conv_transpose2d", shapes);
+    rows.in = g.H, cols.in = g.W;
+    g.stride_h = stride_in_use(rows, g.OH, "conv_transpose2d");
+    g.stride_w = stride_in_use(cols, g.OW, "conv_transpose2d");
+    g.dilation_h = dilation_in_use(rows);
+    g.dilation_w = dilation_in_use(cols);
     return g;
 }
 
@@ -86,18 +85,20 @@ ConvTranspose2dOptions transpose_options(const kernels::ConvGeometry& g) {
             .dilation = {g.dilation_h, g.dilation_w}};
 }
 
-// The three convolutions of geometry g, on the fast or the reference kernels.
-Tensor conv_forward(const Tensor& x, const Tensor& w, const kernels::ConvGeometry& g, bool fast) {
-    if (fast) return kernels::conv2d_forward_fast(kernels::to_channels_last(x), w, Tensor(), g);
+// The three convolutions of geometry g, on the fast or the reference kernels, for op `op`.
+Tensor conv_forward(const char* op, const Tensor& x, const Tensor& w, const kernels::ConvGeometry& g, bool fast) {
+    if (fast) return run_backend(op, g, [&] { return kernels::conv2d_forward_fast(kernels::to_channels_last(x), w, Tensor(), g); });
     return dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(x, w, Tensor(), g); });
 }
-Tensor conv_input_grad(const Tensor& dout, const Tensor& w, const kernels::ConvGeometry& g, bool fast) {
-    if (fast) return kernels::conv2d_backward_data_fast(kernels::to_channels_last(dout), w, g);
+Tensor conv_input_grad(const char* op, const Tensor& dout, const Tensor& w, const kernels::ConvGeometry& g, bool fast) {
+    if (fast) return run_backend(op, g, [&] { return kernels::conv2d_backward_data_fast(kernels::to_channels_last(dout), w, g); });
     return dispatch(dout.dtype(), [&]<class T>() { return kernels::conv2d_backward_data_reference<T>(dout, w, g); });
 }
-Tensor conv_weight_grad(const Tensor& x, const Tensor& dout, const kernels::ConvGeometry& g, bool fast) {
+Tensor conv_weight_grad(const char* op, const Tensor& x, const Tensor& dout, const kernels::ConvGeometry& g, bool fast) {
     if (fast)
-        return kernels::conv2d_backward_weights_fast(kernels::to_channels_last(x), kernels::to_channels_last(dout), g, false).weight;
+        return run_backend(op, g, [&] {
+            return kernels::conv2d_backward_weights_fast(kernels::to_channels_last(x), kernels::to_channels_last(dout), g, false).weight;
+        });
     return dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_backward_weights_reference<T>(x, dout, g); });
 }
 
@@ -107,8 +108,8 @@ Conv2dGradientOps conv2d_gradient_ops(const kernels::ConvGeometry& g) { return {
 
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvTranspose2dOptions& options) {
     const kernels::ConvGeometry g = check_conv_transpose2d(x, weight, bias, options);
-    const bool fast = !is_reference(choose_kernels(x.dtype()));
-    Tensor out = conv_input_grad(x, weight, g, fast);
+    const bool fast = use_fast_kernels(x, g);
+    Tensor out = conv_input_grad("conv_transpose2d", x, weight, g, fast);
     if (bias.defined()) kernels::add_channel_bias(out, bias);
     if (!needs_grad({x, weight, bias})) return out;
     const SavedTensor saved_x = weight.requires_grad() ? SavedTensor(x) : SavedTensor();
@@ -123,8 +124,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
                           if (needs[0]) grads[0] = conv2d(dy, saved_w.unpack(), Tensor(), conv_options(g));
                           if (needs[1]) grads[1] = conv2d_weight_grad(dy, saved_x.unpack(), w_shape, conv_options(g));
                       } else {
-                          if (needs[0]) grads[0] = conv_forward(dy, saved_w.unpack(), g, fast);
-                          if (needs[1]) grads[1] = conv_weight_grad(dy, saved_x.unpack(), g, fast);
+                          if (needs[0]) grads[0] = conv_forward("conv_transpose2d", dy, saved_w.unpack(), g, fast);
+                          if (needs[1]) grads[1] = conv_weight_grad("conv_transpose2d", dy, saved_x.unpack(), g, fast);
                       }
                       if (needs[2]) grads[2] = sum(dy, {0, 2, 3});
                       return grads;
@@ -138,8 +139,8 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& grad_output, const Shap
                                     dtype_name(x.dtype()) + " (the conv2d output of input " + to_string(x.shape()) +
                                     " and weight " + to_string(weight_shape) + "), got " +
                                     (grad_output.defined() ? describe(grad_output) : std::string("an undefined tensor")));
-    const bool fast = !is_reference(choose_kernels(x.dtype()));
-    Tensor out = conv_weight_grad(x, grad_output, g, fast);
+    const bool fast = use_fast_kernels(x, g);
+    Tensor out = conv_weight_grad("conv2d_weight_grad", x, grad_output, g, fast);
     if (!needs_grad({x, grad_output})) return out;
     const SavedTensor saved_x = grad_output.requires_grad() ? SavedTensor(x) : SavedTensor();
     const SavedTensor saved_dout = x.requires_grad() ? SavedTensor(grad_output) : SavedTensor();
@@ -152,8 +153,8 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& grad_output, const Shap
             if (needs[0]) grads[0] = conv_transpose2d(saved_dout.unpack(), G, Tensor(), transpose_options(g));
             if (needs[1]) grads[1] = conv2d(saved_x.unpack(), G, Tensor(), conv_options(g));
         } else {
-            if (needs[0]) grads[0] = conv_input_grad(saved_dout.unpack(), G, g, fast);
-            if (needs[1]) grads[1] = conv_forward(saved_x.unpack(), G, g, fast);
+            if (needs[0]) grads[0] = conv_input_grad("conv2d_weight_grad", saved_dout.unpack(), G, g, fast);
+            if (needs[1]) grads[1] = conv_forward("conv2d_weight_grad", saved_x.unpack(), G, g, fast);
         }
         return grads;
     });

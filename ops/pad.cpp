@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/autograd.hpp"
+#include "engine/checked_size.hpp"
 #include "engine/convert.hpp"
 #include "ops/kernels/resample.hpp"
 
@@ -16,15 +17,17 @@ const char* mode_name(PadMode m) {
     return m == PadMode::Constant ? "constant" : (m == PadMode::Reflect ? "reflect" : "replicate");
 }
 
-// The input index each output index reads along one dimension of size n padded by (before, after).
-std::vector<int64_t> pad_map(int64_t n, int64_t before, int64_t after, PadMode mode) {
-    std::vector<int64_t> map(static_cast<std::size_t>(n + before + after));
-    for (int64_t o = 0; o < static_cast<int64_t>(map.size()); ++o) {
-        int64_t i = o - before;
+// The input index each output index reads along one dimension of size n padded to `out` with
+// `before` in front (negative: cropped).
+std::vector<int64_t> pad_map(int64_t n, int64_t before, int64_t out, PadMode mode) {
+    std::vector<int64_t> map(static_cast<std::size_t>(out));
+    for (int64_t o = 0; o < out; ++o) {
         if (mode == PadMode::Constant) {
-            map[o] = i >= 0 && i < n ? i : -1;
+            // o - before, formed only when it is an index of the input: a crop of 2^63 - 1 overflows it.
+            map[o] = o >= before && o < n + before ? o - before : -1;
             continue;
         }
+        int64_t i = o - before;  // before >= 0 here
         if (mode == PadMode::Reflect) {
             if (i < 0) i = -i;
             if (i >= n) i = 2 * (n - 1) - i;
@@ -52,32 +55,30 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
     const std::size_t k = pads.size() / 2;
     if (k > x.dim())
         throw std::invalid_argument("pad: " + str(int64_t(k)) + " dimensions to pad but the input has " + str(int64_t(x.dim())) + where);
-    kernels::IndexMaps maps(x.dim());
-    for (std::size_t d = 0; d < x.dim(); ++d) {
+    std::vector<int64_t> before(x.dim(), 0);
+    Shape out_shape = x.shape();
+    for (std::size_t d = x.dim() - k; d < x.dim(); ++d) {
         const int64_t n = x.shape()[d];
-        int64_t before = 0, after = 0;
-        if (d >= x.dim() - k) {
-            const std::size_t pair = x.dim() - 1 - d;  // 0 for the last dimension
-            before = pads[2 * pair];
-            after = pads[2 * pair + 1];
-            if (before > kMaxElements || after > kMaxElements || before < -kMaxElements || after < -kMaxElements)
-                throw std::invalid_argument("pad: a pad of more than 2^40" + where);
-            if (mode != PadMode::Constant && (before < 0 || after < 0))
-                throw std::invalid_argument("pad: negative pads crop only in constant mode, got {" + str(before) + "," + str(after) +
-                                            "} for dimension " + str(int64_t(d)) + where);
-            if (mode == PadMode::Reflect && (before >= n || after >= n))
-                throw std::invalid_argument("pad: reflect padding must be smaller than the dimension it pads, got {" + str(before) +
-                                            "," + str(after) + "} for dimension " + str(int64_t(d)) + " of size " + str(n) + where);
-            if (mode == PadMode::Replicate && n == 0 && before + after > 0)
-                throw std::invalid_argument("pad: replicate cannot pad the empty dimension " + str(int64_t(d)) + where);
-            if (n + before + after < 0)
-                throw std::invalid_argument("pad: the pads {" + str(before) + "," + str(after) + "} crop more than dimension " +
-                                            str(int64_t(d)) + " of size " + str(n) + " holds" + where);
-        }
-        maps[d] = pad_map(n, before, after, mode);
+        const std::size_t pair = x.dim() - 1 - d;  // 0 for the last dimension
+        const int64_t b = pads[2 * pair], a = pads[2 * pair + 1];
+        if (mode != PadMode::Constant && (b < 0 || a < 0))
+            throw std::invalid_argument("pad: negative pads crop only in constant mode, got {" + str(b) + "," + str(a) + "} for dimension " +
+                                        str(int64_t(d)) + where);
+        if (mode == PadMode::Reflect && (b >= n || a >= n))
+            throw std::invalid_argument("pad: reflect padding must be smaller than the dimension it pads, got {" + str(b) + "," + str(a) +
+                                        "} for dimension " + str(int64_t(d)) + " of size " + str(n) + where);
+        if (mode == PadMode::Replicate && n == 0 && (b > 0 || a > 0))
+            throw std::invalid_argument("pad: replicate cannot pad the empty dimension " + str(int64_t(d)) + where);
+        out_shape[d] = checked_add(checked_add(n, b, "pad", "the padded size", where), a, "pad", "the padded size", where);
+        if (out_shape[d] < 0)
+            throw std::invalid_argument("pad: the pads {" + str(b) + "," + str(a) + "} crop more than dimension " + str(int64_t(d)) +
+                                        " of size " + str(n) + " holds" + where);
+        before[d] = b;
     }
-    const Shape out_shape = kernels::mapped_shape(maps);
-    checked_numel(out_shape, "pad");
+    // An empty output reads nothing, and its other dimensions may be 2^40 long: no maps for it.
+    const bool empty_output = checked_allocation(out_shape, x.dtype(), "pad", where) == 0;
+    kernels::IndexMaps maps(x.dim());
+    for (std::size_t d = 0; d < x.dim() && !empty_output; ++d) maps[d] = pad_map(x.shape()[d], before[d], out_shape[d], mode);
     Tensor out = empty(out_shape, {.dtype = x.dtype()});
     dispatch_all(x.dtype(), [&]<class T>() {
         kernels::gather_mapped<T>(x.data<T>(), x.strides(), out.data<T>(), maps, checked_cast<T>(value, "pad"));

@@ -1,12 +1,12 @@
 #include "ops/pooling.hpp"
 
-#include <functional>
 #include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
 
 #include "engine/autograd.hpp"
+#include "engine/checked_size.hpp"
 #include "engine/profiler.hpp"
 #include "ops/kernels/index.hpp"
 #include "ops/kernels/kernel_choice.hpp"
@@ -33,18 +33,16 @@ bool unbatched(const Tensor& x) { return x.defined() && x.dim() == 3; }
 Tensor as_batch(const Tensor& t) { return t.reshape({1, t.size(0), t.size(1), t.size(2)}); }
 Tensor drop_batch(const Tensor& t) { return t.reshape({t.size(1), t.size(2), t.size(3)}); }
 
-// The output length along one axis (PyTorch's pooling_output_shape); span >= 0 is checked first.
-int64_t pooled_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation, bool ceil_mode) {
-    const int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
-    int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
-    if (ceil_mode && (out - 1) * stride >= in + pad) --out;  // the last window must start inside the input or the left padding
-    return out;
-}
-
 // Whether every window along one axis reads at least one input element (a dilated window may
-// step over the whole input, leaving only padding).
+// step over the whole input, leaving only padding). A window that starts inside the input reads
+// its first tap, and every window starts before the input's end (the output size's rule). One that
+// starts in the padding reads, with padding <= kernel/2, its first tap past the padding, at
+// (start mod dilation) < dilation: inside when in >= dilation. Otherwise the kernel is at most 2
+// taps (dilation (kernel - 1) + 1 <= in + 2 pad <= in + kernel), so only window 0 starts in the
+// padding: the loop is short whatever the sizes, an empty batch's 2^31 rows included.
 bool every_window_reads_input(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation) {
-    for (int64_t o = 0; o < out; ++o) {
+    if (in >= dilation) return true;
+    for (int64_t o = 0; o < out && o * stride < pad; ++o) {
         const int64_t start = o * stride - pad;
         if (kernels::first_tap_inside(start, dilation) >= kernels::window_end(start, kernel, dilation, in)) return false;
     }
@@ -56,11 +54,9 @@ enum class PoolKind : uint8_t { Max, Average };
 kernels::PoolGeometry check_pool(const char* op, const Tensor& x, const Pool2dOptions& o, PoolKind kind) {
     check_input(op, x);
     const Pair k = o.kernel_size, s = o.stride.value_or(o.kernel_size), p = o.padding, d = o.dilation;
-    auto fail = [&](const std::string& what) {
-        throw std::invalid_argument(std::string(op) + ": " + what + " (input " + to_string(x.shape()) + ", kernel " + pair_str(k) +
-                                    ", stride " + pair_str(s) + ", padding " + pair_str(p) + ", dilation " + pair_str(d) +
-                                    (o.ceil_mode ? ", ceil_mode" : "") + ")");
-    };
+    const std::string where = " (input " + to_string(x.shape()) + ", kernel " + pair_str(k) + ", stride " + pair_str(s) + ", padding " +
+                              pair_str(p) + ", dilation " + pair_str(d) + (o.ceil_mode ? ", ceil_mode" : "") + ")";
+    auto fail = [&](const std::string& what) { throw std::invalid_argument(std::string(op) + ": " + what + where); };
     if (kind == PoolKind::Max && (!o.count_include_pad || o.divisor_override))
         fail("count_include_pad and divisor_override are avg_pool2d options; leave them at their defaults");
     if (kind == PoolKind::Average && (d.h != 1 || d.w != 1)) fail("avg_pool2d has no dilation (neither has PyTorch's); leave it at 1");
@@ -69,20 +65,23 @@ kernels::PoolGeometry check_pool(const char* op, const Tensor& x, const Pool2dOp
     if (s.h <= 0 || s.w <= 0) fail("stride must be positive");
     if (d.h <= 0 || d.w <= 0) fail("dilation must be positive");
     if (p.h < 0 || p.w < 0) fail("padding must not be negative");
-    // Bounded first, so that the output-size arithmetic below cannot overflow.
-    if (k.h > kMaxElements || k.w > kMaxElements || s.h > kMaxElements || s.w > kMaxElements || d.h > kMaxElements ||
-        d.w > kMaxElements || k.h * d.h > kMaxElements || k.w * d.w > kMaxElements)
-        fail("kernel_size, stride and dilation (and kernel_size times dilation) must be at most 2^40");
+    // PyTorch's pools take these as 32-bit integers, and refuse larger ones.
+    constexpr int64_t kLimit = std::numeric_limits<int32_t>::max();
+    if (k.h > kLimit || k.w > kLimit || s.h > kLimit || s.w > kLimit || p.h > kLimit || p.w > kLimit || d.h > kLimit || d.w > kLimit)
+        fail("kernel_size, stride, padding and dilation must be below 2^31 (32-bit integers, as in PyTorch)");
     // PyTorch's rule: beyond half the kernel, a window could lie entirely in the padding.
     if (p.h > k.h / 2 || p.w > k.w / 2) fail("padding must be at most half the kernel size");
-    kernels::PoolGeometry g{x.size(0), x.size(1), x.size(2), x.size(3), 0, 0, k.h, k.w, s.h, s.w, p.h, p.w, d.h, d.w};
-    if (g.H + 2 * p.h < d.h * (k.h - 1) + 1 || g.W + 2 * p.w < d.w * (k.w - 1) + 1)
+    const int64_t H = x.size(2), W = x.size(3);
+    if (H * W > std::numeric_limits<int32_t>::max()) fail("an input plane has more than 2^31 elements");
+    const WindowAxis rows{H, k.h, s.h, p.h, d.h}, cols{W, k.w, s.w, p.w, d.w};
+    const int64_t OH = pool_output_size(rows, o.ceil_mode, op, where), OW = pool_output_size(cols, o.ceil_mode, op, where);
+    if (OH < 1 || OW < 1)
         fail("the (dilated) kernel is larger than the padded input, so the output would be empty; pad more or use a smaller kernel");
-    g.OH = pooled_size(g.H, k.h, s.h, p.h, d.h, o.ceil_mode);
-    g.OW = pooled_size(g.W, k.w, s.w, p.w, d.w, o.ceil_mode);
-    if (!every_window_reads_input(g.H, g.OH, k.h, s.h, p.h, d.h) || !every_window_reads_input(g.W, g.OW, k.w, s.w, p.w, d.w))
+    if (!every_window_reads_input(H, OH, k.h, s.h, p.h, d.h) || !every_window_reads_input(W, OW, k.w, s.w, p.w, d.w))
         fail("a dilated window reads only padding; use a smaller dilation or padding");
-    if (g.H * g.W > std::numeric_limits<int32_t>::max()) fail("an input plane has more than 2^31 elements");
+    kernels::PoolGeometry g{x.size(0), x.size(1), H,   W,   OH, OW, k.h, k.w, stride_in_use(rows, OH, op), stride_in_use(cols, OW, op),
+                            p.h,       p.w,       d.h, d.w};
+    checked_allocation(g.output_shape(), x.dtype(), op, where);
     return g;
 }
 
@@ -120,6 +119,7 @@ Tensor average_pool_backward(const char* op, const Tensor& dout, const kernels::
 // put_add scatters the gradient with when the backward is recorded.
 std::vector<int64_t> flat_argmax(const kernels::Argmax& argmax, const kernels::PoolGeometry& g) {
     std::vector<int64_t> flat(static_cast<std::size_t>(g.N * g.C * g.OH * g.OW));
+    if (flat.empty()) return flat;  // [2^31, 0, ...] would loop over the batch for nothing
     const bool channels_last = argmax.format == MemoryFormat::ChannelsLast;
     std::size_t j = 0;
     for (int64_t n = 0; n < g.N; ++n)
@@ -188,9 +188,10 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
 Tensor adaptive_avg_pool2d(const Tensor& x, Pair output_size) {
     if (unbatched(x)) return drop_batch(adaptive_avg_pool2d(as_batch(x), output_size));
     check_input("adaptive_avg_pool2d", x);
+    const std::string where = " (input " + to_string(x.shape()) + ", output_size " + pair_str(output_size) + ")";
     if (output_size.h <= 0 || output_size.w <= 0)
-        throw std::invalid_argument("adaptive_avg_pool2d: output_size must be positive, got " + pair_str(output_size) + " (input " +
-                                    to_string(x.shape()) + ")");
+        throw std::invalid_argument("adaptive_avg_pool2d: output_size must be positive" + where);
+    checked_allocation({x.size(0), x.size(1), output_size.h, output_size.w}, x.dtype(), "adaptive_avg_pool2d", where);
     return average_pool("adaptive_avg_pool2d", x,
                         {x.size(0), x.size(1), x.size(2), x.size(3), kernels::adaptive_bins(x.size(2), output_size.h),
                          kernels::adaptive_bins(x.size(3), output_size.w)});
@@ -200,17 +201,21 @@ namespace {
 
 // One axis of max_unpool2d's output: PyTorch's default (in − 1)s − 2p + k, or the requested size,
 // which must lie strictly within one stride of it.
-int64_t unpooled_size(const std::function<void(const std::string&)>& fail, const char* axis, int64_t in, int64_t kernel, int64_t stride,
-                      int64_t pad, std::optional<int64_t> requested) {
-    const int64_t natural = (in - 1) * stride - 2 * pad + kernel;
+int64_t unpooled_size(const std::string& where, const char* axis, const WindowAxis& a, std::optional<int64_t> requested) {
+    const char* op = "max_unpool2d";
+    const int64_t natural = conv_transpose_output_size(a, 0, op, where);
     if (!requested) {
-        if (natural <= 0) fail(std::string("the default output ") + axis + " is " + std::to_string(natural) + "; give output_size");
+        if (natural <= 0)
+            throw std::invalid_argument(std::string(op) + ": the default output " + axis + " is " + std::to_string(natural) +
+                                        "; give output_size" + where);
         return natural;
     }
-    if (*requested <= 0 || *requested <= natural - stride || *requested >= natural + stride)
-        fail(std::string("output_size ") + axis + " " + std::to_string(*requested) + " must be positive and strictly between " +
-             std::to_string(natural - stride) + " and " + std::to_string(natural + stride) + " (the default " +
-             std::to_string(natural) + " plus or minus the stride)");
+    const int64_t low = checked_sub(natural, a.stride, op, "the default output size less the stride", where);
+    const int64_t high = checked_add(natural, a.stride, op, "the default output size plus the stride", where);
+    if (*requested <= 0 || *requested <= low || *requested >= high)
+        throw std::invalid_argument(std::string(op) + ": output_size " + axis + " " + std::to_string(*requested) +
+                                    " must be positive and strictly between " + std::to_string(low) + " and " + std::to_string(high) +
+                                    " (the default " + std::to_string(natural) + " plus or minus the stride)" + where);
     return *requested;
 }
 
@@ -224,11 +229,10 @@ Tensor max_unpool2d(const Tensor& x, const Tensor& indices, const MaxUnpool2dOpt
     }
     check_input("max_unpool2d", x);
     const Pair k = options.kernel_size, s = options.stride.value_or(options.kernel_size), p = options.padding;
-    const std::function<void(const std::string&)> fail = [&](const std::string& what) {
-        throw std::invalid_argument("max_unpool2d: " + what + " (input " + to_string(x.shape()) + ", indices " +
-                                    (indices.defined() ? to_string(indices.shape()) + " " + dtype_name(indices.dtype()) : "undefined") +
-                                    ", kernel " + pair_str(k) + ", stride " + pair_str(s) + ", padding " + pair_str(p) + ")");
-    };
+    const std::string where = " (input " + to_string(x.shape()) + ", indices " +
+                              (indices.defined() ? to_string(indices.shape()) + " " + dtype_name(indices.dtype()) : "undefined") +
+                              ", kernel " + pair_str(k) + ", stride " + pair_str(s) + ", padding " + pair_str(p) + ")";
+    auto fail = [&](const std::string& what) { throw std::invalid_argument("max_unpool2d: " + what + where); };
     if (!is_floating_point(x.dtype())) fail("the input must be float32 or float64");
     if (!indices.defined() || indices.dtype() != kInt64)
         fail("indices must be the int64 tensor that max_pool2d_with_indices returns");
@@ -236,18 +240,15 @@ Tensor max_unpool2d(const Tensor& x, const Tensor& indices, const MaxUnpool2dOpt
     if (k.h <= 0 || k.w <= 0) fail("kernel_size must be positive");
     if (s.h <= 0 || s.w <= 0) fail("stride must be positive");
     if (p.h < 0 || p.w < 0) fail("padding must not be negative");
-    if (k.h > kMaxElements || k.w > kMaxElements || s.h > kMaxElements || s.w > kMaxElements || p.h > kMaxElements ||
-        p.w > kMaxElements || x.size(2) > kMaxElements / s.h || x.size(3) > kMaxElements / s.w)
-        fail("kernel_size, stride, padding and the output size must be at most 2^40");
     const auto requested = [&](bool rows) -> std::optional<int64_t> {
         if (!options.output_size) return std::nullopt;
         return rows ? options.output_size->h : options.output_size->w;
     };
     const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-    const int64_t OH = unpooled_size(fail, "height", H, k.h, s.h, p.h, requested(true));
-    const int64_t OW = unpooled_size(fail, "width", W, k.w, s.w, p.w, requested(false));
+    const int64_t OH = unpooled_size(where, "height", {H, k.h, s.h, p.h}, requested(true));
+    const int64_t OW = unpooled_size(where, "width", {W, k.w, s.w, p.w}, requested(false));
     const Shape out_shape{N, C, OH, OW};
-    checked_numel(out_shape, "max_unpool2d");
+    checked_allocation(out_shape, x.dtype(), "max_unpool2d", where);
 
     // Each plane's indices become flat row-major indices into the whole output, checked before
     // anything is written.

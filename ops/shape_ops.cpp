@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/checked_size.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/detail/alias.hpp"
 #include "ops/view.hpp"
@@ -15,6 +16,13 @@ std::string str(int64_t v) { return std::to_string(v); }
 void check_input(const char* op, const Tensor& x) {
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
     if (x.dim() == 0) throw std::invalid_argument(std::string(op) + ": the input is a scalar (0-D); it has no dimension to cut");
+}
+
+// x's strides with dimension d stepped every `step`: a dimension of at most one element keeps
+// its stride (it is never applied, and stride * step could overflow for a step past the end).
+Strides stepped_strides(Strides strides, std::size_t d, int64_t step, int64_t new_size) {
+    if (new_size > 1) strides[d] = checked_mul(strides[d], step, "slice", "the stepped stride");
+    return strides;
 }
 
 // The gradient of a view that reads part of x: zeros everywhere else. `place` makes, from a
@@ -41,19 +49,15 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
     start = clamp_index(start);
     end = std::max(clamp_index(end), start);
     Shape shape = x.shape();
-    Strides strides = x.strides();
-    shape[d] = (end - start + step - 1) / step;
-    strides[d] *= step;
+    shape[d] = ceil_div(end - start, step);
+    const Strides strides = stepped_strides(x.strides(), d, step, shape[d]);
     const int64_t offset = start * x.strides()[d];
     const Shape from = x.shape();
     return detail::alias_with_grad(
         "slice", x, shape, strides,
         [from, d, start, end, step, shape](const Tensor& g, const GradMask&) {
             Tensor dx = scatter_into_zeros(g, from, [&](const Tensor& z) {
-                Strides st = z.strides();
-                const int64_t off = start * st[d];
-                st[d] *= step;
-                return as_strided(z, shape, st, off);
+                return as_strided(z, shape, stepped_strides(z.strides(), d, step, shape[d]), start * z.strides()[d]);
             });
             const auto dim = static_cast<int64_t>(d);
             return std::vector<Tensor>{
@@ -70,7 +74,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
         throw std::invalid_argument("narrow: start " + str(start) + " is out of range for dimension " + str(dim) + " of size " +
                                     str(size) + " (input " + to_string(x.shape()) + ")");
     if (start < 0) start += size;
-    if (length < 0 || start + length > size)
+    if (length < 0 || length > size - start)
         throw std::invalid_argument("narrow: start " + str(start) + " + length " + str(length) + " exceeds dimension " +
                                     str(dim) + " of size " + str(size) + " (input " + to_string(x.shape()) + ")");
     // The same view as slice(start, start + length), named as the user called it in errors.
@@ -121,14 +125,18 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& split_sizes, int64_t dim) {
     check_input("split", x);
     const std::size_t d = normalize_axis(dim, x.dim(), "split");
+    const int64_t size = x.shape()[d];
     int64_t total = 0;
     for (int64_t s : split_sizes) {
         if (s < 0) throw std::invalid_argument("split: sizes must not be negative, got " + str(s));
+        if (s > size - total)  // and so total + s, which could overflow, is never formed
+            throw std::invalid_argument("split: the sizes add up to more than the " + str(size) + " of dimension " + str(dim) +
+                                        " of " + to_string(x.shape()));
         total += s;
     }
-    if (total != x.shape()[d])
+    if (total != size)
         throw std::invalid_argument("split: the sizes add up to " + str(total) + " but dimension " + str(dim) + " of " +
-                                    to_string(x.shape()) + " has " + str(x.shape()[d]));
+                                    to_string(x.shape()) + " has " + str(size));
     std::vector<Tensor> parts;
     int64_t start = 0;
     for (int64_t s : split_sizes) {
@@ -144,8 +152,12 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
     const int64_t size = x.shape()[d];
     if (split_size <= 0 && !(split_size == 0 && size == 0))
         throw std::invalid_argument("split: split_size must be positive, got " + str(split_size));
+    // Each part is a view of its own: a dimension of 2^40 cut into ones would never finish.
+    if (size > 0)
+        check_fits_in_memory(ceil_div(size, split_size), sizeof(Tensor) + sizeof(TensorImpl), "split",
+                             "the " + str(ceil_div(size, split_size)) + " parts of " + to_string(x.shape()));
     std::vector<int64_t> sizes;
-    for (int64_t start = 0; start < size; start += split_size) sizes.push_back(std::min(split_size, size - start));
+    for (int64_t start = 0; start < size; start += sizes.back()) sizes.push_back(std::min(split_size, size - start));
     if (sizes.empty()) sizes.push_back(0);
     return split(x, sizes, dim);
 }
@@ -154,7 +166,7 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
     check_input("chunk", x);
     if (chunks <= 0) throw std::invalid_argument("chunk: the number of chunks must be positive, got " + str(chunks));
     const int64_t size = x.shape()[normalize_axis(dim, x.dim(), "chunk")];
-    return split(x, size == 0 ? int64_t{0} : (size + chunks - 1) / chunks, dim);
+    return split(x, ceil_div(size, chunks), dim);
 }
 
 // y = [x_0, x_1, ..] along dim: dx_i = the part of g at x_i's position (a view of g).
@@ -180,10 +192,10 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
             throw std::invalid_argument("cat: sizes must match except in dimension " + str(dim) + ", but tensor " +
                                         str(int64_t(i)) + " is " + to_string(t.shape()) + " and tensor 0 is " +
                                         to_string(first.shape()));
-        out_shape[d] += t.shape()[d];
+        out_shape[d] = checked_add(out_shape[d], t.shape()[d], "cat", "the size along the dimension joined");
         channels_last = channels_last && t.suggest_memory_format() == MemoryFormat::ChannelsLast;
     }
-    checked_numel(out_shape, "cat");
+    checked_allocation(out_shape, first.dtype(), "cat");
     Tensor out = empty(out_shape, channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous, {.dtype = first.dtype()});
     std::vector<int64_t> starts;
     int64_t start = 0;
@@ -207,6 +219,9 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
 // stack = cat of the inputs each unsqueezed at dim; the gradient flows back through both.
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
     if (tensors.empty()) throw std::invalid_argument("stack: expects a non-empty list of tensors");
+    if (tensors[0].defined() && tensors[0].dim() == kMaxDims)
+        throw std::invalid_argument("stack: the tensors " + to_string(tensors[0].shape()) + " already have " + str(kMaxDims) +
+                                    " dimensions, the most a tensor may have");
     const auto d = static_cast<int64_t>(normalize_axis(dim, tensors[0].defined() ? tensors[0].dim() + 1 : 1, "stack"));
     std::vector<Tensor> expanded;
     for (std::size_t i = 0; i < tensors.size(); ++i) {

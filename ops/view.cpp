@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "engine/autograd.hpp"
+#include "engine/checked_size.hpp"
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/detail/alias.hpp"
@@ -21,8 +22,8 @@ Shape infer_shape(const Shape& requested, int64_t numel, const char* op, const S
             infer_at = static_cast<int64_t>(i);
         } else if (out[i] < 0) {
             throw std::invalid_argument(std::string(op) + ": invalid dimension in " + to_string(requested));
-        } else if (__builtin_mul_overflow(known, out[i], &known)) {
-            throw std::invalid_argument(std::string(op) + ": shape " + to_string(requested) + " overflows");
+        } else {
+            known = checked_mul(known, out[i], op, "the product of the sizes", [&] { return " of " + to_string(requested); });
         }
     }
     if (infer_at >= 0) {
@@ -34,6 +35,8 @@ Shape infer_shape(const Shape& requested, int64_t numel, const char* op, const S
         throw std::invalid_argument(std::string(op) + ": cannot reshape " + to_string(from) + " (" + std::to_string(numel) +
                                     " elements) into " + to_string(requested) + " (" + std::to_string(known) + " elements)");
     }
+    // An empty tensor matches any shape with a 0 in it, [0, 2^40, 2^40] too, whose strides overflow.
+    checked_numel(out, op);
     return out;
 }
 
@@ -84,7 +87,7 @@ Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
     Shape out;
     for (std::size_t i = 0; i < s; ++i) out.push_back(x.shape()[i]);
     int64_t merged = 1;
-    for (std::size_t i = s; i <= e; ++i) merged *= x.shape()[i];
+    for (std::size_t i = s; i <= e; ++i) merged = checked_mul(merged, x.shape()[i], "flatten", "the merged size");
     out.push_back(merged);
     for (std::size_t i = e + 1; i < x.dim(); ++i) out.push_back(x.shape()[i]);
     return reshape(x, out);
@@ -117,6 +120,9 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
 }
 
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
+    if (x.dim() == kMaxDims)
+        throw std::invalid_argument("unsqueeze: the input " + to_string(x.shape()) + " already has " + std::to_string(kMaxDims) +
+                                    " dimensions, the most a tensor may have");
     const std::size_t d = normalize_axis(dim, x.dim() + 1, "unsqueeze");
     Shape shape = x.shape();
     Strides strides = x.strides();

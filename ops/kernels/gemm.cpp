@@ -11,6 +11,8 @@
 #endif
 
 #include <algorithm>
+#include <initializer_list>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -54,6 +56,11 @@ void check_strides(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
                                     ", " + std::to_string(std::max<int64_t>(1, N)));
 }
 
+// OpenBLAS takes 32-bit sizes and strides (blasint): a larger one would be truncated.
+bool fits_blasint(std::initializer_list<int64_t> sizes) {
+    return std::max(sizes) <= std::numeric_limits<int32_t>::max();
+}
+
 }  // namespace
 
 bool have_openblas() {
@@ -67,13 +74,13 @@ bool have_openblas() {
 GemmBackend gemm_backend(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K) {
     // Measured at one thread, each library called alternately, CPU time (docs/performance.md).
     // AVX-512 (Zen 5): dnnl_sgemm ran at about twice OpenBLAS's speed on every shape measured.
-    if (!have_openblas() || onednn_has_avx512()) return GemmBackend::OneDnn;
+    if (!have_openblas() || onednn_has_avx512() || !fits_blasint({M, N, K})) return GemmBackend::OneDnn;
     // AVX2 (Zen 3): with A transposed (A^T B: a weight gradient) OpenBLAS took 0.68x dnnl_sgemm's
     // time for [4096,64]^T [64,128] and 0.79x for 512^3; it also wins once every dimension reaches
     // 512 (0.93x). oneDNN wins the other skinny and the small products (by 5-15% for a fully
     // connected layer's forward and input gradient, more on tiny ones, where OpenBLAS's set-up
     // shows), so products under a million multiply-adds stay with it whatever their transposes.
-    const bool large = M * N * K >= (int64_t{1} << 20);
+    const bool large = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) >= double(1 << 20);
     if (large && trans_a) return GemmBackend::OpenBlas;
     return std::min({M, N, K}) >= 512 ? GemmBackend::OpenBlas : GemmBackend::OneDnn;
 }
@@ -84,6 +91,9 @@ void sgemm_on(GemmBackend backend, bool trans_a, bool trans_b, int64_t M, int64_
               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
     check_strides(trans_a, trans_b, M, N, K, lda, ldb, ldc);
     if (backend == GemmBackend::OpenBlas) {
+        if (!fits_blasint({M, N, K, lda, ldb, ldc}))
+            throw std::invalid_argument("gemm: OpenBLAS takes sizes and strides below 2^31, got " + shape_text(M, N, K) +
+                                        ", lda=" + std::to_string(lda) + ", ldb=" + std::to_string(ldb) + ", ldc=" + std::to_string(ldc));
 #ifdef TAPEGRAD_HAVE_OPENBLAS
         // The OpenMP build takes its thread count from the calling thread's OpenMP setting, and
         // runs on one thread inside a parallel region.
@@ -117,7 +127,8 @@ void gemm(Kernels kernels, bool trans_a, bool trans_b, int64_t M, int64_t N, int
     // buffers between concurrent callers unless it was built with NUM_PARALLEL. A region of one
     // thread counts too (omp_get_level, not omp_in_parallel), so that the library, and with it the
     // bits, does not change with the thread count.
-    const GemmBackend backend = omp_get_level() > 0 ? GemmBackend::OneDnn : gemm_backend(trans_a, trans_b, M, N, K);
+    const bool blas_strides = fits_blasint({lda, ldb, ldc});
+    const GemmBackend backend = omp_get_level() > 0 || !blas_strides ? GemmBackend::OneDnn : gemm_backend(trans_a, trans_b, M, N, K);
     sgemm_on(backend, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

@@ -77,8 +77,17 @@ void max_into(const float* __restrict src, int64_t shift, int64_t first, int64_t
     }
 }
 
+// The taps [lo, hi) of a window of `kernel` taps along an axis that some output's window reads
+// inside the input: the others only ever read padding, and a kernel may have 2^30 of them.
+Span taps_inside(int64_t kernel, int64_t stride, int64_t pad, int64_t dilation, int64_t in, int64_t out) {
+    const int64_t before_last = pad - (out - 1) * stride;  // the last window's tap k reads k*dilation - before_last
+    const int64_t lo = before_last > 0 ? ceil_div(before_last, dilation) : 0;
+    return {lo, std::max(lo, std::min(kernel, (pad + in - 1) / dilation + 1))};
+}
+
 // One input plane [H,W] to one output plane [OH,OW], row-major.
 void max_pool_plane(const float* x, float* out, int32_t* idx, const PoolGeometry& g, RowPhases& phases) {
+    const Span taps = taps_inside(g.KW, g.SW, g.PW, g.DW, g.W, g.OW);
     for (int64_t oh = 0; oh < g.OH; ++oh) {
         float* o = out + oh * g.OW;
         int32_t* ix = idx + oh * g.OW;
@@ -95,7 +104,7 @@ void max_pool_plane(const float* x, float* out, int32_t* idx, const PoolGeometry
             ix[ow] = static_cast<int32_t>(ih_first * g.W + first_tap_inside(ow * g.SW - g.PW, g.DW));
         for (int64_t ih = ih_first; ih < window_end(h0, g.KH, g.DH, g.H); ih += g.DH) {
             phases.load(x + ih * g.W);
-            for (int64_t kw = 0; kw < g.KW; ++kw) {
+            for (int64_t kw = taps.lo; kw < taps.hi; ++kw) {
                 const int64_t q = kw * g.DW - g.PW;
                 const int64_t t = ((q % g.SW) + g.SW) % g.SW;
                 max_into(phases.phase(t), (q - t) / g.SW, ih * g.W + q, g.SW, o, ix, inside(kw * g.DW, g.SW, g.PW, g.W, g.OW));
@@ -168,6 +177,8 @@ MaxPoolResult max_pool2d_forward_fast(const Tensor& x, const PoolGeometry& g) {
     const bool cl = channels_last(x);
     Tensor out = empty(g.output_shape(), cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
     Argmax argmax = Argmax::allocate(out.numel(), cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
+    // An empty batch: nothing to do, and its rows may be 2^40 long (so is a row buffer).
+    if (out.numel() == 0) return {out, argmax};
     const float* xp = x.data<float>();
     float* op = out.data<float>();
     int32_t* ip = argmax.index.get();
@@ -193,6 +204,7 @@ MaxPoolResult max_pool2d_forward_fast(const Tensor& x, const PoolGeometry& g) {
 Tensor max_pool2d_backward_fast(const Tensor& dout_in, const Argmax& argmax, const PoolGeometry& g) {
     const Tensor dout = in_format(dout_in, argmax.format);
     Tensor dx = empty(g.input_shape(), argmax.format);
+    if (dx.numel() == 0) return dx;
     const float* dp = dout.data<float>();
     const int32_t* ip = argmax.index.get();
     float* xp = dx.data<float>();
@@ -246,6 +258,7 @@ Tensor max_pool2d_backward_fast(const Tensor& dout_in, const Argmax& argmax, con
 Tensor avg_pool2d_forward_fast(const Tensor& x, const AvgPoolBins& b) {
     const bool cl = channels_last(x);
     Tensor out = empty(b.output_shape(), cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
+    if (out.numel() == 0) return out;  // an empty batch, whose rows may be 2^40 long
     const float* xp = x.data<float>();
     float* op = out.data<float>();
     const int64_t OH = b.rows.size(), OW = b.cols.size(), C = b.C;
@@ -257,8 +270,8 @@ Tensor avg_pool2d_forward_fast(const Tensor& x, const AvgPoolBins& b) {
             for (int64_t j = 0; j < OW; ++j) {
                 float* o = op + (r * OW + j) * C;
                 for (int64_t c = 0; c < C; ++c) o[c] = 0.0f;
-                for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h)
-                    for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) {
+                for (int64_t h = b.rows.begin(i), h_end = b.rows.end(i); h < h_end; ++h)
+                    for (int64_t w = b.cols.begin(j), w_end = b.cols.end(j); w < w_end; ++w) {
                         const float* v = xp + ((n * b.H + h) * b.W + w) * C;
                         for (int64_t c = 0; c < C; ++c) o[c] += v[c];
                     }
@@ -278,13 +291,13 @@ Tensor avg_pool2d_forward_fast(const Tensor& x, const AvgPoolBins& b) {
                 const float* plane = xp + p * b.H * b.W;
                 for (int64_t i = 0; i < OH; ++i) {
                     std::fill(row_sum.begin(), row_sum.end(), 0.0f);
-                    for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h) {
+                    for (int64_t h = b.rows.begin(i), h_end = b.rows.end(i); h < h_end; ++h) {
                         const float* __restrict row = plane + h * b.W;
                         for (int64_t w = 0; w < b.W; ++w) rs[w] += row[w];
                     }
                     for (int64_t j = 0; j < OW; ++j) {
                         float sum = 0.0f;
-                        for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) sum += rs[w];
+                        for (int64_t w = b.cols.begin(j), w_end = b.cols.end(j); w < w_end; ++w) sum += rs[w];
                         op[(p * OH + i) * OW + j] = sum / static_cast<float>(b.divisor(i, j));
                     }
                 }
@@ -298,6 +311,7 @@ Tensor avg_pool2d_backward_fast(const Tensor& dout_in, const AvgPoolBins& b) {
     const bool cl = channels_last(dout_in);
     const Tensor dout = in_format(dout_in, cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
     Tensor dx = empty(b.input_shape(), cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
+    if (dx.numel() == 0) return dx;
     const float* dp = dout.data<float>();
     float* xp = dx.data<float>();
     const int64_t OH = b.rows.size(), OW = b.cols.size(), C = b.C;
@@ -311,8 +325,8 @@ Tensor avg_pool2d_backward_fast(const Tensor& dout_in, const AvgPoolBins& b) {
                 for (int64_t j = 0; j < OW; ++j) {
                     const float* d = dp + ((n * OH + i) * OW + j) * C;
                     const float scale = 1.0f / static_cast<float>(b.divisor(i, j));
-                    for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h)
-                        for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) {
+                    for (int64_t h = b.rows.begin(i), h_end = b.rows.end(i); h < h_end; ++h)
+                        for (int64_t w = b.cols.begin(j), w_end = b.cols.end(j); w < w_end; ++w) {
                             float* v = image + (h * b.W + w) * C;
                             for (int64_t c = 0; c < C; ++c) v[c] += d[c] * scale;
                         }
@@ -333,9 +347,9 @@ Tensor avg_pool2d_backward_fast(const Tensor& dout_in, const AvgPoolBins& b) {
                     std::fill(row_share.begin(), row_share.end(), 0.0f);
                     for (int64_t j = 0; j < OW; ++j) {
                         const float share = dp[(p * OH + i) * OW + j] / static_cast<float>(b.divisor(i, j));
-                        for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) rs[w] += share;
+                        for (int64_t w = b.cols.begin(j), w_end = b.cols.end(j); w < w_end; ++w) rs[w] += share;
                     }
-                    for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h) {
+                    for (int64_t h = b.rows.begin(i), h_end = b.rows.end(i); h < h_end; ++h) {
                         float* __restrict row = plane + h * b.W;
                         for (int64_t w = 0; w < b.W; ++w) row[w] += rs[w];
                     }

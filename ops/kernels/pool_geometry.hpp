@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 #include "engine/allocator.hpp"
+#include "engine/checked_size.hpp"
 #include "engine/tensor.hpp"
 
 namespace tapegrad::kernels {
@@ -62,13 +62,37 @@ struct MaxPoolResult {
     Argmax argmax;
 };
 
-// Average-pool bins along one axis: output i averages the inputs [begin[i], end[i]) and divides
-// by count[i] (which counts padding too for avg_pool2d with count_include_pad, so it may exceed
-// end - begin).
+// Average-pool bins along one axis: output i averages the inputs [begin(i), end(i)) and divides
+// by count(i) (which counts padding too for avg_pool2d with count_include_pad, so it may exceed
+// end - begin). Computed on demand rather than stored: an axis of an empty batch may have 2^40
+// bins. Made by window_bins or adaptive_bins.
 struct AxisBins {
-    std::vector<int64_t> begin, end, count;
-    int64_t size() const { return static_cast<int64_t>(begin.size()); }
+    int64_t in = 0, out = 0;
+    int64_t kernel = 0, stride = 1, pad = 0;  // sliding windows; kernel 0 marks adaptive bins
+    bool count_include_pad = false;
+
+    int64_t size() const { return out; }
+    int64_t begin(int64_t i) const { return adaptive() ? mul_div_floor(i, in, out) : std::max<int64_t>(start(i), 0); }
+    int64_t end(int64_t i) const { return adaptive() ? mul_div_ceil(i + 1, in, out) : std::min(start(i) + kernel, in); }
+    int64_t count(int64_t i) const {
+        // With count_include_pad the divisor counts the padding a window covers but, as in
+        // PyTorch, not the part of a ceil_mode window that hangs past the right padding.
+        return count_include_pad ? std::min(start(i) + kernel, in + pad) - start(i) : end(i) - begin(i);
+    }
+
+private:
+    bool adaptive() const { return kernel == 0; }
+    int64_t start(int64_t i) const { return i * stride - pad; }
 };
+
+// Sliding windows of `kernel` every `stride`, over an input padded by `pad` on both sides (a
+// geometry check_pool resolved, so that i * stride - pad and start + kernel stay within int64).
+inline AxisBins window_bins(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t pad, bool count_include_pad) {
+    return {in, out, kernel, stride, pad, count_include_pad};
+}
+
+// Adaptive bins: bin i covers [floor(i*in/out), ceil((i+1)*in/out)), exact for any sizes.
+inline AxisBins adaptive_bins(int64_t in, int64_t out) { return {in, out}; }
 
 struct AvgPoolBins {
     int64_t N, C, H, W;
@@ -76,32 +100,11 @@ struct AvgPoolBins {
     int64_t divisor_override = 0;  // when nonzero, every bin divides by it (avg_pool2d's divisor_override)
     Shape input_shape() const { return {N, C, H, W}; }
     Shape output_shape() const { return {N, C, rows.size(), cols.size()}; }
-    int64_t divisor(int64_t i, int64_t j) const { return divisor_override != 0 ? divisor_override : rows.count[i] * cols.count[j]; }
+    // In double: two counts of up to 2^31 each multiply past what int64 holds.
+    double divisor(int64_t i, int64_t j) const {
+        return divisor_override != 0 ? static_cast<double>(divisor_override)
+                                     : static_cast<double>(rows.count(i)) * static_cast<double>(cols.count(j));
+    }
 };
-
-// Sliding windows of `kernel` every `stride`, over an input padded by `pad` on both sides. With
-// count_include_pad the divisor counts the padding a window covers but, as in PyTorch, not the
-// part of a ceil_mode window that hangs past the right padding: min(start + kernel, in + pad) - start.
-inline AxisBins window_bins(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t pad, bool count_include_pad) {
-    AxisBins b;
-    for (int64_t i = 0; i < out; ++i) {
-        const int64_t start = i * stride - pad;
-        b.begin.push_back(std::max<int64_t>(start, 0));
-        b.end.push_back(std::min(start + kernel, in));
-        b.count.push_back(count_include_pad ? std::min(start + kernel, in + pad) - start : b.end.back() - b.begin.back());
-    }
-    return b;
-}
-
-// Adaptive bins: bin i covers [floor(i*in/out), ceil((i+1)*in/out)).
-inline AxisBins adaptive_bins(int64_t in, int64_t out) {
-    AxisBins b;
-    for (int64_t i = 0; i < out; ++i) {
-        b.begin.push_back(i * in / out);
-        b.end.push_back(((i + 1) * in + out - 1) / out);
-        b.count.push_back(b.end.back() - b.begin.back());
-    }
-    return b;
-}
 
 }  // namespace tapegrad::kernels

@@ -18,6 +18,7 @@ MaxPoolResult max_pool2d_forward_reference(const Tensor& x_in, const PoolGeometr
     const Tensor x = x_in.detach().contiguous();
     Tensor out = empty(g.output_shape(), {.dtype = x.dtype()});
     Argmax argmax = Argmax::allocate(out.numel(), MemoryFormat::Contiguous);
+    if (out.numel() == 0) return {out, argmax};  // an empty batch may still have 2^31 images of 0 channels
     const T* xp = x.data<T>();
     T* op = out.data<T>();
     for (int64_t n = 0; n < g.N; ++n)
@@ -27,10 +28,10 @@ MaxPoolResult max_pool2d_forward_reference(const Tensor& x_in, const PoolGeometr
                 for (int64_t ow = 0; ow < g.OW; ++ow) {
                     T best = -std::numeric_limits<T>::infinity();
                     int64_t best_pos = -1;
-                    for (int64_t kh = 0; kh < g.KH; ++kh)
-                        for (int64_t kw = 0; kw < g.KW; ++kw) {
-                            const int64_t ih = oh * g.SH - g.PH + kh * g.DH, iw = ow * g.SW - g.PW + kw * g.DW;
-                            if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;  // padding is -inf
+                    // Only the taps inside the input (padding is -inf): a kernel may have 2^30 taps.
+                    const int64_t h0 = oh * g.SH - g.PH, w0 = ow * g.SW - g.PW;
+                    for (int64_t ih = first_tap_inside(h0, g.DH); ih < window_end(h0, g.KH, g.DH, g.H); ih += g.DH)
+                        for (int64_t iw = first_tap_inside(w0, g.DW); iw < window_end(w0, g.KW, g.DW, g.W); iw += g.DW) {
                             const T v = plane[ih * g.W + iw];
                             // Strictly greater keeps the first maximum; the first element in the
                             // window is taken even if it is -inf.
@@ -51,6 +52,7 @@ template <class T>
 Tensor max_pool2d_backward_reference(const Tensor& dout_in, const Argmax& argmax, const PoolGeometry& g) {
     const Tensor dout = dout_in.detach().contiguous();
     Tensor dx = zeros(g.input_shape(), {.dtype = dout.dtype()});
+    if (dx.numel() == 0) return dx;
     const T* dp = dout.data<T>();
     T* xp = dx.data<T>();
     for (int64_t n = 0; n < g.N; ++n)
@@ -73,9 +75,9 @@ Tensor avg_pool2d_forward_reference(const Tensor& x_in, const AvgPoolBins& b) {
         for (int64_t i = 0; i < OH; ++i)
             for (int64_t j = 0; j < OW; ++j) {
                 double sum = 0.0;
-                for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h)
-                    for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) sum += xp[(p * b.H + h) * b.W + w];
-                op[(p * OH + i) * OW + j] = static_cast<T>(sum / static_cast<double>(b.divisor(i, j)));
+                for (int64_t h = b.rows.begin(i), h_end = b.rows.end(i); h < h_end; ++h)
+                    for (int64_t w = b.cols.begin(j), w_end = b.cols.end(j); w < w_end; ++w) sum += xp[(p * b.H + h) * b.W + w];
+                op[(p * OH + i) * OW + j] = static_cast<T>(sum / b.divisor(i, j));
             }
     return out;
 }
@@ -90,9 +92,9 @@ Tensor avg_pool2d_backward_reference(const Tensor& dout_in, const AvgPoolBins& b
     for (int64_t p = 0; p < b.N * b.C; ++p)
         for (int64_t i = 0; i < OH; ++i)
             for (int64_t j = 0; j < OW; ++j) {
-                const T share = static_cast<T>(dp[(p * OH + i) * OW + j] / static_cast<double>(b.divisor(i, j)));
-                for (int64_t h = b.rows.begin[i]; h < b.rows.end[i]; ++h)
-                    for (int64_t w = b.cols.begin[j]; w < b.cols.end[j]; ++w) xp[(p * b.H + h) * b.W + w] += share;
+                const T share = static_cast<T>(dp[(p * OH + i) * OW + j] / b.divisor(i, j));
+                for (int64_t h = b.rows.begin(i), h_end = b.rows.end(i); h < h_end; ++h)
+                    for (int64_t w = b.cols.begin(j), w_end = b.cols.end(j); w < w_end; ++w) xp[(p * b.H + h) * b.W + w] += share;
             }
     return dx;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the fuzzers' seed corpus: tiny valid IDX and checkpoint files, gzip ones, and a few
-malformed ones. The output is committed; run this again only to change the seeds.
+malformed ones; and for fuzz_geometry the op geometries at the edges of int64. The output is
+committed; run this again only to change the seeds.
     python3 tests/fuzz/make_corpus.py
 """
 import gzip
@@ -80,3 +81,111 @@ write("checkpoint", "bad_negative_dim", checkpoint([entry(b"x", 0, [-1], b"")]))
 write("checkpoint", "bad_duplicate", checkpoint([bias, bias]))
 write("checkpoint", "bad_name_length", checkpoint([struct.pack("<I", 100000) + b"x"]))
 write("checkpoint", "bad_gzip", gz(good))
+
+
+# fuzz_geometry reads its input front to back, a byte per choice (see Bytes in fuzz_geometry.cpp);
+# Geometry writes the bytes that make it choose the given values, in the harness's order.
+BOUNDARY = [0, 1, 2, 3, 4, 7, 2**20, 2**31 - 1, 2**31, 2**32 + 1, 2**40 - 1, 2**40, 2**40 + 1, 2**62, 2**63 - 2, 2**63 - 1,
+            -1, -2, -2**31, -2**40, -2**63 + 1, -2**63]
+OPS = ["conv2d", "conv_transpose2d", "pool", "resize", "pad", "cut", "shape"]
+
+
+class Geometry:
+    def __init__(self, op):
+        self.data = bytearray([OPS.index(op)])
+
+    def flag(self, on):
+        self.data.append(1 if on else 0)
+        return self
+
+    def pick(self, i):
+        self.data.append(i)
+        return self
+
+    def value(self, v):
+        if v in BOUNDARY:
+            return self.pick(0).pick(BOUNDARY.index(v))
+        if 0 <= v <= 8:
+            return self.pick(3).pick(v)
+        self.pick(2).data += (v % 2**64).to_bytes(8, "big")
+        return self
+
+    def pair(self, h, w=None):
+        if w is None:
+            return self.flag(True).value(h)
+        return self.flag(False).value(h).value(w)
+
+    def input(self, dims, requires_grad=True, float32=True, channels_last=False):
+        self.flag(requires_grad)
+        for d in dims:
+            if 0 <= d <= 6:
+                self.pick(1).pick(d)
+            else:
+                self.pick(0).value(d)
+        self.flag(float32)
+        if len(dims) == 4:
+            self.flag(channels_last)
+        return self
+
+
+def geometry(name, seed):
+    write("geometry", name, bytes(seed.data))
+
+
+def conv2d(x, w, stride=1, padding=0, dilation=1, same=False):
+    g = Geometry("conv2d").input(x).input(w, requires_grad=False).pair(stride).pair(dilation).flag(True)
+    return g.pick(0 if same else 2).pair(padding).flag(True)
+
+
+def pool(kind, kernel, padding, stride=None, dilation=1, x=(1, 1, 4, 4), float32=True, count_include_pad=True):
+    g = Geometry("pool").flag(True).input(list(x), float32=float32).pick(kind).pair(*kernel).pair(*padding).flag(False)
+    g.flag(stride is not None)
+    if stride is not None:
+        g.pair(*stride)
+    if kind < 2:
+        return g.pair(dilation)
+    return g.flag(count_include_pad).flag(False)
+
+
+def cut(x, dim, a, b, how, step=None):
+    g = Geometry("cut").pick(len(x) - 1).input(x).flag(True).pick(dim).value(a).value(b).pick(how)
+    if how == 0:
+        g.flag(step is None)
+        if step is not None:
+            g.value(step)
+    return g
+
+
+T31, T40, MAX = 2**31, 2**40, 2**63 - 1
+geometry("conv2d_stride_2e40", conv2d([1, 1, 4, 4], [2, 1, 3, 3], stride=T40))
+geometry("conv2d_stride_max", conv2d([1, 1, 4, 4], [2, 1, 1, 1], stride=MAX))
+geometry("conv2d_no_channels", conv2d([1, 0, 4, 4], [2, 0, 3, 3]))
+geometry("conv2d_output_2e43", conv2d([1, 1, 1, 1], [2, 1, 1, 1], padding=2**20))
+geometry("conv2d_dilation_2e62", conv2d([1, 1, 4, 4], [1, 1, 3, 3], dilation=2**62))
+geometry("conv2d_same_dilation_2e62", conv2d([1, 1, 4, 4], [1, 1, 3, 3], dilation=2**62, same=True))
+geometry("conv_transpose2d_stride_2e40",
+         Geometry("conv_transpose2d").input([1, 1, 1, 1]).input([1, 1, 3, 3]).pair(T40).pair(0).pair(0).flag(True).pair(1))
+geometry("max_pool2d_kernel_2e40", pool(0, (T40, 1), (T40 // 2, 0)))
+geometry("max_pool2d_kernel_2e31_minus_1", pool(0, (1, T31 - 1), (0, 2**30 - 1), float32=False))
+geometry("max_pool2d_with_indices_stride_max", pool(1, (2, 2), (0, 0), stride=(MAX, MAX)))
+geometry("avg_pool2d_kernel_2e40", pool(2, (T40, T40), (T40 // 2, T40 // 2)))
+geometry("avg_pool2d_kernel_2e30", pool(2, (2**30, 2**30), (2**29, 2**29)))
+geometry("adaptive_avg_pool2d_2e40", Geometry("resize").flag(True).input([1, 1, 4, 4]).pair(T40, 1))
+geometry("adaptive_avg_pool2d_empty_2e40", Geometry("resize").flag(True).input([0, 1, 4, 4]).pair(T40, 1))
+geometry("interpolate_2e40", Geometry("resize").flag(False).input([1, 1, 4, 4]).pair(T40, 1).flag(True))
+geometry("pad_empty_to_2e40", Geometry("pad").pick(1).input([0, 4]).pick(0).value(T40 - 4).value(0).pick(0))
+geometry("pad_2e40", Geometry("pad").pick(1).input([2, 4]).pick(0).value(T40).value(0).pick(0))
+geometry("slice_step_max", cut([1, 1, 4, 4], 2, 1, MAX, 0, step=MAX))
+geometry("slice_min_to_max", cut([4, 4], 0, -2**63, MAX, 0, step=2))
+geometry("narrow_length_max", cut([1, 1, 4, 4], 2, 1, MAX, 1))
+geometry("split_max", cut([4, 4], 1, MAX, MAX, 2).flag(False))
+geometry("chunk_max", cut([4, 4], 1, MAX, 2, 2).flag(True))
+geometry("split_empty_2e40", cut([0, T40], 1, 1, 1, 2).flag(False))
+geometry("zeros_2e80", Geometry("shape").pick(0).input([]).pick(2).flag(False).value(T40).flag(False).value(T40).pick(2))
+geometry("view_empty_2e80", Geometry("shape").pick(1).input([0]).pick(3).flag(False).value(0).flag(False).value(T40)
+         .flag(False).value(T40).pick(1))
+geometry("unsqueeze_8d", Geometry("shape").pick(8).input([1] * 8).pick(1).flag(False).value(2).pick(3).value(0))
+geometry("pad_crop_max", Geometry("pad").pick(1).input([1, 1]).pick(0).value(-MAX).value(MAX).pick(0))
+geometry("conv2d_same_empty_input", conv2d([2**26, 5, 0, 0], [2, 5, 2, 2], same=True))
+geometry("max_pool2d_no_channels_2e31_images", pool(0, (1, 1), (0, 0), x=(T31 - 1, 0, 5, 3), float32=False))
+geometry("narrow_empty_at_offset", cut([0, 4], 1, 1, 2, 1))

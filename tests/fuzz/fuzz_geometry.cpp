@@ -10,12 +10,12 @@
 // "Refused" means std::invalid_argument or std::length_error. Any other exception, a crash, a
 // sanitizer report, a hang (libFuzzer's -timeout) or a large allocation (-malloc_limit_mb) is a
 // finding. Half the successful calls also run the backward.
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <iterator>
-#include <optional>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 

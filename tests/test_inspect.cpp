@@ -27,10 +27,12 @@
 #include "ops/conv.hpp"
 #include "ops/loss.hpp"
 #include "ops/reduce.hpp"
+#include "tests/text_files.hpp"
 
 namespace tg = tapegrad;
 namespace nn = tapegrad::nn;
 using tg::Tensor;
+using tapegrad::testing::count;
 
 namespace {
 
@@ -153,12 +155,6 @@ std::shared_ptr<nn::Sequential> tiny_cnn(tg::Generator& gen) {
     return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
         std::make_shared<nn::Conv2d>(2, 4, 3, gen, tg::Conv2dOptions{.padding = 1}), std::make_shared<nn::ReLU>(),
         std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(4 * 5 * 5, 3, gen)});
-}
-
-int count(const std::string& text, const std::string& what) {
-    int n = 0;
-    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-    return n;
 }
 
 }  // namespace

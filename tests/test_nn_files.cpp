@@ -23,12 +23,15 @@
 #include "nn/report.hpp"
 #include "nn/serialize.hpp"
 #include "tests/error_text.hpp"
+#include "tests/text_files.hpp"
 
 namespace tg = tapegrad;
 namespace nn = tapegrad::nn;
 namespace fs = std::filesystem;
 using tg::Tensor;
 using tapegrad::testing::contains;
+using tapegrad::testing::count;
+using tapegrad::testing::slurp;
 
 namespace {
 
@@ -67,19 +70,6 @@ std::string thrown_by(const std::function<void()>& f) {
         return std::string("other exception: ") + e.what();
     }
     return "no error";
-}
-
-std::string slurp(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-}
-
-int count(const std::string& text, const std::string& what) {
-    int n = 0;
-    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-    return n;
 }
 
 const std::vector<nn::EpochRecord> kCurve = {{1, 0.5, 0.88, 30.5}, {2, 0.25, 0.9, 29}};

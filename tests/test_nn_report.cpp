@@ -9,22 +9,11 @@
 #include <sstream>
 
 #include "nn/report.hpp"
+#include "tests/text_files.hpp"
 
 namespace nn = tapegrad::nn;
-
-namespace {
-std::string slurp(const std::string& path) {
-    std::ifstream f(path);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-}
-int count(const std::string& text, const std::string& what) {
-    int n = 0;
-    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-    return n;
-}
-}  // namespace
+using tapegrad::testing::count;
+using tapegrad::testing::slurp;
 
 TEST_CASE("progress: a stream that is not a terminal gets plain lines, not carriage returns") {
     std::ostringstream log;

@@ -159,6 +159,12 @@ struct FunctionCore {
         if (ctx.materialize_grads_)
             for (std::size_t i = 0; i < grads.size(); ++i)
                 if (!grads[i].defined()) grads[i] = zeros(s.outputs[i].shape, {.dtype = s.outputs[i].dtype});
+        // saved() hands out tensors that, under create_graph, carry this node's history: kept in
+        // the context after backward (returned or thrown) they would make the node own itself.
+        struct ForgetUnpacked {
+            FunctionCtx& ctx;
+            ~ForgetUnpacked() { ctx.unpacked_.clear(); }
+        } forget{ctx};
         return per_tensor_input(s, s.backward(ctx, std::move(grads)));
     }
 

@@ -49,9 +49,13 @@ thread_local std::vector<SavedTensorInfo> t_saved_since_record;
 // Destroying a long chain recursively (node -> edge -> node -> ...) overflows the stack. Instead,
 // a dying node hands its edges to this per-thread list, and only the outermost destructor drains
 // it, one node at a time.
+// A tensor with history that outlives the thread's queue (a static destroyed at exit) is
+// destroyed the plain recursive way, since the queue is gone by then.
+thread_local bool t_deletion_queue_gone = false;
 struct DeletionQueue {
     std::vector<std::shared_ptr<Node>> pending;
     bool draining = false;
+    ~DeletionQueue() { t_deletion_queue_gone = true; }
 };
 thread_local DeletionQueue t_deletion;
 }  // namespace
@@ -63,6 +67,7 @@ Node::Node(std::string name, std::vector<Edge> edges, BackwardFn fn)
 
 Node::~Node() {
     --g_live_nodes;
+    if (t_deletion_queue_gone) return;
     DeletionQueue& q = t_deletion;
     const bool outermost = !q.draining;
     q.draining = true;

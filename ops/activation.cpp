@@ -280,27 +280,40 @@ struct Elu {
 constexpr double kSqrt1_2 = 0.70710678118654752440, kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kSqrt2OverPi = 0.79788456080286535588, kCubic = 0.044715;
 
-struct GeluExact {
-    static constexpr const char* name = "gelu";
+// An activation whose derivative the public ops cannot spell (gelu needs erf), from its form's
+// value and its first and second derivatives per element: the fused backward is g f'(x), and the
+// spec is g times derivative_op, which is itself differentiable once more.
+template <class Form>
+struct ByDerivatives {
+    static constexpr const char* name = Form::name;
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr Saves saves = Saves::Input;
+    template <class T> T value(T v) const { return Form::value(v); }
+    template <class T> T grad(T g, T v) const { return g * Form::first(v); }
+    Tensor derivative(const Tensor& g, const Tensor& v) const {
+        return g * derivative_op(Form::derivative_name, v, [](auto e) { return Form::first(e); },
+                                 [](auto e) { return Form::second(e); });
+    }
+    kernels::ActivationKernel vectorised() const { return {Form::kernel}; }
+};
+
+struct GeluExactForm {
+    static constexpr const char* name = "gelu";
+    static constexpr const char* derivative_name = "gelu_derivative";
+    static constexpr kernels::Activation kernel = kernels::Activation::Gelu;
+    template <class T> static T value(T v) { return T(0.5) * v * (T(1) + std::erf(v * T(kSqrt1_2))); }
     template <class T> static T first(T v) {
         return T(0.5) * (T(1) + std::erf(v * T(kSqrt1_2))) + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
     }
     template <class T> static T second(T v) { return T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v) * (T(2) - v * v); }
-    template <class T> T value(T v) const { return T(0.5) * v * (T(1) + std::erf(v * T(kSqrt1_2))); }
-    template <class T> T grad(T g, T v) const { return g * first(v); }
-    Tensor derivative(const Tensor& g, const Tensor& v) const {
-        return g * derivative_op("gelu_derivative", v, [](auto e) { return first(e); }, [](auto e) { return second(e); });
-    }
-    kernels::ActivationKernel vectorised() const { return {kernels::Activation::Gelu}; }
 };
 
-struct GeluTanh {
+struct GeluTanhForm {
     static constexpr const char* name = "gelu";
-    static constexpr DTypes dtypes = DTypes::Floating;
-    static constexpr Saves saves = Saves::Input;
+    static constexpr const char* derivative_name = "gelu_derivative";
+    static constexpr kernels::Activation kernel = kernels::Activation::GeluTanh;
     template <class T> static T inner_tanh(T v) { return std::tanh(T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v)); }
+    template <class T> static T value(T v) { return T(0.5) * v * (T(1) + inner_tanh(v)); }
     template <class T> static T first(T v) {
         const T t = inner_tanh(v);
         return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * v * v);
@@ -311,13 +324,10 @@ struct GeluTanh {
         const T ddu = T(6 * kSqrt2OverPi * kCubic) * v;
         return (T(1) - t * t) * du + T(0.5) * v * (T(1) - t * t) * (ddu - T(2) * t * du * du);
     }
-    template <class T> T value(T v) const { return T(0.5) * v * (T(1) + inner_tanh(v)); }
-    template <class T> T grad(T g, T v) const { return g * first(v); }
-    Tensor derivative(const Tensor& g, const Tensor& v) const {
-        return g * derivative_op("gelu_derivative", v, [](auto e) { return first(e); }, [](auto e) { return second(e); });
-    }
-    kernels::ActivationKernel vectorised() const { return {kernels::Activation::GeluTanh}; }
 };
+
+using GeluExact = ByDerivatives<GeluExactForm>;
+using GeluTanh = ByDerivatives<GeluTanhForm>;
 
 // silu' = s (1 + x (1 - s)), s = sigmoid(x).
 struct Silu {
@@ -336,16 +346,19 @@ struct Silu {
     kernels::ActivationKernel vectorised() const { return {kernels::Activation::Silu}; }
 };
 
+// min(max(x + 3, 0), 6), the ramp hardswish and hardsigmoid are built on.
+template <class T>
+T relu6_shifted(T v) {
+    return v + T(3) < T(0) ? T(0) : (v + T(3) > T(6) ? T(6) : v + T(3));
+}
+
 // hardswish' = 0 for x < -3, x/3 + 1/2 for -3 <= x <= 3, 1 above (PyTorch's hardswish_backward).
 struct Hardswish {
     static constexpr const char* name = "hardswish";
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr Saves saves = Saves::Input;
     template <class T> static T first(T v) { return v < T(-3) ? T(0) : (v <= T(3) ? v / T(3) + T(0.5) : T(1)); }
-    template <class T> T value(T v) const {
-        const T r = v + T(3) < T(0) ? T(0) : (v + T(3) > T(6) ? T(6) : v + T(3));
-        return v * r / T(6);
-    }
+    template <class T> T value(T v) const { return v * relu6_shifted(v) / T(6); }
     template <class T> T grad(T g, T v) const {
         if (v < T(-3)) return T(0);
         if (v <= T(3)) return g * (v / T(3) + T(0.5));
@@ -363,10 +376,7 @@ struct Hardsigmoid {
     static constexpr const char* name = "hardsigmoid";
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr Saves saves = Saves::Input;
-    template <class T> T value(T v) const {
-        const T r = v + T(3) < T(0) ? T(0) : (v + T(3) > T(6) ? T(6) : v + T(3));
-        return r / T(6);
-    }
+    template <class T> T value(T v) const { return relu6_shifted(v) / T(6); }
     template <class T> T grad(T g, T v) const { return v > T(-3) && v < T(3) ? g / T(6) : T(0); }
     Tensor derivative(const Tensor& g, const Tensor& v) const {
         return g * piecewise_constant(v, [](auto e) { return e > -3 && e < 3 ? 1.0 / 6.0 : 0.0; });

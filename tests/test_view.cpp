@@ -29,7 +29,7 @@ TEST_CASE("view splits and merges dimensions whose strides chain, in any layout,
     CHECK(tg::allclose(base, tg::full({2, 3, 2, 2}, 1.5), 0, 0));
 }
 
-TEST_CASE("view refuses what the memory does not allow, naming reshape; reshape copies then") {
+TEST_CASE("view refuses what the memory does not allow, naming reshape, and reshape copies then") {
     tg::Generator gen(2);
     const Tensor cl = tg::randn({2, 4, 3, 5}, gen).contiguous(tg::MemoryFormat::ChannelsLast);
     // C, H and W do not form one block in channels-last memory: PyTorch refuses this view too.

@@ -13,7 +13,15 @@ uint64_t splitmix64(uint64_t& x) {
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 }  // namespace
 
+Generator& default_generator() {
+    static Generator generator(67280421310721ULL);
+    return generator;
+}
+
+void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+
 void Generator::manual_seed(uint64_t seed) {
+    std::lock_guard guard(mutex_);
     uint64_t x = seed;
     for (auto& word : s_) word = splitmix64(x);
 }

@@ -251,10 +251,12 @@ void check_floating(const char* op, DType dtype) {
 
 Tensor randn(const Shape& shape, Generator& gen, TensorOptions options) {
     check_floating("randn", options.dtype);
+    const auto guard = gen.lock();
     return tensor_of(shape, options, "randn", [&] { return gen.normal(); });
 }
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions options) {
     check_floating("rand", options.dtype);
+    const auto guard = gen.lock();
     return tensor_of(shape, options, "rand", [&] { return gen.uniform(); });
 }
 Tensor uniform(const Shape& shape, double low, double high, Generator& gen, TensorOptions options) {
@@ -262,7 +264,14 @@ Tensor uniform(const Shape& shape, double low, double high, Generator& gen, Tens
     if (!(low <= high))
         throw std::invalid_argument("uniform: low (" + std::to_string(low) + ") must not exceed high (" +
                                     std::to_string(high) + ")");
+    const auto guard = gen.lock();
     return tensor_of(shape, options, "uniform", [&] { return low + (high - low) * gen.uniform(); });
+}
+
+Tensor randn(const Shape& shape, TensorOptions options) { return randn(shape, default_generator(), options); }
+Tensor rand(const Shape& shape, TensorOptions options) { return rand(shape, default_generator(), options); }
+Tensor uniform(const Shape& shape, double low, double high, TensorOptions options) {
+    return uniform(shape, low, high, default_generator(), options);
 }
 
 Tensor arange(int64_t n, TensorOptions options) {

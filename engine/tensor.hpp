@@ -167,6 +167,10 @@ Tensor ones_like(const Tensor& like);
 Tensor randn(const Shape& shape, Generator& gen, TensorOptions options = {});
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions options = {});
 Tensor uniform(const Shape& shape, double low, double high, Generator& gen, TensorOptions options = {});
+// The same, drawn from the default generator (engine/generator.hpp: manual_seed).
+Tensor randn(const Shape& shape, TensorOptions options = {});
+Tensor rand(const Shape& shape, TensorOptions options = {});
+Tensor uniform(const Shape& shape, double low, double high, TensorOptions options = {});
 Tensor arange(int64_t n, TensorOptions options = {});
 Tensor scalar_tensor(double value, TensorOptions options = {});
 // Copies `values` into a new tensor of `shape`; the sizes must agree.

@@ -49,11 +49,13 @@ double calculate_gain(Nonlinearity nonlinearity, double a) {
 
 void uniform_(Tensor& t, double low, double high, Generator& gen) {
     if (!(low <= high)) throw std::invalid_argument("init::uniform_: low must not exceed high");
+    const auto guard = gen.lock();
     fill_with(t, [&] { return low + (high - low) * gen.uniform(); });
 }
 
 void normal_(Tensor& t, double mean, double std, Generator& gen) {
     if (!(std >= 0)) throw std::invalid_argument("init::normal_: std must be non-negative");
+    const auto guard = gen.lock();
     fill_with(t, [&] { return mean + std * gen.normal(); });
 }
 

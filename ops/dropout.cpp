@@ -40,7 +40,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen, SourceL
     detail::check_op_inputs("dropout", detail::DTypes::Floating, {&x});
     // A byte per element: a quarter of a float mask.
     auto mask = std::make_shared<std::vector<uint8_t>>(static_cast<std::size_t>(x.numel()));
-    for (auto& keep : *mask) keep = gen.uniform() >= p;
+    {
+        const auto guard = gen.lock();
+        for (auto& keep : *mask) keep = gen.uniform() >= p;
+    }
     // p == 1 drops everything (as PyTorch): the output and the gradient are all zeros.
     const double scale = p == 1.0 ? 0.0 : 1.0 / (1.0 - p);
     Tensor out = apply_mask(x.detach(), *mask, scale);

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <set>
 #include <thread>
 
 #include "engine/autograd.hpp"
@@ -287,6 +288,37 @@ TEST_CASE("bad input to the basics names the op and the shapes") {
     CHECK_THROWS_AS(tg::from_vector(std::vector<float>{1, 2, 3}, {2, 2}), std::invalid_argument);
     // Nothing was corrupted by the failed calls.
     CHECK(tg::allclose(a, tg::ones({2, 3})));
+}
+
+TEST_CASE("the default generator: manual_seed, and one lock per call") {
+    tg::manual_seed(5);
+    Tensor a = tg::randn({3, 4});
+    tg::Generator same(5);
+    CHECK(tg::max_abs_diff(a, tg::randn({3, 4}, same)) == 0.0);
+    tg::manual_seed(5);
+    CHECK(tg::max_abs_diff(a, tg::randn({3, 4})) == 0.0);
+
+    // Threads drawing at once each get a contiguous run of the sequence: the calls' values are the
+    // sequence cut into calls, in some order, never interleaved within a call.
+    constexpr int threads = 4, calls = 50, per_call = 257;
+    tg::manual_seed(11);
+    std::vector<std::vector<std::vector<double>>> drawn(threads);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+        pool.emplace_back([&, t] {
+            for (int c = 0; c < calls; ++c) drawn[t].push_back(tg::rand({per_call}, {.dtype = tg::kFloat64}).to_vector<double>());
+        });
+    for (auto& th : pool) th.join();
+    std::set<std::vector<double>> got;
+    for (auto& per_thread : drawn) got.insert(per_thread.begin(), per_thread.end());
+    tg::Generator reference(11);
+    std::set<std::vector<double>> expected;
+    for (int c = 0; c < threads * calls; ++c) {
+        std::vector<double> run(per_call);
+        for (double& v : run) v = reference.uniform();
+        expected.insert(run);
+    }
+    CHECK(got == expected);
 }
 
 TEST_CASE("factories, seeded generators and printing") {

@@ -77,6 +77,7 @@ struct Flags {
     uint64_t seed = 0;
     std::string data_dir = nn::kFashionMnistDir;
     int threads = 0;  // 0: OMP_NUM_THREADS or all cores
+    int64_t workers = 0;  // DataLoader threads preparing batches ahead of the step
     std::string out = "./out";
     std::string resume;
     int64_t limit = 0;  // 0: the whole training set
@@ -94,7 +95,7 @@ struct Flags {
 
 const char* kUsage =
     "usage: train_fashion_mnist [--epochs N] [--batch-size N] [--lr X] [--seed N] [--data-dir DIR]\n"
-    "                           [--threads N] [--out DIR] [--resume CHECKPOINT] [--limit N]\n"
+    "                           [--threads N] [--workers N] [--out DIR] [--resume CHECKPOINT] [--limit N]\n"
     "                           [--lr-schedule constant|cosine] [--graph] [--profile [N]]\n"
     "                           [--distributed [--sync-batchnorm] [--bucket-mb X] [--reduce-after-backward]]\n"
     "  --epochs N        total epochs to train (default 15)\n"
@@ -103,6 +104,8 @@ const char* kUsage =
     "  --seed N          seed for weights, shuffling and dropout (default 0)\n"
     "  --data-dir DIR    directory of MNIST-format files (default /usr/share/datasets/fashion-mnist)\n"
     "  --threads N       threads (default: OMP_NUM_THREADS, else all cores)\n"
+    "  --workers N       data-loading threads making batches ahead of the step (default 0:\n"
+    "                    the step's thread makes each batch); the batches are the same either way\n"
     "  --out DIR         where the checkpoint, curve.csv and curve.svg go (default ./out)\n"
     "  --resume FILE     continue from a checkpoint written by this program\n"
     "  --limit N         train on the first N images only (quick runs)\n"
@@ -163,6 +166,7 @@ Flags parse_flags(int argc, char** argv) {
         else if (flag == "--seed") f.seed = parse_number<uint64_t>(flag, value, 0);
         else if (flag == "--data-dir") f.data_dir = value;
         else if (flag == "--threads") f.threads = parse_number<int>(flag, value, 1);
+        else if (flag == "--workers") f.workers = parse_number<int64_t>(flag, value, 0);
         else if (flag == "--out") f.out = value;
         else if (flag == "--resume") f.resume = value;
         else if (flag == "--limit") f.limit = parse_number<int64_t>(flag, value, 1);
@@ -261,7 +265,8 @@ int train(const Flags& flags, const Job& job, const BatchNormFactory& batch_norm
     }
 #endif
     nn::DataLoader train(std::move(train_set), {.batch_size = flags.batch_size / job.size, .shuffle = !train_sampler,
-                                                .mean = pixel_mean, .std = pixel_std, .sampler = train_sampler});
+                                                .mean = pixel_mean, .std = pixel_std, .sampler = train_sampler,
+                                                .num_workers = flags.workers});
     nn::DataLoader test(nn::load_mnist(flags.data_dir, nn::Split::Test),
                         {.batch_size = 1000, .shuffle = false, .mean = pixel_mean, .std = pixel_std, .sampler = test_sampler});
 

@@ -1,254 +1,19 @@
 #include "nn/data.hpp"
 
-#include <zlib.h>
-
+#include <algorithm>
 #include <cmath>
-#include <filesystem>
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
+#include <thread>
 
 #include "engine/autograd.hpp"
-#include "nn/file_io.hpp"
 #include "ops/shape_ops.hpp"
 
 namespace tapegrad::nn {
-namespace {
-
-constexpr int64_t kMaxItems = 10'000'000;
-constexpr int64_t kMaxSide = 4096;
-
-[[noreturn]] void fail(const std::string& source, const std::string& problem) {
-    throw std::runtime_error(source + ": " + problem);
-}
-
-uint32_t big_endian_u32(const uint8_t* p) {
-    return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
-}
-
-std::string hex(uint32_t v) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "0x%08x", v);
-    return buf;
-}
-
-// read_idx, with errors that start with `who`.
-IdxArray read_idx_as(const std::string& who, const std::string& path, uint32_t expected_magic) {
-    const std::vector<uint8_t> raw = detail::read_whole_file(who, path, kIdxMaxBytes, "1 GiB");
-    return decode_idx(raw.data(), raw.size(), expected_magic, who + ": " + path);
-}
-
-}  // namespace
-
-IdxArray parse_idx(const uint8_t* data, std::size_t size, uint32_t expected_magic, const std::string& source) {
-    if (size < 4) fail(source, "too short for an IDX header (" + std::to_string(size) + " bytes)");
-    const uint32_t magic = big_endian_u32(data);
-    if (magic != expected_magic) {
-        const bool idx_like = data[0] == 0 && data[1] == 0;
-        fail(source, "bad magic number " + hex(magic) + ", expected " + hex(expected_magic) +
-                         (idx_like ? " (wrong IDX type or rank)" : " (not an IDX file)"));
-    }
-    const std::size_t ndim = data[3];
-    if (size < 4 + 4 * ndim)
-        fail(source, "truncated header: " + std::to_string(ndim) + " dimensions need " + std::to_string(4 + 4 * ndim) +
-                         " bytes, the file has " + std::to_string(size));
-    IdxArray out;
-    uint64_t total = 1;
-    for (std::size_t d = 0; d < ndim; ++d) {
-        const uint32_t dim = big_endian_u32(data + 4 + 4 * d);
-        const int64_t limit = d == 0 ? kMaxItems : kMaxSide;
-        if (dim == 0 || dim > static_cast<uint64_t>(limit))
-            fail(source, "dimension " + std::to_string(d) + " is " + std::to_string(dim) + " (allowed 1.." +
-                             std::to_string(limit) + ")");
-        out.dims.push_back(dim);
-        total *= dim;  // at most 1e7 * 4096 * 4096 per step: cannot overflow 64 bits for 3 dims
-        if (total > kIdxMaxBytes) fail(source, "the array is larger than 1 GiB");
-    }
-    const std::size_t header = 4 + 4 * ndim;
-    if (size - header != total)
-        fail(source, "the dimensions announce " + std::to_string(total) + " bytes of data but the file has " +
-                         std::to_string(size - header) + (size - header < total ? " (truncated)" : " (trailing bytes)"));
-    out.data.assign(data + header, data + size);
-    return out;
-}
-
-std::vector<uint8_t> maybe_gunzip(const uint8_t* data, std::size_t size, const std::string& source) {
-    if (size < 2 || data[0] != 0x1f || data[1] != 0x8b) return {data, data + size};
-    z_stream zs{};
-    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) fail(source, "zlib initialisation failed");
-    std::vector<uint8_t> out;
-    std::size_t in_done = 0;
-    int rc = Z_OK;
-    std::vector<uint8_t> chunk(1 << 20);
-    while (rc != Z_STREAM_END) {
-        if (zs.avail_in == 0) {
-            const std::size_t n = std::min<std::size_t>(size - in_done, 1u << 30);
-            zs.next_in = const_cast<Bytef*>(data + in_done);
-            zs.avail_in = static_cast<uInt>(n);
-            in_done += n;
-        }
-        zs.next_out = chunk.data();
-        zs.avail_out = static_cast<uInt>(chunk.size());
-        rc = inflate(&zs, Z_NO_FLUSH);
-        const std::size_t produced = chunk.size() - zs.avail_out;
-        if (rc != Z_OK && rc != Z_STREAM_END) {
-            const std::string msg = zs.msg ? zs.msg : "no further detail";
-            inflateEnd(&zs);
-            if (rc == Z_BUF_ERROR) fail(source, "truncated gzip stream");
-            fail(source, "corrupt gzip data (" + msg + ")");
-        }
-        if (out.size() + produced > kIdxMaxBytes) {
-            inflateEnd(&zs);
-            fail(source, "decompresses to more than 1 GiB");
-        }
-        out.insert(out.end(), chunk.data(), chunk.data() + produced);
-        if (rc == Z_OK && produced == 0 && zs.avail_in == 0 && in_done == size) {
-            inflateEnd(&zs);
-            fail(source, "truncated gzip stream");
-        }
-    }
-    inflateEnd(&zs);
-    return out;
-}
-
-IdxArray decode_idx(const uint8_t* data, std::size_t size, uint32_t expected_magic, const std::string& source) {
-    const std::vector<uint8_t> bytes = maybe_gunzip(data, size, source);
-    return parse_idx(bytes.data(), bytes.size(), expected_magic, source);
-}
-
-IdxArray read_idx(const std::string& path, uint32_t expected_magic) { return read_idx_as("read_idx", path, expected_magic); }
-
-// ---------------------------------------------------------------- ImageDataset
-
-namespace {
-// a * b for non-negative sizes, checked before multiplying.
-int64_t checked_product(int64_t a, int64_t b, const std::string& who, const std::string& what) {
-    int64_t product = 0;
-    if (__builtin_mul_overflow(a, b, &product))
-        throw std::invalid_argument(who + ": " + what + " (" + std::to_string(a) + " x " + std::to_string(b) +
-                                    ") overflows 64 bits");
-    return product;
-}
-}  // namespace
-
-void ImageDataset::check(const std::string& who) const {
-    if (count < 0 || rows < 0 || cols < 0)
-        throw std::invalid_argument(who + ": the dataset's sizes must be non-negative, got count " + std::to_string(count) +
-                                    ", rows " + std::to_string(rows) + ", cols " + std::to_string(cols));
-    const int64_t plane = checked_product(rows, cols, who, "rows x cols");
-    const int64_t total = checked_product(count, plane, who, "count x rows x cols");
-    if (pixels.size() != static_cast<uint64_t>(total) || labels.size() != static_cast<uint64_t>(count))
-        throw std::invalid_argument(who + ": the dataset has " + std::to_string(pixels.size()) + " pixels and " +
-                                    std::to_string(labels.size()) + " labels, but count " + std::to_string(count) +
-                                    " x " + std::to_string(rows) + " x " + std::to_string(cols) + " needs " +
-                                    std::to_string(total) + " and " + std::to_string(count));
-}
-
-ImageDataset ImageDataset::head(int64_t n) const {
-    check("ImageDataset::head");
-    ImageDataset out;
-    out.count = std::clamp<int64_t>(n, 0, count);
-    out.rows = rows;
-    out.cols = cols;
-    out.pixels.assign(pixels.begin(), pixels.begin() + out.count * rows * cols);
-    out.labels.assign(labels.begin(), labels.begin() + out.count);
-    return out;
-}
-
-std::pair<double, double> ImageDataset::pixel_mean_std() const {
-    if (pixels.empty()) throw std::invalid_argument("ImageDataset: no pixels to compute a mean from");
-    double sum = 0, sum_sq = 0;
-    for (uint8_t p : pixels) {
-        const double x = p / 255.0;
-        sum += x;
-        sum_sq += x * x;
-    }
-    const double n = static_cast<double>(pixels.size());
-    const double mean = sum / n;
-    return {mean, std::sqrt(std::max(0.0, sum_sq / n - mean * mean))};
-}
-
-ImageDataset load_mnist(const std::string& dir, Split split) {
-    namespace fs = std::filesystem;
-    const std::string who = "load_mnist";
-    std::error_code ec;  // the overloads that report through ec, so that no filesystem_error escapes
-    if (!fs::is_directory(dir, ec))
-        throw std::runtime_error(who + ": dataset directory " + dir +
-                                 (fs::exists(dir, ec) ? " is not a directory" : " does not exist") +
-                                 " (install dataset-fashion-mnist or pass a directory of MNIST-format files)");
-    const std::string prefix = split == Split::Train ? "train" : "t10k";
-    auto find = [&](const std::string& stem) {
-        for (const std::string& name : {stem, stem + ".gz"}) {
-            const fs::path p = fs::path(dir) / name;
-            if (fs::exists(p, ec)) return p.string();
-        }
-        throw std::runtime_error(who + ": dataset directory " + dir + " has neither " + stem + " nor " + stem + ".gz");
-    };
-    const std::string image_path = find(prefix + "-images-idx3-ubyte");
-    const std::string label_path = find(prefix + "-labels-idx1-ubyte");
-    IdxArray images = read_idx_as(who, image_path, kIdxImagesMagic);
-    IdxArray labels = read_idx_as(who, label_path, kIdxLabelsMagic);
-    if (images.dims[0] != labels.dims[0])
-        throw std::runtime_error(who + ": " + label_path + " has " + std::to_string(labels.dims[0]) + " labels but " + image_path +
-                                 " has " + std::to_string(images.dims[0]) + " images");
-    ImageDataset out;
-    out.count = images.dims[0];
-    out.rows = images.dims[1];
-    out.cols = images.dims[2];
-    out.pixels = std::move(images.data);
-    out.labels.assign(labels.data.begin(), labels.data.end());
-    return out;
-}
-
-// ---------------------------------------------------------------- datasets
-
-namespace {
-std::string out_of_range_message(const std::string& who, int64_t index, int64_t size) {
-    return who + ": index " + std::to_string(index) + " is out of range for a dataset of " + std::to_string(size) +
-           " items" + (size > 0 ? " (valid: 0.." + std::to_string(size - 1) + ")" : "");
-}
-}  // namespace
-
-TensorDataset::TensorDataset(Tensor data, Tensor targets) {
-    if (!data.defined() || !targets.defined())
-        throw std::invalid_argument(std::string("TensorDataset: the ") + (data.defined() ? "targets are" : "data is") +
-                                    " undefined; pass two tensors whose first dimension counts the items");
-    if (data.dim() == 0 || targets.dim() == 0)
-        throw std::invalid_argument("TensorDataset: the data " + describe(data) + " and the targets " + describe(targets) +
-                                    " need a first dimension that counts the items; a 0-d tensor has none");
-    if (data.size(0) != targets.size(0))
-        throw std::invalid_argument("TensorDataset: the data " + describe(data) + " holds " + std::to_string(data.size(0)) +
-                                    " items but the targets " + describe(targets) + " hold " +
-                                    std::to_string(targets.size(0)) + "; give one target per item (first dimension)");
-    data_ = data.detach();
-    targets_ = targets.detach();
-}
-
-Example TensorDataset::get(int64_t index) const {
-    if (index < 0 || index >= size()) throw std::invalid_argument(out_of_range_message("TensorDataset::get", index, size()));
-    return {data_.select(0, index), targets_.select(0, index)};
-}
-
-Tensor ImageDataset::image(int64_t index, double mean, double stddev) const {
-    check("ImageDataset::get");  // sizes only: cheap, and no read past the pixels of a struct filled by hand
-    if (index < 0 || index >= count) throw std::invalid_argument(out_of_range_message("ImageDataset::get", index, count));
-    const int64_t plane = rows * cols;
-    Tensor out = empty({1, rows, cols});
-    float* dst = out.data<float>();
-    const uint8_t* src = pixels.data() + index * plane;
-    const float scale = static_cast<float>(1.0 / (255.0 * stddev));
-    const float shift = static_cast<float>(-mean / stddev);
-    for (int64_t k = 0; k < plane; ++k) dst[k] = static_cast<float>(src[k]) * scale + shift;
-    return out;
-}
-
-Tensor ImageDataset::label(int64_t index) const {
-    check("ImageDataset::get");
-    if (index < 0 || index >= count) throw std::invalid_argument(out_of_range_message("ImageDataset::get", index, count));
-    Tensor out = empty({}, {.dtype = kInt64});
-    *out.data<int64_t>() = labels[static_cast<std::size_t>(index)];
-    return out;
-}
-
 namespace {
 
 // An ImageDataset's items normalised with the loader's statistics.
@@ -266,7 +31,7 @@ private:
 
 // The items' `what` (data or target) stacked along a new first dimension, after checking that they
 // can be: defined, one shape and one dtype.
-Tensor collate(const std::vector<Tensor>& parts, const std::vector<int64_t>& items, const char* what) {
+Tensor stack_field(const std::vector<Tensor>& parts, const std::vector<int64_t>& items, const char* what) {
     for (std::size_t i = 0; i < parts.size(); ++i) {
         if (!parts[i].defined())
             throw std::invalid_argument("DataLoader: item " + std::to_string(items[i]) + " has an undefined " + what +
@@ -281,9 +46,190 @@ Tensor collate(const std::vector<Tensor>& parts, const std::vector<int64_t>& ite
     return stack(parts);
 }
 
+// PyTorch's default collate for (data, target) examples; `items` names them in errors.
+Batch default_collate(std::vector<Example> examples, const std::vector<int64_t>& items) {
+    std::vector<Tensor> data, targets;
+    data.reserve(examples.size());
+    targets.reserve(examples.size());
+    for (Example& e : examples) {
+        data.push_back(std::move(e.data));
+        targets.push_back(std::move(e.target));
+    }
+    return {stack_field(data, items, "data"), stack_field(targets, items, "target")};
+}
+
+// Batch `index`'s own generator seed: the epoch's seed moved along by an odd constant per batch,
+// so that no two batches of an epoch share a stream, whoever makes them and in whatever order.
+uint64_t batch_seed(uint64_t epoch_seed, int64_t index) {
+    return epoch_seed + static_cast<uint64_t>(index) * 0xD1B54A32D192ED03ULL;
+}
+
 }  // namespace
 
+// ---------------------------------------------------------------- one epoch
+
+// The batches of one pass. Batch `index` depends only on the order, the epoch's seed and `index`,
+// so the loop's thread (no workers) and any number of workers make the same bits. Workers claim
+// positions in order, at most `window` ahead of the loop; the loop takes them in order.
+class DataLoader::Epoch {
+public:
+    Epoch(std::shared_ptr<const Dataset> dataset, std::shared_ptr<IterableDataset> stream, const DataLoaderOptions& options,
+          std::vector<int64_t> order, uint64_t seed)
+        : dataset_(std::move(dataset)), stream_(std::move(stream)), options_(options), order_(std::move(order)), seed_(seed) {
+        if (dataset_) end_ = batches_in(static_cast<int64_t>(order_.size()));
+        window_ = options_.num_workers * options_.prefetch_factor;
+        for (int64_t w = 0; w < options_.num_workers; ++w) workers_.emplace_back([this] { work(); });
+    }
+
+    ~Epoch() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        work_ready_.notify_all();
+        for (std::thread& worker : workers_) worker.join();
+    }
+
+    bool next(Batch& batch) {
+        Made made;
+        if (workers_.empty()) {
+            if (handed_ >= end_) return false;
+            made = make(handed_++);
+            if (!made.batch && !made.error) end_ = handed_ - 1;
+        } else {
+            std::unique_lock lock(mutex_);
+            if (handed_ >= end_) return false;
+            batch_ready_.wait(lock, [&] { return ready_.count(handed_) > 0; });
+            made = std::move(ready_.extract(handed_++).mapped());
+            lock.unlock();
+            work_ready_.notify_all();
+        }
+        if (made.error) std::rethrow_exception(made.error);
+        if (!made.batch) return false;
+        batch = std::move(*made.batch);
+        return true;
+    }
+
+private:
+    // What making one batch gave: the batch, an error, or neither when the epoch has ended.
+    struct Made {
+        std::optional<Batch> batch;
+        std::exception_ptr error;
+    };
+
+    int64_t batches_in(int64_t items) const {
+        const int64_t b = options_.batch_size;
+        return options_.drop_last || items % b == 0 ? items / b : items / b + 1;
+    }
+
+    // A worker: claim the next position while the window allows, make it, hand it over.
+    void work() {
+        for (;;) {
+            int64_t index;
+            {
+                std::unique_lock lock(mutex_);
+                work_ready_.wait(lock, [&] { return stopping_ || claimed_ >= end_ || claimed_ < handed_ + window_; });
+                if (stopping_ || claimed_ >= end_) return;
+                index = claimed_++;
+            }
+            Made made = make(index);
+            {
+                std::lock_guard lock(mutex_);
+                if (!made.batch && !made.error) end_ = std::min(end_, index);
+                ready_.emplace(index, std::move(made));
+            }
+            batch_ready_.notify_all();
+            work_ready_.notify_all();
+        }
+    }
+
+    Made make(int64_t index) {
+        Made made;
+        try {
+            std::vector<Example> examples;
+            std::vector<int64_t> items;
+            if (!read(index, examples, items)) return made;
+            // Loading data is not part of a model: no history, even from a dataset holding tensors
+            // that require grad.
+            NoGradGuard no_grad;
+            Batch batch = options_.collate_fn ? options_.collate_fn(std::move(examples))
+                                              : default_collate(std::move(examples), items);
+            if (options_.transform) {
+                Generator gen(batch_seed(seed_, index));
+                batch.images = options_.transform(batch.images, gen);
+            }
+            made.batch = std::move(batch);
+        } catch (...) {
+            made.error = std::current_exception();
+        }
+        return made;
+    }
+
+    // Batch `index`'s examples and their item numbers; false when the epoch has no such batch.
+    bool read(int64_t index, std::vector<Example>& examples, std::vector<int64_t>& items) {
+        const int64_t b = options_.batch_size;
+        if (dataset_) {
+            const int64_t begin = index * b, count = std::min<int64_t>(b, static_cast<int64_t>(order_.size()) - begin);
+            if (count <= 0) return false;
+            items.assign(order_.begin() + begin, order_.begin() + begin + count);
+            for (int64_t item : items) examples.push_back(dataset_->get(item));
+            return true;
+        }
+        // A stream is read one batch at a time, in batch order, whichever thread makes the batch.
+        std::unique_lock lock(stream_mutex_);
+        stream_turn_.wait(lock, [&] { return stream_next_ == index; });
+        struct NextTurn {  // the next batch's turn comes even when this read throws
+            Epoch& epoch;
+            ~NextTurn() {
+                ++epoch.stream_next_;
+                epoch.stream_turn_.notify_all();
+            }
+        } next_turn{*this};
+        while (!stream_ended_ && static_cast<int64_t>(examples.size()) < b) {
+            std::optional<Example> e = stream_->next();
+            if (!e) {
+                stream_ended_ = true;
+                break;
+            }
+            items.push_back(index * b + static_cast<int64_t>(examples.size()));
+            examples.push_back(std::move(*e));
+        }
+        return !examples.empty() && !(options_.drop_last && static_cast<int64_t>(examples.size()) < b);
+    }
+
+    const std::shared_ptr<const Dataset> dataset_;
+    const std::shared_ptr<IterableDataset> stream_;
+    const DataLoaderOptions options_;
+    const std::vector<int64_t> order_;
+    const uint64_t seed_;
+
+    std::mutex stream_mutex_;
+    std::condition_variable stream_turn_;
+    int64_t stream_next_ = 0;
+    bool stream_ended_ = false;
+
+    std::mutex mutex_;
+    std::condition_variable work_ready_, batch_ready_;
+    std::map<int64_t, Made> ready_;
+    int64_t claimed_ = 0, handed_ = 0, window_ = 0;
+    int64_t end_ = INT64_MAX;  // the first position with no batch, once known
+    bool stopping_ = false;
+    std::vector<std::thread> workers_;
+};
+
 // ---------------------------------------------------------------- DataLoader
+
+namespace {
+void check_common_options(const DataLoaderOptions& options) {
+    if (options.batch_size <= 0)
+        throw std::invalid_argument("DataLoader: batch_size must be positive, got " + std::to_string(options.batch_size));
+    if (options.num_workers < 0)
+        throw std::invalid_argument("DataLoader: num_workers must not be negative, got " + std::to_string(options.num_workers));
+    if (options.num_workers > 0 && options.prefetch_factor <= 0)
+        throw std::invalid_argument("DataLoader: prefetch_factor must be positive with workers, got " +
+                                    std::to_string(options.prefetch_factor));
+}
+}  // namespace
 
 DataLoader::DataLoader(ImageDataset dataset, DataLoaderOptions options)
     : DataLoader(std::make_shared<const ImageDataset>(std::move(dataset)), std::move(options)) {}
@@ -291,8 +237,7 @@ DataLoader::DataLoader(ImageDataset dataset, DataLoaderOptions options)
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options)
     : source_(std::move(dataset)), options_(std::move(options)), gen_(options_.seed) {
     if (!source_) throw std::invalid_argument("DataLoader: the dataset is null; pass std::make_shared<...>(...)");
-    if (options_.batch_size <= 0)
-        throw std::invalid_argument("DataLoader: batch_size must be positive, got " + std::to_string(options_.batch_size));
+    check_common_options(options_);
     if (options_.mean.has_value() != options_.std.has_value())
         throw std::invalid_argument("DataLoader: give both mean and std, or neither");
     auto images = std::dynamic_pointer_cast<const ImageDataset>(source_);
@@ -317,10 +262,31 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
     if (dataset_->size() < 0)
         throw std::invalid_argument("DataLoader: the dataset's size() is " + std::to_string(dataset_->size()) +
                                     "; it must not be negative");
-    cursor_ = 0;  // no epoch started: order_ is empty
+}
+
+DataLoader::DataLoader(std::shared_ptr<IterableDataset> stream, DataLoaderOptions options)
+    : stream_(std::move(stream)), options_(std::move(options)), gen_(options_.seed) {
+    if (!stream_) throw std::invalid_argument("DataLoader: the dataset is null; pass std::make_shared<...>(...)");
+    check_common_options(options_);
+    if (options_.shuffle || options_.sampler)
+        throw std::invalid_argument("DataLoader: an iterable dataset is read in its own order; pass .shuffle = false and "
+                                    "no sampler (shuffle inside the dataset)");
+    if (options_.mean || options_.std)
+        throw std::invalid_argument("DataLoader: mean and std normalise an ImageDataset's pixels; for an iterable dataset "
+                                    "pass .transform = nn::normalize(means, stds) instead");
+}
+
+DataLoader::DataLoader(DataLoader&&) noexcept = default;
+DataLoader& DataLoader::operator=(DataLoader&&) noexcept = default;
+DataLoader::~DataLoader() = default;
+
+const Dataset& DataLoader::dataset() const {
+    if (!source_) throw std::logic_error("DataLoader: an iterable dataset is not a map-style Dataset");
+    return *source_;
 }
 
 int64_t DataLoader::num_items() const {
+    if (stream_) throw std::logic_error("DataLoader: an iterable dataset has no length");
     return options_.sampler ? options_.sampler->size(dataset_->size()) : dataset_->size();
 }
 
@@ -332,47 +298,31 @@ int64_t DataLoader::num_batches() const {
 }
 
 void DataLoader::reset() {
-    cursor_ = 0;
-    const int64_t n = dataset_->size();
-    if (options_.sampler) {
-        std::vector<int64_t> order = options_.sampler->indices(n);
+    epoch_.reset();  // the last epoch's workers stop before this one's order is drawn
+    std::vector<int64_t> order;
+    if (stream_) {
+        stream_->reset();
+    } else if (options_.sampler) {
+        const int64_t n = dataset_->size();
+        order = options_.sampler->indices(n);
         for (int64_t item : order)
             if (item < 0 || item >= n)
                 throw std::out_of_range("DataLoader: the sampler gave index " + std::to_string(item) +
                                         " for a dataset of " + std::to_string(n) + " items");
-        order_ = std::move(order);
-        return;
+    } else {
+        order.resize(static_cast<std::size_t>(dataset_->size()));
+        std::iota(order.begin(), order.end(), 0);
+        if (options_.shuffle) {
+            // Fisher-Yates with the project's generator: same seed, same order everywhere.
+            for (std::size_t i = order.size(); i-- > 1;) std::swap(order[i], order[gen_.below(i + 1)]);
+        }
     }
-    order_.resize(static_cast<std::size_t>(n));
-    std::iota(order_.begin(), order_.end(), 0);
-    if (options_.shuffle) {
-        // Fisher-Yates with the project's generator: same seed, same order everywhere.
-        for (std::size_t i = order_.size(); i-- > 1;) std::swap(order_[i], order_[gen_.below(i + 1)]);
-    }
+    // Only a transform draws: without one the loader's generator moves as it always did.
+    const uint64_t seed = options_.transform ? gen_.next_u64() : 0;
+    epoch_ = std::make_unique<Epoch>(dataset_, stream_, options_, std::move(order), seed);
 }
 
-bool DataLoader::next(Batch& batch) {
-    const int64_t left = static_cast<int64_t>(order_.size()) - cursor_;
-    const int64_t b = std::min(options_.batch_size, left);
-    if (b <= 0 || (options_.drop_last && b < options_.batch_size)) return false;
-    const std::vector<int64_t> items(order_.begin() + cursor_, order_.begin() + cursor_ + b);
-    std::vector<Tensor> data, targets;
-    data.reserve(items.size());
-    targets.reserve(items.size());
-    for (int64_t item : items) {
-        Example e = dataset_->get(item);
-        data.push_back(std::move(e.data));
-        targets.push_back(std::move(e.target));
-    }
-    // Loading data is not part of a model: no history, even from a dataset holding tensors that
-    // require grad.
-    NoGradGuard no_grad;
-    Batch made{collate(data, items, "data"), collate(targets, items, "target")};
-    if (options_.transform) made.images = options_.transform(made.images);
-    batch = std::move(made);
-    cursor_ += b;
-    return true;
-}
+bool DataLoader::next(Batch& batch) { return epoch_ && epoch_->next(batch); }
 
 DataLoader::iterator::iterator(DataLoader* loader, bool end) : loader_(end ? nullptr : loader) {
     if (loader_) {

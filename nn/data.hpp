@@ -1,111 +1,18 @@
 #pragma once
-// Data, as torch.utils.data: the IDX file format (MNIST, Fashion-MNIST), plain or gzip-compressed;
-// datasets (an abstract Dataset of examples, TensorDataset over tensors, ImageDataset of grey
-// images); and a DataLoader that stacks examples into batches in a seeded, shuffled order.
+// Batches, as torch.utils.data.DataLoader: examples of a dataset (nn/dataset.hpp) stacked into
+// batches, in a seeded, shuffled order, made ahead of the loop by worker threads if asked.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
-#include <string>
-#include <utility>
 #include <vector>
 
 #include "engine/generator.hpp"
 #include "engine/tensor.hpp"
+#include "nn/dataset.hpp"
 #include "nn/transforms.hpp"
 
 namespace tapegrad::nn {
-
-// An unsigned-byte IDX array: dims and the values in row-major order.
-struct IdxArray {
-    std::vector<int64_t> dims;
-    std::vector<uint8_t> data;
-};
-
-inline constexpr uint32_t kIdxImagesMagic = 0x00000803;  // ubyte, 3 dims: count, rows, cols
-inline constexpr uint32_t kIdxLabelsMagic = 0x00000801;  // ubyte, 1 dim: count
-inline constexpr std::size_t kIdxMaxBytes = std::size_t{1} << 30;
-
-// Parses an uncompressed IDX buffer whose magic must be `expected_magic`; the dims must be
-// non-zero, at most 10,000,000 items of at most 4096 x 4096, and the data must fill the rest of
-// the buffer exactly. Errors (std::runtime_error) name `source` and the problem.
-IdxArray parse_idx(const uint8_t* data, std::size_t size, uint32_t expected_magic, const std::string& source = "buffer");
-// Gunzips a buffer that starts with the gzip magic (1f 8b); other buffers come back as they are.
-// The output is capped at kIdxMaxBytes.
-std::vector<uint8_t> maybe_gunzip(const uint8_t* data, std::size_t size, const std::string& source = "buffer");
-// The whole path from file bytes (plain or gzip) to an array: the entry point for fuzzing.
-IdxArray decode_idx(const uint8_t* data, std::size_t size, uint32_t expected_magic, const std::string& source = "buffer");
-// Reads a file, gunzipping it when it is gzip, and parses it. Errors (std::runtime_error) start with
-// "read_idx: " and name the path: a directory, a missing file or one over 1 GiB is refused before
-// it is read.
-IdxArray read_idx(const std::string& path, uint32_t expected_magic);
-
-// One item of a dataset: PyTorch's (data, target) pair.
-struct Example {
-    Tensor data;    // e.g. an image [C,H,W], or a feature vector [F]
-    Tensor target;  // e.g. an int64 class index (0-d), or float regression targets [T]
-};
-
-// A map-style dataset, as torch.utils.data.Dataset: size() items, item i from get(i). A DataLoader
-// stacks the items of a batch, so every item's data must have one shape and dtype, and every
-// item's target too.
-class Dataset {
-public:
-    virtual ~Dataset() = default;
-    virtual int64_t size() const = 0;
-    // Item `index`, 0 <= index < size(); an index outside throws std::invalid_argument.
-    virtual Example get(int64_t index) const = 0;
-};
-
-// As torch.utils.data.TensorDataset(data, targets): item i is (data[i], targets[i]), views into
-// the two tensors, which may have any dtype and shape; their first dimension counts the items,
-// and must agree. E.g. images [N,3,32,32] float32 with labels [N] int64, or features [N,F] with
-// float targets [N,T] for regression. The tensors are kept detached.
-class TensorDataset : public Dataset {
-public:
-    TensorDataset(Tensor data, Tensor targets);
-    int64_t size() const override { return data_.size(0); }
-    Example get(int64_t index) const override;
-    const Tensor& data() const { return data_; }
-    const Tensor& targets() const { return targets_; }
-
-private:
-    Tensor data_, targets_;
-};
-
-// Grey images with integer labels, as stored: pixels 0..255. A Dataset whose item i is image i as
-// float32 [1,rows,cols] scaled to [0, 1] (torchvision's ToTensor) with its label as an int64 0-d
-// tensor; DataLoader(ImageDataset, options) applies the options' normalisation on top.
-struct ImageDataset : Dataset {
-    int64_t count = 0, rows = 0, cols = 0;
-    std::vector<uint8_t> pixels;  // count * rows * cols
-    std::vector<int64_t> labels;  // count
-
-    // The first `n` items (all when n exceeds count).
-    ImageDataset head(int64_t n) const;
-    // Throws std::invalid_argument naming `who` unless the sizes are non-negative, their product
-    // fits in 64 bits and the pixels and labels hold exactly count * rows * cols and count values.
-    void check(const std::string& who) const;
-    // Mean and (population) standard deviation of the pixels scaled to [0, 1].
-    std::pair<double, double> pixel_mean_std() const;
-
-    int64_t size() const override { return count; }
-    Example get(int64_t index) const override { return {image(index), label(index)}; }
-    // Image `index` as float32 [1,rows,cols]: (p / 255 - mean) / stddev for each pixel p.
-    Tensor image(int64_t index, double mean = 0.0, double stddev = 1.0) const;
-    // Label `index` as an int64 0-d tensor.
-    Tensor label(int64_t index) const;
-};
-
-enum class Split { Train, Test };
-inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
-
-// Loads `dir`/{train,t10k}-{images-idx3,labels-idx1}-ubyte, each plain or with ".gz"; any
-// directory of MNIST-format files works. Checks that images and labels agree in count. Errors
-// (std::runtime_error) start with "load_mnist: " and name the file.
-ImageDataset load_mnist(const std::string& dir, Split split);
-inline ImageDataset load_fashion_mnist(const std::string& dir = kFashionMnistDir, Split split = Split::Train) {
-    return load_mnist(dir, split);
-}
 
 // A batch: the items' data and targets, each stacked along a new first dimension, as PyTorch's
 // default collate does. From an ImageDataset: images [B,1,rows,cols] float32, normalised, and
@@ -147,8 +54,20 @@ struct DataLoaderOptions {
     // (the sampler does its own shuffling), as in PyTorch.
     std::shared_ptr<Sampler> sampler = nullptr;
     // Applied to each batch's images (the stacked data) after normalisation (nn/transforms.hpp):
-    // augmentation such as compose({random_crop(28, 4, seed), random_horizontal_flip(0.5, seed)}).
+    // augmentation such as compose({random_crop(28, 4), random_horizontal_flip(0.5)}). Its draws come
+    // from a generator the loader seeds for each batch from its own, so they follow `seed`.
     Transform transform = nullptr;
+    // Threads that make batches ahead of the loop, each keeping up to prefetch_factor batches
+    // ready, as torch.utils.data.DataLoader's workers; 0 makes each batch in the loop's thread
+    // when it is asked for. Batches come in order and with the same bits whatever the number of
+    // workers. An exception thrown while making a batch (in get(), the collate function or a
+    // transform) is thrown by the loop when it reaches that batch. With workers, a Dataset's
+    // get() and the collate function are called from several threads at once.
+    int64_t num_workers = 0;
+    int64_t prefetch_factor = 2;
+    // Turns a batch's examples into a Batch, as PyTorch's collate_fn; unset, each field of the
+    // examples is stacked along a new first dimension (as PyTorch's default collate).
+    std::function<Batch(std::vector<Example>)> collate_fn = nullptr;
 };
 
 // for (const nn::Batch& batch : loader) { ... }  Each pass over the loader is one epoch, in a new
@@ -159,13 +78,21 @@ public:
     // pixels are normalised with options.mean and options.std, whichever way it is passed.
     DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options = {});
     DataLoader(ImageDataset dataset, DataLoaderOptions options = {});
+    // An iterable-style dataset: read in its own order, so neither shuffle nor a sampler (as in
+    // PyTorch), and no mean/std (pass a transform).
+    DataLoader(std::shared_ptr<IterableDataset> stream, DataLoaderOptions options = {});
+    DataLoader(DataLoader&&) noexcept;
+    DataLoader& operator=(DataLoader&&) noexcept;
+    ~DataLoader();
 
-    // Items per epoch: the dataset's size, or the sampler's.
+    // Items per epoch: the dataset's size, or the sampler's. A stream has no length: both throw
+    // std::logic_error for one, as len() of PyTorch's loader over an IterableDataset.
     int64_t num_items() const;
     // Batches per epoch (0 for an empty dataset).
     int64_t num_batches() const;
-    // The dataset as given (for an ImageDataset, the images; their normalisation is the loader's).
-    const Dataset& dataset() const { return *source_; }
+    // The map-style dataset as given (for an ImageDataset, the images; their normalisation is the
+    // loader's); std::logic_error for a stream.
+    const Dataset& dataset() const;
     // The normalisation in use: (x / 255 - mean()) / stddev().
     double mean() const { return mean_; }
     double stddev() const { return std_; }
@@ -193,13 +120,15 @@ public:
     iterator end() { return iterator(nullptr, true); }
 
 private:
+    class Epoch;  // one pass: its order, its batch seed and its workers (nn/data.cpp)
+
     std::shared_ptr<const Dataset> source_;   // what the caller gave
     std::shared_ptr<const Dataset> dataset_;  // what batches are made of: source_, or its images normalised
+    std::shared_ptr<IterableDataset> stream_;  // or an iterable-style dataset
     DataLoaderOptions options_;
     double mean_ = 0, std_ = 1;
     Generator gen_;
-    std::vector<int64_t> order_;
-    int64_t cursor_ = 0;
+    std::unique_ptr<Epoch> epoch_;  // none before the first reset()
 };
 
 }  // namespace tapegrad::nn

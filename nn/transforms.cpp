@@ -19,25 +19,25 @@ Tensor checked_batch(const char* what, const Tensor& x) {
 
 }  // namespace
 
-Transform random_crop(Pair size, int64_t padding, uint64_t seed) {
+Transform random_crop(Pair size, int64_t padding) {
     if (size.h <= 0 || size.w <= 0 || padding < 0)
         throw std::invalid_argument("random_crop: size must be positive and padding not negative, got {" + std::to_string(size.h) +
                                     "," + std::to_string(size.w) + "} and " + std::to_string(padding));
-    auto gen = std::make_shared<Generator>(seed);
-    return [size, padding, gen](const Tensor& in) {
+    return [size, padding](const Tensor& in, Generator& gen) {
         const Tensor x = checked_batch("random_crop", in);
         const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
         if (H + 2 * padding < size.h || W + 2 * padding < size.w)
             throw std::invalid_argument("random_crop: the crop {" + std::to_string(size.h) + "," + std::to_string(size.w) +
                                         "} is larger than the padded image " + describe(x));
         Tensor out = zeros({B, C, size.h, size.w}, {.dtype = x.dtype()});
+        const auto guard = gen.lock();
         dispatch(x.dtype(), [&]<class T>() {
             const T* src = x.data<T>();
             T* dst = out.data<T>();
             for (int64_t b = 0; b < B; ++b) {
                 // The crop's top-left corner in padded coordinates, as torchvision draws it.
-                const int64_t top = static_cast<int64_t>(gen->below(static_cast<uint64_t>(H + 2 * padding - size.h + 1))) - padding;
-                const int64_t left = static_cast<int64_t>(gen->below(static_cast<uint64_t>(W + 2 * padding - size.w + 1))) - padding;
+                const int64_t top = static_cast<int64_t>(gen.below(static_cast<uint64_t>(H + 2 * padding - size.h + 1))) - padding;
+                const int64_t left = static_cast<int64_t>(gen.below(static_cast<uint64_t>(W + 2 * padding - size.w + 1))) - padding;
                 for (int64_t c = 0; c < C; ++c)
                     for (int64_t i = 0; i < size.h; ++i) {
                         const int64_t r = top + i;
@@ -53,18 +53,18 @@ Transform random_crop(Pair size, int64_t padding, uint64_t seed) {
     };
 }
 
-Transform random_horizontal_flip(double p, uint64_t seed) {
+Transform random_horizontal_flip(double p) {
     if (!(p >= 0.0 && p <= 1.0)) throw std::invalid_argument("random_horizontal_flip: p must be in [0, 1], got " + std::to_string(p));
-    auto gen = std::make_shared<Generator>(seed);
-    return [p, gen](const Tensor& in) {
+    return [p](const Tensor& in, Generator& gen) {
         const Tensor x = checked_batch("random_horizontal_flip", in);
         Tensor out = empty_like(x);
+        const auto guard = gen.lock();
         const int64_t B = x.size(0), rows = x.size(1) * x.size(2), W = x.size(3);
         dispatch(x.dtype(), [&]<class T>() {
             const T* src = x.data<T>();
             T* dst = out.data<T>();
             for (int64_t b = 0; b < B; ++b) {
-                const bool flip = gen->uniform() < p;
+                const bool flip = gen.uniform() < p;
                 for (int64_t r = 0; r < rows; ++r) {
                     const T* s = src + (b * rows + r) * W;
                     T* d = dst + (b * rows + r) * W;
@@ -81,7 +81,7 @@ Transform normalize(std::vector<double> mean, std::vector<double> stddev) {
         throw std::invalid_argument("normalize: give as many means as standard deviations (one, or one per channel)");
     for (double s : stddev)
         if (!(s > 0)) throw std::invalid_argument("normalize: standard deviations must be positive, got " + std::to_string(s));
-    return [mean, stddev](const Tensor& in) {
+    return [mean, stddev](const Tensor& in, Generator&) {
         const Tensor x = checked_batch("normalize", in);
         const int64_t B = x.size(0), C = x.size(1), plane = x.size(2) * x.size(3);
         if (mean.size() != 1 && static_cast<int64_t>(mean.size()) != C)
@@ -104,9 +104,9 @@ Transform normalize(std::vector<double> mean, std::vector<double> stddev) {
 }
 
 Transform compose(std::vector<Transform> transforms) {
-    return [transforms = std::move(transforms)](const Tensor& x) {
+    return [transforms = std::move(transforms)](const Tensor& x, Generator& gen) {
         Tensor y = x;
-        for (const Transform& t : transforms) y = t(y);
+        for (const Transform& t : transforms) y = t(y, gen);
         return y;
     };
 }

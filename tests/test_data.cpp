@@ -282,11 +282,12 @@ TEST_CASE("TensorDataset: 3-channel images with int64 labels, stacked into batch
 TEST_CASE("transforms on 3-channel batches: one crop offset and one flip for all channels, normalize per channel") {
     const tg::Tensor x = coded_images(6);
     // Flip with p = 1 mirrors every channel.
-    const tg::Tensor flipped = nn::random_horizontal_flip(1.0, 0)(x);
+    tg::Generator gen(5);
+    const tg::Tensor flipped = nn::random_horizontal_flip(1.0)(x, gen);
     for (int64_t c = 0; c < 3; ++c) CHECK(flipped.at({4, c, 1, 0}) == coded(4, c, 1, 3));
     // A 4x4 crop of the image padded by 1: one offset (dr, dk) in [-1, 1]^2 per image, the same
     // for its three channels, zeros where it reads the padding.
-    const tg::Tensor cropped = nn::random_crop(4, 1, 5)(x);
+    const tg::Tensor cropped = nn::random_crop(4, 1)(x, gen);
     REQUIRE(cropped.shape() == tg::Shape{6, 3, 4, 4});
     std::set<std::pair<int, int>> offsets;
     for (int64_t b = 0; b < 6; ++b) {
@@ -310,17 +311,17 @@ TEST_CASE("transforms on 3-channel batches: one crop offset and one flip for all
     }
     CHECK(offsets.size() > 1);  // the offsets are drawn, not fixed
     // torchvision's Normalize(mean, std) with one value per channel.
-    const tg::Tensor normalized = nn::normalize({10.0, 20.0, 30.0}, {2.0, 4.0, 5.0})(x);
+    const tg::Tensor normalized = nn::normalize({10.0, 20.0, 30.0}, {2.0, 4.0, 5.0})(x, gen);
     const double mean[3] = {10, 20, 30}, stddev[3] = {2, 4, 5};
     for (int64_t c = 0; c < 3; ++c)
         CHECK(normalized.at({5, c, 3, 2}) == doctest::Approx((coded(5, c, 3, 2) - mean[c]) / stddev[c]));
-    CHECK_THROWS_WITH_AS(nn::normalize({0.5, 0.5}, {1.0, 1.0})(x), doctest::Contains("2 means for 3 channels"),
+    CHECK_THROWS_WITH_AS(nn::normalize({0.5, 0.5}, {1.0, 1.0})(x, gen), doctest::Contains("2 means for 3 channels"),
                          std::invalid_argument);
 
     // Through a loader: the transform sees the stacked batch.
     auto data = std::make_shared<nn::TensorDataset>(x, tg::from_vector(std::vector<int64_t>{0, 1, 2, 3, 4, 5}, {6}));
     nn::DataLoader loader(data, {.batch_size = 4, .shuffle = false,
-                                 .transform = nn::compose({nn::random_horizontal_flip(1.0, 0),
+                                 .transform = nn::compose({nn::random_horizontal_flip(1.0),
                                                            nn::normalize({10.0, 20.0, 30.0}, {2.0, 4.0, 5.0})})});
     const nn::Batch b = *loader.begin();
     CHECK(b.images.shape() == tg::Shape{4, 3, 4, 4});

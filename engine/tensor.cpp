@@ -1,9 +1,6 @@
 #include "engine/tensor.hpp"
 
 #include <cmath>
-#include <iomanip>
-#include <ostream>
-#include <sstream>
 
 #include "engine/autograd.hpp"
 #include "engine/checked_size.hpp"
@@ -317,7 +314,7 @@ Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorO
     return tensor_from_values(values, Shape{static_cast<int64_t>(rows.size()), static_cast<int64_t>(cols)}, options, "tensor");
 }
 
-// ---------------------------------------------------------------- comparison and printing
+// ---------------------------------------------------------------- comparison
 
 namespace {
 // Calls visit(|a_i - b_i|, |b_i|) for each element in turn until it returns false. Two integer
@@ -361,58 +358,6 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
 std::string describe(const Tensor& t) {
     if (!t.defined()) return "undefined";
     return to_string(t.shape()) + " " + dtype_name(t.dtype());
-}
-
-namespace {
-// Integers print as integers, read as int64 (PyTorch's tensor([1, 2])); floats with four decimals.
-void print_value(std::ostream& os, int64_t v) { os << v; }
-void print_value(std::ostream& os, double v) { os << std::fixed << std::setprecision(4) << v; }
-
-template <class V>
-void print_rec(std::ostream& os, const std::vector<V>& v, const Shape& s, std::size_t dim, int64_t& pos, int indent) {
-    os << '[';
-    for (int64_t i = 0; i < s[dim]; ++i) {
-        if (i) {
-            os << ',';
-            if (dim + 1 < s.size()) os << '\n' << std::string(static_cast<std::size_t>(indent + 1), ' ');
-            else os << ' ';
-        }
-        if (dim + 1 == s.size()) print_value(os, v[static_cast<std::size_t>(pos++)]);
-        else print_rec(os, v, s, dim + 1, pos, indent + 1);
-    }
-    os << ']';
-}
-
-template <class V>
-void print_elements(std::ostream& os, const Tensor& t) {
-    const auto v = t.to_vector<V>();
-    if (t.dim() == 0) {
-        print_value(os, v[0]);
-    } else {
-        int64_t pos = 0;
-        print_rec(os, v, t.shape(), 0, pos, 7);
-    }
-}
-}  // namespace
-
-std::ostream& operator<<(std::ostream& os, const Tensor& t) {
-    if (!t.defined()) return os << "tensor(undefined)";
-    const auto flags = os.flags();
-    os << "tensor(";
-    if (is_floating_point(t.dtype())) print_elements<double>(os, t);
-    else print_elements<int64_t>(os, t);
-    // float32 and int64 are the defaults, as in PyTorch.
-    if (t.dtype() == kFloat64 || t.dtype() == kInt32) os << ", dtype=" << dtype_name(t.dtype());
-    if (t.grad_fn()) os << ", grad_fn=<" << t.grad_fn()->name() << ">";
-    else if (t.requires_grad()) os << ", requires_grad=true";
-    os.flags(flags);
-    return os << ')';
-}
-
-std::string to_string(const Tensor& t) {
-    std::ostringstream ss;
-    ss << t;
-    return ss.str();
 }
 
 }  // namespace tapegrad

@@ -1,6 +1,7 @@
 #pragma once
 // Tensor: a shape, strides and a dtype over shared storage, plus what autograd needs (requires_grad,
 // the accumulated gradient of a leaf, and the node that made a non-leaf).
+#include <concepts>
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
@@ -8,6 +9,7 @@
 #include "engine/source_location.hpp"
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/dtype.hpp"
@@ -118,10 +120,71 @@ public:
     Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
     Tensor slice(int64_t dim, int64_t start = 0, int64_t end = INT64_MAX, int64_t step = 1) const;
     Tensor select(int64_t dim, int64_t index) const;
+    // x.squeeze() drops every dimension of size 1, x.squeeze(d) only d (when it is 1).
+    Tensor squeeze() const;
+    Tensor squeeze(int64_t dim) const;
+    Tensor unsqueeze(int64_t dim) const;
+    // A size of -1 keeps that dimension's size; new leading dimensions may be added.
+    Tensor expand(const Shape& sizes) const;
+    Tensor expand_as(const Tensor& other) const;
+    Tensor view_as(const Tensor& other) const;
+    Tensor reshape_as(const Tensor& other) const;
+    // The transpose of a matrix; a 0-d or 1-d tensor as it is (PyTorch's t()).
+    Tensor t() const;
+    // x[i]: select(0, i), a view sharing x's elements (libtorch's operator[] with an integer).
+    Tensor operator[](int64_t index) const;
+
+    // ---- reductions (ops/reduce.hpp)
     Tensor sum() const;
     Tensor sum(const std::vector<int64_t>& axes, bool keepdim = false) const;
     Tensor mean() const;
     Tensor mean(const std::vector<int64_t>& axes, bool keepdim = false) const;
+    // One axis, x.sum(1). Templates, so that x.sum({}, true) still means every axis (as an empty
+    // list does in libtorch), not an int64_t axis 0.
+    template <std::integral Axis>
+    Tensor sum(Axis axis, bool keepdim = false) const {
+        return sum(std::vector<int64_t>{static_cast<int64_t>(axis)}, keepdim);
+    }
+    template <std::integral Axis>
+    Tensor mean(Axis axis, bool keepdim = false) const {
+        return mean(std::vector<int64_t>{static_cast<int64_t>(axis)}, keepdim);
+    }
+    // The largest (smallest) element, 0-d; the gradient is shared evenly by the elements equal to it.
+    Tensor max() const;
+    Tensor min() const;
+    // (values, indices) along `axis`, as libtorch's x.max(dim): auto [values, indices] = x.max(1).
+    std::tuple<Tensor, Tensor> max(int64_t axis, bool keepdim = false) const;
+    std::tuple<Tensor, Tensor> min(int64_t axis, bool keepdim = false) const;
+    Tensor argmax() const;
+    Tensor argmax(int64_t axis, bool keepdim = false) const;
+    Tensor argmin() const;
+    Tensor argmin(int64_t axis, bool keepdim = false) const;
+
+    // ---- maths (differentiable): libtorch's member spellings of the functions in ops/
+    Tensor add(const Tensor& other, double alpha = 1.0) const;
+    Tensor add(double other) const;
+    Tensor sub(const Tensor& other) const;
+    Tensor sub(double other) const;
+    Tensor mul(const Tensor& other) const;
+    Tensor mul(double other) const;
+    Tensor div(const Tensor& other) const;
+    Tensor div(double other) const;
+    Tensor neg() const;
+    Tensor pow(double exponent) const;
+    Tensor pow(const Tensor& exponent) const;
+    Tensor abs() const;
+    Tensor exp() const;
+    Tensor log() const;
+    Tensor sqrt() const;
+    Tensor sigmoid() const;
+    Tensor tanh() const;
+    Tensor relu() const;
+    Tensor clamp(std::optional<double> min, std::optional<double> max = std::nullopt) const;
+    Tensor clamp_min(double min) const;
+    Tensor clamp_max(double max) const;
+    // The product of two matrices ([n,m] x [m,p]); matmul also broadcasts batches and takes vectors.
+    Tensor mm(const Tensor& other) const;
+    Tensor matmul(const Tensor& other) const;
 
     // ---- in-place writes (ops/inplace.cpp). Each bumps the version counter that the tensor shares
     // with its views and detach(); backward refuses a saved tensor whose version changed. On a
@@ -134,10 +197,24 @@ public:
     Tensor& add_(const Tensor& other, double alpha = 1.0);
     Tensor& add_(double value);
     Tensor& sub_(const Tensor& other);
+    Tensor& sub_(double value);
     Tensor& mul_(const Tensor& other);
     Tensor& mul_(double value);
     Tensor& div_(const Tensor& other);
+    Tensor& div_(double value);
     Tensor& relu_();
+    Tensor& operator+=(const Tensor& other) { return add_(other); }
+    Tensor& operator+=(double value) { return add_(value); }
+    Tensor& operator-=(const Tensor& other) { return sub_(other); }
+    Tensor& operator-=(double value) { return sub_(value); }
+    Tensor& operator*=(const Tensor& other) { return mul_(other); }
+    Tensor& operator*=(double value) { return mul_(value); }
+    Tensor& operator/=(const Tensor& other) { return div_(other); }
+    Tensor& operator/=(double value) { return div_(value); }
+    // Overwrite every element with a draw from U[from, to) or N(mean, std^2), in row-major order:
+    // the values uniform() / randn() give from the same generator state. Floating-point tensors only.
+    Tensor& uniform_(double from, double to, Generator& gen);
+    Tensor& normal_(double mean, double std, Generator& gen);
     // How many in-place writes the storage has seen (PyTorch's _version).
     uint64_t version() const;
     // Records an in-place write done through data<T>() (optimizers, initialisers, kernels that
@@ -182,7 +259,8 @@ Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape, Tenso
 Tensor tensor(std::initializer_list<double> values, TensorOptions options = {});
 Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions options = {});
 
-// Printing in PyTorch's style: tensor([[1.0000, 2.0000], ...], requires_grad=true)
+// Printing as PyTorch's repr prints (engine/print.cpp): tensor([[1.0000, 2.0000], ...], requires_grad=True),
+// with its integer, fixed-point and scientific modes and its summary of large tensors.
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 std::string to_string(const Tensor& t);
 // "[2,3] float32"

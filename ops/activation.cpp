@@ -422,4 +422,17 @@ Tensor silu(const Tensor& x, SourceLocation loc) { return elementwise(Silu{}, lo
 Tensor hardswish(const Tensor& x, SourceLocation loc) { return elementwise(Hardswish{}, loc, x); }
 Tensor hardsigmoid(const Tensor& x, SourceLocation loc) { return elementwise(Hardsigmoid{}, loc, x); }
 
+// Tensor's member spellings.
+Tensor Tensor::pow(double exponent) const { return tapegrad::pow(*this, exponent); }
+Tensor Tensor::abs() const { return tapegrad::abs(*this); }
+Tensor Tensor::exp() const { return tapegrad::exp(*this); }
+Tensor Tensor::log() const { return tapegrad::log(*this); }
+Tensor Tensor::sqrt() const { return tapegrad::sqrt(*this); }
+Tensor Tensor::sigmoid() const { return tapegrad::sigmoid(*this); }
+Tensor Tensor::tanh() const { return tapegrad::tanh(*this); }
+Tensor Tensor::relu() const { return tapegrad::relu(*this); }
+Tensor Tensor::clamp(std::optional<double> min, std::optional<double> max) const { return tapegrad::clamp(*this, min, max); }
+Tensor Tensor::clamp_min(double min) const { return tapegrad::clamp(*this, min, std::nullopt); }
+Tensor Tensor::clamp_max(double max) const { return tapegrad::clamp(*this, std::nullopt, max); }
+
 }  // namespace tapegrad

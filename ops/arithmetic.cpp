@@ -7,6 +7,7 @@
 
 #include "engine/autograd.hpp"
 #include "engine/convert.hpp"
+#include "ops/activation.hpp"
 #include "ops/detail/op.hpp"
 #include "ops/kernels/elementwise.hpp"
 
@@ -162,6 +163,61 @@ struct Neg {
     std::vector<Tensor> backward(const Tensor& g, const GradMask&) const { return {-g}; }
 };
 
+// x^e for integers: by squaring, wrapping on overflow as PyTorch's integer pow does; e >= 0.
+template <class T>
+T integer_power(T x, T e) {
+    T result = 1;
+    for (; e > 0; e >>= 1) {
+        if (e & 1) result = Times{}(result, x);
+        x = Times{}(x, x);
+    }
+    return result;
+}
+
+// A constant (no history) of the broadcast shape of a and b: 1 where pred(a, b), else 0.
+template <class Pred>
+Tensor indicator(const Tensor& a, const Tensor& b, Pred pred) {
+    const Tensor u = a.detach(), v = b.detach();
+    const Shape shape = broadcast_shapes(u.shape(), v.shape(), "pow");
+    return dispatch(u.dtype(), [&]<class T>() { return kernels::map_binary<T>(u, v, shape, [pred](T x, T e) { return T(pred(x, e)); }); });
+}
+
+// y = a^b: da = g b a^(b-1), 0 where b = 0; db = g a^b log a, 0 where a = 0 and b >= 0 (PyTorch's
+// pow_backward_self and pow_backward_exponent). Those zeros come from constants that move the
+// formula to a point where it gives 0: exponent 0 (b a^0 = 0 for b = 0) and log 1 = 0.
+struct PowTensor {
+    static constexpr const char* name = "pow";
+    static constexpr DTypes dtypes = DTypes::Promote;
+    SavedTensor a, b;
+    Tensor forward(const OpContext& ctx, const Tensor& x, const Tensor& e) {
+        if (ctx.recording) {
+            a = x;
+            b = e;
+        }
+        const Shape shape = broadcast_shapes(x.shape(), e.shape(), name);
+        return dispatch_all(x.dtype(), [&]<class T>() {
+            if constexpr (std::is_integral_v<T>) {
+                const std::vector<T> exponents = e.to_vector<T>();
+                for (T v : exponents)
+                    if (v < 0)
+                        throw std::invalid_argument("pow: integers to negative integer powers are not allowed (exponent " +
+                                                    std::to_string(v) + " in the " + describe(e) + " exponent, base " +
+                                                    describe(x) + "); convert the base with .to(tg::kFloat32)");
+                return kernels::map_binary<T>(x, e, shape, [](T u, T v) { return integer_power(u, v); });
+            } else {
+                return kernels::map_binary<T>(x, e, shape, [](T u, T v) { return std::pow(u, v); });
+            }
+        });
+    }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const {
+        const Tensor x = a.unpack(), e = b.unpack();
+        Tensor ga, gb;
+        if (needs[0]) ga = g * e * pow(x, e - 1.0 + indicator(x, e, [](auto, auto p) { return p == 0; }));
+        if (needs[1]) gb = g * pow(x, e) * log(x + indicator(x, e, [](auto base, auto p) { return base == 0 && p >= 0; }));
+        return {ga, gb};
+    }
+};
+
 // d(sum_i x_i)/dx_i = 1 for every i.
 struct AddN {
     static constexpr const char* name = "add_n";
@@ -210,6 +266,7 @@ Tensor sub(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail
 Tensor mul(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail::run_op(Mul{}, loc, a, b); }
 Tensor div(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail::run_op(Div{}, loc, a, b); }
 Tensor neg(const Tensor& a, SourceLocation loc) { return detail::run_op(Neg{}, loc, a); }
+Tensor pow(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail::run_op(PowTensor{}, loc, a, b); }
 
 Tensor add_n(const std::vector<Tensor>& tensors, SourceLocation loc) {
     if (tensors.empty()) throw std::invalid_argument("add_n: needs at least one tensor");
@@ -229,5 +286,19 @@ Tensor operator+(double s, const Tensor& a) { return add(scalar_for(s, a), a); }
 Tensor operator-(double s, const Tensor& a) { return sub(scalar_for(s, a), a); }
 Tensor operator*(double s, const Tensor& a) { return mul(scalar_for(s, a), a); }
 Tensor operator/(double s, const Tensor& a) { return div(scalar_for(s, a), a); }
+
+// Tensor's member spellings.
+Tensor Tensor::add(const Tensor& other, double alpha) const {
+    return alpha == 1.0 ? tapegrad::add(*this, other) : tapegrad::add(*this, other, alpha);
+}
+Tensor Tensor::add(double other) const { return *this + other; }
+Tensor Tensor::sub(const Tensor& other) const { return tapegrad::sub(*this, other); }
+Tensor Tensor::sub(double other) const { return *this - other; }
+Tensor Tensor::mul(const Tensor& other) const { return tapegrad::mul(*this, other); }
+Tensor Tensor::mul(double other) const { return *this * other; }
+Tensor Tensor::div(const Tensor& other) const { return tapegrad::div(*this, other); }
+Tensor Tensor::div(double other) const { return *this / other; }
+Tensor Tensor::neg() const { return tapegrad::neg(*this); }
+Tensor Tensor::pow(const Tensor& exponent) const { return tapegrad::pow(*this, exponent); }
 
 }  // namespace tapegrad

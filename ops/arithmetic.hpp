@@ -17,6 +17,9 @@ Tensor sub(const Tensor& a, const Tensor& b, SourceLocation loc = SourceLocation
 Tensor mul(const Tensor& a, const Tensor& b, SourceLocation loc = SourceLocation::current());
 Tensor div(const Tensor& a, const Tensor& b, SourceLocation loc = SourceLocation::current());
 Tensor neg(const Tensor& a, SourceLocation loc = SourceLocation::current());
+// a^b elementwise, broadcast, in the promoted dtype (pow with a scalar exponent is in
+// ops/activation.hpp). Integers to a negative integer power are refused, as PyTorch refuses them.
+Tensor pow(const Tensor& a, const Tensor& b, SourceLocation loc = SourceLocation::current());
 // a + alpha * b, one pass (PyTorch's add with alpha). With integer tensors alpha must be a whole
 // number, as PyTorch refuses a floating-point alpha for them.
 Tensor add(const Tensor& a, const Tensor& b, double alpha, SourceLocation loc = SourceLocation::current());

@@ -88,6 +88,26 @@ Tensor scalar_operand(const Tensor& self, double value, const char* op, const ch
     return scalar_tensor(value, {.dtype = self.defined() ? self.dtype() : kFloat32});
 }
 
+// Replaces every element of self (already checked) with `values`, of self's shape and dtype. Every
+// element is replaced, so no gradient reaches the old history.
+Tensor& overwrite(Tensor& self, const Tensor& values, const char* op) {
+    if (!records(self)) {
+        copy_into(self, values, op);
+        self.bump_version();
+        return self;
+    }
+    const Tensor result = record(op, values, {self}, [](const Tensor&, const GradMask&) { return std::vector<Tensor>{Tensor()}; });
+    return commit(self, result, op);
+}
+
+// Refuses, before anything is drawn, a random fill of a tensor that cannot hold the values.
+void check_random_target(const Tensor& self, const char* op) {
+    check_target(self, op);
+    if (!is_floating_point(self.dtype()))
+        throw std::invalid_argument(std::string(op) + ": draws floating-point values, but the tensor " + describe(self) +
+                                    " is an integer tensor; fill a float32 or float64 tensor");
+}
+
 }  // namespace
 
 Tensor& Tensor::fill_(double value) {
@@ -97,16 +117,28 @@ Tensor& Tensor::fill_(double value) {
         bump_version();
         return *this;
     }
-    // Every element is replaced: no gradient reaches the old history.
-    Tensor result = record("fill_", full(shape(), value, {.dtype = dtype()}), {*this},
-                           [](const Tensor&, const GradMask&) { return std::vector<Tensor>{Tensor()}; });
-    return commit(*this, result, "fill_");
+    return overwrite(*this, full(shape(), value, {.dtype = dtype()}), "fill_");
+}
+
+Tensor& Tensor::uniform_(double from, double to, Generator& gen) {
+    check_random_target(*this, "uniform_");
+    if (!(from <= to))
+        throw std::invalid_argument("uniform_: from (" + std::to_string(from) + ") must not exceed to (" + std::to_string(to) +
+                                    "); swap them");
+    return overwrite(*this, uniform(shape(), from, to, gen, {.dtype = dtype()}), "uniform_");
+}
+
+Tensor& Tensor::normal_(double mean, double std, Generator& gen) {
+    check_random_target(*this, "normal_");
+    if (!(std >= 0.0))
+        throw std::invalid_argument("normal_: std must be at least 0, got " + std::to_string(std) + "; pass the standard deviation");
+    return overwrite(*this, randn(shape(), gen, {.dtype = dtype()}) * std + mean, "normal_");
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
     check_target(*this, "copy_", src);
     if (!src.defined()) throw std::invalid_argument("copy_: the source is undefined");
-    const Tensor values = expand(src.detach(), shape());  // checks that src broadcasts to this shape
+    const Tensor values = tapegrad::expand(src.detach(), shape());  // checks that src broadcasts to this shape
     if (!records(*this, src)) {
         // A source that shares this storage is read completely before anything is written.
         copy_into(*this, values.impl()->storage == impl()->storage ? values.clone() : values, "copy_");
@@ -123,27 +155,32 @@ Tensor& Tensor::copy_(const Tensor& src) {
 }
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
-    return binary_inplace(*this, other, "add_", "add(x, other, alpha)", [&](const Tensor& self) { return add(self, other, alpha); });
+    return binary_inplace(*this, other, "add_", "add(x, other, alpha)", [&](const Tensor& self) { return tapegrad::add(self, other, alpha); });
 }
 Tensor& Tensor::add_(double value) { return add_(scalar_operand(*this, value, "add_", "x + value")); }
 Tensor& Tensor::sub_(const Tensor& other) {
-    return binary_inplace(*this, other, "sub_", "x - other", [&](const Tensor& self) { return sub(self, other); });
+    return binary_inplace(*this, other, "sub_", "x - other", [&](const Tensor& self) { return tapegrad::sub(self, other); });
 }
 Tensor& Tensor::mul_(const Tensor& other) {
     return binary_inplace(*this, other, "mul_", "x * other", [&](const Tensor& self) {
         // mul saves self for other's gradient; the write below would change it, so it keeps a copy.
-        return mul(records(self, other) && other.requires_grad() ? self.clone() : self, other);
+        return tapegrad::mul(records(self, other) && other.requires_grad() ? self.clone() : self, other);
     });
 }
+Tensor& Tensor::sub_(double value) { return sub_(scalar_operand(*this, value, "sub_", "x - value")); }
 Tensor& Tensor::mul_(double value) { return mul_(scalar_operand(*this, value, "mul_", "x * value")); }
 Tensor& Tensor::div_(const Tensor& other) {
     return binary_inplace(*this, other, "div_", "x / other", [&](const Tensor& self) {
-        return div(records(self, other) && other.requires_grad() ? self.clone() : self, other);
+        return tapegrad::div(records(self, other) && other.requires_grad() ? self.clone() : self, other);
     });
+}
+// Integer tensors are refused by div_ itself: true division gives float32.
+Tensor& Tensor::div_(double value) {
+    return div_(scalar_tensor(value, {.dtype = defined() && is_floating_point(dtype()) ? dtype() : kFloat32}));
 }
 Tensor& Tensor::relu_() {
     check_target(*this, "relu_");
-    return commit(*this, relu(*this), "relu_");
+    return commit(*this, tapegrad::relu(*this), "relu_");
 }
 
 Tensor relu_(const Tensor& x) {

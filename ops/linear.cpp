@@ -225,4 +225,16 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, SourceL
                   });
 }
 
+Tensor mm(const Tensor& a, const Tensor& b, SourceLocation loc) {
+    detail::check_op_inputs("mm", detail::DTypes::Floating, std::array<const Tensor*, 2>{&a, &b});
+    if (a.dim() != 2 || b.dim() != 2)
+        throw std::invalid_argument("mm: multiplies two matrices, but got " + describe(a) + " and " + describe(b) +
+                                    "; use matmul for batches and vectors");
+    return matmul(a, b, loc);
+}
+
+// Tensor's member spellings.
+Tensor Tensor::mm(const Tensor& other) const { return tapegrad::mm(*this, other); }
+Tensor Tensor::matmul(const Tensor& other) const { return tapegrad::matmul(*this, other); }
+
 }  // namespace tapegrad

@@ -195,8 +195,35 @@ ValuesIndices extreme(const Tensor& x, int64_t axis, bool keepdim, bool smallest
     return {std::move(values), std::move(indices)};
 }
 
+// The largest (smallest) element, recorded as `op`: dx = g / n at each of the n elements equal to
+// it (every NaN when it is NaN), 0 elsewhere, as PyTorch shares the gradient of x.max() between ties.
+Tensor extreme_of_all(const Tensor& x, bool smallest, const char* op) {
+    if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
+    if (x.numel() == 0)
+        throw std::invalid_argument(std::string(op) + ": the input " + describe(x) + " is empty, so it has no " +
+                                    (smallest ? "minimum" : "maximum") + "; check numel() first");
+    const Tensor flat = as_contiguous(x.detach()).reshape({x.numel()});
+    return dispatch_all(x.dtype(), [&]<class T>() {
+        Tensor out = empty({}, {.dtype = x.dtype()});
+        T* best = out.data<T>();
+        first_extreme_index<T>(flat, 0, best, smallest);
+        if (!needs_grad({x})) return out;
+        const T* p = flat.data<T>();
+        const auto ties = [&](int64_t i) { return p[i] == *best || (p[i] != p[i] && *best != *best); };
+        int64_t count = 0;
+        for (int64_t i = 0; i < flat.numel(); ++i) count += ties(i);
+        Tensor share = zeros(x.shape(), {.dtype = x.dtype()});
+        T* s = share.data<T>();
+        for (int64_t i = 0; i < flat.numel(); ++i)
+            if (ties(i)) s[i] = static_cast<T>(1.0 / static_cast<double>(count));
+        return record(op, out, {x}, [share](const Tensor& g, const GradMask&) { return std::vector<Tensor>{g * share}; });
+    });
+}
+
 }  // namespace
 
+Tensor max(const Tensor& x) { return extreme_of_all(x, false, "max"); }
+Tensor min(const Tensor& x) { return extreme_of_all(x, true, "min"); }
 Tensor max(const Tensor& x, int64_t axis, bool keepdim) { return extreme(x, axis, keepdim, false, false, "max").values; }
 Tensor min(const Tensor& x, int64_t axis, bool keepdim) { return extreme(x, axis, keepdim, true, false, "min").values; }
 ValuesIndices max_with_indices(const Tensor& x, int64_t axis, bool keepdim) {
@@ -228,5 +255,21 @@ int64_t count_equal(const Tensor& a, const Tensor& b) {
         return n;
     });
 }
+
+// Tensor's member spellings.
+Tensor Tensor::max() const { return tapegrad::max(*this); }
+Tensor Tensor::min() const { return tapegrad::min(*this); }
+std::tuple<Tensor, Tensor> Tensor::max(int64_t axis, bool keepdim) const {
+    auto [values, indices] = max_with_indices(*this, axis, keepdim);
+    return {values, indices};
+}
+std::tuple<Tensor, Tensor> Tensor::min(int64_t axis, bool keepdim) const {
+    auto [values, indices] = min_with_indices(*this, axis, keepdim);
+    return {values, indices};
+}
+Tensor Tensor::argmax() const { return tapegrad::argmax(*this); }
+Tensor Tensor::argmax(int64_t axis, bool keepdim) const { return tapegrad::argmax(*this, axis, keepdim); }
+Tensor Tensor::argmin() const { return tapegrad::argmin(*this); }
+Tensor Tensor::argmin(int64_t axis, bool keepdim) const { return tapegrad::argmin(*this, axis, keepdim); }
 
 }  // namespace tapegrad

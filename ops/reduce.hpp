@@ -15,6 +15,10 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim = fa
 }  // namespace tapegrad
 
 namespace tapegrad {
+// The largest (smallest) element of x, 0-d, NaN if x has one; the gradient is shared evenly by
+// the elements equal to it (PyTorch's x.max()). x must not be empty.
+Tensor max(const Tensor& x);
+Tensor min(const Tensor& x);
 // The largest (smallest) value along `axis`; the gradient goes to the first maximum (minimum).
 Tensor max(const Tensor& x, int64_t axis, bool keepdim = false);
 Tensor min(const Tensor& x, int64_t axis, bool keepdim = false);

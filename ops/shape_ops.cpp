@@ -240,5 +240,11 @@ Tensor Tensor::slice(int64_t dim, int64_t start, int64_t end, int64_t step) cons
     return tapegrad::slice(*this, dim, start, end, step);
 }
 Tensor Tensor::select(int64_t dim, int64_t index) const { return tapegrad::select(*this, dim, index); }
+Tensor Tensor::operator[](int64_t index) const {
+    if (defined() && dim() == 0)
+        throw std::invalid_argument("operator[]: invalid index " + str(index) +
+                                    " of a 0-dim tensor, which has no dimension to index; use item<T>() to read its value");
+    return tapegrad::select(*this, 0, index);
+}
 
 }  // namespace tapegrad

@@ -139,19 +139,51 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
                            [from](const Tensor& g, const GradMask&) { return std::vector<Tensor>{reshape(g, from)}; });
 }
 
-Tensor squeeze(const Tensor& x, int64_t dim) {
-    const std::size_t d = normalize_axis(dim, x.dim(), "squeeze");
-    if (x.shape()[d] != 1) return x;
-    Shape shape = x.shape();
-    Strides strides = x.strides();
-    shape.erase(d);
-    strides.erase(d);
+namespace {
+// x without the dimensions marked in `drop` (all of size 1), as a view.
+Tensor squeeze_dims(const Tensor& x, const std::vector<bool>& drop) {
+    Shape shape;
+    Strides strides;
+    for (std::size_t d = 0; d < x.dim(); ++d) {
+        if (drop[d]) continue;
+        shape.push_back(x.shape()[d]);
+        strides.push_back(x.strides()[d]);
+    }
     const Shape from = x.shape();
     return alias_with_grad("squeeze", x, shape, strides,
                            [from](const Tensor& g, const GradMask&) { return std::vector<Tensor>{reshape(g, from)}; });
 }
+}  // namespace
 
-Tensor expand(const Tensor& x, const Shape& shape) {
+Tensor squeeze(const Tensor& x) {
+    if (!x.defined()) throw std::invalid_argument("squeeze: the input is undefined");
+    std::vector<bool> drop(x.dim());
+    for (std::size_t d = 0; d < x.dim(); ++d) drop[d] = x.shape()[d] == 1;
+    return squeeze_dims(x, drop);
+}
+
+Tensor squeeze(const Tensor& x, int64_t dim) {
+    const std::size_t d = normalize_axis(dim, x.dim(), "squeeze");
+    if (x.shape()[d] != 1) return x;
+    std::vector<bool> drop(x.dim(), false);
+    drop[d] = true;
+    return squeeze_dims(x, drop);
+}
+
+Tensor expand(const Tensor& x, const Shape& sizes) {
+    if (!x.defined()) throw std::invalid_argument("expand: the input is undefined");
+    if (sizes.size() < x.dim())
+        throw std::invalid_argument("expand: the number of sizes given (" + std::to_string(sizes.size()) +
+                                    ") must be at least the number of dimensions of the tensor " + describe(x));
+    Shape shape = sizes;
+    const std::size_t lead = sizes.size() - x.dim();
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        if (sizes[i] != -1) continue;
+        if (i < lead)
+            throw std::invalid_argument("expand: the size -1 (keep) at position " + std::to_string(i) + " of " + to_string(sizes) +
+                                        " is in a new leading dimension of " + describe(x) + ", which has no size to keep; give it a size");
+        shape[i] = x.shape()[i - lead];
+    }
     checked_numel(shape, "expand");
     if (broadcast_shapes(x.shape(), shape, "expand") != shape)
         throw std::invalid_argument("expand: cannot expand " + to_string(x.shape()) + " to " + to_string(shape));
@@ -191,5 +223,18 @@ Tensor Tensor::permute(const Shape& dims) const { return tapegrad::permute(*this
 Tensor Tensor::contiguous(MemoryFormat format) const { return tapegrad::contiguous(*this, format); }
 Tensor Tensor::clone() const { return tapegrad::clone(*this); }
 Tensor Tensor::to(DType dtype) const { return to_dtype(*this, dtype); }
+Tensor Tensor::squeeze() const { return tapegrad::squeeze(*this); }
+Tensor Tensor::squeeze(int64_t dim) const { return tapegrad::squeeze(*this, dim); }
+Tensor Tensor::unsqueeze(int64_t dim) const { return tapegrad::unsqueeze(*this, dim); }
+Tensor Tensor::expand(const Shape& sizes) const { return tapegrad::expand(*this, sizes); }
+Tensor Tensor::expand_as(const Tensor& other) const { return tapegrad::expand(*this, other.shape()); }
+Tensor Tensor::view_as(const Tensor& other) const { return tapegrad::view(*this, other.shape()); }
+Tensor Tensor::reshape_as(const Tensor& other) const { return tapegrad::reshape(*this, other.shape()); }
+Tensor Tensor::t() const {
+    if (dim() > 2)
+        throw std::invalid_argument("t: expects a tensor with at most 2 dimensions, but got " + describe(*this) +
+                                    "; use transpose(dim0, dim1) or permute(dims)");
+    return dim() < 2 ? *this : tapegrad::transpose(*this, 0, 1);
+}
 
 }  // namespace tapegrad

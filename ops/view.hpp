@@ -11,8 +11,11 @@ Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
 Tensor permute(const Tensor& x, const Shape& dims);
 Tensor unsqueeze(const Tensor& x, int64_t dim);
+// Without dim: every dimension of size 1 dropped; with it, only dim, and only when its size is 1.
+Tensor squeeze(const Tensor& x);
 Tensor squeeze(const Tensor& x, int64_t dim);
-// Broadcasts x to `shape` without copying (stride 0 along broadcast dimensions).
+// Broadcasts x to `shape` without copying (stride 0 along broadcast dimensions); a size of -1
+// keeps x's size there (not in new leading dimensions).
 Tensor expand(const Tensor& x, const Shape& shape);
 Tensor contiguous(const Tensor& x, MemoryFormat format = MemoryFormat::Contiguous);
 Tensor clone(const Tensor& x);

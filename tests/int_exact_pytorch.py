@@ -46,8 +46,7 @@ def expect(label, fn, want):
 big = [2**53 + 1, 2**63 - 2, -(2**63), 2**63 - 1, -(2**53 + 1), 3]
 expect("int64 round trip", lambda: torch.tensor(big).tolist(), big)
 expect("int64 item", lambda: torch.tensor([2**53 + 1]).item(), 2**53 + 1)
-# tapegrad does not pad columns; the digits are what is compared.
-expect("print", lambda: str(torch.tensor([2**53 + 1, -(2**63)])).replace(" ", ""), "tensor([9007199254740993,-9223372036854775808])")
+expect("print", lambda: str(torch.tensor([2**53 + 1, -(2**63)])), "tensor([    9007199254740993, -9223372036854775808])")
 expect("exact allclose", lambda: torch.allclose(torch.tensor([2**53 + 1]), torch.tensor([2**53]), rtol=0, atol=0), False)
 expect("int64 -> float64 rounds", lambda: torch.tensor([2**53 + 1]).double().item(), 9007199254740992.0)
 

@@ -17,8 +17,8 @@ TEST_CASE("int64 and int32 tensors: creation, access, conversion, printing") {
     CHECK(t.dtype() == tg::kInt64);
     CHECK(t.at({1, 0}) == 7.0);
     CHECK(t.to_vector<int64_t>() == std::vector<int64_t>{3, -1, 7, 0});
-    CHECK(tg::to_string(t) == "tensor([[3, -1],\n        [7, 0]])");
-    CHECK(tg::to_string(t.to(tg::kInt32)) == "tensor([[3, -1],\n        [7, 0]], dtype=int32)");
+    CHECK(tg::to_string(t) == "tensor([[ 3, -1],\n        [ 7,  0]])");
+    CHECK(tg::to_string(t.to(tg::kInt32)) == "tensor([[ 3, -1],\n        [ 7,  0]], dtype=torch.int32)");
     CHECK(tg::arange(4, {.dtype = tg::kInt32}).to_vector<int32_t>() == std::vector<int32_t>{0, 1, 2, 3});
     CHECK(tg::zeros({3}, {.dtype = tg::kInt64}).to_vector<int64_t>() == std::vector<int64_t>{0, 0, 0});
     // float -> int truncates toward zero, as PyTorch's .long().

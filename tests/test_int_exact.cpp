@@ -68,7 +68,7 @@ TEST_CASE("int64 values stay exact through from_vector, to_vector, item, at, cop
     CHECK(tg::from_vector(std::vector<int64_t>{kMin32, kMax32}, {2}, {.dtype = tg::kInt32}).to_vector<int32_t>() ==
           std::vector<int32_t>{kMin32, kMax32});
 
-    CHECK(tg::to_string(raw_int64({k2p53p1, kMin64})) == "tensor([9007199254740993, -9223372036854775808])");
+    CHECK(tg::to_string(raw_int64({k2p53p1, kMin64})) == "tensor([    9007199254740993, -9223372036854775808])");
     CHECK(tg::to_string(raw_int64({kMax64 - 1}).reshape({})) == "tensor(9223372036854775806)");
 
     const auto bytes = nn::serialize({{"big", raw_int64(big)}});

@@ -1,4 +1,5 @@
 // Registry rows for the elementwise arithmetic, reductions and views.
+#include "engine/generator.hpp"
 #include "ops/arithmetic.hpp"
 #include "ops/reduce.hpp"
 #include "ops/view.hpp"
@@ -9,6 +10,11 @@ namespace {
 
 std::vector<Tensor> positive_second(Generator& gen, DType dtype, Shape a, Shape b) {
     return {randn(a, gen, {.dtype = dtype}), uniform(b, 0.5, 2.0, gen, {.dtype = dtype})};
+}
+
+// A positive base (a^b of a negative base is NaN for fractional b) and any exponent.
+std::vector<Tensor> positive_first(Generator& gen, DType dtype, Shape a, Shape b) {
+    return {uniform(a, 0.5, 2.0, gen, {.dtype = dtype}), randn(b, gen, {.dtype = dtype})};
 }
 
 RegisterOps arithmetic_cases({
@@ -24,6 +30,14 @@ RegisterOps arithmetic_cases({
      .fn = [](auto& in) { return in[0] / in[1]; },
      .make_inputs = [](Generator& g, DType t) { return positive_second(g, t, {2, 3}, {3}); }},
     {.name = "neg", .input_shapes = {{4, 3}}, .fn = [](auto& in) { return -in[0]; }},
+    {.name = "pow/tensor_exponent",
+     .input_shapes = {{2, 3}, {2, 3}},
+     .fn = [](auto& in) { return pow(in[0], in[1]); },
+     .make_inputs = [](Generator& g, DType t) { return positive_first(g, t, {2, 3}, {2, 3}); }},
+    {.name = "pow/tensor_exponent_broadcast",
+     .input_shapes = {{2, 3}, {3}},
+     .fn = [](auto& in) { return in[0].pow(in[1]); },
+     .make_inputs = [](Generator& g, DType t) { return positive_first(g, t, {2, 3}, {3}); }},
     {.name = "sum/all", .input_shapes = {{3, 5}}, .fn = [](auto& in) { return in[0].sum(); }},
     {.name = "sum/axes_keepdim", .input_shapes = {{2, 3, 4}}, .fn = [](auto& in) { return in[0].sum({0, 2}, true); }},
     {.name = "mean/axis", .input_shapes = {{2, 3, 4}}, .fn = [](auto& in) { return in[0].mean({-1}); }},
@@ -34,8 +48,10 @@ RegisterOps arithmetic_cases({
     {.name = "view", .input_shapes = {{2, 6}}, .fn = [](auto& in) { return view(in[0], {3, -1}) * 2.0; }},
     {.name = "transpose", .input_shapes = {{2, 3, 4}}, .fn = [](auto& in) { return transpose(in[0], 0, 2) * 2.0; }},
     {.name = "squeeze", .input_shapes = {{2, 1, 3}}, .fn = [](auto& in) { return squeeze(in[0], 1) * 2.0; }},
+    {.name = "squeeze/all", .input_shapes = {{1, 2, 1, 3, 1}}, .fn = [](auto& in) { return squeeze(in[0]) * 2.0; }},
     {.name = "unsqueeze", .input_shapes = {{2, 3}}, .fn = [](auto& in) { return unsqueeze(in[0], -1) * 2.0; }},
     {.name = "expand", .input_shapes = {{3, 1}}, .fn = [](auto& in) { return expand(in[0], {2, 3, 4}) * 2.0; }},
+    {.name = "expand/keep_size", .input_shapes = {{3, 1}}, .fn = [](auto& in) { return in[0].expand({2, -1, 4}) * 2.0; }},
     {.name = "clone", .input_shapes = {{2, 3}}, .fn = [](auto& in) { return clone(in[0].transpose(0, 1)); }},
     {.name = "contiguous/channels_last",
      .input_shapes = {{2, 3, 2, 2}},
@@ -63,6 +79,20 @@ RegisterOps inplace_cases({
      .fn = [](auto& in) { return fresh(in[0]).div_(in[1]); },
      .make_inputs = [](Generator& g, DType t) { return positive_second(g, t, {2, 3}, {3}); }},
     {.name = "fill_", .input_shapes = {{2, 3}, {2, 3}}, .fn = [](auto& in) { return fresh(in[0]).fill_(2.0) * in[1]; },
+     .nan_propagates = false},
+    {.name = "uniform_",
+     .input_shapes = {{2, 3}, {2, 3}},
+     .fn = [](auto& in) {
+         Generator gen(7);
+         return fresh(in[0]).uniform_(-1.0, 2.0, gen) * in[1];
+     },
+     .nan_propagates = false},
+    {.name = "normal_",
+     .input_shapes = {{2, 3}, {2, 3}},
+     .fn = [](auto& in) {
+         Generator gen(7);
+         return fresh(in[0]).normal_(1.0, 0.5, gen) * in[1];
+     },
      .nan_propagates = false},
     {.name = "zero_", .input_shapes = {{2, 3}, {2, 3}}, .fn = [](auto& in) { return fresh(in[0]).zero_() + in[1]; },
      .nan_propagates = false},

@@ -21,6 +21,8 @@ RegisterOps linear_cases({
     {.name = "matmul/batched_transposed_rhs",
      .input_shapes = {{2, 3, 4}, {2, 5, 4}},
      .fn = [](auto& in) { return matmul(in[0], in[1].transpose(1, 2)); }},
+    {.name = "mm", .input_shapes = {{3, 4}, {4, 2}}, .fn = [](auto& in) { return mm(in[0], in[1]); }},
+    {.name = "mm/transposed_rhs", .input_shapes = {{3, 4}, {2, 4}}, .fn = [](auto& in) { return in[0].mm(in[1].t()); }},
     {.name = "matmul/row_vector", .input_shapes = {{1, 4}, {4, 1}}, .fn = [](auto& in) { return matmul(in[0], in[1]); }},
     {.name = "linear/bias", .input_shapes = {{5, 4}, {3, 4}, {3}}, .fn = [](auto& in) { return linear(in[0], in[1], in[2]); }},
     {.name = "linear/no_bias", .input_shapes = {{2, 3}, {4, 3}}, .fn = [](auto& in) { return linear(in[0], in[1]); }},

@@ -6,6 +6,9 @@ namespace tapegrad::testing {
 namespace {
 
 RegisterOps reduce_cases({
+    {.name = "max/all", .input_shapes = {{3, 4}}, .fn = [](auto& in) { return max(in[0]); }},
+    {.name = "max/all_transposed", .input_shapes = {{2, 3, 4}}, .fn = [](auto& in) { return in[0].transpose(0, 2).max(); }},
+    {.name = "min/all", .input_shapes = {{3, 4}}, .fn = [](auto& in) { return in[0].min(); }},
     {.name = "max/last_axis", .input_shapes = {{3, 4}}, .fn = [](auto& in) { return max(in[0], -1); }},
     {.name = "max/axis0_keepdim", .input_shapes = {{3, 4}}, .fn = [](auto& in) { return max(in[0], 0, true); }},
     {.name = "max/middle_3d", .input_shapes = {{2, 5, 3}}, .fn = [](auto& in) { return max(in[0], 1); }},

@@ -3,6 +3,7 @@
 // (trained), named buffers (state that is saved but not trained, such as BatchNorm's running
 // statistics) and named child modules; names nest with dots ("features.0.weight").
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include "engine/source_location.hpp"
 #include <string>
@@ -125,6 +126,11 @@ public:
     const std::string& type_name() const { return type_name_; }
     // One line per module, indented by depth: "features (Sequential)".
     std::string to_string() const;
+    // This module alone, one line, as libtorch's pretty_print: the built-in layers print
+    // "tg::nn::Conv2d(1, 10, kernel_size=[5, 5], stride=[1, 1])"; a module of your own prints its
+    // type name (the one given to Module's constructor, or else its C++ class name). Override it
+    // to show your module's options. `stream << module` prints the whole tree (nn/pretty_print.cpp).
+    virtual void pretty_print(std::ostream& stream) const;
 
 private:
     void add_child(const std::string& name, std::shared_ptr<Module> module);
@@ -156,7 +162,12 @@ public:
     std::size_t size() const { return named_children().size(); }
     std::shared_ptr<Module> operator[](std::size_t i) const { return named_children().at(i).second; }
     Tensor forward(const Tensor& x) override;
+    void pretty_print(std::ostream& stream) const override;
 };
+
+// The module and its descendants, as libtorch's operator<<: each child on its own line as
+// "(name): " and its pretty_print, indented two spaces per level, inside "(" and ")".
+std::ostream& operator<<(std::ostream& stream, const Module& module);
 
 }  // namespace tapegrad::nn
 

@@ -16,6 +16,7 @@
 #include "nn/layers.hpp"
 #include "nn/losses.hpp"
 #include "nn/module.hpp"
+#include "nn/module_holder.hpp"
 #include "nn/normalization.hpp"
 #include "nn/optim.hpp"
 #include "nn/report.hpp"

@@ -220,3 +220,82 @@ TEST_CASE("a model prints as a tree of its children, each with its options, as l
     // A module given a name prints it; one without children prints no parentheses.
     CHECK(printed(Named()) == "Encoder");
 }
+
+namespace {
+struct BlockImpl : nn::Module {
+    explicit BlockImpl(int64_t features) : nn::Module("Block") {
+        fc = register_module("fc", nn::ModuleHolder<nn::Linear>(features, features));
+        scale = register_parameter("scale", tg::ones({features}));
+        offset = register_buffer("offset", tg::zeros({features}));
+    }
+    Tensor forward(const Tensor& x) override { return fc(x) * scale + offset; }
+    nn::ModuleHolder<nn::Linear> fc{nullptr};
+    Tensor scale, offset;
+};
+TG_MODULE(Block);
+
+struct ModelImpl : nn::Module {
+    ModelImpl() : nn::Module("Model") { block = register_module("block", Block(4)); }
+    Block block{nullptr};
+};
+TG_MODULE(Model);
+}  // namespace
+
+TEST_CASE("module holders work the libtorch way: empty, assigned by register_module, called through ->") {
+    tg::manual_seed(0);
+    Model model;
+    REQUIRE_FALSE(model->block.is_empty());
+    // The holder, the registered child and the parameters are the same module and tensors.
+    CHECK(model->child("block").get() == model->block.ptr().get());
+    CHECK(model->block->fc->weight.shape() == tg::Shape{4, 4});
+    const auto names = model->named_parameters();
+    REQUIRE(names.size() == 3);
+    CHECK(names[0].first == "block.scale");
+    CHECK(names[1].first == "block.fc.weight");
+    CHECK(model->named_buffers().at(0).first == "block.offset");
+    // register_parameter and register_buffer return the registered tensor itself.
+    {
+        tg::NoGradGuard no_grad;
+        model->block->scale.fill_(2.0);
+    }
+    CHECK(model->named_parameters()[0].second.to_vector<double>() == std::vector<double>{2, 2, 2, 2});
+
+    const Tensor x = tg::ones({3, 4});
+    const Tensor expected = tg::linear(x, model->block->fc->weight, model->block->fc->bias) * 2.0;
+    CHECK(tg::allclose(model->block(x), expected, 1e-6, 1e-6));
+    CHECK(tg::allclose(model->block->forward(x), expected, 1e-6, 1e-6));
+
+    Block empty{nullptr};
+    CHECK(empty.is_empty());
+    CHECK_THROWS_WITH_AS(empty->forward(x), doctest::Contains("the holder is empty"), std::logic_error);
+    CHECK(printed(model) == "Model(\n  (block): Block(\n    (fc): tg::nn::Linear(in_features=4, out_features=4, bias=true)\n  )\n)");
+}
+
+TEST_CASE("Sequential is built from modules directly, grows by push_back and is indexed as libtorch's") {
+    tg::manual_seed(0);
+    auto linear = std::make_shared<nn::Linear>(4, 3);
+    nn::ModuleHolder<nn::ReLU> relu;
+    auto seq = std::make_shared<nn::Sequential>(linear, relu, Block(3));
+    seq->push_back(std::make_shared<nn::Flatten>());
+    seq->push_back(nn::ModuleHolder<nn::Tanh>());
+    REQUIRE(seq->size() == 5);
+    CHECK((*seq)[0].get() == linear.get());
+    CHECK(&seq->at<nn::Linear>(0) == linear.get());
+    CHECK(seq->named_children()[4].first == "4");
+    CHECK_THROWS_WITH_AS(seq->at<nn::Linear>(1), doctest::Contains("module 1 is a ReLU, not the type asked for"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(seq->at<nn::Linear>(9), doctest::Contains("index 9 is out of range for a Sequential of 5"), std::invalid_argument);
+
+    const Tensor x = tg::ones({2, 4});
+    const Tensor by_hand = seq->at<nn::Tanh>(4)(seq->at<BlockImpl>(2)(tg::relu(linear->forward(x))));
+    CHECK(tg::allclose(seq->forward(x), by_hand, 1e-6, 1e-6));
+    CHECK(printed(*seq) ==
+          "tg::nn::Sequential(\n"
+          "  (0): tg::nn::Linear(in_features=4, out_features=3, bias=true)\n"
+          "  (1): tg::nn::ReLU()\n"
+          "  (2): Block(\n"
+          "    (fc): tg::nn::Linear(in_features=3, out_features=3, bias=true)\n"
+          "  )\n"
+          "  (3): tg::nn::Flatten(start_dim=1, end_dim=-1)\n"
+          "  (4): tg::nn::Tanh()\n"
+          ")");
+}

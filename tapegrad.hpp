@@ -11,6 +11,7 @@
 #include "engine/tensor.hpp"
 #include "engine/threads.hpp"
 #include "nn/activations.hpp"
+#include "nn/attention.hpp"
 #include "nn/data.hpp"
 #include "nn/init.hpp"
 #include "nn/layers.hpp"

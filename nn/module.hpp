@@ -7,7 +7,6 @@
 #include <iosfwd>
 #include <memory>
 #include "engine/source_location.hpp"
-#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -19,6 +18,15 @@ namespace tapegrad::nn {
 
 // Ordered (name, tensor) pairs: a module's state_dict, an optimizer's state, a checkpoint.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+class Module;
+
+// A ModuleHolder (nn/module_holder.hpp): a handle with the module's type and its shared pointer.
+template <class T>
+concept ModuleHolderType = requires(const T& holder) {
+    typename T::ContainedType;
+    { holder.ptr() } -> std::convertible_to<std::shared_ptr<Module>>;
+};
 
 // What a non-strict load_state_dict did not match.
 struct LoadResult {
@@ -80,11 +88,7 @@ public:
         add_child(name, module);
         return module;
     }
-    template <class Holder>
-        requires requires(const Holder& h) {
-            typename Holder::ContainedType;
-            { h.ptr() } -> std::convertible_to<std::shared_ptr<Module>>;
-        }
+    template <ModuleHolderType Holder>
     Holder register_module(const std::string& name, Holder holder) {
         add_child(name, holder.ptr());
         return holder;
@@ -169,10 +173,7 @@ inline constexpr bool is_module_shared_ptr<std::shared_ptr<M>> = std::is_base_of
 
 // A shared pointer to a module, or a ModuleHolder (nn/module_holder.hpp): what Sequential takes.
 template <class T>
-concept ModuleHandle = is_module_shared_ptr<T> || requires(const T& holder) {
-    typename T::ContainedType;
-    { holder.ptr() } -> std::convertible_to<std::shared_ptr<Module>>;
-};
+concept ModuleHandle = is_module_shared_ptr<T> || ModuleHolderType<T>;
 template <ModuleHandle Handle>
 std::shared_ptr<Module> as_module_ptr(const Handle& module) {
     if constexpr (is_module_shared_ptr<Handle>)

@@ -38,7 +38,7 @@ public:
     Impl& operator*() const { return *get(); }
     Impl* get() const {
         if (!impl_)
-            throw std::logic_error("ModuleHolder: the holder is empty (made from nullptr); assign it a module first, "
+            throw std::invalid_argument("ModuleHolder: the holder is empty (made from nullptr); assign it a module first, "
                                    "e.g. holder = register_module(name, Holder(args...))");
         return impl_.get();
     }

@@ -267,7 +267,7 @@ TEST_CASE("module holders work the libtorch way: empty, assigned by register_mod
 
     Block empty{nullptr};
     CHECK(empty.is_empty());
-    CHECK_THROWS_WITH_AS(empty->forward(x), doctest::Contains("the holder is empty"), std::logic_error);
+    CHECK_THROWS_WITH_AS(empty->forward(x), doctest::Contains("the holder is empty"), std::invalid_argument);
     CHECK(printed(model) == "Model(\n  (block): Block(\n    (fc): tg::nn::Linear(in_features=4, out_features=4, bias=true)\n  )\n)");
 }
 

@@ -10,12 +10,14 @@ class ReLU6 : public Module {
 public:
     ReLU6() : Module("ReLU6") {}
     Tensor forward(const Tensor& x) override { return relu6(x); }
+    void pretty_print(std::ostream& stream) const override;
 };
 
 class Hardtanh : public Module {
 public:
     explicit Hardtanh(double min_val = -1.0, double max_val = 1.0) : Module("Hardtanh"), min_val(min_val), max_val(max_val) {}
     Tensor forward(const Tensor& x) override { return hardtanh(x, min_val, max_val); }
+    void pretty_print(std::ostream& stream) const override;
     double min_val, max_val;
 };
 
@@ -23,6 +25,7 @@ class LeakyReLU : public Module {
 public:
     explicit LeakyReLU(double negative_slope = 0.01) : Module("LeakyReLU"), negative_slope(negative_slope) {}
     Tensor forward(const Tensor& x) override { return leaky_relu(x, negative_slope); }
+    void pretty_print(std::ostream& stream) const override;
     double negative_slope;
 };
 
@@ -30,6 +33,7 @@ class ELU : public Module {
 public:
     explicit ELU(double alpha = 1.0) : Module("ELU"), alpha(alpha) {}
     Tensor forward(const Tensor& x) override { return elu(x, alpha); }
+    void pretty_print(std::ostream& stream) const override;
     double alpha;
 };
 
@@ -37,6 +41,7 @@ class GELU : public Module {
 public:
     explicit GELU(GeluApproximate approximate = GeluApproximate::None) : Module("GELU"), approximate(approximate) {}
     Tensor forward(const Tensor& x) override { return gelu(x, approximate); }
+    void pretty_print(std::ostream& stream) const override;
     GeluApproximate approximate;
 };
 
@@ -44,24 +49,28 @@ class SiLU : public Module {
 public:
     SiLU() : Module("SiLU") {}
     Tensor forward(const Tensor& x) override { return silu(x); }
+    void pretty_print(std::ostream& stream) const override;
 };
 
 class Hardswish : public Module {
 public:
     Hardswish() : Module("Hardswish") {}
     Tensor forward(const Tensor& x) override { return hardswish(x); }
+    void pretty_print(std::ostream& stream) const override;
 };
 
 class Sigmoid : public Module {
 public:
     Sigmoid() : Module("Sigmoid") {}
     Tensor forward(const Tensor& x) override { return sigmoid(x); }
+    void pretty_print(std::ostream& stream) const override;
 };
 
 class Tanh : public Module {
 public:
     Tanh() : Module("Tanh") {}
     Tensor forward(const Tensor& x) override { return tanh(x); }
+    void pretty_print(std::ostream& stream) const override;
 };
 
 }  // namespace tapegrad::nn

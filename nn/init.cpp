@@ -59,6 +59,9 @@ void normal_(Tensor& t, double mean, double std, Generator& gen) {
     fill_with(t, [&] { return mean + std * gen.normal(); });
 }
 
+void uniform_(Tensor& t, double low, double high) { uniform_(t, low, high, default_generator()); }
+void normal_(Tensor& t, double mean, double std) { normal_(t, mean, std, default_generator()); }
+
 void zeros_(Tensor& t) {
     fill_tensor(t, 0.0);
     t.bump_version();
@@ -87,5 +90,14 @@ void xavier_normal_(Tensor& t, Generator& gen, double gain) {
     auto [in, out] = fan_in_and_fan_out(t);
     normal_(t, 0.0, gain * std::sqrt(2.0 / static_cast<double>(in + out)), gen);
 }
+
+void kaiming_uniform_(Tensor& t, double a, FanMode mode, Nonlinearity nonlinearity) {
+    kaiming_uniform_(t, default_generator(), a, mode, nonlinearity);
+}
+void kaiming_normal_(Tensor& t, double a, FanMode mode, Nonlinearity nonlinearity) {
+    kaiming_normal_(t, default_generator(), a, mode, nonlinearity);
+}
+void xavier_uniform_(Tensor& t, double gain) { xavier_uniform_(t, default_generator(), gain); }
+void xavier_normal_(Tensor& t, double gain) { xavier_normal_(t, default_generator(), gain); }
 
 }  // namespace tapegrad::nn::init

@@ -1,6 +1,7 @@
 #pragma once
-// Weight initialisation as in torch.nn.init, drawing from an explicit Generator. The tensors are
-// filled in place, outside autograd.
+// Weight initialisation as in torch.nn.init, drawing from an explicit Generator or, without one,
+// from the default generator (torch.nn.init's generator=None; seed it with manual_seed). The
+// tensors are filled in place, outside autograd.
 #include <utility>
 
 #include "engine/generator.hpp"
@@ -18,18 +19,24 @@ std::pair<int64_t, int64_t> fan_in_and_fan_out(const Tensor& t);
 double calculate_gain(Nonlinearity nonlinearity, double a = 0.0);
 
 void uniform_(Tensor& t, double low, double high, Generator& gen);
+void uniform_(Tensor& t, double low = 0.0, double high = 1.0);
 void normal_(Tensor& t, double mean, double std, Generator& gen);
+void normal_(Tensor& t, double mean = 0.0, double std = 1.0);
 void zeros_(Tensor& t);
 void ones_(Tensor& t);
 // bound = gain * sqrt(3 / fan)
 void kaiming_uniform_(Tensor& t, Generator& gen, double a = 0.0, FanMode mode = FanMode::FanIn,
                       Nonlinearity nonlinearity = Nonlinearity::LeakyReLU);
+void kaiming_uniform_(Tensor& t, double a = 0.0, FanMode mode = FanMode::FanIn, Nonlinearity nonlinearity = Nonlinearity::LeakyReLU);
 // std = gain / sqrt(fan)
 void kaiming_normal_(Tensor& t, Generator& gen, double a = 0.0, FanMode mode = FanMode::FanIn,
-                     Nonlinearity nonlinearity = Nonlinearity::LeakyReLU);
+                      Nonlinearity nonlinearity = Nonlinearity::LeakyReLU);
+void kaiming_normal_(Tensor& t, double a = 0.0, FanMode mode = FanMode::FanIn, Nonlinearity nonlinearity = Nonlinearity::LeakyReLU);
 // bound = gain * sqrt(6 / (fan_in + fan_out))
 void xavier_uniform_(Tensor& t, Generator& gen, double gain = 1.0);
+void xavier_uniform_(Tensor& t, double gain = 1.0);
 // std = gain * sqrt(2 / (fan_in + fan_out))
 void xavier_normal_(Tensor& t, Generator& gen, double gain = 1.0);
+void xavier_normal_(Tensor& t, double gain = 1.0);
 
 }  // namespace tapegrad::nn::init

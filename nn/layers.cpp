@@ -1,6 +1,5 @@
 #include "nn/layers.hpp"
 
-#include <atomic>
 #include <cmath>
 #include <stdexcept>
 #include <typeinfo>
@@ -41,14 +40,30 @@ void check_conv_layer(const char* layer, int64_t in_channels, int64_t out_channe
 }
 }  // namespace
 
-Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen, Conv2dOptions options,
-               bool with_bias, PaddingMode padding_mode)
-    : Module("Conv2d"), options(options), padding_mode(padding_mode) {
+Conv2d::Conv2d(const Conv2dOptions& module_options, Generator& gen)
+    : Module("Conv2d"), options(module_options.conv()), padding_mode(module_options.padding_mode()) {
+    const int64_t in_channels = module_options.in_channels(), out_channels = module_options.out_channels();
+    const Pair kernel_size = module_options.kernel_size();
     check_conv_layer("Conv2d", in_channels, out_channels, kernel_size, options.groups);
     weight = register_parameter("weight", empty({out_channels, in_channels / options.groups, kernel_size.h, kernel_size.w}));
-    if (with_bias) bias = register_parameter("bias", empty({out_channels}));
+    if (module_options.bias()) bias = register_parameter("bias", empty({out_channels}));
     reset_like_pytorch(weight, bias, gen);
 }
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen, tapegrad::Conv2dOptions options,
+               bool with_bias, PaddingMode padding_mode)
+    : Conv2d(Conv2dOptions(in_channels, out_channels, kernel_size)
+                 .stride(options.stride)
+                 .padding(options.padding)
+                 .dilation(options.dilation)
+                 .groups(options.groups)
+                 .bias(with_bias)
+                 .padding_mode(padding_mode),
+             gen) {}
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, tapegrad::Conv2dOptions options, bool with_bias,
+               PaddingMode padding_mode)
+    : Conv2d(in_channels, out_channels, kernel_size, default_generator(), options, with_bias, padding_mode) {}
 
 // Reflect and replicate pad the input first, then convolve without padding (as PyTorch).
 Tensor Conv2d::forward(const Tensor& x) {
@@ -59,35 +74,57 @@ Tensor Conv2d::forward(const Tensor& x) {
         const int64_t total_h = options.dilation.h * (weight.size(2) - 1), total_w = options.dilation.w * (weight.size(3) - 1);
         top = total_h / 2, bottom = total_h - top, left = total_w / 2, right = total_w - left;
     }
-    Conv2dOptions unpadded = options;
+    tapegrad::Conv2dOptions unpadded = options;
     unpadded.padding = 0;
     const PadMode mode = padding_mode == PaddingMode::Reflect ? PadMode::Reflect : PadMode::Replicate;
     return conv2d(pad(x, {left, right, top, bottom}, mode), weight, bias, unpadded);
 }
 
-ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen,
-                                 ConvTranspose2dOptions options, bool with_bias)
-    : Module("ConvTranspose2d"), options(options) {
+ConvTranspose2d::ConvTranspose2d(const ConvTranspose2dOptions& module_options, Generator& gen)
+    : Module("ConvTranspose2d"), options(module_options.conv()) {
+    const int64_t in_channels = module_options.in_channels(), out_channels = module_options.out_channels();
+    const Pair kernel_size = module_options.kernel_size();
     check_conv_layer("ConvTranspose2d", in_channels, out_channels, kernel_size, options.groups);
     weight = register_parameter("weight", empty({in_channels, out_channels / options.groups, kernel_size.h, kernel_size.w}));
-    if (with_bias) bias = register_parameter("bias", empty({out_channels}));
+    if (module_options.bias()) bias = register_parameter("bias", empty({out_channels}));
     reset_like_pytorch(weight, bias, gen);
 }
+
+ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen,
+                                 tapegrad::ConvTranspose2dOptions options, bool with_bias)
+    : ConvTranspose2d(ConvTranspose2dOptions(in_channels, out_channels, kernel_size)
+                          .stride(options.stride)
+                          .padding(options.padding)
+                          .output_padding(options.output_padding)
+                          .groups(options.groups)
+                          .dilation(options.dilation)
+                          .bias(with_bias),
+                      gen) {}
+
+ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Pair kernel_size,
+                                 tapegrad::ConvTranspose2dOptions options, bool with_bias)
+    : ConvTranspose2d(in_channels, out_channels, kernel_size, default_generator(), options, with_bias) {}
 
 Tensor ConvTranspose2d::forward(const Tensor& x) { return conv_transpose2d(x, weight, bias, options); }
 
-Linear::Linear(int64_t in_features, int64_t out_features, Generator& gen, bool with_bias) : Module("Linear") {
-    check_positive("Linear", "in_features", in_features);
-    check_positive("Linear", "out_features", out_features);
-    weight = register_parameter("weight", empty({out_features, in_features}));
-    if (with_bias) bias = register_parameter("bias", empty({out_features}));
+Linear::Linear(const LinearOptions& options, Generator& gen) : Module("Linear") {
+    check_positive("Linear", "in_features", options.in_features());
+    check_positive("Linear", "out_features", options.out_features());
+    weight = register_parameter("weight", empty({options.out_features(), options.in_features()}));
+    if (options.bias()) bias = register_parameter("bias", empty({options.out_features()}));
     reset_like_pytorch(weight, bias, gen);
 }
+
+Linear::Linear(int64_t in_features, int64_t out_features, Generator& gen, bool with_bias)
+    : Linear(LinearOptions(in_features, out_features).bias(with_bias), gen) {}
+
+Linear::Linear(int64_t in_features, int64_t out_features, bool with_bias)
+    : Linear(LinearOptions(in_features, out_features).bias(with_bias), default_generator()) {}
 
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
 
 BatchNorm::BatchNorm(const char* type, std::size_t ndim, int64_t num_features, BatchNormConfig config)
-    : Module(type), config(config), ndim_(ndim) {
+    : Module(type), config(config), ndim_(ndim), num_features_(num_features) {
     check_positive(type, "num_features", num_features);
     if (config.affine) {
         weight = register_parameter("weight", ones({num_features}));
@@ -105,7 +142,7 @@ Tensor BatchNorm::normalize(const Tensor& x, bool then_relu) {
                                     " input, got " + describe(x));
     // Without running statistics, eval mode has nothing else to normalise with: use the batch's.
     const bool use_batch_stats = is_training() || !config.track_running_stats;
-    const BatchNormOptions options{.training = use_batch_stats, .momentum = config.momentum, .eps = config.eps};
+    const tapegrad::BatchNormOptions options{.training = use_batch_stats, .momentum = config.momentum, .eps = config.eps};
     return then_relu ? batch_norm_relu(x, running_mean, running_var, weight, bias, options)
                      : batch_norm(x, running_mean, running_var, weight, bias, options);
 }
@@ -145,26 +182,24 @@ Tensor MaxUnpool2d::forward_inputs(const std::vector<Tensor>& inputs) {
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size); }
 
 namespace {
-// The seed of the n-th unseeded Dropout of the process: consecutive values of a sequence that no
-// small explicit seed hits (Generator's seeding scrambles them into unrelated streams).
-uint64_t next_unseeded_dropout_seed() {
-    static std::atomic<uint64_t> count{0};
-    return 0x5eed'd0f0'0000'0000ull + count.fetch_add(1, std::memory_order_relaxed);
-}
-
 double checked_dropout_probability(double p) {
     if (!(p >= 0.0 && p <= 1.0))
         throw std::invalid_argument("Dropout: p must be in [0, 1] (the probability of zeroing an element), got " +
                                     std::to_string(p));
     return p;
 }
+
+// A bad p throws before the draw, so that it leaves the generator as it was.
+uint64_t seed_for_dropout(double p, Generator& gen) {
+    checked_dropout_probability(p);
+    const auto guard = gen.lock();
+    return gen.next_u64();
+}
 }  // namespace
 
-Dropout::Dropout(double p) : Dropout(p, next_unseeded_dropout_seed()) {}
+Dropout::Dropout(double p, Generator& gen) : Dropout(p, seed_for_dropout(p, gen)) {}
 
 Dropout::Dropout(double p, uint64_t seed) : Module("Dropout"), p(checked_dropout_probability(p)), generator(seed) {}
-
-Dropout::Dropout(double p, Generator& gen) : Dropout(p, gen.next_u64()) {}
 
 Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training(), generator); }
 

@@ -1,27 +1,33 @@
 #pragma once
 // The standard layers, thin modules over the functional ops. Weights start as PyTorch's do
 // (kaiming_uniform with a = sqrt(5), bias uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))), drawn from
-// the Generator passed to the constructor.
+// the Generator passed to the constructor, or without one from the default generator (as
+// PyTorch's layers draw from the global one; seed it with manual_seed).
+//
+// Each layer is built from its libtorch-style options (nn/options.hpp),
+// nn::Conv2d(nn::Conv2dOptions(1, 64, 4).stride(2)), or positionally in PyTorch's order with the
+// functional op's options as the designated-initialiser form,
+// nn::Conv2d(1, 64, 4, gen, {.stride = 2}). Printed (std::cout << layer), a layer shows its
+// options as libtorch's pretty_print does, with tg:: names.
 #include "engine/generator.hpp"
 #include "nn/module.hpp"
-#include "ops/conv.hpp"
-#include "ops/conv_transpose.hpp"
+#include "nn/options.hpp"
 #include "ops/interpolate.hpp"
-#include "ops/pooling.hpp"
 
 namespace tapegrad::nn {
 
-// PyTorch's padding_mode: what the padding holds (zeros, a mirror of the input, or its edge).
-enum class PaddingMode { Zeros, Reflect, Replicate };
-
 class Conv2d : public Module {
 public:
-    Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen, Conv2dOptions options = {},
+    explicit Conv2d(const Conv2dOptions& options, Generator& gen = default_generator());
+    Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen, tapegrad::Conv2dOptions options = {},
            bool bias = true, PaddingMode padding_mode = PaddingMode::Zeros);
+    Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, tapegrad::Conv2dOptions options = {}, bool bias = true,
+           PaddingMode padding_mode = PaddingMode::Zeros);
     Tensor forward(const Tensor& x) override;
+    void pretty_print(std::ostream& stream) const override;
     Tensor weight;  // [out, in/groups, kh, kw]
     Tensor bias;    // [out] or undefined
-    Conv2dOptions options;
+    tapegrad::Conv2dOptions options;
     PaddingMode padding_mode;
 };
 
@@ -29,18 +35,25 @@ public:
 // from the weight's second dimension, as PyTorch computes it).
 class ConvTranspose2d : public Module {
 public:
+    explicit ConvTranspose2d(const ConvTranspose2dOptions& options, Generator& gen = default_generator());
     ConvTranspose2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen,
-                    ConvTranspose2dOptions options = {}, bool bias = true);
+                    tapegrad::ConvTranspose2dOptions options = {}, bool bias = true);
+    ConvTranspose2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, tapegrad::ConvTranspose2dOptions options = {},
+                    bool bias = true);
     Tensor forward(const Tensor& x) override;
+    void pretty_print(std::ostream& stream) const override;
     Tensor weight;  // [in, out/groups, kh, kw]
     Tensor bias;    // [out] or undefined
-    ConvTranspose2dOptions options;
+    tapegrad::ConvTranspose2dOptions options;
 };
 
 class Linear : public Module {
 public:
+    explicit Linear(const LinearOptions& options, Generator& gen = default_generator());
     Linear(int64_t in_features, int64_t out_features, Generator& gen, bool bias = true);
+    Linear(int64_t in_features, int64_t out_features, bool bias = true);
     Tensor forward(const Tensor& x) override;
+    void pretty_print(std::ostream& stream) const override;
     Tensor weight;  // [out, in]
     Tensor bias;    // [out] or undefined
 };
@@ -59,28 +72,35 @@ public:
     Tensor forward(const Tensor& x) override;
     // BatchNorm1d/2d then ReLU runs as batch_norm_relu.
     Tensor forward_fused(Module& next, const Tensor& x) override;
+    void pretty_print(std::ostream& stream) const override;
     Tensor weight, bias;                // parameters, [C]
     Tensor running_mean, running_var;  // buffers, [C]
     BatchNormConfig config;
 
 protected:
     BatchNorm(const char* type, std::size_t ndim, int64_t num_features, BatchNormConfig config);
+    static BatchNormConfig config_of(const BatchNormOptions& options) {
+        return {.eps = options.eps(), .momentum = options.momentum(), .affine = options.affine(), .track_running_stats = options.track_running_stats()};
+    }
 
 private:
     Tensor normalize(const Tensor& x, bool then_relu);
     std::size_t ndim_;
+    int64_t num_features_;
 };
 
 class BatchNorm1d : public BatchNorm {
 public:
     explicit BatchNorm1d(int64_t num_features, BatchNormConfig config = {})
         : BatchNorm("BatchNorm1d", 2, num_features, config) {}
+    explicit BatchNorm1d(const BatchNorm1dOptions& options) : BatchNorm1d(options.num_features(), config_of(options)) {}
 };
 
 class BatchNorm2d : public BatchNorm {
 public:
     explicit BatchNorm2d(int64_t num_features, BatchNormConfig config = {})
         : BatchNorm("BatchNorm2d", 4, num_features, config) {}
+    explicit BatchNorm2d(const BatchNorm2dOptions& options) : BatchNorm2d(options.num_features(), config_of(options)) {}
 };
 
 class ReLU : public Module {
@@ -89,6 +109,7 @@ public:
     Tensor forward(const Tensor& x) override;
     // ReLU then MaxPool2d runs as MaxPool2d then ReLU (see nn/layers.cpp).
     Tensor forward_fused(Module& next, const Tensor& x) override;
+    void pretty_print(std::ostream& stream) const override;
 };
 
 // nn.MaxPool2d(kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
@@ -97,6 +118,7 @@ public:
 class MaxPool2d : public Module {
 public:
     explicit MaxPool2d(Pool2dOptions options) : Module("MaxPool2d"), options(options) {}
+    explicit MaxPool2d(const MaxPool2dOptions& options) : MaxPool2d(options.pool()) {}
     explicit MaxPool2d(Pair kernel_size, std::optional<Pair> stride = std::nullopt, Pair padding = 0, Pair dilation = 1,
                        bool ceil_mode = false)
         : MaxPool2d(Pool2dOptions{
@@ -104,6 +126,7 @@ public:
     Tensor forward(const Tensor& x) override;
     // The output and the int64 indices that MaxUnpool2d takes.
     std::tuple<Tensor, Tensor> forward_with_indices(const Tensor& x);
+    void pretty_print(std::ostream& stream) const override;
     Pool2dOptions options;
 };
 
@@ -112,6 +135,7 @@ public:
 class AvgPool2d : public Module {
 public:
     explicit AvgPool2d(Pool2dOptions options) : Module("AvgPool2d"), options(options) {}
+    explicit AvgPool2d(const AvgPool2dOptions& options) : AvgPool2d(options.pool()) {}
     explicit AvgPool2d(Pair kernel_size, std::optional<Pair> stride = std::nullopt, Pair padding = 0, bool ceil_mode = false,
                        bool count_include_pad = true, std::optional<int64_t> divisor_override = std::nullopt)
         : AvgPool2d(Pool2dOptions{.kernel_size = kernel_size,
@@ -121,6 +145,7 @@ public:
                                   .count_include_pad = count_include_pad,
                                   .divisor_override = divisor_override}) {}
     Tensor forward(const Tensor& x) override;
+    void pretty_print(std::ostream& stream) const override;
     Pool2dOptions options;
 };
 
@@ -134,6 +159,7 @@ public:
     Tensor forward(const Tensor& x, const Tensor& indices, std::optional<Pair> output_size = std::nullopt);
     // module(x, indices): forward(x, indices) with the default output size.
     Tensor forward_inputs(const std::vector<Tensor>& inputs) override;
+    void pretty_print(std::ostream& stream) const override;
     Pair kernel_size;
     std::optional<Pair> stride;
     Pair padding;
@@ -144,21 +170,23 @@ class AdaptiveAvgPool2d : public Module {
 public:
     explicit AdaptiveAvgPool2d(Pair output_size) : Module("AdaptiveAvgPool2d"), output_size(output_size) {}
     Tensor forward(const Tensor& x) override;
+    void pretty_print(std::ostream& stream) const override;
     Pair output_size;
 };
 
 // Zeroes activations with probability p (0 <= p <= 1; p = 1 zeroes everything) in training mode
 // and scales the rest by 1/(1-p). Each Dropout draws its masks from its own generator, so two
 // dropouts never share masks unless given the same seed. The generator is seeded explicitly, or
-// forked from the Generator passed in (one draw at construction, as the other layers take theirs),
-// or, with neither, forked from a process-wide sequence: unseeded dropouts get independent streams,
-// the same ones for the same order of construction.
+// forked from the Generator passed in, or without one from the default generator (one draw at
+// construction, as the other layers take their weights): after manual_seed(s), the same layers
+// built in the same order drop the same elements.
 class Dropout : public Module {
 public:
-    explicit Dropout(double p = 0.5);
+    explicit Dropout(double p = 0.5, Generator& gen = default_generator());
+    explicit Dropout(const DropoutOptions& options, Generator& gen = default_generator()) : Dropout(options.p(), gen) {}
     Dropout(double p, uint64_t seed);
-    Dropout(double p, Generator& gen);
     Tensor forward(const Tensor& x) override;
+    void pretty_print(std::ostream& stream) const override;
     double p;
     Generator generator;
 };
@@ -169,6 +197,7 @@ public:
     explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1)
         : Module("Flatten"), start_dim(start_dim), end_dim(end_dim) {}
     Tensor forward(const Tensor& x) override;
+    void pretty_print(std::ostream& stream) const override;
     int64_t start_dim, end_dim;
 };
 
@@ -177,6 +206,7 @@ class Identity : public Module {
 public:
     Identity() : Module("Identity") {}
     Tensor forward(const Tensor& x) override { return x; }
+    void pretty_print(std::ostream& stream) const override { stream << "tg::nn::Identity()"; }
 };
 
 // interpolate() as a layer: Upsample({.scale_factor = 2.0, .mode = InterpolateMode::Bilinear}).
@@ -184,6 +214,7 @@ class Upsample : public Module {
 public:
     explicit Upsample(InterpolateOptions options) : Module("Upsample"), options(options) {}
     Tensor forward(const Tensor& x) override;
+    void pretty_print(std::ostream& stream) const override;
     InterpolateOptions options;
 };
 

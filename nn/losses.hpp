@@ -19,6 +19,7 @@ public:
     using Module::forward;
     virtual Tensor forward(const Tensor& input, const Tensor& target) = 0;
     Tensor forward_inputs(const std::vector<Tensor>& inputs) override;
+    void pretty_print(std::ostream& stream) const override;
 
 protected:
     using Module::Module;

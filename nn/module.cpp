@@ -317,6 +317,14 @@ void Sequential::push_back(std::shared_ptr<Module> module) {
 
 void Sequential::push_back(const std::string& name, std::shared_ptr<Module> module) { register_module(name, std::move(module)); }
 
+void Sequential::throw_bad_at(std::size_t i) const {
+    if (i >= size())
+        throw std::invalid_argument("Sequential::at: index " + std::to_string(i) + " is out of range for a Sequential of " +
+                                    std::to_string(size()) + " modules");
+    throw std::invalid_argument("Sequential::at: module " + std::to_string(i) + " is a " + named_children()[i].second->type_name() +
+                                ", not the type asked for; use operator[] for a Module pointer");
+}
+
 Tensor Module::forward_fused(Module&, const Tensor&) { return Tensor(); }
 
 Tensor Sequential::forward(const Tensor& x) {

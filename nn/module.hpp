@@ -2,10 +2,13 @@
 // Module: the building block of models, as in PyTorch's nn.Module. A module owns named parameters
 // (trained), named buffers (state that is saved but not trained, such as BatchNorm's running
 // statistics) and named child modules; names nest with dots ("features.0.weight").
+#include <concepts>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include "engine/source_location.hpp"
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -15,6 +18,15 @@ namespace tapegrad::nn {
 
 // Ordered (name, tensor) pairs: a module's state_dict, an optimizer's state, a checkpoint.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+class Module;
+
+// A ModuleHolder (nn/module_holder.hpp): a handle with the module's type and its shared pointer.
+template <class T>
+concept ModuleHolderType = requires(const T& holder) {
+    typename T::ContainedType;
+    { holder.ptr() } -> std::convertible_to<std::shared_ptr<Module>>;
+};
 
 // What a non-strict load_state_dict did not match.
 struct LoadResult {
@@ -66,13 +78,20 @@ public:
     virtual Tensor forward_fused(Module& next, const Tensor& x);
 
     // Registration: names are unique per module and contain no dots. The returned tensor or module
-    // is the registered one (the same storage as the argument).
+    // is the registered one (the same storage as the argument), as libtorch's:
+    // fc = register_module("fc", std::make_shared<nn::Linear>(10, 20)), or with a ModuleHolder
+    // (nn/module_holder.hpp) fc = register_module("fc", Block(64)).
     Tensor& register_parameter(const std::string& name, Tensor tensor, bool requires_grad = true);
     Tensor& register_buffer(const std::string& name, Tensor tensor);
     template <class M>
     std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
         add_child(name, module);
         return module;
+    }
+    template <ModuleHolderType Holder>
+    Holder register_module(const std::string& name, Holder holder) {
+        add_child(name, holder.ptr());
+        return holder;
     }
 
     // Recursive, in registration order: this module's own entries first, then each child's. A tensor
@@ -125,6 +144,11 @@ public:
     const std::string& type_name() const { return type_name_; }
     // One line per module, indented by depth: "features (Sequential)".
     std::string to_string() const;
+    // This module alone, one line, as libtorch's pretty_print: the built-in layers print
+    // "tg::nn::Conv2d(1, 10, kernel_size=[5, 5], stride=[1, 1])"; a module of your own prints its
+    // type name (the one given to Module's constructor, or else its C++ class name). Override it
+    // to show your module's options. `stream << module` prints the whole tree (nn/pretty_print.cpp).
+    virtual void pretty_print(std::ostream& stream) const;
 
 private:
     void add_child(const std::string& name, std::shared_ptr<Module> module);
@@ -142,21 +166,64 @@ private:
     std::shared_ptr<HookList<ForwardHookInputs>> forward_hooks_ = std::make_shared<HookList<ForwardHookInputs>>();
 };
 
+template <class T>
+inline constexpr bool is_module_shared_ptr = false;
+template <class M>
+inline constexpr bool is_module_shared_ptr<std::shared_ptr<M>> = std::is_base_of_v<Module, M>;
+
+// A shared pointer to a module, or a ModuleHolder (nn/module_holder.hpp): what Sequential takes.
+template <class T>
+concept ModuleHandle = is_module_shared_ptr<T> || ModuleHolderType<T>;
+template <ModuleHandle Handle>
+std::shared_ptr<Module> as_module_ptr(const Handle& module) {
+    if constexpr (is_module_shared_ptr<Handle>)
+        return module;
+    else
+        return module.ptr();
+}
+
 // Runs its children in order; they are named "0", "1", ..., or given names as PyTorch's
 // Sequential(OrderedDict(...)): Sequential({{"conv", conv}, {"bn", bn}, {"relu", relu}}).
+// As libtorch's, it is built from the modules directly, Sequential(conv, bn, relu), each a shared
+// pointer or a ModuleHolder.
 // Adjacent layers that have a faster joint form run in it, with the same values and gradients
 // (Module::forward_fused; nn/layers.cpp has them); a layer with forward hooks always runs on its own.
 class Sequential : public Module {
 public:
     Sequential() : Module("Sequential") {}
     Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
+    template <class... Modules>
+        requires(sizeof...(Modules) > 0 && (ModuleHandle<std::remove_cvref_t<Modules>> && ...))
+    explicit Sequential(const Modules&... modules) : Module("Sequential") {
+        (push_back(as_module_ptr(modules)), ...);
+    }
     explicit Sequential(const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named);
     void push_back(std::shared_ptr<Module> module);
     void push_back(const std::string& name, std::shared_ptr<Module> module);
+    template <ModuleHandle Handle>
+    void push_back(const Handle& module) {
+        push_back(as_module_ptr(module));
+    }
     std::size_t size() const { return named_children().size(); }
     std::shared_ptr<Module> operator[](std::size_t i) const { return named_children().at(i).second; }
+    // The i-th module as its own type, as libtorch's seq->at<LinearImpl>(i); throws
+    // std::invalid_argument if i is out of range or the module is of another type.
+    template <class M>
+    M& at(std::size_t i) const {
+        M* module = i < size() ? dynamic_cast<M*>(named_children()[i].second.get()) : nullptr;
+        if (!module) throw_bad_at(i);
+        return *module;
+    }
     Tensor forward(const Tensor& x) override;
+    void pretty_print(std::ostream& stream) const override;
+
+private:
+    [[noreturn]] void throw_bad_at(std::size_t i) const;
 };
+
+// The module and its descendants, as libtorch's operator<<: each child on its own line as
+// "(name): " and its pretty_print, indented two spaces per level, inside "(" and ")".
+std::ostream& operator<<(std::ostream& stream, const Module& module);
 
 }  // namespace tapegrad::nn
 

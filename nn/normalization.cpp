@@ -18,7 +18,7 @@ LayerNorm::LayerNorm(Shape shape, double eps, bool elementwise_affine) : Module(
 
 Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, normalized_shape, weight, bias, eps); }
 
-GroupNorm::GroupNorm(int64_t groups, int64_t num_channels, double eps, bool affine) : Module("GroupNorm"), num_groups(groups), eps(eps) {
+GroupNorm::GroupNorm(int64_t groups, int64_t num_channels, double eps, bool affine) : Module("GroupNorm"), num_groups(groups), num_channels(num_channels), eps(eps) {
     if (groups <= 0 || num_channels <= 0 || num_channels % groups != 0)
         throw std::invalid_argument("GroupNorm: num_groups (" + std::to_string(groups) + ") must be positive and divide num_channels (" +
                                     std::to_string(num_channels) + ")");

@@ -8,6 +8,7 @@ class LayerNorm : public Module {
 public:
     explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
     Tensor forward(const Tensor& x) override;
+    void pretty_print(std::ostream& stream) const override;
     Shape normalized_shape;
     double eps;
     Tensor weight, bias;  // normalized_shape, or undefined without elementwise_affine
@@ -17,7 +18,9 @@ class GroupNorm : public Module {
 public:
     GroupNorm(int64_t num_groups, int64_t num_channels, double eps = 1e-5, bool affine = true);
     Tensor forward(const Tensor& x) override;
+    void pretty_print(std::ostream& stream) const override;
     int64_t num_groups;
+    int64_t num_channels;
     double eps;
     Tensor weight, bias;  // [num_channels], or undefined without affine
 };

@@ -1,0 +1,221 @@
+// pytorch/examples cpp/dcgan/dcgan.cpp on tapegrad, trained on Fashion-MNIST (Debian's
+// fashion-mnist package), MNIST's format. Every line that differs from the libtorch original is
+// listed in docs/pytorch.md ("Porting the libtorch examples"). For a quick run, --epochs N as in the
+// original, and DCGAN_TRAIN_LIMIT (images used) in the environment.
+#include "tapegrad.hpp"
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+
+namespace tg = tapegrad;
+
+// The size of the noise vector fed to the generator.
+const int64_t kNoiseSize = 100;
+
+// The batch size for training.
+const int64_t kBatchSize = 64;
+
+// Where to find the MNIST dataset.
+const char* kDataFolder = tg::nn::kFashionMnistDir;
+
+// After how many batches to create a new checkpoint periodically.
+const int64_t kCheckpointEvery = 200;
+
+// How many images to sample at every checkpoint.
+const int64_t kNumberOfSamplesPerCheckpoint = 10;
+
+// Set to `true` to restore models and optimizers from previously saved
+// checkpoints.
+const bool kRestoreFromCheckpoint = false;
+
+// After how many batches to log a new update with the loss value.
+const int64_t kLogInterval = 10;
+
+using namespace tg;
+
+// A positive whole number from `text`, or std::invalid_argument naming `what`.
+int64_t positive_size(const char* what, const char* text) {
+  char* end = nullptr;
+  const long long value = std::strtoll(text, &end, 10);
+  if (*text == '\0' || *end != '\0' || value <= 0)
+    throw std::invalid_argument(std::string(what) + " must be a positive whole number, got \"" + text + "\"");
+  return value;
+}
+
+struct DCGANGeneratorImpl : nn::Module {
+  DCGANGeneratorImpl(int kNoiseSize)
+      : conv1(nn::ConvTranspose2dOptions(kNoiseSize, 256, 4)
+                  .bias(false)),
+        batch_norm1(256),
+        conv2(nn::ConvTranspose2dOptions(256, 128, 3)
+                  .stride(2)
+                  .padding(1)
+                  .bias(false)),
+        batch_norm2(128),
+        conv3(nn::ConvTranspose2dOptions(128, 64, 4)
+                  .stride(2)
+                  .padding(1)
+                  .bias(false)),
+        batch_norm3(64),
+        conv4(nn::ConvTranspose2dOptions(64, 1, 4)
+                  .stride(2)
+                  .padding(1)
+                  .bias(false))
+ {
+   // register_module() is needed if we want to use the parameters() method later on
+   register_module("conv1", conv1);
+   register_module("conv2", conv2);
+   register_module("conv3", conv3);
+   register_module("conv4", conv4);
+   register_module("batch_norm1", batch_norm1);
+   register_module("batch_norm2", batch_norm2);
+   register_module("batch_norm3", batch_norm3);
+ }
+
+ tg::Tensor forward(tg::Tensor x) {
+   x = tg::relu(batch_norm1(conv1(x)));
+   x = tg::relu(batch_norm2(conv2(x)));
+   x = tg::relu(batch_norm3(conv3(x)));
+   x = tg::tanh(conv4(x));
+   return x;
+ }
+
+ nn::ModuleHolder<nn::ConvTranspose2d> conv1, conv2, conv3, conv4;
+ nn::ModuleHolder<nn::BatchNorm2d> batch_norm1, batch_norm2, batch_norm3;
+};
+
+TG_MODULE(DCGANGenerator);
+
+nn::ModuleHolder<nn::Sequential> create_discriminator() {
+    return nn::ModuleHolder<nn::Sequential>(
+     // Layer 1
+     nn::ModuleHolder<nn::Conv2d>(nn::Conv2dOptions(1, 64, 4).stride(2).padding(1).bias(false)),
+     nn::ModuleHolder<nn::LeakyReLU>(/*negative_slope=*/0.2),
+     // Layer 2
+     nn::ModuleHolder<nn::Conv2d>(nn::Conv2dOptions(64, 128, 4).stride(2).padding(1).bias(false)),
+     nn::ModuleHolder<nn::BatchNorm2d>(128),
+     nn::ModuleHolder<nn::LeakyReLU>(/*negative_slope=*/0.2),
+     // Layer 3
+     nn::ModuleHolder<nn::Conv2d>(
+         nn::Conv2dOptions(128, 256, 4).stride(2).padding(1).bias(false)),
+     nn::ModuleHolder<nn::BatchNorm2d>(256),
+     nn::ModuleHolder<nn::LeakyReLU>(/*negative_slope=*/0.2),
+     // Layer 4
+     nn::ModuleHolder<nn::Conv2d>(nn::Conv2dOptions(256, 1, 3).stride(1).padding(0).bias(false)),
+     nn::ModuleHolder<nn::Sigmoid>());
+}
+
+int main(int argc, const char* argv[]) {
+  int64_t epochs = 30;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      if (std::string(argv[i]) != "--epochs" || i + 1 == argc)
+        throw std::invalid_argument(std::string("unknown argument \"") + argv[i] + "\"; the only flag is --epochs N");
+      epochs = positive_size("--epochs", argv[++i]);
+    }
+  } catch (const std::exception& err) {
+    std::cout << err.what() << std::endl;
+    std::cout << "Usage: dcgan [--epochs N]   Number of epochs to train (default 30)" << std::endl;
+    std::exit(1);
+  }
+  // The number of epochs to train, default value is 30.
+  const int64_t kNumberOfEpochs = epochs;
+  std::cout << "Traning with number of epochs: " << kNumberOfEpochs
+            << std::endl;
+
+  tg::manual_seed(1);
+
+  DCGANGenerator generator(kNoiseSize);
+
+  nn::ModuleHolder<nn::Sequential> discriminator = create_discriminator();
+
+  // Assume the MNIST dataset is available under `kDataFolder`;
+  const char* train_limit = std::getenv("DCGAN_TRAIN_LIMIT");
+  auto dataset = nn::load_mnist(kDataFolder, nn::Split::Train)
+                     .head(train_limit ? positive_size("DCGAN_TRAIN_LIMIT", train_limit) : 60000);
+  const int64_t batches_per_epoch = static_cast<int64_t>(
+      std::ceil(dataset.size() / static_cast<double>(kBatchSize)));
+
+  auto data_loader = nn::DataLoader(
+      std::move(dataset),
+      {.batch_size = kBatchSize, .mean = 0.5, .std = 0.5, .num_workers = 2});
+
+  tg::nn::Adam generator_optimizer(
+      generator->parameters(), {.lr = 2e-4, .beta1 = 0.5, .beta2 = 0.5});
+  tg::nn::Adam discriminator_optimizer(
+      discriminator->parameters(), {.lr = 2e-4, .beta1 = 0.5, .beta2 = 0.5});
+
+  if (kRestoreFromCheckpoint) {
+    tg::nn::load_checkpoint("generator-checkpoint.pt", *generator, &generator_optimizer);
+    tg::nn::load_checkpoint(
+        "discriminator-checkpoint.pt", *discriminator, &discriminator_optimizer);
+  }
+
+  int64_t checkpoint_counter = 1;
+  for (int64_t epoch = 1; epoch <= kNumberOfEpochs; ++epoch) {
+    int64_t batch_index = 0;
+    for (const nn::Batch& batch : data_loader) {
+      // Train discriminator with real images.
+      discriminator->zero_grad();
+      tg::Tensor real_images = batch.images;
+      tg::Tensor real_labels =
+          tg::empty({batch.images.size(0)}).uniform_(0.8, 1.0, tg::default_generator());
+      tg::Tensor real_output = discriminator->forward(real_images).reshape(real_labels.sizes());
+      tg::Tensor d_loss_real =
+          tg::binary_cross_entropy(real_output, real_labels);
+      d_loss_real.backward();
+
+      // Train discriminator with fake images.
+      tg::Tensor noise =
+          tg::randn({batch.images.size(0), kNoiseSize, 1, 1});
+      tg::Tensor fake_images = generator->forward(noise);
+      tg::Tensor fake_labels = tg::zeros({batch.images.size(0)});
+      tg::Tensor fake_output = discriminator->forward(fake_images.detach()).reshape(fake_labels.sizes());
+      tg::Tensor d_loss_fake =
+          tg::binary_cross_entropy(fake_output, fake_labels);
+      d_loss_fake.backward();
+
+      tg::Tensor d_loss = d_loss_real + d_loss_fake;
+      discriminator_optimizer.step();
+
+      // Train generator.
+      generator->zero_grad();
+      fake_labels.fill_(1);
+      fake_output = discriminator->forward(fake_images).reshape(fake_labels.sizes());
+      tg::Tensor g_loss =
+          tg::binary_cross_entropy(fake_output, fake_labels);
+      g_loss.backward();
+      generator_optimizer.step();
+      batch_index++;
+      if (batch_index % kLogInterval == 0) {
+        std::printf(
+            "\r[%2ld/%2ld][%3ld/%3ld] D_loss: %.4f | G_loss: %.4f\n",
+            epoch,
+            kNumberOfEpochs,
+            batch_index,
+            batches_per_epoch,
+            d_loss.item<float>(),
+            g_loss.item<float>());
+      }
+
+      if (batch_index % kCheckpointEvery == 0) {
+        // Checkpoint the model and optimizer state.
+        tg::nn::save_checkpoint("generator-checkpoint.pt", *generator, &generator_optimizer, epoch);
+        tg::nn::save_checkpoint(
+            "discriminator-checkpoint.pt", *discriminator, &discriminator_optimizer, epoch);
+        // Sample the generator and save the images.
+        tg::Tensor samples = generator->forward(tg::randn(
+            {kNumberOfSamplesPerCheckpoint, kNoiseSize, 1, 1}));
+        tg::nn::save(
+            {{"samples", (samples + 1.0) / 2.0}},
+            "dcgan-sample-" + std::to_string(checkpoint_counter) + ".pt");
+        std::cout << "\n-> checkpoint " << ++checkpoint_counter << '\n';
+      }
+    }
+  }
+
+  std::cout << "Training complete!" << std::endl;
+}

@@ -1,0 +1,159 @@
+// pytorch/examples cpp/mnist/mnist.cpp on tapegrad, trained on Fashion-MNIST (Debian's
+// fashion-mnist package), MNIST's format. Every line that differs from the libtorch original is
+// listed in docs/pytorch.md ("Porting the libtorch examples"). For a quick run, MNIST_EPOCHS,
+// MNIST_TRAIN_LIMIT and MNIST_TEST_LIMIT (images used) override the sizes below.
+#include "tapegrad.hpp"
+
+#include <cmath>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tg = tapegrad;
+
+// A size from the environment variable `name`, or `fallback` when it is unset.
+int64_t size_from_env(const char* name, int64_t fallback) {
+  const char* text = std::getenv(name);
+  if (text == nullptr) return fallback;
+  char* end = nullptr;
+  const long long value = std::strtoll(text, &end, 10);
+  if (*text == '\0' || *end != '\0' || value <= 0)
+    throw std::invalid_argument(std::string(name) + " must be a positive whole number, got \"" + text + "\"");
+  return value;
+}
+
+// Where to find the MNIST dataset.
+const char* kDataRoot = tg::nn::kFashionMnistDir;
+
+// The batch size for training.
+const int64_t kTrainBatchSize = 64;
+
+// The batch size for testing.
+const int64_t kTestBatchSize = 1000;
+
+// The number of epochs to train.
+const int64_t kNumberOfEpochs = size_from_env("MNIST_EPOCHS", 10);
+
+// After how many batches to log a new update with the loss value.
+const int64_t kLogInterval = 10;
+
+struct Net : tg::nn::Module {
+  Net()
+      : conv1(tg::nn::Conv2dOptions(1, 10, /*kernel_size=*/5)),
+        conv2(tg::nn::Conv2dOptions(10, 20, /*kernel_size=*/5)),
+        fc1(320, 50),
+        fc2(50, 10) {
+    register_module("conv1", conv1);
+    register_module("conv2", conv2);
+    register_module("conv2_drop", conv2_drop);
+    register_module("fc1", fc1);
+    register_module("fc2", fc2);
+  }
+
+  tg::Tensor forward(tg::Tensor x) {
+    x = tg::relu(tg::max_pool2d(conv1->forward(x), {.kernel_size = 2}));
+    x = tg::relu(
+        tg::max_pool2d(conv2_drop->forward(conv2->forward(x)), {.kernel_size = 2}));
+    x = x.reshape({-1, 320});
+    x = tg::relu(fc1->forward(x));
+    x = tg::dropout(x, /*p=*/0.5, /*training=*/is_training(), tg::default_generator());
+    x = fc2->forward(x);
+    return tg::log_softmax(x, /*dim=*/1);
+  }
+
+  tg::nn::ModuleHolder<tg::nn::Conv2d> conv1;
+  tg::nn::ModuleHolder<tg::nn::Conv2d> conv2;
+  tg::nn::ModuleHolder<tg::nn::Dropout> conv2_drop;
+  tg::nn::ModuleHolder<tg::nn::Linear> fc1;
+  tg::nn::ModuleHolder<tg::nn::Linear> fc2;
+};
+
+template <typename DataLoader>
+void train(
+    int32_t epoch,
+    Net& model,
+    DataLoader& data_loader,
+    tg::nn::Optimizer& optimizer,
+    size_t dataset_size) {
+  model.train();
+  size_t batch_idx = 0;
+  for (auto& batch : data_loader) {
+    auto data = batch.images, targets = batch.labels;
+    optimizer.zero_grad();
+    auto output = model.forward(data);
+    auto loss = tg::nll_loss(output, targets);
+    if (std::isnan(loss.template item<float>())) throw std::runtime_error("train: the loss is NaN");
+    loss.backward();
+    optimizer.step();
+
+    if (batch_idx++ % kLogInterval == 0) {
+      std::printf(
+          "\rTrain Epoch: %d [%5ld/%5ld] Loss: %.4f",
+          epoch,
+          batch_idx * batch.images.size(0),
+          dataset_size,
+          loss.template item<float>());
+    }
+  }
+}
+
+template <typename DataLoader>
+void test(
+    Net& model,
+    DataLoader& data_loader,
+    size_t dataset_size) {
+  tg::NoGradGuard no_grad;
+  model.eval();
+  double test_loss = 0;
+  int32_t correct = 0;
+  for (const auto& batch : data_loader) {
+    auto data = batch.images, targets = batch.labels;
+    auto output = model.forward(data);
+    test_loss += tg::nll_loss(
+                     output,
+                     targets,
+                     {.reduction = tg::Reduction::Sum})
+                     .template item<float>();
+    auto pred = output.argmax(1);
+    correct += (1.0 - (pred - targets).abs().to(tg::kFloat32).clamp_max(1.0)).sum().template item<int64_t>();
+  }
+
+  test_loss /= dataset_size;
+  std::printf(
+      "\nTest set: Average loss: %.4f | Accuracy: %.3f\n",
+      test_loss,
+      static_cast<double>(correct) / dataset_size);
+}
+
+auto main() -> int {
+  tg::manual_seed(1);
+
+  std::cout << "Training on CPU." << std::endl;
+
+  Net model;
+
+  auto train_dataset = tg::nn::load_mnist(kDataRoot, tg::nn::Split::Train)
+                           .head(size_from_env("MNIST_TRAIN_LIMIT", 60000));
+  const size_t train_dataset_size = train_dataset.size();
+  auto train_loader = tg::nn::DataLoader(
+      std::move(train_dataset),
+      {.batch_size = kTrainBatchSize, .shuffle = false, .mean = 0.1307, .std = 0.3081});
+
+  auto test_dataset = tg::nn::load_mnist(kDataRoot, tg::nn::Split::Test)
+                          .head(size_from_env("MNIST_TEST_LIMIT", 10000));
+  const size_t test_dataset_size = test_dataset.size();
+  auto test_loader = tg::nn::DataLoader(
+      std::move(test_dataset), {.batch_size = kTestBatchSize, .mean = 0.1307, .std = 0.3081});
+
+  tg::nn::SGD optimizer(
+      model.parameters(), {.lr = 0.01, .momentum = 0.5});
+
+  for (size_t epoch = 1; epoch <= kNumberOfEpochs; ++epoch) {
+    train(epoch, model, train_loader, optimizer, train_dataset_size);
+    test(model, test_loader, test_dataset_size);
+  }
+}

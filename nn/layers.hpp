@@ -2,6 +2,8 @@
 // The standard layers, thin modules over the functional ops. Weights start as PyTorch's do
 // (kaiming_uniform with a = sqrt(5), bias uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))), drawn from
 // the Generator passed to the constructor.
+#include <optional>
+
 #include "engine/generator.hpp"
 #include "nn/module.hpp"
 #include "ops/conv.hpp"
@@ -47,7 +49,9 @@ public:
 
 struct BatchNormConfig {
     double eps = 1e-5;
-    double momentum = 0.1;
+    // The weight of each training batch in the running statistics; nullopt: their cumulative
+    // average, weight 1 / num_batches_tracked (PyTorch's momentum=None).
+    std::optional<double> momentum = 0.1;
     bool affine = true;               // learnable weight (gamma, ones) and bias (beta, zeros)
     bool track_running_stats = true;  // running_mean and running_var buffers, used in eval mode
 };
@@ -61,10 +65,17 @@ public:
     Tensor forward_fused(Module& next, const Tensor& x) override;
     Tensor weight, bias;                // parameters, [C]
     Tensor running_mean, running_var;  // buffers, [C]
+    // Buffer, an int64 scalar: the training-mode forwards so far, as PyTorch's. A state dict
+    // without it (saved before it existed) loads and sets it to 0, as PyTorch does.
+    Tensor num_batches_tracked;
     BatchNormConfig config;
 
 protected:
     BatchNorm(const char* type, std::size_t ndim, int64_t num_features, BatchNormConfig config);
+    // The weight of the coming training batch in the running statistics.
+    double next_batch_momentum() const;
+    // Counts a training batch; called once it has gone through, so that a refused input changes nothing.
+    void count_batch();
 
 private:
     Tensor normalize(const Tensor& x, bool then_relu);

@@ -83,7 +83,7 @@ struct Entry {
 
 class HeaderReader {
 public:
-    HeaderReader(std::string context) : context_(std::move(context)) {}
+    explicit HeaderReader(std::string context) : context_(std::move(context)) {}
     [[noreturn]] void fail(const std::string& problem) const { throw std::runtime_error(context_ + ": " + problem); }
     [[noreturn]] void fail(const std::string& name, const std::string& problem) const {
         fail("tensor '" + name + "' " + problem);

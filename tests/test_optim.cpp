@@ -87,9 +87,9 @@ TEST_CASE("AdamW matches torch.optim.AdamW, defaults included") {
     Tensor p = tg::ones({1}, {.requires_grad = true});
     nn::AdamW defaults({p});
     CHECK(defaults.lr() == 1e-3);
-    CHECK(defaults.options.weight_decay == 1e-2);
-    CHECK(defaults.options.beta2 == 0.999);
-    CHECK(defaults.options.eps == 1e-8);
+    CHECK(defaults.options().weight_decay == 1e-2);
+    CHECK(defaults.options().beta2 == 0.999);
+    CHECK(defaults.options().eps == 1e-8);
 }
 
 TEST_CASE("step() skips parameters without a gradient and zero_grad() drops gradients") {
@@ -122,7 +122,7 @@ TEST_CASE("invalid hyper-parameters throw naming the optimizer and the parameter
     CHECK(message([&] { nn::AdamW(params(), {.eps = -1e-8}); }).find("AdamW: invalid epsilon") == 0);
     CHECK(message([&] { nn::AdamW(params(), {.weight_decay = -1}); }).find("AdamW: invalid weight_decay") == 0);
     CHECK(message([&] { nn::Adam({params()[0] * 2.0}); }).find("must be a leaf") != std::string::npos);
-    CHECK(message([&] { nn::Adam({}); }).find("empty") != std::string::npos);
+    CHECK(message([&] { nn::Adam(std::vector<Tensor>{}); }).find("empty") != std::string::npos);
 }
 
 TEST_CASE("optimizer state round-trips: a restored optimizer continues identically") {
@@ -219,6 +219,14 @@ std::vector<std::pair<std::string, std::vector<double>>> everything(const nn::Op
     return out;
 }
 
+// The per-parameter entries of the optimizer's state_dict ("state.<i>.<slot>", step counts included).
+std::vector<std::string> state_keys(const nn::Optimizer& opt) {
+    std::vector<std::string> keys;
+    for (const auto& [name, t] : opt.state_dict())
+        if (name.rfind("state.", 0) == 0) keys.push_back(name);
+    return keys;
+}
+
 void set_unit_grads(const std::vector<Tensor>& params) {
     for (Tensor p : params) p.set_grad(tg::ones(p.shape(), {.dtype = p.dtype()}));
 }
@@ -256,7 +264,7 @@ TEST_CASE("after Module::to, a step names the optimizer, the parameter and the r
         auto opt = make({a, h.w});
         set_unit_grads(opt->params());
         opt->step();
-        const bool has_state = opt->state_dict().size() > 3;  // lr and two step counts, or more
+        const bool has_state = state_keys(*opt).size() > 2;  // two step counts, or more
         h.to(tg::kFloat64);
         set_unit_grads(opt->params());
         if (!has_state) {
@@ -293,18 +301,18 @@ TEST_CASE("hyper-parameters that are not finite are refused, also when set after
     CHECK(sgd.lr() == 0.1);
     // Options are public: a step checks them again before changing anything.
     p.set_grad(tg::ones({2}));
-    sgd.options.momentum = -0.5;
+    sgd.options().momentum = -0.5;
     CHECK(error_of([&] { sgd.step(); }) == "SGD: invalid momentum: -0.5");
-    sgd.options.momentum = 0.9;
-    sgd.options.nesterov = true;
-    sgd.options.dampening = 0.1;
+    sgd.options().momentum = 0.9;
+    sgd.options().nesterov = true;
+    sgd.options().dampening = 0.1;
     CHECK(contains(error_of([&] { sgd.step(); }), "nesterov"));
     nn::Adam adam({p}, {.lr = 0.1});
-    adam.options.beta1 = 1.0;
+    adam.options().beta1 = 1.0;
     CHECK(error_of([&] { adam.step(); }) == "Adam: invalid beta parameter at index 0: 1");
     CHECK(p.to_vector<double>() == std::vector<double>{1.0, 2.0});
-    CHECK(sgd.state_dict().size() == 1);
-    CHECK(adam.state_dict().size() == 1);
+    CHECK(state_keys(sgd).empty());
+    CHECK(state_keys(adam).empty());
     // A state whose learning rate is not finite.
     nn::NamedTensors state = {{"param_groups.0.lr", tg::scalar_tensor(inf, {.dtype = tg::kFloat64})}};
     CHECK(error_of([&] { adam.load_state_dict(state); }) ==

@@ -1,10 +1,9 @@
-// Optimizers (param groups, amsgrad, RMSprop, Adagrad, LBFGS), their state_dict round trips and the
-// schedulers against torch.optim 1.13 trajectories: tests/optim/optim_reference.tgck, written by
+// Optimizers (param groups, amsgrad, RMSprop, Adagrad) and their state_dict round trips against
+// torch.optim 1.13 trajectories: tests/optim/optim_reference.tgck, written by
 // tests/optim/make_reference.py, which describes every entry and builds the same cases in Python.
 #include <doctest/doctest.h>
 
 #include <functional>
-#include <map>
 #include <memory>
 
 #include "engine/autograd.hpp"
@@ -13,46 +12,19 @@
 #include "nn/serialize.hpp"
 #include "ops/arithmetic.hpp"
 #include "ops/reduce.hpp"
-#include "ops/shape_ops.hpp"
 #include "tests/error_text.hpp"
+#include "tests/optim/reference.hpp"
 
 namespace tg = tapegrad;
 namespace nn = tapegrad::nn;
 using tg::Tensor;
 using tapegrad::testing::contains;
 using tapegrad::testing::error_of;
+using tapegrad::testing::check_close;
+using tapegrad::testing::expected;
+using tapegrad::testing::row;
 
 namespace {
-
-const std::map<std::string, Tensor>& reference() {
-    static const std::map<std::string, Tensor> ref = [] {
-        std::map<std::string, Tensor> out;
-        for (auto& [name, t] : nn::load(std::string(TAPEGRAD_SOURCE_DIR) + "/tests/optim/optim_reference.tgck"))
-            out[name] = t;
-        return out;
-    }();
-    return ref;
-}
-
-Tensor expected(const std::string& name) {
-    const auto it = reference().find(name);
-    REQUIRE_MESSAGE(it != reference().end(), "no reference entry ", name);
-    return it->second;
-}
-
-// Row `i` of a reference tensor whose first dimension counts steps.
-std::vector<double> row(const Tensor& t, int64_t i) {
-    const std::vector<double> all = t.to_vector<double>();
-    const int64_t n = t.numel() / t.shape()[0];
-    return {all.begin() + i * n, all.begin() + (i + 1) * n};
-}
-
-void check_close(const std::vector<double>& got, const std::vector<double>& want, double rtol, double atol) {
-    REQUIRE(got.size() == want.size());
-    for (std::size_t k = 0; k < got.size(); ++k)
-        CHECK_MESSAGE(std::abs(got[k] - want[k]) <= atol + rtol * std::abs(want[k]), "element ", k, ": ", got[k],
-                      " vs PyTorch's ", want[k]);
-}
 
 struct Params {
     Tensor p0 = tg::tensor({1.0, -2.0, 0.5}, {.dtype = tg::kFloat64, .requires_grad = true});
@@ -312,102 +284,4 @@ TEST_CASE("param groups: per-group lr, add_param_group, errors that name the gro
     sgd.options(1).momentum = -0.5;
     CHECK(error_of([&] { sgd.step(); }) == "SGD param group 1: invalid momentum: -0.5");
     CHECK(a.item() == doctest::Approx(0.9));
-}
-
-// ---------------------------------------------------------------- LBFGS
-
-namespace {
-// The 6-dimensional Rosenbrock function of cat(p0, p1).
-Tensor rosenbrock(const Tensor& p0, const Tensor& p1) {
-    const Tensor z = tg::cat({p0, p1});
-    const Tensor head = tg::narrow(z, 0, 0, 5), tail = tg::narrow(z, 0, 1, 5);
-    const Tensor a = tail - head * head, b = 1.0 - head;
-    return (100.0 * a * a + b * b).sum();
-}
-}  // namespace
-
-TEST_CASE("LBFGS follows torch.optim.LBFGS on Rosenbrock, with and without strong Wolfe line search") {
-    const std::vector<std::pair<std::string, nn::LBFGSOptions>> cases = {
-        {"plain", {.lr = 0.1, .max_iter = 10, .history_size = 4}},
-        {"strong_wolfe", {.lr = 1, .max_iter = 15, .history_size = 5, .line_search_fn = "strong_wolfe"}},
-        {"strong_wolfe_short", {.lr = 1, .max_iter = 4, .max_eval = 6, .history_size = 3, .line_search_fn = "strong_wolfe"}},
-    };
-    for (const auto& [name, options] : cases) {
-        CAPTURE(name);
-        Tensor p0 = tg::tensor({-1.2, 1.0, -0.5, 0.8}, {.dtype = tg::kFloat64, .requires_grad = true});
-        Tensor p1 = tg::tensor({1.3, -0.7}, {.dtype = tg::kFloat64, .requires_grad = true});
-        nn::LBFGS opt({p0, p1}, options);
-        auto closure = [&] {
-            opt.zero_grad();
-            Tensor loss = rosenbrock(p0, p1);
-            loss.backward();
-            return loss;
-        };
-        const std::string prefix = "lbfgs." + name + ".";
-        const int64_t calls = expected(prefix + "loss").numel();
-        for (int64_t k = 0; k < calls; ++k) {
-            CAPTURE(k);
-            const Tensor loss = opt.step(closure);
-            check_close({loss.item()}, row(expected(prefix + "loss"), k), 1e-9, 1e-10);
-            check_close(p0.to_vector<double>(), row(expected(prefix + "p0"), k), 1e-9, 1e-12);
-            check_close(p1.to_vector<double>(), row(expected(prefix + "p1"), k), 1e-9, 1e-12);
-            CHECK(static_cast<double>(opt.history().func_evals) == row(expected(prefix + "func_evals"), k)[0]);
-            CHECK(static_cast<double>(opt.history().n_iter) == row(expected(prefix + "n_iter"), k)[0]);
-        }
-    }
-}
-
-TEST_CASE("LBFGS: the history round-trips through state_dict; bad closures and options are refused and change nothing") {
-    auto make_params = [] {
-        return std::pair{tg::tensor({-1.2, 1.0, -0.5, 0.8}, {.dtype = tg::kFloat64, .requires_grad = true}),
-                         tg::tensor({1.3, -0.7}, {.dtype = tg::kFloat64, .requires_grad = true})};
-    };
-    const nn::LBFGSOptions options{.lr = 1, .max_iter = 15, .history_size = 5, .line_search_fn = "strong_wolfe"};
-    auto [a0, a1] = make_params();
-    nn::LBFGS first({a0, a1}, options);
-    auto closure_for = [](nn::LBFGS& opt, Tensor p0, Tensor p1) {
-        return [&opt, p0, p1] {
-            opt.zero_grad();
-            Tensor loss = rosenbrock(p0, p1);
-            loss.backward();
-            return loss;
-        };
-    };
-    first.step(closure_for(first, a0, a1));
-    auto [b0, b1] = make_params();
-    {
-        tg::NoGradGuard no_grad;
-        b0.copy_(a0);
-        b1.copy_(a1);
-    }
-    nn::LBFGS second({b0, b1}, {.lr = 0.5, .max_iter = 3});
-    second.load_state_dict(first.state_dict());
-    CHECK(second.options().line_search_fn == std::optional<std::string>("strong_wolfe"));
-    CHECK(second.options().history_size == 5);
-    for (int k = 1; k < 4; ++k) {
-        first.step(closure_for(first, a0, a1));
-        second.step(closure_for(second, b0, b1));
-        CHECK(tg::max_abs_diff(a0, b0) == 0.0);
-        CHECK(tg::max_abs_diff(a1, b1) == 0.0);
-        check_close(b0.to_vector<double>(), row(expected("lbfgs.strong_wolfe.p0"), k), 1e-9, 1e-12);
-    }
-    // A closure that fails on its third evaluation: the parameters go back, the history stays.
-    const auto params_before = b0.to_vector<double>();
-    const auto evals_before = second.history().func_evals;
-    int evaluations = 0;
-    auto failing = [&] {
-        if (++evaluations == 3) throw std::invalid_argument("closure: out of data");
-        return closure_for(second, b0, b1)();
-    };
-    CHECK(error_of([&] { second.step(failing); }) == "closure: out of data");
-    CHECK(b0.to_vector<double>() == params_before);
-    CHECK(second.history().func_evals == evals_before);
-    CHECK(contains(error_of([&] { second.step(); }), "LBFGS.step: needs a closure"));
-    CHECK(contains(error_of([&] { second.step([&] { return tg::Tensor(); }); }), "the closure returned nothing"));
-    CHECK(b0.to_vector<double>() == params_before);
-    CHECK(error_of([&] { nn::LBFGS({b0}, {.line_search_fn = "backtracking"}); }) ==
-          "LBFGS: line_search_fn is 'backtracking'; only 'strong_wolfe' (or none) is supported");
-    CHECK(error_of([&] { second.add_param_group({{tg::zeros({1}, {.requires_grad = true})}}); }) ==
-          "LBFGS doesn't support per-parameter options (parameter groups); give it one parameter list");
-    CHECK(nn::LBFGS({b0}, {.max_iter = 8}).options().max_eval == 10);  // max_iter * 5 / 4
 }

@@ -9,24 +9,17 @@
 
 #include "nn/optim.hpp"
 #include "nn/scheduler.hpp"
-#include "nn/serialize.hpp"
 #include "tests/error_text.hpp"
+#include "tests/optim/reference.hpp"
 
 namespace tg = tapegrad;
 namespace nn = tapegrad::nn;
 using tg::Tensor;
 using tapegrad::testing::contains;
 using tapegrad::testing::error_of;
+using tapegrad::testing::expected;
 
 namespace {
-
-Tensor expected(const std::string& name) {
-    static const nn::NamedTensors all = nn::load(std::string(TAPEGRAD_SOURCE_DIR) + "/tests/optim/optim_reference.tgck");
-    for (const auto& [key, t] : all)
-        if (key == name) return t;
-    FAIL("no reference entry " << name);
-    return {};
-}
 
 // Two param groups, lr 0.1 and 0.02, as make_reference.py's two_groups().
 template <class Optimizer, class Options>

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <limits>
+#include <map>
 
 #include "engine/autograd.hpp"
 #include "nn/optim.hpp"
@@ -200,6 +201,12 @@ const std::vector<std::pair<std::string, MakeOptimizer>>& every_optimizer() {
         {"SGD", [](auto ps) { return std::make_unique<nn::SGD>(ps, nn::SGDOptions{.lr = 0.1, .momentum = 0.9}); }},
         {"Adam", [](auto ps) { return std::make_unique<nn::Adam>(ps, nn::AdamOptions{.lr = 0.1}); }},
         {"AdamW", [](auto ps) { return std::make_unique<nn::AdamW>(ps, nn::AdamWOptions{.lr = 0.1}); }},
+        {"Adam", [](auto ps) { return std::make_unique<nn::Adam>(ps, nn::AdamOptions{.lr = 0.1, .amsgrad = true}); }},
+        {"RMSprop",
+         [](auto ps) {
+             return std::make_unique<nn::RMSprop>(ps, nn::RMSpropOptions{.lr = 0.1, .momentum = 0.5, .centered = true});
+         }},
+        {"Adagrad", [](auto ps) { return std::make_unique<nn::Adagrad>(ps, nn::AdagradOptions{.lr = 0.1}); }},
     };
     return all;
 }
@@ -275,7 +282,9 @@ TEST_CASE("after Module::to, a step names the optimizer, the parameter and the r
         }
         const auto before = everything(*opt);
         const std::string error = error_of([&] { opt->step(); });
-        const std::string slot = name == "SGD" ? "momentum_buffer" : "exp_avg";
+        const std::map<std::string, std::string> first_slot = {
+            {"SGD", "momentum_buffer"}, {"Adam", "exp_avg"}, {"AdamW", "exp_avg"}, {"RMSprop", "square_avg"}, {"Adagrad", "sum"}};
+        const std::string slot = first_slot.at(name);
         CHECK(contains(error, name + ".step: parameter 1 [2] float64 has " + slot + " state [2] float32"));
         CHECK(contains(error, "build the optimizer after .to(), or convert its state with load_state_dict(state_dict())"));
         CHECK(everything(*opt) == before);

@@ -115,7 +115,7 @@ void Optimizer::set_schedule(const std::vector<double>& lrs, const std::vector<s
         throw std::logic_error(name_ + ".set_schedule: one value per param group expected");
     for (std::size_t g = 0; g < lrs.size(); ++g) {
         check_lr(g, lrs[g]);
-        if (!momenta.empty() && momenta[g]) checker(g).require(*momenta[g] >= 0.0, "momentum", *momenta[g]);
+        if (!momenta.empty() && momenta[g]) check_group_momentum(g, *momenta[g]);
     }
     for (std::size_t g = 0; g < lrs.size(); ++g) {
         store_group_lr(g, lrs[g]);

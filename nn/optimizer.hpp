@@ -137,6 +137,8 @@ protected:
     virtual void store_group_lr(std::size_t group, double lr) = 0;
     virtual std::optional<double> group_momentum(std::size_t) const { return std::nullopt; }
     virtual void store_group_momentum(std::size_t, double) {}
+    // Throws as a step would if the group's momentum (or beta1) were `momentum`.
+    virtual void check_group_momentum(std::size_t, double) const {}
     // Throws std::invalid_argument naming the group's invalid option.
     virtual void check_group(std::size_t group) const = 0;
     virtual void append_group_options(std::size_t group, NamedTensors& out) const = 0;
@@ -241,9 +243,12 @@ protected:
         else return std::nullopt;
     }
     void store_group_momentum(std::size_t group, double momentum) override {
-        Options& o = *groups_[group].options;
-        if constexpr (requires { o.momentum; }) o.momentum = momentum;
-        else if constexpr (requires { o.beta1; }) o.beta1 = momentum;
+        set_momentum(*groups_[group].options, momentum);
+    }
+    void check_group_momentum(std::size_t group, double momentum) const override {
+        Options o = *groups_[group].options;
+        set_momentum(o, momentum);
+        o.check(checker(group));
     }
 
     void append_group_options(std::size_t group, NamedTensors& out) const override {
@@ -278,6 +283,11 @@ protected:
     }
 
 private:
+    static void set_momentum(Options& o, double momentum) {
+        if constexpr (requires { o.momentum; }) o.momentum = momentum;
+        else if constexpr (requires { o.beta1; }) o.beta1 = momentum;
+    }
+
     Options defaults_;
     std::vector<Group> groups_;
 };

@@ -115,3 +115,20 @@ TEST_CASE("LBFGS: the history round-trips through state_dict; bad closures and o
           "LBFGS doesn't support per-parameter options (parameter groups); give it one parameter list");
     CHECK(nn::LBFGS({b0}, {.max_iter = 8}).options().max_eval == 10);  // max_iter * 5 / 4
 }
+
+TEST_CASE("LBFGS steps float32 parameters in their dtype and converges as in float64") {
+    Tensor p0 = tg::tensor({-1.2f, 1.0f, -0.5f, 0.8f}, {.requires_grad = true});
+    Tensor p1 = tg::tensor({1.3f, -0.7f}, {.requires_grad = true});
+    nn::LBFGS opt({p0, p1}, {.lr = 1, .max_iter = 15, .history_size = 5, .line_search_fn = "strong_wolfe"});
+    auto closure = [&] {
+        opt.zero_grad();
+        Tensor loss = rosenbrock(p0, p1);
+        loss.backward();
+        return loss;
+    };
+    for (int k = 0; k < 6; ++k) opt.step(closure);
+    CHECK(p0.dtype() == tg::kFloat32);
+    // PyTorch's float64 run ends at the minimum (all ones) within 1e-5 after 6 calls.
+    for (double v : p0.to_vector<double>()) CHECK(v == doctest::Approx(1.0).epsilon(1e-3));
+    for (double v : p1.to_vector<double>()) CHECK(v == doctest::Approx(1.0).epsilon(1e-3));
+}

@@ -100,6 +100,13 @@ TEST_CASE("OneCycleLR follows PyTorch's lr and momentum cycles") {
         CHECK(scheduler.last_epoch() == 23);
         CHECK(scheduler.last_lrs() == lrs);
         CHECK(adam.opt.options(1).beta2 == 0.999);
+        // A momentum the optimizer would refuse is refused before anything changes.
+        TwoGroups<nn::Adam, nn::AdamOptions> other({.lr = 0.1});
+        CHECK(error_of([&] { nn::OneCycleLR(other.opt, {.max_lr = {0.2}, .total_steps = 10, .max_momentum = {1.0}}); }) ==
+              "Adam: invalid beta parameter at index 0: 1");
+        CHECK(other.opt.lr(0) == 0.1);
+        CHECK(other.opt.options(0).beta1 == 0.9);
+        CHECK_FALSE(other.opt.initial_lr(0).has_value());
     }
     SUBCASE("without momentum cycling the momentum stays") {
         TwoGroups<nn::RMSprop, nn::RMSpropOptions> rms({.lr = 0.1, .momentum = 0.5});

@@ -48,6 +48,9 @@ private:
 };
 
 namespace detail {
+// A hyper-parameter as errors print it ("0.5", "inf", "1e-08").
+std::string format_number(double value);
+
 // The tensors state_dict() stores a hyper-parameter as: a float64 scalar (double, bool as 0/1,
 // integer), a float64 [2] (betas), a float64 [n] of character codes (a string) or [0] (none).
 Tensor encode_hyper_parameter(double value);

@@ -8,12 +8,6 @@
 namespace tapegrad::nn {
 namespace {
 
-std::string format_value(double value) {
-    std::ostringstream s;
-    s << value;
-    return s.str();
-}
-
 void require_count(const Tensor& t, int64_t count, const std::string& what) {
     if (t.numel() != count)
         throw std::invalid_argument(what + " must hold " + std::to_string(count) + " value" + (count == 1 ? "" : "s") +
@@ -23,12 +17,18 @@ void require_count(const Tensor& t, int64_t count, const std::string& what) {
 }  // namespace
 
 void OptionChecker::require(bool ok, const std::string& what, double value) const {
-    if (!ok || !std::isfinite(value)) fail("invalid " + what + ": " + format_value(value));
+    if (!ok || !std::isfinite(value)) fail("invalid " + what + ": " + detail::format_number(value));
 }
 
 void OptionChecker::fail(const std::string& problem) const { throw std::invalid_argument(who_ + ": " + problem); }
 
 namespace detail {
+
+std::string format_number(double value) {
+    std::ostringstream s;
+    s << value;
+    return s.str();
+}
 
 Tensor encode_hyper_parameter(double value) { return scalar_tensor(value, {.dtype = kFloat64}); }
 Tensor encode_hyper_parameter(bool value) { return scalar_tensor(value ? 1.0 : 0.0, {.dtype = kFloat64}); }
@@ -54,7 +54,7 @@ void decode_hyper_parameter(const Tensor& t, double& value, const std::string& w
 void decode_hyper_parameter(const Tensor& t, bool& value, const std::string& what) {
     require_count(t, 1, what);
     const double v = t.item();
-    if (v != 0.0 && v != 1.0) throw std::invalid_argument(what + " is " + format_value(v) + "; a flag is 0 or 1");
+    if (v != 0.0 && v != 1.0) throw std::invalid_argument(what + " is " + format_number(v) + "; a flag is 0 or 1");
     value = v == 1.0;
 }
 
@@ -62,7 +62,7 @@ void decode_hyper_parameter(const Tensor& t, int64_t& value, const std::string& 
     require_count(t, 1, what);
     const double v = t.item();
     if (!(std::abs(v) < 9e15 && std::floor(v) == v))
-        throw std::invalid_argument(what + " is " + format_value(v) + ", not a whole number");
+        throw std::invalid_argument(what + " is " + format_number(v) + ", not a whole number");
     value = static_cast<int64_t>(v);
 }
 
@@ -91,7 +91,7 @@ void decode_hyper_parameter(const Tensor& t, std::optional<std::string>& value, 
     std::string text;
     for (double c : t.to_vector<double>()) {
         if (!(c >= 1 && c <= 255 && std::floor(c) == c))
-            throw std::invalid_argument(what + " holds " + format_value(c) + ", not a character code (1 to 255)");
+            throw std::invalid_argument(what + " holds " + format_number(c) + ", not a character code (1 to 255)");
         text.push_back(static_cast<char>(static_cast<unsigned char>(c)));
     }
     value = std::move(text);

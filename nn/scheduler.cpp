@@ -3,18 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 
 namespace tapegrad::nn {
-namespace {
-std::string format_value(double value) {
-    std::ostringstream s;
-    s << value;
-    return s.str();
-}
-}  // namespace
+using detail::format_number;
 
 // ---------------------------------------------------------------- LRScheduler
 
@@ -87,9 +80,9 @@ double CosineAnnealingLR::compute_lr(int64_t epoch, std::size_t group) const {
 LinearLR::LinearLR(Optimizer& optimizer, double start_factor, double end_factor, int64_t total_iters)
     : LRScheduler(optimizer), start_factor_(start_factor), end_factor_(end_factor), total_iters_(total_iters) {
     if (!(start_factor >= 0.0 && start_factor <= 1.0))
-        throw std::invalid_argument("LinearLR: start_factor must be between 0 and 1, got " + format_value(start_factor));
+        throw std::invalid_argument("LinearLR: start_factor must be between 0 and 1, got " + format_number(start_factor));
     if (!(end_factor >= 0.0 && end_factor <= 1.0))
-        throw std::invalid_argument("LinearLR: end_factor must be between 0 and 1, got " + format_value(end_factor));
+        throw std::invalid_argument("LinearLR: end_factor must be between 0 and 1, got " + format_number(end_factor));
     if (total_iters < 0)
         throw std::invalid_argument("LinearLR: total_iters must be >= 0, got " + std::to_string(total_iters));
     start();
@@ -123,12 +116,12 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, OneCycleLROptions options)
     const OneCycleLROptions& o = options_;
     auto positive = [](double v) { return v > 0.0 && std::isfinite(v); };
     if (!(o.pct_start >= 0.0 && o.pct_start <= 1.0))
-        throw std::invalid_argument("OneCycleLR: expected pct_start between 0 and 1, got " + format_value(o.pct_start));
+        throw std::invalid_argument("OneCycleLR: expected pct_start between 0 and 1, got " + format_number(o.pct_start));
     if (o.anneal_strategy != "cos" && o.anneal_strategy != "linear")
         throw std::invalid_argument("OneCycleLR: anneal_strategy must be 'cos' or 'linear', got '" + o.anneal_strategy + "'");
     if (!positive(o.div_factor) || !positive(o.final_div_factor))
         throw std::invalid_argument("OneCycleLR: div_factor and final_div_factor must be positive and finite, got " +
-                                    format_value(o.div_factor) + " and " + format_value(o.final_div_factor));
+                                    format_number(o.div_factor) + " and " + format_number(o.final_div_factor));
     const auto total = static_cast<double>(total_steps_);
     enum { kInitial = 0, kMax = 1, kMin = 2 };
     if (o.three_phase)
@@ -140,7 +133,7 @@ OneCycleLR::OneCycleLR(Optimizer& optimizer, OneCycleLROptions options)
     std::vector<double> initial_lrs;
     for (double max_lr : per_group(o.max_lr, "OneCycleLR", "max_lr")) {
         if (!(max_lr >= 0.0 && std::isfinite(max_lr)))
-            throw std::invalid_argument("OneCycleLR: max_lr must be finite and >= 0, got " + format_value(max_lr));
+            throw std::invalid_argument("OneCycleLR: max_lr must be finite and >= 0, got " + format_number(max_lr));
         const double initial = max_lr / o.div_factor;
         initial_lrs.push_back(initial);
         lr_anchors_.push_back({initial, max_lr, initial / o.final_div_factor});
@@ -238,7 +231,7 @@ ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, ReduceLROnPlateauOpti
     : optimizer_(optimizer), options_(std::move(options)) {
     const ReduceLROnPlateauOptions& o = options_;
     if (!(o.factor < 1.0 && std::isfinite(o.factor)))
-        throw std::invalid_argument("ReduceLROnPlateau: factor must be < 1.0, got " + format_value(o.factor));
+        throw std::invalid_argument("ReduceLROnPlateau: factor must be < 1.0, got " + format_number(o.factor));
     if (o.mode != "min" && o.mode != "max")
         throw std::invalid_argument("ReduceLROnPlateau: mode must be 'min' or 'max', got '" + o.mode + "'");
     if (o.threshold_mode != "rel" && o.threshold_mode != "abs")
@@ -249,7 +242,7 @@ ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, ReduceLROnPlateauOpti
                                     std::to_string(o.patience) + " and " + std::to_string(o.cooldown));
     if (!std::isfinite(o.threshold) || !std::isfinite(o.eps))
         throw std::invalid_argument("ReduceLROnPlateau: threshold and eps must be finite, got " +
-                                    format_value(o.threshold) + " and " + format_value(o.eps));
+                                    format_number(o.threshold) + " and " + format_number(o.eps));
     const std::size_t groups = optimizer.param_group_count();
     if (o.min_lr.size() != 1 && o.min_lr.size() != groups)
         throw std::invalid_argument("ReduceLROnPlateau: expected " + std::to_string(groups) + " min_lrs, got " +
@@ -257,7 +250,7 @@ ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, ReduceLROnPlateauOpti
     for (std::size_t g = 0; g < groups; ++g) {
         const double min_lr = o.min_lr.size() == 1 ? o.min_lr[0] : o.min_lr[g];
         if (!(min_lr >= 0.0 && std::isfinite(min_lr)))
-            throw std::invalid_argument("ReduceLROnPlateau: min_lr must be finite and >= 0, got " + format_value(min_lr));
+            throw std::invalid_argument("ReduceLROnPlateau: min_lr must be finite and >= 0, got " + format_number(min_lr));
         min_lrs_.push_back(min_lr);
     }
     best_ = o.mode == "min" ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();

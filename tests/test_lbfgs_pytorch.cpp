@@ -61,7 +61,7 @@ TEST_CASE("LBFGS follows torch.optim.LBFGS on Rosenbrock, with and without stron
     }
 }
 
-TEST_CASE("LBFGS: the history round-trips through state_dict; bad closures and options are refused and change nothing") {
+TEST_CASE("LBFGS: the history round-trips through state_dict, and bad closures and options are refused and change nothing") {
     auto make_params = [] {
         return std::pair{tg::tensor({-1.2, 1.0, -0.5, 0.8}, {.dtype = tg::kFloat64, .requires_grad = true}),
                          tg::tensor({1.3, -0.7}, {.dtype = tg::kFloat64, .requires_grad = true})};

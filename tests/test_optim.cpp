@@ -263,7 +263,7 @@ TEST_CASE("a step that fails at the third parameter's gradient changes nothing, 
     }
 }
 
-TEST_CASE("after Module::to, a step names the optimizer, the parameter and the remedy; load_state_dict converts the state") {
+TEST_CASE("after Module::to, a step names the optimizer, the parameter and the remedy, and load_state_dict converts the state") {
     for (const auto& [name, make] : every_optimizer()) {
         CAPTURE(name);
         Tensor a = tg::tensor({1.0, 2.0}, {.requires_grad = true});

@@ -214,6 +214,9 @@ public:
     const Options& options(std::size_t group = 0) const { return *groups_.at(group).options; }
     // The options a group added without its own takes.
     const Options& default_options() const { return defaults_; }
+    bool has_momentum() const override {
+        return requires(Options o) { o.momentum; } || requires(Options o) { o.beta1; };
+    }
     void add_param_group(Group group) {
         if (!group.options) group.options = defaults_;
         group.options->check(checker(groups_.size()));
@@ -236,9 +239,6 @@ protected:
     double group_lr(std::size_t group) const override { return groups_[group].options->lr; }
     void store_group_lr(std::size_t group, double lr) override { groups_[group].options->lr = lr; }
     void check_group(std::size_t group) const override { groups_[group].options->check(checker(group)); }
-    bool has_momentum() const override {
-        return requires(Options o) { o.momentum; } || requires(Options o) { o.beta1; };
-    }
     std::optional<double> group_momentum(std::size_t group) const override {
         const Options& o = *groups_[group].options;
         if constexpr (requires { o.momentum; }) return o.momentum;

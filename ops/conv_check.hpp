@@ -18,6 +18,14 @@ kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape&
 // where the reference loops only visit the taps inside the input; no network pads that much.
 bool use_fast_kernels(const Tensor& x, const kernels::ConvGeometry& g);
 
+// PyTorch's layout rule for conv2d (mkldnn_conv_use_channels_last): channels-last when the input
+// or the weight suggests channels-last, row-major otherwise.
+MemoryFormat conv2d_memory_format(const Tensor& x, const Tensor& w);
+
+// A convolution's result or gradient `t` in `format`: recorded (contiguous) under create_graph,
+// else a plain copy, or `t` itself when it already is.
+Tensor in_memory_format(const Tensor& t, MemoryFormat format);
+
 // Runs a convolution's backend call. The checks leave oneDNN nothing to refuse; should it refuse
 // anyway, its dnnl::error becomes a std::runtime_error naming `op` and the geometry.
 [[noreturn]] void rethrow_backend_error(const char* op, const kernels::ConvGeometry& g);

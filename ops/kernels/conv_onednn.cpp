@@ -139,7 +139,7 @@ struct ReorderEntry {
     Step reorder;
 };
 
-enum class Kind : int64_t { Forward, BackwardData, BackwardWeights, ToChannelsLast };
+enum class Kind : int64_t { Forward, BackwardData, BackwardWeights, ToChannelsLast, ToRowMajor };
 
 // Every number a primitive depends on, and which primitive it is. That includes the thread count:
 // oneDNN splits the work across threads once, when it builds a primitive, and every run of it
@@ -226,18 +226,25 @@ memory primitive_weights(const Tensor& w, const ConvGeometry& g, const memory::d
 
 }  // namespace
 
-Tensor to_channels_last(const Tensor& t) {
-    if (t.is_contiguous(MemoryFormat::ChannelsLast)) return t.detach();
-    // A strided view is first made row-major, then reordered by oneDNN (parallel, vectorized).
-    const Tensor src = as_contiguous(t);
+Tensor to_memory_format(const Tensor& t, MemoryFormat format) {
+    if (t.is_contiguous(format)) {
+        // Size-1 dimensions make a tensor dense in both formats; their strides say which one it
+        // suggests (suggest_memory_format), so they are set to the format's own.
+        const Strides canonical = format == MemoryFormat::ChannelsLast ? channels_last_strides(t.shape()) : contiguous_strides(t.shape());
+        return t.strides() == canonical ? t.detach() : as_strided(t.detach(), t.shape(), canonical);
+    }
+    if (t.dtype() != kFloat32 || t.dim() != 4) return as_contiguous(t, format);
+    // A strided view is first made dense, then reordered by oneDNN (parallel, vectorized).
+    const Tensor src = t.is_contiguous(MemoryFormat::ChannelsLast) ? t : as_contiguous(t);
     const Shape& s = src.shape();
-    const Key key{static_cast<int64_t>(Kind::ToChannelsLast), s[0], s[1], s[2], s[3], get_num_threads()};
-    const ReorderEntry& e = cache<ReorderEntry>().get(key, [&] {
-        return ReorderEntry{make_reorder({{s[0], s[1], s[2], s[3]}, f32, tag::nchw}, activation_md(s[0], s[1], s[2], s[3]))};
-    });
-    Tensor out = empty(s, MemoryFormat::ChannelsLast);
-    e.reorder.run({{DNNL_ARG_FROM, memory({{s[0], s[1], s[2], s[3]}, f32, tag::nchw}, cpu_engine(), src.data_ptr())},
-                   {DNNL_ARG_TO, memory(activation_md(s[0], s[1], s[2], s[3]), cpu_engine(), out.data_ptr())}});
+    const bool to_nhwc = format == MemoryFormat::ChannelsLast;
+    const memory::desc from({s[0], s[1], s[2], s[3]}, f32, to_nhwc ? tag::nchw : tag::nhwc);
+    const memory::desc to({s[0], s[1], s[2], s[3]}, f32, to_nhwc ? tag::nhwc : tag::nchw);
+    const Kind kind = to_nhwc ? Kind::ToChannelsLast : Kind::ToRowMajor;
+    const Key key{static_cast<int64_t>(kind), s[0], s[1], s[2], s[3], get_num_threads()};
+    const ReorderEntry& e = cache<ReorderEntry>().get(key, [&] { return ReorderEntry{make_reorder(from, to)}; });
+    Tensor out = empty(s, format);
+    e.reorder.run({{DNNL_ARG_FROM, memory(from, cpu_engine(), src.data_ptr())}, {DNNL_ARG_TO, memory(to, cpu_engine(), out.data_ptr())}});
     return out;
 }
 

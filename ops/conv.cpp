@@ -43,11 +43,6 @@ MemoryFormat conv2d_memory_format(const Tensor& x, const Tensor& w) {
     return channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
 }
 
-Tensor in_memory_format(const Tensor& t, MemoryFormat format) {
-    if (is_grad_enabled()) return contiguous(t, format);
-    return kernels::to_memory_format(t, format);
-}
-
 bool use_fast_kernels(const Tensor& x, const kernels::ConvGeometry& g) {
     return !is_reference(choose_kernels(x.dtype())) && g.pad_h <= g.H && g.pad_w <= g.W;
 }

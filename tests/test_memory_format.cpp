@@ -126,6 +126,29 @@ TEST_CASE("conv2d is channels-last iff the input or the weight is; conv_transpos
     }
 }
 
+TEST_CASE("conv2d reads channels-last weights in place, grouped and depthwise too, with the same values") {
+    tg::Generator gen(8);
+    const Tensor x = tg::randn({2, 4, 6, 6}, gen);
+    for (const int64_t groups : {1, 2, 4}) {
+        CAPTURE(groups);
+        const Tensor w = tg::randn({8, 4 / groups, 3, 3}, gen), b = tg::randn({8}, gen);
+        Tensor wr = w.detach().requires_grad_(), wl = in_format(w, MemoryFormat::ChannelsLast, true);
+        Tensor xr = x.detach().requires_grad_(), xl = x.detach().requires_grad_();
+        const Tensor yr = tg::conv2d(xr, wr, b, {.padding = 1, .groups = groups});
+        const Tensor yl = tg::conv2d(xl, wl, b, {.padding = 1, .groups = groups});
+        // With one channel per group a row-major weight is channels-last too, and contiguous(ChannelsLast)
+        // leaves it as it is, as PyTorch's does: its strides suggest row-major.
+        CHECK(layout_of(yl) == (groups == 4 ? MemoryFormat::Contiguous : MemoryFormat::ChannelsLast));
+        CHECK(tg::max_abs_diff(yl, yr) == 0.0);
+        const Tensor g = tg::randn(yr.shape(), gen);
+        yr.backward(g);
+        yl.backward(g);
+        CHECK(tg::max_abs_diff(xl.grad(), xr.grad()) == 0.0);
+        CHECK(tg::max_abs_diff(wl.grad(), wr.grad()) == 0.0);
+        CHECK(wl.grad().is_contiguous(MemoryFormat::ChannelsLast));  // with one channel per group, also row-major
+    }
+}
+
 TEST_CASE("conv2d's gradients come back in the input's and the weight's layouts, with the same values in either") {
     const ConvCase c;
     tg::Generator gen(4);

@@ -3,8 +3,8 @@
 // backward_weights). Activations are NHWC in memory (tapegrad's channels-last), because oneDNN's
 // brgconv kernels for NHWC run twice as fast here as its NCHW path (docs/measured.md); the output
 // is channels-last too, so a stack of channels-last convolutions never reorders. Weights are read
-// as OIHW (a channels-last weight is copied first) and reordered to whatever blocked layout each
-// primitive prefers. Primitives are built once per shape and kept in a thread-safe cache.
+// as OIHW or, channels-last, as OHWI (any other layout is copied to OIHW first), and reordered to
+// whatever blocked layout each primitive prefers; weight gradients come out OIHW. Primitives are built once per shape and kept in a thread-safe cache.
 #include <cstddef>
 
 #include "engine/tensor.hpp"

@@ -72,7 +72,7 @@ Tensor class_labels(int64_t n, int64_t classes, Generator& gen) {
 
 void register_models() {
     const auto identity = [](const Tensor& t) { return t; };
-    register_model("model resnet18 step b32 3x32x32", MemoryFormat::Contiguous, [identity](Generator& gen) {
+    register_model("model resnet18 step b32 3x32x32", MemoryFormat::ChannelsLast, [identity](Generator& gen) {
         return ModelStep{models::resnet18(10, gen), nullptr, input({32, 3, 32, 32}, MemoryFormat::Contiguous, false),
                          class_labels(32, 10, gen), identity};
     });

@@ -85,19 +85,22 @@ ConvTranspose2dOptions transpose_options(const kernels::ConvGeometry& g) {
             .dilation = {g.dilation_h, g.dilation_w}};
 }
 
+// The fast kernels' activations: NHWC memory.
+Tensor nhwc(const Tensor& t) { return kernels::to_memory_format(t, MemoryFormat::ChannelsLast); }
+
 // The three convolutions of geometry g, on the fast or the reference kernels, for op `op`.
 Tensor conv_forward(const char* op, const Tensor& x, const Tensor& w, const kernels::ConvGeometry& g, bool fast) {
-    if (fast) return run_backend(op, g, [&] { return kernels::conv2d_forward_fast(kernels::to_memory_format(x, MemoryFormat::ChannelsLast), w, Tensor(), g); });
+    if (fast) return run_backend(op, g, [&] { return kernels::conv2d_forward_fast(nhwc(x), w, Tensor(), g); });
     return dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(x, w, Tensor(), g); });
 }
 Tensor conv_input_grad(const char* op, const Tensor& dout, const Tensor& w, const kernels::ConvGeometry& g, bool fast) {
-    if (fast) return run_backend(op, g, [&] { return kernels::conv2d_backward_data_fast(kernels::to_memory_format(dout, MemoryFormat::ChannelsLast), w, g); });
+    if (fast) return run_backend(op, g, [&] { return kernels::conv2d_backward_data_fast(nhwc(dout), w, g); });
     return dispatch(dout.dtype(), [&]<class T>() { return kernels::conv2d_backward_data_reference<T>(dout, w, g); });
 }
 Tensor conv_weight_grad(const char* op, const Tensor& x, const Tensor& dout, const kernels::ConvGeometry& g, bool fast) {
     if (fast)
         return run_backend(op, g, [&] {
-            return kernels::conv2d_backward_weights_fast(kernels::to_memory_format(x, MemoryFormat::ChannelsLast), kernels::to_memory_format(dout, MemoryFormat::ChannelsLast), g, false).weight;
+            return kernels::conv2d_backward_weights_fast(nhwc(x), nhwc(dout), g, false).weight;
         });
     return dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_backward_weights_reference<T>(x, dout, g); });
 }

@@ -387,6 +387,18 @@ std::vector<std::pair<std::string, Module*>> Module::named_modules() {
     return out;
 }
 
+namespace {
+// Points `t` at `converted`'s elements in place, so that every holder of this tensor (the layer's
+// `weight` member, the module's list, a tied layer) sees the converted one.
+void replace_elements(const Tensor& t, const Tensor& converted) {
+    TensorImpl& impl = *t.impl();
+    impl.storage = converted.impl()->storage;
+    impl.data = converted.impl()->data;
+    impl.strides = converted.strides();
+    impl.dtype = converted.dtype();
+}
+}  // namespace
+
 Module& Module::apply(const std::function<void(Module&)>& fn) {
     std::vector<const Module*> done;  // a child registered under two names runs once, as PyTorch's children()
     for (auto& [name, child] : children_) {
@@ -410,14 +422,21 @@ Module& Module::to(DType dtype) {
         if (t.dtype() == dtype || !is_floating_point(t.dtype())) continue;
         Tensor converted = empty(t.shape(), t.suggest_memory_format(), {.dtype = dtype});
         copy_into(converted, t);
-        // Rewritten in place, so that every holder of this tensor (the layer's `weight` member,
-        // the module's list, a tied layer) sees the converted one.
-        TensorImpl& impl = *t.impl();
-        impl.storage = converted.impl()->storage;
-        impl.data = converted.impl()->data;
-        impl.strides = converted.strides();
-        impl.dtype = dtype;
-        impl.grad.reset();
+        replace_elements(t, converted);
+        t.impl()->grad.reset();
+    }
+    return *this;
+}
+
+Module& Module::to(MemoryFormat format) {
+    NoGradGuard no_grad;
+    NamedTensors all = named_parameters();
+    for (auto& entry : named_buffers()) all.push_back(entry);
+    for (auto& [name, t] : all) {
+        if (t.dim() != 4 || t.is_contiguous(format)) continue;  // also a parameter shared by two layers, met twice
+        replace_elements(t, t.contiguous(format));
+        Tensor grad = t.grad();
+        if (grad.defined() && grad.dim() == 4) replace_elements(grad, grad.contiguous(format));
     }
     return *this;
 }

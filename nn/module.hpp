@@ -122,6 +122,10 @@ public:
     // dtype. The layers' own handles see the new tensors, and accumulated gradients are dropped.
     // Build an optimizer after converting.
     Module& to(DType dtype);
+    // Stores every 4-D parameter and buffer, and its accumulated gradient, in `format`, in place
+    // (PyTorch's model.to(memory_format=torch.channels_last)). With channels-last weights,
+    // conv2d's outputs are channels-last too, whatever the input's layout.
+    Module& to(MemoryFormat format);
 
     // Training mode switches dropout and batch norm; it propagates to every descendant.
     virtual void train(bool on = true);

@@ -21,6 +21,7 @@
 #include "nn/normalization.hpp"
 #include "nn/optim.hpp"
 #include "nn/report.hpp"
+#include "nn/safetensors.hpp"
 #include "nn/scheduler.hpp"
 #include "nn/serialize.hpp"
 #include "ops/activation.hpp"

@@ -37,19 +37,31 @@ struct ModelStep {
 
 using Builder = std::function<ModelStep(Generator&)>;
 
-void register_model(const std::string& name, Builder build) {
+void register_model_step(const std::string& name, Builder build, MemoryFormat format) {
     auto step = std::make_shared<std::optional<ModelStep>>();
-    timed(benchmark::RegisterBenchmark((name + "/train step").c_str(), [step, build](benchmark::State& state) {
+    timed(benchmark::RegisterBenchmark((name + "/train step").c_str(), [step, build, format](benchmark::State& state) {
         if (!*step) {
             Generator gen(0);
             ModelStep& s = step->emplace(build(gen));
+            s.model->to(format);
+            s.x = s.x.contiguous(format);
             s.model->train();
             s.optimizer = std::make_unique<nn::AdamW>(s.model->parameters(), nn::AdamWOptions{.lr = 1e-3, .weight_decay = 1e-2});
             s.run();
         }
         for (auto _ : state) (*step)->run();
-        state.SetLabel("input row-major");
+        state.SetLabel(format == MemoryFormat::ChannelsLast ? "channels-last" : "row-major");
     }));
+}
+
+// Each model in both layouts: "<name>" in the one measured faster for it (docs/performance.md,
+// "Memory format"), the row pytorch_reference.py compares with PyTorch's faster layout, and
+// "<name> row-major" or "<name> channels-last" in the other. Channels-last is model.to(ChannelsLast)
+// and a channels-last input, as pytorch_reference.py's channels_last side.
+void register_model(const std::string& name, MemoryFormat faster, Builder build) {
+    const MemoryFormat other = faster == MemoryFormat::ChannelsLast ? MemoryFormat::Contiguous : MemoryFormat::ChannelsLast;
+    register_model_step(name, build, faster);
+    register_model_step(name + (other == MemoryFormat::ChannelsLast ? " channels-last" : " row-major"), build, other);
 }
 
 Tensor class_labels(int64_t n, int64_t classes, Generator& gen) {
@@ -60,15 +72,15 @@ Tensor class_labels(int64_t n, int64_t classes, Generator& gen) {
 
 void register_models() {
     const auto identity = [](const Tensor& t) { return t; };
-    register_model("model resnet18 step b32 3x32x32", [identity](Generator& gen) {
+    register_model("model resnet18 step b32 3x32x32", MemoryFormat::ChannelsLast, [identity](Generator& gen) {
         return ModelStep{models::resnet18(10, gen), nullptr, input({32, 3, 32, 32}, MemoryFormat::Contiguous, false),
                          class_labels(32, 10, gen), identity};
     });
-    register_model("model mobilenet_v2 step b32 3x32x32", [identity](Generator& gen) {
+    register_model("model mobilenet_v2 step b32 3x32x32", MemoryFormat::ChannelsLast, [identity](Generator& gen) {
         return ModelStep{std::make_shared<models::MobileNetV2>(10, gen), nullptr,
                          input({32, 3, 32, 32}, MemoryFormat::Contiguous, false), class_labels(32, 10, gen), identity};
     });
-    register_model("model unet w16 step b8 3x64x64", [](Generator& gen) {
+    register_model("model unet w16 step b8 3x64x64", MemoryFormat::Contiguous, [](Generator& gen) {
         // Per-pixel logits [8,3,64,64] as rows [8*64*64, 3], as pytorch_reference.py does.
         const auto rows = [](const Tensor& out) { return out.permute({0, 2, 3, 1}).reshape({-1, out.size(1)}); };
         return ModelStep{std::make_shared<models::UNet>(3, 3, 16, gen), nullptr,

@@ -35,18 +35,22 @@ std::shared_ptr<nn::Sequential> small_cnn(Generator& gen) {
         make_shared<nn::Dropout>(0.5), make_shared<nn::Linear>(128, 10, gen)});
 }
 
-// Plain: the step as a user writes it. Profiled: each step under its own tg::Profiler (the cost of
-// --profile; with the profiler off it must cost nothing measurable). Unfused: the model's layers
-// called one by one instead of through Sequential, which fuses adjacent layers (nn/layers.cpp):
-// what the fusions save.
-enum class StepMode { Plain, Profiled, Unfused };
+// Plain: the step as a user writes it, opted in to channels-last (model.to(ChannelsLast) and a
+// channels-last input, as pytorch_reference.py's channels_last side). RowMajor: the same step in
+// the default layout, where every convolution reorders its activations to NHWC and back (the
+// default's cost). Profiled: each step under its own tg::Profiler (the cost of --profile; with the
+// profiler off it must cost nothing measurable). Unfused: the model's layers called one by one
+// instead of through Sequential, which fuses adjacent layers (nn/layers.cpp): what the fusions save.
+enum class StepMode { Plain, RowMajor, Profiled, Unfused };
 
 void run_step(benchmark::State& state, StepMode mode) {
     Generator gen(0);
     auto model = small_cnn(gen);
     model->train();
+    const MemoryFormat format = mode == StepMode::RowMajor ? MemoryFormat::Contiguous : MemoryFormat::ChannelsLast;
+    model->to(format);
     nn::AdamW optimizer(model->parameters(), {.lr = 1e-3, .weight_decay = 1e-2});
-    const Tensor x = input({64, 3, 32, 32}, MemoryFormat::Contiguous, false);
+    const Tensor x = input({64, 3, 32, 32}, format, false);
     std::vector<int64_t> labels(64);
     for (auto& l : labels) l = static_cast<int64_t>(gen.below(10));
     auto forward = [&] {
@@ -63,9 +67,10 @@ void run_step(benchmark::State& state, StepMode mode) {
         loss.backward();
         optimizer.step();
     }
-    state.SetLabel(mode == StepMode::Profiled ? "input row-major, profiler on"
-                   : mode == StepMode::Unfused ? "input row-major, layers unfused"
-                                               : "input row-major");
+    state.SetLabel(mode == StepMode::RowMajor   ? "row-major"
+                   : mode == StepMode::Profiled ? "channels-last, profiler on"
+                   : mode == StepMode::Unfused  ? "channels-last, layers unfused"
+                                                : "channels-last");
 }
 
 // The step's layers one by one, at their shapes in the step, in the layout each gets there: where
@@ -115,6 +120,7 @@ void register_layers() {
 
 void register_smallcnn() {
     timed(benchmark::RegisterBenchmark("smallcnn step b64/train step", run_step, StepMode::Plain));
+    timed(benchmark::RegisterBenchmark("smallcnn step b64 row-major/train step", run_step, StepMode::RowMajor));
     timed(benchmark::RegisterBenchmark("smallcnn step b64 profiled/train step", run_step, StepMode::Profiled));
     timed(benchmark::RegisterBenchmark("smallcnn step b64 unfused/train step", run_step, StepMode::Unfused));
     register_layers();

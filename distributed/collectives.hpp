@@ -110,6 +110,14 @@ private:
 
 // MPI counts are ints: a larger message is refused here rather than truncated.
 int mpi_count(int64_t n, const char* what);
-inline MPI_Datatype mpi_type(DType dtype) { return dtype == kFloat32 ? MPI_FLOAT : MPI_DOUBLE; }
+inline MPI_Datatype mpi_type(DType dtype) {
+    switch (dtype) {
+        case kFloat32: return MPI_FLOAT;
+        case kFloat64: return MPI_DOUBLE;
+        case kInt64: return MPI_INT64_T;
+        case kInt32: return MPI_INT32_T;
+    }
+    return MPI_DATATYPE_NULL;
+}
 
 }  // namespace tapegrad::distributed::detail

@@ -200,8 +200,9 @@ void ProcessGroup::broadcast(const std::vector<Tensor>& tensors, int root, Chann
         throw std::invalid_argument("broadcast: root rank " + std::to_string(root) + " is not in [0, " +
                                     std::to_string(size_) + ")");
     if (size_ == 1) return;
-    // One message per dtype: every tensor of that dtype, end to end.
-    for (DType dtype : {kFloat32, kFloat64}) {
+    // One message per dtype: every tensor of that dtype, end to end (integer buffers too, such as
+    // BatchNorm's num_batches_tracked).
+    for (DType dtype : {kFloat32, kFloat64, kInt64, kInt32}) {
         std::vector<Tensor> picked;
         std::vector<Shape> shapes;
         for (const Tensor& t : tensors)

@@ -42,10 +42,11 @@ Tensor SyncBatchNorm::forward(const Tensor& x) {
     if (config.affine) y = y * weight.view({1, channels, 1, 1}) + bias.view({1, channels, 1, 1});
     if (config.track_running_stats) {
         NoGradGuard no_grad;
-        const double m = config.momentum;
+        const double m = next_batch_momentum();
         // PyTorch's update: the unbiased variance of all ranks' values together.
         copy_into(running_mean, running_mean * (1 - m) + mean.detach().view({channels}) * m);
         copy_into(running_var, running_var * (1 - m) + var.detach().view({channels}) * (m * total / (total - 1)));
+        count_batch();
     }
     return y;
 }

@@ -24,6 +24,13 @@ bool can_reuse(const Tensor& buffer) {
            is_dense(buffer);
 }
 
+// The layout a leaf's .grad() gets: the leaf's memory format where the leaf is dense in it,
+// row-major otherwise.
+MemoryFormat leaf_layout(const Tensor& leaf) {
+    const MemoryFormat format = leaf.suggest_memory_format();
+    return leaf.is_contiguous(format) ? format : MemoryFormat::Contiguous;
+}
+
 }  // namespace
 
 void accumulate(Tensor& sum, Tensor g) {
@@ -40,8 +47,11 @@ void LeafJournal::commit(const std::shared_ptr<TensorImpl>& leaf, Tensor g) {
     std::shared_ptr<TensorImpl> before = leaf->grad;
     // g becomes the leaf's own buffer: reused only when nothing else holds it (PyTorch's
     // AccumulateGrad steals it then), else a copy, recorded under create_graph so that .grad() is
-    // a differentiable function of the parameters.
+    // a differentiable function of the parameters. A first gradient takes the leaf's layout
+    // (PyTorch's layout contract): a channels-last parameter gets a channels-last .grad().
+    const MemoryFormat layout = leaf_layout(Tensor(leaf));
     if (before) accumulate(g, Tensor(before));
+    else if (!g.is_contiguous(layout)) g = contiguous(g, layout);
     else if (!can_reuse(g)) g = clone(g);
     commits_.push_back({leaf, std::move(before), g.impl_ptr()});
     leaf->grad = g.impl_ptr();

@@ -60,15 +60,35 @@ bool Tensor::is_contiguous(MemoryFormat format) const {
             if (s[i] != 1 && st[i] != want[i]) return false;
         return true;
     }
+    if (numel() == 0) return true;  // as PyTorch: an empty tensor is row-major whatever its strides
     const Strides want = contiguous_strides(s);
     for (std::size_t i = 0; i < s.size(); ++i)
         if (s[i] != 1 && st[i] != want[i]) return false;
     return true;
 }
 
+namespace {
+// PyTorch's is_channels_last_strides_2d_s4 (c10/core/MemoryFormat.h): the strides grow in C, W, H,
+// N order. Ambiguous cases fall back to row-major, as there: a zero channel stride, an empty
+// dimension, and N111-like tensors whose batch stride equals the channel stride. A size-1
+// dimension does not multiply the next minimum, which tells [N,1,H,1] channels-last ([H,1,1,1])
+// from row-major ([H,H,1,1]).
+bool has_channels_last_strides(const Shape& s, const Strides& st) {
+    if (s.size() != 4 || st[1] == 0) return false;
+    int64_t min = 0;
+    for (const std::size_t d : {1, 3, 2, 0}) {
+        if (s[d] == 0 || st[d] < min) return false;
+        if (d == 0 && min == st[1]) return false;
+        min = s[d] > 1 ? st[d] * s[d] : st[d];
+    }
+    return true;
+}
+}  // namespace
+
+Tensor Tensor::to(MemoryFormat format) const { return contiguous(format); }
+
 MemoryFormat Tensor::suggest_memory_format() const {
-    if (dim() == 4 && !is_contiguous() && is_contiguous(MemoryFormat::ChannelsLast)) return MemoryFormat::ChannelsLast;
-    return MemoryFormat::Contiguous;
+    return has_channels_last_strides(shape(), strides()) ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
 }
 
 template <class T>

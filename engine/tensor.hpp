@@ -59,8 +59,10 @@ public:
     int64_t numel() const { return numel_of(shape()); }
     DType dtype() const { return checked().dtype; }
     bool is_contiguous(MemoryFormat format = MemoryFormat::Contiguous) const;
-    // The memory format the tensor is dense in: ChannelsLast only for 4-D channels-last tensors
-    // that are not also row-major.
+    // PyTorch's suggest_memory_format: ChannelsLast for a 4-D tensor whose strides run in N,H,W,C
+    // order (dense or not: a slice of a channels-last tensor stays channels-last), with PyTorch's
+    // tie rules for size-1 dimensions; Contiguous otherwise. Ops that propagate a layout (conv2d,
+    // pooling, batch_norm, elementwise ops) give their outputs the format their inputs suggest.
     MemoryFormat suggest_memory_format() const;
 
     void* data_ptr() const { return checked().data; }
@@ -110,6 +112,9 @@ public:
     Tensor clone() const;
     Tensor contiguous(MemoryFormat format = MemoryFormat::Contiguous) const;
     Tensor to(DType dtype) const;
+    // The same elements in `format`'s layout: this tensor when it already is, else a copy
+    // (PyTorch's x.to(memory_format=...)); the same as contiguous(format).
+    Tensor to(MemoryFormat format) const;
     Tensor reshape(const Shape& shape) const;
     Tensor view(const Shape& shape) const;
     Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;

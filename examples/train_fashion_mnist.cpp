@@ -272,6 +272,9 @@ int train(const Flags& flags, const Job& job, const BatchNormFactory& batch_norm
 
     tg::Generator gen(flags.seed);
     auto model = std::make_shared<SmallCNN>(gen, flags.seed, batch_norm);
+    // PyTorch's model.to(memory_format=torch.channels_last): the convolutions and the layers after
+    // them run on NHWC memory with no reorders around each convolution (docs/performance.md).
+    model->to(tg::MemoryFormat::ChannelsLast);
     auto options = nn::AdamW::defaults();
     options.lr = flags.lr;
     nn::AdamW optimizer(model->parameters(), options);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -129,6 +130,18 @@ void write_file_atomically(const std::string& who, const std::string& path, std:
         const int error = errno;
         give_up("renaming " + tmp + " to " + target, error);
     }
+}
+
+std::string shape_problem(const Shape& shape) {
+    constexpr int64_t kMaxDim = int64_t{1} << 40;
+    uint64_t extent = 1;
+    for (int64_t dim : shape) {
+        if (dim < 0 || dim > kMaxDim) return "has an invalid dimension " + std::to_string(dim);
+        if (dim > 0 && extent > static_cast<uint64_t>(kMaxDim / dim))
+            return "has dimensions " + tapegrad::to_string(shape) + " whose product is too large";
+        extent *= static_cast<uint64_t>(std::max<int64_t>(dim, 1));
+    }
+    return "";
 }
 
 }  // namespace tapegrad::nn::detail

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/shape.hpp"
+
 namespace tapegrad::nn::detail {
 
 // The bytes of the regular file at `path`. A directory, a device or a pipe, a missing or
@@ -20,5 +22,11 @@ std::vector<uint8_t> read_whole_file(const std::string& who, const std::string& 
 // flushed to disk and renamed over `path`. On any failure the temporary is removed and `path` is
 // as it was (absent, or its old content); a `path` that is a directory is refused first.
 void write_file_atomically(const std::string& who, const std::string& path, std::string_view bytes);
+
+// Why a shape read from a file cannot be a tensor's, or "" when it can: the tensors' own limit,
+// every dimension in [0, 2^40] and their product (counting empty dimensions as 1, since an empty
+// tensor's strides are still the products of its other dimensions: [0, 2^32, 2^32] would
+// overflow them) at most 2^40. The caller checks the rank.
+std::string shape_problem(const Shape& shape);
 
 }  // namespace tapegrad::nn::detail

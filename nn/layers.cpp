@@ -1,6 +1,7 @@
 #include "nn/layers.hpp"
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <typeinfo>
 
@@ -133,7 +134,21 @@ BatchNorm::BatchNorm(const char* type, std::size_t ndim, int64_t num_features, B
     if (config.track_running_stats) {
         running_mean = register_buffer("running_mean", zeros({num_features}));
         running_var = register_buffer("running_var", ones({num_features}));
+        num_batches_tracked = register_buffer("num_batches_tracked", scalar_tensor(0, {.dtype = kInt64}),
+                                              scalar_tensor(0, {.dtype = kInt64}));
     }
+}
+
+double BatchNorm::next_batch_momentum() const {
+    if (config.momentum) return *config.momentum;
+    return 1.0 / (static_cast<double>(num_batches_tracked.item<int64_t>()) + 1.0);
+}
+
+void BatchNorm::count_batch() {
+    // Saturates rather than overflow on a count loaded from a file.
+    int64_t& count = *num_batches_tracked.data<int64_t>();
+    if (count < std::numeric_limits<int64_t>::max()) ++count;
+    num_batches_tracked.bump_version();
 }
 
 Tensor BatchNorm::normalize(const Tensor& x, bool then_relu) {
@@ -142,9 +157,12 @@ Tensor BatchNorm::normalize(const Tensor& x, bool then_relu) {
                                     " input, got " + describe(x));
     // Without running statistics, eval mode has nothing else to normalise with: use the batch's.
     const bool use_batch_stats = is_training() || !config.track_running_stats;
-    const tapegrad::BatchNormOptions options{.training = use_batch_stats, .momentum = config.momentum, .eps = config.eps};
-    return then_relu ? batch_norm_relu(x, running_mean, running_var, weight, bias, options)
-                     : batch_norm(x, running_mean, running_var, weight, bias, options);
+    const bool counts = is_training() && config.track_running_stats;
+    const tapegrad::BatchNormOptions options{.training = use_batch_stats, .momentum = counts ? next_batch_momentum() : 0.0, .eps = config.eps};
+    Tensor y = then_relu ? batch_norm_relu(x, running_mean, running_var, weight, bias, options)
+                         : batch_norm(x, running_mean, running_var, weight, bias, options);
+    if (counts) count_batch();
+    return y;
 }
 
 Tensor BatchNorm::forward(const Tensor& x) { return normalize(x, false); }

@@ -9,6 +9,8 @@
 // functional op's options as the designated-initialiser form,
 // nn::Conv2d(1, 64, 4, gen, {.stride = 2}). Printed (std::cout << layer), a layer shows its
 // options as libtorch's pretty_print does, with tg:: names.
+#include <optional>
+
 #include "engine/generator.hpp"
 #include "nn/module.hpp"
 #include "nn/options.hpp"
@@ -60,7 +62,9 @@ public:
 
 struct BatchNormConfig {
     double eps = 1e-5;
-    double momentum = 0.1;
+    // The weight of each training batch in the running statistics; nullopt: their cumulative
+    // average, weight 1 / num_batches_tracked (PyTorch's momentum=None).
+    std::optional<double> momentum = 0.1;
     bool affine = true;               // learnable weight (gamma, ones) and bias (beta, zeros)
     bool track_running_stats = true;  // running_mean and running_var buffers, used in eval mode
 };
@@ -75,6 +79,9 @@ public:
     void pretty_print(std::ostream& stream) const override;
     Tensor weight, bias;                // parameters, [C]
     Tensor running_mean, running_var;  // buffers, [C]
+    // Buffer, an int64 scalar: the training-mode forwards so far, as PyTorch's. A state dict
+    // without it (saved before it existed) loads and sets it to 0, as PyTorch does.
+    Tensor num_batches_tracked;
     BatchNormConfig config;
 
 protected:
@@ -82,6 +89,10 @@ protected:
     static BatchNormConfig config_of(const BatchNormOptions& options) {
         return {.eps = options.eps(), .momentum = options.momentum(), .affine = options.affine(), .track_running_stats = options.track_running_stats()};
     }
+    // The weight of the coming training batch in the running statistics.
+    double next_batch_momentum() const;
+    // Counts a training batch; called once it has gone through, so that a refused input changes nothing.
+    void count_batch();
 
 private:
     Tensor normalize(const Tensor& x, bool then_relu);

@@ -108,6 +108,15 @@ Tensor& Module::register_buffer(const std::string& name, Tensor tensor) {
     return buffers_.back().second;
 }
 
+Tensor& Module::register_buffer(const std::string& name, Tensor tensor, Tensor value_when_missing) {
+    if (!value_when_missing.defined() || value_when_missing.shape() != tensor.shape())
+        throw std::invalid_argument(type_name_ + ": buffer '" + name + "' needs a value when missing of its own shape " +
+                                    tapegrad::to_string(tensor.shape()) + ", got " + describe(value_when_missing));
+    Tensor& registered = register_buffer(name, std::move(tensor));
+    buffer_values_when_missing_.emplace_back(name, value_when_missing.detach());
+    return registered;
+}
+
 namespace {
 // The dotted path from `root` down to `target` ("block.0"), or "" when `target` is not below
 // `root`. Each module is visited once, also when shared.
@@ -149,6 +158,11 @@ void Module::collect(const std::string& prefix, NamedTensors& out, bool params, 
     if (bufs)
         for (const auto& [n, t] : buffers_) out.emplace_back(prefix + n, t);
     for (const auto& [n, c] : children_) c->collect(prefix + n + ".", out, params, bufs);
+}
+
+void Module::collect_values_when_missing(const std::string& prefix, std::map<std::string, Tensor>& out) const {
+    for (const auto& [n, t] : buffer_values_when_missing_) out.emplace(prefix + n, t);
+    for (const auto& [n, c] : children_) c->collect_values_when_missing(prefix + n + ".", out);
 }
 
 namespace {
@@ -232,20 +246,28 @@ Module::PreparedLoad Module::prepare_load(const NamedTensors& dict, bool strict)
     LoadResult& result = prepared.result;
     NamedTensors own;
     collect("", own, true, true);
+    std::map<std::string, Tensor> values_when_missing;
+    collect_values_when_missing("", values_when_missing);
+    std::vector<std::string> size_mismatches;
     for (const auto& [n, t] : own) {
         auto it = given.find(n);
         if (it == given.end()) {
-            result.missing_keys.push_back(n);
+            if (auto fallback = values_when_missing.find(n); fallback != values_when_missing.end())
+                prepared.copies.emplace_back(t, fallback->second);
+            else
+                result.missing_keys.push_back(n);
             continue;
         }
         const Tensor& src = *it->second;
         if (!src.defined())
             throw std::invalid_argument("load_state_dict: '" + n + "' is an undefined tensor in the dictionary; give it a value " +
                                         tapegrad::to_string(t.shape()) + ", as state_dict() does, or leave it out with strict=false");
-        if (src.shape() != t.shape())
-            throw std::invalid_argument("load_state_dict: size mismatch for '" + n + "': the checkpoint has " +
-                                        tapegrad::to_string(src.shape()) +
-                                        ", the model has " + tapegrad::to_string(t.shape()));
+        if (src.shape() != t.shape()) {
+            size_mismatches.push_back("size mismatch for '" + n + "': the checkpoint has " + tapegrad::to_string(src.shape()) +
+                                      ", the model has " + tapegrad::to_string(t.shape()));
+            given.erase(it);
+            continue;
+        }
         if (is_floating_point(t.dtype()) || src.dtype() == t.dtype()) {
             prepared.copies.emplace_back(t, src);
         } else {
@@ -260,16 +282,20 @@ Module::PreparedLoad Module::prepare_load(const NamedTensors& dict, bool strict)
         given.erase(it);
     }
     for (const auto& [n, _] : given) result.unexpected_keys.push_back(n);
-    if (strict && (!result.missing_keys.empty() || !result.unexpected_keys.empty())) {
-        auto join = [](const std::vector<std::string>& keys) {
-            std::string s;
-            for (const auto& k : keys) s += (s.empty() ? "" : ", ") + k;
-            return s.empty() ? std::string("none") : s;
-        };
-        throw std::invalid_argument("load_state_dict: keys do not match (missing: " + join(result.missing_keys) +
-                                    "; unexpected: " + join(result.unexpected_keys) +
-                                    "); pass strict=false to load the matching ones");
-    }
+    // Every problem in one message, as PyTorch's: a size mismatch is refused strict or not.
+    auto join = [](const std::vector<std::string>& items, const char* separator) {
+        std::string s;
+        for (const auto& item : items) s += (s.empty() ? "" : separator) + item;
+        return s.empty() ? std::string("none") : s;
+    };
+    const bool keys_differ = strict && (!result.missing_keys.empty() || !result.unexpected_keys.empty());
+    std::string problems;
+    if (keys_differ)
+        problems = "keys do not match (missing: " + join(result.missing_keys, ", ") + "; unexpected: " +
+                   join(result.unexpected_keys, ", ") + "); pass strict=false to load the matching ones";
+    if (!size_mismatches.empty())
+        problems += (problems.empty() ? "" : "; ") + join(size_mismatches, "; ");
+    if (!problems.empty()) throw std::invalid_argument("load_state_dict: " + problems);
     // A value that shares memory with any of the module's tensors (the module's own state_dict,
     // entries swapped between names) is copied first, so that no copy reads what another wrote.
     NoGradGuard no_grad;
@@ -361,6 +387,18 @@ std::vector<std::pair<std::string, Module*>> Module::named_modules() {
     return out;
 }
 
+namespace {
+// Points `t` at `converted`'s elements in place, so that every holder of this tensor (the layer's
+// `weight` member, the module's list, a tied layer) sees the converted one.
+void replace_elements(const Tensor& t, const Tensor& converted) {
+    TensorImpl& impl = *t.impl();
+    impl.storage = converted.impl()->storage;
+    impl.data = converted.impl()->data;
+    impl.strides = converted.strides();
+    impl.dtype = converted.dtype();
+}
+}  // namespace
+
 Module& Module::apply(const std::function<void(Module&)>& fn) {
     std::vector<const Module*> done;  // a child registered under two names runs once, as PyTorch's children()
     for (auto& [name, child] : children_) {
@@ -380,17 +418,25 @@ Module& Module::to(DType dtype) {
     NamedTensors all = named_parameters();
     for (auto& entry : named_buffers()) all.push_back(entry);
     for (auto& [name, t] : all) {
-        if (t.dtype() == dtype) continue;  // also a parameter shared by two layers, met twice
+        // The same dtype: also a parameter shared by two layers, met twice.
+        if (t.dtype() == dtype || !is_floating_point(t.dtype())) continue;
         Tensor converted = empty(t.shape(), t.suggest_memory_format(), {.dtype = dtype});
         copy_into(converted, t);
-        // Rewritten in place, so that every holder of this tensor (the layer's `weight` member,
-        // the module's list, a tied layer) sees the converted one.
-        TensorImpl& impl = *t.impl();
-        impl.storage = converted.impl()->storage;
-        impl.data = converted.impl()->data;
-        impl.strides = converted.strides();
-        impl.dtype = dtype;
-        impl.grad.reset();
+        replace_elements(t, converted);
+        t.impl()->grad.reset();
+    }
+    return *this;
+}
+
+Module& Module::to(MemoryFormat format) {
+    NoGradGuard no_grad;
+    NamedTensors all = named_parameters();
+    for (auto& entry : named_buffers()) all.push_back(entry);
+    for (auto& [name, t] : all) {
+        if (t.dim() != 4 || t.is_contiguous(format)) continue;  // also a parameter shared by two layers, met twice
+        replace_elements(t, t.contiguous(format));
+        Tensor grad = t.grad();
+        if (grad.defined() && grad.dim() == 4) replace_elements(grad, grad.contiguous(format));
     }
     return *this;
 }

@@ -5,6 +5,7 @@
 #include <concepts>
 #include <functional>
 #include <iosfwd>
+#include <map>
 #include <memory>
 #include "engine/source_location.hpp"
 #include <string>
@@ -83,6 +84,10 @@ public:
     // (nn/module_holder.hpp) fc = register_module("fc", Block(64)).
     Tensor& register_parameter(const std::string& name, Tensor tensor, bool requires_grad = true);
     Tensor& register_buffer(const std::string& name, Tensor tensor);
+    // A buffer that state dicts saved before it existed lack (BatchNorm's num_batches_tracked):
+    // load_state_dict, strict or not, sets it to `value_when_missing` where the dictionary has no
+    // entry for it, instead of reporting it missing, as PyTorch does for such a buffer.
+    Tensor& register_buffer(const std::string& name, Tensor tensor, Tensor value_when_missing);
     template <class M>
     std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
         add_child(name, module);
@@ -112,10 +117,15 @@ public:
     // two names runs once), e.g. to re-initialise
     // layers: model.apply([&](nn::Module& m) { if (auto* c = dynamic_cast<nn::Conv2d*>(&m)) ... }).
     Module& apply(const std::function<void(Module&)>& fn);
-    // Converts every parameter and buffer to `dtype` in place (PyTorch's model.double() /
-    // model.to(torch.float64)): the layers' own handles see the new tensors, and accumulated
-    // gradients are dropped. Build an optimizer after converting.
+    // Converts every floating-point parameter and buffer to `dtype` in place (PyTorch's
+    // model.double() / model.to(torch.float64)); integer buffers (num_batches_tracked) keep their
+    // dtype. The layers' own handles see the new tensors, and accumulated gradients are dropped.
+    // Build an optimizer after converting.
     Module& to(DType dtype);
+    // Stores every 4-D parameter and buffer, and its accumulated gradient, in `format`, in place
+    // (PyTorch's model.to(memory_format=torch.channels_last)). With channels-last weights,
+    // conv2d's outputs are channels-last too, whatever the input's layout.
+    Module& to(MemoryFormat format);
 
     // Training mode switches dropout and batch norm; it propagates to every descendant.
     virtual void train(bool on = true);
@@ -154,6 +164,7 @@ private:
     void add_child(const std::string& name, std::shared_ptr<Module> module);
     void check_new_name(const std::string& name, const char* what) const;
     void collect(const std::string& prefix, NamedTensors& out, bool params, bool bufs) const;
+    void collect_values_when_missing(const std::string& prefix, std::map<std::string, Tensor>& out) const;
     void describe_into(std::string& out, const std::string& name, int depth) const;
     Tensor call(std::vector<Tensor> inputs, SourceLocation loc);
 
@@ -161,6 +172,7 @@ private:
     bool training_ = true;
     NamedTensors parameters_;
     NamedTensors buffers_;
+    NamedTensors buffer_values_when_missing_;  // (buffer name, value) for the buffers registered with one
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
     std::shared_ptr<HookList<ForwardPreHookInputs>> forward_pre_hooks_ = std::make_shared<HookList<ForwardPreHookInputs>>();
     std::shared_ptr<HookList<ForwardHookInputs>> forward_hooks_ = std::make_shared<HookList<ForwardHookInputs>>();

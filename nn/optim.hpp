@@ -1,86 +1,18 @@
 #pragma once
-// Optimizers with exactly PyTorch's update rules (torch.optim, single-tensor path). step() updates
-// the parameters in place, outside autograd, with one fused loop per parameter that walks the
-// parameter, its gradient and its state in logical index order, whatever their strides (a
-// transposed or channels-last parameter gets the same update as its contiguous copy). Parameters
-// without a gradient are skipped, so a frozen parameter (requires_grad false) may be listed.
-// A step checks everything first (hyper-parameters, and every gradient and state slot against its
-// parameter) and changes nothing when it throws. A parameter converted with Module::to() after
-// the optimizer stepped no longer matches its state: build the optimizer after .to(), or convert
-// the state with load_state_dict(state_dict()).
+// Optimizers with exactly PyTorch's update rules (torch.optim, single-tensor path): SGD, Adam,
+// AdamW, RMSprop, Adagrad here, LBFGS in nn/lbfgs.hpp. Each takes one parameter list with its
+// options, or param groups with their own options and the defaults for the groups given without:
+//   nn::SGD opt({{backbone, nn::SGDOptions{.lr = 1e-3}}, {head}}, {.lr = 1e-2, .momentum = 0.9});
+// The base class (groups, state_dict) is in nn/optimizer.hpp.
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "nn/module.hpp"
+#include "nn/lbfgs.hpp"
+#include "nn/optimizer.hpp"
 
 namespace tapegrad::nn {
-
-class Optimizer {
-public:
-    virtual ~Optimizer() = default;
-    virtual void step() = 0;
-    // Drops every parameter's gradient (PyTorch's set_to_none).
-    void zero_grad();
-
-    double lr() const { return lr_; }
-    void set_lr(double lr);
-    const std::vector<Tensor>& params() const { return params_; }
-    const std::string& name() const { return name_; }
-
-    // Per-parameter state as named tensors ("state.<i>.<slot>" with i the parameter's position,
-    // "state.<i>.step" a float64 scalar) plus "param_groups.0.lr", for checkpoints.
-    NamedTensors state_dict() const;
-    // Restores what state_dict() wrote, each slot converted to its parameter's dtype and layout (as
-    // PyTorch does); a missing lr, an undefined entry or a slot whose shape differs from its
-    // parameter's throws std::invalid_argument naming it, and the optimizer is left as it was.
-    void load_state_dict(const NamedTensors& dict);
-
-    // load_state_dict in two steps, so that a caller loading several objects (load_checkpoint) can
-    // check all of them before changing any: prepare_load checks and converts without changing the
-    // optimizer; commit_load installs what it returned and cannot fail.
-    struct PreparedState {
-        double lr = 0;
-        std::vector<int64_t> steps;
-        std::vector<std::vector<Tensor>> state;
-    };
-    PreparedState prepare_load(const NamedTensors& dict) const;
-    void commit_load(PreparedState prepared);
-
-protected:
-    Optimizer(std::string name, std::vector<Tensor> params, double lr, std::vector<std::string> slots);
-    // Throws std::invalid_argument("<name>: invalid <what>: <value>") unless ok and value is finite.
-    void require(bool ok, const std::string& what, double value) const;
-
-    // What step() does to one parameter, decided before any parameter changes.
-    struct ParamStep {
-        std::size_t index = 0;      // the parameter's position in params()
-        Tensor param;
-        Tensor grad;                // with the parameter's dtype and strides
-        std::vector<Tensor> state;  // the first `slots` state slots; new ones are zeros
-        bool new_state = false;     // whether they were created for this step (PyTorch's empty state)
-        int64_t step = 0;           // the parameter's step count after this step
-    };
-    // Checks every parameter that has a gradient (the gradient's and the state's dtype and shape
-    // against the parameter's) and returns one ParamStep each, changing nothing: a step() that
-    // throws leaves every parameter and the optimizer (step counts included) as they were.
-    std::vector<ParamStep> prepare_step(std::size_t slots) const;
-    // Records the state and step counts of a step whose updates are done; cannot fail.
-    void commit_step(const std::vector<ParamStep>& steps);
-
-private:
-    // "parameter 2 [16,3,3,3] float64", as errors name it.
-    std::string describe_param(std::size_t i) const;
-    // The gradient of parameter i with the parameter's strides; it has the parameter's dtype and shape.
-    Tensor grad_like_param(std::size_t i) const;
-
-    std::string name_;
-    std::vector<Tensor> params_;
-    double lr_;
-    std::vector<std::string> slots_;
-    std::vector<std::vector<Tensor>> state_;  // [param][slot]
-    std::vector<int64_t> steps_;
-};
 
 struct SGDOptions {
     double lr = 1e-3;
@@ -88,17 +20,26 @@ struct SGDOptions {
     double dampening = 0.0;
     double weight_decay = 0.0;
     bool nesterov = false;
+
+    template <class F>
+    void for_each_field(F&& f) {
+        f("lr", lr);
+        f("momentum", momentum);
+        f("dampening", dampening);
+        f("weight_decay", weight_decay);
+        f("nesterov", nesterov);
+    }
+    void check(const OptionChecker& checker) const;
 };
 
-class SGD : public Optimizer {
+class SGD : public OptimizerWithOptions<SGDOptions> {
 public:
     SGD(std::vector<Tensor> params, SGDOptions options);
-    void step() override;
-    // Checked again by every step(), so that a value changed here is refused before anything moves.
-    SGDOptions options;
+    SGD(std::vector<Group> groups, SGDOptions defaults);
+    Tensor step(LossClosure closure = nullptr) override;
 
-private:
-    void check_options() const;
+protected:
+    std::vector<std::optional<double>> slot_start_values(std::size_t group) const override;
 };
 
 // Adam and AdamW take the same hyper-parameters with torch.optim's defaults; only the default
@@ -118,31 +59,119 @@ struct AdamFamilyOptions {
     double beta2 = 0.999;
     double eps = 1e-8;
     double weight_decay = Defaults::weight_decay;  // Adam: L2 added to the gradient; AdamW: decoupled
+    // AMSGrad (Reddi et al.): the denominator uses the largest second moment seen so far.
+    bool amsgrad = false;
+
+    template <class F>
+    void for_each_field(F&& f) {
+        f("lr", lr);
+        std::array<double, 2> betas{beta1, beta2};  // stored as PyTorch's pair
+        f("betas", betas);
+        beta1 = betas[0];
+        beta2 = betas[1];
+        f("eps", eps);
+        f("weight_decay", weight_decay);
+        f("amsgrad", amsgrad);
+    }
+    void check(const OptionChecker& checker) const {
+        checker.require(lr >= 0.0, "learning rate", lr);
+        checker.require(eps >= 0.0, "epsilon value", eps);
+        checker.require(beta1 >= 0.0 && beta1 < 1.0, "beta parameter at index 0", beta1);
+        checker.require(beta2 >= 0.0 && beta2 < 1.0, "beta parameter at index 1", beta2);
+        checker.require(weight_decay >= 0.0, "weight_decay value", weight_decay);
+    }
+    // The same values in the other family member's type.
+    template <class Other>
+    explicit operator AdamFamilyOptions<Other>() const {
+        return {.lr = lr, .beta1 = beta1, .beta2 = beta2, .eps = eps, .weight_decay = weight_decay, .amsgrad = amsgrad};
+    }
 };
 using AdamOptions = AdamFamilyOptions<AdamDefaults>;
 using AdamWOptions = AdamFamilyOptions<AdamWDefaults>;
 
 // weight_decay adds weight_decay * p to the gradient (L2), as torch.optim.Adam.
-class Adam : public Optimizer {
+class Adam : public OptimizerWithOptions<AdamOptions> {
 public:
     Adam(std::vector<Tensor> params, AdamOptions options = {});
-    void step() override;
-    // Checked again by every step(), so that a value changed here is refused before anything moves.
-    AdamOptions options;
+    Adam(std::vector<Group> groups, AdamOptions defaults);
+    Tensor step(LossClosure closure = nullptr) override;
 
 protected:
-    Adam(const char* name, std::vector<Tensor> params, AdamOptions options, bool decoupled);
+    Adam(const char* name, std::vector<Group> groups, AdamOptions defaults, bool decoupled);
+    std::vector<std::optional<double>> slot_start_values(std::size_t group) const override;
 
 private:
-    void check_options() const;
     bool decoupled_;
 };
 
 // Decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr * weight_decay before the Adam step.
+// Its groups hold AdamOptions (the same fields).
 class AdamW : public Adam {
 public:
     static AdamWOptions defaults() { return {}; }
     AdamW(std::vector<Tensor> params, AdamWOptions options = {});
+    AdamW(std::vector<ParamGroup<AdamWOptions>> groups, AdamWOptions defaults);
+};
+
+struct RMSpropOptions {
+    double lr = 1e-2;
+    double alpha = 0.99;  // smoothing constant of the squared-gradient average
+    double eps = 1e-8;
+    double weight_decay = 0.0;
+    double momentum = 0.0;
+    // Divides by the estimated variance (square average less the squared gradient average).
+    bool centered = false;
+
+    template <class F>
+    void for_each_field(F&& f) {
+        f("lr", lr);
+        f("alpha", alpha);
+        f("eps", eps);
+        f("weight_decay", weight_decay);
+        f("momentum", momentum);
+        f("centered", centered);
+    }
+    void check(const OptionChecker& checker) const;
+};
+
+class RMSprop : public OptimizerWithOptions<RMSpropOptions> {
+public:
+    RMSprop(std::vector<Tensor> params, RMSpropOptions options = {});
+    RMSprop(std::vector<Group> groups, RMSpropOptions defaults);
+    Tensor step(LossClosure closure = nullptr) override;
+
+protected:
+    std::vector<std::optional<double>> slot_start_values(std::size_t group) const override;
+};
+
+struct AdagradOptions {
+    double lr = 1e-2;
+    double lr_decay = 0.0;  // step t uses lr / (1 + (t - 1) * lr_decay)
+    double weight_decay = 0.0;
+    // The sum every parameter starts with. As in PyTorch, the optimizer's (the defaults') value
+    // applies to every group; a group's own is kept but not used.
+    double initial_accumulator_value = 0.0;
+    double eps = 1e-10;
+
+    template <class F>
+    void for_each_field(F&& f) {
+        f("lr", lr);
+        f("lr_decay", lr_decay);
+        f("weight_decay", weight_decay);
+        f("initial_accumulator_value", initial_accumulator_value);
+        f("eps", eps);
+    }
+    void check(const OptionChecker& checker) const;
+};
+
+class Adagrad : public OptimizerWithOptions<AdagradOptions> {
+public:
+    Adagrad(std::vector<Tensor> params, AdagradOptions options = {});
+    Adagrad(std::vector<Group> groups, AdagradOptions defaults);
+    Tensor step(LossClosure closure = nullptr) override;
+
+protected:
+    std::vector<std::optional<double>> slot_start_values(std::size_t group) const override;
 };
 
 }  // namespace tapegrad::nn

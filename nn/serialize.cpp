@@ -22,7 +22,6 @@ namespace {
 constexpr char kMagic[8] = {'T', 'A', 'P', 'E', 'G', 'R', 'A', 'D'};
 constexpr std::size_t kHeaderSize = 8 + 4 + 4 + 8 + 4;
 constexpr uint32_t kMaxNameLength = 4096;
-constexpr int64_t kMaxDim = int64_t{1} << 40;
 
 template <class T>
 void put(std::vector<uint8_t>& out, T v) {
@@ -72,21 +71,6 @@ private:
     std::size_t left_;
     const std::string& context_;
 };
-
-// The shapes the reader accepts, the tensors' own limit: every dimension at most 2^40, and their
-// product (counting empty dimensions as 1, since an empty tensor's strides are still the products
-// of its other dimensions: [0, 2^32, 2^32] would overflow them) at most 2^40. Returns the
-// problem, or "".
-std::string shape_problem(const Shape& shape) {
-    uint64_t extent = 1;
-    for (int64_t dim : shape) {
-        if (dim < 0 || dim > kMaxDim) return "has an invalid dimension " + std::to_string(dim);
-        if (dim > 0 && extent > static_cast<uint64_t>(kMaxDim / dim))
-            return "has dimensions " + to_string(shape) + " whose product is too large";
-        extent *= static_cast<uint64_t>(std::max<int64_t>(dim, 1));
-    }
-    return "";
-}
 
 const std::string kModelPrefix = "model.";
 const std::string kOptimizerPrefix = "optimizer.";
@@ -167,7 +151,7 @@ NamedTensors decode(const uint8_t* data, std::size_t size, const std::string& co
         uint64_t numel = 1;
         for (uint8_t d = 0; d < ndim; ++d) {
             shape.push_back(r.get<int64_t>("a dimension"));
-            if (const std::string problem = shape_problem(shape); !problem.empty()) r.fail("'" + name + "' " + problem);
+            if (const std::string problem = detail::shape_problem(shape); !problem.empty()) r.fail("'" + name + "' " + problem);
             // Checked against the remaining bytes at every step, so the product cannot overflow.
             numel *= static_cast<uint64_t>(shape.back());
             if (numel > r.left()) r.fail("'" + name + "' announces more elements than the file holds");

@@ -16,6 +16,7 @@
 #include "ops/pad.hpp"
 #include "ops/reduce.hpp"
 #include "ops/shape_ops.hpp"
+#include "ops/view.hpp"
 
 namespace tapegrad {
 namespace {
@@ -34,6 +35,12 @@ void rethrow_backend_error(const char* op, const kernels::ConvGeometry& g) {
                                  "}, dilation {" + str(g.dilation_h) + "," + str(g.dilation_w) + "}, groups " + str(g.groups) +
                                  "; the checks should have refused these sizes: please report them");
     }
+}
+
+MemoryFormat conv2d_memory_format(const Tensor& x, const Tensor& w) {
+    const bool channels_last = x.suggest_memory_format() == MemoryFormat::ChannelsLast ||
+                               w.suggest_memory_format() == MemoryFormat::ChannelsLast;
+    return channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
 }
 
 bool use_fast_kernels(const Tensor& x, const kernels::ConvGeometry& g) {
@@ -143,15 +150,21 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     if (scope.counting_flops())
         scope.set_flops(2.0 * static_cast<double>(g.N * g.F * g.OH * g.OW) * static_cast<double>(g.C / g.groups * g.KH * g.KW));
     const bool fast = use_fast_kernels(x, g);
+    const MemoryFormat out_format = conv2d_memory_format(x, weight);
+    const MemoryFormat x_format = x.suggest_memory_format(), w_format = weight.suggest_memory_format();
     // The fast path runs on NHWC memory; that copy is also what dW needs later.
-    const Tensor xs = fast ? run_backend("conv2d", g, [&] { return kernels::to_channels_last(x); }) : x.detach();
-    Tensor out = fast ? run_backend("conv2d", g, [&] { return kernels::conv2d_forward_fast(xs, weight, bias, g); })
-                      : dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(xs, weight, bias, g); });
+    const Tensor xs =
+        fast ? run_backend("conv2d", g, [&] { return kernels::to_memory_format(x, MemoryFormat::ChannelsLast); }) : x.detach();
+    const Tensor computed = fast ? run_backend("conv2d", g, [&] { return kernels::conv2d_forward_fast(xs, weight, bias, g); })
+                                 : dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(xs, weight, bias, g); });
+    Tensor out = kernels::to_memory_format(computed, out_format);
     if (!needs_grad({x, weight, bias})) return out;
     const SavedTensor saved_x = weight.requires_grad() ? SavedTensor(xs, x) : SavedTensor();
     const SavedTensor saved_w = x.requires_grad() ? SavedTensor(weight) : SavedTensor();
-    // dX [N,C,H,W] = full conv(dout, rot180(W)); dW [F,C/g,KH,KW] = X corr dout; db [F] = sum_{N,OH,OW} dout
-    return record("conv2d", out, {x, weight, bias}, [g, fast, saved_x, saved_w](const Tensor& dout, const GradMask& needs) {
+    // dX [N,C,H,W] = full conv(dout, rot180(W)); dW [F,C/g,KH,KW] = X corr dout; db [F] = sum_{N,OH,OW} dout.
+    // dX comes back in x's layout and dW in the weight's, as PyTorch's leaves get them.
+    return record("conv2d", out, {x, weight, bias},
+                  [g, fast, x_format, w_format, saved_x, saved_w](const Tensor& dout, const GradMask& needs) {
         std::vector<Tensor> grads(3);
         if (is_grad_enabled()) {  // create_graph: the same gradients from differentiable ops
             const Conv2dGradientOps ops = conv2d_gradient_ops(g);
@@ -159,7 +172,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
             if (needs[1]) grads[1] = conv2d_weight_grad(saved_x.unpack(), dout, g.weight_shape(), ops.weight_grad);
         } else if (fast) {
             run_backend("conv2d", g, [&] {
-                const Tensor d = kernels::to_channels_last(dout);
+                const Tensor d = kernels::to_memory_format(dout, MemoryFormat::ChannelsLast);
                 if (needs[0]) grads[0] = kernels::conv2d_backward_data_fast(d, saved_w.unpack(), g);
                 if (needs[1]) {
                     kernels::ConvWeightGrads wg = kernels::conv2d_backward_weights_fast(saved_x.unpack(), d, g, needs[2]);
@@ -173,6 +186,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                 if (needs[1]) grads[1] = kernels::conv2d_backward_weights_reference<T>(saved_x.unpack(), dout, g);
             });
         }
+        if (needs[0]) grads[0] = in_memory_format(grads[0], x_format);
+        if (needs[1]) grads[1] = in_memory_format(grads[1], w_format);
         // Without dW (a frozen weight) there is no oneDNN pass to get db from: a plain reduction.
         if (needs[2] && !grads[2].defined()) grads[2] = sum(dout, {0, 2, 3});
         return grads;

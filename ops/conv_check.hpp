@@ -1,9 +1,12 @@
 #pragma once
 // The checks and size resolution of a 2-D convolution, shared by conv2d and the ops built on its
 // geometry (conv_transpose2d, conv2d_weight_grad). Internal to ops/.
+#include "engine/autograd.hpp"
 #include "ops/conv.hpp"
 #include "ops/conv_transpose.hpp"
 #include "ops/kernels/conv_geometry.hpp"
+#include "ops/kernels/conv_onednn.hpp"
+#include "ops/view.hpp"
 
 namespace tapegrad {
 
@@ -17,6 +20,16 @@ kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape&
 // takes time that grows with the padding to build a primitive (1.5 s for 2^17 on a 4x4 input),
 // where the reference loops only visit the taps inside the input; no network pads that much.
 bool use_fast_kernels(const Tensor& x, const kernels::ConvGeometry& g);
+
+// PyTorch's layout rule for conv2d (mkldnn_conv_use_channels_last): channels-last when the input
+// or the weight suggests channels-last, row-major otherwise.
+MemoryFormat conv2d_memory_format(const Tensor& x, const Tensor& w);
+
+// A convolution's result or gradient `t` in `format`: recorded (contiguous) under create_graph,
+// else a plain copy, or `t` itself when it already is. Not an op of its own.
+inline Tensor in_memory_format(const Tensor& t, MemoryFormat format) {
+    return is_grad_enabled() ? contiguous(t, format) : kernels::to_memory_format(t, format);
+}
 
 // Runs a convolution's backend call. The checks leave oneDNN nothing to refuse; should it refuse
 // anyway, its dnnl::error becomes a std::runtime_error naming `op` and the geometry.

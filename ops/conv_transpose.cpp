@@ -85,19 +85,22 @@ ConvTranspose2dOptions transpose_options(const kernels::ConvGeometry& g) {
             .dilation = {g.dilation_h, g.dilation_w}};
 }
 
+// The fast kernels' activations: NHWC memory.
+Tensor nhwc(const Tensor& t) { return kernels::to_memory_format(t, MemoryFormat::ChannelsLast); }
+
 // The three convolutions of geometry g, on the fast or the reference kernels, for op `op`.
 Tensor conv_forward(const char* op, const Tensor& x, const Tensor& w, const kernels::ConvGeometry& g, bool fast) {
-    if (fast) return run_backend(op, g, [&] { return kernels::conv2d_forward_fast(kernels::to_channels_last(x), w, Tensor(), g); });
+    if (fast) return run_backend(op, g, [&] { return kernels::conv2d_forward_fast(nhwc(x), w, Tensor(), g); });
     return dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(x, w, Tensor(), g); });
 }
 Tensor conv_input_grad(const char* op, const Tensor& dout, const Tensor& w, const kernels::ConvGeometry& g, bool fast) {
-    if (fast) return run_backend(op, g, [&] { return kernels::conv2d_backward_data_fast(kernels::to_channels_last(dout), w, g); });
+    if (fast) return run_backend(op, g, [&] { return kernels::conv2d_backward_data_fast(nhwc(dout), w, g); });
     return dispatch(dout.dtype(), [&]<class T>() { return kernels::conv2d_backward_data_reference<T>(dout, w, g); });
 }
 Tensor conv_weight_grad(const char* op, const Tensor& x, const Tensor& dout, const kernels::ConvGeometry& g, bool fast) {
     if (fast)
         return run_backend(op, g, [&] {
-            return kernels::conv2d_backward_weights_fast(kernels::to_channels_last(x), kernels::to_channels_last(dout), g, false).weight;
+            return kernels::conv2d_backward_weights_fast(nhwc(x), nhwc(dout), g, false).weight;
         });
     return dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_backward_weights_reference<T>(x, dout, g); });
 }
@@ -109,8 +112,11 @@ Conv2dGradientOps conv2d_gradient_ops(const kernels::ConvGeometry& g) { return {
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvTranspose2dOptions& options) {
     const kernels::ConvGeometry g = check_conv_transpose2d(x, weight, bias, options);
     const bool fast = use_fast_kernels(x, g);
-    Tensor out = conv_input_grad("conv_transpose2d", x, weight, g, fast);
+    // PyTorch 1.13's conv_transpose2d on the CPU returns a row-major output whatever the layouts of
+    // its input and weight; the gradients come back in their layouts.
+    Tensor out = kernels::to_memory_format(conv_input_grad("conv_transpose2d", x, weight, g, fast), MemoryFormat::Contiguous);
     if (bias.defined()) kernels::add_channel_bias(out, bias);
+    const MemoryFormat x_format = x.suggest_memory_format(), w_format = weight.suggest_memory_format();
     if (!needs_grad({x, weight, bias})) return out;
     const SavedTensor saved_x = weight.requires_grad() ? SavedTensor(x) : SavedTensor();
     const SavedTensor saved_w = x.requires_grad() ? SavedTensor(weight) : SavedTensor();
@@ -118,7 +124,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
     // y = conv2d's input gradient of dout = x, so for the gradient G of y [N,Cout,OH,OW]:
     // dx [N,Cin,H,W] = conv2d(G, w); dw [Cin,Cout/groups,KH,KW] = conv2d_weight_grad(G, x); db [Cout] = sum G.
     return record("conv_transpose2d", out, {x, weight, bias},
-                  [g, fast, saved_x, saved_w, w_shape](const Tensor& dy, const GradMask& needs) {
+                  [g, fast, x_format, w_format, saved_x, saved_w, w_shape](const Tensor& dy, const GradMask& needs) {
                       std::vector<Tensor> grads(3);
                       if (is_grad_enabled()) {  // create_graph: built from differentiable ops
                           if (needs[0]) grads[0] = conv2d(dy, saved_w.unpack(), Tensor(), conv_options(g));
@@ -127,6 +133,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
                           if (needs[0]) grads[0] = conv_forward("conv_transpose2d", dy, saved_w.unpack(), g, fast);
                           if (needs[1]) grads[1] = conv_weight_grad("conv_transpose2d", dy, saved_x.unpack(), g, fast);
                       }
+                      if (needs[0]) grads[0] = in_memory_format(grads[0], x_format);
+                      if (needs[1]) grads[1] = in_memory_format(grads[1], w_format);
                       if (needs[2]) grads[2] = sum(dy, {0, 2, 3});
                       return grads;
                   });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes the two readers of untrusted bytes (the IDX/gzip reader and the checkpoint reader) and
-# the ops' size and geometry arithmetic (tests/fuzz/fuzz_geometry.cpp) with libFuzzer under
-# AddressSanitizer and UndefinedBehaviorSanitizer, for a fixed time per target.
+# Fuzzes the three readers of untrusted bytes (the IDX/gzip reader, the checkpoint reader and the
+# safetensors reader) and the ops' size and geometry arithmetic (tests/fuzz/fuzz_geometry.cpp)
+# with libFuzzer under AddressSanitizer and UndefinedBehaviorSanitizer, for a fixed time per target.
 #   bash scripts/fuzz.sh          # 30 s per target
 #   bash scripts/fuzz.sh 600      # 10 minutes per target
 # Exits non-zero on any crash, sanitizer report, leak, timeout or out-of-memory; the input that
@@ -20,7 +20,7 @@ cmake --build "$build"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
-for target in idx checkpoint geometry; do
+for target in idx checkpoint safetensors geometry; do
   mkdir -p "$build/corpus-$target"
   log="$build/fuzz_$target.log"
   echo "fuzz: $target for ${seconds}s"

@@ -7,7 +7,7 @@ packages=(
   g++ cmake ninja-build pkg-config
   libxtensor-dev xtl-dev libxsimd-dev
   doctest-dev libbenchmark-dev
-  libdnnl-dev ocl-icd-opencl-dev zlib1g-dev libopenblas-dev libopenblas-openmp-dev
+  libdnnl-dev ocl-icd-opencl-dev zlib1g-dev nlohmann-json3-dev libopenblas-dev libopenblas-openmp-dev
   libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
   "$@"

@@ -245,7 +245,7 @@ TEST_CASE("pooling: bad inputs are refused with a message that names the op") {
     }
 }
 
-TEST_CASE("conv2d: the fast output is channels-last; a conv-conv-pool stack in channels-last matches the reference") {
+TEST_CASE("conv2d: the output's layout is the input's; a conv-conv-pool stack in either layout matches the reference") {
     tg::Generator gen(7);
     const Tensor x0 = tg::randn({2, 3, 12, 10}, gen), w1 = tg::randn({8, 3, 3, 3}, gen), b1 = tg::randn({8}, gen);
     const Tensor w2 = tg::randn({16, 8, 3, 3}, gen), b2 = tg::randn({16}, gen), g = tg::randn({2, 16, 5, 4}, gen);
@@ -266,8 +266,8 @@ TEST_CASE("conv2d: the fast output is channels-last; a conv-conv-pool stack in c
         const Tensor y = tg::conv2d(x, w1, b1, {.padding = 1});
         CHECK(y.is_contiguous(tg::MemoryFormat::ChannelsLast));
         CHECK_FALSE(y.is_contiguous());
-        // A row-major input gives a channels-last output too.
-        CHECK(tg::conv2d(x0, w1, b1).is_contiguous(tg::MemoryFormat::ChannelsLast));
+        // A row-major input and weight give a row-major output, as in PyTorch.
+        CHECK(tg::conv2d(x0, w1, b1).is_contiguous());
     }
     Result ref;
     {
@@ -277,7 +277,9 @@ TEST_CASE("conv2d: the fast output is channels-last; a conv-conv-pool stack in c
     for (bool cl : {true, false}) {
         CAPTURE(cl);
         const Result fast = run(cl);
-        CHECK(fast.out.is_contiguous(tg::MemoryFormat::ChannelsLast));  // the pool kept the conv's layout
+        // The pool kept the convolutions' layout, which is the input's.
+        CHECK(fast.out.is_contiguous(cl ? tg::MemoryFormat::ChannelsLast : tg::MemoryFormat::Contiguous));
+        CHECK(fast.dx.is_contiguous(cl ? tg::MemoryFormat::ChannelsLast : tg::MemoryFormat::Contiguous));
         CHECK(tg::allclose(fast.out, ref.out, 1e-4, 1e-4));
         CHECK(tg::allclose(fast.dx, ref.dx, 1e-4, 1e-4));
         CHECK(tg::allclose(fast.dw1, ref.dw1, 1e-4, 1e-3));

@@ -9,10 +9,12 @@
 #include <set>
 
 #include "nn/data.hpp"
+#include "tests/text_files.hpp"
 
 namespace tg = tapegrad;
 namespace nn = tapegrad::nn;
 namespace fs = std::filesystem;
+using tapegrad::testing::TempDir;
 
 namespace {
 void put_be32(std::vector<uint8_t>& out, uint32_t v) {
@@ -57,15 +59,6 @@ void write(const fs::path& p, const std::vector<uint8_t>& bytes) {
     std::ofstream f(p, std::ios::binary);
     f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
-
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / ("tapegrad_test_" + name)) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
 
 std::string parse_error(const std::vector<uint8_t>& bytes, uint32_t magic = nn::kIdxImagesMagic) {
     try {

@@ -97,7 +97,9 @@ TEST_CASE("Module::to(float64) converts parameters and buffers in place, as mode
     model.to(tg::kFloat64);
     CHECK(conv->weight.dtype() == tg::kFloat64);  // the layer's own handle sees it
     CHECK(conv->weight.to_vector<double>() == before);
-    for (const auto& [name, t] : model.state_dict()) CHECK_MESSAGE(t.dtype() == tg::kFloat64, name);
+    // Floating-point tensors only: the batch count stays int64, as in PyTorch.
+    for (const auto& [name, t] : model.state_dict())
+        CHECK_MESSAGE(t.dtype() == (name.ends_with("num_batches_tracked") ? tg::kInt64 : tg::kFloat64), name);
     CHECK(conv->weight.requires_grad());
     const Tensor y = model(tg::randn({2, 1, 5, 5}, gen, {.dtype = tg::kFloat64}));
     y.sum().backward();

@@ -21,6 +21,7 @@
 #include "nn/data.hpp"
 #include "nn/optim.hpp"
 #include "nn/report.hpp"
+#include "nn/safetensors.hpp"
 #include "nn/serialize.hpp"
 #include "tests/error_text.hpp"
 #include "tests/text_files.hpp"
@@ -32,26 +33,9 @@ using tg::Tensor;
 using tapegrad::testing::contains;
 using tapegrad::testing::count;
 using tapegrad::testing::slurp;
+using tapegrad::testing::TempDir;
 
 namespace {
-
-// An empty directory of the test's own, removed with everything in it at the end.
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / ("tapegrad_files_" + name)) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-    // The names in the directory, sorted.
-    std::vector<std::string> entries() const {
-        std::vector<std::string> out;
-        for (const auto& e : fs::directory_iterator(path)) out.push_back(e.path().filename().string());
-        std::sort(out.begin(), out.end());
-        return out;
-    }
-};
 
 struct Linear : nn::Module {
     Tensor w;
@@ -87,6 +71,9 @@ TEST_CASE("every reader refuses a directory or a missing file, naming itself, th
         {"load_checkpoint", [&](const std::string& p) { nn::load_checkpoint(p, model, nullptr); }},
         {"read_idx", [](const std::string& p) { nn::read_idx(p, nn::kIdxImagesMagic); }},
         {"read_curve_csv", [](const std::string& p) { nn::read_curve_csv(p); }},
+        {"load_safetensors", [](const std::string& p) { nn::load_safetensors(p); }},
+        {"read_safetensors", [](const std::string& p) { nn::read_safetensors(p); }},
+        {"load_safetensors_tensor", [](const std::string& p) { nn::load_safetensors_tensor(p, "w"); }},
     };
     for (const auto& [who, read] : readers) {
         CAPTURE(who);
@@ -113,6 +100,7 @@ TEST_CASE("errors about a file's content name the reader and the path") {
     CHECK(contains(thrown_by([&] { nn::load_checkpoint(path, model, nullptr); }), "load_checkpoint: checkpoint " + path + ": "));
     CHECK(contains(thrown_by([&] { nn::read_idx(path, nn::kIdxImagesMagic); }), "read_idx: " + path + ": bad magic"));
     CHECK(contains(thrown_by([&] { nn::read_curve_csv(path); }), "read_curve_csv: " + path + " is not a learning-curve CSV"));
+    CHECK(contains(thrown_by([&] { nn::load_safetensors(path); }), "load_safetensors: " + path + ": "));
 }
 
 TEST_CASE("every writer refuses a directory as its target and leaves nothing behind") {
@@ -126,6 +114,7 @@ TEST_CASE("every writer refuses a directory as its target and leaves nothing beh
         {"save_checkpoint", [&](const std::string& p) { nn::save_checkpoint(p, model, &sgd, 1); }},
         {"write_curve_csv", [](const std::string& p) { nn::write_curve_csv(p, kCurve); }},
         {"write_curve_svg", [](const std::string& p) { nn::write_curve_svg(p, kCurve, "curve"); }},
+        {"save_safetensors", [](const std::string& p) { nn::save_safetensors(p, "w", tg::ones({2})); }},
     };
     for (const auto& [who, write] : writers) {
         CAPTURE(who);
@@ -155,12 +144,14 @@ TEST_CASE("a write that fails half way leaves the old file and no temporary") {
     const std::string big_csv = thrown_by([&] {
         nn::write_curve_csv(dir / "curve.csv", std::vector<nn::EpochRecord>(1000, {1, 0.123456789, 0.5, 1.25}));
     });
+    const std::string big_safetensors = thrown_by([&] { nn::save_safetensors(path, "w", tg::ones({100000})); });
     setrlimit(RLIMIT_FSIZE, &old_limit);
     std::signal(SIGXFSZ, old_handler);
     CHECK(contains(big_save, "runtime_error: nn::save: writing " + path + " failed: "));
     CHECK(contains(big_save, std::strerror(EFBIG)));
     CHECK(contains(big_save, path + " is unchanged"));
     CHECK(contains(big_csv, "write_curve_csv: writing " + (dir / "curve.csv") + " failed: "));
+    CHECK(contains(big_safetensors, "runtime_error: save_safetensors: writing " + path + " failed: "));
     CHECK(slurp(path) == before);
     CHECK(dir.entries() == std::vector<std::string>{"model.tgck"});
 }

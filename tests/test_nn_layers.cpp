@@ -38,7 +38,7 @@ TEST_CASE("a nested CNN names its parameters and buffers like PyTorch") {
     for (auto& [n, _] : model->named_buffers()) buffers.push_back(n);
     CHECK(params == std::vector<std::string>{"0.0.weight", "0.0.bias", "0.1.weight", "0.1.bias", "2.weight", "2.bias"});
     // Running statistics are buffers, not parameters: the optimizer never sees them.
-    CHECK(buffers == std::vector<std::string>{"0.1.running_mean", "0.1.running_var"});
+    CHECK(buffers == std::vector<std::string>{"0.1.running_mean", "0.1.running_var", "0.1.num_batches_tracked"});
     CHECK(model->forward(tg::randn({2, 1, 8, 8}, gen)).shape() == tg::Shape{2, 3});
 }
 
@@ -101,6 +101,42 @@ TEST_CASE("BatchNorm2d: batch statistics and running updates in training, runnin
     CHECK_THROWS_AS(bn(tg::ones({2, 2})), std::invalid_argument);
     nn::BatchNorm1d bn1(3);
     CHECK(bn1(tg::randn({4, 3}, gen)).shape() == tg::Shape{4, 3});
+}
+
+TEST_CASE("BatchNorm counts its training batches in num_batches_tracked; momentum=None averages them, as PyTorch") {
+    tg::Generator gen(2);
+    nn::BatchNorm2d bn(2);
+    CHECK(bn.num_batches_tracked.dtype() == tg::kInt64);
+    CHECK(bn.num_batches_tracked.dim() == 0);
+    bn(tg::randn({4, 2, 3, 3}, gen));
+    bn(tg::randn({4, 2, 3, 3}, gen));
+    CHECK(bn.num_batches_tracked.item<int64_t>() == 2);
+    // A refused input counts nothing.
+    CHECK_THROWS_AS(bn(tg::ones({2, 2})), std::invalid_argument);
+    CHECK(bn.num_batches_tracked.item<int64_t>() == 2);
+    bn.eval();
+    bn(tg::randn({4, 2, 3, 3}, gen));
+    CHECK(bn.num_batches_tracked.item<int64_t>() == 2);
+    // model.double() converts the statistics, not the count.
+    bn.to(tg::kFloat64);
+    CHECK(bn.running_mean.dtype() == tg::kFloat64);
+    CHECK(bn.num_batches_tracked.dtype() == tg::kInt64);
+    // Without running statistics there is nothing to count, as PyTorch's (None).
+    nn::BatchNorm2d untracked(2, {.track_running_stats = false});
+    CHECK(untracked.named_buffers().empty());
+
+    // momentum=None: the running statistics are the plain average over the batches so far
+    // (weight 1/n for the n-th), so the initial 0 and 1 are forgotten after the first.
+    nn::BatchNorm2d average(2, {.momentum = std::nullopt});
+    const Tensor a = tg::randn({4, 2, 3, 3}, gen) + 3.0, b = tg::randn({4, 2, 3, 3}, gen) * 2.0;
+    average(a);
+    average(b);
+    auto unbiased_var = [](const Tensor& x) {
+        const Tensor centred = x - x.mean({0, 2, 3}, true);
+        return (centred * centred).sum({0, 2, 3}) / (4.0 * 9.0 - 1.0);
+    };
+    CHECK(tg::allclose(average.running_mean, (a.mean({0, 2, 3}) + b.mean({0, 2, 3})) * 0.5, 1e-5, 1e-6));
+    CHECK(tg::allclose(average.running_var, (unbiased_var(a) + unbiased_var(b)) * 0.5, 1e-5, 1e-6));
 }
 
 TEST_CASE("pooling layers, Flatten and ReLU do what their ops do") {

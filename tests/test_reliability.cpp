@@ -35,11 +35,13 @@
 #include "ops/pooling.hpp"
 #include "ops/reduce.hpp"
 #include "ops/view.hpp"
+#include "tests/text_files.hpp"
 
 namespace tg = tapegrad;
 namespace nn = tapegrad::nn;
 namespace fs = std::filesystem;
 using tg::Tensor;
+using tapegrad::testing::TempDir;
 
 namespace {
 
@@ -115,15 +117,6 @@ std::vector<uint8_t> checkpoint_with_dims(const std::vector<int64_t>& dims) {
     put(out, payload.data(), payload.size());
     return out;
 }
-
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / ("tapegrad_reliability_" + name)) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
 
 }  // namespace
 

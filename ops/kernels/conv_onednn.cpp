@@ -89,6 +89,19 @@ memory::desc weights_md(const ConvGeometry& g, bool plain) {
     return {{g.groups, g.F / g.groups, g.C / g.groups, g.KH, g.KW}, f32, plain ? tag::goihw : tag::any};
 }
 
+// The caller's weight as it lies in memory: OIHW, or OHWI for a channels-last weight (PyTorch's
+// model.to(channels_last)), which the primitives' weight reorders then read in place.
+memory::desc user_weights_md(const ConvGeometry& g, bool channels_last) {
+    if (!channels_last) return weights_md(g, true);
+    const int64_t fg = g.F / g.groups, cg = g.C / g.groups;
+    const memory::dims strides{fg * cg * g.KH * g.KW, cg * g.KH * g.KW, 1, g.KW * cg, cg};
+    if (g.groups == 1) return {{g.F, g.C, g.KH, g.KW}, f32, memory::dims(strides.begin() + 1, strides.end())};
+    return {{g.groups, fg, cg, g.KH, g.KW}, f32, strides};
+}
+
+// Whether w is read in place as OHWI; any layout other than OIHW and OHWI is copied to OIHW first.
+bool reads_channels_last(const Tensor& w) { return !w.is_contiguous() && w.is_contiguous(MemoryFormat::ChannelsLast); }
+
 struct ConvDescs {
     memory::desc src, weights, bias, dst;  // weights: format `any`
     memory::dims strides, dilates, padding;
@@ -139,16 +152,16 @@ struct ReorderEntry {
     Step reorder;
 };
 
-enum class Kind : int64_t { Forward, BackwardData, BackwardWeights, ToChannelsLast };
+enum class Kind : int64_t { Forward, BackwardData, BackwardWeights, ToChannelsLast, ToRowMajor };
 
 // Every number a primitive depends on, and which primitive it is. That includes the thread count:
 // oneDNN splits the work across threads once, when it builds a primitive, and every run of it
 // then uses that many threads, whatever set_num_threads said since.
-using Key = std::array<int64_t, 17>;
+using Key = std::array<int64_t, 18>;
 
-Key conv_key(Kind kind, const ConvGeometry& g, bool with_bias, int threads) {
+Key conv_key(Kind kind, const ConvGeometry& g, bool with_bias, bool channels_last_weights, int threads) {
     return {static_cast<int64_t>(kind), g.N, g.C, g.H, g.W, g.F, g.KH, g.KW, g.stride_h, g.stride_w,
-            g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.groups, with_bias ? 1 : 0, threads};
+            g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.groups, with_bias ? 1 : 0, channels_last_weights ? 1 : 0, threads};
 }
 
 // Entries are built under the lock (once per shape, so contention does not matter) and never
@@ -182,26 +195,27 @@ PrimitiveCache<Entry>& cache() {
     return instance;
 }
 
-const ForwardEntry& forward_entry(const ConvGeometry& g, bool with_bias) {
-    return cache<ForwardEntry>().get(conv_key(Kind::Forward, g, with_bias, get_num_threads()), [&] {
+const ForwardEntry& forward_entry(const ConvGeometry& g, bool with_bias, bool channels_last_weights) {
+    return cache<ForwardEntry>().get(conv_key(Kind::Forward, g, with_bias, channels_last_weights, get_num_threads()), [&] {
         const auto pd = forward_pd(g, with_bias);
-        return ForwardEntry{pd, {dnnl::convolution_forward(pd), pd.scratchpad_desc()}, weight_reorder(weights_md(g, true), pd.weights_desc())};
+        return ForwardEntry{pd, {dnnl::convolution_forward(pd), pd.scratchpad_desc()},
+                            weight_reorder(user_weights_md(g, channels_last_weights), pd.weights_desc())};
     });
 }
 
-const BackwardDataEntry& backward_data_entry(const ConvGeometry& g) {
-    return cache<BackwardDataEntry>().get(conv_key(Kind::BackwardData, g, false, get_num_threads()), [&] {
+const BackwardDataEntry& backward_data_entry(const ConvGeometry& g, bool channels_last_weights) {
+    return cache<BackwardDataEntry>().get(conv_key(Kind::BackwardData, g, false, channels_last_weights, get_num_threads()), [&] {
         const ConvDescs d = conv_descs(g);
         const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst, d.strides,
                                                          d.dilates, d.padding, d.padding);
         const dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), cpu_engine(), forward_pd(g, false));
         return BackwardDataEntry{pd, {dnnl::convolution_backward_data(pd), pd.scratchpad_desc()},
-                                 weight_reorder(weights_md(g, true), pd.weights_desc())};
+                                 weight_reorder(user_weights_md(g, channels_last_weights), pd.weights_desc())};
     });
 }
 
 const BackwardWeightsEntry& backward_weights_entry(const ConvGeometry& g, bool with_bias) {
-    return cache<BackwardWeightsEntry>().get(conv_key(Kind::BackwardWeights, g, with_bias, get_num_threads()), [&] {
+    return cache<BackwardWeightsEntry>().get(conv_key(Kind::BackwardWeights, g, with_bias, false, get_num_threads()), [&] {
         const ConvDescs d = conv_descs(g);
         using Desc = dnnl::convolution_backward_weights::desc;
         const auto desc = with_bias ? Desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.bias, d.dst, d.strides, d.dilates,
@@ -214,10 +228,10 @@ const BackwardWeightsEntry& backward_weights_entry(const ConvGeometry& g, bool w
     });
 }
 
-// Hands the primitive its weights: the OIHW tensor itself, or a blocked copy in `blocked`.
+// Hands the primitive its weights: the OIHW or OHWI tensor itself, or a blocked copy in `blocked`.
 memory primitive_weights(const Tensor& w, const ConvGeometry& g, const memory::desc& want, const std::optional<Step>& reorder,
                          const Buffer& blocked) {
-    memory user(weights_md(g, true), cpu_engine(), w.data_ptr());
+    memory user(user_weights_md(g, reads_channels_last(w)), cpu_engine(), w.data_ptr());
     if (!reorder) return user;
     memory out(want, cpu_engine(), blocked.get());
     reorder->run({{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, out}});
@@ -226,25 +240,32 @@ memory primitive_weights(const Tensor& w, const ConvGeometry& g, const memory::d
 
 }  // namespace
 
-Tensor to_channels_last(const Tensor& t) {
-    if (t.is_contiguous(MemoryFormat::ChannelsLast)) return t.detach();
-    // A strided view is first made row-major, then reordered by oneDNN (parallel, vectorized).
-    const Tensor src = as_contiguous(t);
+Tensor to_memory_format(const Tensor& t, MemoryFormat format) {
+    if (t.is_contiguous(format)) {
+        // Size-1 dimensions make a tensor dense in both formats; their strides say which one it
+        // suggests (suggest_memory_format), so they are set to the format's own.
+        const Strides canonical = format == MemoryFormat::ChannelsLast ? channels_last_strides(t.shape()) : contiguous_strides(t.shape());
+        return t.strides() == canonical ? t.detach() : as_strided(t.detach(), t.shape(), canonical);
+    }
+    if (t.dtype() != kFloat32 || t.dim() != 4) return as_contiguous(t, format);
+    // A strided view is first made dense, then reordered by oneDNN (parallel, vectorized).
+    const Tensor src = t.is_contiguous(MemoryFormat::ChannelsLast) ? t : as_contiguous(t);
     const Shape& s = src.shape();
-    const Key key{static_cast<int64_t>(Kind::ToChannelsLast), s[0], s[1], s[2], s[3], get_num_threads()};
-    const ReorderEntry& e = cache<ReorderEntry>().get(key, [&] {
-        return ReorderEntry{make_reorder({{s[0], s[1], s[2], s[3]}, f32, tag::nchw}, activation_md(s[0], s[1], s[2], s[3]))};
-    });
-    Tensor out = empty(s, MemoryFormat::ChannelsLast);
-    e.reorder.run({{DNNL_ARG_FROM, memory({{s[0], s[1], s[2], s[3]}, f32, tag::nchw}, cpu_engine(), src.data_ptr())},
-                   {DNNL_ARG_TO, memory(activation_md(s[0], s[1], s[2], s[3]), cpu_engine(), out.data_ptr())}});
+    const bool to_nhwc = format == MemoryFormat::ChannelsLast;
+    const memory::desc from({s[0], s[1], s[2], s[3]}, f32, to_nhwc ? tag::nchw : tag::nhwc);
+    const memory::desc to({s[0], s[1], s[2], s[3]}, f32, to_nhwc ? tag::nhwc : tag::nchw);
+    const Kind kind = to_nhwc ? Kind::ToChannelsLast : Kind::ToRowMajor;
+    const Key key{static_cast<int64_t>(kind), s[0], s[1], s[2], s[3], get_num_threads()};
+    const ReorderEntry& e = cache<ReorderEntry>().get(key, [&] { return ReorderEntry{make_reorder(from, to)}; });
+    Tensor out = empty(s, format);
+    e.reorder.run({{DNNL_ARG_FROM, memory(from, cpu_engine(), src.data_ptr())}, {DNNL_ARG_TO, memory(to, cpu_engine(), out.data_ptr())}});
     return out;
 }
 
 Tensor conv2d_forward_onednn(const Tensor& x, const Tensor& w_in, const Tensor& bias_in, const ConvGeometry& g) {
     const bool with_bias = bias_in.defined();
-    const ForwardEntry& e = forward_entry(g, with_bias);
-    const Tensor w = as_contiguous(w_in);
+    const Tensor w = reads_channels_last(w_in) ? w_in : as_contiguous(w_in);
+    const ForwardEntry& e = forward_entry(g, with_bias, reads_channels_last(w));
     Tensor out = empty(g.output_shape(), MemoryFormat::ChannelsLast);
     const Buffer blocked(e.weights_in ? e.pd.weights_desc().get_size() : 0);
     std::unordered_map<int, memory> args{
@@ -261,8 +282,8 @@ Tensor conv2d_forward_onednn(const Tensor& x, const Tensor& w_in, const Tensor& 
 }
 
 Tensor conv2d_backward_data_onednn(const Tensor& dout, const Tensor& w_in, const ConvGeometry& g) {
-    const BackwardDataEntry& e = backward_data_entry(g);
-    const Tensor w = as_contiguous(w_in);
+    const Tensor w = reads_channels_last(w_in) ? w_in : as_contiguous(w_in);
+    const BackwardDataEntry& e = backward_data_entry(g, reads_channels_last(w));
     Tensor dx = empty(g.input_shape(), MemoryFormat::ChannelsLast);
     const Buffer blocked(e.weights_in ? e.pd.weights_desc().get_size() : 0);
     e.conv.run({{DNNL_ARG_DIFF_DST, memory(e.pd.diff_dst_desc(), cpu_engine(), dout.data_ptr())},

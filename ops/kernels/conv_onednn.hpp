@@ -1,10 +1,10 @@
 #pragma once
 // Fast float32 convolution on oneDNN's primitives (forward_training, backward_data,
 // backward_weights). Activations are NHWC in memory (tapegrad's channels-last), because oneDNN's
-// brgconv kernels for NHWC run twice as fast here as its NCHW path (docs/measured.md); the output is
-// channels-last too, so a stack of convolutions never reorders. Weights stay OIHW in tapegrad and
-// are reordered to whatever blocked layout each primitive prefers. Primitives are built once per
-// shape and kept in a thread-safe cache.
+// brgconv kernels for NHWC run twice as fast here as its NCHW path (docs/measured.md); the output
+// is channels-last too, so a stack of channels-last convolutions never reorders. Weights are read
+// as OIHW or, channels-last, as OHWI (any other layout is copied to OIHW first), and reordered to
+// whatever blocked layout each primitive prefers; weight gradients come out OIHW. Primitives are built once per shape and kept in a thread-safe cache.
 #include <cstddef>
 
 #include "engine/tensor.hpp"
@@ -12,11 +12,13 @@
 
 namespace tapegrad::kernels {
 
-// A float32 4-D tensor with NHWC memory: `t` itself when it already is (channels-last, or a
-// row-major tensor with C == 1, which is the same memory), else a copy made by a oneDNN reorder.
-Tensor to_channels_last(const Tensor& t);
+// `t` with `format`'s memory and strides: `t` itself when it already is, a view with the format's
+// strides when only size-1 dimensions differ (a row-major tensor with C == 1 is also
+// channels-last: the same memory), else a copy, made by a oneDNN reorder for float32 4-D tensors. The convolutions below work on NHWC memory; conv2d converts inputs and outputs with
+// this where their layout (PyTorch's rule, ops/conv.cpp) is row-major.
+Tensor to_memory_format(const Tensor& t, MemoryFormat format);
 
-// x: channels-last (see to_channels_last); w [F,C/groups,KH,KW] in any layout; bias [F] or
+// x: channels-last (see to_memory_format); w [F,C/groups,KH,KW] in any layout; bias [F] or
 // undefined. Returns the output [N,F,OH,OW], channels-last.
 Tensor conv2d_forward_onednn(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g);
 

@@ -83,6 +83,30 @@ write("checkpoint", "bad_name_length", checkpoint([struct.pack("<I", 100000) + b
 write("checkpoint", "bad_gzip", gz(good))
 
 
+# fuzz_safetensors reads each input as a whole file and as the text of a header followed by 64
+# bytes of data (see fuzz_safetensors.cpp): seeds of both kinds.
+def safetensors(header, data=b"", length=None):
+    text = header.encode()
+    return struct.pack("<Q", len(text) if length is None else length) + text + data
+
+
+st_header = ('{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},'
+             '"n":{"dtype":"I64","shape":[],"data_offsets":[24,32]},"h":{"dtype":"F16","shape":[2],"data_offsets":[32,36]},'
+             '"b":{"dtype":"BF16","shape":[2],"data_offsets":[36,40]},"e":{"dtype":"F64","shape":[0,4],"data_offsets":[40,40]}}')
+st_data = f32(1, 2, 3, 4, 5, 6) + struct.pack("<q", 3) + b"\x00\x3c\x00\xc0" + b"\x80\x3f\x00\xc0"
+write("safetensors", "model", safetensors(st_header, st_data))
+write("safetensors", "empty", safetensors("{}"))
+write("safetensors", "bad_truncated", safetensors(st_header, st_data[:-3]))
+write("safetensors", "bad_length", safetensors(st_header, st_data, length=10**6))
+write("safetensors", "bad_overlap", safetensors('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},'
+                                               '"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}', bytes(12)))
+write("safetensors", "bad_duplicate", safetensors('{"a":{"dtype":"I32","shape":[1],"data_offsets":[0,4]},'
+                                                 '"a":{"dtype":"I32","shape":[1],"data_offsets":[4,8]}}', bytes(8)))
+write("safetensors", "header_64_bytes", b'{"x":{"dtype":"F32","shape":[4,2],"data_offsets":[0,32]},'
+                                        b'"y":{"dtype":"I64","shape":[2,2],"data_offsets":[32,64]}}')
+write("safetensors", "header_half", b'{"__metadata__":{"k":"v"},"h":{"dtype":"F16","shape":[8,4],"data_offsets":[0,64]}}')
+
+
 # fuzz_geometry reads its input front to back, a byte per choice (see Bytes in fuzz_geometry.cpp);
 # Geometry writes the bytes that make it choose the given values, in the harness's order.
 BOUNDARY = [0, 1, 2, 3, 4, 7, 2**20, 2**31 - 1, 2**31, 2**32 + 1, 2**40 - 1, 2**40, 2**40 + 1, 2**62, 2**63 - 2, 2**63 - 1,

@@ -1,6 +1,7 @@
 // Registry rows for conv2d: stride, padding, dilation, groups (depthwise too), non-square kernels
 // and inputs, batch 1, with and without bias, and the SmallCNN's two convolutions.
 #include "ops/conv.hpp"
+#include "ops/view.hpp"
 #include "tests/registry/op_registry.hpp"
 
 namespace tapegrad::testing {
@@ -41,6 +42,18 @@ RegisterOps conv_cases({
     // ResNet's downsample: 1x1, stride 2, an even size (the last row and column are skipped), few
     // channels, batch 4 (oneDNN's jit_1x1 weight gradient got this wrong on two threads).
     conv_case("1x1_stride2_downsample", {4, 2, 8, 8}, {4, 2, 1, 1}, true, {.stride = 2}),
+});
+
+// Views of conv2d's output, whose layout is PyTorch's: row-major for a row-major input and weight,
+// so that flattening it with view works as in libtorch code; channels-last otherwise, where view
+// still merges H and W (the layout check reruns these with channels-last inputs).
+RegisterOps conv_view_cases({
+    {.name = "conv2d/row_major_then_view_flat",
+     .input_shapes = {{2, 3, 5, 6}, {4, 3, 3, 3}},
+     .fn = [](const std::vector<Tensor>& in) { return view(conv2d(in[0].contiguous(), in[1].contiguous()), {2, 48}); }},
+    {.name = "conv2d/then_view_merge_hw",
+     .input_shapes = {{2, 3, 5, 6}, {4, 3, 3, 3}},
+     .fn = [](const std::vector<Tensor>& in) { return view(conv2d(in[0], in[1]), {2, 4, 12}); }},
 });
 
 }  // namespace

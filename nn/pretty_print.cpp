@@ -92,8 +92,11 @@ void Linear::pretty_print(std::ostream& stream) const {
 }
 
 void BatchNorm::pretty_print(std::ostream& stream) const {
-    stream << "tg::nn::" << type_name() << '(' << num_features_ << ", eps=" << config.eps << ", momentum=" << config.momentum
-           << ", affine=" << bool_text(config.affine) << ", track_running_stats=" << bool_text(config.track_running_stats)
+    stream << "tg::nn::" << type_name() << '(' << num_features_ << ", eps=" << config.eps << ", momentum=";
+    // momentum=None (a cumulative average) prints as libtorch prints it.
+    if (config.momentum) stream << *config.momentum;
+    else stream << "None";
+    stream << ", affine=" << bool_text(config.affine) << ", track_running_stats=" << bool_text(config.track_running_stats)
            << ')';
 }
 

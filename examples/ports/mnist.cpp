@@ -58,7 +58,7 @@ struct Net : tg::nn::Module {
     x = tg::relu(tg::max_pool2d(conv1->forward(x), {.kernel_size = 2}));
     x = tg::relu(
         tg::max_pool2d(conv2_drop->forward(conv2->forward(x)), {.kernel_size = 2}));
-    x = x.reshape({-1, 320});
+    x = x.view({-1, 320});
     x = tg::relu(fc1->forward(x));
     x = tg::dropout(x, /*p=*/0.5, /*training=*/is_training(), tg::default_generator());
     x = fc2->forward(x);

@@ -174,6 +174,8 @@ TEST_CASE("each built-in layer prints its options as libtorch's pretty_print") {
     CHECK(printed(nn::BatchNorm2d(64)) == "tg::nn::BatchNorm2d(64, eps=1e-05, momentum=0.1, affine=true, track_running_stats=true)");
     CHECK(printed(nn::BatchNorm1d(nn::BatchNorm1dOptions(3).affine(false))) ==
           "tg::nn::BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=false, track_running_stats=true)");
+    CHECK(printed(nn::BatchNorm2d(4, {.momentum = std::nullopt})) ==
+          "tg::nn::BatchNorm2d(4, eps=1e-05, momentum=None, affine=true, track_running_stats=true)");
     CHECK(printed(nn::MaxPool2d(2)) ==
           "tg::nn::MaxPool2d(kernel_size=[2, 2], stride=[2, 2], padding=[0, 0], dilation=[1, 1], ceil_mode=false)");
     CHECK(printed(nn::AvgPool2d(nn::AvgPool2dOptions(3).stride(1))) ==

@@ -43,6 +43,13 @@ struct Edge {
     bool valid() const { return node != nullptr || leaf != nullptr; }
 };
 
+// What a node saved for its backward: shape, dtype and the bytes of the storage it keeps alive.
+struct SavedTensorInfo {
+    Shape shape;
+    DType dtype = kFloat32;
+    std::size_t bytes = 0;
+};
+
 // A tensor an op keeps for its backward, with the version its storage had when it was saved.
 // unpack() refuses it once an in-place write has changed it, so a backward never computes with
 // values the forward did not see. `tracked` is the tensor whose writes matter, when the op saved a
@@ -68,6 +75,8 @@ public:
     static SavedTensor output(const Tensor& out);
 
     bool defined() const { return value_.defined(); }
+    // Shape, dtype and bytes of what it keeps; nullopt when it keeps only a version (version_of).
+    std::optional<SavedTensorInfo> info() const;
     // The saved tensor (with its history when grad mode is on); throws SavedTensorModified when
     // it was written in place since.
     Tensor unpack() const;
@@ -93,13 +102,6 @@ struct SavedTensorModified : std::invalid_argument {
 // needed or zero). Gradients may have a broadcast shape: the engine sums them down.
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output, const GradMask& needs)>;
 
-// What a node saved for its backward: shape, dtype and the bytes of the storage it keeps alive.
-struct SavedTensorInfo {
-    Shape shape;
-    DType dtype = kFloat32;
-    std::size_t bytes = 0;
-};
-
 // Where the forward op ran: the scope (tg::NameScope) always; the call site (the user's file:line,
 // through ops that take a SourceLocation and Module calls) in anomaly mode only.
 struct NodeOrigin {
@@ -110,11 +112,28 @@ struct NodeOrigin {
     std::string describe(const std::string& op) const;
 };
 
+// One member of what an op definition saved for its backward, by name: a tensor (max_pool2d's
+// "argmax") or any other value (its "kernel_size", batch_norm's "eps").
+struct SavedField {
+    std::string name;
+    std::string value;                      // a value that is not a tensor, as text: "{2,2}", "1e-05"
+    std::optional<SavedTensorInfo> tensor;  // a saved tensor's shape, dtype and bytes
+};
+
+// The saved state of a node recorded from an op definition (ops/detail/op.hpp), listed on demand.
+struct SavedState {
+    virtual ~SavedState() = default;
+    virtual std::vector<SavedField> fields() const = 0;
+};
+
 // What record() notes about the op besides its closure, for to_dot, anomaly errors and the profiler.
 struct NodeInfo {
     Shape output_shape;
     DType output_dtype = kFloat32;
     std::vector<SavedTensorInfo> saved;
+    // The op definition's saved state by name (run_op sets it; empty for ops recorded with a
+    // closure); expires when backward frees the node's saved state.
+    std::weak_ptr<const SavedState> saved_state;
     NodeOrigin origin;
     double forward_flops = 0;  // while profiling
 };

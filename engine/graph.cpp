@@ -30,13 +30,23 @@ std::string bytes_text(std::size_t bytes) {
     return buf;
 }
 
+std::string tensor_text(const SavedTensorInfo& s) {
+    return to_string(s.shape) + " " + dtype_name(s.dtype) + " " + bytes_text(s.bytes);
+}
+
 std::string node_label(const Node& node) {
     const NodeInfo& info = node.info();
     std::string label = node.type_name() + " (" + node.name() + ")\n" + to_string(info.output_shape) + " " + dtype_name(info.output_dtype);
     if (!info.origin.scope.empty()) label += "\nscope " + info.origin.scope;
     if (node.released()) return label + "\n(saved tensors freed)";
-    for (const SavedTensorInfo& s : info.saved)
-        label += "\nsaved " + to_string(s.shape) + " " + dtype_name(s.dtype) + " " + bytes_text(s.bytes);
+    // An op definition that lists its saved state names it, tensors and other values; otherwise
+    // (a closure) the saved tensors are listed unnamed.
+    const std::shared_ptr<const SavedState> state = info.saved_state.lock();
+    const std::vector<SavedField> fields = state ? state->fields() : std::vector<SavedField>{};
+    for (const SavedField& field : fields)
+        label += "\nsaved " + field.name + ": " + (field.tensor ? tensor_text(*field.tensor) : field.value);
+    if (!fields.empty()) return label;
+    for (const SavedTensorInfo& s : info.saved) label += "\nsaved " + tensor_text(s);
     return label;
 }
 

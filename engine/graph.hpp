@@ -8,9 +8,10 @@
 
 namespace tapegrad {
 
-// One box per op with its name, output shape and dtype, the tensors its backward saved and their
-// bytes (or "saved tensors freed" after a backward without retain_graph), and its NameScope; one
-// ellipse per leaf that requires grad,
+// One box per op with its name, output shape and dtype, what its backward saved (an op definition's
+// saved state by name, tensors with their bytes and other values as text; the tensors of an op
+// recorded with a closure unnamed; "saved tensors freed" after a backward without retain_graph),
+// and its NameScope; one ellipse per leaf that requires grad,
 // named from `names` (a module's named_parameters(): "features.0.weight") or by its shape.
 // Arrows follow the forward pass, from inputs to the op that used them.
 std::string to_dot(const Tensor& output, const std::vector<std::pair<std::string, Tensor>>& names = {});

@@ -189,10 +189,14 @@ SavedTensorModified::SavedTensorModified(const std::string& what, uint64_t saved
     : std::invalid_argument(what), saved_version(saved), current_version(now) {}
 
 namespace {
+SavedTensorInfo saved_info(const Tensor& value) {
+    const std::size_t bytes = value.impl()->storage ? value.impl()->storage->count() * element_size(value.dtype()) : 0;
+    return {value.shape(), value.dtype(), bytes};
+}
+
 void note_saved(const Tensor& value) {
     if (!value.defined() || t_saved_since_record.size() >= 16) return;
-    const std::size_t bytes = value.impl()->storage ? value.impl()->storage->count() * element_size(value.dtype()) : 0;
-    t_saved_since_record.push_back({value.shape(), value.dtype(), bytes});
+    t_saved_since_record.push_back(saved_info(value));
 }
 
 // A new tensor over value's elements whose history is `node`: what a saved tensor unpacks to
@@ -205,6 +209,11 @@ Tensor with_history(const Tensor& value, std::shared_ptr<Node> node) {
     return Tensor(std::move(impl));
 }
 }  // namespace
+
+std::optional<SavedTensorInfo> SavedTensor::info() const {
+    if (!value_.defined()) return std::nullopt;
+    return saved_info(value_);
+}
 
 SavedTensor::SavedTensor(const Tensor& value, const Tensor& tracked) {
     note_saved(value);

@@ -62,6 +62,8 @@ struct Elementwise {
 
     std::vector<Tensor> backward(const Tensor& g, const GradMask&) const { return {math.derivative(g, saved.unpack())}; }
 
+    std::vector<SavedField> saved_state() const { return {detail::saved(Math::saves == Saves::Input ? "input" : "result", saved)}; }
+
     std::vector<Tensor> fused_backward(Kernels kernels, const Tensor& g, const GradMask&) const {
         const Tensor s = saved.unpack();
         if (vector_kernel && g.dtype() == kFloat32) return {kernels::activation_backward_fast(*vector_kernel, g, s)};

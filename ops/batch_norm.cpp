@@ -1,9 +1,11 @@
 #include "ops/batch_norm.hpp"
 
 #include <cmath>
+#include <optional>
+#include <stdexcept>
+#include <vector>
 
 #include "engine/autograd.hpp"
-#include "engine/profiler.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/kernels/batch_norm.hpp"
 #include "ops/kernels/elementwise.hpp"
@@ -16,6 +18,9 @@
 
 namespace tapegrad {
 namespace {
+
+using detail::DTypes;
+using detail::OpContext;
 
 void check_param(const Tensor& p, const char* what, const Tensor& x) {
     if (!p.defined()) return;
@@ -110,88 +115,122 @@ Tensor relu_mask(const Tensor& x, const std::vector<double>& mean, const std::ve
     return kernels::map_unary<float>(y, [](float v) { return v <= 0 ? 0.0f : 1.0f; });
 }
 
-// batch_norm, and with `fuse_relu` relu(batch_norm) in one pass each way (fast kernels only; the
-// caller runs the two ops for the reference kernels).
-Tensor batch_norm_impl(const char* op, const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var,
-                       const Tensor& weight, const Tensor& bias, const BatchNormOptions& options, bool fuse_relu,
-                       SourceLocation loc) {
-    detail::OpScope scope(op, loc);
-    check(x_in, running_mean, running_var, weight, bias, options);
-    // [N,C,L] is [N,C,L,1]: the same statistics per channel, through the same kernels.
-    if (x_in.dim() == 3)
-        return squeeze(batch_norm_impl(op, unsqueeze(x_in, 3), running_mean, running_var, weight, bias, options, fuse_relu, loc), 3);
-    // The fast kernels take row-major or channels-last; anything else is copied once.
-    const MemoryFormat format = x_in.suggest_memory_format();
-    const Tensor x = x_in.is_contiguous(format) ? x_in.detach() : x_in.detach().contiguous(format);
-    const bool reference = is_reference(choose_kernels(x.dtype()));
-    if (fuse_relu && reference) throw std::logic_error("batch_norm_relu: the fused kernels are float32 fast kernels only");
-    const int64_t C = x.shape()[1];
+// xhat = (x - mean) invstd [N,C,...], y = w xhat + b. Training: dx = w invstd / M (M g - sum g -
+// xhat sum(g xhat)) [N,C,...]; eval: dx = w invstd g; dw = sum(g xhat) [C], db = sum(g) [C].
+// Fused with relu (fast kernels only; batch_norm_relu runs the two ops for the reference kernels):
+// relu(batch_norm) in one pass each way, g masked by relu's derivative at the output.
+template <bool FuseRelu>
+struct BatchNorm {
+    static constexpr const char* name = FuseRelu ? "batch_norm_relu" : "batch_norm";
+    static constexpr DTypes dtypes = DTypes::Floating;
+    static constexpr std::size_t required_inputs = 1;  // the weight and the bias are optional
+    // The arguments (checked by the caller); the running statistics are updated in training.
+    Tensor running_mean, running_var;
+    BatchNormOptions options;
+    // The saved state.
+    SavedTensor input{}, weight{}, bias{};  // the bias only with relu: its mask is recomputed from x
+    std::vector<double> mean{}, invstd{};
 
-    std::vector<double> mean, invstd(C);
-    if (options.training) {
-        kernels::ChannelStats s = dispatch(x.dtype(), [&]<class T>() {
-            return reference ? kernels::batch_norm_stats_reference<T>(x) : kernels::batch_norm_stats_fast(x);
-        });
-        for (int64_t c = 0; c < C; ++c) invstd[c] = 1.0 / std::sqrt(s.var[c] + options.eps);
-        if (running_mean.defined()) {
-            const double m = static_cast<double>(x.numel() / C);
-            std::vector<double> unbiased(C);
-            for (int64_t c = 0; c < C; ++c) unbiased[c] = s.var[c] * m / (m - 1);
-            update_running(running_mean, s.mean, options.momentum);
-            update_running(running_var, unbiased, options.momentum);
+    Tensor forward(const OpContext& ctx, const Tensor& x_in, const Tensor& w, const Tensor& b) {
+        // The fast kernels take row-major or channels-last; anything else is copied once.
+        const MemoryFormat format = x_in.suggest_memory_format();
+        const Tensor x = x_in.is_contiguous(format) ? x_in.detach() : x_in.detach().contiguous(format);
+        const bool reference = is_reference(ctx.kernels);
+        if (FuseRelu && reference) throw std::logic_error("batch_norm_relu: the fused kernels are float32 fast kernels only");
+        const int64_t C = x.shape()[1];
+        invstd.resize(C);
+        if (options.training) {
+            kernels::ChannelStats s = dispatch(x.dtype(), [&]<class T>() {
+                return reference ? kernels::batch_norm_stats_reference<T>(x) : kernels::batch_norm_stats_fast(x);
+            });
+            for (int64_t c = 0; c < C; ++c) invstd[c] = 1.0 / std::sqrt(s.var[c] + options.eps);
+            if (running_mean.defined()) {
+                const double m = static_cast<double>(x.numel() / C);
+                std::vector<double> unbiased(C);
+                for (int64_t c = 0; c < C; ++c) unbiased[c] = s.var[c] * m / (m - 1);
+                update_running(running_mean, s.mean, options.momentum);
+                update_running(running_var, unbiased, options.momentum);
+            }
+            mean = std::move(s.mean);
+        } else {
+            mean = read_channels(running_mean);
+            const std::vector<double> var = read_channels(running_var);
+            for (int64_t c = 0; c < C; ++c) invstd[c] = 1.0 / std::sqrt(var[c] + options.eps);
         }
-        mean = std::move(s.mean);
-    } else {
-        mean = read_channels(running_mean);
-        const std::vector<double> var = read_channels(running_var);
-        for (int64_t c = 0; c < C; ++c) invstd[c] = 1.0 / std::sqrt(var[c] + options.eps);
+        // The node does not keep the running statistics alive.
+        running_mean = running_var = Tensor();
+        Tensor out = dispatch(x.dtype(), [&]<class T>() {
+            return reference ? kernels::batch_norm_forward_reference<T>(x, mean, invstd, w, b)
+                             : kernels::batch_norm_forward_fast(x, mean, invstd, w, b, FuseRelu);
+        });
+        if (ctx.recording) {
+            input = SavedTensor(x, x_in);
+            if (w.defined()) weight = SavedTensor(w);
+            if (FuseRelu && b.defined()) bias = SavedTensor(b);
+        }
+        return out;
     }
 
-    Tensor out = dispatch(x.dtype(), [&]<class T>() {
-        return reference ? kernels::batch_norm_forward_reference<T>(x, mean, invstd, weight, bias)
-                         : kernels::batch_norm_forward_fast(x, mean, invstd, weight, bias, fuse_relu);
-    });
-    if (!needs_grad({x_in, weight, bias})) return out;
-    const SavedTensor saved_x(x, x_in);
-    const SavedTensor saved_w = weight.defined() ? SavedTensor(weight) : SavedTensor();
-    // The relu mask is recomputed from x with the forward's bias.
-    const SavedTensor saved_b = fuse_relu && bias.defined() ? SavedTensor(bias) : SavedTensor();
-    const bool training = options.training;
-    const double eps = options.eps;
-    // xhat = (x - mean) invstd [N,C,...], y = w xhat + b. Training: dx = w invstd / M (M g - sum g -
-    // xhat sum(g xhat)) [N,C,...]; eval: dx = w invstd g; dw = sum(g xhat) [C], db = sum(g) [C].
-    // Fused with relu: the same with g masked by relu's derivative at the output.
-    return record(op, out, {x_in, weight, bias},
-                  [saved_x, saved_w, saved_b, mean, invstd, training, reference, eps, fuse_relu](const Tensor& g_out,
-                                                                                                const GradMask& needs) {
-                      const Tensor x = saved_x.unpack();
-                      const Tensor w = saved_w.defined() ? saved_w.unpack() : Tensor();
-                      const Tensor b = saved_b.defined() ? saved_b.unpack() : Tensor();
-                      if (is_grad_enabled()) {  // create_graph; relu's derivative is a constant mask
-                          const Tensor g_in = fuse_relu ? g_out * relu_mask(x.detach(), mean, invstd, saved_w.defined() ? w.detach() : Tensor(), b) : g_out;
-                          std::vector<Tensor> grads = recorded_backward(g_in, x, w, mean, invstd, training, eps);
-                          for (std::size_t i = 0; i < 3; ++i)
-                              if (!needs[i]) grads[i] = Tensor();
-                          return grads;
-                      }
-                      // The kernels read g in x's layout.
-                      const Tensor g = g_out.strides() == x.strides() ? g_out : g_out.contiguous(x.suggest_memory_format());
-                      std::vector<Tensor> grads = dispatch(g.dtype(), [&]<class T>() {
-                          return reference ? kernels::batch_norm_backward_reference<T>(g, x, mean, invstd, w, training)
-                                           : kernels::batch_norm_backward_fast(g, x, mean, invstd, w, training,
-                                                                               fuse_relu ? std::optional<Tensor>(b) : std::nullopt);
-                      });
-                      for (std::size_t i = 0; i < 3; ++i)
-                          if (!needs[i]) grads[i] = Tensor();
-                      return grads;
-                  });
+    // In differentiable ops (create_graph); relu's derivative is a constant mask.
+    std::vector<Tensor> backward(const Tensor& g_out, const GradMask& needs) const {
+        const Tensor x = input.unpack();
+        const Tensor w = weight.defined() ? weight.unpack() : Tensor();
+        const Tensor b = bias.defined() ? bias.unpack() : Tensor();
+        const Tensor g = FuseRelu ? g_out * relu_mask(x.detach(), mean, invstd, weight.defined() ? w.detach() : Tensor(), b) : g_out;
+        return only_needed(recorded_backward(g, x, w, mean, invstd, options.training, options.eps), needs);
+    }
+
+    std::vector<Tensor> fused_backward(Kernels choice, const Tensor& g_out, const GradMask& needs) const {
+        const Tensor x = input.unpack();
+        const Tensor w = weight.defined() ? weight.unpack() : Tensor();
+        const Tensor b = bias.defined() ? bias.unpack() : Tensor();
+        // The kernels read g in x's layout.
+        const Tensor g = g_out.strides() == x.strides() ? g_out : g_out.contiguous(x.suggest_memory_format());
+        const bool reference = is_reference(choice);
+        return only_needed(dispatch(g.dtype(),
+                                    [&]<class T>() {
+                                        return reference ? kernels::batch_norm_backward_reference<T>(g, x, mean, invstd, w, options.training)
+                                                         : kernels::batch_norm_backward_fast(
+                                                               g, x, mean, invstd, w, options.training,
+                                                               FuseRelu ? std::optional<Tensor>(b) : std::nullopt);
+                                    }),
+                           needs);
+    }
+
+    std::vector<SavedField> saved_state() const {
+        std::vector<SavedField> fields{detail::saved("input", input), detail::saved("weight", weight)};
+        if (FuseRelu) fields.push_back(detail::saved("bias", bias));
+        fields.push_back(detail::saved("mean", mean));
+        fields.push_back(detail::saved("invstd", invstd));
+        fields.push_back(detail::saved("training", options.training));
+        fields.push_back(detail::saved("eps", options.eps));
+        return fields;
+    }
+
+private:
+    static std::vector<Tensor> only_needed(std::vector<Tensor> grads, const GradMask& needs) {
+        for (std::size_t i = 0; i < 3; ++i)
+            if (!needs[i]) grads[i] = Tensor();
+        return grads;
+    }
+};
+
+template <bool FuseRelu>
+Tensor run_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                      const Tensor& bias, const BatchNormOptions& options, SourceLocation loc) {
+    check(x, running_mean, running_var, weight, bias, options);
+    // [N,C,L] is [N,C,L,1]: the same statistics per channel, through the same kernels.
+    if (x.dim() == 3)
+        return squeeze(run_batch_norm<FuseRelu>(unsqueeze(x, 3), running_mean, running_var, weight, bias, options, loc), 3);
+    return detail::run_op(BatchNorm<FuseRelu>{.running_mean = running_mean, .running_var = running_var, .options = options}, loc,
+                          x, weight, bias);
 }
 
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, const BatchNormOptions& options, SourceLocation loc) {
-    return batch_norm_impl("batch_norm", x, running_mean, running_var, weight, bias, options, false, loc);
+    return run_batch_norm<false>(x, running_mean, running_var, weight, bias, options, loc);
 }
 
 Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
@@ -199,7 +238,7 @@ Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor
     // The unfused ops are the reference; the undefined-input check is batch_norm's.
     if (!x.defined() || is_reference(choose_kernels(x.dtype())))
         return relu(batch_norm(x, running_mean, running_var, weight, bias, options, loc), loc);
-    return batch_norm_impl("batch_norm_relu", x, running_mean, running_var, weight, bias, options, true, loc);
+    return run_batch_norm<true>(x, running_mean, running_var, weight, bias, options, loc);
 }
 
 }  // namespace tapegrad

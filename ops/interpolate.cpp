@@ -2,10 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
-#include "engine/autograd.hpp"
+#include "ops/detail/linear_op.hpp"
 #include "ops/detail/op.hpp"
 #include "ops/kernels/resample.hpp"
 
@@ -70,10 +71,70 @@ std::vector<kernels::LinearTap> linear_taps(int64_t in, int64_t out, double scal
     return taps;
 }
 
+// The nearest modes: y = x read through one index map per dimension; dx = A^T g, a scatter-add.
+struct NearestInterpolate {
+    static constexpr const char* name = "interpolate";
+    static constexpr const char* adjoint_name = "interpolate_backward";
+    static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
+    std::shared_ptr<const kernels::IndexMaps> maps;
+    Shape input_shape, output_shape;
+
+    Tensor apply(Kernels, const Tensor& x) const {
+        Tensor out = empty(output_shape, {.dtype = x.dtype()});
+        dispatch(x.dtype(), [&]<class T>() { kernels::gather_mapped<T>(x.data<T>(), x.strides(), out.data<T>(), *maps, T(0)); });
+        return out;
+    }
+    Tensor adjoint(Kernels, const Tensor& g_in) const {
+        const Tensor g = g_in.contiguous();
+        Tensor dx = zeros(input_shape, {.dtype = g.dtype()});
+        dispatch(g.dtype(), [&]<class T>() { kernels::scatter_add_mapped<T>(g.data<T>(), dx.data<T>(), input_shape, *maps); });
+        return dx;
+    }
+    std::vector<SavedField> saved_state() const {
+        return {detail::saved("index_maps", "rows " + std::to_string((*maps)[2].size()) + ", cols " + std::to_string((*maps)[3].size())),
+                detail::saved("input_shape", to_string(input_shape)), detail::saved("output_shape", to_string(output_shape))};
+    }
+};
+
+// Bilinear: each output reads two taps per axis with their weights; dx = A^T g.
+struct BilinearInterpolate {
+    static constexpr const char* name = "interpolate";
+    static constexpr const char* adjoint_name = "interpolate_backward";
+    static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
+    std::shared_ptr<const std::vector<kernels::LinearTap>> taps_h, taps_w;
+    Shape input_shape, output_shape;
+
+    Tensor apply(Kernels, const Tensor& x) const {
+        const int64_t N = input_shape[0], C = input_shape[1];
+        // Planes n,c are read through x's strides; they are evenly spaced only when N or C is 1 or
+        // the layout is row-major in N and C, so go through a row-major copy otherwise.
+        const Tensor xs = (x.strides()[0] == C * x.strides()[1] || N == 1) ? x : x.contiguous();
+        Tensor out = empty(output_shape, {.dtype = x.dtype()});
+        dispatch(x.dtype(), [&]<class T>() {
+            kernels::bilinear_forward<T>(xs.data<T>(), N * C, xs.strides()[1], xs.strides()[2], xs.strides()[3], out.data<T>(), *taps_h,
+                                         *taps_w);
+        });
+        return out;
+    }
+    Tensor adjoint(Kernels, const Tensor& g_in) const {
+        const Tensor g = g_in.contiguous();
+        Tensor dx = zeros(input_shape, {.dtype = g.dtype()});
+        dispatch(g.dtype(), [&]<class T>() {
+            kernels::bilinear_backward<T>(g.data<T>(), input_shape[0] * input_shape[1], dx.data<T>(), input_shape[2], input_shape[3],
+                                          *taps_h, *taps_w);
+        });
+        return dx;
+    }
+    std::vector<SavedField> saved_state() const {
+        return {detail::saved("taps", "rows " + std::to_string(taps_h->size()) + ", cols " + std::to_string(taps_w->size())),
+                detail::saved("input_shape", to_string(input_shape)), detail::saved("output_shape", to_string(output_shape))};
+    }
+};
+
 }  // namespace
 
 // Every mode is linear in x: y = A x per plane; dx = A^T g (a scatter-add).
-Tensor interpolate(const Tensor& x, const InterpolateOptions& o) {
+Tensor interpolate(const Tensor& x, const InterpolateOptions& o, SourceLocation loc) {
     if (!x.defined()) throw std::invalid_argument("interpolate: the input is undefined");
     detail::check_op_inputs("interpolate", detail::DTypes::Floating, {&x});
     const std::string where = " (input " + to_string(x.shape()) + ")";
@@ -101,41 +162,23 @@ Tensor interpolate(const Tensor& x, const InterpolateOptions& o) {
     const Shape out_shape{N, C, OH, OW};
     checked_numel(out_shape, "interpolate");
     const double sample_scale_factor = o.scale_factor && !o.recompute_scale_factor ? *o.scale_factor : 0.0;
-    Tensor out = empty(out_shape, {.dtype = x.dtype()});
     const Shape x_shape = x.shape();
     if (o.mode != InterpolateMode::Bilinear) {
-        kernels::IndexMaps maps(4);
+        auto maps = std::make_shared<kernels::IndexMaps>(4);
         for (int64_t d = 0; d < 2; ++d) {
-            maps[d].resize(static_cast<std::size_t>(x_shape[d]));
-            for (int64_t i = 0; i < x_shape[d]; ++i) maps[d][i] = i;
+            (*maps)[d].resize(static_cast<std::size_t>(x_shape[d]));
+            for (int64_t i = 0; i < x_shape[d]; ++i) (*maps)[d][i] = i;
         }
-        maps[2] = nearest_map(H, OH, o.mode, sample_scale_factor);
-        maps[3] = nearest_map(W, OW, o.mode, sample_scale_factor);
-        dispatch(x.dtype(), [&]<class T>() { kernels::gather_mapped<T>(x.data<T>(), x.strides(), out.data<T>(), maps, T(0)); });
-        return record("interpolate", out, {x}, [maps, x_shape, o](const Tensor& g_in, const GradMask&) {
-            const Tensor g = g_in.contiguous();
-            Tensor dx = zeros(x_shape, {.dtype = g.dtype()});
-            dispatch(g.dtype(), [&]<class T>() { kernels::scatter_add_mapped<T>(g.data<T>(), dx.data<T>(), x_shape, maps); });
-            return std::vector<Tensor>{linear_backward("interpolate", dx, g_in, [o](const Tensor& h) { return interpolate(h, o); })};
-        });
+        (*maps)[2] = nearest_map(H, OH, o.mode, sample_scale_factor);
+        (*maps)[3] = nearest_map(W, OW, o.mode, sample_scale_factor);
+        return detail::run_linear_op(NearestInterpolate{std::move(maps), x_shape, out_shape}, loc, x);
     }
-    // Planes n,c are read through x's strides; they are evenly spaced only when N or C is 1 or
-    // the layout is row-major in N and C, so go through a row-major copy otherwise.
-    const Tensor xs = (x.strides()[0] == C * x.strides()[1] || N == 1) ? x : x.contiguous();
-    std::vector<kernels::LinearTap> taps_h, taps_w;
+    auto taps_h = std::make_shared<std::vector<kernels::LinearTap>>(), taps_w = std::make_shared<std::vector<kernels::LinearTap>>();
     dispatch(x.dtype(), [&]<class T>() {
-        taps_h = linear_taps<T>(H, OH, sample_scale_factor, o.align_corners);
-        taps_w = linear_taps<T>(W, OW, sample_scale_factor, o.align_corners);
-        kernels::bilinear_forward<T>(xs.data<T>(), N * C, xs.strides()[1], xs.strides()[2], xs.strides()[3], out.data<T>(), taps_h, taps_w);
+        *taps_h = linear_taps<T>(H, OH, sample_scale_factor, o.align_corners);
+        *taps_w = linear_taps<T>(W, OW, sample_scale_factor, o.align_corners);
     });
-    return record("interpolate", out, {x}, [taps_h, taps_w, x_shape, o](const Tensor& g_in, const GradMask&) {
-        const Tensor g = g_in.contiguous();
-        Tensor dx = zeros(x_shape, {.dtype = g.dtype()});
-        dispatch(g.dtype(), [&]<class T>() {
-            kernels::bilinear_backward<T>(g.data<T>(), x_shape[0] * x_shape[1], dx.data<T>(), x_shape[2], x_shape[3], taps_h, taps_w);
-        });
-        return std::vector<Tensor>{linear_backward("interpolate", dx, g_in, [o](const Tensor& h) { return interpolate(h, o); })};
-    });
+    return detail::run_linear_op(BilinearInterpolate{std::move(taps_h), std::move(taps_w), x_shape, out_shape}, loc, x);
 }
 
 }  // namespace tapegrad

@@ -27,6 +27,6 @@ struct InterpolateOptions {
 // in/out, rounded to float for the nearest modes and to x's dtype for bilinear, as in PyTorch.
 // Nearest copies when a dimension keeps its size and reads o/2 when it doubles (PyTorch's
 // nearest_idx); bilinear copies when a dimension keeps its size.
-Tensor interpolate(const Tensor& x, const InterpolateOptions& options);
+Tensor interpolate(const Tensor& x, const InterpolateOptions& options, SourceLocation loc = SourceLocation::current());
 
 }  // namespace tapegrad

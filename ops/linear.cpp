@@ -3,7 +3,6 @@
 #include <array>
 
 #include "engine/autograd.hpp"
-#include "engine/profiler.hpp"
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/detail/op.hpp"
@@ -91,10 +90,54 @@ void check_operands(const Tensor& a, const Tensor& b) {
                                     std::to_string(kb) + " rows");
 }
 
+// C[.., M, N] = A[.., M, K] B[.., K, N]: dA = dC B^T [.., M, K], dB = A^T dC [.., K, N]; the
+// engine sums broadcast batch dims down.
+struct Matmul {
+    static constexpr const char* name = "matmul";
+    static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
+    SavedTensor a, b;       // each only when the other operand needs its gradient
+    bool shared_b = false;  // one B [K, N] for a batch of A: dB is one GEMM over the stacked rows
+
+    Tensor forward(const detail::OpContext& ctx, const Tensor& a_in, const Tensor& b_in) {
+        Tensor out = batched_gemm(ctx.kernels, a_in, false, b_in, false);
+        // out [.., M, N] took K multiply-adds per element
+        if (ctx.scope.counting_flops())
+            ctx.scope.set_flops(2.0 * static_cast<double>(out.numel()) * static_cast<double>(a_in.shape().back()));
+        if (ctx.recording) {
+            if (b_in.requires_grad()) a = SavedTensor(a_in);
+            if (a_in.requires_grad()) b = SavedTensor(b_in);
+            shared_b = b_in.dim() == 2 && a_in.dim() > 2;
+        }
+        return out;
+    }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const {
+        Tensor da, db;
+        if (needs[0]) da = matmul(g, b.unpack().transpose(-2, -1));
+        if (needs[1]) db = matmul(a.unpack().transpose(-2, -1), g);
+        return {da, db};
+    }
+    std::vector<Tensor> fused_backward(Kernels choice, const Tensor& g, const GradMask& needs) const {
+        Tensor da, db;
+        if (needs[0]) da = batched_gemm(choice, g, false, b.unpack(), true);
+        if (needs[1]) {
+            const Tensor& av = a.unpack();
+            if (shared_b && av.is_contiguous() && g.is_contiguous()) {
+                const int64_t K = av.shape().back(), N = g.shape().back();
+                db = batched_gemm(choice, av.reshape({leading_rows(av), K}), true, g.reshape({leading_rows(g), N}), false);
+            } else {
+                db = batched_gemm(choice, av, true, g, false);
+            }
+        }
+        return {da, db};
+    }
+    std::vector<SavedField> saved_state() const {
+        return {detail::saved("a", a), detail::saved("b", b), detail::saved("shared_b", shared_b)};
+    }
+};
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, SourceLocation loc) {
-    detail::OpScope scope("matmul", loc);
     check_operands(a, b);
     detail::check_op_inputs("matmul", detail::DTypes::Floating, std::array<const Tensor*, 2>{&a, &b});
     // A vector operand, as in PyTorch: on the left a row [1,K], on the right a column [K,1]; the
@@ -109,36 +152,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, SourceLocation loc) {
         const Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
         broadcast_shapes(ba, bb, "matmul (batch dimensions)");
     }
-    const Kernels path = choose_kernels(a.dtype());
-    Tensor out = batched_gemm(path, a, false, b, false);
-    // out [.., M, N] took K multiply-adds per element
-    if (scope.counting_flops()) scope.set_flops(2.0 * static_cast<double>(out.numel()) * static_cast<double>(a.shape().back()));
-    if (!needs_grad({a, b})) return out;
-    const SavedTensor sa = b.requires_grad() ? SavedTensor(a) : SavedTensor();
-    const SavedTensor sb = a.requires_grad() ? SavedTensor(b) : SavedTensor();
-    const bool shared_b = b.dim() == 2 && a.dim() > 2;
-    // C[.., M, N] = A[.., M, K] B[.., K, N]: dA = dC B^T [.., M, K], dB = A^T dC [.., K, N]; the
-    // engine sums broadcast batch dims down.
-    return record("matmul", out, {a, b}, [sa, sb, shared_b, path](const Tensor& g, const GradMask& needs) {
-        Tensor da, db;
-        if (is_grad_enabled()) {  // create_graph: the same products, recorded
-            if (needs[0]) da = matmul(g, sb.unpack().transpose(-2, -1));
-            if (needs[1]) db = matmul(sa.unpack().transpose(-2, -1), g);
-            return std::vector<Tensor>{da, db};
-        }
-        if (needs[0]) da = batched_gemm(path, g, false, sb.unpack(), true);
-        if (needs[1]) {
-            const Tensor& av = sa.unpack();
-            if (shared_b && av.is_contiguous() && g.is_contiguous()) {
-                // B was shared by the whole batch: dB = sum_batch A^T dC is one GEMM over the stacked rows.
-                const int64_t K = av.shape().back(), N = g.shape().back();
-                db = batched_gemm(path, av.reshape({leading_rows(av), K}), true, g.reshape({leading_rows(g), N}), false);
-            } else {
-                db = batched_gemm(path, av, true, g, false);
-            }
-        }
-        return std::vector<Tensor>{da, db};
-    });
+    return detail::run_op(Matmul{}, loc, a, b);
 }
 
 namespace {
@@ -159,10 +173,70 @@ Tensor column_sum(const Tensor& g) {
     return out;
 }
 
+// y[rows, out] = x[rows, in] W^T + b: dx = g W [rows, in], dW = g^T x [out, in], db = sum_rows g [out]
+struct Linear {
+    static constexpr const char* name = "linear";
+    static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
+    static constexpr std::size_t required_inputs = 2;  // the bias is optional
+    // x itself is saved (with its history, for create_graph); the backward makes it [rows, in] again.
+    SavedTensor input, weight;  // each only when the other needs its gradient
+    Shape input_shape;
+
+    Tensor forward(const detail::OpContext& ctx, const Tensor& x, const Tensor& w, const Tensor& bias) {
+        const int64_t in = w.shape()[1], out_features = w.shape()[0];
+        // [..., in] -> [rows, in]: a view for row-major inputs; 2-D transposed views pass straight on.
+        const Tensor x2 = x.dim() == 2 ? x.detach() : x.detach().reshape({leading_rows(x), in});
+        Tensor y = batched_gemm(ctx.kernels, x2, false, w.detach(), true);  // [rows, in] x [in, out]
+        if (ctx.scope.counting_flops()) ctx.scope.set_flops(2.0 * static_cast<double>(y.numel()) * static_cast<double>(in));
+        if (bias.defined()) {
+            dispatch(y.dtype(), [&]<class T>() {
+                const Tensor bc = bias.is_contiguous() ? bias : bias.detach().contiguous();
+                const T* bp = bc.data<T>();
+                T* yp = y.data<T>();
+                const int64_t rows = y.shape()[0];
+                for (int64_t i = 0; i < rows; ++i)
+                    for (int64_t j = 0; j < out_features; ++j) yp[i * out_features + j] += bp[j];
+            });
+        }
+        Shape out_shape = x.shape();
+        out_shape[out_shape.size() - 1] = out_features;
+        if (ctx.recording) {
+            if (w.requires_grad()) input = SavedTensor(x);
+            if (x.requires_grad()) weight = SavedTensor(w);
+            input_shape = x.shape();
+        }
+        return y.detach().reshape(out_shape);
+    }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const {
+        const int64_t in = input_shape.back(), out_features = g.shape().back();
+        std::vector<Tensor> grads(3);
+        const Tensor g2 = g.reshape({leading_rows(g), out_features});
+        if (needs[0]) grads[0] = matmul(g2, weight.unpack()).reshape(input_shape);
+        if (needs[1]) grads[1] = matmul(g2.transpose(0, 1), input.unpack().reshape({leading_rows(g), in}));
+        if (needs[2]) grads[2] = g2.sum({0});
+        return grads;
+    }
+    std::vector<Tensor> fused_backward(Kernels choice, const Tensor& g, const GradMask& needs) const {
+        const int64_t in = input_shape.back(), out_features = g.shape().back();
+        std::vector<Tensor> grads(3);
+        Tensor g2 = g.is_contiguous() ? g : g.contiguous();
+        g2 = g2.reshape({leading_rows(g2), out_features});
+        if (needs[0]) grads[0] = batched_gemm(choice, g2, false, weight.unpack(), false).reshape(input_shape);
+        if (needs[1]) {
+            const Tensor xv = input.unpack();
+            grads[1] = batched_gemm(choice, g2, true, xv.dim() == 2 ? xv : xv.reshape({leading_rows(g2), in}), false);
+        }
+        if (needs[2]) grads[2] = column_sum(g2);
+        return grads;
+    }
+    std::vector<SavedField> saved_state() const {
+        return {detail::saved("input", input), detail::saved("weight", weight), detail::saved("input_shape", to_string(input_shape))};
+    }
+};
+
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, SourceLocation loc) {
-    detail::OpScope scope("linear", loc);
     if (!x.defined() || !weight.defined()) throw std::invalid_argument("linear: the input or the weight is undefined");
     detail::check_op_inputs("linear", detail::DTypes::Floating, std::array<const Tensor*, 2>{&x, &weight});
     if (x.dim() < 1 || weight.dim() != 2)
@@ -179,50 +253,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, SourceL
     if (bias.defined() && (bias.dim() != 1 || bias.shape()[0] != out_features))
         throw std::invalid_argument("linear: bias " + to_string(bias.shape()) + " should be [" +
                                     std::to_string(out_features) + "] for weight " + to_string(weight.shape()));
-    // [..., in] -> [rows, in]: a view for row-major inputs; 2-D transposed views pass straight on.
-    const Tensor x2 = x.dim() == 2 ? x.detach() : x.detach().reshape({leading_rows(x), in});
-    const Kernels path = choose_kernels(x.dtype());
-    Tensor y = batched_gemm(path, x2, false, weight.detach(), true);  // [rows, in] x [in, out]
-    if (scope.counting_flops()) scope.set_flops(2.0 * static_cast<double>(y.numel()) * static_cast<double>(in));
-    if (bias.defined()) {
-        dispatch(y.dtype(), [&]<class T>() {
-            const Tensor bc = bias.is_contiguous() ? bias : bias.detach().contiguous();
-            const T* bp = bc.data<T>();
-            T* yp = y.data<T>();
-            const int64_t rows = y.shape()[0];
-            for (int64_t i = 0; i < rows; ++i)
-                for (int64_t j = 0; j < out_features; ++j) yp[i * out_features + j] += bp[j];
-        });
-    }
-    Shape out_shape = x.shape();
-    out_shape[out_shape.size() - 1] = out_features;
-    Tensor out = y.detach().reshape(out_shape);
-    if (!needs_grad({x, weight, bias})) return out;
-    // x itself is saved (with its history, for create_graph); the backward makes it [rows, in] again.
-    const SavedTensor sx = weight.requires_grad() ? SavedTensor(x) : SavedTensor();
-    const SavedTensor sw = x.requires_grad() ? SavedTensor(weight) : SavedTensor();
-    const Shape x_shape = x.shape();
-    // y[rows, out] = x[rows, in] W^T + b: dx = g W [rows, in], dW = g^T x [out, in], db = sum_rows g [out]
-    return record("linear", out, {x, weight, bias},
-                  [sx, sw, x_shape, in, out_features, path](const Tensor& g, const GradMask& needs) {
-                      std::vector<Tensor> grads(3);
-                      if (is_grad_enabled()) {  // create_graph: the same products, recorded
-                          const Tensor g2 = g.reshape({leading_rows(g), out_features});
-                          if (needs[0]) grads[0] = matmul(g2, sw.unpack()).reshape(x_shape);
-                          if (needs[1]) grads[1] = matmul(g2.transpose(0, 1), sx.unpack().reshape({leading_rows(g), in}));
-                          if (needs[2]) grads[2] = g2.sum({0});
-                          return grads;
-                      }
-                                    Tensor g2 = g.is_contiguous() ? g : g.contiguous();
-                      g2 = g2.reshape({leading_rows(g2), out_features});
-                      if (needs[0]) grads[0] = batched_gemm(path, g2, false, sw.unpack(), false).reshape(x_shape);
-                      if (needs[1]) {
-                          const Tensor xv = sx.unpack();
-                          grads[1] = batched_gemm(path, g2, true, xv.dim() == 2 ? xv : xv.reshape({leading_rows(g2), in}), false);
-                      }
-                      if (needs[2]) grads[2] = column_sum(g2);
-                      return grads;
-                  });
+    return detail::run_op(Linear{}, loc, x, weight, bias);
 }
 
 Tensor mm(const Tensor& a, const Tensor& b, SourceLocation loc) {

@@ -1,11 +1,12 @@
 #include "ops/pad.hpp"
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 
-#include "engine/autograd.hpp"
 #include "engine/checked_size.hpp"
 #include "engine/convert.hpp"
+#include "ops/detail/linear_op.hpp"
 #include "ops/kernels/resample.hpp"
 
 namespace tapegrad {
@@ -39,10 +40,40 @@ std::vector<int64_t> pad_map(int64_t n, int64_t before, int64_t out, PadMode mod
     return map;
 }
 
+// y = x read through the index maps (`value` where a map reads nothing); dx[i] = Σ of g over the
+// outputs that read i. Linear but for the value: its linear part pads with 0.
+struct Pad {
+    static constexpr const char* name = "pad";
+    static constexpr const char* adjoint_name = "pad_backward";
+    static constexpr detail::DTypes dtypes = detail::DTypes::KeepIntegers;  // constant mode pads integers (checked before)
+    std::shared_ptr<const kernels::IndexMaps> maps;  // shared with the linear part and the adjoint
+    Shape input_shape, output_shape;
+    double value = 0;
+
+    Tensor apply(Kernels, const Tensor& x) const {
+        Tensor out = empty(output_shape, {.dtype = x.dtype()});
+        dispatch_all(x.dtype(), [&]<class T>() {
+            kernels::gather_mapped<T>(x.data<T>(), x.strides(), out.data<T>(), *maps, checked_cast<T>(value, "pad"));
+        });
+        return out;
+    }
+    Tensor adjoint(Kernels, const Tensor& g_in) const {
+        const Tensor g = g_in.contiguous();
+        Tensor dx = zeros(input_shape, {.dtype = g.dtype()});
+        dispatch(g.dtype(), [&]<class T>() { kernels::scatter_add_mapped<T>(g.data<T>(), dx.data<T>(), input_shape, *maps); });
+        return dx;
+    }
+    Pad linear_part() const { return {maps, input_shape, output_shape, 0.0}; }
+    std::vector<SavedField> saved_state() const {
+        return {detail::saved("index_maps", std::to_string(maps->size()) + " dimensions"), detail::saved("input_shape", to_string(input_shape)),
+                detail::saved("output_shape", to_string(output_shape)), detail::saved("value", value)};
+    }
+};
+
 }  // namespace
 
 // y = x read through the index maps; dx[i] = Σ of g over the outputs that read i.
-Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, double value) {
+Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, double value, SourceLocation loc) {
     if (!x.defined()) throw std::invalid_argument("pad: the input is undefined");
     const std::string where = " (input " + to_string(x.shape()) + ", mode " + mode_name(mode) + ")";
     if (pads.size() % 2 != 0 || pads.empty())
@@ -77,20 +108,9 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
     }
     // An empty output reads nothing, and its other dimensions may be 2^40 long: no maps for it.
     const bool empty_output = checked_allocation(out_shape, x.dtype(), "pad", where) == 0;
-    kernels::IndexMaps maps(x.dim());
-    for (std::size_t d = 0; d < x.dim() && !empty_output; ++d) maps[d] = pad_map(x.shape()[d], before[d], out_shape[d], mode);
-    Tensor out = empty(out_shape, {.dtype = x.dtype()});
-    dispatch_all(x.dtype(), [&]<class T>() {
-        kernels::gather_mapped<T>(x.data<T>(), x.strides(), out.data<T>(), maps, checked_cast<T>(value, "pad"));
-    });
-    const Shape x_shape = x.shape();
-    return record("pad", out, {x}, [maps, x_shape, pads, mode](const Tensor& g_in, const GradMask&) {
-        const Tensor g = g_in.contiguous();
-        Tensor dx = zeros(x_shape, {.dtype = g.dtype()});
-        dispatch(g.dtype(), [&]<class T>() { kernels::scatter_add_mapped<T>(g.data<T>(), dx.data<T>(), x_shape, maps); });
-        // The linear part of pad is pad with value 0.
-        return std::vector<Tensor>{linear_backward("pad", dx, g_in, [pads, mode](const Tensor& h) { return pad(h, pads, mode, 0.0); })};
-    });
+    auto maps = std::make_shared<kernels::IndexMaps>(x.dim());
+    for (std::size_t d = 0; d < x.dim() && !empty_output; ++d) (*maps)[d] = pad_map(x.shape()[d], before[d], out_shape[d], mode);
+    return detail::run_linear_op(Pad{.maps = std::move(maps), .input_shape = x.shape(), .output_shape = out_shape, .value = value}, loc, x);
 }
 
 }  // namespace tapegrad

@@ -14,6 +14,7 @@ enum class PadMode {
 
 // pads = {left, right} for the last dimension, then {top, bottom} for the one before, and so on
 // (PyTorch's order), at most one pair per dimension.
-Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode = PadMode::Constant, double value = 0.0);
+Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode = PadMode::Constant, double value = 0.0,
+           SourceLocation loc = SourceLocation::current());
 
 }  // namespace tapegrad

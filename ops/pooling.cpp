@@ -1,13 +1,14 @@
 #include "ops/pooling.hpp"
 
 #include <limits>
-#include <memory>
 #include <stdexcept>
 #include <string>
+#include <tuple>
+#include <vector>
 
-#include "engine/autograd.hpp"
 #include "engine/checked_size.hpp"
-#include "engine/profiler.hpp"
+#include "ops/detail/linear_op.hpp"
+#include "ops/detail/op.hpp"
 #include "ops/kernels/index.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/kernels/pool_fast.hpp"
@@ -16,6 +17,8 @@
 
 namespace tapegrad {
 namespace {
+
+using detail::OpContext;
 
 std::string pair_str(const Pair& p) { return "{" + std::to_string(p.h) + "," + std::to_string(p.w) + "}"; }
 
@@ -85,35 +88,52 @@ kernels::PoolGeometry check_pool(const char* op, const Tensor& x, const Pool2dOp
     return g;
 }
 
-bool use_fast(const Tensor& x) { return !is_reference(choose_kernels(x.dtype())); }
-
 // The fast kernels take either dense layout; anything else is copied to row-major first.
 Tensor dense(const Tensor& x) {
     return x.is_contiguous() || x.is_contiguous(MemoryFormat::ChannelsLast) ? x.detach() : x.detach().contiguous();
 }
 
-Tensor average_pool_backward(const char* op, const Tensor& dout, const kernels::AvgPoolBins& bins, bool fast);
-
-// avg_pool2d and adaptive_avg_pool2d differ only in their bins.
-Tensor average_pool(const char* op, const Tensor& x, const kernels::AvgPoolBins& bins) {
-    const bool fast = use_fast(x);
-    Tensor out = fast ? kernels::avg_pool2d_forward_fast(dense(x), bins)
-                      : dispatch(x.dtype(), [&]<class T>() { return kernels::avg_pool2d_forward_reference<T>(x, bins); });
-    // dX[n,c,h,w] [N,C,H,W] = sum over the bins (i,j) holding (h,w) of dout[n,c,i,j] / |bin (i,j)|
-    return record(op, out, {x}, [op, bins, fast](const Tensor& dout, const GradMask&) {
-        return std::vector<Tensor>{average_pool_backward(op, dout, bins, fast)};
-    });
+// The average pool's bins along both axes, as saved state.
+std::vector<SavedField> bins_state(const kernels::AvgPoolBins& bins) {
+    auto axis = [](const kernels::AxisBins& a) {
+        if (a.kernel == 0) return std::to_string(a.in) + " -> " + std::to_string(a.out) + " adaptive";
+        return std::to_string(a.in) + " -> " + std::to_string(a.out) + ", kernel " + std::to_string(a.kernel) + ", stride " +
+               std::to_string(a.stride) + ", padding " + std::to_string(a.pad) + (a.count_include_pad ? ", count_include_pad" : "");
+    };
+    std::vector<SavedField> fields{detail::saved("rows", axis(bins.rows)), detail::saved("cols", axis(bins.cols))};
+    if (bins.divisor_override != 0) fields.push_back(detail::saved("divisor_override", bins.divisor_override));
+    return fields;
 }
 
-// The pool's adjoint, recorded when a backward is being recorded (create_graph): both are linear,
-// and each is the other's backward, so derivatives of any order exist.
-Tensor average_pool_backward(const char* op, const Tensor& dout, const kernels::AvgPoolBins& bins, bool fast) {
-    Tensor dx = fast ? kernels::avg_pool2d_backward_fast(dout, bins)
-                     : dispatch(dout.dtype(), [&]<class T>() { return kernels::avg_pool2d_backward_reference<T>(dout, bins); });
-    return record(std::string(op) + "_backward", dx, {dout}, [op, bins](const Tensor& g, const GradMask&) {
-        return std::vector<Tensor>{average_pool(op, g, bins)};
-    });
-}
+// avg_pool2d and adaptive_avg_pool2d differ only in their bins. Both are linear, and each is its
+// adjoint's backward (detail::LinearOp), so derivatives of any order exist.
+// dX[n,c,h,w] [N,C,H,W] = sum over the bins (i,j) holding (h,w) of dout[n,c,i,j] / |bin (i,j)|
+template <class Names>
+struct AveragePool {
+    static constexpr const char* name = Names::name;
+    static constexpr const char* adjoint_name = Names::adjoint_name;
+    static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
+    kernels::AvgPoolBins bins;
+
+    Tensor apply(Kernels choice, const Tensor& x) const {
+        if (!is_reference(choice)) return kernels::avg_pool2d_forward_fast(dense(x), bins);
+        return dispatch(x.dtype(), [&]<class T>() { return kernels::avg_pool2d_forward_reference<T>(x, bins); });
+    }
+    Tensor adjoint(Kernels choice, const Tensor& dout) const {
+        if (!is_reference(choice)) return kernels::avg_pool2d_backward_fast(dout, bins);
+        return dispatch(dout.dtype(), [&]<class T>() { return kernels::avg_pool2d_backward_reference<T>(dout, bins); });
+    }
+    std::vector<SavedField> saved_state() const { return bins_state(bins); }
+};
+
+struct AvgPool2dNames {
+    static constexpr const char* name = "avg_pool2d";
+    static constexpr const char* adjoint_name = "avg_pool2d_backward";
+};
+struct AdaptiveAvgPool2dNames {
+    static constexpr const char* name = "adaptive_avg_pool2d";
+    static constexpr const char* adjoint_name = "adaptive_avg_pool2d_backward";
+};
 
 // The flat row-major index into x of each output's maximum, in the output's row-major order: what
 // put_add scatters the gradient with when the backward is recorded.
@@ -131,39 +151,58 @@ std::vector<int64_t> flat_argmax(const kernels::Argmax& argmax, const kernels::P
     return flat;
 }
 
-// max_pool2d's output, recorded, and the argmax behind it.
-struct MaxPooled {
-    Tensor out;
-    kernels::Argmax argmax;
-    kernels::PoolGeometry geometry;
-};
+// dX [N,C,H,W]: dX[n,c,argmax(n,c,j)] += dout[n,c,j]; every other input gets 0
+// The argmax is all the backward reads; the version check refuses what PyTorch, which saves x,
+// refuses. The output and, when asked, the argmax as PyTorch's int64 indices (no gradient).
+struct MaxPool2d {
+    static constexpr const char* name = "max_pool2d";
+    static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
+    kernels::PoolGeometry geometry;  // checked by the caller
+    bool return_indices = false;
+    kernels::Argmax argmax{};
+    SavedTensor input_version{};
 
-MaxPooled max_pool(const Tensor& x, const Pool2dOptions& options, SourceLocation loc) {
-    detail::OpScope scope("max_pool2d", loc);
-    const kernels::PoolGeometry g = check_pool("max_pool2d", x, options, PoolKind::Max);
-    const bool fast = use_fast(x);
-    kernels::MaxPoolResult r = fast ? kernels::max_pool2d_forward_fast(dense(x), g)
-                                    : dispatch(x.dtype(), [&]<class T>() { return kernels::max_pool2d_forward_reference<T>(x, g); });
-    // dX [N,C,H,W]: dX[n,c,argmax(n,c,j)] += dout[n,c,j]; every other input gets 0
-    // The argmax is all the backward reads; the version check refuses what PyTorch, which saves x, refuses.
-    Tensor out = record("max_pool2d", r.out, {x}, [g, fast, argmax = r.argmax, saved_x = SavedTensor::version_of(x)](
-                                                      const Tensor& dout, const GradMask&) {
-        saved_x.check();
-        if (is_grad_enabled())  // create_graph: the scatter as a recorded op
-            return std::vector<Tensor>{put_add(g.input_shape(), flat_argmax(argmax, g), dout)};
-        return std::vector<Tensor>{fast ? kernels::max_pool2d_backward_fast(dout, argmax, g)
-                                        : dispatch(dout.dtype(), [&]<class T>() {
-                                              return kernels::max_pool2d_backward_reference<T>(dout, argmax, g);
-                                          })};
-    });
-    return {out, r.argmax, g};
-}
+    std::tuple<Tensor, Tensor> forward(const OpContext& ctx, const Tensor& x) {
+        kernels::MaxPoolResult r = !is_reference(ctx.kernels)
+                                       ? kernels::max_pool2d_forward_fast(dense(x), geometry)
+                                       : dispatch(x.dtype(), [&]<class T>() { return kernels::max_pool2d_forward_reference<T>(x, geometry); });
+        Tensor indices = return_indices ? r.argmax.to_tensor(geometry.output_shape()) : Tensor();
+        if (ctx.recording) {
+            argmax = std::move(r.argmax);
+            input_version = SavedTensor::version_of(x);
+        }
+        return {r.out, indices};
+    }
+    std::vector<Tensor> backward(const Tensor& dout, const GradMask&) const {
+        input_version.check();
+        return {put_add(geometry.input_shape(), flat_argmax(argmax, geometry), dout)};
+    }
+    std::vector<Tensor> fused_backward(Kernels choice, const Tensor& dout, const GradMask&) const {
+        input_version.check();
+        if (!is_reference(choice)) return {kernels::max_pool2d_backward_fast(dout, argmax, geometry)};
+        return {dispatch(dout.dtype(), [&]<class T>() { return kernels::max_pool2d_backward_reference<T>(dout, argmax, geometry); })};
+    }
+    std::vector<SavedField> saved_state() const {
+        const kernels::PoolGeometry& g = geometry;
+        return {SavedField{"argmax",
+                                   {},
+                                   SavedTensorInfo{g.output_shape(), kInt32,
+                                                   static_cast<std::size_t>(g.N * g.C * g.OH * g.OW) * sizeof(int32_t)}},
+                detail::saved("argmax_layout", argmax.format == MemoryFormat::ChannelsLast ? "channels_last" : "contiguous"),
+                detail::saved("input_shape", to_string(g.input_shape())),
+                detail::saved("kernel_size", pair_str({g.KH, g.KW})),
+                detail::saved("stride", pair_str({g.SH, g.SW})),
+                detail::saved("padding", pair_str({g.PH, g.PW})),
+                detail::saved("dilation", pair_str({g.DH, g.DW})),
+                detail::saved("input_version", input_version)};
+    }
+};
 
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options, SourceLocation loc) {
     if (unbatched(x)) return drop_batch(max_pool2d(as_batch(x), options, loc));
-    return max_pool(x, options, loc).out;
+    return std::get<0>(detail::run_op(MaxPool2d{.geometry = check_pool("max_pool2d", x, options, PoolKind::Max)}, loc, x));
 }
 
 std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const Pool2dOptions& options, SourceLocation loc) {
@@ -171,30 +210,28 @@ std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const Pool2d
         auto [out, indices] = max_pool2d_with_indices(as_batch(x), options, loc);
         return {drop_batch(out), drop_batch(indices)};
     }
-    MaxPooled r = max_pool(x, options, loc);
-    Tensor indices = r.argmax.to_tensor(r.geometry.output_shape());
-    return {r.out, indices};
+    return detail::run_op(MaxPool2d{.geometry = check_pool("max_pool2d", x, options, PoolKind::Max), .return_indices = true}, loc, x);
 }
 
-Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
-    if (unbatched(x)) return drop_batch(avg_pool2d(as_batch(x), options));
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options, SourceLocation loc) {
+    if (unbatched(x)) return drop_batch(avg_pool2d(as_batch(x), options, loc));
     const kernels::PoolGeometry g = check_pool("avg_pool2d", x, options, PoolKind::Average);
     kernels::AvgPoolBins bins{g.N, g.C, g.H, g.W, kernels::window_bins(g.H, g.OH, g.KH, g.SH, g.PH, options.count_include_pad),
                               kernels::window_bins(g.W, g.OW, g.KW, g.SW, g.PW, options.count_include_pad)};
     bins.divisor_override = options.divisor_override.value_or(0);
-    return average_pool("avg_pool2d", x, bins);
+    return detail::run_linear_op(AveragePool<AvgPool2dNames>{bins}, loc, x);
 }
 
-Tensor adaptive_avg_pool2d(const Tensor& x, Pair output_size) {
-    if (unbatched(x)) return drop_batch(adaptive_avg_pool2d(as_batch(x), output_size));
+Tensor adaptive_avg_pool2d(const Tensor& x, Pair output_size, SourceLocation loc) {
+    if (unbatched(x)) return drop_batch(adaptive_avg_pool2d(as_batch(x), output_size, loc));
     check_input("adaptive_avg_pool2d", x);
     const std::string where = " (input " + to_string(x.shape()) + ", output_size " + pair_str(output_size) + ")";
     if (output_size.h <= 0 || output_size.w <= 0)
         throw std::invalid_argument("adaptive_avg_pool2d: output_size must be positive" + where);
     checked_allocation({x.size(0), x.size(1), output_size.h, output_size.w}, x.dtype(), "adaptive_avg_pool2d", where);
-    return average_pool("adaptive_avg_pool2d", x,
-                        {x.size(0), x.size(1), x.size(2), x.size(3), kernels::adaptive_bins(x.size(2), output_size.h),
-                         kernels::adaptive_bins(x.size(3), output_size.w)});
+    const kernels::AvgPoolBins bins{x.size(0), x.size(1), x.size(2), x.size(3), kernels::adaptive_bins(x.size(2), output_size.h),
+                                    kernels::adaptive_bins(x.size(3), output_size.w)};
+    return detail::run_linear_op(AveragePool<AdaptiveAvgPool2dNames>{bins}, loc, x);
 }
 
 namespace {
@@ -219,11 +256,38 @@ int64_t unpooled_size(const std::string& where, const char* axis, const WindowAx
     return *requested;
 }
 
+// out [N,C,H',W'] zeros with out[n,c].flat[indices[n,c,i,j]] = x[n,c,i,j]. flat_index holds those
+// positions as flat row-major indices into the whole output, checked by the caller.
+// dx[n,c,i,j] [N,C,H,W] = g[n,c].flat[indices[n,c,i,j]]: a gather (take), whose own gradient is
+// the scatter-add put_add, so every order is differentiable. As in PyTorch, an input whose
+// value a repeated index overwrote still receives the gradient at that index.
+struct MaxUnpool2d {
+    static constexpr const char* name = "max_unpool2d";
+    static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
+    std::vector<int64_t> flat_index;
+    Shape output_shape;
+    Shape input_shape{};
+
+    Tensor forward(const OpContext& ctx, const Tensor& x) {
+        const Tensor xs = x.is_contiguous() ? x.detach() : x.detach().contiguous();
+        Tensor out = zeros(output_shape, {.dtype = x.dtype()});
+        dispatch(x.dtype(), [&]<class T>() { kernels::scatter_flat<T>(xs.data<T>(), flat_index.data(), xs.numel(), out.data<T>()); });
+        if (ctx.recording) input_shape = x.shape();
+        return out;
+    }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask&) const { return {take(g, flat_index, input_shape)}; }
+    std::vector<SavedField> saved_state() const {
+        return {detail::saved("flat_index", std::to_string(flat_index.size()) + " int64 positions, " +
+                                                std::to_string(flat_index.size() * sizeof(int64_t)) + " B"),
+                detail::saved("input_shape", to_string(input_shape)), detail::saved("output_shape", to_string(output_shape))};
+    }
+};
+
 }  // namespace
 
-Tensor max_unpool2d(const Tensor& x, const Tensor& indices, const MaxUnpool2dOptions& options) {
+Tensor max_unpool2d(const Tensor& x, const Tensor& indices, const MaxUnpool2dOptions& options, SourceLocation loc) {
     if (unbatched(x)) {
-        if (indices.defined() && indices.dim() == 3) return drop_batch(max_unpool2d(as_batch(x), as_batch(indices), options));
+        if (indices.defined() && indices.dim() == 3) return drop_batch(max_unpool2d(as_batch(x), as_batch(indices), options, loc));
         throw std::invalid_argument("max_unpool2d: indices must have the input's shape, as max_pool2d_with_indices returns them (input " +
                                     to_string(x.shape()) + ", indices " + (indices.defined() ? to_string(indices.shape()) : "undefined") + ")");
     }
@@ -254,24 +318,15 @@ Tensor max_unpool2d(const Tensor& x, const Tensor& indices, const MaxUnpool2dOpt
     // anything is written.
     const Tensor plane_index = indices.is_contiguous() ? indices : indices.contiguous();
     const int64_t* ip = plane_index.data<int64_t>();
-    auto flat = std::make_shared<std::vector<int64_t>>(static_cast<std::size_t>(x.numel()));
+    std::vector<int64_t> flat(static_cast<std::size_t>(x.numel()));
     for (int64_t j = 0; j < x.numel(); ++j) {
         if (ip[j] < 0 || ip[j] >= OH * OW)
             fail("index " + std::to_string(ip[j]) + " at flat position " + std::to_string(j) + " is outside an output plane of " +
                  std::to_string(OH) + "x" + std::to_string(OW) +
                  "; pass the indices of max_pool2d_with_indices with the same kernel, stride and padding, and its input's size as output_size");
-        (*flat)[j] = j / (H * W) * (OH * OW) + ip[j];
+        flat[j] = j / (H * W) * (OH * OW) + ip[j];
     }
-    const Tensor xs = x.is_contiguous() ? x.detach() : x.detach().contiguous();
-    Tensor out = zeros(out_shape, {.dtype = x.dtype()});
-    dispatch(x.dtype(), [&]<class T>() { kernels::scatter_flat<T>(xs.data<T>(), flat->data(), xs.numel(), out.data<T>()); });
-    // dx[n,c,i,j] [N,C,H,W] = g[n,c].flat[indices[n,c,i,j]]: a gather (take), whose own gradient is
-    // the scatter-add put_add, so every order is differentiable. As in PyTorch, an input whose
-    // value a repeated index overwrote still receives the gradient at that index.
-    const Shape x_shape = x.shape();
-    return record("max_unpool2d", out, {x}, [flat, x_shape](const Tensor& g, const GradMask&) {
-        return std::vector<Tensor>{take(g, *flat, x_shape)};
-    });
+    return detail::run_op(MaxUnpool2d{.flat_index = std::move(flat), .output_shape = out_shape}, loc, x);
 }
 
 }  // namespace tapegrad

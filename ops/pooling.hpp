@@ -32,9 +32,9 @@ std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const Pool2d
                                                    SourceLocation loc = SourceLocation::current());
 // Padding counts as zeros; the divisor is the window clipped to the padded input
 // (count_include_pad, the default), or to the input, or divisor_override.
-Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options);
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options, SourceLocation loc = SourceLocation::current());
 // Output [N,C,OH,OW]; bin i covers [floor(i*H/OH), ceil((i+1)*H/OH)).
-Tensor adaptive_avg_pool2d(const Tensor& x, Pair output_size);
+Tensor adaptive_avg_pool2d(const Tensor& x, Pair output_size, SourceLocation loc = SourceLocation::current());
 
 struct MaxUnpool2dOptions {
     Pair kernel_size = 2;
@@ -48,6 +48,7 @@ struct MaxUnpool2dOptions {
 // The inverse of max_pool2d_with_indices: zeros of [N,C,H',W'] with out[n,c].flat[indices[n,c,i,j]]
 // = x[n,c,i,j] (a repeated index keeps the last value, as PyTorch's CPU kernel). indices: int64,
 // x's shape, each in [0, H'W').
-Tensor max_unpool2d(const Tensor& x, const Tensor& indices, const MaxUnpool2dOptions& options);
+Tensor max_unpool2d(const Tensor& x, const Tensor& indices, const MaxUnpool2dOptions& options,
+                    SourceLocation loc = SourceLocation::current());
 
 }  // namespace tapegrad

@@ -1,8 +1,12 @@
 #include "ops/reduce.hpp"
 
+#include <memory>
+#include <string>
+#include <tuple>
 #include <type_traits>
+#include <vector>
 
-#include "engine/autograd.hpp"
+#include "ops/detail/op.hpp"
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/index.hpp"
@@ -57,41 +61,61 @@ Tensor integer_sum(const Tensor& x, const std::vector<bool>& reduce, bool keepdi
     return out;
 }
 
-Tensor reduce_op(const char* op, const Tensor& x, const std::vector<int64_t>& axes, bool keepdim, bool average) {
+// d sum/dx = 1 at every element that was summed; d mean/dx = 1/count.
+template <bool Average>
+struct SumOrMean {
+    static constexpr const char* name = Average ? "mean" : "sum";
+    static constexpr detail::DTypes dtypes = detail::DTypes::KeepIntegers;  // mean refuses integers before
+    std::vector<bool> reduce;  // the dimensions summed
+    bool keepdim = false;
+    double scale = 1;  // 1/count for mean
+    Shape input_shape{};
+
+    Tensor forward(const detail::OpContext& ctx, const Tensor& x) {
+        if (!is_floating_point(x.dtype())) return integer_sum(x, reduce, keepdim);
+        Tensor out = sum_kernel(x, reduce, keepdim);
+        if (Average) {
+            dispatch(out.dtype(), [&]<class T>() {
+                T* p = out.data<T>();
+                for (int64_t i = 0, n = out.numel(); i < n; ++i) p[i] = static_cast<T>(p[i] * scale);
+            });
+        }
+        if (ctx.recording) input_shape = x.shape();
+        return out;
+    }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask&) const { return {spread(g, input_shape, reduce, scale)}; }
+    std::vector<SavedField> saved_state() const {
+        std::string dims;
+        for (std::size_t d = 0; d < reduce.size(); ++d)
+            if (reduce[d]) dims += (dims.empty() ? "" : ",") + std::to_string(d);
+        return {detail::saved("dims", "{" + dims + "}"), detail::saved("input_shape", to_string(input_shape)),
+                detail::saved("keepdim", keepdim), detail::saved("scale", scale)};
+    }
+};
+
+template <bool Average>
+Tensor reduce_op(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
+    const char* op = SumOrMean<Average>::name;
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
-    const std::vector<bool> reduce = axes_mask(x, axes, op);
+    std::vector<bool> reduce = axes_mask(x, axes, op);
     int64_t count = 1;
     for (std::size_t d = 0; d < x.dim(); ++d)
         if (reduce[d]) count *= x.shape()[d];
-    if (average && count == 0)
+    if (Average && count == 0)
         throw std::invalid_argument(std::string(op) + ": the mean of zero elements is undefined (input " + describe(x) + ")");
-    if (!is_floating_point(x.dtype())) {
-        if (average)
-            throw std::invalid_argument(std::string(op) + ": could not infer the output dtype of the " + describe(x) +
-                                        " input: PyTorch's mean takes floating-point tensors; convert with .to(tg::kFloat32)");
-        return integer_sum(x, reduce, keepdim);
-    }
-    Tensor out = sum_kernel(x, reduce, keepdim);
-    const double scale = average ? 1.0 / static_cast<double>(count) : 1.0;
-    if (average) {
-        dispatch(out.dtype(), [&]<class T>() {
-            T* p = out.data<T>();
-            for (int64_t i = 0, n = out.numel(); i < n; ++i) p[i] = static_cast<T>(p[i] * scale);
-        });
-    }
-    const Shape in_shape = x.shape();
-    // d sum/dx = 1 at every element that was summed; d mean/dx = 1/count.
-    return record(op, out, {x}, [in_shape, reduce, scale](const Tensor& g, const GradMask&) {
-        return std::vector<Tensor>{spread(g, in_shape, reduce, scale)};
-    });
+    if (Average && !is_floating_point(x.dtype()))
+        throw std::invalid_argument(std::string(op) + ": could not infer the output dtype of the " + describe(x) +
+                                    " input: PyTorch's mean takes floating-point tensors; convert with .to(tg::kFloat32)");
+    const double scale = Average ? 1.0 / static_cast<double>(count) : 1.0;
+    return detail::run_op(SumOrMean<Average>{.reduce = std::move(reduce), .keepdim = keepdim, .scale = scale}, SourceLocation::current(), x);
 }
 
 }  // namespace
 
-Tensor sum(const Tensor& x) { return reduce_op("sum", x, {}, false, false); }
-Tensor sum(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) { return reduce_op("sum", x, axes, keepdim, false); }
-Tensor mean(const Tensor& x) { return reduce_op("mean", x, {}, false, true); }
-Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) { return reduce_op("mean", x, axes, keepdim, true); }
+Tensor sum(const Tensor& x) { return reduce_op<false>(x, {}, false); }
+Tensor sum(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) { return reduce_op<false>(x, axes, keepdim); }
+Tensor mean(const Tensor& x) { return reduce_op<true>(x, {}, false); }
+Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) { return reduce_op<true>(x, axes, keepdim); }
 
 Tensor Tensor::sum() const { return tapegrad::sum(*this); }
 Tensor Tensor::sum(const std::vector<int64_t>& axes, bool keepdim) const { return tapegrad::sum(*this, axes, keepdim); }
@@ -172,26 +196,66 @@ Tensor arg_extreme_flat(const Tensor& x, bool smallest, const char* op) {
     return arg_extreme(reshape(x.detach(), {x.numel()}), 0, false, smallest, op).reshape({});
 }
 
-// The values of max / min (recorded as `op`) and, when asked, their positions along the axis.
-ValuesIndices extreme(const Tensor& x, int64_t axis, bool keepdim, bool smallest, bool with_indices, const char* op) {
-    const std::size_t d = check_max(x, axis, op);
-    Tensor out = empty(reduced_shape(x.shape(), d, keepdim), {.dtype = x.dtype()});
-    auto index = std::make_shared<std::vector<int64_t>>(
-        dispatch_all(x.dtype(), [&]<class T>() { return first_extreme_index<T>(x, d, out.data<T>(), smallest); }));
-    Tensor indices = with_indices ? positions_along(*index, x, d, keepdim) : Tensor();
-    const Shape in_shape = x.shape();
-    // y = x[first extreme]: dx [x's shape] = g there, 0 elsewhere.
-    Tensor values = record(op, out, {x}, [index, in_shape](const Tensor& g_in, const GradMask&) {
-        if (is_grad_enabled()) return std::vector<Tensor>{put_add(in_shape, *index, g_in)};  // create_graph: recorded scatter
+// max and min along an axis: the values and, with indices, their positions along it (int64, no
+// gradient). y = x[first extreme]: dx [x's shape] = g there, 0 elsewhere.
+template <class Kind>
+struct Extreme {
+    static constexpr const char* name = Kind::name;
+    static constexpr detail::DTypes dtypes = detail::DTypes::KeepIntegers;
+    std::size_t axis;  // checked by the caller
+    bool keepdim = false;
+    std::shared_ptr<const std::vector<int64_t>> index{};  // flat row-major indices into x of the extremes
+    Shape input_shape{};
+
+    std::tuple<Tensor, Tensor> forward(const detail::OpContext& ctx, const Tensor& x) {
+        Tensor out = empty(reduced_shape(x.shape(), axis, keepdim), {.dtype = x.dtype()});
+        auto flat = std::make_shared<const std::vector<int64_t>>(
+            dispatch_all(x.dtype(), [&]<class T>() { return first_extreme_index<T>(x, axis, out.data<T>(), Kind::smallest); }));
+        Tensor indices = Kind::with_indices ? positions_along(*flat, x, axis, keepdim) : Tensor();
+        if (ctx.recording) {
+            index = std::move(flat);
+            input_shape = x.shape();
+        }
+        return {out, indices};
+    }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask&) const { return {put_add(input_shape, *index, g)}; }
+    std::vector<Tensor> fused_backward(Kernels, const Tensor& g_in, const GradMask&) const {
         const Tensor g = g_in.is_contiguous() ? g_in : g_in.contiguous();
-        Tensor dx = zeros(in_shape, {.dtype = g.dtype()});
+        Tensor dx = zeros(input_shape, {.dtype = g.dtype()});
         dispatch(g.dtype(), [&]<class T>() {
             const T* gp = g.data<T>();
             T* dp = dx.data<T>();
             for (std::size_t j = 0; j < index->size(); ++j) dp[(*index)[j]] = gp[j];
         });
-        return std::vector<Tensor>{dx};
-    });
+        return {dx};
+    }
+    std::vector<SavedField> saved_state() const {
+        return {detail::saved("index", std::to_string(index ? index->size() : 0) + " flat int64 positions"),
+                detail::saved("input_shape", to_string(input_shape)), detail::saved("axis", axis), detail::saved("keepdim", keepdim)};
+    }
+};
+
+struct Max {
+    static constexpr const char* name = "max";
+    static constexpr bool smallest = false, with_indices = false;
+};
+struct Min {
+    static constexpr const char* name = "min";
+    static constexpr bool smallest = true, with_indices = false;
+};
+struct MaxWithIndices {
+    static constexpr const char* name = "max_with_indices";
+    static constexpr bool smallest = false, with_indices = true;
+};
+struct MinWithIndices {
+    static constexpr const char* name = "min_with_indices";
+    static constexpr bool smallest = true, with_indices = true;
+};
+
+template <class Kind>
+ValuesIndices extreme(const Tensor& x, int64_t axis, bool keepdim) {
+    const std::size_t d = check_max(x, axis, Kind::name);
+    auto [values, indices] = detail::run_op(Extreme<Kind>{.axis = d, .keepdim = keepdim}, SourceLocation::current(), x);
     return {std::move(values), std::move(indices)};
 }
 
@@ -224,14 +288,10 @@ Tensor extreme_of_all(const Tensor& x, bool smallest, const char* op) {
 
 Tensor max(const Tensor& x) { return extreme_of_all(x, false, "max"); }
 Tensor min(const Tensor& x) { return extreme_of_all(x, true, "min"); }
-Tensor max(const Tensor& x, int64_t axis, bool keepdim) { return extreme(x, axis, keepdim, false, false, "max").values; }
-Tensor min(const Tensor& x, int64_t axis, bool keepdim) { return extreme(x, axis, keepdim, true, false, "min").values; }
-ValuesIndices max_with_indices(const Tensor& x, int64_t axis, bool keepdim) {
-    return extreme(x, axis, keepdim, false, true, "max_with_indices");
-}
-ValuesIndices min_with_indices(const Tensor& x, int64_t axis, bool keepdim) {
-    return extreme(x, axis, keepdim, true, true, "min_with_indices");
-}
+Tensor max(const Tensor& x, int64_t axis, bool keepdim) { return extreme<Max>(x, axis, keepdim).values; }
+Tensor min(const Tensor& x, int64_t axis, bool keepdim) { return extreme<Min>(x, axis, keepdim).values; }
+ValuesIndices max_with_indices(const Tensor& x, int64_t axis, bool keepdim) { return extreme<MaxWithIndices>(x, axis, keepdim); }
+ValuesIndices min_with_indices(const Tensor& x, int64_t axis, bool keepdim) { return extreme<MinWithIndices>(x, axis, keepdim); }
 
 Tensor argmax(const Tensor& x, int64_t axis, bool keepdim) { return arg_extreme(x, axis, keepdim, false, "argmax"); }
 Tensor argmax(const Tensor& x) { return arg_extreme_flat(x, false, "argmax"); }

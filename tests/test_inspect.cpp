@@ -24,8 +24,10 @@
 #include "nn/module.hpp"
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
+#include "ops/batch_norm.hpp"
 #include "ops/conv.hpp"
 #include "ops/loss.hpp"
+#include "ops/pooling.hpp"
 #include "ops/reduce.hpp"
 #include "tests/text_files.hpp"
 
@@ -281,9 +283,10 @@ TEST_CASE("to_dot draws one box per op with shapes and saved bytes, and names pa
     CHECK(dot.find("Conv2dBackward0 (conv2d)\\n[2,4,5,5] float32") != std::string::npos);
     CHECK(dot.find("CrossEntropyBackward0 (cross_entropy)\\n[] float32") != std::string::npos);
     // conv2d saved its input for dW (2*2*5*5 floats = 400 B), not its weight: the input needs no
-    // gradient. linear saved both (2*100 and 3*100 floats).
+    // gradient. linear saved both (2*100 and 3*100 floats), by name.
     CHECK(dot.find("(conv2d)\\n[2,4,5,5] float32\\nsaved [2,2,5,5] float32 400 B\"") != std::string::npos);
-    CHECK(dot.find("saved [2,100] float32 800 B\\nsaved [3,100] float32 1.2 KiB") != std::string::npos);
+    CHECK(dot.find("saved input: [2,100] float32 800 B\\nsaved weight: [3,100] float32 1.2 KiB\\nsaved input_shape: [2,100]") !=
+          std::string::npos);
     // ops: conv2d, relu, flatten (a view: the row-major input keeps the activations row-major, as
     // in PyTorch), linear, cross_entropy; leaves: the 4 parameters
     CHECK(count(dot, "shape=box, style=filled, fillcolor=\"#f4f4f4\"") == 5);
@@ -293,6 +296,25 @@ TEST_CASE("to_dot draws one box per op with shapes and saved bytes, and names pa
     CHECK(tg::to_dot(loss).find("(saved tensors freed)") != std::string::npos);
     // Without names, leaves are drawn by shape.
     CHECK(tg::to_dot(loss).find("leaf\\n[4,2,3,3] float32") != std::string::npos);
+}
+
+TEST_CASE("to_dot names what an op definition saved, tensors and other values alike") {
+    tg::Generator gen(4);
+    const Tensor x = tg::randn({2, 3, 6, 6}, gen).requires_grad_();
+    const Tensor w = tg::ones({3}).requires_grad_(), b = tg::zeros({3}).requires_grad_();
+    const Tensor normalised = tg::batch_norm(x, Tensor(), Tensor(), w, b, {.eps = 1e-3});
+    const Tensor y = tg::max_pool2d(normalised, {.kernel_size = 3, .stride = 2, .padding = 1});
+    const std::string dot = tg::to_dot(tg::relu(y));
+    // max_pool2d keeps the argmax (54 int32 indices) and its geometry, and the input's version only.
+    CHECK(dot.find("(max_pool2d)\\n[2,3,3,3] float32\\nsaved argmax: [2,3,3,3] int32 216 B\\nsaved argmax_layout: contiguous"
+                   "\\nsaved input_shape: [2,3,6,6]\\nsaved kernel_size: {3,3}\\nsaved stride: {2,2}\\nsaved padding: {1,1}"
+                   "\\nsaved dilation: {1,1}\\nsaved input_version: (no values kept)\"") != std::string::npos);
+    // batch_norm keeps x (216 floats), the weight, the batch statistics in float64, the mode and eps.
+    CHECK(dot.find("(batch_norm)\\n[2,3,6,6] float32\\nsaved input: [2,3,6,6] float32 864 B\\nsaved weight: [3] float32 12 B"
+                   "\\nsaved mean: [3] float64 24 B\\nsaved invstd: [3] float64 24 B\\nsaved training: true\\nsaved eps: 0.001\"") !=
+          std::string::npos);
+    // relu keeps its result.
+    CHECK(dot.find("(relu)\\n[2,3,3,3] float32\\nsaved result: [2,3,3,3] float32 216 B\"") != std::string::npos);
 }
 
 TEST_CASE("the profiler counts, times and measures ops per op and per scope, and writes a Chrome trace") {

@@ -158,3 +158,37 @@ TEST_CASE("models: parameter names are torchvision's") {
                              "features.2.conv.0.1.running_mean", "classifier.1.weight"})
         CHECK_MESSAGE(std::find(names.begin(), names.end(), want) != names.end(), want);
 }
+
+// One training step of ResNet-18 under the profiler: every op it runs is listed, forward and
+// backward, as often as the model runs it, and nothing else is. The ops on the op entry
+// (detail::run_op) open their own profiler scope, so their forward is timed; an op still
+// recorded by hand without one is counted with no time.
+TEST_CASE("models: the profiler lists every op of a ResNet-18 training step, forward and backward") {
+    tg::Generator gen(3);
+    auto model = tg::models::resnet18(10, gen, 2);
+    const Tensor x = tg::randn({2, 3, 32, 32}, gen);
+    tg::Profiler profiler;
+    Tensor loss = tg::cross_entropy((*model)(x), {1, 7});
+    loss.backward();
+    profiler.stop();
+
+    // conv2d and batch_norm: the stem, two per block, three downsamples; relu: the stem and two per
+    // block; add: one per block (the residual); view: flatten; slice: a downsample's 1x1 convolution
+    // of stride 2 reads every second row and column, then runs with stride 1.
+    const std::map<std::string, int64_t> calls{{"conv2d", 20}, {"batch_norm", 20}, {"relu", 17},
+                                               {"max_pool2d", 1}, {"add", 8}, {"adaptive_avg_pool2d", 1},
+                                               {"view", 1}, {"slice", 6}, {"linear", 1}, {"cross_entropy", 1}};
+    std::map<std::string, tg::Profiler::Stats> rows;
+    for (const tg::Profiler::Stats& r : profiler.by_op()) rows[r.name] = r;
+    for (const auto& [name, row] : rows) CHECK_MESSAGE(calls.count(name) == 1, "the profile lists an op the step does not run: " << name);
+    for (const auto& [name, n] : calls) {
+        INFO(name);
+        REQUIRE(rows.count(name) == 1);
+        CHECK(rows[name].forward_calls == n);
+        CHECK(rows[name].backward_calls == n);
+    }
+    for (const char* name : {"batch_norm", "relu", "add", "max_pool2d", "adaptive_avg_pool2d", "linear", "cross_entropy"}) {
+        INFO(name << " is on the op entry");
+        CHECK(rows[name].forward_total_ms > 0);
+    }
+}

@@ -1,6 +1,7 @@
 #include "ops/detail/op.hpp"
 
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 
 namespace tapegrad::detail {
@@ -38,6 +39,24 @@ void check_op_inputs(const char* op, DTypes policy, std::span<const Tensor* cons
                                         std::to_string(i) + " is " + dtype_name(t.dtype()) + " " + to_string(t.shape()) +
                                         "; convert one with .to()");
     }
+}
+
+SavedField saved(std::string name, const SavedTensor& t) {
+    if (const std::optional<SavedTensorInfo> info = t.info()) return {std::move(name), {}, info};
+    return {std::move(name), "(no values kept)", std::nullopt};
+}
+SavedField saved(std::string name, std::string value) { return {std::move(name), std::move(value), std::nullopt}; }
+SavedField saved(std::string name, const char* value) { return {std::move(name), value, std::nullopt}; }
+SavedField saved(std::string name, double value) {
+    std::ostringstream text;
+    text << value;
+    return {std::move(name), text.str(), std::nullopt};
+}
+SavedField saved(std::string name, int64_t value) { return {std::move(name), std::to_string(value), std::nullopt}; }
+SavedField saved(std::string name, bool value) { return {std::move(name), value ? "true" : "false", std::nullopt}; }
+SavedField saved(std::string name, const std::vector<double>& values) {
+    const auto n = static_cast<int64_t>(values.size());
+    return {std::move(name), {}, SavedTensorInfo{{n}, kFloat64, values.size() * sizeof(double)}};
 }
 
 DType result_type(std::span<const Tensor* const> inputs) {

@@ -27,6 +27,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -88,6 +89,36 @@ DType computing_dtype(DTypes policy, std::span<const Tensor* const> inputs);
 // PromoteIntegers, else t itself.
 Tensor computing_input(DTypes policy, DType dtype, const Tensor& t);
 
+// A member of a definition's saved state by name, for its saved_state() (to_dot shows them):
+// saved("argmax", argmax), saved("eps", eps). A SavedTensor shows its shape, dtype and bytes, a
+// number or a bool its value, a string itself, a vector of doubles its length and bytes.
+SavedField saved(std::string name, const SavedTensor& t);
+SavedField saved(std::string name, std::string value);
+SavedField saved(std::string name, const char* value);
+SavedField saved(std::string name, double value);
+SavedField saved(std::string name, int64_t value);
+SavedField saved(std::string name, bool value);
+SavedField saved(std::string name, const std::vector<double>& values);  // shown as a float64 vector
+template <class Int>
+    requires(std::is_integral_v<Int> && !std::is_same_v<Int, bool> && !std::is_same_v<Int, int64_t>)
+SavedField saved(std::string name, Int value) {
+    return saved(std::move(name), static_cast<int64_t>(value));
+}
+
+// A definition as its node keeps it: OpBackward<Def> runs it, and the node's info lists its saved
+// state by name (to_dot) through the definition's
+//   std::vector<SavedField> saved_state() const;
+// which lists every saved member, tensors and other values alike.
+template <class Def>
+struct DefinitionState final : SavedState {
+    Def def;
+    explicit DefinitionState(Def&& d) : def(std::move(d)) {}
+    std::vector<SavedField> fields() const override {
+        if constexpr (requires { def.saved_state(); }) return def.saved_state();
+        else return {};
+    }
+};
+
 // The node's function: a named type per op, owning the definition and its saved state.
 template <class Def>
 struct OpBackward {
@@ -104,17 +135,32 @@ struct OpBackward {
 // What every op does once its inputs are checked and converted: choose the kernels for `dtype`,
 // run the forward and, when an input needs a gradient, record the node. `inputs` is an
 // initializer_list or a vector of the converted inputs.
+//
+// A forward returns its output, or a tuple whose first element is the differentiable output and
+// whose others are outputs without gradient (max_pool2d_with_indices's indices): the node is
+// recorded on the first, and the tuple is returned.
 template <class Def, class InputList, class Forward>
-Tensor forward_and_record(Def& def, OpScope& scope, DType dtype, const InputList& inputs, Forward forward) {
+auto forward_and_record(Def& def, OpScope& scope, DType dtype, const InputList& inputs, Forward forward) {
     const bool recording = needs_grad(inputs);
     const OpContext ctx{choose_kernels(dtype), recording, scope};
-    Tensor out = forward(ctx);
-    if (!recording) return out;
-    return record(Def::name, std::move(out), inputs, OpBackward<Def>{std::make_shared<const Def>(std::move(def)), ctx.kernels});
+    auto result = forward(ctx);
+    if (!recording) return result;
+    auto state = std::make_shared<DefinitionState<Def>>(std::move(def));
+    auto record_output = [&](Tensor out) {
+        Tensor recorded = record(Def::name, std::move(out), inputs,
+                                 OpBackward<Def>{std::shared_ptr<const Def>(state, &state->def), ctx.kernels});
+        recorded.grad_fn()->info().saved_state = state;
+        return recorded;
+    };
+    if constexpr (std::is_same_v<decltype(result), Tensor>) return record_output(std::move(result));
+    else {
+        std::get<0>(result) = record_output(std::move(std::get<0>(result)));
+        return result;
+    }
 }
 
 template <class Def, class... Inputs>
-Tensor run_op(Def def, const SourceLocation& loc, const Inputs&... raw_inputs) {
+auto run_op(Def def, const SourceLocation& loc, const Inputs&... raw_inputs) {
     static_assert((std::is_same_v<Inputs, Tensor> && ...), "run_op takes the op's tensor inputs");
     OpScope scope(Def::name, loc);
     const std::array<const Tensor*, sizeof...(Inputs)> raw{&raw_inputs...};
@@ -130,7 +176,7 @@ Tensor run_op(Def def, const SourceLocation& loc, const Inputs&... raw_inputs) {
 
 // The entry for an op of any number of inputs (add_n): its forward takes them as one vector.
 template <class Def>
-Tensor run_op_list(Def def, const SourceLocation& loc, const std::vector<Tensor>& raw_inputs) {
+auto run_op_list(Def def, const SourceLocation& loc, const std::vector<Tensor>& raw_inputs) {
     OpScope scope(Def::name, loc);
     std::vector<const Tensor*> raw;
     for (const Tensor& t : raw_inputs) raw.push_back(&t);

@@ -1,5 +1,6 @@
 #include "engine/tensor.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <ostream>
@@ -86,6 +87,7 @@ template float* Tensor::data<float>() const;
 template double* Tensor::data<double>() const;
 template int64_t* Tensor::data<int64_t>() const;
 template int32_t* Tensor::data<int32_t>() const;
+template bool* Tensor::data<bool>() const;
 
 template <class T>
 T Tensor::at(std::initializer_list<int64_t> index) const {
@@ -127,6 +129,7 @@ TAPEGRAD_ELEMENT_ACCESS(float)
 TAPEGRAD_ELEMENT_ACCESS(double)
 TAPEGRAD_ELEMENT_ACCESS(int64_t)
 TAPEGRAD_ELEMENT_ACCESS(int32_t)
+TAPEGRAD_ELEMENT_ACCESS(bool)
 #undef TAPEGRAD_ELEMENT_ACCESS
 
 // ---------------------------------------------------------------- autograd accessors
@@ -364,9 +367,18 @@ std::string describe(const Tensor& t) {
 }
 
 namespace {
-// Integers print as integers, read as int64 (PyTorch's tensor([1, 2])); floats with four decimals.
+// Integers print as integers, read as int64 (PyTorch's tensor([1, 2])); floats with four decimals;
+// bools as True and False, right-aligned to the widest (PyTorch's tensor([ True, False])).
 void print_value(std::ostream& os, int64_t v) { os << v; }
 void print_value(std::ostream& os, double v) { os << std::fixed << std::setprecision(4) << v; }
+void print_value(std::ostream& os, const std::string& v) { os << v; }
+
+std::vector<std::string> bool_texts(const std::vector<bool>& values) {
+    const bool any_false = std::find(values.begin(), values.end(), false) != values.end();
+    std::vector<std::string> texts;
+    for (bool v : values) texts.push_back(v ? (any_false ? " True" : "True") : "False");
+    return texts;
+}
 
 template <class V>
 void print_rec(std::ostream& os, const std::vector<V>& v, const Shape& s, std::size_t dim, int64_t& pos, int indent) {
@@ -384,8 +396,7 @@ void print_rec(std::ostream& os, const std::vector<V>& v, const Shape& s, std::s
 }
 
 template <class V>
-void print_elements(std::ostream& os, const Tensor& t) {
-    const auto v = t.to_vector<V>();
+void print_elements(std::ostream& os, const Tensor& t, const std::vector<V>& v) {
     if (t.dim() == 0) {
         print_value(os, v[0]);
     } else {
@@ -399,9 +410,10 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
     if (!t.defined()) return os << "tensor(undefined)";
     const auto flags = os.flags();
     os << "tensor(";
-    if (is_floating_point(t.dtype())) print_elements<double>(os, t);
-    else print_elements<int64_t>(os, t);
-    // float32 and int64 are the defaults, as in PyTorch.
+    if (is_floating_point(t.dtype())) print_elements(os, t, t.to_vector<double>());
+    else if (t.dtype() == kBool) print_elements(os, t, bool_texts(t.to_vector<bool>()));
+    else print_elements(os, t, t.to_vector<int64_t>());
+    // float32, int64 and bool are the defaults, as in PyTorch.
     if (t.dtype() == kFloat64 || t.dtype() == kInt32) os << ", dtype=" << dtype_name(t.dtype());
     if (t.grad_fn()) os << ", grad_fn=<" << t.grad_fn()->name() << ">";
     else if (t.requires_grad()) os << ", requires_grad=true";

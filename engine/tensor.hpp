@@ -138,6 +138,12 @@ public:
     Tensor& mul_(double value);
     Tensor& div_(const Tensor& other);
     Tensor& relu_();
+    // Where mask (bool, broadcast to this shape) is true, value (ops/compare.hpp's masked_fill).
+    Tensor& masked_fill_(const Tensor& mask, double value);
+    // Each element replaced by a draw that is 1 with probability p and 0 otherwise, from `gen` or
+    // the default generator (ops/dropout.hpp's bernoulli).
+    Tensor& bernoulli_(double p);
+    Tensor& bernoulli_(double p, Generator& gen);
     // How many in-place writes the storage has seen (PyTorch's _version).
     uint64_t version() const;
     // Records an in-place write done through data<T>() (optimizers, initialisers, kernels that

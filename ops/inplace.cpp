@@ -8,6 +8,7 @@
 #include "engine/tensor_math.hpp"
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
+#include "ops/compare.hpp"
 #include "ops/view.hpp"
 
 namespace tapegrad {
@@ -38,8 +39,8 @@ void check_target(const Tensor& self, const char* op, const Tensor& other = Tens
 }
 
 // PyTorch's canCast for tapegrad's dtypes: a floating-point result is never written into an
-// integer tensor.
-bool can_cast(DType from, DType to) { return is_floating_point(to) || !is_floating_point(from); }
+// integer tensor, and only a bool result into a bool tensor.
+bool can_cast(DType from, DType to) { return to == kBool ? from == kBool : is_floating_point(to) || !is_floating_point(from); }
 
 // PyTorch's "result type Float can't be cast to the desired output type Long", as a sentence.
 [[noreturn]] void refuse_cast(const char* op, const Tensor& self, const std::string& operand, DType result,
@@ -144,6 +145,11 @@ Tensor& Tensor::div_(const Tensor& other) {
 Tensor& Tensor::relu_() {
     check_target(*this, "relu_");
     return commit(*this, relu(*this), "relu_");
+}
+
+Tensor& Tensor::masked_fill_(const Tensor& mask, double value) {
+    check_target(*this, "masked_fill_", mask);
+    return commit(*this, masked_fill(*this, mask, value), "masked_fill_");
 }
 
 Tensor relu_(const Tensor& x) {

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -41,7 +42,8 @@ namespace tapegrad::detail {
 enum class DTypes : uint8_t {
     Floating,          // float32 or float64, every tensor input the same; integers refused, naming the op
     PromoteIntegers,   // as Floating, but integer inputs are computed in float32 (PyTorch's exp, sqrt, sigmoid)
-    KeepIntegers,      // as Floating, but integer inputs are computed in their own dtype (PyTorch's relu, abs)
+    KeepIntegers,      // as Floating, but integer inputs are computed in their own dtype (PyTorch's relu, abs); bool refused
+    KeepAll,           // as KeepIntegers, bool included (PyTorch's masked_fill, index_select, gather)
     // PyTorch's type promotion (torch.result_type): the inputs are computed in their common dtype,
     // integers included (int64 + int32 is int64, float32 * float64 is float64); each input converts
     // through the recorded .to(), whose backward gives its gradient back in its own dtype.
@@ -75,7 +77,7 @@ constexpr std::size_t required_inputs() {
 }
 // PyTorch's result type of the defined inputs (torch.result_type, the Python scalars aside): the
 // promoted dtype of the tensors that have dimensions, unless a 0-dim tensor is of a higher category
-// (floating point over integer), which then takes part: int64 [3] + float64 0-dim is float64, but
+// (floating point over integer over bool), which then takes part: int64 [3] + float64 0-dim is float64, but
 // float32 [3] + float64 0-dim stays float32 and int32 [3] + int64 0-dim stays int32.
 DType result_type(std::span<const Tensor* const> inputs);
 
@@ -87,6 +89,11 @@ DType computing_dtype(DTypes policy, std::span<const Tensor* const> inputs);
 // own dtype) under Promote and PromoteToFloating, an integer converted to float32 under
 // PromoteIntegers, else t itself.
 Tensor computing_input(DTypes policy, DType dtype, const Tensor& t);
+
+// A definition without a backward is not differentiable (comparisons, any, all: their bool results
+// have no gradient): the entry runs it with grad mode off and never records it.
+template <class Def>
+constexpr bool differentiable = requires(const Def& d, const Tensor& g, const GradMask& m) { d.backward(g, m); };
 
 // The node's function: a named type per op, owning the definition and its saved state.
 template <class Def>
@@ -106,16 +113,22 @@ struct OpBackward {
 // initializer_list or a vector of the converted inputs.
 template <class Def, class InputList, class Forward>
 Tensor forward_and_record(Def& def, OpScope& scope, DType dtype, const InputList& inputs, Forward forward) {
-    const bool recording = needs_grad(inputs);
-    const OpContext ctx{choose_kernels(dtype), recording, scope};
-    Tensor out = forward(ctx);
-    if (!recording) return out;
-    return record(Def::name, std::move(out), inputs, OpBackward<Def>{std::make_shared<const Def>(std::move(def)), ctx.kernels});
+    if constexpr (!differentiable<Def>) {
+        return forward(OpContext{choose_kernels(dtype), false, scope});
+    } else {
+        const bool recording = needs_grad(inputs);
+        const OpContext ctx{choose_kernels(dtype), recording, scope};
+        Tensor out = forward(ctx);
+        if (!recording) return out;
+        return record(Def::name, std::move(out), inputs, OpBackward<Def>{std::make_shared<const Def>(std::move(def)), ctx.kernels});
+    }
 }
 
 template <class Def, class... Inputs>
 Tensor run_op(Def def, const SourceLocation& loc, const Inputs&... raw_inputs) {
     static_assert((std::is_same_v<Inputs, Tensor> && ...), "run_op takes the op's tensor inputs");
+    std::optional<NoGradGuard> no_grad;  // a non-differentiable op's dtype conversions are not recorded either
+    if constexpr (!differentiable<Def>) no_grad.emplace();
     OpScope scope(Def::name, loc);
     const std::array<const Tensor*, sizeof...(Inputs)> raw{&raw_inputs...};
     check_op_inputs(Def::name, Def::dtypes, raw, required_inputs<Def>());
@@ -124,7 +137,8 @@ Tensor run_op(Def def, const SourceLocation& loc, const Inputs&... raw_inputs) {
         const std::initializer_list<Tensor> list{inputs...};
         return forward_and_record(def, scope, dtype, list, [&](const OpContext& ctx) { return def.forward(ctx, inputs...); });
     };
-    if constexpr (Def::dtypes == DTypes::Floating || Def::dtypes == DTypes::KeepIntegers) return run(raw_inputs...);
+    if constexpr (Def::dtypes == DTypes::Floating || Def::dtypes == DTypes::KeepIntegers || Def::dtypes == DTypes::KeepAll)
+        return run(raw_inputs...);
     else return run(computing_input(Def::dtypes, dtype, raw_inputs)...);
 }
 

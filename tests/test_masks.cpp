@@ -1,0 +1,205 @@
+// Bool tensors, comparisons, logical ops, where, masked_fill, any and all against PyTorch 1.13:
+// tests/masks_reference.txt holds PyTorch's values, written by tests/masks_pytorch.py; each case
+// here is built by the same name.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "engine/autograd.hpp"
+#include "ops/activation.hpp"
+#include "ops/arithmetic.hpp"
+#include "ops/compare.hpp"
+#include "ops/reduce.hpp"
+#include "ops/reduce_logical.hpp"
+#include "tests/error_text.hpp"
+
+namespace tg = tapegrad;
+using tg::Tensor;
+
+namespace {
+
+const double nan = std::numeric_limits<double>::quiet_NaN();
+const double inf = std::numeric_limits<double>::infinity();
+
+Tensor floats(std::initializer_list<double> v, tg::DType dtype = tg::kFloat32) { return tg::tensor(v, {.dtype = dtype}); }
+Tensor longs(std::initializer_list<double> v) { return tg::tensor(v, {.dtype = tg::kInt64}); }
+Tensor bools(std::initializer_list<double> v) { return tg::tensor(v, {.dtype = tg::kBool}); }
+Tensor column(double top, double bottom, tg::DType dtype) { return tg::from_vector(std::vector<double>{top, bottom}, {2, 1}, {.dtype = dtype}); }
+
+// The gradient `leaf` gets from sum(f(leaf) * weights).
+Tensor grad_of(const Tensor& leaf, const std::function<Tensor(const Tensor&)>& f, const Tensor& weights) {
+    Tensor x = leaf.detach().clone().requires_grad_();
+    (f(x) * weights).sum().backward();
+    return x.grad();
+}
+
+std::map<std::string, std::function<Tensor()>> cases() {
+    const Tensor a = floats({1.0, nan, 2.0, -0.0, inf}), b = floats({1.0, nan, 3.0, 0.0, inf});
+    const Tensor ints = longs({1, 2, 3, 4, 5});
+    const Tensor mask = bools({1, 0, 1, 0, 1});
+    const Tensor m = tg::tensor({{0.0, 1.0, 0.0}, {0.0, 0.0, 0.0}});
+    return {
+        {"eq_nan", [=] { return a == b; }},
+        {"ne_nan", [=] { return a != b; }},
+        {"lt_nan", [=] { return a < b; }},
+        {"le_nan", [=] { return a <= b; }},
+        {"gt_nan", [=] { return a > b; }},
+        {"ge_nan", [=] { return a >= b; }},
+        {"ge_broadcast_promote", [] { return column(1, 2, tg::kFloat64) >= floats({0.5, 1.0, 2.0}); }},
+        {"lt_int_float", [=] { return ints < floats({1.5, 2.5, 2.5, 4.5, 4.5}); }},
+        {"int_gt_scalar_half", [=] { return ints > 2.5; }},
+        {"int_eq_scalar_whole", [=] { return ints == 3; }},
+        {"float_eq_scalar", [] { return floats({0.1, 0.2}) == 0.1; }},
+        {"f32_eq_f64", [] { return tg::eq(floats({0.1, 0.5}), floats({0.1, 0.5}, tg::kFloat64)); }},
+        {"big_int_eq_float", [] {
+             return tg::from_vector(std::vector<int64_t>{(int64_t{1} << 53) + 1, int64_t{1} << 53}, {2}) ==
+                    floats({9007199254740992.0, 9007199254740992.0}, tg::kFloat64);
+         }},
+        {"bool_lt_int", [=] { return mask < longs({1, 1, 0, 0, 2}); }},
+        {"bool_eq_one", [=] { return mask == 1; }},
+        {"logical_and", [] { return tg::logical_and(longs({1, 0, 2, 0}), floats({1, 1, nan, 0})); }},
+        {"logical_or", [] { return tg::logical_or(longs({1, 0, 2, 0}), floats({1, 1, nan, 0})); }},
+        {"logical_xor", [] { return tg::logical_xor(longs({1, 0, 2, 0}), floats({1, 1, nan, 0})); }},
+        {"logical_not", [] { return tg::logical_not(floats({0.0, nan, 2.0, -0.0})); }},
+        {"and_bool", [=] { return mask & bools({1, 1, 0, 0, 1}); }},
+        {"or_bool", [=] { return mask | bools({1, 1, 0, 0, 0}); }},
+        {"xor_bool", [=] { return mask ^ bools({1, 1, 0, 0, 1}); }},
+        {"not_bool", [=] { return ~mask; }},
+        {"and_int", [] { return longs({12, 5, -1}) & longs({10, 3, 7}); }},
+        {"not_int", [] { return ~longs({0, 5, -1}); }},
+        {"bool_add", [=] { return mask + bools({1, 1, 0, 0, 0}); }},
+        {"bool_mul", [=] { return mask * bools({1, 1, 0, 0, 1}); }},
+        {"bool_add_int", [=] { return mask + ints; }},
+        {"bool_add_float", [=] { return mask + floats({0.5, 0.5, 0.5, 0.5, 0.5}); }},
+        {"bool_mul_scalar", [=] { return mask * 2.5; }},
+        {"bool_div", [=] { return mask / bools({1, 1, 1, 1, 1}); }},
+        {"bool_sum", [=] { return mask.sum(); }},
+        {"bool_exp", [=] { return tg::exp(mask); }},
+        {"bool_to_float", [=] { return mask.to(tg::kFloat32); }},
+        {"float_to_bool", [] { return floats({0.0, -0.0, nan, 0.5, -inf}).to(tg::kBool); }},
+        {"int_to_bool", [] { return longs({0, -3, 7}).to(tg::kBool); }},
+        {"where_promote", [=] { return tg::where(mask, ints, floats({0.5, 0.5, 0.5, 0.5, 0.5})); }},
+        {"where_broadcast", [] { return tg::where(column(1, 0, tg::kBool), floats({1, 2, 3}), tg::scalar_tensor(-1.0)); }},
+        {"where_scalar", [=] { return tg::where(mask, floats({1, 2, 3, 4, 5}), 0.0); }},
+        {"masked_fill", [=] { return tg::masked_fill(floats({1, 2, 3, 4, 5}), mask, nan); }},
+        {"masked_fill_broadcast", [] { return tg::masked_fill(tg::zeros({3}), column(1, 0, tg::kBool), 1.0); }},
+        {"masked_fill_int_truncates", [=] { return tg::masked_fill(ints, mask, 1.5); }},
+        {"masked_fill_bool", [=] { return tg::masked_fill(mask, bools({1, 1, 0, 0, 0}), 1.0); }},
+        {"any_all", [=] { return tg::any(m); }},
+        {"all_all", [=] { return tg::all(m); }},
+        {"any_dim1", [=] { return tg::any(m, 1); }},
+        {"all_dim0_keepdim", [] { return tg::all(tg::tensor({{1.0, nan, 0.0}, {2.0, 1.0, 1.0}}), 0, true); }},
+        {"any_empty", [] { return tg::any(tg::zeros({0})); }},
+        {"all_empty", [] { return tg::all(tg::zeros({0})); }},
+        {"all_int_dim_neg", [] { return tg::all(tg::tensor({{1, 2}, {0, 3}}, {.dtype = tg::kInt64}), -1); }},
+        {"where_grad_a", [] {
+             const Tensor cond = bools({1, 0, 1}), y = floats({4, 5, 6});
+             return grad_of(floats({1, 2, 3}), [&](const Tensor& x) { return tg::where(cond, x, y); }, floats({1, 2, 3}));
+         }},
+        {"where_grad_b", [] {
+             const Tensor cond = bools({1, 0, 1}), x = floats({1, 2, 3});
+             return grad_of(floats({4, 5, 6}), [&](const Tensor& y) { return tg::where(cond, x, y); }, floats({1, 2, 3}));
+         }},
+        {"masked_fill_grad", [] {
+             const Tensor mask2 = tg::tensor({{1.0, 0.0, 0.0}, {0.0, 0.0, 1.0}}, {.dtype = tg::kBool});
+             return grad_of(floats({1, 2, 3}), [&](const Tensor& x) { return tg::masked_fill(x, mask2, 0.0); }, tg::full({2, 3}, 2.0));
+         }},
+    };
+}
+
+struct Reference {
+    std::string dtype;
+    tg::Shape shape;
+    std::vector<double> values;
+};
+
+std::map<std::string, Reference> read_reference() {
+    std::ifstream file(std::string(TAPEGRAD_SOURCE_DIR) + "/tests/masks_reference.txt");
+    REQUIRE(file.good());
+    std::map<std::string, Reference> out;
+    std::string line;
+    while (std::getline(file, line)) {
+        std::istringstream in(line);
+        std::string name, colon;
+        Reference r;
+        std::size_t ndim = 0;
+        in >> name >> r.dtype >> ndim;
+        r.shape.resize(ndim);
+        for (auto& d : r.shape) in >> d;
+        in >> colon;
+        for (std::string v; in >> v;) r.values.push_back(std::stod(v));
+        out[name] = r;
+    }
+    return out;
+}
+
+bool same_value(double got, double want) { return (std::isnan(got) && std::isnan(want)) || got == want; }
+
+}  // namespace
+
+TEST_CASE("bool tensors, comparisons, logical ops, where, masked_fill, any and all give PyTorch's values, dtypes and shapes") {
+    const auto reference = read_reference();
+    const auto built = cases();
+    REQUIRE(reference.size() == built.size());
+    for (const auto& [name, make] : built) {
+        INFO(name);
+        REQUIRE(reference.count(name) == 1);
+        const Reference& want = reference.at(name);
+        const Tensor got = make();
+        CHECK(std::string(tg::dtype_name(got.dtype())) == want.dtype);
+        REQUIRE(got.shape() == want.shape);
+        const auto values = got.to_vector<double>();
+        for (std::size_t i = 0; i < values.size(); ++i)
+            CHECK_MESSAGE(same_value(values[i], want.values[i]), "element " << i << ": " << values[i] << " != " << want.values[i]);
+    }
+}
+
+TEST_CASE("a bool tensor prints, converts and reads back as PyTorch's") {
+    CHECK(tg::to_string(bools({1, 0, 1})) == "tensor([ True, False,  True])");
+    CHECK(tg::to_string(bools({1, 1})) == "tensor([True, True])");
+    CHECK(tg::to_string(tg::scalar_tensor(1, {.dtype = tg::kBool})) == "tensor(True)");
+    CHECK(tg::element_size(tg::kBool) == 1);
+    CHECK(bools({0}).item<bool>() == false);
+    CHECK(bools({0, 1}).at<bool>({1}) == true);
+    CHECK(tg::full({2}, 0.25, {.dtype = tg::kBool}).at<int64_t>({0}) == 1);
+}
+
+TEST_CASE("comparisons and any/all return tensors without history; where and masked_fill record one") {
+    Tensor x = tg::randn({3}).requires_grad_();
+    CHECK_FALSE((x > 0).requires_grad());
+    CHECK(x.grad_fn() == nullptr);
+    CHECK_FALSE(tg::any(x).requires_grad());
+    CHECK(tg::where(x > 0, x, 0.0).requires_grad());
+    CHECK(tg::masked_fill(x, x < 0, 0.0).requires_grad());
+}
+
+TEST_CASE("masked_fill_ writes in place, bumps the version and refuses a mask it would have to broadcast into") {
+    Tensor x = floats({1, 2, 3});
+    const uint64_t before = x.version();
+    x.masked_fill_(bools({0, 1, 0}), -1.0);
+    CHECK(x.version() == before + 1);
+    CHECK(x.to_vector<float>() == std::vector<float>{1, -1, 3});
+    CHECK_THROWS_WITH_AS(x.masked_fill_(tg::ones({2, 3}, {.dtype = tg::kBool}), 0.0), doctest::Contains("masked_fill_"), std::invalid_argument);
+    CHECK(x.to_vector<float>() == std::vector<float>{1, -1, 3});
+}
+
+TEST_CASE("bool inputs are refused by name where PyTorch refuses them") {
+    const Tensor mask = bools({1, 0});
+    CHECK_THROWS_WITH_AS(mask - mask, doctest::Contains("sub: subtraction with a bool tensor"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(mask - longs({1, 2}), doctest::Contains("sub: "), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(-mask, doctest::Contains("neg: this op does not take bool tensors"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::relu(mask), doctest::Contains("relu: this op does not take bool tensors"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::where(longs({1, 0}), floats({1, 2}), 0.0), doctest::Contains("where: expected the condition to be a bool tensor"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::masked_fill(floats({1, 2}), longs({1, 0}), 0.0), doctest::Contains("masked_fill: expected the mask to be a bool tensor"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(floats({1, 2}) & floats({1, 2}), doctest::Contains("bitwise_and: takes integer or bool tensors"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::lt(floats({1, 2}), floats({1, 2, 3})), doctest::Contains("lt"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(Tensor(bools({1})).requires_grad_(), doctest::Contains("requires_grad_"), std::invalid_argument);
+}

@@ -152,9 +152,9 @@ uint64_t next_unseeded_dropout_seed() {
     return 0x5eed'd0f0'0000'0000ull + count.fetch_add(1, std::memory_order_relaxed);
 }
 
-double checked_dropout_probability(double p) {
+double checked_dropout_probability(const char* name, double p) {
     if (!(p >= 0.0 && p <= 1.0))
-        throw std::invalid_argument("Dropout: p must be in [0, 1] (the probability of zeroing an element), got " +
+        throw std::invalid_argument(std::string(name) + ": p must be in [0, 1] (the probability of zeroing an element), got " +
                                     std::to_string(p));
     return p;
 }
@@ -162,11 +162,21 @@ double checked_dropout_probability(double p) {
 
 Dropout::Dropout(double p) : Dropout(p, next_unseeded_dropout_seed()) {}
 
-Dropout::Dropout(double p, uint64_t seed) : Module("Dropout"), p(checked_dropout_probability(p)), generator(seed) {}
+Dropout::Dropout(double p, uint64_t seed) : Dropout("Dropout", p, seed) {}
 
 Dropout::Dropout(double p, Generator& gen) : Dropout(p, gen.next_u64()) {}
 
+Dropout::Dropout(const char* name, double p, uint64_t seed) : Module(name), p(checked_dropout_probability(name, p)), generator(seed) {}
+
 Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training(), generator); }
+
+Dropout2d::Dropout2d(double p) : Dropout2d(p, next_unseeded_dropout_seed()) {}
+
+Dropout2d::Dropout2d(double p, uint64_t seed) : Dropout("Dropout2d", p, seed) {}
+
+Dropout2d::Dropout2d(double p, Generator& gen) : Dropout2d(p, gen.next_u64()) {}
+
+Tensor Dropout2d::forward(const Tensor& x) { return dropout2d(x, p, is_training(), generator); }
 
 Tensor Flatten::forward(const Tensor& x) { return x.flatten(start_dim, end_dim); }
 

@@ -9,6 +9,7 @@
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
 #include "ops/compare.hpp"
+#include "ops/dropout.hpp"
 #include "ops/view.hpp"
 
 namespace tapegrad {
@@ -151,6 +152,12 @@ Tensor& Tensor::masked_fill_(const Tensor& mask, double value) {
     check_target(*this, "masked_fill_", mask);
     return commit(*this, masked_fill(*this, mask, value), "masked_fill_");
 }
+
+Tensor& Tensor::bernoulli_(double p, Generator& gen) {
+    check_target(*this, "bernoulli_");
+    return commit(*this, bernoulli(*this, p, gen), "bernoulli_");
+}
+Tensor& Tensor::bernoulli_(double p) { return bernoulli_(p, default_generator()); }
 
 Tensor relu_(const Tensor& x) {
     Tensor self = x;

@@ -1,6 +1,6 @@
 // Bool tensors, comparisons, logical ops, where, masked_fill, any and all against PyTorch 1.13:
 // tests/masks_reference.txt holds PyTorch's values, written by tests/masks_pytorch.py; each case
-// here is built by the same name.
+// here is built by the same name. Then bernoulli, dropout2d and nn::Dropout2d.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -14,7 +14,10 @@
 #include "engine/autograd.hpp"
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
+#include "nn/layers.hpp"
 #include "ops/compare.hpp"
+#include "ops/dropout.hpp"
+#include "engine/generator.hpp"
 #include "ops/reduce.hpp"
 #include "ops/reduce_logical.hpp"
 #include "tests/error_text.hpp"
@@ -202,4 +205,69 @@ TEST_CASE("bool inputs are refused by name where PyTorch refuses them") {
     CHECK_THROWS_WITH_AS(floats({1, 2}) & floats({1, 2}), doctest::Contains("bitwise_and: takes integer or bool tensors"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(tg::lt(floats({1, 2}), floats({1, 2, 3})), doctest::Contains("lt"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(Tensor(bools({1})).requires_grad_(), doctest::Contains("requires_grad_"), std::invalid_argument);
+}
+
+TEST_CASE("dropout2d zeroes whole channels and scales the rest by 1/(1-p); the same generator state draws the same channels") {
+    const Tensor x = tg::ones({4, 8, 3, 3});
+    tg::Generator gen(5), same(5);
+    const Tensor y = tg::dropout2d(x, 0.5, true, gen);
+    CHECK(tg::allclose(y, tg::dropout2d(x, 0.5, true, same)));
+    int zeroed = 0;
+    for (int64_t n = 0; n < 4; ++n)
+        for (int64_t c = 0; c < 8; ++c) {
+            const Tensor channel = y.select(0, n).select(0, c);
+            const double first = channel.at({0, 0});
+            CHECK((first == 0.0 || first == 2.0));
+            CHECK(tg::allclose(channel, tg::full({3, 3}, first)));
+            zeroed += first == 0.0;
+        }
+    CHECK(zeroed > 0);
+    CHECK(zeroed < 32);
+    CHECK(tg::dropout2d(x, 0.5, false, gen).same(x));
+    const Tensor y3 = tg::dropout2d(tg::ones({2, 3, 5}), 0.5, true, gen);
+    for (int64_t n = 0; n < 2; ++n)
+        for (int64_t c = 0; c < 3; ++c) CHECK(tg::allclose(y3.select(0, n).select(0, c), tg::full({5}, y3.at({n, c, 0}))));
+    CHECK_THROWS_WITH_AS(tg::dropout2d(tg::ones({2, 3}), 0.5, true, gen), doctest::Contains("dropout2d: expects a 4-D"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::dropout2d(x, 1.5, true, gen), doctest::Contains("dropout2d: probability"), std::invalid_argument);
+}
+
+TEST_CASE("dropout, dropout2d and bernoulli without a generator draw from the default generator") {
+    const Tensor x = tg::ones({2, 6, 2, 2});
+    tg::manual_seed(3);
+    const Tensor first = tg::dropout2d(x, 0.5, true), drop = tg::dropout(x, 0.5, true), draws = tg::bernoulli(tg::full({16}, 0.5));
+    tg::manual_seed(3);
+    CHECK(tg::allclose(tg::dropout2d(x, 0.5, true), first));
+    CHECK(tg::allclose(tg::dropout(x, 0.5, true), drop));
+    CHECK(tg::allclose(tg::bernoulli(tg::full({16}, 0.5)), draws));
+}
+
+TEST_CASE("bernoulli draws 0 and 1 with the given probabilities, in the input's dtype; bernoulli_ writes in place") {
+    tg::Generator gen(9);
+    const Tensor p = floats({0, 1, 0, 1});
+    CHECK(tg::bernoulli(p, gen).to_vector<float>() == std::vector<float>{0, 1, 0, 1});
+    const Tensor many = tg::bernoulli(tg::zeros({10000}, {.dtype = tg::kFloat64}), 0.25, gen);
+    CHECK(many.dtype() == tg::kFloat64);
+    const double mean = many.sum().item() / 10000.0;
+    CHECK(mean > 0.2);
+    CHECK(mean < 0.3);
+    CHECK(tg::bernoulli(bools({0, 0}), 1.0, gen).to_vector<bool>() == std::vector<bool>{true, true});
+    CHECK_THROWS_WITH_AS(tg::bernoulli(floats({0.5, 1.5}), gen), doctest::Contains("bernoulli: every probability must be in [0, 1]"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::bernoulli(longs({0, 1}), gen), doctest::Contains("bernoulli: the probabilities must be a floating-point"), std::invalid_argument);
+    Tensor x = longs({5, 5, 5});
+    const uint64_t before = x.version();
+    x.bernoulli_(1.0, gen);
+    CHECK(x.version() == before + 1);
+    CHECK(x.to_vector<int64_t>() == std::vector<int64_t>{1, 1, 1});
+    CHECK_THROWS_WITH_AS(x.bernoulli_(1.5, gen), doctest::Contains("bernoulli: probability must be in [0, 1]"), std::invalid_argument);
+    CHECK(x.to_vector<int64_t>() == std::vector<int64_t>{1, 1, 1});
+}
+
+TEST_CASE("nn::Dropout2d drops channels in training and is the identity in evaluation") {
+    tg::nn::Dropout2d layer(0.5, uint64_t{4});
+    const Tensor x = tg::ones({2, 8, 2, 2});
+    const Tensor y = layer.forward(x);
+    CHECK(tg::allclose(y.select(0, 0).select(0, 0), tg::full({2, 2}, y.at({0, 0, 0, 0}))));
+    layer.eval();
+    CHECK(tg::allclose(layer.forward(x), x));
+    CHECK_THROWS_WITH_AS(tg::nn::Dropout2d(2.0), doctest::Contains("Dropout2d: p must be in [0, 1]"), std::invalid_argument);
 }

@@ -3,7 +3,10 @@
 // here is built by the same name. Then bernoulli, dropout2d and nn::Dropout2d.
 #include <doctest/doctest.h>
 
+#include <zlib.h>
+
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -15,6 +18,7 @@
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
 #include "nn/layers.hpp"
+#include "nn/serialize.hpp"
 #include "ops/compare.hpp"
 #include "ops/dropout.hpp"
 #include "engine/generator.hpp"
@@ -270,4 +274,19 @@ TEST_CASE("nn::Dropout2d drops channels in training and is the identity in evalu
     layer.eval();
     CHECK(tg::allclose(layer.forward(x), x));
     CHECK_THROWS_WITH_AS(tg::nn::Dropout2d(2.0), doctest::Contains("Dropout2d: p must be in [0, 1]"), std::invalid_argument);
+}
+
+TEST_CASE("a bool tensor serializes and reads back; a bool byte other than 0 and 1 is refused") {
+    const tg::nn::NamedTensors saved{{"mask", bools({1, 0, 1})}};
+    std::vector<uint8_t> bytes = tg::nn::serialize(saved);
+    const auto loaded = tg::nn::deserialize(bytes.data(), bytes.size());
+    REQUIRE(loaded.size() == 1);
+    CHECK(loaded[0].second.dtype() == tg::kBool);
+    CHECK(loaded[0].second.to_vector<bool>() == std::vector<bool>{true, false, true});
+    // The three data bytes end the payload, which follows the 28-byte header whose last 4 bytes are
+    // the payload's CRC-32: a crafted file with a matching CRC.
+    bytes[bytes.size() - 3] = 7;
+    const uint32_t crc = static_cast<uint32_t>(crc32(crc32(0L, Z_NULL, 0), bytes.data() + 28, static_cast<uInt>(bytes.size() - 28)));
+    std::memcpy(bytes.data() + 24, &crc, 4);
+    CHECK_THROWS_WITH_AS(tg::nn::deserialize(bytes.data(), bytes.size()), doctest::Contains("byte other than 0 and 1"), std::exception);
 }

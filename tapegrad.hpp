@@ -32,6 +32,7 @@
 #include "ops/interpolate.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/linear.hpp"
+#include "ops/minmax.hpp"
 #include "ops/loss.hpp"
 #include "ops/normalization.hpp"
 #include "ops/pad.hpp"

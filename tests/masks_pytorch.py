@@ -1,5 +1,6 @@
 """PyTorch 1.13's side of tests/test_masks.cpp: the values, dtypes and shapes of bool tensors,
-comparisons (NaN, ties, type promotion), logical ops, where, masked_fill, any and all. Run with a
+comparisons (NaN, ties, type promotion), logical ops, where, masked_fill, any and all, maximum,
+minimum, clamp with tensor bounds and sign, with the gradients at ties. Run with a
 Python that has torch (/usr/bin/python3 here):
 
     /usr/bin/python3 tests/masks_pytorch.py > tests/masks_reference.txt
@@ -88,3 +89,31 @@ emit("where_grad_b", y.grad)
 x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
 (x.masked_fill(torch.tensor([[True, False, False], [False, False, True]]), 0.0) * 2).sum().backward()
 emit("masked_fill_grad", x.grad)
+
+# maximum, minimum (ties split the gradient), clamp with tensor bounds, sign.
+a = torch.tensor([1.0, 2.0, 3.0, nan], requires_grad=True)
+b = torch.tensor([1.0, 3.0, 2.0, 0.0], requires_grad=True)
+emit("maximum_nan", torch.maximum(a, b).detach())
+emit("minimum_int_float", torch.minimum(torch.tensor([1, 5]), torch.tensor([1.5, 1.5])))
+a2 = a.detach()[:3].clone().requires_grad_()
+b2 = b.detach()[:3].clone().requires_grad_()
+torch.maximum(a2, b2).sum().backward()
+emit("maximum_grad_a", a2.grad)
+emit("maximum_grad_b", b2.grad)
+a2.grad = None
+b2.grad = None
+torch.minimum(a2, b2).sum().backward()
+emit("minimum_grad_a", a2.grad)
+emit("minimum_grad_b", b2.grad)
+x = torch.tensor([1.0, 2.0, 3.0, 0.0, 5.0], requires_grad=True)
+lo = torch.tensor([1.0, 0.0, 3.5, 0.0, 6.0], requires_grad=True)
+hi = torch.tensor([3.0, 2.0, 4.0, 0.0, 4.0], requires_grad=True)
+y = torch.clamp(x, lo, hi)
+emit("clamp_tensors", y.detach())
+y.sum().backward()
+emit("clamp_grad_x", x.grad)
+emit("clamp_grad_min", lo.grad)
+emit("clamp_grad_max", hi.grad)
+emit("clamp_nan_bound", torch.clamp(torch.tensor([1.0, 5.0]), min=torch.tensor([nan, 0.0])))
+emit("sign", torch.sign(torch.tensor([-2.0, 0.0, -0.0, 3.0, nan])))
+emit("sign_int", torch.sign(torch.tensor([-2, 0, 3])))

@@ -1,6 +1,7 @@
 // Bool tensors, comparisons, logical ops, where, masked_fill, any and all against PyTorch 1.13:
 // tests/masks_reference.txt holds PyTorch's values, written by tests/masks_pytorch.py; each case
-// here is built by the same name. Then bernoulli, dropout2d and nn::Dropout2d.
+// here is built by the same name (maximum, minimum, clamp with tensor bounds and sign too). Then
+// bernoulli, dropout2d and nn::Dropout2d.
 #include <doctest/doctest.h>
 
 #include <zlib.h>
@@ -21,6 +22,7 @@
 #include "nn/serialize.hpp"
 #include "ops/compare.hpp"
 #include "ops/dropout.hpp"
+#include "ops/minmax.hpp"
 #include "engine/generator.hpp"
 #include "ops/reduce.hpp"
 #include "ops/reduce_logical.hpp"
@@ -51,6 +53,7 @@ std::map<std::string, std::function<Tensor()>> cases() {
     const Tensor ints = longs({1, 2, 3, 4, 5});
     const Tensor mask = bools({1, 0, 1, 0, 1});
     const Tensor m = tg::tensor({{0.0, 1.0, 0.0}, {0.0, 0.0, 0.0}});
+    const Tensor clamp_x = floats({1, 2, 3, 0, 5}), clamp_lo = floats({1, 0, 3.5, 0, 6}), clamp_hi = floats({3, 2, 4, 0, 4});
     return {
         {"eq_nan", [=] { return a == b; }},
         {"ne_nan", [=] { return a != b; }},
@@ -117,6 +120,19 @@ std::map<std::string, std::function<Tensor()>> cases() {
              const Tensor mask2 = tg::tensor({{1.0, 0.0, 0.0}, {0.0, 0.0, 1.0}}, {.dtype = tg::kBool});
              return grad_of(floats({1, 2, 3}), [&](const Tensor& x) { return tg::masked_fill(x, mask2, 0.0); }, tg::full({2, 3}, 2.0));
          }},
+        {"maximum_nan", [] { return tg::maximum(floats({1, 2, 3, nan}), floats({1, 3, 2, 0})); }},
+        {"minimum_int_float", [] { return tg::minimum(longs({1, 5}), floats({1.5, 1.5})); }},
+        {"maximum_grad_a", [] { return grad_of(floats({1, 2, 3}), [](const Tensor& x) { return tg::maximum(x, floats({1, 3, 2})); }, tg::ones({3})); }},
+        {"maximum_grad_b", [] { return grad_of(floats({1, 3, 2}), [](const Tensor& y) { return tg::maximum(floats({1, 2, 3}), y); }, tg::ones({3})); }},
+        {"minimum_grad_a", [] { return grad_of(floats({1, 2, 3}), [](const Tensor& x) { return tg::minimum(x, floats({1, 3, 2})); }, tg::ones({3})); }},
+        {"minimum_grad_b", [] { return grad_of(floats({1, 3, 2}), [](const Tensor& y) { return tg::minimum(floats({1, 2, 3}), y); }, tg::ones({3})); }},
+        {"clamp_tensors", [=] { return tg::clamp(clamp_x, clamp_lo, clamp_hi); }},
+        {"clamp_grad_x", [=] { return grad_of(clamp_x, [&](const Tensor& v) { return tg::clamp(v, clamp_lo, clamp_hi); }, tg::ones({5})); }},
+        {"clamp_grad_min", [=] { return grad_of(clamp_lo, [&](const Tensor& v) { return tg::clamp(clamp_x, v, clamp_hi); }, tg::ones({5})); }},
+        {"clamp_grad_max", [=] { return grad_of(clamp_hi, [&](const Tensor& v) { return tg::clamp(clamp_x, clamp_lo, v); }, tg::ones({5})); }},
+        {"clamp_nan_bound", [] { return tg::clamp(floats({1, 5}), floats({nan, 0}), Tensor()); }},
+        {"sign", [] { return tg::sign(floats({-2.0, 0.0, -0.0, 3.0, nan})); }},
+        {"sign_int", [] { return tg::sign(longs({-2, 0, 3})); }},
     };
 }
 

@@ -33,6 +33,7 @@
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/linear.hpp"
 #include "ops/minmax.hpp"
+#include "ops/norm.hpp"
 #include "ops/loss.hpp"
 #include "ops/normalization.hpp"
 #include "ops/pad.hpp"

@@ -1,6 +1,6 @@
 """PyTorch 1.13's side of tests/test_masks.cpp: the values, dtypes and shapes of bool tensors,
 comparisons (NaN, ties, type promotion), logical ops, where, masked_fill, any and all, maximum,
-minimum, clamp with tensor bounds and sign, with the gradients at ties. Run with a
+minimum, clamp with tensor bounds, sign and norm, with the gradients at ties and at zero. Run with a
 Python that has torch (/usr/bin/python3 here):
 
     /usr/bin/python3 tests/masks_pytorch.py > tests/masks_reference.txt
@@ -117,3 +117,17 @@ emit("clamp_grad_max", hi.grad)
 emit("clamp_nan_bound", torch.clamp(torch.tensor([1.0, 5.0]), min=torch.tensor([nan, 0.0])))
 emit("sign", torch.sign(torch.tensor([-2.0, 0.0, -0.0, 3.0, nan])))
 emit("sign_int", torch.sign(torch.tensor([-2, 0, 3])))
+
+# norm: values for every kind of p, and the gradients at a zero vector and at ties.
+v = torch.tensor([[3.0, 0.0, -4.0], [1.0, -2.0, 2.0]])
+for label, p in [("2", 2), ("1", 1), ("inf", inf), ("minus_inf", -inf), ("0", 0), ("3", 3), ("0.5", 0.5), ("minus1", -1)]:
+    emit("norm_p" + label, torch.norm(v, p=p, dim=1))
+emit("norm_frobenius", torch.norm(v))
+emit("norm_empty", torch.norm(torch.zeros(0)))
+for label, p in [("2", 2), ("1", 1), ("inf", inf), ("3", 3), ("0.5", 0.5), ("minus1", -1)]:
+    z = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, -3.0]], requires_grad=True)
+    torch.norm(z, p=p, dim=1).sum().backward()
+    emit("norm_grad_zero_p" + label, z.grad)
+t = torch.tensor([1.0, 3.0, -3.0, -2.0], requires_grad=True)
+torch.norm(t, p=inf).backward()
+emit("norm_grad_inf_ties", t.grad)

@@ -28,6 +28,7 @@
 #include "ops/conv.hpp"
 #include "ops/conv_transpose.hpp"
 #include "ops/dropout.hpp"
+#include "ops/gather.hpp"
 #include "ops/inplace.hpp"
 #include "ops/interpolate.hpp"
 #include "ops/kernels/kernel_choice.hpp"

@@ -1,6 +1,7 @@
 // Bool tensors, comparisons, logical ops, where, masked_fill, any and all against PyTorch 1.13:
 // tests/masks_reference.txt holds PyTorch's values, written by tests/masks_pytorch.py; each case
-// here is built by the same name (maximum, minimum, clamp with tensor bounds, sign and norm too). Then
+// here is built by the same name (maximum, minimum, clamp with tensor bounds, sign, norm,
+// index_select, gather and scatter_add too). Then
 // bernoulli, dropout2d and nn::Dropout2d.
 #include <doctest/doctest.h>
 
@@ -22,6 +23,7 @@
 #include "nn/serialize.hpp"
 #include "ops/compare.hpp"
 #include "ops/dropout.hpp"
+#include "ops/gather.hpp"
 #include "ops/minmax.hpp"
 #include "ops/norm.hpp"
 #include "engine/generator.hpp"
@@ -58,6 +60,8 @@ std::map<std::string, std::function<Tensor()>> cases() {
     auto norm_grad_at_zero = [](double p) {
         return grad_of(tg::tensor({{0.0, 0.0, 0.0}, {1.0, 0.0, -3.0}}), [p](const Tensor& x) { return tg::norm(x, p, {1}); }, tg::ones({2}));
     };
+    const Tensor base = tg::arange(12).reshape({3, 4}).to(tg::kFloat32);
+    auto idx = [](std::vector<int64_t> v, const tg::Shape& shape, tg::DType dtype = tg::kInt64) { return tg::from_vector(v, shape, {.dtype = dtype}); };
     const Tensor clamp_x = floats({1, 2, 3, 0, 5}), clamp_lo = floats({1, 0, 3.5, 0, 6}), clamp_hi = floats({3, 2, 4, 0, 4});
     return {
         {"eq_nan", [=] { return a == b; }},
@@ -154,6 +158,22 @@ std::map<std::string, std::function<Tensor()>> cases() {
         {"norm_grad_zero_p3", [=] { return norm_grad_at_zero(3.0); }},
         {"norm_grad_zero_p0.5", [=] { return norm_grad_at_zero(0.5); }},
         {"norm_grad_zero_pminus1", [=] { return norm_grad_at_zero(-1.0); }},
+        {"index_select_dim0", [=] { return tg::index_select(base, 0, idx({2, 0, 2}, {3})); }},
+        {"index_select_dim1_int32", [=] { return tg::index_select(base, 1, idx({3, 1}, {2}, tg::kInt32)); }},
+        {"gather_dim1", [=] { return tg::gather(base, 1, idx({0, 3, 1, 1, 3, 2}, {3, 2})); }},
+        {"scatter_add_dim0", [=] {
+             return tg::scatter_add(tg::ones({3, 4}, {.dtype = tg::kInt64}), 0, idx({2, 0, 2, 2}, {1, 4}), idx({5, 6, 7, 8}, {1, 4}));
+         }},
+        {"index_select_grad", [=] {
+             return grad_of(base, [&](const Tensor& x) { return tg::index_select(x, 0, idx({2, 0, 2}, {3})); }, tg::arange(12).reshape({3, 4}).to(tg::kFloat32));
+         }},
+        {"gather_grad", [=] {
+             return grad_of(base, [&](const Tensor& x) { return tg::gather(x, 1, idx({0, 0, 1, 1, 3, 2}, {3, 2})); }, tg::tensor({{1.0, 2.0}, {3.0, 4.0}, {5.0, 6.0}}));
+         }},
+        {"scatter_add_grad_src", [=] {
+             return grad_of(tg::tensor({{1.0, 2.0}, {3.0, 4.0}, {5.0, 6.0}}),
+                            [&](const Tensor& src) { return tg::scatter_add(tg::zeros({3, 4}), 1, idx({1, 1, 0, 3, 2, 2}, {3, 2}), src); }, base);
+         }},
         {"norm_grad_inf_ties", [] { return grad_of(floats({1, 3, -3, -2}), [](const Tensor& x) { return tg::norm(x, inf); }, tg::ones({})); }},
     };
 }
@@ -331,4 +351,20 @@ TEST_CASE("a bool tensor serializes and reads back; a bool byte other than 0 and
     const uint32_t crc = static_cast<uint32_t>(crc32(crc32(0L, Z_NULL, 0), bytes.data() + 28, static_cast<uInt>(bytes.size() - 28)));
     std::memcpy(bytes.data() + 24, &crc, 4);
     CHECK_THROWS_WITH_AS(tg::nn::deserialize(bytes.data(), bytes.size()), doctest::Contains("byte other than 0 and 1"), std::exception);
+}
+
+TEST_CASE("index_select, gather and scatter_add refuse an out-of-range index before reading or writing, naming the op, value and size") {
+    const Tensor x = tg::arange(12).reshape({3, 4}).to(tg::kFloat32);
+    auto idx = [](std::vector<int64_t> v, const tg::Shape& shape) { return tg::from_vector(v, shape); };
+    CHECK_THROWS_WITH_AS(tg::index_select(x, 0, idx({0, 3}, {2})), doctest::Contains("index_select: index 3 is out of range for dimension 0 of size 3"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::gather(x, 1, idx({-1, 0}, {1, 2})), doctest::Contains("gather: index -1 is out of range for dimension 1 of size 4"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::gather(x, 1, idx({0, 0}, {2})), doctest::Contains("gather: index [2] must have the rank of the input [3,4]"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::gather(x, 1, tg::zeros({1, 1})), doctest::Contains("gather: expected an int64 index"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::scatter_add(x, 0, idx({7}, {1, 1}), tg::ones({1, 1})), doctest::Contains("scatter_add: index 7 is out of range for dimension 0 of size 3"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::scatter_add(x, 0, idx({1}, {1, 1}), tg::ones({1, 1}, {.dtype = tg::kFloat64})), doctest::Contains("scatter_add: x is"),
+                         std::invalid_argument);
 }

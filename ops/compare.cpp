@@ -1,7 +1,6 @@
 #include "ops/compare.hpp"
 
 #include <cmath>
-#include <functional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>

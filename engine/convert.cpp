@@ -12,9 +12,10 @@ std::string range_text(DType to) {
         case DType::Int64: return span(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
         case DType::Int32: return span(std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max());
         case DType::Float32:
-        case DType::Float64: break;
+        case DType::Float64:
+        case DType::Bool: break;
     }
-    throw std::logic_error("overflow_message: no value overflows a floating-point dtype");
+    throw std::logic_error("overflow_message: no value overflows a floating-point or bool dtype");
 }
 
 // The shortest text that reads back as the same value: 1e+30, nan, -inf, 9007199254740993.

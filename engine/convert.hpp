@@ -18,10 +18,13 @@
 namespace tapegrad {
 
 // True when some From value has no To counterpart (From and To are element types: float, double,
-// int64_t, int32_t).
+// int64_t, int32_t, bool).
 template <class To, class From>
 consteval bool some_value_overflows() {
-    if constexpr (!std::is_integral_v<To> || std::is_same_v<To, From>) return false;
+    // bool takes any value (nonzero is true) and gives 0 or 1, which every type holds.
+    if constexpr (!std::is_integral_v<To> || std::is_same_v<To, From> || std::is_same_v<To, bool> ||
+                  std::is_same_v<From, bool>)
+        return false;
     else if constexpr (std::is_floating_point_v<From>) return true;
     else
         return std::cmp_less(std::numeric_limits<From>::min(), std::numeric_limits<To>::min()) ||

@@ -9,21 +9,34 @@ namespace tapegrad {
 // float32 is the training type; float64 exists so that gradients can be checked by finite
 // differences; every differentiable op accepts both. int64 (and int32, where it saves memory)
 // hold class labels and indices: they can be created, copied, converted with .to(), saved and
-// read, but never require grad and are refused by the floating-point ops.
-enum class DType : uint8_t { Float32, Float64, Int64, Int32 };
+// read, but never require grad and are refused by the floating-point ops. bool (one byte per
+// element) holds masks and the results of comparisons; it converts as PyTorch's: nonzero (NaN
+// included) is true, true is 1.
+enum class DType : uint8_t { Float32, Float64, Int64, Int32, Bool };
 inline constexpr DType kFloat32 = DType::Float32;
 inline constexpr DType kFloat64 = DType::Float64;
 inline constexpr DType kInt64 = DType::Int64;
 inline constexpr DType kInt32 = DType::Int32;
+inline constexpr DType kBool = DType::Bool;
 
 inline bool is_floating_point(DType t) { return t == DType::Float32 || t == DType::Float64; }
-inline std::size_t element_size(DType t) { return t == DType::Float32 || t == DType::Int32 ? 4 : 8; }
+inline std::size_t element_size(DType t) {
+    switch (t) {
+        case DType::Float64:
+        case DType::Int64: return 8;
+        case DType::Float32:
+        case DType::Int32: return 4;
+        case DType::Bool: return 1;
+    }
+    return 8;
+}
 inline const char* dtype_name(DType t) {
     switch (t) {
         case DType::Float32: return "float32";
         case DType::Float64: return "float64";
         case DType::Int64: return "int64";
         case DType::Int32: return "int32";
+        case DType::Bool: return "bool";
     }
     return "unknown";
 }
@@ -38,6 +51,8 @@ template <>
 constexpr DType dtype_of<int64_t>() { return DType::Int64; }
 template <>
 constexpr DType dtype_of<int32_t>() { return DType::Int32; }
+template <>
+constexpr DType dtype_of<bool>() { return DType::Bool; }
 
 // Calls fn.template operator()<T>() with T the C++ type of a floating-point `t`:
 //   dispatch(x.dtype(), [&]<class T>() { kernel<T>(...); });
@@ -50,13 +65,14 @@ decltype(auto) dispatch(DType t, Fn&& fn) {
                                 "; convert with .to(tg::kFloat32)");
 }
 
-// dispatch over every dtype, integers included: for copies, fills and element access.
+// dispatch over every dtype, integers and bool included: for copies, fills and element access.
 template <class Fn>
 decltype(auto) dispatch_all(DType t, Fn&& fn) {
     switch (t) {
         case DType::Float64: return fn.template operator()<double>();
         case DType::Int64: return fn.template operator()<int64_t>();
         case DType::Int32: return fn.template operator()<int32_t>();
+        case DType::Bool: return fn.template operator()<bool>();
         case DType::Float32: break;
     }
     return fn.template operator()<float>();

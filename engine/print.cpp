@@ -38,6 +38,10 @@ std::string non_finite(double v) { return std::isnan(v) ? "nan" : v < 0 ? "-inf"
 // exceed 1e8 or (not all whole) go below 1e-4.
 class Formatter {
 public:
+    // Bools print as True and False, right-aligned to the widest printed ("tensor([ True, False])").
+    explicit Formatter(const std::vector<bool>& values) {
+        width_ = std::find(values.begin(), values.end(), false) != values.end() ? 5 : 4;
+    }
     explicit Formatter(const std::vector<int64_t>& values) {
         for (int64_t v : values) width_ = std::max(width_, std::to_string(v).size());
     }
@@ -63,6 +67,7 @@ public:
 
     std::size_t width() const { return width_; }
 
+    std::string format(bool v) const { return padded(v ? "True" : "False"); }
     std::string format(int64_t v) const { return padded(std::to_string(v)); }
     std::string format(double v) const {
         if (!std::isfinite(v)) return padded(non_finite(v));
@@ -194,10 +199,12 @@ std::string repr(const Tensor& t) {
         if (t.dtype() != kFloat32) suffixes.push_back(dtype_suffix);
         body = "[]";
     } else {
-        // float32 and int64 are PyTorch's default dtypes, which the repr does not name.
-        if (t.dtype() != kFloat32 && t.dtype() != kInt64) suffixes.push_back(dtype_suffix);
+        // float32, int64 and bool are the dtypes PyTorch's repr does not name.
+        if (t.dtype() != kFloat32 && t.dtype() != kInt64 && t.dtype() != kBool) suffixes.push_back(dtype_suffix);
         const bool summarize = t.numel() > kThreshold;
-        body = is_floating_point(t.dtype()) ? Printer<double>(t, summarize).str(indent) : Printer<int64_t>(t, summarize).str(indent);
+        body = is_floating_point(t.dtype()) ? Printer<double>(t, summarize).str(indent)
+               : t.dtype() == kBool         ? Printer<bool>(t, summarize).str(indent)
+                                            : Printer<int64_t>(t, summarize).str(indent);
     }
     if (t.grad_fn()) suffixes.push_back("grad_fn=<" + t.grad_fn()->type_name() + ">");
     else if (t.requires_grad()) suffixes.push_back("requires_grad=True");

@@ -1,5 +1,6 @@
 #include "engine/tensor.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/autograd.hpp"
@@ -103,6 +104,7 @@ template float* Tensor::data<float>() const;
 template double* Tensor::data<double>() const;
 template int64_t* Tensor::data<int64_t>() const;
 template int32_t* Tensor::data<int32_t>() const;
+template bool* Tensor::data<bool>() const;
 
 template <class T>
 T Tensor::at(std::initializer_list<int64_t> index) const {
@@ -144,6 +146,7 @@ TAPEGRAD_ELEMENT_ACCESS(float)
 TAPEGRAD_ELEMENT_ACCESS(double)
 TAPEGRAD_ELEMENT_ACCESS(int64_t)
 TAPEGRAD_ELEMENT_ACCESS(int32_t)
+TAPEGRAD_ELEMENT_ACCESS(bool)
 #undef TAPEGRAD_ELEMENT_ACCESS
 
 // ---------------------------------------------------------------- autograd accessors

@@ -220,6 +220,12 @@ public:
     // the values uniform() / randn() give from the same generator state. Floating-point tensors only.
     Tensor& uniform_(double from, double to, Generator& gen);
     Tensor& normal_(double mean, double std, Generator& gen);
+    // Where mask (bool, broadcast to this shape) is true, value (ops/compare.hpp's masked_fill).
+    Tensor& masked_fill_(const Tensor& mask, double value);
+    // Each element replaced by a draw that is 1 with probability p and 0 otherwise, from `gen` or
+    // the default generator (ops/dropout.hpp's bernoulli).
+    Tensor& bernoulli_(double p);
+    Tensor& bernoulli_(double p, Generator& gen);
     // How many in-place writes the storage has seen (PyTorch's _version).
     uint64_t version() const;
     // Records an in-place write done through data<T>() (optimizers, initialisers, kernels that

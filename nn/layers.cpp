@@ -200,26 +200,34 @@ Tensor MaxUnpool2d::forward_inputs(const std::vector<Tensor>& inputs) {
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return adaptive_avg_pool2d(x, output_size); }
 
 namespace {
-double checked_dropout_probability(double p) {
+double checked_dropout_probability(const char* name, double p) {
     if (!(p >= 0.0 && p <= 1.0))
-        throw std::invalid_argument("Dropout: p must be in [0, 1] (the probability of zeroing an element), got " +
+        throw std::invalid_argument(std::string(name) + ": p must be in [0, 1] (the probability of zeroing an element), got " +
                                     std::to_string(p));
     return p;
 }
 
 // A bad p throws before the draw, so that it leaves the generator as it was.
-uint64_t seed_for_dropout(double p, Generator& gen) {
-    checked_dropout_probability(p);
+uint64_t seed_for_dropout(const char* name, double p, Generator& gen) {
+    checked_dropout_probability(name, p);
     const auto guard = gen.lock();
     return gen.next_u64();
 }
 }  // namespace
 
-Dropout::Dropout(double p, Generator& gen) : Dropout(p, seed_for_dropout(p, gen)) {}
+Dropout::Dropout(double p, Generator& gen) : Dropout(p, seed_for_dropout("Dropout", p, gen)) {}
 
-Dropout::Dropout(double p, uint64_t seed) : Module("Dropout"), p(checked_dropout_probability(p)), generator(seed) {}
+Dropout::Dropout(double p, uint64_t seed) : Dropout("Dropout", p, seed) {}
+
+Dropout::Dropout(const char* name, double p, uint64_t seed) : Module(name), p(checked_dropout_probability(name, p)), generator(seed) {}
 
 Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training(), generator); }
+
+Dropout2d::Dropout2d(double p, uint64_t seed) : Dropout("Dropout2d", p, seed) {}
+
+Dropout2d::Dropout2d(double p, Generator& gen) : Dropout2d(p, seed_for_dropout("Dropout2d", p, gen)) {}
+
+Tensor Dropout2d::forward(const Tensor& x) { return dropout2d(x, p, is_training(), generator); }
 
 Tensor Flatten::forward(const Tensor& x) { return x.flatten(start_dim, end_dim); }
 

@@ -200,6 +200,18 @@ public:
     void pretty_print(std::ostream& stream) const override;
     double p;
     Generator generator;
+
+protected:
+    Dropout(const char* name, double p, uint64_t seed);
+};
+
+// PyTorch's Dropout2d: zeroes whole channels (x[n, c] of [N,C,H,W] or [N,C,L]) with probability p
+// in training mode and scales the rest by 1/(1-p); its generator is seeded as Dropout's.
+class Dropout2d : public Dropout {
+public:
+    explicit Dropout2d(double p = 0.5, Generator& gen = default_generator());
+    Dropout2d(double p, uint64_t seed);
+    Tensor forward(const Tensor& x) override;
 };
 
 // Flattens dimensions start_dim..end_dim (by default all but the batch dimension).

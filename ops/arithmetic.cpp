@@ -18,10 +18,13 @@ using detail::DTypes;
 using detail::OpContext;
 
 // f(x, y) in T; integers in the unsigned type of their width, where overflow wraps around (as
-// PyTorch's integer arithmetic does) instead of being undefined behaviour.
+// PyTorch's integer arithmetic does) instead of being undefined behaviour; bools as 0 and 1, the
+// result true when nonzero (PyTorch's bool + bool is or, bool * bool is and).
 template <class T, class F>
 T wrapping(T x, T y, F f) {
-    if constexpr (std::is_integral_v<T>) {
+    if constexpr (std::is_same_v<T, bool>) {
+        return f(int{x}, int{y}) != 0;
+    } else if constexpr (std::is_integral_v<T>) {
         using U = std::make_unsigned_t<T>;
         return static_cast<T>(f(static_cast<U>(x), static_cast<U>(y)));
     } else {
@@ -38,11 +41,20 @@ struct Minus {
 struct Times {
     template <class T> T operator()(T x, T y) const { return wrapping(x, y, [](auto u, auto v) { return u * v; }); }
 };
-// -x; for floating point not 0 - x, which would turn -0 into +0.
+// -x; for floating point not 0 - x, which would turn -0 into +0. Bools are refused by the entry.
 template <class T>
 T negate(T x) {
-    if constexpr (std::is_integral_v<T>) return Minus{}(T(0), x);
+    if constexpr (std::is_same_v<T, bool>) throw std::logic_error("negate: bool reached the kernel");
+    else if constexpr (std::is_integral_v<T>) return Minus{}(T(0), x);
     else return -x;
+}
+
+// PyTorch refuses subtraction with a bool tensor (and neg's entry refuses negating one): a mask is
+// inverted with logical_not, not with a minus.
+void refuse_bool_subtraction(const Tensor& a, const Tensor& b) {
+    if ((a.defined() && a.dtype() == kBool) || (b.defined() && b.dtype() == kBool))
+        throw std::invalid_argument("sub: subtraction with a bool tensor is not supported (inputs " + describe(a) + " and " +
+                                    describe(b) + "); use logical_xor for two masks, or convert with .to(tg::kInt64)");
 }
 // x + alpha y, alpha already in T (a whole number for integers).
 template <class T>
@@ -262,7 +274,10 @@ Tensor add(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail
 Tensor add(const Tensor& a, const Tensor& b, double alpha, SourceLocation loc) {
     return detail::run_op(AddScaled{alpha}, loc, a, b);
 }
-Tensor sub(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail::run_op(Sub{}, loc, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b, SourceLocation loc) {
+    refuse_bool_subtraction(a, b);
+    return detail::run_op(Sub{}, loc, a, b);
+}
 Tensor mul(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail::run_op(Mul{}, loc, a, b); }
 Tensor div(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail::run_op(Div{}, loc, a, b); }
 Tensor neg(const Tensor& a, SourceLocation loc) { return detail::run_op(Neg{}, loc, a); }

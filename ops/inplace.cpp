@@ -8,6 +8,8 @@
 #include "engine/tensor_math.hpp"
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
+#include "ops/compare.hpp"
+#include "ops/dropout.hpp"
 #include "ops/view.hpp"
 
 namespace tapegrad {
@@ -38,8 +40,8 @@ void check_target(const Tensor& self, const char* op, const Tensor& other = Tens
 }
 
 // PyTorch's canCast for tapegrad's dtypes: a floating-point result is never written into an
-// integer tensor.
-bool can_cast(DType from, DType to) { return is_floating_point(to) || !is_floating_point(from); }
+// integer tensor, and only a bool result into a bool tensor.
+bool can_cast(DType from, DType to) { return to == kBool ? from == kBool : is_floating_point(to) || !is_floating_point(from); }
 
 // PyTorch's "result type Float can't be cast to the desired output type Long", as a sentence.
 [[noreturn]] void refuse_cast(const char* op, const Tensor& self, const std::string& operand, DType result,
@@ -182,6 +184,17 @@ Tensor& Tensor::relu_() {
     check_target(*this, "relu_");
     return commit(*this, tapegrad::relu(*this), "relu_");
 }
+
+Tensor& Tensor::masked_fill_(const Tensor& mask, double value) {
+    check_target(*this, "masked_fill_", mask);
+    return commit(*this, masked_fill(*this, mask, value), "masked_fill_");
+}
+
+Tensor& Tensor::bernoulli_(double p, Generator& gen) {
+    check_target(*this, "bernoulli_");
+    return commit(*this, bernoulli(*this, p, gen), "bernoulli_");
+}
+Tensor& Tensor::bernoulli_(double p) { return bernoulli_(p, default_generator()); }
 
 Tensor relu_(const Tensor& x) {
     Tensor self = x;

@@ -1,4 +1,4 @@
-// Every registry row fed integer tensors: each op either computes what it computes on the same
+// Every registry row fed integer and bool tensors: each op either computes what it computes on the same
 // values in float64 (in its own integer dtype, as PyTorch's relu and abs do, or promoted to
 // float32, as PyTorch's exp and sqrt are), or refuses with an std::invalid_argument that names
 // the op. Never a float result computed from integer bits, never an anonymous error.
@@ -10,6 +10,7 @@
 #include "engine/autograd.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/arithmetic.hpp"
+#include "ops/compare.hpp"
 #include "tests/registry/op_registry.hpp"
 
 namespace tg = tapegrad;
@@ -18,8 +19,8 @@ using tg::testing::OpCase;
 
 namespace {
 
-// The row's float inputs as integers (x 3, truncated, so that they are not all 0 and -1);
-// integer inputs (labels, indices) stay as they are.
+// The row's float inputs as integers (x 3, truncated, so that they are not all 0 and -1), or as
+// bools (x > 0, so that both values occur); integer inputs (labels, indices) stay as they are.
 std::vector<Tensor> integer_inputs(const std::vector<Tensor>& in, tg::DType dtype) {
     std::vector<Tensor> out;
     for (const Tensor& t : in) {
@@ -27,7 +28,7 @@ std::vector<Tensor> integer_inputs(const std::vector<Tensor>& in, tg::DType dtyp
             out.push_back(t);
             continue;
         }
-        out.push_back((t.detach() * 3.0).to(dtype));
+        out.push_back(dtype == tg::kBool ? t.detach() > 0.0 : (t.detach() * 3.0).to(dtype));
     }
     return out;
 }
@@ -40,11 +41,11 @@ std::vector<Tensor> as_float64(const std::vector<Tensor>& in) {
 
 }  // namespace
 
-TEST_CASE("registry: integer inputs are computed as PyTorch computes them, or refused by the op's name") {
+TEST_CASE("registry: integer and bool inputs are computed as PyTorch computes them, or refused by the op's name") {
     const std::regex names_an_op(R"(^[a-z][a-z0-9_]*(\(\))?: )");
     int computed = 0, refused = 0;
     for (const OpCase& c : tg::testing::op_registry()) {
-        for (tg::DType dtype : {tg::kInt64, tg::kInt32}) {
+        for (tg::DType dtype : {tg::kInt64, tg::kInt32, tg::kBool}) {
             const std::string where = c.name + " (" + tg::dtype_name(dtype) + " inputs)";
             INFO(where);
             tg::NoGradGuard no_grad;
@@ -61,7 +62,11 @@ TEST_CASE("registry: integer inputs are computed as PyTorch computes them, or re
             ++computed;
             const Tensor expected = c.fn(as_float64(in));
             REQUIRE(out.shape() == expected.shape());
-            if (tg::is_floating_point(out.dtype())) {
+            if (out.dtype() == tg::kBool) {
+                // PyTorch's bool results: or for a sum, and for a product, nonzero for any value.
+                CHECK_MESSAGE(tg::allclose(out.to(tg::kFloat64), expected.to(tg::kBool).to(tg::kFloat64), 0, 0),
+                              "a bool result differs from float64 read as bool");
+            } else if (tg::is_floating_point(out.dtype())) {
                 CHECK_MESSAGE(tg::allclose(out.to(tg::kFloat64), expected, 1e-5, 1e-5),
                               "differs from float64 by " << tg::max_abs_diff(out.to(tg::kFloat64), expected));
             } else {

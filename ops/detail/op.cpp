@@ -13,9 +13,12 @@ std::string which_input(std::span<const Tensor* const> inputs, std::size_t i) {
 
 bool promotes(DTypes policy) { return policy == DTypes::Promote || policy == DTypes::PromoteToFloating; }
 
-// PyTorch's promote_types for tapegrad's dtypes: floating point over integer, then the wider.
+// PyTorch's categories of dtype: a higher one wins a promotion whatever the widths.
+int category(DType t) { return t == kBool ? 0 : is_floating_point(t) ? 2 : 1; }
+
+// PyTorch's promote_types for tapegrad's dtypes: floating point over integer over bool, then the wider.
 DType promote_types(DType a, DType b) {
-    if (is_floating_point(a) != is_floating_point(b)) return is_floating_point(a) ? a : b;
+    if (category(a) != category(b)) return category(a) > category(b) ? a : b;
     return element_size(a) >= element_size(b) ? a : b;
 }
 
@@ -28,6 +31,9 @@ void check_op_inputs(const char* op, DTypes policy, std::span<const Tensor* cons
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         const Tensor& t = *inputs[i];
         if (!t.defined()) continue;
+        if (t.dtype() == kBool && policy == DTypes::KeepIntegers)
+            throw std::invalid_argument(std::string(op) + ": this op does not take bool tensors (" + which_input(inputs, i) +
+                                        ", " + to_string(t.shape()) + "); convert with .to(tg::kFloat32) or .to(tg::kInt64)");
         if (!is_floating_point(t.dtype()) && policy == DTypes::Floating)
             throw std::invalid_argument(std::string(op) + ": this op takes float32 or float64 tensors, got " +
                                         dtype_name(t.dtype()) + " (" + which_input(inputs, i) + ", " +
@@ -67,7 +73,7 @@ DType result_type(std::span<const Tensor* const> inputs) {
         slot = slot ? promote_types(*slot, t->dtype()) : t->dtype();
     }
     if (!dimensioned) return zero_dim.value_or(kFloat32);
-    if (zero_dim && is_floating_point(*zero_dim) && !is_floating_point(*dimensioned)) return promote_types(*dimensioned, *zero_dim);
+    if (zero_dim && category(*zero_dim) > category(*dimensioned)) return promote_types(*dimensioned, *zero_dim);
     return *dimensioned;
 }
 

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <tuple>
@@ -42,7 +43,8 @@ namespace tapegrad::detail {
 enum class DTypes : uint8_t {
     Floating,          // float32 or float64, every tensor input the same; integers refused, naming the op
     PromoteIntegers,   // as Floating, but integer inputs are computed in float32 (PyTorch's exp, sqrt, sigmoid)
-    KeepIntegers,      // as Floating, but integer inputs are computed in their own dtype (PyTorch's relu, abs)
+    KeepIntegers,      // as Floating, but integer inputs are computed in their own dtype (PyTorch's relu, abs); bool refused
+    KeepAll,           // as KeepIntegers, bool included (PyTorch's masked_fill, index_select, gather)
     // PyTorch's type promotion (torch.result_type): the inputs are computed in their common dtype,
     // integers included (int64 + int32 is int64, float32 * float64 is float64); each input converts
     // through the recorded .to(), whose backward gives its gradient back in its own dtype.
@@ -76,7 +78,7 @@ constexpr std::size_t required_inputs() {
 }
 // PyTorch's result type of the defined inputs (torch.result_type, the Python scalars aside): the
 // promoted dtype of the tensors that have dimensions, unless a 0-dim tensor is of a higher category
-// (floating point over integer), which then takes part: int64 [3] + float64 0-dim is float64, but
+// (floating point over integer over bool), which then takes part: int64 [3] + float64 0-dim is float64, but
 // float32 [3] + float64 0-dim stays float32 and int32 [3] + int64 0-dim stays int32.
 DType result_type(std::span<const Tensor* const> inputs);
 
@@ -119,6 +121,11 @@ struct DefinitionState final : SavedState {
     }
 };
 
+// A definition without a backward is not differentiable (comparisons, any, all: their bool results
+// have no gradient): the entry runs it with grad mode off and never records it.
+template <class Def>
+constexpr bool differentiable = requires(const Def& d, const Tensor& g, const GradMask& m) { d.backward(g, m); };
+
 // The node's function: a named type per op, owning the definition and its saved state.
 template <class Def>
 struct OpBackward {
@@ -132,36 +139,47 @@ struct OpBackward {
     }
 };
 
-// What every op does once its inputs are checked and converted: choose the kernels for `dtype`,
-// run the forward and, when an input needs a gradient, record the node. `inputs` is an
-// initializer_list or a vector of the converted inputs.
-//
-// A forward returns its output, or a tuple whose first element is the differentiable output and
-// whose others are outputs without gradient (max_pool2d_with_indices's indices): the node is
-// recorded on the first, and the tuple is returned.
-template <class Def, class InputList, class Forward>
-auto forward_and_record(Def& def, OpScope& scope, DType dtype, const InputList& inputs, Forward forward) {
-    const bool recording = needs_grad(inputs);
-    const OpContext ctx{choose_kernels(dtype), recording, scope};
-    auto result = forward(ctx);
-    if (!recording) return result;
+// Records the node of a differentiable definition's result: the node owns the definition (its
+// backward and its saved state by name). A tuple result records its first element; the others
+// carry no gradient.
+template <class Def, class InputList, class Result>
+Result record_definition(Def& def, Kernels kernels, const InputList& inputs, Result result) {
     auto state = std::make_shared<DefinitionState<Def>>(std::move(def));
     auto record_output = [&](Tensor out) {
         Tensor recorded = record(Def::name, std::move(out), inputs,
-                                 OpBackward<Def>{std::shared_ptr<const Def>(state, &state->def), ctx.kernels});
+                                 OpBackward<Def>{std::shared_ptr<const Def>(state, &state->def), kernels});
         recorded.grad_fn()->info().saved_state = state;
         return recorded;
     };
-    if constexpr (std::is_same_v<decltype(result), Tensor>) return record_output(std::move(result));
+    if constexpr (std::is_same_v<Result, Tensor>) return record_output(std::move(result));
     else {
         std::get<0>(result) = record_output(std::move(std::get<0>(result)));
         return result;
     }
 }
 
+// What every op does once its inputs are checked and converted: choose the kernels for `dtype`,
+// run the forward and, when the op is differentiable and an input needs a gradient, record the
+// node. `inputs` is an initializer_list or a vector of the converted inputs.
+//
+// A forward returns its output, or a tuple whose first element is the differentiable output and
+// whose others are outputs without gradient (max_pool2d_with_indices's indices): the node is
+// recorded on the first, and the tuple is returned.
+template <class Def, class InputList, class Forward>
+auto forward_and_record(Def& def, OpScope& scope, DType dtype, const InputList& inputs, Forward forward) {
+    const bool recording = differentiable<Def> && needs_grad(inputs);
+    const OpContext ctx{choose_kernels(dtype), recording, scope};
+    auto result = forward(ctx);
+    if constexpr (differentiable<Def>)
+        if (recording) return record_definition(def, ctx.kernels, inputs, std::move(result));
+    return result;
+}
+
 template <class Def, class... Inputs>
 auto run_op(Def def, const SourceLocation& loc, const Inputs&... raw_inputs) {
     static_assert((std::is_same_v<Inputs, Tensor> && ...), "run_op takes the op's tensor inputs");
+    std::optional<NoGradGuard> no_grad;  // a non-differentiable op's dtype conversions are not recorded either
+    if constexpr (!differentiable<Def>) no_grad.emplace();
     OpScope scope(Def::name, loc);
     const std::array<const Tensor*, sizeof...(Inputs)> raw{&raw_inputs...};
     check_op_inputs(Def::name, Def::dtypes, raw, required_inputs<Def>());
@@ -170,7 +188,8 @@ auto run_op(Def def, const SourceLocation& loc, const Inputs&... raw_inputs) {
         const std::initializer_list<Tensor> list{inputs...};
         return forward_and_record(def, scope, dtype, list, [&](const OpContext& ctx) { return def.forward(ctx, inputs...); });
     };
-    if constexpr (Def::dtypes == DTypes::Floating || Def::dtypes == DTypes::KeepIntegers) return run(raw_inputs...);
+    if constexpr (Def::dtypes == DTypes::Floating || Def::dtypes == DTypes::KeepIntegers || Def::dtypes == DTypes::KeepAll)
+        return run(raw_inputs...);
     else return run(computing_input(Def::dtypes, dtype, raw_inputs)...);
 }
 

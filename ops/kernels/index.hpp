@@ -13,15 +13,23 @@ void gather_flat(const T* x, const int64_t* index, int64_t n, T* out) {
 }
 
 // out[index[j]] += src[j] for j < n, in order (so repeated indices sum deterministically).
-// Integers wrap around on overflow, as PyTorch's, added as unsigned where that is defined.
+// Integers wrap around on overflow, as PyTorch's, added as unsigned where that is defined; bools
+// add as or, PyTorch's bool sum.
+template <class T>
+T add_wrapping(T a, T b) {
+    if constexpr (std::is_same_v<T, bool>) {
+        return a || b;
+    } else if constexpr (std::is_integral_v<T>) {
+        using U = std::make_unsigned_t<T>;
+        return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
+    } else {
+        return a + b;
+    }
+}
+
 template <class T>
 void scatter_add_flat(const T* src, const int64_t* index, int64_t n, T* out) {
-    if constexpr (std::is_integral_v<T>) {
-        using U = std::make_unsigned_t<T>;
-        for (int64_t j = 0; j < n; ++j) out[index[j]] = static_cast<T>(static_cast<U>(out[index[j]]) + static_cast<U>(src[j]));
-    } else {
-        for (int64_t j = 0; j < n; ++j) out[index[j]] += src[j];
-    }
+    for (int64_t j = 0; j < n; ++j) out[index[j]] = add_wrapping(out[index[j]], src[j]);
 }
 
 // out[index[j]] = src[j] for j < n, in order (a repeated index keeps the last value).

@@ -122,8 +122,9 @@ void bilinear_backward(const T* g, int64_t P, T* dx, int64_t H, int64_t W, const
 TAPEGRAD_RESAMPLE_INSTANTIATE(float)
 TAPEGRAD_RESAMPLE_INSTANTIATE(double)
 #undef TAPEGRAD_RESAMPLE_INSTANTIATE
-// pad's constant mode copies integer tensors too.
+// pad's constant mode copies integer and bool tensors too (PyTorch pads a mask with False).
 template void gather_mapped<int64_t>(const int64_t*, const Strides&, int64_t*, const IndexMaps&, int64_t);
 template void gather_mapped<int32_t>(const int32_t*, const Strides&, int32_t*, const IndexMaps&, int32_t);
+template void gather_mapped<bool>(const bool*, const Strides&, bool*, const IndexMaps&, bool);
 
 }  // namespace tapegrad::kernels

@@ -65,7 +65,8 @@ Tensor integer_sum(const Tensor& x, const std::vector<bool>& reduce, bool keepdi
 template <bool Average>
 struct SumOrMean {
     static constexpr const char* name = Average ? "mean" : "sum";
-    static constexpr detail::DTypes dtypes = detail::DTypes::KeepIntegers;  // mean refuses integers before
+    // Integers and bools sum exactly in int64, as PyTorch; mean refuses them before the entry.
+    static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;
     std::vector<bool> reduce;  // the dimensions summed
     bool keepdim = false;
     double scale = 1;  // 1/count for mean

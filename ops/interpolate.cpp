@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "ops/detail/index_maps.hpp"
 #include "ops/detail/linear_op.hpp"
 #include "ops/detail/op.hpp"
 #include "ops/kernels/resample.hpp"
@@ -84,12 +85,7 @@ struct NearestInterpolate {
         dispatch(x.dtype(), [&]<class T>() { kernels::gather_mapped<T>(x.data<T>(), x.strides(), out.data<T>(), *maps, T(0)); });
         return out;
     }
-    Tensor adjoint(Kernels, const Tensor& g_in) const {
-        const Tensor g = g_in.contiguous();
-        Tensor dx = zeros(input_shape, {.dtype = g.dtype()});
-        dispatch(g.dtype(), [&]<class T>() { kernels::scatter_add_mapped<T>(g.data<T>(), dx.data<T>(), input_shape, *maps); });
-        return dx;
-    }
+    Tensor adjoint(Kernels, const Tensor& g) const { return detail::scatter_add_through_maps(g, input_shape, *maps); }
     std::vector<SavedField> saved_state() const {
         return {detail::saved("index_maps", "rows " + std::to_string((*maps)[2].size()) + ", cols " + std::to_string((*maps)[3].size())),
                 detail::saved("input_shape", to_string(input_shape)), detail::saved("output_shape", to_string(output_shape))};

@@ -6,6 +6,7 @@
 
 #include "engine/checked_size.hpp"
 #include "engine/convert.hpp"
+#include "ops/detail/index_maps.hpp"
 #include "ops/detail/linear_op.hpp"
 #include "ops/kernels/resample.hpp"
 
@@ -57,12 +58,7 @@ struct Pad {
         });
         return out;
     }
-    Tensor adjoint(Kernels, const Tensor& g_in) const {
-        const Tensor g = g_in.contiguous();
-        Tensor dx = zeros(input_shape, {.dtype = g.dtype()});
-        dispatch(g.dtype(), [&]<class T>() { kernels::scatter_add_mapped<T>(g.data<T>(), dx.data<T>(), input_shape, *maps); });
-        return dx;
-    }
+    Tensor adjoint(Kernels, const Tensor& g) const { return detail::scatter_add_through_maps(g, input_shape, *maps); }
     Pad linear_part() const { return {maps, input_shape, output_shape, 0.0}; }
     std::vector<SavedField> saved_state() const {
         return {detail::saved("index_maps", std::to_string(maps->size()) + " dimensions"), detail::saved("input_shape", to_string(input_shape)),

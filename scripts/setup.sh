@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  g++ cmake ninja-build pkg-config
+  g++ cmake ninja-build pkg-config python3
   libxtensor-dev xtl-dev libxsimd-dev
   doctest-dev libbenchmark-dev
   libdnnl-dev ocl-icd-opencl-dev zlib1g-dev nlohmann-json3-dev libopenblas-dev libopenblas-openmp-dev

@@ -157,6 +157,9 @@ Tensor interpolate(const Tensor& x, const InterpolateOptions& o, SourceLocation 
         throw std::invalid_argument("interpolate: the output size {" + str(OH) + "," + str(OW) + "} must be positive" + where);
     const Shape out_shape{N, C, OH, OW};
     checked_numel(out_shape, "interpolate");
+    // An empty batch (N or C = 0) gives an empty output, as in PyTorch, without building index
+    // maps as long as the output's sides (up to 2^40 entries each).
+    if (x.numel() == 0) return x.sum().expand(out_shape);
     const double sample_scale_factor = o.scale_factor && !o.recompute_scale_factor ? *o.scale_factor : 0.0;
     const Shape x_shape = x.shape();
     if (o.mode != InterpolateMode::Bilinear) {

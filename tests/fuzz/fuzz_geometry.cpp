@@ -363,10 +363,13 @@ void fuzz_shape(Bytes& in) {
             Expected u{{}};
             u.valid = false;
             check(in, u, [&] { return tg::unsqueeze(x, in.value()); });
-            // A view, but its backward sums every element it shows: it must be small too.
+            // A view, but its backward sums every element it shows: it must be small too. A -1
+            // keeps the size of the dimension it stands over, and is refused over a new leading one.
             Expected expanded{{}};
             expanded.allocates = false;
-            for (int64_t s : target) expanded.shape.push_back(s);
+            const std::size_t leading = target.size() >= x.dim() ? target.size() - x.dim() : 0;
+            for (std::size_t i = 0; i < target.size(); ++i)
+                expanded.shape.push_back(target[i] == -1 && i >= leading ? x.shape()[i - leading] : target[i]);
             check(in, expanded, [&] { return tg::expand(x, target); });
         }
     }

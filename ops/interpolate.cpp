@@ -160,12 +160,11 @@ Tensor interpolate(const Tensor& x, const InterpolateOptions& o, SourceLocation 
     // An empty batch (N or C = 0) gives an empty output, as in PyTorch, without building index
     // maps as long as the output's sides (up to 2^40 entries each).
     if (x.numel() == 0) return x.sum().expand(out_shape);
-    // Each output side gets an index map of 8 bytes an entry before the output is allocated: a side
-    // past 2^36 (a 256 GiB float32 output at least) is refused here, as its allocation would be.
-    constexpr int64_t kMaxSide = int64_t{1} << 36;
+    // Each output side gets an index map (8 bytes an entry) before the output is allocated: a side
+    // past 2^27 rows or columns is refused here, so that a huge request fails before any table.
+    constexpr int64_t kMaxSide = int64_t{1} << 27;
     if (OH > kMaxSide || OW > kMaxSide)
-        throw std::length_error("interpolate: the output size {" + str(OH) + "," + str(OW) +
-                                "} is more than this machine can allocate" + where);
+        throw std::length_error("interpolate: the output size {" + str(OH) + "," + str(OW) + "} has a side over 2^27" + where);
     const double sample_scale_factor = o.scale_factor && !o.recompute_scale_factor ? *o.scale_factor : 0.0;
     const Shape x_shape = x.shape();
     if (o.mode != InterpolateMode::Bilinear) {

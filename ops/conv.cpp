@@ -7,8 +7,8 @@
 
 #include "engine/autograd.hpp"
 #include "engine/checked_size.hpp"
-#include "engine/profiler.hpp"
 #include "ops/conv_check.hpp"
+#include "ops/detail/op.hpp"
 #include "ops/kernels/conv_gemm.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/conv_reference.hpp"
@@ -20,6 +20,8 @@
 
 namespace tapegrad {
 namespace {
+
+using detail::OpContext;
 
 std::string str(int64_t v) { return std::to_string(v); }
 
@@ -37,14 +39,23 @@ void rethrow_backend_error(const char* op, const kernels::ConvGeometry& g) {
     }
 }
 
+std::vector<SavedField> conv_saved_state(std::vector<SavedField> tensors, const kernels::ConvGeometry& g, bool fast) {
+    tensors.push_back(detail::saved("stride", pair_str({g.stride_h, g.stride_w})));
+    tensors.push_back(detail::saved("padding", pair_str({g.pad_h, g.pad_w})));
+    tensors.push_back(detail::saved("dilation", pair_str({g.dilation_h, g.dilation_w})));
+    tensors.push_back(detail::saved("groups", g.groups));
+    tensors.push_back(detail::saved("kernels", fast ? "fast" : "reference"));
+    return tensors;
+}
+
 MemoryFormat conv2d_memory_format(const Tensor& x, const Tensor& w) {
     const bool channels_last = x.suggest_memory_format() == MemoryFormat::ChannelsLast ||
                                w.suggest_memory_format() == MemoryFormat::ChannelsLast;
     return channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
 }
 
-bool use_fast_kernels(const Tensor& x, const kernels::ConvGeometry& g) {
-    return !is_reference(choose_kernels(x.dtype())) && g.pad_h <= g.H && g.pad_w <= g.W;
+bool use_fast_kernels(Kernels choice, const kernels::ConvGeometry& g) {
+    return !is_reference(choice) && g.pad_h <= g.H && g.pad_w <= g.W;
 }
 
 // Checks everything oneDNN would otherwise reject with an opaque status, and resolves the sizes.
@@ -138,60 +149,93 @@ Tensor conv2d_strided_1x1(const Tensor& x, const Tensor& weight, const Tensor& b
     return conv2d(x.slice(2, 0, x.size(2), options.stride.h).slice(3, 0, x.size(3), options.stride.w), weight, bias, o, loc);
 }
 
-}  // namespace
+// y [N,F,OH,OW] = x [N,C,H,W] correlated with w [F,C/groups,KH,KW], plus b [F].
+// dX [N,C,H,W] = conv_transpose2d(dout, w) (the full correlation of dout with w rotated by 180
+// degrees); dW [F,C/groups,KH,KW] = conv2d_weight_grad(x, dout) (x correlated with dout);
+// db [F] = dout summed over N, OH, OW. dX comes back in x's layout and dW in the weight's, as
+// PyTorch's leaves get them.
+struct Conv2d {
+    static constexpr const char* name = "conv2d";
+    static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
+    static constexpr std::size_t required_inputs = 2;  // the bias is optional
+    kernels::ConvGeometry geometry;                    // checked by the caller
+    // The saved state.
+    bool fast = false;  // the kernel choice: oneDNN, im2col or the depthwise loop rather than the reference loops
+    MemoryFormat input_format = MemoryFormat::Contiguous, weight_format = MemoryFormat::Contiguous;
+    SavedTensor input{}, weight{};  // x (NHWC on the fast path) for dW, w for dX
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
-              SourceLocation loc) {
-    if (options.padding.kind != PaddingKind::Explicit) return conv2d_padded(x, weight, bias, options, loc);
-    if (is_strided_1x1(x, weight, options)) return conv2d_strided_1x1(x, weight, bias, options, loc);
-    detail::OpScope scope("conv2d", loc);
-    if (!weight.defined()) throw std::invalid_argument("conv2d: the weight is an undefined tensor");
-    const kernels::ConvGeometry g = check_conv2d("conv2d", x, weight.shape(), weight.dtype(), bias, options);
-    if (scope.counting_flops())
-        scope.set_flops(2.0 * static_cast<double>(g.N * g.F * g.OH * g.OW) * static_cast<double>(g.C / g.groups * g.KH * g.KW));
-    const bool fast = use_fast_kernels(x, g);
-    const MemoryFormat out_format = conv2d_memory_format(x, weight);
-    const MemoryFormat x_format = x.suggest_memory_format(), w_format = weight.suggest_memory_format();
-    // The fast path runs on NHWC memory; that copy is also what dW needs later.
-    const Tensor xs =
-        fast ? run_backend("conv2d", g, [&] { return kernels::to_memory_format(x, MemoryFormat::ChannelsLast); }) : x.detach();
-    const Tensor computed = fast ? run_backend("conv2d", g, [&] { return kernels::conv2d_forward_fast(xs, weight, bias, g); })
-                                 : dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(xs, weight, bias, g); });
-    Tensor out = kernels::to_memory_format(computed, out_format);
-    if (!needs_grad({x, weight, bias})) return out;
-    const SavedTensor saved_x = weight.requires_grad() ? SavedTensor(xs, x) : SavedTensor();
-    const SavedTensor saved_w = x.requires_grad() ? SavedTensor(weight) : SavedTensor();
-    // dX [N,C,H,W] = full conv(dout, rot180(W)); dW [F,C/g,KH,KW] = X corr dout; db [F] = sum_{N,OH,OW} dout.
-    // dX comes back in x's layout and dW in the weight's, as PyTorch's leaves get them.
-    return record("conv2d", out, {x, weight, bias},
-                  [g, fast, x_format, w_format, saved_x, saved_w](const Tensor& dout, const GradMask& needs) {
+    Tensor forward(const OpContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b) {
+        const kernels::ConvGeometry& g = geometry;
+        if (ctx.scope.counting_flops())
+            ctx.scope.set_flops(2.0 * static_cast<double>(g.N * g.F * g.OH * g.OW) * static_cast<double>(g.C / g.groups * g.KH * g.KW));
+        fast = use_fast_kernels(ctx.kernels, g);
+        input_format = x.suggest_memory_format();
+        weight_format = w.suggest_memory_format();
+        // The fast path runs on NHWC memory; that copy is also what dW needs later.
+        const Tensor xs =
+            fast ? run_backend(name, g, [&] { return kernels::to_memory_format(x, MemoryFormat::ChannelsLast); }) : x.detach();
+        const Tensor computed = fast ? run_backend(name, g, [&] { return kernels::conv2d_forward_fast(xs, w, b, g); })
+                                     : dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(xs, w, b, g); });
+        if (ctx.recording) {
+            if (w.requires_grad()) input = SavedTensor(xs, x);
+            if (x.requires_grad()) weight = SavedTensor(w);
+        }
+        return kernels::to_memory_format(computed, conv2d_memory_format(x, w));
+    }
+
+    std::vector<Tensor> backward(const Tensor& dout, const GradMask& needs) const {
+        const Conv2dGradientOps ops = conv2d_gradient_ops(geometry);
         std::vector<Tensor> grads(3);
-        if (is_grad_enabled()) {  // create_graph: the same gradients from differentiable ops
-            const Conv2dGradientOps ops = conv2d_gradient_ops(g);
-            if (needs[0]) grads[0] = conv_transpose2d(dout, saved_w.unpack(), Tensor(), ops.input_grad);
-            if (needs[1]) grads[1] = conv2d_weight_grad(saved_x.unpack(), dout, g.weight_shape(), ops.weight_grad);
-        } else if (fast) {
-            run_backend("conv2d", g, [&] {
+        if (needs[0]) grads[0] = in_memory_format(conv_transpose2d(dout, weight.unpack(), Tensor(), ops.input_grad), input_format);
+        if (needs[1]) {
+            const Tensor dw = conv2d_weight_grad(input.unpack(), dout, geometry.weight_shape(), ops.weight_grad);
+            grads[1] = in_memory_format(dw, weight_format);
+        }
+        if (needs[2]) grads[2] = sum(dout, {0, 2, 3});
+        return grads;
+    }
+
+    // The same gradients from the kernels; oneDNN's weight pass gives db along with dW.
+    std::vector<Tensor> fused_backward(Kernels, const Tensor& dout, const GradMask& needs) const {
+        const kernels::ConvGeometry& g = geometry;
+        std::vector<Tensor> grads(3);
+        if (fast) {
+            run_backend(name, g, [&] {
                 const Tensor d = kernels::to_memory_format(dout, MemoryFormat::ChannelsLast);
-                if (needs[0]) grads[0] = kernels::conv2d_backward_data_fast(d, saved_w.unpack(), g);
+                if (needs[0]) grads[0] = kernels::conv2d_backward_data_fast(d, weight.unpack(), g);
                 if (needs[1]) {
-                    kernels::ConvWeightGrads wg = kernels::conv2d_backward_weights_fast(saved_x.unpack(), d, g, needs[2]);
+                    kernels::ConvWeightGrads wg = kernels::conv2d_backward_weights_fast(input.unpack(), d, g, needs[2]);
                     grads[1] = wg.weight;
                     grads[2] = wg.bias;
                 }
             });
         } else {
             dispatch(dout.dtype(), [&]<class T>() {
-                if (needs[0]) grads[0] = kernels::conv2d_backward_data_reference<T>(dout, saved_w.unpack(), g);
-                if (needs[1]) grads[1] = kernels::conv2d_backward_weights_reference<T>(saved_x.unpack(), dout, g);
+                if (needs[0]) grads[0] = kernels::conv2d_backward_data_reference<T>(dout, weight.unpack(), g);
+                if (needs[1]) grads[1] = kernels::conv2d_backward_weights_reference<T>(input.unpack(), dout, g);
             });
         }
-        if (needs[0]) grads[0] = in_memory_format(grads[0], x_format);
-        if (needs[1]) grads[1] = in_memory_format(grads[1], w_format);
+        if (needs[0]) grads[0] = kernels::to_memory_format(grads[0], input_format);
+        if (needs[1]) grads[1] = kernels::to_memory_format(grads[1], weight_format);
         // Without dW (a frozen weight) there is no oneDNN pass to get db from: a plain reduction.
         if (needs[2] && !grads[2].defined()) grads[2] = sum(dout, {0, 2, 3});
         return grads;
-    });
+    }
+
+    std::vector<SavedField> saved_state() const {
+        return conv_saved_state({detail::saved("input", input), detail::saved("weight", weight)}, geometry, fast);
+    }
+};
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
+              SourceLocation loc) {
+    if (options.padding.kind != PaddingKind::Explicit) return conv2d_padded(x, weight, bias, options, loc);
+    if (is_strided_1x1(x, weight, options)) return conv2d_strided_1x1(x, weight, bias, options, loc);
+    if (!weight.defined()) throw std::invalid_argument("conv2d: the weight is an undefined tensor");
+    const kernels::ConvGeometry g = check_conv2d("conv2d", x, weight.shape(), weight.dtype(), bias, options);
+    return detail::run_op(Conv2d{.geometry = g}, loc, x, weight, bias);
 }
 
 }  // namespace tapegrad

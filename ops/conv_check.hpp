@@ -1,11 +1,15 @@
 #pragma once
 // The checks and size resolution of a 2-D convolution, shared by conv2d and the ops built on its
 // geometry (conv_transpose2d, conv2d_weight_grad). Internal to ops/.
+#include <string>
+#include <vector>
+
 #include "engine/autograd.hpp"
 #include "ops/conv.hpp"
 #include "ops/conv_transpose.hpp"
 #include "ops/kernels/conv_geometry.hpp"
 #include "ops/kernels/conv_onednn.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 #include "ops/view.hpp"
 
 namespace tapegrad {
@@ -15,11 +19,15 @@ namespace tapegrad {
 kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape& w_shape, DType w_dtype, const Tensor& bias,
                                    const Conv2dOptions& o);
 
+// "{h,w}", for errors and saved state.
+inline std::string pair_str(const Pair& p) { return "{" + std::to_string(p.h) + "," + std::to_string(p.w) + "}"; }
+
 // Whether geometry g runs on the fast kernels (oneDNN, im2col) rather than the reference loops:
-// for float32 outside ReferenceKernelsGuard, unless the padding is larger than the input. oneDNN
-// takes time that grows with the padding to build a primitive (1.5 s for 2^17 on a 4x4 input),
-// where the reference loops only visit the taps inside the input; no network pads that much.
-bool use_fast_kernels(const Tensor& x, const kernels::ConvGeometry& g);
+// for the fast kernel choice (float32 outside ReferenceKernelsGuard), unless the padding is larger
+// than the input. oneDNN takes time that grows with the padding to build a primitive (1.5 s for
+// 2^17 on a 4x4 input), where the reference loops only visit the taps inside the input; no network
+// pads that much.
+bool use_fast_kernels(Kernels choice, const kernels::ConvGeometry& g);
 
 // PyTorch's layout rule for conv2d (mkldnn_conv_use_channels_last): channels-last when the input
 // or the weight suggests channels-last, row-major otherwise.
@@ -30,6 +38,10 @@ MemoryFormat conv2d_memory_format(const Tensor& x, const Tensor& w);
 inline Tensor in_memory_format(const Tensor& t, MemoryFormat format) {
     return is_grad_enabled() ? contiguous(t, format) : kernels::to_memory_format(t, format);
 }
+
+// A convolution definition's saved state for to_dot: its saved tensors, then the geometry and the
+// kernel choice ("fast" or "reference"), by name.
+std::vector<SavedField> conv_saved_state(std::vector<SavedField> tensors, const kernels::ConvGeometry& g, bool fast);
 
 // Runs a convolution's backend call. The checks leave oneDNN nothing to refuse; should it refuse
 // anyway, its dnnl::error becomes a std::runtime_error naming `op` and the geometry.

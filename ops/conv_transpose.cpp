@@ -16,7 +16,6 @@ namespace tapegrad {
 namespace {
 
 std::string str(int64_t v) { return std::to_string(v); }
-std::string pair_str(const Pair& p) { return "{" + str(p.h) + "," + str(p.w) + "}"; }
 
 // conv_transpose2d(x, w) is the input gradient of a conv2d whose output has x's shape: this
 // returns that conv2d's geometry (its input is the transposed convolution's output).
@@ -111,7 +110,7 @@ Conv2dGradientOps conv2d_gradient_ops(const kernels::ConvGeometry& g) { return {
 
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvTranspose2dOptions& options) {
     const kernels::ConvGeometry g = check_conv_transpose2d(x, weight, bias, options);
-    const bool fast = use_fast_kernels(x, g);
+    const bool fast = use_fast_kernels(choose_kernels(x.dtype()), g);
     // PyTorch 1.13's conv_transpose2d on the CPU returns a row-major output whatever the layouts of
     // its input and weight; the gradients come back in their layouts.
     Tensor out = kernels::to_memory_format(conv_input_grad("conv_transpose2d", x, weight, g, fast), MemoryFormat::Contiguous);
@@ -147,7 +146,7 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& grad_output, const Shap
                                     dtype_name(x.dtype()) + " (the conv2d output of input " + to_string(x.shape()) +
                                     " and weight " + to_string(weight_shape) + "), got " +
                                     (grad_output.defined() ? describe(grad_output) : std::string("an undefined tensor")));
-    const bool fast = use_fast_kernels(x, g);
+    const bool fast = use_fast_kernels(choose_kernels(x.dtype()), g);
     Tensor out = conv_weight_grad("conv2d_weight_grad", x, grad_output, g, fast);
     if (!needs_grad({x, grad_output})) return out;
     const SavedTensor saved_x = grad_output.requires_grad() ? SavedTensor(x) : SavedTensor();

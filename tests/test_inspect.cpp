@@ -283,8 +283,10 @@ TEST_CASE("to_dot draws one box per op with shapes and saved bytes, and names pa
     CHECK(dot.find("Conv2dBackward0 (conv2d)\\n[2,4,5,5] float32") != std::string::npos);
     CHECK(dot.find("CrossEntropyBackward0 (cross_entropy)\\n[] float32") != std::string::npos);
     // conv2d saved its input for dW (2*2*5*5 floats = 400 B), not its weight: the input needs no
-    // gradient. linear saved both (2*100 and 3*100 floats), by name.
-    CHECK(dot.find("(conv2d)\\n[2,4,5,5] float32\\nsaved [2,2,5,5] float32 400 B\"") != std::string::npos);
+    // gradient; and its geometry and kernel choice. linear saved both (2*100 and 3*100 floats), by name.
+    CHECK(dot.find("(conv2d)\\n[2,4,5,5] float32\\nsaved input: [2,2,5,5] float32 400 B\\nsaved weight: (no values kept)"
+                   "\\nsaved stride: {1,1}\\nsaved padding: {1,1}\\nsaved dilation: {1,1}\\nsaved groups: 1\\nsaved kernels: fast\"") !=
+          std::string::npos);
     CHECK(dot.find("saved input: [2,100] float32 800 B\\nsaved weight: [3,100] float32 1.2 KiB\\nsaved input_shape: [2,100]") !=
           std::string::npos);
     // ops: conv2d, relu, flatten (a view: the row-major input keeps the activations row-major, as

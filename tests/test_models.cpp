@@ -187,8 +187,9 @@ TEST_CASE("models: the profiler lists every op of a ResNet-18 training step, for
         CHECK(rows[name].forward_calls == n);
         CHECK(rows[name].backward_calls == n);
     }
-    for (const char* name : {"batch_norm", "relu", "add", "max_pool2d", "adaptive_avg_pool2d", "linear", "cross_entropy"}) {
+    for (const char* name : {"conv2d", "batch_norm", "relu", "add", "max_pool2d", "adaptive_avg_pool2d", "linear", "cross_entropy"}) {
         INFO(name << " is on the op entry");
         CHECK(rows[name].forward_total_ms > 0);
+        CHECK(rows[name].backward_total_ms > 0);
     }
 }

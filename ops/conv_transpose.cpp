@@ -2,10 +2,12 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "engine/autograd.hpp"
 #include "engine/checked_size.hpp"
 #include "ops/conv_check.hpp"
+#include "ops/detail/op.hpp"
 #include "ops/kernels/conv_gemm.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/conv_reference.hpp"
@@ -14,6 +16,8 @@
 
 namespace tapegrad {
 namespace {
+
+using detail::OpContext;
 
 std::string str(int64_t v) { return std::to_string(v); }
 
@@ -104,67 +108,119 @@ Tensor conv_weight_grad(const char* op, const Tensor& x, const Tensor& dout, con
     return dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_backward_weights_reference<T>(x, dout, g); });
 }
 
+// y [N,Cout,H,W] = conv2d's input gradient of x [N,Cin,OH,OW] for weight w [Cin,Cout/groups,KH,KW],
+// plus b [Cout]; the geometry is that conv2d's (its input is y, its weight shape w's). For the gradient G of y:
+// dx [N,Cin,OH,OW] = conv2d(G, w); dw [Cin,Cout/groups,KH,KW] = conv2d_weight_grad(G, x) (G as the
+// input, x as the output gradient); db [Cout] = G summed over N, H, W. dx and dw come back in x's
+// and w's layouts.
+struct ConvTranspose2d {
+    static constexpr const char* name = "conv_transpose2d";
+    static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
+    static constexpr std::size_t required_inputs = 2;  // the bias is optional
+    kernels::ConvGeometry geometry;                    // checked by the caller
+    // The saved state.
+    bool fast = false;
+    MemoryFormat input_format = MemoryFormat::Contiguous, weight_format = MemoryFormat::Contiguous;
+    SavedTensor input{}, weight{};  // x for dw, w for dx
+
+    Tensor forward(const OpContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b) {
+        fast = use_fast_kernels(ctx.kernels, geometry);
+        input_format = x.suggest_memory_format();
+        weight_format = w.suggest_memory_format();
+        // PyTorch 1.13's conv_transpose2d on the CPU returns a row-major output whatever the
+        // layouts of its input and weight; the gradients come back in their layouts.
+        Tensor out = kernels::to_memory_format(conv_input_grad(name, x, w, geometry, fast), MemoryFormat::Contiguous);
+        if (b.defined()) kernels::add_channel_bias(out, b);
+        if (ctx.recording) {
+            if (w.requires_grad()) input = SavedTensor(x);
+            if (x.requires_grad()) weight = SavedTensor(w);
+        }
+        return out;
+    }
+
+    std::vector<Tensor> backward(const Tensor& dy, const GradMask& needs) const {
+        std::vector<Tensor> grads(3);
+        if (needs[0]) grads[0] = in_memory_format(conv2d(dy, weight.unpack(), Tensor(), conv_options(geometry)), input_format);
+        if (needs[1]) {
+            const Tensor dw = conv2d_weight_grad(dy, input.unpack(), geometry.weight_shape(), conv_options(geometry));
+            grads[1] = in_memory_format(dw, weight_format);
+        }
+        if (needs[2]) grads[2] = sum(dy, {0, 2, 3});
+        return grads;
+    }
+
+    std::vector<Tensor> fused_backward(Kernels, const Tensor& dy, const GradMask& needs) const {
+        std::vector<Tensor> grads(3);
+        if (needs[0]) grads[0] = kernels::to_memory_format(conv_forward(name, dy, weight.unpack(), geometry, fast), input_format);
+        if (needs[1]) grads[1] = kernels::to_memory_format(conv_weight_grad(name, dy, input.unpack(), geometry, fast), weight_format);
+        if (needs[2]) grads[2] = sum(dy, {0, 2, 3});
+        return grads;
+    }
+
+    std::vector<SavedField> saved_state() const {
+        return conv_saved_state({detail::saved("input", input), detail::saved("weight", weight)}, geometry, fast);
+    }
+};
+
+// dW [F,C/groups,KH,KW] = x [N,C,H,W] correlated with go [N,F,OH,OW], bilinear in the two. For the
+// gradient G of dW: dx [N,C,H,W] = conv2d's input gradient of go with weight G = conv_transpose2d(go,
+// G); dgo [N,F,OH,OW] = conv2d(x, G).
+struct Conv2dWeightGrad {
+    static constexpr const char* name = "conv2d_weight_grad";
+    static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
+    kernels::ConvGeometry geometry;  // checked by the caller
+    // The saved state.
+    bool fast = false;
+    SavedTensor input{}, grad_output{};  // x for dgo, go for dx
+
+    Tensor forward(const OpContext& ctx, const Tensor& x, const Tensor& go) {
+        fast = use_fast_kernels(ctx.kernels, geometry);
+        Tensor out = conv_weight_grad(name, x, go, geometry, fast);
+        if (ctx.recording) {
+            if (go.requires_grad()) input = SavedTensor(x);
+            if (x.requires_grad()) grad_output = SavedTensor(go);
+        }
+        return out;
+    }
+
+    std::vector<Tensor> backward(const Tensor& G, const GradMask& needs) const {
+        std::vector<Tensor> grads(2);
+        if (needs[0]) grads[0] = conv_transpose2d(grad_output.unpack(), G, Tensor(), transpose_options(geometry));
+        if (needs[1]) grads[1] = conv2d(input.unpack(), G, Tensor(), conv_options(geometry));
+        return grads;
+    }
+
+    std::vector<Tensor> fused_backward(Kernels, const Tensor& G, const GradMask& needs) const {
+        std::vector<Tensor> grads(2);
+        if (needs[0]) grads[0] = conv_input_grad(name, grad_output.unpack(), G, geometry, fast);
+        if (needs[1]) grads[1] = conv_forward(name, input.unpack(), G, geometry, fast);
+        return grads;
+    }
+
+    std::vector<SavedField> saved_state() const {
+        return conv_saved_state({detail::saved("input", input), detail::saved("grad_output", grad_output)}, geometry, fast);
+    }
+};
+
 }  // namespace
 
 Conv2dGradientOps conv2d_gradient_ops(const kernels::ConvGeometry& g) { return {transpose_options(g), conv_options(g)}; }
 
-Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvTranspose2dOptions& options) {
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvTranspose2dOptions& options,
+                        SourceLocation loc) {
     const kernels::ConvGeometry g = check_conv_transpose2d(x, weight, bias, options);
-    const bool fast = use_fast_kernels(choose_kernels(x.dtype()), g);
-    // PyTorch 1.13's conv_transpose2d on the CPU returns a row-major output whatever the layouts of
-    // its input and weight; the gradients come back in their layouts.
-    Tensor out = kernels::to_memory_format(conv_input_grad("conv_transpose2d", x, weight, g, fast), MemoryFormat::Contiguous);
-    if (bias.defined()) kernels::add_channel_bias(out, bias);
-    const MemoryFormat x_format = x.suggest_memory_format(), w_format = weight.suggest_memory_format();
-    if (!needs_grad({x, weight, bias})) return out;
-    const SavedTensor saved_x = weight.requires_grad() ? SavedTensor(x) : SavedTensor();
-    const SavedTensor saved_w = x.requires_grad() ? SavedTensor(weight) : SavedTensor();
-    const Shape w_shape = weight.shape();
-    // y = conv2d's input gradient of dout = x, so for the gradient G of y [N,Cout,OH,OW]:
-    // dx [N,Cin,H,W] = conv2d(G, w); dw [Cin,Cout/groups,KH,KW] = conv2d_weight_grad(G, x); db [Cout] = sum G.
-    return record("conv_transpose2d", out, {x, weight, bias},
-                  [g, fast, x_format, w_format, saved_x, saved_w, w_shape](const Tensor& dy, const GradMask& needs) {
-                      std::vector<Tensor> grads(3);
-                      if (is_grad_enabled()) {  // create_graph: built from differentiable ops
-                          if (needs[0]) grads[0] = conv2d(dy, saved_w.unpack(), Tensor(), conv_options(g));
-                          if (needs[1]) grads[1] = conv2d_weight_grad(dy, saved_x.unpack(), w_shape, conv_options(g));
-                      } else {
-                          if (needs[0]) grads[0] = conv_forward("conv_transpose2d", dy, saved_w.unpack(), g, fast);
-                          if (needs[1]) grads[1] = conv_weight_grad("conv_transpose2d", dy, saved_x.unpack(), g, fast);
-                      }
-                      if (needs[0]) grads[0] = in_memory_format(grads[0], x_format);
-                      if (needs[1]) grads[1] = in_memory_format(grads[1], w_format);
-                      if (needs[2]) grads[2] = sum(dy, {0, 2, 3});
-                      return grads;
-                  });
+    return detail::run_op(ConvTranspose2d{.geometry = g}, loc, x, weight, bias);
 }
 
-Tensor conv2d_weight_grad(const Tensor& x, const Tensor& grad_output, const Shape& weight_shape, const Conv2dOptions& options) {
+Tensor conv2d_weight_grad(const Tensor& x, const Tensor& grad_output, const Shape& weight_shape, const Conv2dOptions& options,
+                          SourceLocation loc) {
     const kernels::ConvGeometry g = check_conv2d("conv2d_weight_grad", x, weight_shape, x.defined() ? x.dtype() : kFloat32, Tensor(), options);
     if (!grad_output.defined() || grad_output.shape() != g.output_shape() || grad_output.dtype() != x.dtype())
         throw std::invalid_argument("conv2d_weight_grad: grad_output must be " + to_string(g.output_shape()) + " " +
                                     dtype_name(x.dtype()) + " (the conv2d output of input " + to_string(x.shape()) +
                                     " and weight " + to_string(weight_shape) + "), got " +
                                     (grad_output.defined() ? describe(grad_output) : std::string("an undefined tensor")));
-    const bool fast = use_fast_kernels(choose_kernels(x.dtype()), g);
-    Tensor out = conv_weight_grad("conv2d_weight_grad", x, grad_output, g, fast);
-    if (!needs_grad({x, grad_output})) return out;
-    const SavedTensor saved_x = grad_output.requires_grad() ? SavedTensor(x) : SavedTensor();
-    const SavedTensor saved_dout = x.requires_grad() ? SavedTensor(grad_output) : SavedTensor();
-    // dW is bilinear in x and grad_output; for the gradient G of dW [F,C/groups,KH,KW]:
-    // dx [N,C,H,W] = conv2d's input gradient of grad_output with weight G = conv_transpose2d(grad_output, G);
-    // dgrad_output [N,F,OH,OW] = conv2d(x, G).
-    return record("conv2d_weight_grad", out, {x, grad_output}, [g, fast, saved_x, saved_dout](const Tensor& G, const GradMask& needs) {
-        std::vector<Tensor> grads(2);
-        if (is_grad_enabled()) {
-            if (needs[0]) grads[0] = conv_transpose2d(saved_dout.unpack(), G, Tensor(), transpose_options(g));
-            if (needs[1]) grads[1] = conv2d(saved_x.unpack(), G, Tensor(), conv_options(g));
-        } else {
-            if (needs[0]) grads[0] = conv_input_grad("conv2d_weight_grad", saved_dout.unpack(), G, g, fast);
-            if (needs[1]) grads[1] = conv_forward("conv2d_weight_grad", saved_x.unpack(), G, g, fast);
-        }
-        return grads;
-    });
+    return detail::run_op(Conv2dWeightGrad{.geometry = g}, loc, x, grad_output);
 }
 
 }  // namespace tapegrad

@@ -20,13 +20,13 @@ struct ConvTranspose2dOptions {
 // float32 runs oneDNN's backward-data primitive (channels-last output); float64, or
 // ReferenceKernelsGuard, the reference kernel.
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
-                        const ConvTranspose2dOptions& options = {});
+                        const ConvTranspose2dOptions& options = {}, SourceLocation loc = SourceLocation::current());
 
 // The gradient of conv2d(x, w, ·, options) with respect to w, for the gradient grad_output of its
 // output: dW[f,c,u,v] = sum_{n,i,j} grad_output[n,f,i,j] x[n,c, s i + d u - p, s j + d v - p].
 // x [N,C,H,W], grad_output [N,F,OH,OW] (conv2d's output shape), weight_shape [F,C/groups,KH,KW].
 // float32 runs oneDNN's backward-weights primitive.
 Tensor conv2d_weight_grad(const Tensor& x, const Tensor& grad_output, const Shape& weight_shape,
-                          const Conv2dOptions& options = {});
+                          const Conv2dOptions& options = {}, SourceLocation loc = SourceLocation::current());
 
 }  // namespace tapegrad

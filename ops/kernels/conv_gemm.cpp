@@ -94,10 +94,19 @@ void im2col_gemm_forward(const float* x, const ConvGeometry& g, const float* w_r
     }
 }
 
+// On AVX-512 oneDNN's brgconv kernels ran at 70-100% of one core's FMA loop on outputs of 4x4
+// pixels an image and more, and keep those passes; on outputs of 2x2 and 1x1 pixels (ResNet's last
+// two stages on 32x32 images) they fell to 20-50%, and one GEMM over every image's pixels does
+// better. Numbers in conv_gemm.hpp.
+bool small_output(const ConvGeometry& g) { return g.OH * g.OW <= 4; }
+
 }  // namespace
 
 bool conv2d_forward_uses_gemm(const ConvGeometry& g) {
-    return !onednn_has_avx512() && g.groups == 1 && g.KH * g.KW > 1 && g.C * g.KH * g.KW >= 256;
+    if (g.groups != 1) return false;
+    // At least two slabs of 64 pixels, so that two threads share the work.
+    if (onednn_has_avx512()) return small_output(g) && g.C * g.KH * g.KW >= 128 && g.N * g.OH * g.OW >= 128;
+    return g.KH * g.KW > 1 && g.C * g.KH * g.KW >= 256;
 }
 
 bool conv2d_backward_data_uses_gemm(const ConvGeometry& g) {
@@ -107,7 +116,9 @@ bool conv2d_backward_data_uses_gemm(const ConvGeometry& g) {
 }
 
 bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g) {
-    return !onednn_has_avx512() && g.groups == 1 && g.C * g.KH * g.KW >= 64;
+    if (g.groups != 1) return false;
+    if (onednn_has_avx512()) return small_output(g) && g.KH * g.KW > 1 && g.C * g.KH * g.KW >= 1152;
+    return g.C * g.KH * g.KW >= 64;
 }
 
 Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g) {

@@ -18,10 +18,11 @@ namespace tapegrad::kernels {
 // On AVX-512: one group, at most 4 output pixels an image, C x KH x KW >= 128 and at least 128
 // output pixels in all (two slabs of 64, one a thread). Measured with bench/conv_kernels.cpp on a
 // Zen 5 at one thread, median CPU time of 5-7 alternated rounds, two runs: ResNet-18's stages on
-// 32x32 images at batch 32, im2col against oneDNN, x[32,128,4,4] w[256,128,3,3] s2 0.49-0.55 against
-// 1.01-1.25 ms (0.44-0.48x), x[32,256,2,2] w[256,256,3,3] 0.61-0.70x, x[32,128,2,2] w[256,128,1,1]
+// 32x32 images at batch 32, im2col against oneDNN, x[32,128,4,4] w[256,128,3,3] s2 0.49-0.55
+// against 1.01-1.25 ms (0.44-0.48x), x[32,256,2,2] w[256,256,3,3] 0.61-0.70x, x[32,128,2,2] w[256,128,1,1]
 // 0.67-0.75x. On 4x4 outputs and larger oneDNN runs at 140-215 GFLOP/s a core and wins: 1.2-1.6x
-// for ResNet's first two stages, 1.2x for the SmallCNN's x[64,32,16,16], 1.34x for x[8,64,56,56].
+// for ResNet's first two stages, 1.21-1.24x for the SmallCNN's x[64,32,16,16], 1.32-1.34x for
+// x[8,64,56,56].
 // Outputs of one pixel an image at batch 32 (ResNet's last stage: 0.27-0.81x at one thread) are
 // left to oneDNN: their 32 pixels make one slab, which one thread would compute alone.
 bool conv2d_forward_uses_gemm(const ConvGeometry& g);
@@ -47,8 +48,8 @@ bool conv2d_backward_data_uses_gemm(const ConvGeometry& g);
 // oneDNN's time, x[32,256,2,2] w[256,256,3,3] 1.24-1.71 against 1.92-2.70 ms (0.63-0.65x),
 // x[32,256,2,2] w[512,256,3,3] s2 0.51-0.53x, x[32,512,1,1] w[512,512,3,3] 2.7-3.1 against 4.1-4.4
 // ms (0.68-0.71x); a shape with one slab runs its GEMM on every thread. 1x1 windows were level
-// (0.81-1.13x), outputs of 4x4 and more 0.86-1.3x (x[8,64,56,56] 1.03x, the SmallCNN's 1.11x):
-// those stay with oneDNN.
+// (0.81-1.13x), outputs of 4x4 and more 0.86-1.3x (x[8,64,56,56] 0.91-1.03x, the SmallCNN's
+// 1.11-1.12x): those stay with oneDNN.
 bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g);
 
 // The passes on the kernel the rules above pick (a depthwise weight gradient may take

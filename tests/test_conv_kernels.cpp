@@ -96,12 +96,19 @@ TEST_CASE("conv2d weight gradient: im2col + GEMM and oneDNN both match the float
     }
 }
 
-TEST_CASE("conv2d weight gradient: the kernel rule takes im2col + GEMM only on AVX2, for one group and 64 or more products") {
+TEST_CASE("conv2d weight gradient: the kernel rule takes im2col + GEMM for one group and 64 or more products on AVX2, outputs of at most 4 pixels an image on AVX-512") {
+    const bool avx512 = tg::kernels::onednn_has_avx512();
     auto g = geometry({1, 64, 8, 8, 8, 3, 3, 1, 1, 1});
-    CHECK(tg::kernels::conv2d_weight_grad_uses_gemm(g) == !tg::kernels::onednn_has_avx512());
+    CHECK(tg::kernels::conv2d_weight_grad_uses_gemm(g) == !avx512);
     g.groups = 2;
     CHECK_FALSE(tg::kernels::conv2d_weight_grad_uses_gemm(g));
     CHECK_FALSE(tg::kernels::conv2d_weight_grad_uses_gemm(geometry({1, 3, 8, 8, 8, 3, 3, 1, 1, 1})));
+    // ResNet-18's last stage on 32x32 images: a 1x1 output, 4608 products; and a 2x2 one.
+    CHECK(tg::kernels::conv2d_weight_grad_uses_gemm(geometry({32, 512, 1, 1, 512, 3, 3, 1, 1, 1})));
+    CHECK(tg::kernels::conv2d_weight_grad_uses_gemm(geometry({32, 256, 2, 2, 256, 3, 3, 1, 1, 1})));
+    // 3x3 output pixels, and a 1x1 window: oneDNN's on AVX-512.
+    CHECK(tg::kernels::conv2d_weight_grad_uses_gemm(geometry({32, 256, 3, 3, 256, 3, 3, 1, 1, 1})) == !avx512);
+    CHECK(tg::kernels::conv2d_weight_grad_uses_gemm(geometry({32, 256, 2, 2, 256, 1, 1, 1, 0, 1})) == !avx512);
 }
 
 TEST_CASE("conv2d forward: im2col + GEMM and oneDNN both match the float64 reference, with and without bias") {
@@ -160,6 +167,23 @@ TEST_CASE("conv2d input gradient: im2col + GEMM on the flipped weights and oneDN
     }
 }
 
+TEST_CASE("conv2d im2col + GEMM forward and input gradient read channels-last and strided weights in place, with the same bits") {
+    tg::Generator gen(23);
+    const Case c{3, 12, 9, 8, 10, 3, 2, 1, 1, 1};
+    const auto g = geometry(c);
+    const auto [x64, w64, dout64, x, w, dout] = random_inputs(c, g, gen);
+    const Tensor forward = tg::kernels::conv2d_forward_im2col(x, w, Tensor(), g);
+    const Tensor input_grad = tg::kernels::conv2d_backward_data_im2col(dout, w, g);
+    // OHWI memory (a model moved to channels-last), and a view that is neither layout.
+    const Tensor wide = tg::randn({c.F, c.C, c.KH, 2 * c.KW}, gen);
+    Tensor strided = wide.slice(3, 0, 2 * c.KW, 2);
+    strided.copy_(w);
+    for (const Tensor& other : {w.contiguous(tg::MemoryFormat::ChannelsLast), strided}) {
+        CHECK(tg::max_abs_diff(tg::kernels::conv2d_forward_im2col(x, other, Tensor(), g), forward) == 0.0);
+        CHECK(tg::max_abs_diff(tg::kernels::conv2d_backward_data_im2col(dout, other, g), input_grad) == 0.0);
+    }
+}
+
 TEST_CASE("conv2d im2col + GEMM passes give the same bits at 1 and 2 threads") {
     tg::Generator gen(17);
     const Case c{6, 16, 21, 19, 24, 3, 3, 1, 1, 1};
@@ -182,7 +206,7 @@ TEST_CASE("conv2d im2col + GEMM passes give the same bits at 1 and 2 threads") {
     CHECK(tg::max_abs_diff(bias_grad[0], bias_grad[1]) == 0.0);
 }
 
-TEST_CASE("conv2d forward and input gradient: the kernel rules take im2col + GEMM only on AVX2, for one group and windows over 1x1 with long enough sums") {
+TEST_CASE("conv2d forward and input gradient: the kernel rules take im2col + GEMM on AVX2 for one group and windows over 1x1 with long enough sums") {
     const bool avx2 = !tg::kernels::onednn_has_avx512();
     auto g = geometry({16, 32, 8, 8, 64, 3, 3, 1, 1, 1});  // forward: 288 products; input gradient: 576, 32 wide
     CHECK(tg::kernels::conv2d_forward_uses_gemm(g) == avx2);
@@ -197,6 +221,18 @@ TEST_CASE("conv2d forward and input gradient: the kernel rules take im2col + GEM
     CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({16, 64, 8, 8, 64, 3, 3, 2, 1, 1})));  // stride 2
     CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({16, 64, 8, 8, 64, 3, 3, 1, 3, 1})));  // padding 3 > 2
     CHECK_FALSE(tg::kernels::conv2d_backward_data_uses_gemm(geometry({15, 64, 8, 8, 64, 3, 3, 1, 1, 1})));  // 960 pixels
+}
+
+TEST_CASE("conv2d forward: on AVX-512 the kernel rule takes im2col + GEMM for outputs of at most 4 pixels an image, 128 pixels in all") {
+    const bool avx512 = tg::kernels::onednn_has_avx512();
+    // ResNet-18's third stage on 32x32 images at batch 32 (2x2 outputs); its 1x1 downsample.
+    CHECK(tg::kernels::conv2d_forward_uses_gemm(geometry({32, 256, 2, 2, 256, 3, 3, 1, 1, 1})));
+    CHECK(tg::kernels::conv2d_forward_uses_gemm(geometry({32, 128, 2, 2, 256, 1, 1, 1, 0, 1})) == avx512);
+    // 32 pixels in all: one slab, which one thread would compute alone.
+    CHECK(tg::kernels::conv2d_forward_uses_gemm(geometry({32, 512, 1, 1, 512, 3, 3, 1, 1, 1})) == !avx512);
+    // 4x4 outputs: oneDNN's on AVX-512. The input gradient stays with oneDNN on every such shape.
+    CHECK(tg::kernels::conv2d_forward_uses_gemm(geometry({32, 128, 4, 4, 128, 3, 3, 1, 1, 1})) == !avx512);
+    CHECK(tg::kernels::conv2d_backward_data_uses_gemm(geometry({32, 256, 2, 2, 256, 3, 3, 1, 1, 1})) == false);
 }
 
 TEST_CASE("depthwise conv2d weight gradient: the channel-loop kernel matches the float64 reference and oneDNN, at any thread count") {
@@ -234,4 +270,10 @@ TEST_CASE("depthwise conv2d weight gradient: the channel-loop kernel matches the
     CHECK(tg::kernels::conv2d_weight_grad_uses_depthwise(g) == !tg::kernels::onednn_has_avx512());
     g.groups = 4;  // two channels per group
     CHECK_FALSE(tg::kernels::conv2d_weight_grad_uses_depthwise(g));
+    // MobileNetV2's late layers on 32x32 images: 2x2 and 1x1 images take the loop on every ISA.
+    for (const int64_t side : {1, 2}) {
+        auto small = geometry({32, 576, side, side, 576, 3, 3, 1, 1, 1});
+        small.groups = 576;
+        CHECK(tg::kernels::conv2d_weight_grad_uses_depthwise(small));
+    }
 }

@@ -15,7 +15,9 @@ constexpr int64_t kChannelBlock = 16;
 }  // namespace
 
 bool conv2d_weight_grad_uses_depthwise(const ConvGeometry& g) {
-    return !onednn_has_avx512() && g.groups > 1 && g.groups == g.C && g.F == g.C;
+    if (g.groups <= 1 || g.groups != g.C || g.F != g.C) return false;
+    // AVX-512: images of at most 4 pixels only (numbers in conv_depthwise.hpp).
+    return !onednn_has_avx512() || g.H * g.W <= 4;
 }
 
 ConvWeightGrads conv2d_backward_weights_depthwise(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias) {

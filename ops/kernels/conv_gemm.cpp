@@ -94,10 +94,19 @@ void im2col_gemm_forward(const float* x, const ConvGeometry& g, const float* w_r
     }
 }
 
+// On AVX-512 oneDNN's brgconv kernels ran at 70-100% of one core's FMA loop on outputs of 4x4
+// pixels an image and more, and keep those passes; on outputs of 2x2 and 1x1 pixels (ResNet's last
+// two stages on 32x32 images) they fell to 20-50%, and one GEMM over every image's pixels does
+// better. Numbers in conv_gemm.hpp.
+bool small_output(const ConvGeometry& g) { return g.OH * g.OW <= 4; }
+
 }  // namespace
 
 bool conv2d_forward_uses_gemm(const ConvGeometry& g) {
-    return !onednn_has_avx512() && g.groups == 1 && g.KH * g.KW > 1 && g.C * g.KH * g.KW >= 256;
+    if (g.groups != 1) return false;
+    // At least two slabs of 64 pixels, so that two threads share the work.
+    if (onednn_has_avx512()) return small_output(g) && g.C * g.KH * g.KW >= 128 && g.N * g.OH * g.OW >= 128;
+    return g.KH * g.KW > 1 && g.C * g.KH * g.KW >= 256;
 }
 
 bool conv2d_backward_data_uses_gemm(const ConvGeometry& g) {
@@ -107,7 +116,9 @@ bool conv2d_backward_data_uses_gemm(const ConvGeometry& g) {
 }
 
 bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g) {
-    return !onednn_has_avx512() && g.groups == 1 && g.C * g.KH * g.KW >= 64;
+    if (g.groups != 1) return false;
+    if (onednn_has_avx512()) return small_output(g) && g.KH * g.KW > 1 && g.C * g.KH * g.KW >= 1152;
+    return g.C * g.KH * g.KW >= 64;
 }
 
 Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g) {
@@ -128,20 +139,26 @@ ConvWeightGrads conv2d_backward_weights_fast(const Tensor& x, const Tensor& dout
 Tensor conv2d_forward_im2col(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g) {
     check_one_group_channels_last("conv2d_forward_im2col", g, {&x});
     Tensor out = empty(g.output_shape(), MemoryFormat::ChannelsLast);
-    // [F, KH, KW, C]: per filter a [C, taps] -> [taps, C] transpose that stays in cache. A convolution
-    // with few pixels and many weights (ResNet's last stage on small images) spends as long here as
-    // in its GEMM, so this is a loop of its own, not a strided copy.
-    const Tensor wc = as_contiguous(w);
-    Tensor w_rows = empty({g.F, g.KH, g.KW, g.C});
-    const auto* src = static_cast<const float*>(wc.data_ptr());
-    auto* rows = static_cast<float*>(w_rows.data_ptr());
-    const int64_t taps = g.KH * g.KW;
-#pragma omp parallel for schedule(static) if (g.F * g.C * taps > (int64_t{1} << 16))
-    for (int64_t f = 0; f < g.F; ++f)
-        for (int64_t c = 0; c < g.C; ++c)
-            for (int64_t k = 0; k < taps; ++k) rows[(f * taps + k) * g.C + c] = src[(f * g.C + c) * taps + k];
+    // The weights as [F, KH, KW, C] rows: channels-last weights (a model moved to channels-last)
+    // are that memory already; any other layout is gathered through its strides, one filter's
+    // taps x C block at a time so that the writes stay in cache. A convolution with few pixels and
+    // many weights (ResNet's last stage on small images) spent as long in a copy here as in its GEMM.
+    Tensor gathered;
+    const float* w_rows = static_cast<const float*>(w.data_ptr());
+    if (!w.is_contiguous(MemoryFormat::ChannelsLast)) {
+        gathered = empty({g.F, g.KH, g.KW, g.C});
+        auto* rows = static_cast<float*>(gathered.data_ptr());
+        const Strides& st = w.strides();
+#pragma omp parallel for schedule(static) if (g.F * g.C * g.KH * g.KW > (int64_t{1} << 16))
+        for (int64_t f = 0; f < g.F; ++f)
+            for (int64_t c = 0; c < g.C; ++c)
+                for (int64_t kh = 0; kh < g.KH; ++kh)
+                    for (int64_t kw = 0; kw < g.KW; ++kw)
+                        rows[((f * g.KH + kh) * g.KW + kw) * g.C + c] = w_rows[f * st[0] + c * st[1] + kh * st[2] + kw * st[3]];
+        w_rows = rows;
+    }
     const Tensor b = bias.defined() ? as_contiguous(bias) : Tensor();
-    im2col_gemm_forward(static_cast<const float*>(x.data_ptr()), g, static_cast<const float*>(w_rows.data_ptr()),
+    im2col_gemm_forward(static_cast<const float*>(x.data_ptr()), g, w_rows,
                         b.defined() ? static_cast<const float*>(b.data_ptr()) : nullptr, static_cast<float*>(out.data_ptr()));
     return out;
 }
@@ -155,9 +172,9 @@ Tensor conv2d_backward_data_im2col(const Tensor& dout, const Tensor& w, const Co
     ConvGeometry t = g;
     t.C = g.F, t.H = g.OH, t.W = g.OW, t.F = g.C, t.OH = g.H, t.OW = g.W;
     t.pad_h = g.dilation_h * (g.KH - 1) - g.pad_h, t.pad_w = g.dilation_w * (g.KW - 1) - g.pad_w;
-    const Tensor wc = as_contiguous(w);
     Tensor flipped = empty({g.C, g.KH, g.KW, g.F});
-    const auto* src = static_cast<const float*>(wc.data_ptr());
+    const auto* src = static_cast<const float*>(w.data_ptr());
+    const Strides& st = w.strides();  // any layout, read in place
     auto* dst = static_cast<float*>(flipped.data_ptr());
     // One input channel's taps x F block at a time, so that the writes stay in cache.
 #pragma omp parallel for schedule(static) if (g.F * g.C * g.KH * g.KW > (int64_t{1} << 16))
@@ -166,7 +183,7 @@ Tensor conv2d_backward_data_im2col(const Tensor& dout, const Tensor& w, const Co
             for (int64_t kh = 0; kh < g.KH; ++kh)
                 for (int64_t kw = 0; kw < g.KW; ++kw)
                     dst[((c * g.KH + (g.KH - 1 - kh)) * g.KW + (g.KW - 1 - kw)) * g.F + f] =
-                        src[((f * g.C + c) * g.KH + kh) * g.KW + kw];
+                        src[f * st[0] + c * st[1] + kh * st[2] + kw * st[3]];
     im2col_gemm_forward(static_cast<const float*>(dout.data_ptr()), t, dst, nullptr, static_cast<float*>(dx.data_ptr()));
     return dx;
 }

@@ -15,6 +15,16 @@ namespace tapegrad::kernels {
 // ms at one thread, x[32,64,16,16] w[128,64,3,3] s2 3.9 against 5.5-5.7, x[32,64,32,32] with 3 to
 // 32 filters 0.67-0.71x oneDNN's time; with 32 input channels (288 products) level (1.00-1.05x),
 // with 16 or fewer 1.2-2.5x slower, with one 10x.
+// On AVX-512: one group, at most 4 output pixels an image, C x KH x KW >= 128 and at least 128
+// output pixels in all (two slabs of 64, one a thread). Measured with bench/conv_kernels.cpp on a
+// Zen 5 at one thread, median CPU time of 5-7 alternated rounds, two runs: ResNet-18's stages on
+// 32x32 images at batch 32, im2col against oneDNN, x[32,128,4,4] w[256,128,3,3] s2 0.49-0.55
+// against 1.01-1.25 ms (0.44-0.48x), x[32,256,2,2] w[256,256,3,3] 0.61-0.70x, x[32,128,2,2] w[256,128,1,1]
+// 0.67-0.75x. On 4x4 outputs and larger oneDNN runs at 140-215 GFLOP/s a core and wins: 1.2-1.6x
+// for ResNet's first two stages, 1.21-1.24x for the SmallCNN's x[64,32,16,16], 1.32-1.34x for
+// x[8,64,56,56].
+// Outputs of one pixel an image at batch 32 (ResNet's last stage: 0.27-0.81x at one thread) are
+// left to oneDNN: their 32 pixels make one slab, which one thread would compute alone.
 bool conv2d_forward_uses_gemm(const ConvGeometry& g);
 // The input gradient as the forward convolution of dout with the flipped, transposed weights
 // (stride 1 only, where that identity holds without zero-stuffing). Here the GEMM's reduction is
@@ -24,16 +34,25 @@ bool conv2d_forward_uses_gemm(const ConvGeometry& g);
 // w[64,64,3,3] 27-29 against oneDNN's 33 ms; x[32,C,32,32] w[64,C,3,3] 0.80-0.94x oneDNN's time
 // for C = 16 and 32, level for C = 3 and 8; with 32 filters (288 products) 1.07-1.16x slower,
 // with 3 to 16 1.3-2.5x.
+// On AVX-512 oneDNN keeps it: on every shape of the SmallCNN and ResNet-18 measured there it won
+// at one thread by 1.2x (x[8,64,56,56]) to 7x (x[32,512,1,1] w[512,512,3,3], where the flipped
+// copy of 2.4M weights dominates).
 bool conv2d_backward_data_uses_gemm(const ConvGeometry& g);
 // The weight gradient: one group and C x KH x KW >= 64, on AVX2. x[8,64,56,56] w[64,64,3,3]
 // 28 against oneDNN's 62 ms at one thread, 13 against 24 at two; x[64,32,16,16] w[64,32,3,3]
 // 8.3-10.8 against 11.5-16.5 and 4.2-5.2 against 5.7-8.4; 1x1 with 64 and 256 channels 0.8-0.95x
 // oneDNN's time. With 3 input channels and a 3x3 window (27 products) the two are level within
 // the noise (0.77-1.27x), with one channel and 5x5 oneDNN is 2.3-2.6x faster.
-// On AVX-512 oneDNN's brgconv kernels keep every pass: these rules were measured on AVX2 only.
+// On AVX-512: one group, at most 4 output pixels an image, a window over 1x1 and C x KH x KW >=
+// 1152. Zen 5, one thread (as for the forward above): x[32,128,4,4] w[256,128,3,3] s2 0.58-0.64x
+// oneDNN's time, x[32,256,2,2] w[256,256,3,3] 1.24-1.71 against 1.92-2.70 ms (0.63-0.65x),
+// x[32,256,2,2] w[512,256,3,3] s2 0.51-0.53x, x[32,512,1,1] w[512,512,3,3] 2.7-3.1 against 4.1-4.4
+// ms (0.68-0.71x); a shape with one slab runs its GEMM on every thread. 1x1 windows were level
+// (0.81-1.13x), outputs of 4x4 and more 0.86-1.3x (x[8,64,56,56] 0.91-1.03x, the SmallCNN's
+// 1.11-1.12x): those stay with oneDNN.
 bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g);
 
-// The passes on the kernel the rules above pick (a depthwise weight gradient on AVX2 takes
+// The passes on the kernel the rules above pick (a depthwise weight gradient may take
 // ops/kernels/conv_depthwise.hpp's loop). x and dout channels-last; w [F,C/groups,KH,KW] in
 // any layout; bias [F] or undefined. Outputs are channels-last; dW and, with `with_bias`,
 // db = sum of dout over N, OH, OW.

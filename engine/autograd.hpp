@@ -271,4 +271,12 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                          const std::vector<Tensor>& grad_outputs = {}, std::optional<bool> retain_graph = std::nullopt,
                          bool create_graph = false, bool allow_unused = false);
 
+// libtorch's torch::autograd::grad and torch::autograd::backward, with its argument order:
+// tg::autograd::grad({out}, {x}, {g}, /*retain_graph=*/true, /*create_graph=*/true, /*allow_unused=*/false).
+// engine/function.hpp adds Function and AutogradContext, so that `using namespace tg::autograd;` reads as in libtorch.
+namespace autograd {
+using tapegrad::backward;
+using tapegrad::grad;
+}  // namespace autograd
+
 }  // namespace tapegrad

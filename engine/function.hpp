@@ -285,4 +285,13 @@ private:
     }
 };
 
+// libtorch's torch::autograd names for custom functions (grad and backward are in engine/autograd.hpp).
+namespace autograd {
+using tapegrad::AutogradContext;
+using tapegrad::Function;
+using tapegrad::tensor_list;
+using tapegrad::Variable;
+using tapegrad::variable_list;
+}  // namespace autograd
+
 }  // namespace tapegrad

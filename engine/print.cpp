@@ -7,26 +7,44 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <mutex>
+#include <optional>
 #include <ostream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "engine/autograd.hpp"
+#include "engine/print.hpp"
 #include "engine/tensor.hpp"
 
 namespace tapegrad {
 namespace {
 
-constexpr int kPrecision = 4;
-constexpr int64_t kThreshold = 1000;  // more elements than this are summarised
-constexpr int64_t kEdgeItems = 3;     // kept at each end of a summarised dimension
-constexpr std::size_t kLineWidth = 80;
+// The options one print reads (a snapshot, so a set_printoptions in another thread cannot change
+// them half-way through).
+struct Settings {
+    int precision = 4;
+    int64_t threshold = 1000;  // more elements than this are summarised
+    int64_t edgeitems = 3;     // kept at each end of a summarised dimension
+    std::size_t linewidth = 80;
+    std::optional<bool> sci_mode;  // none: chosen from the values
+};
 
-std::string printf_double(const char* format, double v) {
-    char buffer[64];
-    std::snprintf(buffer, sizeof buffer, format, kPrecision, v);
-    return buffer;
+std::mutex settings_mutex;
+Settings current_settings;  // guarded by settings_mutex
+
+Settings settings_snapshot() {
+    const std::lock_guard<std::mutex> lock(settings_mutex);
+    return current_settings;
+}
+
+std::string printf_double(const char* format, int precision, double v) {
+    std::vector<char> buffer(static_cast<std::size_t>(precision) + 400);  // %.*f of 1e308 has 309 digits before the point
+    std::snprintf(buffer.data(), buffer.size(), format, precision, v);
+    return buffer.data();
 }
 
 // Python's "{:.Nf}" / "{:.Ne}" spelling of NaN and infinities: "nan" whatever its sign bit.
@@ -39,13 +57,16 @@ std::string non_finite(double v) { return std::isnan(v) ? "nan" : v < 0 ? "-inf"
 class Formatter {
 public:
     // Bools print as True and False, right-aligned to the widest printed ("tensor([ True, False])").
-    explicit Formatter(const std::vector<bool>& values) {
+    Formatter(const std::vector<bool>& values, const Settings&) {
         width_ = std::find(values.begin(), values.end(), false) != values.end() ? 5 : 4;
     }
-    explicit Formatter(const std::vector<int64_t>& values) {
+    Formatter(const std::vector<int64_t>& values, const Settings&) {
         for (int64_t v : values) width_ = std::max(width_, std::to_string(v).size());
     }
-    explicit Formatter(const std::vector<double>& values) {
+    // As PyTorch, the width is the one the chosen mode needs even when set_printoptions' sci_mode
+    // then overrides the mode.
+    // Without a nonzero finite value the mode stays fixed-point, sci_mode or not, as in PyTorch.
+    Formatter(const std::vector<double>& values, const Settings& settings) : precision_(settings.precision) {
         std::vector<double> nonzero_finite;
         for (double v : values)
             if (std::isfinite(v) && v != 0) nonzero_finite.push_back(v);
@@ -56,13 +77,14 @@ public:
             hi = std::max(hi, std::abs(v));
             if (v != std::ceil(v)) int_mode_ = false;
         }
-        sci_mode_ = hi / lo > 1000.0 || hi > 1.0e8 || (!int_mode_ && lo < 1.0e-4);
+        const bool sci = hi / lo > 1000.0 || hi > 1.0e8 || (!int_mode_ && lo < 1.0e-4);
         for (double v : nonzero_finite) {
-            const std::size_t w = sci_mode_ ? printf_double("%.*e", v).size()
-                                  : int_mode_ ? printf_double("%.0f", v).size() + 1
-                                              : printf_double("%.*f", v).size();
+            const std::size_t w = sci ? printf_double("%.*e", precision_, v).size()
+                                  : int_mode_ ? printf_double("%.*f", 0, v).size() + 1
+                                              : printf_double("%.*f", precision_, v).size();
             width_ = std::max(width_, w);
         }
+        sci_mode_ = settings.sci_mode.value_or(sci);
     }
 
     std::size_t width() const { return width_; }
@@ -71,28 +93,29 @@ public:
     std::string format(int64_t v) const { return padded(std::to_string(v)); }
     std::string format(double v) const {
         if (!std::isfinite(v)) return padded(non_finite(v));
-        if (sci_mode_) return padded(printf_double("%.*e", v));
-        if (int_mode_) return padded(printf_double("%.0f", v) + ".");
-        return padded(printf_double("%.*f", v));
+        if (sci_mode_) return padded(printf_double("%.*e", precision_, v));
+        if (int_mode_) return padded(printf_double("%.*f", 0, v) + ".");
+        return padded(printf_double("%.*f", precision_, v));
     }
 
 private:
     std::string padded(const std::string& s) const {
         return s.size() >= width_ ? s : std::string(width_ - s.size(), ' ') + s;
     }
+    int precision_ = 4;
     bool int_mode_ = true;
     bool sci_mode_ = false;
     std::size_t width_ = 1;
 };
 
-// The indices printed along a dimension of size n: all of them, or the first and last kEdgeItems
-// when summarising; -1 marks the "..." between them.
-std::vector<int64_t> printed_indices(int64_t n, bool summarize) {
+// The indices printed along a dimension of size n: all of them, or the first and last `edge` when
+// summarising (edge >= 0); -1 marks the "..." between them.
+std::vector<int64_t> printed_indices(int64_t n, int64_t edge) {
     std::vector<int64_t> out;
-    if (summarize && n > 2 * kEdgeItems) {
-        for (int64_t i = 0; i < kEdgeItems; ++i) out.push_back(i);
+    if (edge >= 0 && n > 2 * edge) {
+        for (int64_t i = 0; i < edge; ++i) out.push_back(i);
         out.push_back(-1);
-        for (int64_t i = n - kEdgeItems; i < n; ++i) out.push_back(i);
+        for (int64_t i = n - edge; i < n; ++i) out.push_back(i);
     } else {
         for (int64_t i = 0; i < n; ++i) out.push_back(i);
     }
@@ -102,9 +125,10 @@ std::vector<int64_t> printed_indices(int64_t n, bool summarize) {
 template <class V>
 class Printer {
 public:
-    Printer(const Tensor& t, bool summarize)
-        : values_(t.to_vector<V>()), shape_(t.shape()), strides_(contiguous_strides(t.shape())), summarize_(summarize),
-          formatter_(printed_values()) {}
+    Printer(const Tensor& t, const Settings& settings)
+        : values_(t.to_vector<V>()), shape_(t.shape()), strides_(contiguous_strides(t.shape())),
+          edge_(t.numel() > settings.threshold ? settings.edgeitems : -1), linewidth_(settings.linewidth),
+          formatter_(printed_values(), settings) {}
 
     std::string str(int indent) const { return shape_.size() == 0 ? formatter_.format(values_[0]) : nested(0, 0, indent); }
 
@@ -117,7 +141,7 @@ private:
         return out;
     }
     void collect(std::size_t dim, int64_t offset, std::vector<V>& out) const {
-        for (int64_t i : printed_indices(shape_[dim], summarize_)) {
+        for (int64_t i : printed_indices(shape_[dim], edge_)) {
             if (i < 0) continue;
             const int64_t at = offset + i * strides_[dim];
             if (dim + 1 == shape_.size()) out.push_back(values_[static_cast<std::size_t>(at)]);
@@ -128,10 +152,10 @@ private:
     // _vector_str: as many elements on a line as fit in the line width, the "..." counting as one.
     std::string vector(int64_t offset, int indent) const {
         const std::size_t element_length = formatter_.width() + 2;
-        const std::size_t room = kLineWidth > static_cast<std::size_t>(indent) ? kLineWidth - static_cast<std::size_t>(indent) : 0;
+        const std::size_t room = linewidth_ > static_cast<std::size_t>(indent) ? linewidth_ - static_cast<std::size_t>(indent) : 0;
         const std::size_t per_line = std::max<std::size_t>(1, room / element_length);
         std::vector<std::string> items;
-        for (int64_t i : printed_indices(shape_.back(), summarize_))
+        for (int64_t i : printed_indices(shape_.back(), edge_))
             items.push_back(i < 0 ? " ..." : formatter_.format(values_[static_cast<std::size_t>(offset + i * strides_.back())]));
         std::string out = "[";
         for (std::size_t i = 0; i < items.size(); ++i) {
@@ -148,7 +172,7 @@ private:
             "," + std::string(shape_.size() - dim - 1, '\n') + std::string(static_cast<std::size_t>(indent) + 1, ' ');
         std::string out = "[";
         bool first = true;
-        for (int64_t i : printed_indices(shape_[dim], summarize_)) {
+        for (int64_t i : printed_indices(shape_[dim], edge_)) {
             if (!first) out += separator;
             first = false;
             out += i < 0 ? "..." : nested(dim + 1, offset + i * strides_[dim], indent + 1);
@@ -159,7 +183,8 @@ private:
     std::vector<V> values_;
     Shape shape_;
     Strides strides_;
-    bool summarize_;
+    int64_t edge_;  // printed at each end of a dimension, or -1: every element
+    std::size_t linewidth_;
     Formatter formatter_;
 };
 
@@ -171,13 +196,14 @@ std::string python_tuple(const Shape& shape) {
 }
 
 // _add_suffixes: ", suffix" on the last line while it fits in the line width, else on a new line.
-std::string with_suffixes(const std::string& text, const std::vector<std::string>& suffixes, std::size_t indent) {
+std::string with_suffixes(const std::string& text, const std::vector<std::string>& suffixes, std::size_t indent,
+                          std::size_t linewidth) {
     std::string out = text;
     const std::size_t newline = text.rfind('\n');
     // PyTorch's len(s) - s.rfind("\n") + 1, with rfind's -1 when there is no line break.
     std::size_t last_line = newline == std::string::npos ? text.size() + 2 : text.size() - newline + 1;
     for (const std::string& suffix : suffixes) {
-        if (last_line + suffix.size() + 2 > kLineWidth) {
+        if (last_line + suffix.size() + 2 > linewidth) {
             out += ",\n" + std::string(indent, ' ') + suffix;
             last_line = indent + suffix.size();
         } else {
@@ -189,6 +215,7 @@ std::string with_suffixes(const std::string& text, const std::vector<std::string
 }
 
 std::string repr(const Tensor& t) {
+    const Settings settings = settings_snapshot();
     const std::string prefix = "tensor(";
     const int indent = static_cast<int>(prefix.size());
     std::vector<std::string> suffixes;
@@ -201,17 +228,38 @@ std::string repr(const Tensor& t) {
     } else {
         // float32, int64 and bool are the dtypes PyTorch's repr does not name.
         if (t.dtype() != kFloat32 && t.dtype() != kInt64 && t.dtype() != kBool) suffixes.push_back(dtype_suffix);
-        const bool summarize = t.numel() > kThreshold;
-        body = is_floating_point(t.dtype()) ? Printer<double>(t, summarize).str(indent)
-               : t.dtype() == kBool         ? Printer<bool>(t, summarize).str(indent)
-                                            : Printer<int64_t>(t, summarize).str(indent);
+        body = is_floating_point(t.dtype()) ? Printer<double>(t, settings).str(indent)
+               : t.dtype() == kBool         ? Printer<bool>(t, settings).str(indent)
+                                            : Printer<int64_t>(t, settings).str(indent);
     }
     if (t.grad_fn()) suffixes.push_back("grad_fn=<" + t.grad_fn()->type_name() + ">");
     else if (t.requires_grad()) suffixes.push_back("requires_grad=True");
-    return with_suffixes(prefix + body, suffixes, static_cast<std::size_t>(indent));
+    return with_suffixes(prefix + body, suffixes, static_cast<std::size_t>(indent), settings.linewidth);
 }
 
 }  // namespace
+
+void set_printoptions(const PrintOptions& options) {
+    Settings next;
+    const std::lock_guard<std::mutex> lock(settings_mutex);
+    if (options.profile) {
+        if (*options.profile == "short") next = {.precision = 2, .edgeitems = 2};
+        else if (*options.profile == "full") next = {.threshold = std::numeric_limits<int64_t>::max()};
+        else if (*options.profile != "default")
+            throw std::invalid_argument("set_printoptions: profile must be \"default\", \"short\" or \"full\", got \"" + *options.profile + "\"");
+    } else {
+        next = current_settings;
+    }
+    if ((options.precision && *options.precision < 0) || (options.threshold && *options.threshold < 0) ||
+        (options.edgeitems && *options.edgeitems < 0) || (options.linewidth && *options.linewidth < 1))
+        throw std::invalid_argument("set_printoptions: precision, threshold and edgeitems must be non-negative and linewidth positive");
+    if (options.precision) next.precision = *options.precision;
+    if (options.threshold) next.threshold = *options.threshold;
+    if (options.edgeitems) next.edgeitems = *options.edgeitems;
+    if (options.linewidth) next.linewidth = static_cast<std::size_t>(*options.linewidth);
+    next.sci_mode = options.sci_mode;  // as PyTorch: None restores the automatic choice
+    current_settings = next;
+}
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << to_string(t); }
 

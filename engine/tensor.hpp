@@ -164,6 +164,34 @@ public:
     Tensor argmax(int64_t axis, bool keepdim = false) const;
     Tensor argmin() const;
     Tensor argmin(int64_t axis, bool keepdim = false) const;
+    // Whether every (some) element is nonzero, over all of them or along `dim`: bool tensors
+    // (ops/reduce_logical.hpp), as libtorch's x.all(), x.any(1, true).
+    Tensor all() const;
+    Tensor all(int64_t dim, bool keepdim = false) const;
+    Tensor any() const;
+    Tensor any(int64_t dim, bool keepdim = false) const;
+    // The vector p-norm over every element or over `dims` (ops/norm.hpp): x.norm(), x.norm(2, 1),
+    // x.norm(1, {0, 1}, true).
+    Tensor norm(double p = 2.0) const;
+    Tensor norm(double p, const std::vector<int64_t>& dims, bool keepdim = false) const;
+    template <std::integral Axis>
+    Tensor norm(double p, Axis dim, bool keepdim = false) const {
+        return norm(p, std::vector<int64_t>{static_cast<int64_t>(dim)}, keepdim);
+    }
+
+    // ---- comparisons (ops/compare.hpp): bool tensors without gradient, x.eq(y), x.gt(0.5)
+    Tensor eq(const Tensor& other) const;
+    Tensor ne(const Tensor& other) const;
+    Tensor lt(const Tensor& other) const;
+    Tensor le(const Tensor& other) const;
+    Tensor gt(const Tensor& other) const;
+    Tensor ge(const Tensor& other) const;
+    Tensor eq(double other) const;
+    Tensor ne(double other) const;
+    Tensor lt(double other) const;
+    Tensor le(double other) const;
+    Tensor gt(double other) const;
+    Tensor ge(double other) const;
 
     // ---- maths (differentiable): libtorch's member spellings of the functions in ops/
     Tensor add(const Tensor& other, double alpha = 1.0) const;
@@ -208,6 +236,18 @@ public:
     Tensor& div_(const Tensor& other);
     Tensor& div_(double value);
     Tensor& relu_();
+    // In-place twins of the maths above (x.exp_() is x = x.exp() written into x's elements).
+    Tensor& neg_();
+    Tensor& abs_();
+    Tensor& exp_();
+    Tensor& log_();
+    Tensor& sqrt_();
+    Tensor& sigmoid_();
+    Tensor& tanh_();
+    Tensor& pow_(double exponent);
+    Tensor& clamp_(std::optional<double> min, std::optional<double> max = std::nullopt);
+    Tensor& clamp_min_(double min);
+    Tensor& clamp_max_(double max);
     Tensor& operator+=(const Tensor& other) { return add_(other); }
     Tensor& operator+=(double value) { return add_(value); }
     Tensor& operator-=(const Tensor& other) { return sub_(other); }
@@ -220,6 +260,9 @@ public:
     // the values uniform() / randn() give from the same generator state. Floating-point tensors only.
     Tensor& uniform_(double from, double to, Generator& gen);
     Tensor& normal_(double mean, double std, Generator& gen);
+    // The same from the default generator (engine/generator.hpp: manual_seed), libtorch's defaults.
+    Tensor& uniform_(double from = 0.0, double to = 1.0);
+    Tensor& normal_(double mean = 0.0, double std = 1.0);
     // Where mask (bool, broadcast to this shape) is true, value (ops/compare.hpp's masked_fill).
     Tensor& masked_fill_(const Tensor& mask, double value);
     // Each element replaced by a draw that is 1 with probability p and 0 otherwise, from `gen` or

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "nn/init.hpp"
+#include "ops/compare.hpp"
 #include "ops/dropout.hpp"
 #include "ops/linear.hpp"
 #include "ops/loss.hpp"
@@ -35,6 +36,14 @@ std::tuple<Tensor, Tensor> attention(const Tensor& q, const Tensor& k, const Ten
     if (mask.defined()) scores = scores + mask;
     const Tensor weights = dropout(softmax(scores, -1), dropout_p, dropout_p > 0.0, gen);
     return {matmul(as_batched(weights), as_batched(v)).reshape(with_last(q.shape(), v.size(-1))), weights};
+}
+
+// A mask as an additive float mask of `dtype`: a bool one becomes -inf where a key is hidden (where
+// it is true when `true_hides`, as MultiheadAttention's masks; where it is false otherwise, as
+// scaled_dot_product_attention's) and 0 elsewhere; a float mask is returned as it is.
+Tensor additive_mask(const Tensor& mask, DType dtype, bool true_hides) {
+    if (!mask.defined() || mask.dtype() != kBool) return mask;
+    return masked_fill(zeros(mask.shape(), {.dtype = dtype}), true_hides ? mask : logical_not(mask), -std::numeric_limits<double>::infinity());
 }
 
 void check_sdpa_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double dropout_p, bool is_causal) {
@@ -75,7 +84,8 @@ void check_stochastic_depth(double p, const std::string& mode) {
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& attn_mask,
                                     double dropout_p, bool is_causal, Generator& gen) {
     check_sdpa_inputs(query, key, value, attn_mask, dropout_p, is_causal);
-    const Tensor mask = is_causal ? causal_mask(query.size(-2), key.size(-2), query.dtype()) : attn_mask;
+    const Tensor mask = is_causal ? causal_mask(query.size(-2), key.size(-2), query.dtype())
+                                  : additive_mask(attn_mask, query.dtype(), /*true_hides=*/false);
     return std::get<0>(attention(query, key, value, mask, dropout_p, gen));
 }
 
@@ -192,14 +202,15 @@ std::tuple<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, cons
             throw std::invalid_argument("MultiheadAttention: attn_mask must be [L, S] = [" + std::to_string(L) + ", " + std::to_string(S) +
                                         "] or [N * num_heads, L, S] = [" + std::to_string(N * H) + ", " + std::to_string(L) + ", " +
                                         std::to_string(S) + "], got " + describe(attn_mask));
-        mask = per_head ? attn_mask.reshape({N, H, L, S}) : attn_mask;
+        const Tensor additive = additive_mask(attn_mask, q.dtype(), /*true_hides=*/true);
+        mask = per_head ? additive.reshape({N, H, L, S}) : additive;
     }
     if (key_padding_mask.defined()) {
         const Shape expected = batched ? Shape{N, S} : Shape{S};
         if (key_padding_mask.shape() != expected)
             throw std::invalid_argument("MultiheadAttention: key_padding_mask must be [N, S] (or [S] unbatched) = " +
                                         tapegrad::to_string(expected) + ", got " + describe(key_padding_mask));
-        const Tensor padding = key_padding_mask.reshape({N, 1, 1, S});
+        const Tensor padding = additive_mask(key_padding_mask, q.dtype(), /*true_hides=*/true).reshape({N, 1, 1, S});
         mask = mask.defined() ? mask + padding : padding;
     }
     const double dropout_p = is_training() ? options.dropout : 0.0;

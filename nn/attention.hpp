@@ -14,8 +14,9 @@ namespace tapegrad {
 // PyTorch 2.0's F.scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
 // is_causal=False): softmax(q k^T / sqrt(E) + attn_mask) v, with dropout on the attention
 // weights. query [..., L, E], key [..., S, E], value [..., S, Ev] (the same leading dimensions);
-// the output is [..., L, Ev]. attn_mask is an additive float mask broadcastable to [..., L, S]
-// (-inf where a position must not attend); is_causal masks every key j > query i instead (no
+// the output is [..., L, Ev]. attn_mask, broadcastable to [..., L, S], is an additive float mask
+// (-inf where a position must not attend) or, as in PyTorch 2.0, a bool mask that is true where
+// a query may attend to a key (false: -inf); is_causal masks every key j > query i instead (no
 // attn_mask with it, as in PyTorch). Dropout draws from the default generator, or from `gen`.
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& attn_mask = Tensor(),
                                     double dropout_p = 0.0, bool is_causal = false);
@@ -62,7 +63,8 @@ public:
                        Generator& gen = default_generator());
     // query [L, N, E] (or [N, L, E] batch first, or [L, E] unbatched), key [S, N, kdim], value
     // [S, N, vdim]. key_padding_mask [N, S] and attn_mask [L, S] or [N * num_heads, L, S] are
-    // additive float masks (-inf hides a key). Returns the output [L, N, E] and, with
+    // additive float masks (-inf hides a key) or bool masks, true where a key is hidden (as
+    // PyTorch's: a true element adds -inf). Returns the output [L, N, E] and, with
     // need_weights, the attention weights [N, L, S] averaged over the heads (or
     // [N, num_heads, L, S] without average_attn_weights); else an undefined tensor.
     std::tuple<Tensor, Tensor> forward(const Tensor& query, const Tensor& key, const Tensor& value,

@@ -3,12 +3,18 @@
 // param group only; step(closure) evaluates the closure as often as the iterations need. The
 // flattened gradient, the direction and the history are kept in float64 whatever the parameters'
 // dtype (PyTorch keeps them in the parameters' dtype: float32 parameters round differently).
+#include <concepts>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "nn/arg.hpp"
 #include "nn/optimizer.hpp"
+
+namespace tapegrad::optim {
+class LBFGSOptions;
+}  // namespace tapegrad::optim
 
 namespace tapegrad::nn {
 
@@ -37,6 +43,9 @@ struct LBFGSOptions {
 class LBFGS : public OptimizerWithOptions<LBFGSOptions> {
 public:
     LBFGS(std::vector<Tensor> params, LBFGSOptions options = {});
+    // libtorch's LBFGS(params, optim::LBFGSOptions(1).line_search_fn("strong_wolfe")).
+    template <std::convertible_to<optim::LBFGSOptions> Options>
+    LBFGS(std::vector<Tensor> params, const Options& options) : LBFGS(std::move(params), static_cast<LBFGSOptions>(optim::LBFGSOptions(options))) {}
     // Requires a closure: L-BFGS evaluates the loss and its gradient at the points it tries.
     // Returns the loss of the first evaluation. A closure that throws leaves the parameters as they
     // were before that evaluation's trial point; the history is updated only when step() returns.
@@ -78,3 +87,26 @@ private:
 };
 
 }  // namespace tapegrad::nn
+
+namespace tapegrad::optim {
+
+using nn::LBFGS;
+
+// libtorch's chained LBFGSOptions, converting to nn::LBFGSOptions.
+class LBFGSOptions {
+public:
+    LBFGSOptions(double lr = 1.0) : lr_(lr) {}
+    operator nn::LBFGSOptions() const {
+        return {.lr = lr_, .max_iter = max_iter_, .max_eval = max_eval_, .tolerance_grad = tolerance_grad_,
+                .tolerance_change = tolerance_change_, .history_size = history_size_, .line_search_fn = line_search_fn_};
+    }
+    TAPEGRAD_ARG(double, lr);
+    TAPEGRAD_ARG(int64_t, max_iter) = 20;
+    TAPEGRAD_ARG(std::optional<int64_t>, max_eval) = std::nullopt;
+    TAPEGRAD_ARG(double, tolerance_grad) = 1e-7;
+    TAPEGRAD_ARG(double, tolerance_change) = 1e-9;
+    TAPEGRAD_ARG(int64_t, history_size) = 100;
+    TAPEGRAD_ARG(std::optional<std::string>, line_search_fn) = std::nullopt;
+};
+
+}  // namespace tapegrad::optim

@@ -4,13 +4,29 @@
 // options, or param groups with their own options and the defaults for the groups given without:
 //   nn::SGD opt({{backbone, nn::SGDOptions{.lr = 1e-3}}, {head}}, {.lr = 1e-2, .momentum = 0.9});
 // The base class (groups, state_dict) is in nn/optimizer.hpp.
+//
+// libtorch's spellings work too (the chained options at the end of this file, the names in tg::optim):
+//   tg::optim::SGD opt(model.parameters(), 0.1);
+//   tg::optim::Adam opt(model.parameters(), tg::optim::AdamOptions(2e-4).betas({0.5, 0.999}));
 #include <array>
+#include <concepts>
 #include <cstdint>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
+#include "nn/arg.hpp"
 #include "nn/lbfgs.hpp"
 #include "nn/optimizer.hpp"
+
+namespace tapegrad::optim {
+class SGDOptions;
+template <class Aggregate>
+class AdamFamilyOptions;
+class RMSpropOptions;
+class AdagradOptions;
+}  // namespace tapegrad::optim
 
 namespace tapegrad::nn {
 
@@ -35,6 +51,9 @@ struct SGDOptions {
 class SGD : public OptimizerWithOptions<SGDOptions> {
 public:
     SGD(std::vector<Tensor> params, SGDOptions options);
+    // libtorch's SGD(params, lr) and SGD(params, optim::SGDOptions(lr)...).
+    template <std::convertible_to<optim::SGDOptions> Options>
+    SGD(std::vector<Tensor> params, const Options& options) : SGD(std::move(params), static_cast<SGDOptions>(optim::SGDOptions(options))) {}
     SGD(std::vector<Group> groups, SGDOptions defaults);
     Tensor step(LossClosure closure = nullptr) override;
 
@@ -93,6 +112,10 @@ using AdamWOptions = AdamFamilyOptions<AdamWDefaults>;
 class Adam : public OptimizerWithOptions<AdamOptions> {
 public:
     Adam(std::vector<Tensor> params, AdamOptions options = {});
+    // libtorch's Adam(params, lr) and Adam(params, optim::AdamOptions(lr)...).
+    template <std::convertible_to<optim::AdamFamilyOptions<AdamOptions>> Options>
+    Adam(std::vector<Tensor> params, const Options& options)
+        : Adam(std::move(params), static_cast<AdamOptions>(optim::AdamFamilyOptions<AdamOptions>(options))) {}
     Adam(std::vector<Group> groups, AdamOptions defaults);
     Tensor step(LossClosure closure = nullptr) override;
 
@@ -110,6 +133,10 @@ class AdamW : public Adam {
 public:
     static AdamWOptions defaults() { return {}; }
     AdamW(std::vector<Tensor> params, AdamWOptions options = {});
+    // libtorch's AdamW(params, lr) and AdamW(params, optim::AdamWOptions(lr)...).
+    template <std::convertible_to<optim::AdamFamilyOptions<AdamWOptions>> Options>
+    AdamW(std::vector<Tensor> params, const Options& options)
+        : AdamW(std::move(params), static_cast<AdamWOptions>(optim::AdamFamilyOptions<AdamWOptions>(options))) {}
     AdamW(std::vector<ParamGroup<AdamWOptions>> groups, AdamWOptions defaults);
 };
 
@@ -137,6 +164,9 @@ struct RMSpropOptions {
 class RMSprop : public OptimizerWithOptions<RMSpropOptions> {
 public:
     RMSprop(std::vector<Tensor> params, RMSpropOptions options = {});
+    // libtorch's RMSprop(params, lr) and RMSprop(params, optim::RMSpropOptions(lr)...).
+    template <std::convertible_to<optim::RMSpropOptions> Options>
+    RMSprop(std::vector<Tensor> params, const Options& options) : RMSprop(std::move(params), static_cast<RMSpropOptions>(optim::RMSpropOptions(options))) {}
     RMSprop(std::vector<Group> groups, RMSpropOptions defaults);
     Tensor step(LossClosure closure = nullptr) override;
 
@@ -167,6 +197,9 @@ struct AdagradOptions {
 class Adagrad : public OptimizerWithOptions<AdagradOptions> {
 public:
     Adagrad(std::vector<Tensor> params, AdagradOptions options = {});
+    // libtorch's Adagrad(params, lr) and Adagrad(params, optim::AdagradOptions(lr)...).
+    template <std::convertible_to<optim::AdagradOptions> Options>
+    Adagrad(std::vector<Tensor> params, const Options& options) : Adagrad(std::move(params), static_cast<AdagradOptions>(optim::AdagradOptions(options))) {}
     Adagrad(std::vector<Group> groups, AdagradOptions defaults);
     Tensor step(LossClosure closure = nullptr) override;
 
@@ -175,3 +208,78 @@ protected:
 };
 
 }  // namespace tapegrad::nn
+
+// libtorch's torch::optim: the optimizers by their names there, and their chained options, each
+// converting to the aggregate above (nn::SGDOptions{.lr = 0.1} and optim::SGDOptions(0.1) are the
+// same options). A setter returns the options; the same name without an argument reads it back.
+namespace tapegrad::optim {
+
+using nn::Adagrad;
+using nn::Adam;
+using nn::AdamW;
+using nn::LossClosure;
+using nn::Optimizer;
+using nn::RMSprop;
+using nn::SGD;
+
+class SGDOptions {
+public:
+    SGDOptions(double lr) : lr_(lr) {}  // implicit: SGD(params, 0.1)
+    operator nn::SGDOptions() const {
+        return {.lr = lr_, .momentum = momentum_, .dampening = dampening_, .weight_decay = weight_decay_, .nesterov = nesterov_};
+    }
+    TAPEGRAD_ARG(double, lr);
+    TAPEGRAD_ARG(double, momentum) = 0.0;
+    TAPEGRAD_ARG(double, dampening) = 0.0;
+    TAPEGRAD_ARG(double, weight_decay) = 0.0;
+    TAPEGRAD_ARG(bool, nesterov) = false;
+};
+
+// Adam's and AdamW's options, which differ only in the default weight decay.
+template <class Aggregate>
+class AdamFamilyOptions {
+public:
+    using Betas = std::tuple<double, double>;
+    AdamFamilyOptions(double lr = 1e-3) : lr_(lr) {}
+    operator Aggregate() const {
+        return {.lr = lr_, .beta1 = std::get<0>(betas_), .beta2 = std::get<1>(betas_), .eps = eps_, .weight_decay = weight_decay_,
+                .amsgrad = amsgrad_};
+    }
+    TAPEGRAD_ARG(double, lr);
+    TAPEGRAD_ARG(Betas, betas) = {0.9, 0.999};
+    TAPEGRAD_ARG(double, eps) = 1e-8;
+    TAPEGRAD_ARG(double, weight_decay) = Aggregate{}.weight_decay;
+    TAPEGRAD_ARG(bool, amsgrad) = false;
+};
+using AdamOptions = AdamFamilyOptions<nn::AdamOptions>;
+using AdamWOptions = AdamFamilyOptions<nn::AdamWOptions>;
+
+class RMSpropOptions {
+public:
+    RMSpropOptions(double lr = 1e-2) : lr_(lr) {}
+    operator nn::RMSpropOptions() const {
+        return {.lr = lr_, .alpha = alpha_, .eps = eps_, .weight_decay = weight_decay_, .momentum = momentum_, .centered = centered_};
+    }
+    TAPEGRAD_ARG(double, lr);
+    TAPEGRAD_ARG(double, alpha) = 0.99;
+    TAPEGRAD_ARG(double, eps) = 1e-8;
+    TAPEGRAD_ARG(double, weight_decay) = 0.0;
+    TAPEGRAD_ARG(double, momentum) = 0.0;
+    TAPEGRAD_ARG(bool, centered) = false;
+};
+
+class AdagradOptions {
+public:
+    AdagradOptions(double lr = 1e-2) : lr_(lr) {}
+    operator nn::AdagradOptions() const {
+        return {.lr = lr_, .lr_decay = lr_decay_, .weight_decay = weight_decay_, .initial_accumulator_value = initial_accumulator_value_,
+                .eps = eps_};
+    }
+    TAPEGRAD_ARG(double, lr);
+    TAPEGRAD_ARG(double, lr_decay) = 0.0;
+    TAPEGRAD_ARG(double, weight_decay) = 0.0;
+    TAPEGRAD_ARG(double, initial_accumulator_value) = 0.0;
+    TAPEGRAD_ARG(double, eps) = 1e-10;
+};
+
+}  // namespace tapegrad::optim

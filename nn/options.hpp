@@ -12,21 +12,10 @@
 // do; the op aggregates name only what the op takes.
 #include <optional>
 
+#include "nn/arg.hpp"
 #include "ops/conv.hpp"
 #include "ops/conv_transpose.hpp"
 #include "ops/pooling.hpp"
-
-// One option: a private field, a chainable setter and a getter, as libtorch's TORCH_ARG.
-#define TAPEGRAD_ARG(T, name)                   \
-public:                                         \
-    auto& name(const T& new_value) {            \
-        name##_ = new_value;                    \
-        return *this;                           \
-    }                                           \
-    const T& name() const noexcept { return name##_; } \
-                                                \
-private:                                        \
-    T name##_
 
 namespace tapegrad::nn {
 

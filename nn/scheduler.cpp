@@ -50,6 +50,50 @@ std::vector<double> LRScheduler::per_group(const std::vector<double>& values, co
     return values;
 }
 
+namespace {
+
+// The entry `name` of a scheduler's state dict, refused by name when absent.
+const Tensor& state_entry(const NamedTensors& dict, const std::string& name, const std::string& who) {
+    for (const auto& [key, value] : dict)
+        if (key == name) return value;
+    throw std::invalid_argument(who + ".load_state_dict: the state dict has no '" + name + "'; pass what state_dict() returned");
+}
+
+int64_t decode_count(const NamedTensors& dict, const std::string& name, const std::string& who) {
+    int64_t value = 0;
+    detail::decode_hyper_parameter(state_entry(dict, name, who), value, who + ".load_state_dict: '" + name + "'");
+    if (value < 0) throw std::invalid_argument(who + ".load_state_dict: '" + name + "' must be non-negative, got " + std::to_string(value));
+    return value;
+}
+
+Tensor float64_vector(const std::vector<double>& values) {
+    return from_vector(values, {static_cast<int64_t>(values.size())}, {.dtype = kFloat64});
+}
+
+}  // namespace
+
+NamedTensors LRScheduler::state_dict() const {
+    return {{"last_epoch", detail::encode_hyper_parameter(last_epoch_)},
+            {"base_lrs", float64_vector(base_lrs_)},
+            {"_last_lr", float64_vector(last_lrs())}};
+}
+
+void LRScheduler::load_state_dict(const NamedTensors& dict) {
+    const std::string who = "LRScheduler";
+    const int64_t epoch = decode_count(dict, "last_epoch", who);
+    const Tensor& base = state_entry(dict, "base_lrs", who);
+    if (base.dim() != 1 || base.size(0) != static_cast<int64_t>(base_lrs_.size()))
+        throw std::invalid_argument(who + ".load_state_dict: 'base_lrs' must hold one lr per param group (" +
+                                    std::to_string(base_lrs_.size()) + "), got " + describe(base));
+    std::vector<double> lrs = base.to_vector<double>();
+    for (double lr : lrs)
+        if (!(std::isfinite(lr) && lr >= 0.0))
+            throw std::invalid_argument(who + ".load_state_dict: 'base_lrs' holds " + format_number(lr) +
+                                        "; learning rates must be finite and non-negative");
+    base_lrs_ = std::move(lrs);
+    last_epoch_ = epoch;
+}
+
 // ---------------------------------------------------------------- StepLR, CosineAnnealingLR, LinearLR
 
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)
@@ -296,6 +340,27 @@ std::vector<double> ReduceLROnPlateau::last_lrs() const {
     std::vector<double> lrs;
     for (std::size_t g = 0; g < optimizer_.param_group_count(); ++g) lrs.push_back(optimizer_.lr(g));
     return lrs;
+}
+
+
+NamedTensors ReduceLROnPlateau::state_dict() const {
+    return {{"best", detail::encode_hyper_parameter(best_)},
+            {"num_bad_epochs", detail::encode_hyper_parameter(num_bad_epochs_)},
+            {"cooldown_counter", detail::encode_hyper_parameter(cooldown_counter_)},
+            {"last_epoch", detail::encode_hyper_parameter(last_epoch_)}};
+}
+
+void ReduceLROnPlateau::load_state_dict(const NamedTensors& dict) {
+    const std::string who = "ReduceLROnPlateau";
+    double best = 0.0;
+    detail::decode_hyper_parameter(state_entry(dict, "best", who), best, who + ".load_state_dict: 'best'");
+    const int64_t bad = decode_count(dict, "num_bad_epochs", who);
+    const int64_t cooldown = decode_count(dict, "cooldown_counter", who);
+    const int64_t epoch = decode_count(dict, "last_epoch", who);
+    best_ = best;
+    num_bad_epochs_ = bad;
+    cooldown_counter_ = cooldown;
+    last_epoch_ = epoch;
 }
 
 }  // namespace tapegrad::nn

@@ -30,6 +30,13 @@ public:
     // The learning rate of a group at `epoch`.
     double lr_at(int64_t epoch, std::size_t group = 0) const { return compute_lr(epoch, group); }
     Optimizer& optimizer() const { return optimizer_; }
+    // PyTorch's scheduler.state_dict(), as named tensors: "last_epoch" and "base_lrs" (what the
+    // schedule depends on) and "_last_lr" (every group's current lr). load_state_dict restores the
+    // first two, checked before anything changes, and leaves the lrs to the optimizer's own
+    // load_state_dict, as PyTorch does; the next step() continues the schedule. A scheduler's
+    // constructor arguments (step_size, gamma, ...) are not stored: build it with the same ones.
+    NamedTensors state_dict() const;
+    void load_state_dict(const NamedTensors& dict);
 
 protected:
     explicit LRScheduler(Optimizer& optimizer) : optimizer_(optimizer) {}
@@ -176,6 +183,10 @@ public:
     int64_t num_bad_epochs() const { return num_bad_epochs_; }
     int64_t cooldown_counter() const { return cooldown_counter_; }
     std::vector<double> last_lrs() const;
+    // "best", "num_bad_epochs", "cooldown_counter" and "last_epoch", as PyTorch's state_dict() has
+    // them; the options are not stored.
+    NamedTensors state_dict() const;
+    void load_state_dict(const NamedTensors& dict);
 
 private:
     bool is_better(double value) const;
@@ -190,3 +201,14 @@ private:
 };
 
 }  // namespace tapegrad::nn
+
+// libtorch's torch::optim names for the schedulers.
+namespace tapegrad::optim {
+using nn::CosineAnnealingLR;
+using nn::LinearLR;
+using nn::LRScheduler;
+using nn::OneCycleLR;
+using nn::SequentialLR;
+using nn::StepLR;
+using ReduceLROnPlateauScheduler = nn::ReduceLROnPlateau;
+}  // namespace tapegrad::optim

@@ -259,4 +259,18 @@ Tensor operator^(const Tensor& a, const Tensor& b) { return bitwise_xor(a, b); }
 Tensor operator~(const Tensor& x) { return bitwise_not(x); }
 Tensor operator!(const Tensor& x) { return logical_not(x); }
 
+// libtorch's members.
+Tensor Tensor::eq(const Tensor& other) const { return tapegrad::eq(*this, other); }
+Tensor Tensor::ne(const Tensor& other) const { return tapegrad::ne(*this, other); }
+Tensor Tensor::lt(const Tensor& other) const { return tapegrad::lt(*this, other); }
+Tensor Tensor::le(const Tensor& other) const { return tapegrad::le(*this, other); }
+Tensor Tensor::gt(const Tensor& other) const { return tapegrad::gt(*this, other); }
+Tensor Tensor::ge(const Tensor& other) const { return tapegrad::ge(*this, other); }
+Tensor Tensor::eq(double other) const { return tapegrad::eq(*this, other); }
+Tensor Tensor::ne(double other) const { return tapegrad::ne(*this, other); }
+Tensor Tensor::lt(double other) const { return tapegrad::lt(*this, other); }
+Tensor Tensor::le(double other) const { return tapegrad::le(*this, other); }
+Tensor Tensor::gt(double other) const { return tapegrad::gt(*this, other); }
+Tensor Tensor::ge(double other) const { return tapegrad::ge(*this, other); }
+
 }  // namespace tapegrad

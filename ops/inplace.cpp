@@ -202,4 +202,45 @@ Tensor relu_(const Tensor& x) {
     return self;
 }
 
+Tensor& Tensor::uniform_(double from, double to) { return uniform_(from, to, default_generator()); }
+Tensor& Tensor::normal_(double mean, double std) { return normal_(mean, std, default_generator()); }
+
+namespace {
+
+// self = f(self) for the unary maths (exp_, clamp_, ...), recorded against self's history. The op
+// may save its input for its backward, which the write would change, so it is given a copy then.
+// A result self's dtype cannot hold (exp of an int64 tensor is float32) is refused, as PyTorch
+// refuses it, before anything is written.
+template <class F>
+Tensor& unary_inplace(Tensor& self, const char* op, const char* out_of_place, F f) {
+    detail::OpScope scope(op, SourceLocation::current());
+    check_target(self, op);
+    const Tensor result = f(records(self) ? self.clone() : self);
+    if (!can_cast(result.dtype(), self.dtype()))
+        throw std::invalid_argument(std::string(op) + ": " + out_of_place + " of the " + describe(self) + " tensor is " +
+                                    dtype_name(result.dtype()) + ", which can't be written into it; use " + out_of_place +
+                                    ", which returns a new tensor, or convert first (.to(tg::kFloat32))");
+    return commit(self, result, op);
+}
+
+}  // namespace
+
+Tensor& Tensor::neg_() { return unary_inplace(*this, "neg_", "neg(x)", [](const Tensor& x) { return tapegrad::neg(x); }); }
+Tensor& Tensor::abs_() { return unary_inplace(*this, "abs_", "abs(x)", [](const Tensor& x) { return tapegrad::abs(x); }); }
+Tensor& Tensor::exp_() { return unary_inplace(*this, "exp_", "exp(x)", [](const Tensor& x) { return tapegrad::exp(x); }); }
+Tensor& Tensor::log_() { return unary_inplace(*this, "log_", "log(x)", [](const Tensor& x) { return tapegrad::log(x); }); }
+Tensor& Tensor::sqrt_() { return unary_inplace(*this, "sqrt_", "sqrt(x)", [](const Tensor& x) { return tapegrad::sqrt(x); }); }
+Tensor& Tensor::sigmoid_() {
+    return unary_inplace(*this, "sigmoid_", "sigmoid(x)", [](const Tensor& x) { return tapegrad::sigmoid(x); });
+}
+Tensor& Tensor::tanh_() { return unary_inplace(*this, "tanh_", "tanh(x)", [](const Tensor& x) { return tapegrad::tanh(x); }); }
+Tensor& Tensor::pow_(double exponent) {
+    return unary_inplace(*this, "pow_", "pow(x, exponent)", [&](const Tensor& x) { return tapegrad::pow(x, exponent); });
+}
+Tensor& Tensor::clamp_(std::optional<double> min, std::optional<double> max) {
+    return unary_inplace(*this, "clamp_", "clamp(x, min, max)", [&](const Tensor& x) { return tapegrad::clamp(x, min, max); });
+}
+Tensor& Tensor::clamp_min_(double min) { return clamp_(min, std::nullopt); }
+Tensor& Tensor::clamp_max_(double max) { return clamp_(std::nullopt, max); }
+
 }  // namespace tapegrad

@@ -56,6 +56,9 @@ template <class Labels>
     requires std::same_as<Labels, Tensor>
 Tensor nll_loss(const Tensor& input, const Labels& target, const NllLossOptions& options = {},
                 SourceLocation loc = SourceLocation::current());
+// libtorch's positional form, torch::nll_loss(input, target, /*weight=*/{}, Reduction::Sum): the same op.
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, Reduction reduction = Reduction::Mean,
+                int64_t ignore_index = -100, SourceLocation loc = SourceLocation::current());
 
 // The regression losses take an input and a target of one shape and dtype; both get gradients.
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,

@@ -95,6 +95,11 @@ Tensor nll_loss(const Tensor& input, const Labels& target, const NllLossOptions&
 
 template Tensor nll_loss<Tensor>(const Tensor&, const Tensor&, const NllLossOptions&, SourceLocation);
 
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, Reduction reduction, int64_t ignore_index,
+                SourceLocation loc) {
+    return nll_loss(input, target, NllLossOptions{.weight = weight, .ignore_index = ignore_index, .reduction = reduction}, loc);
+}
+
 Tensor nll_loss(const Tensor& log_probs, const std::vector<int64_t>& labels, Reduction reduction, SourceLocation loc) {
     detail::check_classification("nll_loss", log_probs, labels, "log_probs");
     const auto N = static_cast<int64_t>(labels.size());

@@ -83,4 +83,7 @@ Tensor norm(const Tensor& x, double p, const std::vector<int64_t>& dims, bool ke
     return detail::run_op(std::move(def), loc, x);
 }
 
+Tensor Tensor::norm(double p) const { return tapegrad::norm(*this, p); }
+Tensor Tensor::norm(double p, const std::vector<int64_t>& dims, bool keepdim) const { return tapegrad::norm(*this, p, dims, keepdim); }
+
 }  // namespace tapegrad

@@ -205,6 +205,12 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options, SourceLocation 
     return std::get<0>(detail::run_op(MaxPool2d{.geometry = check_pool("max_pool2d", x, options, PoolKind::Max)}, loc, x));
 }
 
+Tensor max_pool2d(const Tensor& x, Pair kernel_size, std::optional<Pair> stride, Pair padding, Pair dilation, bool ceil_mode,
+                  SourceLocation loc) {
+    return max_pool2d(
+        x, Pool2dOptions{.kernel_size = kernel_size, .stride = stride, .padding = padding, .dilation = dilation, .ceil_mode = ceil_mode}, loc);
+}
+
 std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const Pool2dOptions& options, SourceLocation loc) {
     if (unbatched(x)) {
         auto [out, indices] = max_pool2d_with_indices(as_batch(x), options, loc);

@@ -25,6 +25,10 @@ struct Pool2dOptions {
 // Ties go to the first maximum in row-major window order, as in PyTorch; padding counts as -inf.
 // A dilated window must hold at least one input element (PyTorch would return -inf there).
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options, SourceLocation loc = SourceLocation::current());
+// libtorch's positional form, torch::max_pool2d(x, 2) or (x, 3, 2, 1): the same op. A braced pair
+// ({2, 2}) is ambiguous with the options; write tg::Pair(2, 2).
+Tensor max_pool2d(const Tensor& x, Pair kernel_size, std::optional<Pair> stride = std::nullopt, Pair padding = 0, Pair dilation = 1,
+                  bool ceil_mode = false, SourceLocation loc = SourceLocation::current());
 // PyTorch's return_indices=True: the output and, for each output element, the flat position
 // h*W + w of its maximum inside its own input plane (int64, the output's shape and layout).
 // The indices carry no gradient.

@@ -202,7 +202,7 @@ Tensor arg_extreme_flat(const Tensor& x, bool smallest, const char* op) {
 template <class Kind>
 struct Extreme {
     static constexpr const char* name = Kind::name;
-    static constexpr detail::DTypes dtypes = detail::DTypes::KeepIntegers;
+    static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;  // bool too: x.max(1) of a mask is whether any is true
     std::size_t axis;  // checked by the caller
     bool keepdim = false;
     std::shared_ptr<const std::vector<int64_t>> index{};  // flat row-major indices into x of the extremes

@@ -37,4 +37,9 @@ Tensor all(const Tensor& x, int64_t dim, bool keepdim, SourceLocation loc) {
     return detail::run_op(AnyAll<true>{.dim = dim, .keepdim = keepdim}, loc, x);
 }
 
+Tensor Tensor::all() const { return tapegrad::all(*this); }
+Tensor Tensor::all(int64_t dim, bool keepdim) const { return tapegrad::all(*this, dim, keepdim); }
+Tensor Tensor::any() const { return tapegrad::any(*this); }
+Tensor Tensor::any(int64_t dim, bool keepdim) const { return tapegrad::any(*this, dim, keepdim); }
+
 }  // namespace tapegrad

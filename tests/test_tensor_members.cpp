@@ -10,54 +10,19 @@
 #include <doctest/doctest.h>
 
 #include "tapegrad.hpp"
-#include "tests/text_files.hpp"
+#include "tests/reference_values.hpp"
 
 namespace tg = tapegrad;
 using tg::Tensor;
 
 namespace {
 
-struct Reference {
-    tg::Shape shape;
-    std::vector<double> values;
-};
-
-const std::map<std::string, Reference>& references() {
-    static const std::map<std::string, Reference> refs = [] {
-        std::map<std::string, Reference> out;
-        std::istringstream in(tg::testing::slurp(std::string(TAPEGRAD_SOURCE_DIR) + "/tests/tensor_members_reference.txt"));
-        for (std::string line; std::getline(in, line);) {
-            std::istringstream words(line);
-            std::string name, shape, word;
-            words >> name >> shape;
-            Reference r;
-            if (shape != "scalar") {
-                std::istringstream dims(shape);
-                for (std::string d; std::getline(dims, d, 'x');) r.shape.push_back(std::stoll(d));
-            }
-            while (words >> word) r.values.push_back(std::strtod(word.c_str(), nullptr));  // reads nan and inf
-            out[name] = r;
-        }
-        return out;
-    }();
+const tg::testing::ReferenceValues& references() {
+    static const tg::testing::ReferenceValues refs("tests/tensor_members_reference.txt");
     return refs;
 }
 
-// t has PyTorch's shape and values (NaN where PyTorch has NaN).
-void check_reference(const Tensor& t, const std::string& name) {
-    INFO(name);
-    REQUIRE(references().count(name) == 1);
-    const Reference& r = references().at(name);
-    REQUIRE(t.defined());
-    CHECK(t.shape() == r.shape);
-    const auto got = t.to_vector<double>();
-    REQUIRE(got.size() == r.values.size());
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        INFO("element " << i << ": " << got[i] << " against " << r.values[i]);
-        if (std::isnan(r.values[i])) CHECK(std::isnan(got[i]));
-        else CHECK(std::abs(got[i] - r.values[i]) <= 1e-12 + 1e-6 * std::abs(r.values[i]));
-    }
-}
+void check_reference(const Tensor& t, const std::string& name) { references().check(t, name); }
 
 void check_shape_reference(const tg::Shape& shape, const std::string& name) {
     std::vector<double> dims;

@@ -5,13 +5,13 @@
 #include <iostream>
 
 namespace tg = tapegrad;
-using namespace tg;
+using namespace tg::autograd;
 
 void basic_autograd_operations_example() {
   std::cout << "====== Running: \"Basic autograd operations\" ======" << std::endl;
 
   // Create a tensor and set ``torch::requires_grad()`` to track computation with it
-  auto x = tg::ones({2, 2}, {.requires_grad = true});
+  auto x = tg::ones({2, 2}, tg::requires_grad());
   std::cout << x << std::endl;
 
   // Do a tensor operation:
@@ -49,10 +49,10 @@ void basic_autograd_operations_example() {
   std::cout << x.grad() << std::endl;
 
   // Now let's take a look at an example of vector-Jacobian product:
-  x = tg::randn({3}, {.requires_grad = true});
+  x = tg::randn(3, tg::requires_grad());
 
   y = x * 2;
-  while (y.pow(2).sum().sqrt().item<double>() < 1000) {
+  while (y.norm().item<double>() < 1000) {
     y = y * 2;
   }
 
@@ -60,7 +60,7 @@ void basic_autograd_operations_example() {
   std::cout << y.grad_fn()->type_name() << std::endl;
 
   // If we want the vector-Jacobian product, pass the vector to ``backward`` as argument:
-  auto v = tg::tensor({0.1, 1.0, 0.0001}, {.dtype = tg::kFloat32});
+  auto v = tg::tensor({0.1, 1.0, 0.0001}, tg::kFloat);
   y.backward(v);
 
   std::cout << x.grad() << std::endl;
@@ -80,7 +80,7 @@ void basic_autograd_operations_example() {
   std::cout << x.requires_grad() << std::endl;
   y = x.detach();
   std::cout << y.requires_grad() << std::endl;
-  std::cout << ((x - y).abs().max().item<double>() == 0) << std::endl;
+  std::cout << x.eq(y).all().item<bool>() << std::endl;
 }
 
 void compute_higher_order_gradients_example() {
@@ -100,8 +100,8 @@ void compute_higher_order_gradients_example() {
 
   // Use norm of gradients as penalty
   auto grad_output = tg::ones_like(output);
-  auto gradient = tg::grad({output}, {input}, /*grad_outputs=*/{grad_output}, /*create_graph=*/true)[0];
-  auto gradient_penalty = tg::pow((gradient.pow(2).sum(1).sqrt() - 1), 2).mean();
+  auto gradient = tg::autograd::grad({output}, {input}, /*grad_outputs=*/{grad_output}, /*create_graph=*/true)[0];
+  auto gradient_penalty = tg::pow((gradient.norm(2, /*dim=*/1) - 1), 2).mean();
 
   // Add gradient penalty to loss
   auto combined_loss = loss + gradient_penalty;

@@ -143,10 +143,10 @@ int main(int argc, const char* argv[]) {
       std::move(dataset),
       {.batch_size = kBatchSize, .mean = 0.5, .std = 0.5, .num_workers = 2});
 
-  tg::nn::Adam generator_optimizer(
-      generator->parameters(), {.lr = 2e-4, .beta1 = 0.5, .beta2 = 0.5});
-  tg::nn::Adam discriminator_optimizer(
-      discriminator->parameters(), {.lr = 2e-4, .beta1 = 0.5, .beta2 = 0.5});
+  tg::optim::Adam generator_optimizer(
+      generator->parameters(), tg::optim::AdamOptions(2e-4).betas(std::make_tuple(0.5, 0.5)));
+  tg::optim::Adam discriminator_optimizer(
+      discriminator->parameters(), tg::optim::AdamOptions(2e-4).betas(std::make_tuple(0.5, 0.5)));
 
   if (kRestoreFromCheckpoint) {
     tg::nn::load_checkpoint("generator-checkpoint.pt", *generator, &generator_optimizer);
@@ -162,7 +162,7 @@ int main(int argc, const char* argv[]) {
       discriminator->zero_grad();
       tg::Tensor real_images = batch.images;
       tg::Tensor real_labels =
-          tg::empty({batch.images.size(0)}).uniform_(0.8, 1.0, tg::default_generator());
+          tg::empty(batch.images.size(0)).uniform_(0.8, 1.0);
       tg::Tensor real_output = discriminator->forward(real_images).reshape(real_labels.sizes());
       tg::Tensor d_loss_real =
           tg::binary_cross_entropy(real_output, real_labels);
@@ -172,7 +172,7 @@ int main(int argc, const char* argv[]) {
       tg::Tensor noise =
           tg::randn({batch.images.size(0), kNoiseSize, 1, 1});
       tg::Tensor fake_images = generator->forward(noise);
-      tg::Tensor fake_labels = tg::zeros({batch.images.size(0)});
+      tg::Tensor fake_labels = tg::zeros(batch.images.size(0));
       tg::Tensor fake_output = discriminator->forward(fake_images.detach()).reshape(fake_labels.sizes());
       tg::Tensor d_loss_fake =
           tg::binary_cross_entropy(fake_output, fake_labels);

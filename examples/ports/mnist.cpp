@@ -55,19 +55,19 @@ struct Net : tg::nn::Module {
   }
 
   tg::Tensor forward(tg::Tensor x) {
-    x = tg::relu(tg::max_pool2d(conv1->forward(x), {.kernel_size = 2}));
+    x = tg::relu(tg::max_pool2d(conv1->forward(x), 2));
     x = tg::relu(
-        tg::max_pool2d(conv2_drop->forward(conv2->forward(x)), {.kernel_size = 2}));
+        tg::max_pool2d(conv2_drop->forward(conv2->forward(x)), 2));
     x = x.view({-1, 320});
     x = tg::relu(fc1->forward(x));
-    x = tg::dropout(x, /*p=*/0.5, /*training=*/is_training(), tg::default_generator());
+    x = tg::dropout(x, /*p=*/0.5, /*training=*/is_training());
     x = fc2->forward(x);
     return tg::log_softmax(x, /*dim=*/1);
   }
 
   tg::nn::ModuleHolder<tg::nn::Conv2d> conv1;
   tg::nn::ModuleHolder<tg::nn::Conv2d> conv2;
-  tg::nn::ModuleHolder<tg::nn::Dropout> conv2_drop;
+  tg::nn::ModuleHolder<tg::nn::Dropout2d> conv2_drop;
   tg::nn::ModuleHolder<tg::nn::Linear> fc1;
   tg::nn::ModuleHolder<tg::nn::Linear> fc2;
 };
@@ -77,7 +77,7 @@ void train(
     int32_t epoch,
     Net& model,
     DataLoader& data_loader,
-    tg::nn::Optimizer& optimizer,
+    tg::optim::Optimizer& optimizer,
     size_t dataset_size) {
   model.train();
   size_t batch_idx = 0;
@@ -116,10 +116,11 @@ void test(
     test_loss += tg::nll_loss(
                      output,
                      targets,
-                     {.reduction = tg::Reduction::Sum})
+                     /*weight=*/{},
+                     tg::Reduction::Sum)
                      .template item<float>();
     auto pred = output.argmax(1);
-    correct += (1.0 - (pred - targets).abs().to(tg::kFloat32).clamp_max(1.0)).sum().template item<int64_t>();
+    correct += pred.eq(targets).sum().template item<int64_t>();
   }
 
   test_loss /= dataset_size;
@@ -149,8 +150,8 @@ auto main() -> int {
   auto test_loader = tg::nn::DataLoader(
       std::move(test_dataset), {.batch_size = kTestBatchSize, .mean = 0.1307, .std = 0.3081});
 
-  tg::nn::SGD optimizer(
-      model.parameters(), {.lr = 0.01, .momentum = 0.5});
+  tg::optim::SGD optimizer(
+      model.parameters(), tg::optim::SGDOptions(0.01).momentum(0.5));
 
   for (size_t epoch = 1; epoch <= kNumberOfEpochs; ++epoch) {
     train(epoch, model, train_loader, optimizer, train_dataset_size);

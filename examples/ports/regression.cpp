@@ -56,7 +56,7 @@ int main() {
 
   // Define the model and optimizer
   auto fc = tg::nn::ModuleHolder<tg::nn::Linear>(W_target.size(0), 1);
-  tg::nn::SGD optim(fc->parameters(), {.lr = .1});
+  tg::optim::SGD optim(fc->parameters(), .1);
 
   float loss = 0;
   int64_t batch_idx = 0;

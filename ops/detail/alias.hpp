@@ -18,10 +18,6 @@ inline Tensor alias(const Tensor& x, const Shape& shape, const Strides& strides,
     return out;
 }
 
-// out = x's elements under a new geometry, marked as a view, with the backward `fn` (view.cpp's ops).
-Tensor alias_with_grad(const char* op, const Tensor& x, const Shape& shape, const Strides& strides, BackwardFn fn,
-                       int64_t offset = 0);
-
 // x's shape and strides with a dimension of size 1 inserted at d (0 <= d <= x.dim()), as unsqueeze
 // views it: its stride is that of the dimension it stands before times that dimension's size.
 inline std::pair<Shape, Strides> unsqueezed_geometry(const Tensor& x, std::size_t d) {

@@ -239,12 +239,6 @@ bool needs_grad(const std::vector<Tensor>& inputs);
 Tensor record(std::string op, Tensor out, std::initializer_list<Tensor> inputs, BackwardFn fn);
 Tensor record(std::string op, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn);
 
-// For the backward of an op that is linear in its input (pad, interpolate, slicing): dx = A^T g,
-// computed by a kernel. When the backward is being recorded (create_graph), dx goes on the tape
-// with `forward` (the op's own linear part, A) as its backward, since A is the adjoint of A^T:
-// the op then has second derivatives too (zero in x, A in grad_output).
-Tensor linear_backward(const char* op, Tensor dx, const Tensor& g, std::function<Tensor(const Tensor&)> forward);
-
 // ---- running the tape
 // Accumulates into the .grad() of every leaf that requires grad. Each output needs a grad_output
 // unless it is a scalar. Without retain_graph, saved tensors are freed node by node as it goes.

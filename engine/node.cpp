@@ -324,10 +324,4 @@ Tensor record(std::string op, Tensor out, const std::vector<Tensor>& inputs, Bac
     return record_impl(std::move(op), std::move(out), inputs, std::move(fn));
 }
 
-Tensor linear_backward(const char* op, Tensor dx, const Tensor& g, std::function<Tensor(const Tensor&)> forward) {
-    if (!is_grad_enabled() || !g.requires_grad()) return dx;
-    return record(std::string(op) + "_backward", std::move(dx), {g},
-                  [forward = std::move(forward)](const Tensor& h, const GradMask&) { return std::vector<Tensor>{forward(h)}; });
-}
-
 }  // namespace tapegrad

@@ -4,13 +4,12 @@
 #include <stdexcept>
 #include <string>
 
-#include "engine/autograd.hpp"
+#include "engine/tensor_math.hpp"
+#include "ops/detail/linear_op.hpp"
 #include "ops/kernels/index.hpp"
 
 namespace tapegrad {
 namespace {
-
-using Index = std::shared_ptr<const std::vector<int64_t>>;
 
 // Checks that `index` addresses `numel` elements and that there are `count` of them.
 void check_index(const char* op, const std::vector<int64_t>& index, int64_t numel, int64_t count, const Shape& shape) {
@@ -23,45 +22,47 @@ void check_index(const char* op, const std::vector<int64_t>& index, int64_t nume
                                         std::to_string(j) + " is out of range for " + std::to_string(numel) + " elements");
 }
 
-Tensor row_major(const Tensor& t) { return t.is_contiguous() ? t.detach() : t.detach().contiguous(); }
+// y[j] = x[index[j]] (row-major flat indices): a linear op, whose adjoint is put_add, the
+// scatter-add of g into zeros of x's shape; each is the other's backward.
+struct Take {
+    static constexpr const char* name = "take";
+    static constexpr const char* adjoint_name = "put_add";
+    static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;
+    std::shared_ptr<const std::vector<int64_t>> index;  // shared with the adjoint
+    Shape x_shape, out_shape;
 
-// Each is the other's backward.
-Tensor put_add_shared(const Shape& shape, const Index& index, const Tensor& source);
-
-Tensor take_shared(const Tensor& x, const Index& index, const Shape& shape) {
-    const Tensor xs = row_major(x);
-    Tensor out = empty(shape, {.dtype = x.dtype()});
-    dispatch_all(x.dtype(), [&]<class T>() { kernels::gather_flat<T>(xs.data<T>(), index->data(), out.numel(), out.data<T>()); });
-    const Shape x_shape = x.shape();
-    // y[j] = x[index[j]]: dx [x's shape] = put_add(g) (the scatter-add), linear in g.
-    return record("take", out, {x}, [index, x_shape](const Tensor& g, const GradMask&) {
-        return std::vector<Tensor>{put_add_shared(x_shape, index, g)};
-    });
-}
-
-Tensor put_add_shared(const Shape& shape, const Index& index, const Tensor& source) {
-    const Tensor src = row_major(source);
-    Tensor out = zeros(shape, {.dtype = source.dtype()});
-    dispatch_all(source.dtype(), [&]<class T>() { kernels::scatter_add_flat<T>(src.data<T>(), index->data(), src.numel(), out.data<T>()); });
-    const Shape source_shape = source.shape();
-    // out[index[j]] += source[j]: dsource [source's shape] = take(g, index), linear in g.
-    return record("put_add", out, {source}, [index, source_shape](const Tensor& g, const GradMask&) {
-        return std::vector<Tensor>{take_shared(g, index, source_shape)};
-    });
-}
+    Tensor apply(Kernels, const Tensor& x) const {
+        const Tensor xs = as_contiguous(x);
+        Tensor out = empty(out_shape, {.dtype = x.dtype()});
+        dispatch_all(x.dtype(), [&]<class T>() { kernels::gather_flat<T>(xs.data<T>(), index->data(), out.numel(), out.data<T>()); });
+        return out;
+    }
+    Tensor adjoint(Kernels, const Tensor& g) const {
+        const Tensor gs = as_contiguous(g);
+        Tensor out = zeros(x_shape, {.dtype = g.dtype()});
+        dispatch_all(g.dtype(), [&]<class T>() { kernels::scatter_add_flat<T>(gs.data<T>(), index->data(), gs.numel(), out.data<T>()); });
+        return out;
+    }
+    std::vector<SavedField> saved_state() const {
+        return {detail::saved("index", std::to_string(index->size()) + " flat indices"), detail::saved("x_shape", to_string(x_shape)),
+                detail::saved("out_shape", to_string(out_shape))};
+    }
+};
 
 }  // namespace
 
-Tensor take(const Tensor& x, const std::vector<int64_t>& index, const Shape& shape) {
+Tensor take(const Tensor& x, const std::vector<int64_t>& index, const Shape& shape, SourceLocation loc) {
     if (!x.defined()) throw std::invalid_argument("take: the input is undefined");
     check_index("take", index, x.numel(), checked_numel(shape, "take"), shape);
-    return take_shared(x, std::make_shared<const std::vector<int64_t>>(index), shape);
+    const Take def{.index = std::make_shared<const std::vector<int64_t>>(index), .x_shape = x.shape(), .out_shape = shape};
+    return detail::run_linear_op(def, loc, x);
 }
 
-Tensor put_add(const Shape& shape, const std::vector<int64_t>& index, const Tensor& source) {
+Tensor put_add(const Shape& shape, const std::vector<int64_t>& index, const Tensor& source, SourceLocation loc) {
     if (!source.defined()) throw std::invalid_argument("put_add: the source is undefined");
     check_index("put_add", index, checked_numel(shape, "put_add"), source.numel(), source.shape());
-    return put_add_shared(shape, std::make_shared<const std::vector<int64_t>>(index), source);
+    const Take def{.index = std::make_shared<const std::vector<int64_t>>(index), .x_shape = shape, .out_shape = source.shape()};
+    return detail::run_op(detail::LinearOp<Take, true>{def}, loc, source);
 }
 
 }  // namespace tapegrad

@@ -9,6 +9,7 @@
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
 #include "ops/compare.hpp"
+#include "ops/detail/op.hpp"
 #include "ops/dropout.hpp"
 #include "ops/view.hpp"
 
@@ -90,17 +91,65 @@ Tensor scalar_operand(const Tensor& self, double value, const char* op, const ch
     return scalar_tensor(value, {.dtype = self.defined() ? self.dtype() : kFloat32});
 }
 
-// Replaces every element of self (already checked) with `values`, of self's shape and dtype. Every
-// element is replaced, so no gradient reaches the old history.
-Tensor& overwrite(Tensor& self, const Tensor& values, const char* op) {
+// The result of an in-place op's definition, computed out of place and recorded when an input
+// needs grad: the op entry's last step, inside the in-place op's own profiler scope (its checks
+// are check_target's).
+template <class Def, class... Inputs>
+Tensor recorded_result(Def def, detail::OpScope& scope, const Tensor& self, const Inputs&... inputs) {
+    const std::initializer_list<Tensor> list{self, inputs...};
+    return detail::forward_and_record(def, scope, self.dtype(), list,
+                                      [&](const detail::OpContext& ctx) { return def.forward(ctx, self, inputs...); });
+}
+
+// self's elements all replaced by `values`: no gradient reaches the old history. `Name` names the
+// in-place op (fill_, uniform_, normal_).
+template <class Name>
+struct Overwrite {
+    static constexpr const char* name = Name::value;
+    static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;
+    Tensor values;
+    Tensor forward(const detail::OpContext&, const Tensor&) { return std::move(values); }
+    std::vector<Tensor> backward(const Tensor&, const GradMask&) const { return {Tensor()}; }
+};
+struct FillName {
+    static constexpr const char* value = "fill_";
+};
+struct UniformName {
+    static constexpr const char* value = "uniform_";
+};
+struct NormalName {
+    static constexpr const char* value = "normal_";
+};
+
+// Replaces every element of self (already checked) with `values`, of self's shape and dtype.
+template <class Name>
+Tensor& overwrite(Tensor& self, detail::OpScope& scope, const Tensor& values) {
     if (!records(self)) {
-        copy_into(self, values, op);
+        copy_into(self, values, Name::value);
         self.bump_version();
         return self;
     }
-    const Tensor result = record(op, values, {self}, [](const Tensor&, const GradMask&) { return std::vector<Tensor>{Tensor()}; });
-    return commit(self, result, op);
+    return commit(self, recorded_result(Overwrite<Name>{values}, scope, self), Name::value);
 }
+
+// dst = src broadcast (`values`, a view of src) and converted to dst's dtype: dsrc = g converted
+// back (the engine sums the broadcast dimensions); the old contents of dst get nothing.
+struct Copy {
+    static constexpr const char* name = "copy_";
+    static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;
+    Tensor values;
+    DType src_dtype = kFloat32;
+    Tensor forward(const detail::OpContext&, const Tensor& self, const Tensor& src) {
+        Tensor out = empty(self.shape(), {.dtype = self.dtype()});
+        copy_into(out, values, "copy_");
+        values = Tensor();  // the node keeps no view of src
+        src_dtype = src.dtype();
+        return out;
+    }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const {
+        return {Tensor(), needs[1] ? g.to(src_dtype) : Tensor()};
+    }
+};
 
 // Refuses, before anything is drawn, a random fill of a tensor that cannot hold the values.
 void check_random_target(const Tensor& self, const char* op) {
@@ -113,31 +162,35 @@ void check_random_target(const Tensor& self, const char* op) {
 }  // namespace
 
 Tensor& Tensor::fill_(double value) {
+    detail::OpScope scope("fill_", SourceLocation::current());
     check_target(*this, "fill_");
     if (!records(*this)) {
         fill_tensor(*this, value, "fill_");
         bump_version();
         return *this;
     }
-    return overwrite(*this, full(shape(), value, {.dtype = dtype()}), "fill_");
+    return overwrite<FillName>(*this, scope, full(shape(), value, {.dtype = dtype()}));
 }
 
 Tensor& Tensor::uniform_(double from, double to, Generator& gen) {
+    detail::OpScope scope("uniform_", SourceLocation::current());
     check_random_target(*this, "uniform_");
     if (!(from <= to))
         throw std::invalid_argument("uniform_: from (" + std::to_string(from) + ") must not exceed to (" + std::to_string(to) +
                                     "); swap them");
-    return overwrite(*this, uniform(shape(), from, to, gen, {.dtype = dtype()}), "uniform_");
+    return overwrite<UniformName>(*this, scope, uniform(shape(), from, to, gen, {.dtype = dtype()}));
 }
 
 Tensor& Tensor::normal_(double mean, double std, Generator& gen) {
+    detail::OpScope scope("normal_", SourceLocation::current());
     check_random_target(*this, "normal_");
     if (!(std >= 0.0))
         throw std::invalid_argument("normal_: std must be at least 0, got " + std::to_string(std) + "; pass the standard deviation");
-    return overwrite(*this, randn(shape(), gen, {.dtype = dtype()}) * std + mean, "normal_");
+    return overwrite<NormalName>(*this, scope, randn(shape(), gen, {.dtype = dtype()}) * std + mean);
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
+    detail::OpScope scope("copy_", SourceLocation::current());
     check_target(*this, "copy_", src);
     if (!src.defined()) throw std::invalid_argument("copy_: the source is undefined");
     const Tensor values = tapegrad::expand(src.detach(), shape());  // checks that src broadcasts to this shape
@@ -147,13 +200,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
         bump_version();
         return *this;
     }
-    const DType src_dtype = src.dtype();
-    // dst = src broadcast and converted: dsrc = g converted back (the engine sums broadcast dims);
-    // the old contents of dst get nothing.
-    Tensor result = record("copy_", values.to(dtype()).clone(), {*this, src}, [src_dtype](const Tensor& g, const GradMask& needs) {
-        return std::vector<Tensor>{Tensor(), needs[1] ? g.to(src_dtype) : Tensor()};
-    });
-    return commit(*this, result, "copy_");
+    return commit(*this, recorded_result(Copy{.values = values}, scope, *this, src), "copy_");
 }
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
@@ -181,16 +228,19 @@ Tensor& Tensor::div_(double value) {
     return div_(scalar_tensor(value, {.dtype = defined() && is_floating_point(dtype()) ? dtype() : kFloat32}));
 }
 Tensor& Tensor::relu_() {
+    detail::OpScope scope("relu_", SourceLocation::current());
     check_target(*this, "relu_");
     return commit(*this, tapegrad::relu(*this), "relu_");
 }
 
 Tensor& Tensor::masked_fill_(const Tensor& mask, double value) {
+    detail::OpScope scope("masked_fill_", SourceLocation::current());
     check_target(*this, "masked_fill_", mask);
     return commit(*this, masked_fill(*this, mask, value), "masked_fill_");
 }
 
 Tensor& Tensor::bernoulli_(double p, Generator& gen) {
+    detail::OpScope scope("bernoulli_", SourceLocation::current());
     check_target(*this, "bernoulli_");
     return commit(*this, bernoulli(*this, p, gen), "bernoulli_");
 }

@@ -6,6 +6,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "engine/tensor_math.hpp"
 #include "ops/kernels/elementwise.hpp"
 
 namespace tapegrad::kernels {
@@ -14,8 +15,6 @@ namespace {
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 bool channels_last(const Tensor& t) { return t.suggest_memory_format() == MemoryFormat::ChannelsLast; }
-
-Tensor in_format(const Tensor& t, MemoryFormat format) { return t.is_contiguous(format) ? t : t.detach().contiguous(format); }
 
 // The outputs o in [lo, hi) whose window tap at offset k (the tap's index times the dilation)
 // reads inside the input: 0 <= o*stride - pad + k < in.
@@ -202,7 +201,7 @@ MaxPoolResult max_pool2d_forward_fast(const Tensor& x, const PoolGeometry& g) {
 }
 
 Tensor max_pool2d_backward_fast(const Tensor& dout_in, const Argmax& argmax, const PoolGeometry& g) {
-    const Tensor dout = in_format(dout_in, argmax.format);
+    const Tensor dout = as_contiguous(dout_in, argmax.format);
     Tensor dx = empty(g.input_shape(), argmax.format);
     if (dx.numel() == 0) return dx;
     const float* dp = dout.data<float>();
@@ -309,7 +308,7 @@ Tensor avg_pool2d_forward_fast(const Tensor& x, const AvgPoolBins& b) {
 
 Tensor avg_pool2d_backward_fast(const Tensor& dout_in, const AvgPoolBins& b) {
     const bool cl = channels_last(dout_in);
-    const Tensor dout = in_format(dout_in, cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
+    const Tensor dout = as_contiguous(dout_in, cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
     Tensor dx = empty(b.input_shape(), cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
     if (dx.numel() == 0) return dx;
     const float* dp = dout.data<float>();

@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "engine/tensor_math.hpp"
+
 namespace tapegrad::kernels {
 namespace {
 
@@ -15,7 +17,7 @@ int64_t argmax_offset(const Argmax& a, const PoolGeometry& g, int64_t n, int64_t
 
 template <class T>
 MaxPoolResult max_pool2d_forward_reference(const Tensor& x_in, const PoolGeometry& g) {
-    const Tensor x = x_in.detach().contiguous();
+    const Tensor x = as_contiguous(x_in);
     Tensor out = empty(g.output_shape(), {.dtype = x.dtype()});
     Argmax argmax = Argmax::allocate(out.numel(), MemoryFormat::Contiguous);
     if (out.numel() == 0) return {out, argmax};  // an empty batch may still have 2^31 images of 0 channels
@@ -50,7 +52,7 @@ MaxPoolResult max_pool2d_forward_reference(const Tensor& x_in, const PoolGeometr
 
 template <class T>
 Tensor max_pool2d_backward_reference(const Tensor& dout_in, const Argmax& argmax, const PoolGeometry& g) {
-    const Tensor dout = dout_in.detach().contiguous();
+    const Tensor dout = as_contiguous(dout_in);
     Tensor dx = zeros(g.input_shape(), {.dtype = dout.dtype()});
     if (dx.numel() == 0) return dx;
     const T* dp = dout.data<T>();
@@ -66,7 +68,7 @@ Tensor max_pool2d_backward_reference(const Tensor& dout_in, const Argmax& argmax
 
 template <class T>
 Tensor avg_pool2d_forward_reference(const Tensor& x_in, const AvgPoolBins& b) {
-    const Tensor x = x_in.detach().contiguous();
+    const Tensor x = as_contiguous(x_in);
     Tensor out = empty(b.output_shape(), {.dtype = x.dtype()});
     const T* xp = x.data<T>();
     T* op = out.data<T>();
@@ -84,7 +86,7 @@ Tensor avg_pool2d_forward_reference(const Tensor& x_in, const AvgPoolBins& b) {
 
 template <class T>
 Tensor avg_pool2d_backward_reference(const Tensor& dout_in, const AvgPoolBins& b) {
-    const Tensor dout = dout_in.detach().contiguous();
+    const Tensor dout = as_contiguous(dout_in);
     Tensor dx = zeros(b.input_shape(), {.dtype = dout.dtype()});
     const T* dp = dout.data<T>();
     T* xp = dx.data<T>();

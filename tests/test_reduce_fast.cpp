@@ -5,10 +5,12 @@
 #include <doctest/doctest.h>
 
 #include <bit>
+#include <optional>
 #include <cmath>
 #include <vector>
 
 #include "engine/tensor_math.hpp"
+#include "ops/kernels/batch_norm.hpp"
 #include "ops/kernels/reduce_fast.hpp"
 #include "tapegrad.hpp"
 
@@ -98,4 +100,45 @@ TEST_CASE("reduce fast: shapes outside the kernel's form go to the reference sum
     CHECK_FALSE(tg::kernels::dense_sum_geometry(x, mask_of(3, {})).has_value());
     // ... and still sum right.
     CHECK(tg::allclose(x.permute({2, 0, 1}).sum({1}), x.sum({0}).transpose(0, 1), 1e-5, 1e-6));
+}
+
+TEST_CASE("reduce fast: batch norm's statistics and gradient sums in float groups equal the double reference") {
+    // Channels 48 = a 32-tile and a 16-tile, 40 = a 32-tile and 8 channels row by row; planes of
+    // 300 values = a 256 block, a 16-step and 12 one by one. The mean is far from 0 (x in [4, 6]),
+    // where E[x^2] - mean^2 in float would cancel.
+    tg::Generator gen(6);
+    for (const int64_t C : {48, 40}) {
+        for (const auto format : {tg::MemoryFormat::Contiguous, tg::MemoryFormat::ChannelsLast}) {
+            CAPTURE(C);
+            CAPTURE(format == tg::MemoryFormat::ChannelsLast);
+            const Tensor x = tg::uniform({6, C, 15, 20}, 4.0, 6.0, gen).contiguous(format);
+            const tg::kernels::ChannelStats fast = tg::kernels::batch_norm_stats_fast(x);
+            const tg::kernels::ChannelStats ref = tg::kernels::batch_norm_stats_reference<double>(x.to(tg::kFloat64));
+            int bad = 0;
+            for (int64_t c = 0; c < C; ++c) {
+                bad += !(std::abs(fast.mean[c] - ref.mean[c]) <= 1e-6 * std::abs(ref.mean[c]));
+                bad += !(std::abs(fast.var[c] - ref.var[c]) <= 1e-5 * ref.var[c]);
+            }
+            CHECK(bad == 0);
+            // The backward's sums, plain (batch_norm) and masked by relu (batch_norm_relu), against the
+            // unfused relu(batch_norm) and the reference kernels.
+            const Tensor w = tg::uniform({C}, 0.5, 1.5, gen), b = tg::uniform({C}, -0.5, 0.5, gen);
+            const Tensor g = tg::randn(x.shape(), gen).contiguous(format);
+            auto grads = [&](bool fused, bool reference) {
+                std::optional<tg::ReferenceKernelsGuard> guard;
+                if (reference) guard.emplace();
+                Tensor xi = x.detach().requires_grad_(), wi = w.detach().requires_grad_(), bi = b.detach().requires_grad_();
+                const Tensor y = fused ? tg::batch_norm_relu(xi, Tensor(), Tensor(), wi, bi)
+                                       : tg::relu(tg::batch_norm(xi, Tensor(), Tensor(), wi, bi));
+                (y * g).sum().backward();
+                return std::vector<Tensor>{xi.grad(), wi.grad(), bi.grad()};
+            };
+            const auto want = grads(false, true);
+            for (const bool fused : {false, true}) {
+                CAPTURE(fused);
+                const auto got = grads(fused, false);
+                for (std::size_t i = 0; i < 3; ++i) CHECK(tg::allclose(got[i], want[i], 1e-4, 1e-4));
+            }
+        }
+    }
 }

@@ -101,7 +101,7 @@ void moments_tile(const float* a, const float* b, const float* shift, const Relu
             for (int v = 0; v < NV; ++v) {
                 const int64_t at = q * C + c0 + v * kFloatVec;
                 F16 av = load_f16(a + at);
-                const F16 bv = load_f16(b + at);
+                const F16 bv = What == Terms::Centred ? av : load_f16(b + at);  // a is b
                 if constexpr (What == Terms::Masked) av = relu_masked(av, bv, k[v], s0[v], d[v]);
                 if constexpr (What == Terms::Centred) av -= sh[v];
                 f1[v] += av;
@@ -128,7 +128,7 @@ std::pair<double, double> moments_plane(const float* a, const float* b, float sh
     const F16 sh = F16{} + shift, kv = F16{} + k, sv = F16{} + s0, dv = F16{} + d;
     auto term = [&](int64_t at, F16& f1, F16& f2) {
         F16 av = load_f16(a + at);
-        const F16 bv = load_f16(b + at);
+        const F16 bv = What == Terms::Centred ? av : load_f16(b + at);  // a is b
         if constexpr (What == Terms::Masked) av = relu_masked(av, bv, kv, sv, dv);
         if constexpr (What == Terms::Centred) av -= sh;
         f1 += av;

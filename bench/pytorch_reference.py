@@ -198,6 +198,9 @@ def op_cases(layout):
     cases.append(Case("add [32,32,32,32]+[32,32,32,32]", torch.add, [leaf(act, layout), leaf(act, layout)]))
     cases.append(Case("add [32,32,32,32]+[1,32,1,1]", torch.add, [leaf(act, layout), leaf((1, 32, 1, 1), layout)]))
     cases.append(Case("sum [32,32,32,32]", torch.sum, [leaf(act, layout)]))
+    # bench_reduce.cpp's per-channel sums (a [1,C,1,1] broadcast's gradient), each in its own layout.
+    cases.append(Case("sum dims 0,2,3 [32,32,32,32] " + ("channels-last" if layout == CL else "row-major"),
+                      lambda x: torch.sum(x, (0, 2, 3), keepdim=True), [leaf(act, layout)]))
     cases += small_cnn_layers(layout)
     if layout == NCHW:
         for m, k, n in [(64, 4096, 128), (512, 512, 512)]:

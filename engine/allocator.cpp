@@ -77,6 +77,8 @@ void* CachingAllocator::allocate(std::size_t bytes) {
     }
     std::lock_guard<std::mutex> lock(p.mutex);
     ++p.stats.cache_misses;
+    ++p.stats.system_allocations;
+    p.stats.bytes_from_system += size;
     note_handed_out(p, ptr, size, label ? &*label : nullptr);
     return ptr;
 }
@@ -89,6 +91,7 @@ void CachingAllocator::deallocate(void* ptr, std::size_t bytes) noexcept {
     p.stats.bytes_in_use -= size;
     if (!p.live.empty()) p.live.erase(ptr);
     if (p.stats.bytes_cached + size > p.cache_limit) {
+        ++p.stats.system_frees;
         lock.unlock();
         std::free(ptr);
         return;
@@ -97,6 +100,7 @@ void CachingAllocator::deallocate(void* ptr, std::size_t bytes) noexcept {
         p.free_blocks[size].push_back(ptr);
         p.stats.bytes_cached += size;
     } catch (...) {
+        ++p.stats.system_frees;
         lock.unlock();
         std::free(ptr);
     }
@@ -109,6 +113,7 @@ void CachingAllocator::empty_cache() {
         std::lock_guard<std::mutex> lock(p.mutex);
         blocks.swap(p.free_blocks);
         p.stats.bytes_cached = 0;
+        for (const auto& [size, ptrs] : blocks) p.stats.system_frees += ptrs.size();
     }
     for (auto& [size, ptrs] : blocks)
         for (void* ptr : ptrs) std::free(ptr);
@@ -163,7 +168,8 @@ std::string mib(std::size_t bytes) {
 
 std::string AllocatorStats::summary() const {
     std::string s = "in use " + mib(bytes_in_use) + ", cached " + mib(bytes_cached) + ", peak " + mib(peak_bytes_in_use) +
-                    "; " + std::to_string(cache_hits) + " cache hits, " + std::to_string(cache_misses) + " misses\n";
+                    "; " + std::to_string(cache_hits) + " cache hits, " + std::to_string(cache_misses) + " misses; " +
+                    std::to_string(system_allocations) + " system allocations, " + std::to_string(system_frees) + " frees\n";
     if (largest_live.empty()) return s + "(largest live blocks: enable with tg::allocator().set_tracking(true))\n";
     s += "largest live blocks:\n";
     for (const LiveBlock& b : largest_live) s += "  " + mib(b.bytes) + "  " + b.made_by + "\n";

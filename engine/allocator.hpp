@@ -20,9 +20,15 @@ struct AllocatorStats {
     std::size_t bytes_in_use = 0;     // handed out and not yet returned
     std::size_t bytes_cached = 0;     // returned and kept for reuse
     std::size_t peak_bytes_in_use = 0;
-    std::size_t cache_hits = 0;
-    std::size_t cache_misses = 0;
+    std::size_t cache_hits = 0;    // requests served from the cache
+    std::size_t cache_misses = 0;  // requests that found no cached block of their size
     std::size_t bytes_allocated_total = 0;  // every allocation so far, from the cache or fresh
+    // Calls to the system's allocator (aligned_alloc, free), and the bytes asked of it. After a
+    // training step's warm-up, a step that repeats the same graph asks nothing more
+    // (docs/performance.md, "No allocation in the steady state").
+    std::size_t system_allocations = 0;
+    std::size_t system_frees = 0;
+    std::size_t bytes_from_system = 0;
     // Only while tracking (CachingAllocator::set_tracking): the largest blocks in use, largest first.
     std::vector<LiveBlock> largest_live;
     // A readable summary: in use, cached, peak, hits, and the largest live blocks when tracked.

@@ -1,6 +1,7 @@
 #include "ops/reduce.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -10,6 +11,7 @@
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/index.hpp"
+#include "ops/kernels/reduce_fast.hpp"
 #include "ops/view.hpp"
 
 namespace tapegrad {
@@ -74,7 +76,8 @@ struct SumOrMean {
 
     Tensor forward(const detail::OpContext& ctx, const Tensor& x) {
         if (!is_floating_point(x.dtype())) return integer_sum(x, reduce, keepdim);
-        Tensor out = sum_kernel(x, reduce, keepdim);
+        Tensor out = is_reference(ctx.kernels) ? Tensor() : sum_fast(x);
+        if (!out.defined()) out = sum_kernel(x, reduce, keepdim);
         if (Average) {
             dispatch(out.dtype(), [&]<class T>() {
                 T* p = out.data<T>();
@@ -85,6 +88,18 @@ struct SumOrMean {
         return out;
     }
     std::vector<Tensor> backward(const Tensor& g, const GradMask&) const { return {spread(g, input_shape, reduce, scale)}; }
+    // The float32 sum of a dense x through the bandwidth kernel, or undefined where it does not apply.
+    Tensor sum_fast(const Tensor& x) const {
+        const std::optional<kernels::DenseSum> geometry = kernels::dense_sum_geometry(x, reduce);
+        if (!geometry) return Tensor();
+        Shape shape;
+        for (std::size_t d = 0; d < x.dim(); ++d)
+            if (!reduce[d]) shape.push_back(x.shape()[d]);
+            else if (keepdim) shape.push_back(1);
+        Tensor out = empty(shape, {.dtype = kFloat32});
+        kernels::sum_dense(x.data<float>(), *geometry, out.data<float>());
+        return out;
+    }
     std::vector<SavedField> saved_state() const {
         std::string dims;
         for (std::size_t d = 0; d < reduce.size(); ++d)

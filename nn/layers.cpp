@@ -151,7 +151,7 @@ void BatchNorm::count_batch() {
     num_batches_tracked.bump_version();
 }
 
-Tensor BatchNorm::normalize(const Tensor& x, bool then_relu) {
+Tensor BatchNorm::forward(const Tensor& x) {
     if (x.dim() != ndim_ && !(ndim_ == 2 && x.dim() == 3))
         throw std::invalid_argument(type_name() + ": expected a " + (ndim_ == 2 ? std::string("2-D [N,C] or 3-D [N,C,L]") : std::to_string(ndim_) + "-D") +
                                     " input, got " + describe(x));
@@ -159,33 +159,19 @@ Tensor BatchNorm::normalize(const Tensor& x, bool then_relu) {
     const bool use_batch_stats = is_training() || !config.track_running_stats;
     const bool counts = is_training() && config.track_running_stats;
     const tapegrad::BatchNormOptions options{.training = use_batch_stats, .momentum = counts ? next_batch_momentum() : 0.0, .eps = config.eps};
-    Tensor y = then_relu ? batch_norm_relu(x, running_mean, running_var, weight, bias, options)
-                         : batch_norm(x, running_mean, running_var, weight, bias, options);
+    Tensor y = batch_norm(x, running_mean, running_var, weight, bias, options);
     if (counts) count_batch();
     return y;
 }
 
-Tensor BatchNorm::forward(const Tensor& x) { return normalize(x, false); }
-
-// BatchNorm1d/2d then ReLU: batch_norm_relu, one pass each way instead of two.
-Tensor BatchNorm::forward_fused(Module& next, const Tensor& x) {
-    const bool fusable = (typeid(*this) == typeid(BatchNorm1d) || typeid(*this) == typeid(BatchNorm2d)) &&
-                         typeid(next) == typeid(ReLU) && !has_forward_hooks() && !next.has_forward_hooks();
-    return fusable ? normalize(x, true) : Tensor();
-}
-
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }
-
-// Max-pooling commutes with relu exactly: relu is monotone, so the window maximum of relu(x) is
-// relu of the window maximum, and the gradient reaches the same element (the first maximum, or
-// none where the maximum is not positive; NaN propagates either way). Pooling first runs relu and
-// its backward on a quarter of the elements for a 2x2 pool.
-Tensor ReLU::forward_fused(Module& next, const Tensor& x) {
-    const bool fusable = typeid(*this) == typeid(ReLU) && typeid(next) == typeid(MaxPool2d) && !has_forward_hooks() &&
-                         !next.has_forward_hooks();
-    return fusable ? relu(next.forward(x)) : Tensor();
-}
+// The consuming forms only for ReLU and MaxPool2d themselves: a subclass that overrides forward()
+// may have changed what it computes.
+Tensor ReLU::forward_owned(Tensor&& x) { return typeid(*this) == typeid(ReLU) ? relu(std::move(x)) : forward(x); }
 Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, options); }
+Tensor MaxPool2d::forward_owned(Tensor&& x) {
+    return typeid(*this) == typeid(MaxPool2d) ? max_pool2d(std::move(x), options) : forward(x);
+}
 Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, options); }
 std::tuple<Tensor, Tensor> MaxPool2d::forward_with_indices(const Tensor& x) { return max_pool2d_with_indices(x, options); }
 Tensor MaxUnpool2d::forward(const Tensor& x, const Tensor& indices, std::optional<Pair> output_size) {

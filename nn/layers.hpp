@@ -74,8 +74,6 @@ struct BatchNormConfig {
 class BatchNorm : public Module {
 public:
     Tensor forward(const Tensor& x) override;
-    // BatchNorm1d/2d then ReLU runs as batch_norm_relu.
-    Tensor forward_fused(Module& next, const Tensor& x) override;
     void pretty_print(std::ostream& stream) const override;
     Tensor weight, bias;                // parameters, [C]
     Tensor running_mean, running_var;  // buffers, [C]
@@ -95,7 +93,6 @@ protected:
     void count_batch();
 
 private:
-    Tensor normalize(const Tensor& x, bool then_relu);
     std::size_t ndim_;
     int64_t num_features_;
 };
@@ -118,9 +115,11 @@ class ReLU : public Module {
 public:
     ReLU() : Module("ReLU") {}
     Tensor forward(const Tensor& x) override;
-    // ReLU then MaxPool2d runs as MaxPool2d then ReLU (see nn/layers.cpp).
-    Tensor forward_fused(Module& next, const Tensor& x) override;
     void pretty_print(std::ostream& stream) const override;
+
+protected:
+    // relu(std::move(x)), which may fuse with the op that made x (batch_norm: batch_norm_relu).
+    Tensor forward_owned(Tensor&& x) override;
 };
 
 // nn.MaxPool2d(kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
@@ -139,6 +138,10 @@ public:
     std::tuple<Tensor, Tensor> forward_with_indices(const Tensor& x);
     void pretty_print(std::ostream& stream) const override;
     Pool2dOptions options;
+
+protected:
+    // max_pool2d(std::move(x)), which runs relu's result as relu of the pool (see max_pool2d).
+    Tensor forward_owned(Tensor&& x) override;
 };
 
 // nn.AvgPool2d(kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,

@@ -28,6 +28,13 @@ Tensor Module::operator()(const Tensor& x, SourceLocation loc) { return call({x}
 Tensor Module::operator()(const Tensor& a, const Tensor& b, SourceLocation loc) { return call({a, b}, loc); }
 Tensor Module::operator()(const Tensor& a, const Tensor& b, const Tensor& c, SourceLocation loc) { return call({a, b, c}, loc); }
 Tensor Module::operator()(std::vector<Tensor> inputs, SourceLocation loc) { return call(std::move(inputs), loc); }
+Tensor Module::operator()(Tensor&& x, SourceLocation loc) {
+    if (has_forward_hooks()) return call({x}, loc);
+    detail::CallSiteScope site(loc);
+    return forward_owned(std::move(x));
+}
+
+Tensor Module::forward_owned(Tensor&& x) { return forward_inputs({std::move(x)}); }
 
 Tensor Module::call(std::vector<Tensor> inputs, SourceLocation loc) {
     detail::CallSiteScope site(loc);
@@ -351,22 +358,11 @@ void Sequential::throw_bad_at(std::size_t i) const {
                                 ", not the type asked for; use operator[] for a Module pointer");
 }
 
-Tensor Module::forward_fused(Module&, const Tensor&) { return Tensor(); }
-
 Tensor Sequential::forward(const Tensor& x) {
-    const auto& children = named_children();
+    // Each layer consumes h; the first one's is a copy of the caller's x, which the ops' own
+    // checks (detail::rewritable) leave alone.
     Tensor h = x;
-    for (std::size_t i = 0; i < children.size(); ++i) {
-        Module& m = *children[i].second;
-        if (i + 1 < children.size()) {
-            if (Tensor fused = m.forward_fused(*children[i + 1].second, h); fused.defined()) {
-                h = fused;
-                ++i;
-                continue;
-            }
-        }
-        h = m(h);
-    }
+    for (const auto& [_, m] : named_children()) h = (*m)(std::move(h));
     return h;
 }
 

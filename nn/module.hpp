@@ -70,13 +70,13 @@ public:
     HookHandle register_forward_pre_hook(ForwardPreHookInputs hook);
     HookHandle register_forward_hook(ForwardHook hook);
     HookHandle register_forward_hook(ForwardHookInputs hook);
-    // Whether a forward pre-hook or hook is registered (Sequential fuses only layers without).
+    // Whether a forward pre-hook or hook is registered.
     bool has_forward_hooks() const;
-    // This layer followed by `next`, its neighbour in a Sequential, in a faster joint form with the
-    // same values and gradients, or an undefined Tensor where there is none (the default). A layer
-    // that overrides it checks that neither layer has hooks and that both are exactly the types
-    // it fuses (a subclass may have changed forward).
-    virtual Tensor forward_fused(Module& next, const Tensor& x);
+    // module(x) for an x the caller gives up (Sequential hands each layer's output on this way):
+    // without forward hooks the layer may consume x (forward_owned), so that its op can fuse with
+    // the op that made x (docs/architecture.md, "Fusion"); with hooks, exactly module(x), so that
+    // every hook sees what PyTorch's layer gives it.
+    Tensor operator()(Tensor&& x, SourceLocation loc = SourceLocation::current());
 
     // Registration: names are unique per module and contain no dots. The returned tensor or module
     // is the registered one (the same storage as the argument), as libtorch's:
@@ -160,6 +160,11 @@ public:
     // to show your module's options. `stream << module` prints the whole tree (nn/pretty_print.cpp).
     virtual void pretty_print(std::ostream& stream) const;
 
+protected:
+    // forward for an input nobody else can read (module(std::move(x)) without hooks): the default
+    // runs forward_inputs({x}); a layer whose op fuses with the op that made x overrides it (ReLU).
+    virtual Tensor forward_owned(Tensor&& x);
+
 private:
     void add_child(const std::string& name, std::shared_ptr<Module> module);
     void check_new_name(const std::string& name, const char* what) const;
@@ -198,8 +203,9 @@ std::shared_ptr<Module> as_module_ptr(const Handle& module) {
 // Sequential(OrderedDict(...)): Sequential({{"conv", conv}, {"bn", bn}, {"relu", relu}}).
 // As libtorch's, it is built from the modules directly, Sequential(conv, bn, relu), each a shared
 // pointer or a ModuleHolder.
-// Adjacent layers that have a faster joint form run in it, with the same values and gradients
-// (Module::forward_fused; nn/layers.cpp has them); a layer with forward hooks always runs on its own.
+// Each layer gets the previous one's output to consume (module(std::move(h))), so that ops fuse
+// across layers as in functional code (BatchNorm2d then ReLU runs as batch_norm_relu); a layer
+// with forward hooks runs as module(h).
 class Sequential : public Module {
 public:
     Sequential() : Module("Sequential") {}

@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "engine/autograd.hpp"
+#include "ops/detail/fusion.hpp"
 #include "ops/detail/op.hpp"
 #include "ops/kernels/activation_fast.hpp"
 #include "ops/kernels/activation_reference.hpp"
@@ -390,6 +391,12 @@ struct Hardsigmoid {
 // ---------------------------------------------------------------- the ops
 
 Tensor relu(const Tensor& x, SourceLocation loc) { return elementwise(Relu{}, loc, x); }
+bool detail::made_by_relu(const Tensor& x) { return producer<Elementwise<Relu>>(x) != nullptr; }
+
+Tensor relu(Tensor&& x, SourceLocation loc) {
+    if (Tensor fused = detail::relu_of_batch_norm(x, loc); fused.defined()) return fused;
+    return elementwise(Relu{}, loc, x);
+}
 Tensor sigmoid(const Tensor& x, SourceLocation loc) { return elementwise(Sigmoid{}, loc, x); }
 Tensor tanh(const Tensor& x, SourceLocation loc) { return elementwise(Tanh{}, loc, x); }
 Tensor exp(const Tensor& x, SourceLocation loc) { return elementwise(Exp{}, loc, x); }

@@ -9,6 +9,10 @@
 namespace tapegrad {
 
 Tensor relu(const Tensor& x, SourceLocation loc = SourceLocation::current());
+// relu of a result the caller gives up (relu(batch_norm(x)), relu(std::move(y))): where nobody
+// else can read it, a fused op may take its place, with the fused op's values and gradients
+// (batch_norm then relu runs as batch_norm_relu: docs/architecture.md, "Fusion").
+Tensor relu(Tensor&& x, SourceLocation loc = SourceLocation::current());
 Tensor sigmoid(const Tensor& x, SourceLocation loc = SourceLocation::current());
 Tensor tanh(const Tensor& x, SourceLocation loc = SourceLocation::current());
 Tensor exp(const Tensor& x, SourceLocation loc = SourceLocation::current());

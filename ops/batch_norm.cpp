@@ -11,6 +11,7 @@
 #include "ops/kernels/elementwise.hpp"
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
+#include "ops/detail/fusion.hpp"
 #include "ops/detail/op.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/reduce.hpp"
@@ -128,14 +129,16 @@ struct BatchNorm {
     Tensor running_mean, running_var;
     BatchNormOptions options;
     // The saved state.
-    SavedTensor input{}, weight{}, bias{};  // the bias only with relu: its mask is recomputed from x
+    SavedTensor input{}, weight{}, bias{};  // the bias for relu's mask, recomputed from x: only on the fast kernels
     std::vector<double> mean{}, invstd{};
+    bool fast = false;  // ran the fast float32 kernels: batch_norm's node may become batch_norm_relu's (fusion.hpp)
 
     Tensor forward(const OpContext& ctx, const Tensor& x_in, const Tensor& w, const Tensor& b) {
         // The fast kernels take row-major or channels-last; anything else is copied once.
         const MemoryFormat format = x_in.suggest_memory_format();
         const Tensor x = x_in.is_contiguous(format) ? x_in.detach() : x_in.detach().contiguous(format);
         const bool reference = is_reference(ctx.kernels);
+        fast = !reference;
         if (FuseRelu && reference) throw std::logic_error("batch_norm_relu: the fused kernels are float32 fast kernels only");
         const int64_t C = x.shape()[1];
         invstd.resize(C);
@@ -166,7 +169,9 @@ struct BatchNorm {
         if (ctx.recording) {
             input = SavedTensor(x, x_in);
             if (w.defined()) weight = SavedTensor(w);
-            if (FuseRelu && b.defined()) bias = SavedTensor(b);
+            // batch_norm keeps the bias too (unlisted, never read by its own backward), for the
+            // rewrite of relu(batch_norm(...)) into batch_norm_relu.
+            if (fast && b.defined()) bias = SavedTensor(b);
         }
         return out;
     }
@@ -227,6 +232,19 @@ Tensor run_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor&
 }
 
 }  // namespace
+
+// batch_norm's node becomes batch_norm_relu's: the same saved state (batch_norm kept the bias on
+// the fast kernels for this), the relu applied in place as batch_norm_relu's forward clamps.
+Tensor detail::relu_of_batch_norm(Tensor& x, const SourceLocation& loc) {
+    if (!rewritable(x)) return Tensor();
+    const BatchNorm<false>* bn = producer<BatchNorm<false>>(x);
+    if (!bn || !bn->fast || !kernels::is_standard_dense(x)) return Tensor();
+    OpScope scope(BatchNorm<true>::name, loc);
+    BatchNorm<true> fused{.options = bn->options, .input = bn->input, .weight = bn->weight, .bias = bn->bias,
+                          .mean = bn->mean, .invstd = bn->invstd, .fast = true};
+    kernels::map_unary_in_place<float>(x, [](float v) { return v < 0 ? 0.0f : v; });
+    return rerecord(std::move(x), std::move(fused), Kernels::Fast);
+}
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, const BatchNormOptions& options, SourceLocation loc) {

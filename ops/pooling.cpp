@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "engine/checked_size.hpp"
+#include "ops/activation.hpp"
+#include "ops/detail/fusion.hpp"
 #include "ops/detail/linear_op.hpp"
 #include "ops/detail/op.hpp"
 #include "ops/kernels/index.hpp"
@@ -209,6 +211,23 @@ Tensor max_pool2d(const Tensor& x, Pair kernel_size, std::optional<Pair> stride,
                   SourceLocation loc) {
     return max_pool2d(
         x, Pool2dOptions{.kernel_size = kernel_size, .stride = stride, .padding = padding, .dilation = dilation, .ceil_mode = ceil_mode}, loc);
+}
+
+// Max-pooling commutes with relu exactly: relu is monotone, so the window maximum of relu(x) is
+// relu of the window maximum, and the gradient reaches the same element (the first maximum, or
+// none where the maximum is not positive; NaN propagates either way). relu's forward has run; the
+// pool's node is recorded on relu's input instead, from relu's result (whose argmax differs from
+// x's only in windows whose maximum is not positive, where relu's mask zeroes the gradient), and
+// relu on the pooled result, so relu's backward and saved result are a quarter the size for a
+// 2x2 pool, and relu's full-size result is freed now rather than at backward.
+Tensor max_pool2d(Tensor&& x, const Pool2dOptions& options, SourceLocation loc) {
+    if (unbatched(x) || !detail::rewritable(x, 1) || !detail::made_by_relu(x) || !x.grad_fn()->edges()[0].node)
+        return max_pool2d(x, options, loc);
+    auto impl = std::make_shared<TensorImpl>(*x.impl());
+    impl->grad_fn = x.grad_fn()->edges()[0].node;
+    x = Tensor();  // relu's node goes
+    const Tensor relu_result_on_relu_input(std::move(impl));
+    return relu(max_pool2d(relu_result_on_relu_input, options, loc), loc);
 }
 
 std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const Pool2dOptions& options, SourceLocation loc) {

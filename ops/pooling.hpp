@@ -29,6 +29,10 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options, SourceLocation 
 // ({2, 2}) is ambiguous with the options; write tg::Pair(2, 2).
 Tensor max_pool2d(const Tensor& x, Pair kernel_size, std::optional<Pair> stride = std::nullopt, Pair padding = 0, Pair dilation = 1,
                   bool ceil_mode = false, SourceLocation loc = SourceLocation::current());
+// max_pool2d of a result the caller gives up: where it is relu's and nobody else can read it, it
+// runs as relu of max_pool2d (the two commute exactly), so relu's backward and its saved result
+// cover the pooled elements only (docs/architecture.md, "Fusion").
+Tensor max_pool2d(Tensor&& x, const Pool2dOptions& options, SourceLocation loc = SourceLocation::current());
 // PyTorch's return_indices=True: the output and, for each output element, the flat position
 // h*W + w of its maximum inside its own input plane (int64, the output's shape and layout).
 // The indices carry no gradient.

@@ -203,9 +203,10 @@ TEST_CASE("fusion: Conv2d then ReLU in a Sequential passes a NaN through as relu
 TEST_CASE("fusion: Sequential does take the fused forms (the graph shows which ops ran last)") {
     tg::Generator gen(11);
     const Tensor x = tg::randn({2, 3, 4, 4}, gen).requires_grad_();
-    // ReLU then MaxPool2d: relu runs last, on the pooled [2,3,2,2].
+    // ReLU then MaxPool2d: relu runs last, on the pooled [2,3,2,2] (relu's input must have a node
+    // of its own for the pool to be recorded on: not a leaf).
     nn::Sequential relu_pool({std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(tg::Pool2dOptions{.kernel_size = 2})});
-    const Tensor y = relu_pool(x);
+    const Tensor y = relu_pool(x * 1.0);
     CHECK(y.grad_fn()->name() == "relu");
     // BatchNorm2d then ReLU: one batch_norm_relu node on the float32 fast kernels ...
     nn::Sequential bn_relu({std::make_shared<nn::BatchNorm2d>(3), std::make_shared<nn::ReLU>()});

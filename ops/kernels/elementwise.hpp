@@ -44,6 +44,15 @@ Tensor map_unary(const Tensor& x, F f) {
     return out;
 }
 
+// x[i] = f(x[i]) in place, over x's dense block (row-major or channels-last, is_standard_dense).
+template <class T, class F>
+void map_unary_in_place(const Tensor& x, F f) {
+    T* p = x.data<T>();
+    const int64_t n = x.numel();
+#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static)
+    for (int64_t i = 0; i < n; ++i) p[i] = f(p[i]);
+}
+
 // For a dense `out` and an operand read with broadcast strides `s`: the length p of the innermost
 // memory block of `out` over which the operand is dense in the same order, when it is constant
 // (stride 0) across every other dimension, so that element i of out's memory reads the

@@ -12,6 +12,9 @@
 namespace tapegrad {
 namespace {
 
+using detail::DTypes;
+using detail::OpContext;
+
 std::string str(int64_t v) { return std::to_string(v); }
 
 // The dims as given, or every dimension when empty; the element count they cover.
@@ -25,12 +28,25 @@ std::vector<int64_t> resolve_dims(const Tensor& x, const std::vector<int64_t>& d
     return use;
 }
 
-// (x - mean) / sqrt(biased var + eps) over `dims`, kept for broadcasting.
-Tensor standardize(const Tensor& x, const std::vector<int64_t>& dims, double eps) {
+// x - mean and sqrt(biased var + eps) over `dims`, kept for broadcasting: x̂ = centered / stdev.
+struct Moments {
+    Tensor centered, stdev;
+};
+Moments moments(const Tensor& x, const std::vector<int64_t>& dims, double eps) {
     const Tensor centered = x - mean(x, dims, true);
     const Tensor variance = mean(centered * centered, dims, true);
-    return centered / sqrt(variance + eps);
+    return {centered, sqrt(variance + eps)};
 }
+
+// The gradient of x̂ = (x - mean x) / stdev over `dims` for the gradient dxhat of x̂:
+// dx = (dx̂ - mean dx̂ - x̂ mean(dx̂ x̂)) / stdev, with m and x̂ recomputed from x (with its history,
+// so that a second derivative sees how the moments depend on x).
+Tensor standardize_backward(const Moments& m, const Tensor& xhat, const Tensor& dxhat, const std::vector<int64_t>& dims) {
+    return (dxhat - mean(dxhat, dims, true) - xhat * mean(dxhat * xhat, dims, true)) / m.stdev;
+}
+
+// t summed over `dims`, or t itself when there are none (sum over no dims would sum them all).
+Tensor sum_over(const Tensor& t, const std::vector<int64_t>& dims) { return dims.empty() ? t : sum(t, dims); }
 
 void check_affine(const char* op, const Tensor& p, const char* what, const Shape& want, const Tensor& x) {
     if (!p.defined()) return;
@@ -49,29 +65,166 @@ Tensor affine(const Tensor& y, const Tensor& weight, const Tensor& bias, const S
     return out;
 }
 
-}  // namespace
+// v = Σ_dims (x - mean x)² / max(n - correction, 0), and s = sqrt(v) (Sqrt). The forward is the
+// composition of mean, sub, mul, sum and div, run as this one node.
+// dv: dx = 2 (x - mean x) g / max(n - correction, 0), g broadcast back over the reduced dims;
+// ds: the same for the gradient g / (2 s) of v.
+template <bool Sqrt>
+struct Variance {
+    static constexpr const char* name = Sqrt ? "std" : "var";
+    static constexpr DTypes dtypes = DTypes::Floating;
+    std::vector<int64_t> dims;  // resolved by the caller
+    int64_t correction = 1;
+    bool keepdim = false;
+    double divisor = 1;  // max(n - correction, 0)
+    Shape kept{};        // the result's shape with the reduced dims kept as 1
+    SavedTensor input{};
 
-// dvar/dx = 2 (x - mean) / (n - correction), through mean, sub, mul and sum.
-Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
-    if (!x.defined()) throw std::invalid_argument("var: the input is undefined");
-    detail::check_op_inputs("var", detail::DTypes::Floating, {&x});
+    Tensor forward(const OpContext& ctx, const Tensor& x) {
+        if (ctx.recording) input = SavedTensor(x);
+        const NoGradGuard no_grad;
+        return Sqrt ? sqrt(variance(x)) : variance(x);
+    }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask&) const {
+        const Tensor x = input.unpack();
+        const Tensor dv = Sqrt ? g / (2.0 * sqrt(variance(x))) : g;
+        return {(x - mean(x, dims, true)) * (reshape(dv, kept) / divisor) * 2.0};
+    }
+    std::vector<SavedField> saved_state() const {
+        std::string text;
+        for (int64_t d : dims) text += (text.empty() ? "" : ",") + str(d);
+        return {detail::saved("input", input), detail::saved("dims", "{" + text + "}"), detail::saved("correction", correction),
+                detail::saved("keepdim", keepdim)};
+    }
+
+private:
+    Tensor variance(const Tensor& x) const {
+        const Tensor centered = x - mean(x, dims, true);
+        return sum(centered * centered, dims, keepdim) / divisor;
+    }
+};
+
+// var and std: the checks, then the definition.
+template <bool Sqrt>
+Tensor variance_op(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim, SourceLocation loc) {
+    const char* op = Variance<Sqrt>::name;
+    if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
+    detail::check_op_inputs(op, DTypes::Floating, {&x});
     if (correction < 0) throw std::invalid_argument("var: correction must not be negative, got " + str(correction));
     int64_t count = 0;
     const std::vector<int64_t> use = resolve_dims(x, dims, count, "var");
     if (count == 0) throw std::invalid_argument("var: the variance of zero elements is undefined (input " + describe(x) + ")");
-    const Tensor centered = x - mean(x, use, true);
-    return sum(centered * centered, use, keepdim) / static_cast<double>(std::max<int64_t>(count - correction, 0));
+    Shape kept = x.shape();
+    for (int64_t d : use) kept[normalize_axis(d, x.dim(), op)] = 1;
+    return detail::run_op(Variance<Sqrt>{.dims = use,
+                                         .correction = correction,
+                                         .keepdim = keepdim,
+                                         .divisor = static_cast<double>(std::max<int64_t>(count - correction, 0)),
+                                         .kept = kept},
+                          loc, x);
 }
 
-Tensor std(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
-    if (!x.defined()) throw std::invalid_argument("std: the input is undefined");
-    detail::check_op_inputs("std", detail::DTypes::Floating, {&x});
-    return sqrt(var(x, dims, correction, keepdim));
+// layer_norm: x̂ standardised over the trailing dims S given by normalized_shape (biased variance),
+// y = w ⊙ x̂ + b with w, b of normalized_shape. group_norm: x [N,C,*] viewed as [N,G,M], x̂
+// standardised over M (a group's C/G channels and all their positions), y = w_c x̂ + b_c.
+// The forward is the composition of mean, sub, mul, sqrt, div (and the affine mul and add), run as
+// this one node. With dx̂ = g w: dx = (dx̂ - mean dx̂ - x̂ mean(dx̂ x̂)) / sqrt(var + eps) over S (over M
+// for groups); dw = Σ g x̂ and db = Σ g over the dimensions w does not have.
+template <class Layout>
+struct Normalization {
+    static constexpr const char* name = Layout::name;
+    static constexpr DTypes dtypes = DTypes::Floating;
+    static constexpr std::size_t required_inputs = 1;  // the weight and the bias are optional
+    Layout layout;  // checked by the caller
+    double eps = 1e-5;
+    SavedTensor input{}, weight{};
+
+    Tensor forward(const OpContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b) {
+        if (ctx.recording) {
+            input = SavedTensor(x);
+            if (w.defined() && x.requires_grad()) weight = SavedTensor(w);
+        }
+        const NoGradGuard no_grad;
+        const Moments m = moments(layout.grouped(x), layout.normalized_dims(x), eps);
+        return affine(reshape(m.centered / m.stdev, x.shape()), w, b, layout.param_shape(x));
+    }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const {
+        const Tensor x = input.unpack();
+        const std::vector<int64_t> dims = layout.normalized_dims(x);
+        const Moments m = moments(layout.grouped(x), dims, eps);
+        const Tensor xhat = m.centered / m.stdev;
+        std::vector<Tensor> grads(3);
+        if (needs[0]) {
+            const Tensor dxhat = weight.defined() ? g * reshape(weight.unpack(), layout.param_shape(x)) : g;
+            grads[0] = reshape(standardize_backward(m, xhat, layout.grouped(dxhat), dims), x.shape());
+        }
+        if (needs[1]) grads[1] = reshape(sum_over(g * reshape(xhat, x.shape()), layout.param_free_dims(x)), layout.param(x));
+        if (needs[2]) grads[2] = reshape(sum_over(g, layout.param_free_dims(x)), layout.param(x));
+        return grads;
+    }
+    std::vector<SavedField> saved_state() const {
+        return {detail::saved("input", input), detail::saved("weight", weight), layout.saved(), detail::saved("eps", eps)};
+    }
+};
+
+// The trailing dims given by normalized_shape.
+struct LayerNormLayout {
+    static constexpr const char* name = "layer_norm";
+    Shape normalized_shape;
+
+    Tensor grouped(const Tensor& x) const { return x; }
+    std::vector<int64_t> normalized_dims(const Tensor& x) const {
+        std::vector<int64_t> dims;
+        for (std::size_t i = x.dim() - normalized_shape.size(); i < x.dim(); ++i) dims.push_back(static_cast<int64_t>(i));
+        return dims;
+    }
+    // weight and bias broadcast from the trailing dimensions as they are.
+    Shape param_shape(const Tensor&) const { return normalized_shape; }
+    Shape param(const Tensor&) const { return normalized_shape; }
+    std::vector<int64_t> param_free_dims(const Tensor& x) const {
+        std::vector<int64_t> dims;
+        for (std::size_t i = 0; i < x.dim() - normalized_shape.size(); ++i) dims.push_back(static_cast<int64_t>(i));
+        return dims;
+    }
+    SavedField saved() const { return detail::saved("normalized_shape", to_string(normalized_shape)); }
+};
+
+// x [N,C,*] as [N,G,M]; weight and bias [C], broadcast as [1,C,1,..].
+struct GroupNormLayout {
+    static constexpr const char* name = "group_norm";
+    int64_t num_groups;
+
+    Tensor grouped(const Tensor& x) const { return reshape(x, Shape{x.shape()[0], num_groups, -1}); }
+    std::vector<int64_t> normalized_dims(const Tensor&) const { return {2}; }
+    Shape param_shape(const Tensor& x) const {
+        Shape s;
+        s.resize(x.dim(), 1);
+        s[1] = x.shape()[1];
+        return s;
+    }
+    Shape param(const Tensor& x) const { return {x.shape()[1]}; }
+    std::vector<int64_t> param_free_dims(const Tensor& x) const {
+        std::vector<int64_t> dims{0};
+        for (std::size_t i = 2; i < x.dim(); ++i) dims.push_back(static_cast<int64_t>(i));
+        return dims;
+    }
+    SavedField saved() const { return detail::saved("num_groups", num_groups); }
+};
+
+}  // namespace
+
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim, SourceLocation loc) {
+    return variance_op<false>(x, dims, correction, keepdim, loc);
 }
 
-Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
+Tensor std(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim, SourceLocation loc) {
+    return variance_op<true>(x, dims, correction, keepdim, loc);
+}
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps,
+                  SourceLocation loc) {
     if (!x.defined()) throw std::invalid_argument("layer_norm: the input is undefined");
-    detail::check_op_inputs("layer_norm", detail::DTypes::Floating, {&x});
+    detail::check_op_inputs("layer_norm", DTypes::Floating, {&x});
     const std::size_t k = normalized_shape.size();
     bool fits = k >= 1 && k <= x.dim();
     for (std::size_t i = 0; fits && i < k; ++i) fits = x.shape()[x.dim() - k + i] == normalized_shape[i];
@@ -82,17 +235,14 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     if (!(eps > 0)) throw std::invalid_argument("layer_norm: eps must be positive, got " + std::to_string(eps));
     check_affine("layer_norm", weight, "weight", normalized_shape, x);
     check_affine("layer_norm", bias, "bias", normalized_shape, x);
-    std::vector<int64_t> dims;
-    for (std::size_t i = x.dim() - k; i < x.dim(); ++i) dims.push_back(static_cast<int64_t>(i));
-    // weight and bias broadcast from the trailing dimensions as they are.
-    return affine(standardize(x, dims, eps), weight, bias, normalized_shape);
+    return detail::run_op(Normalization<LayerNormLayout>{.layout = {normalized_shape}, .eps = eps}, loc, x, weight, bias);
 }
 
-Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps, SourceLocation loc) {
     if (!x.defined()) throw std::invalid_argument("group_norm: the input is undefined");
-    detail::check_op_inputs("group_norm", detail::DTypes::Floating, {&x});
+    detail::check_op_inputs("group_norm", DTypes::Floating, {&x});
     if (x.dim() < 2) throw std::invalid_argument("group_norm: expects an input [N,C,*], got " + to_string(x.shape()));
-    const int64_t N = x.shape()[0], C = x.shape()[1];
+    const int64_t C = x.shape()[1];
     if (num_groups <= 0 || C % num_groups != 0)
         throw std::invalid_argument("group_norm: num_groups " + str(num_groups) + " must be positive and divide the " + str(C) +
                                     " channels (input " + to_string(x.shape()) + ")");
@@ -100,11 +250,7 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
     if (!(eps > 0)) throw std::invalid_argument("group_norm: eps must be positive, got " + std::to_string(eps));
     check_affine("group_norm", weight, "weight", Shape{C}, x);
     check_affine("group_norm", bias, "bias", Shape{C}, x);
-    const Tensor y = reshape(standardize(reshape(x, Shape{N, num_groups, -1}), {2}, eps), x.shape());
-    Shape param_shape;
-    param_shape.resize(x.dim(), 1);
-    param_shape[1] = C;
-    return affine(y, weight, bias, param_shape);
+    return detail::run_op(Normalization<GroupNormLayout>{.layout = {num_groups}, .eps = eps}, loc, x, weight, bias);
 }
 
 }  // namespace tapegrad

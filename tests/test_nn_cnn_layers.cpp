@@ -1,6 +1,7 @@
 // The layers and Module utilities a port of a torchvision model needs: Conv2d's padding modes,
 // BatchNorm1d on [N,C,L], LayerNorm, GroupNorm, Upsample, Identity, the activation layers,
-// named Sequential, named_modules, apply, to(dtype), and the data transforms.
+// named Sequential, named_modules, apply, to(dtype), and the data transforms; what the profiler
+// and to_dot see of conv_transpose2d and the normalisations.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -150,4 +151,44 @@ TEST_CASE("ConvTranspose2d: PyTorch's weight layout and init bound, and the func
     const Tensor y = up(x);
     CHECK(y.shape() == tg::Shape{2, 6, 6, 6});
     CHECK(tg::allclose(y, tg::conv_transpose2d(x, up.weight, up.bias, {.stride = 2, .groups = 2}), 0, 0));
+}
+
+// conv_transpose2d and the normalisations are nodes of their own (on the op entry): the profiler
+// times each forward and backward once, and to_dot names what each saved.
+TEST_CASE("conv_transpose2d, layer_norm, group_norm, std and var: profiled forward and backward, saved state by name") {
+    tg::Generator gen(5);
+    const Tensor x = tg::randn({1, 2, 3, 3}, gen).requires_grad_(), w = tg::randn({2, 3, 2, 2}, gen).requires_grad_();
+    const Tensor lw = tg::randn({6}, gen).requires_grad_(), lb = tg::randn({6}, gen).requires_grad_();
+    tg::Profiler profiler;
+    const Tensor up = tg::conv_transpose2d(x, w, Tensor(), {.stride = 2});  // [1,3,6,6]
+    const Tensor normed = tg::group_norm(tg::layer_norm(up, {6}, lw, lb), 3);
+    const Tensor loss = tg::sum(tg::std(normed, {2, 3})) + tg::var(normed);
+    const std::string dot = tg::to_dot(loss);
+    loss.backward();
+    profiler.stop();
+    for (const char* op : {"conv_transpose2d", "layer_norm", "group_norm", "std", "var"}) {
+        INFO(op);
+        bool found = false;
+        for (const tg::Profiler::Stats& r : profiler.by_op()) {
+            if (r.name != op) continue;
+            found = true;
+            CHECK(r.forward_calls == 1);
+            CHECK(r.backward_calls == 1);
+            CHECK(r.forward_total_ms > 0);
+            CHECK(r.backward_total_ms > 0);
+        }
+        CHECK(found);
+    }
+    for (const char* label : {"ConvTranspose2dBackward0 (conv_transpose2d)\\n[1,3,6,6] float32\\nsaved input: [1,2,3,3] float32 72 B"
+                              "\\nsaved weight: [2,3,2,2] float32 96 B\\nsaved stride: {2,2}\\nsaved padding: {0,0}"
+                              "\\nsaved dilation: {1,1}\\nsaved groups: 1\\nsaved kernels: fast\"",
+                              "LayerNormBackward0 (layer_norm)\\n[1,3,6,6] float32\\nsaved input: [1,3,6,6] float32 432 B"
+                              "\\nsaved weight: [6] float32 24 B\\nsaved normalized_shape: [6]\\nsaved eps: 1e-05\"",
+                              "GroupNormBackward0 (group_norm)\\n[1,3,6,6] float32\\nsaved input: [1,3,6,6] float32 432 B"
+                              "\\nsaved weight: (no values kept)\\nsaved num_groups: 3\\nsaved eps: 1e-05\"",
+                              "StdBackward0 (std)\\n[1,3] float32\\nsaved input: [1,3,6,6] float32 432 B\\nsaved dims: {2,3}"
+                              "\\nsaved correction: 1\\nsaved keepdim: false\"",
+                              "VarBackward0 (var)\\n[] float32\\nsaved input: [1,3,6,6] float32 432 B\\nsaved dims: {0,1,2,3}"
+                              "\\nsaved correction: 1\\nsaved keepdim: false\""})
+        CHECK_MESSAGE(dot.find(label) != std::string::npos, label << " not in\n" << dot);
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes what PyTorch 1.13 computes for tests/test_libtorch_spellings.cpp (the libtorch spellings:
+"""Writes what PyTorch 1.13 computes for tests/test_libtorch_spellings.cpp and tests/test_printoptions.cpp (the libtorch spellings:
 Tensor members, in-place twins, tg::autograd, tg::optim, scheduler state dicts, bool attention
 masks, max/min of bool tensors, set_printoptions):
   tests/libtorch_spellings_reference.txt  one line per tensor:

@@ -44,8 +44,8 @@ class LBFGS : public OptimizerWithOptions<LBFGSOptions> {
 public:
     LBFGS(std::vector<Tensor> params, LBFGSOptions options = {});
     // libtorch's LBFGS(params, optim::LBFGSOptions(1).line_search_fn("strong_wolfe")).
-    template <std::convertible_to<optim::LBFGSOptions> Options>
-    LBFGS(std::vector<Tensor> params, const Options& options) : LBFGS(std::move(params), static_cast<LBFGSOptions>(optim::LBFGSOptions(options))) {}
+    template <std::convertible_to<optim::LBFGSOptions> Options, class Chained = optim::LBFGSOptions>
+    LBFGS(std::vector<Tensor> params, const Options& options) : LBFGS(std::move(params), static_cast<LBFGSOptions>(Chained(options))) {}
     // Requires a closure: L-BFGS evaluates the loss and its gradient at the points it tries.
     // Returns the loss of the first evaluation. A closure that throws leaves the parameters as they
     // were before that evaluation's trial point; the history is updated only when step() returns.

@@ -51,9 +51,11 @@ struct SGDOptions {
 class SGD : public OptimizerWithOptions<SGDOptions> {
 public:
     SGD(std::vector<Tensor> params, SGDOptions options);
-    // libtorch's SGD(params, lr) and SGD(params, optim::SGDOptions(lr)...).
-    template <std::convertible_to<optim::SGDOptions> Options>
-    SGD(std::vector<Tensor> params, const Options& options) : SGD(std::move(params), static_cast<SGDOptions>(optim::SGDOptions(options))) {}
+    // libtorch's SGD(params, lr) and SGD(params, optim::SGDOptions(lr)...). The chained class is a
+    // template parameter here and below so that the conversion is checked where a constructor is
+    // used, once that class is complete (clang checks a non-dependent one where it is written).
+    template <std::convertible_to<optim::SGDOptions> Options, class Chained = optim::SGDOptions>
+    SGD(std::vector<Tensor> params, const Options& options) : SGD(std::move(params), static_cast<SGDOptions>(Chained(options))) {}
     SGD(std::vector<Group> groups, SGDOptions defaults);
     Tensor step(LossClosure closure = nullptr) override;
 
@@ -113,9 +115,9 @@ class Adam : public OptimizerWithOptions<AdamOptions> {
 public:
     Adam(std::vector<Tensor> params, AdamOptions options = {});
     // libtorch's Adam(params, lr) and Adam(params, optim::AdamOptions(lr)...).
-    template <std::convertible_to<optim::AdamFamilyOptions<AdamOptions>> Options>
+    template <std::convertible_to<optim::AdamFamilyOptions<AdamOptions>> Options, class Chained = optim::AdamFamilyOptions<AdamOptions>>
     Adam(std::vector<Tensor> params, const Options& options)
-        : Adam(std::move(params), static_cast<AdamOptions>(optim::AdamFamilyOptions<AdamOptions>(options))) {}
+        : Adam(std::move(params), static_cast<AdamOptions>(Chained(options))) {}
     Adam(std::vector<Group> groups, AdamOptions defaults);
     Tensor step(LossClosure closure = nullptr) override;
 
@@ -134,9 +136,9 @@ public:
     static AdamWOptions defaults() { return {}; }
     AdamW(std::vector<Tensor> params, AdamWOptions options = {});
     // libtorch's AdamW(params, lr) and AdamW(params, optim::AdamWOptions(lr)...).
-    template <std::convertible_to<optim::AdamFamilyOptions<AdamWOptions>> Options>
+    template <std::convertible_to<optim::AdamFamilyOptions<AdamWOptions>> Options, class Chained = optim::AdamFamilyOptions<AdamWOptions>>
     AdamW(std::vector<Tensor> params, const Options& options)
-        : AdamW(std::move(params), static_cast<AdamWOptions>(optim::AdamFamilyOptions<AdamWOptions>(options))) {}
+        : AdamW(std::move(params), static_cast<AdamWOptions>(Chained(options))) {}
     AdamW(std::vector<ParamGroup<AdamWOptions>> groups, AdamWOptions defaults);
 };
 
@@ -165,8 +167,8 @@ class RMSprop : public OptimizerWithOptions<RMSpropOptions> {
 public:
     RMSprop(std::vector<Tensor> params, RMSpropOptions options = {});
     // libtorch's RMSprop(params, lr) and RMSprop(params, optim::RMSpropOptions(lr)...).
-    template <std::convertible_to<optim::RMSpropOptions> Options>
-    RMSprop(std::vector<Tensor> params, const Options& options) : RMSprop(std::move(params), static_cast<RMSpropOptions>(optim::RMSpropOptions(options))) {}
+    template <std::convertible_to<optim::RMSpropOptions> Options, class Chained = optim::RMSpropOptions>
+    RMSprop(std::vector<Tensor> params, const Options& options) : RMSprop(std::move(params), static_cast<RMSpropOptions>(Chained(options))) {}
     RMSprop(std::vector<Group> groups, RMSpropOptions defaults);
     Tensor step(LossClosure closure = nullptr) override;
 
@@ -198,8 +200,8 @@ class Adagrad : public OptimizerWithOptions<AdagradOptions> {
 public:
     Adagrad(std::vector<Tensor> params, AdagradOptions options = {});
     // libtorch's Adagrad(params, lr) and Adagrad(params, optim::AdagradOptions(lr)...).
-    template <std::convertible_to<optim::AdagradOptions> Options>
-    Adagrad(std::vector<Tensor> params, const Options& options) : Adagrad(std::move(params), static_cast<AdagradOptions>(optim::AdagradOptions(options))) {}
+    template <std::convertible_to<optim::AdagradOptions> Options, class Chained = optim::AdagradOptions>
+    Adagrad(std::vector<Tensor> params, const Options& options) : Adagrad(std::move(params), static_cast<AdagradOptions>(Chained(options))) {}
     Adagrad(std::vector<Group> groups, AdagradOptions defaults);
     Tensor step(LossClosure closure = nullptr) override;
 

@@ -129,8 +129,12 @@ struct BatchNorm {
     Tensor running_mean, running_var;
     BatchNormOptions options;
     // The saved state.
-    SavedTensor input{}, weight{}, bias{};  // the bias for relu's mask, recomputed from x: only on the fast kernels
+    SavedTensor input{}, weight{};
     std::vector<double> mean{}, invstd{};
+    // The bias's values at the forward, for relu's mask recomputed from x (fast kernels only). A
+    // copy, not a saved tensor: as PyTorch's relu saves its output, an in-place write to the bias
+    // after the forward leaves this backward valid.
+    std::vector<double> relu_bias{};
     bool fast = false;  // ran the fast float32 kernels: batch_norm's node may become batch_norm_relu's (fusion.hpp)
 
     Tensor forward(const OpContext& ctx, const Tensor& x_in, const Tensor& w, const Tensor& b) {
@@ -169,9 +173,9 @@ struct BatchNorm {
         if (ctx.recording) {
             input = SavedTensor(x, x_in);
             if (w.defined()) weight = SavedTensor(w);
-            // batch_norm keeps the bias too (unlisted, never read by its own backward), for the
-            // rewrite of relu(batch_norm(...)) into batch_norm_relu.
-            if (fast && b.defined()) bias = SavedTensor(b);
+            // batch_norm keeps the bias's values too (unlisted, never read by its own backward),
+            // for the rewrite of relu(batch_norm(...)) into batch_norm_relu.
+            if (fast && b.defined()) relu_bias = read_channels(b);
         }
         return out;
     }
@@ -180,15 +184,13 @@ struct BatchNorm {
     std::vector<Tensor> backward(const Tensor& g_out, const GradMask& needs) const {
         const Tensor x = input.unpack();
         const Tensor w = weight.defined() ? weight.unpack() : Tensor();
-        const Tensor b = bias.defined() ? bias.unpack() : Tensor();
-        const Tensor g = FuseRelu ? g_out * relu_mask(x.detach(), mean, invstd, weight.defined() ? w.detach() : Tensor(), b) : g_out;
+        const Tensor g = FuseRelu ? g_out * relu_mask(x.detach(), mean, invstd, weight.defined() ? w.detach() : Tensor(), mask_bias()) : g_out;
         return only_needed(recorded_backward(g, x, w, mean, invstd, options.training, options.eps), needs);
     }
 
     std::vector<Tensor> fused_backward(Kernels choice, const Tensor& g_out, const GradMask& needs) const {
         const Tensor x = input.unpack();
         const Tensor w = weight.defined() ? weight.unpack() : Tensor();
-        const Tensor b = bias.defined() ? bias.unpack() : Tensor();
         // The kernels read g in x's layout.
         const Tensor g = g_out.strides() == x.strides() ? g_out : g_out.contiguous(x.suggest_memory_format());
         const bool reference = is_reference(choice);
@@ -197,14 +199,14 @@ struct BatchNorm {
                                         return reference ? kernels::batch_norm_backward_reference<T>(g, x, mean, invstd, w, options.training)
                                                          : kernels::batch_norm_backward_fast(
                                                                g, x, mean, invstd, w, options.training,
-                                                               FuseRelu ? std::optional<Tensor>(b) : std::nullopt);
+                                                               FuseRelu ? std::optional<Tensor>(mask_bias()) : std::nullopt);
                                     }),
                            needs);
     }
 
     std::vector<SavedField> saved_state() const {
         std::vector<SavedField> fields{detail::saved("input", input), detail::saved("weight", weight)};
-        if (FuseRelu) fields.push_back(detail::saved("bias", bias));
+        if (FuseRelu) fields.push_back(detail::saved("bias", relu_bias));
         fields.push_back(detail::saved("mean", mean));
         fields.push_back(detail::saved("invstd", invstd));
         fields.push_back(detail::saved("training", options.training));
@@ -213,6 +215,9 @@ struct BatchNorm {
     }
 
 private:
+    Tensor mask_bias() const {
+        return relu_bias.empty() ? Tensor() : from_vector(relu_bias, {static_cast<int64_t>(relu_bias.size())});
+    }
     static std::vector<Tensor> only_needed(std::vector<Tensor> grads, const GradMask& needs) {
         for (std::size_t i = 0; i < 3; ++i)
             if (!needs[i]) grads[i] = Tensor();
@@ -233,15 +238,15 @@ Tensor run_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor&
 
 }  // namespace
 
-// batch_norm's node becomes batch_norm_relu's: the same saved state (batch_norm kept the bias on
+// batch_norm's node becomes batch_norm_relu's: the same saved state (batch_norm kept the bias's values on
 // the fast kernels for this), the relu applied in place as batch_norm_relu's forward clamps.
 Tensor detail::relu_of_batch_norm(Tensor& x, const SourceLocation& loc) {
     if (!rewritable(x)) return Tensor();
     const BatchNorm<false>* bn = producer<BatchNorm<false>>(x);
     if (!bn || !bn->fast || !kernels::is_standard_dense(x)) return Tensor();
     OpScope scope(BatchNorm<true>::name, loc);
-    BatchNorm<true> fused{.options = bn->options, .input = bn->input, .weight = bn->weight, .bias = bn->bias,
-                          .mean = bn->mean, .invstd = bn->invstd, .fast = true};
+    BatchNorm<true> fused{.options = bn->options, .input = bn->input, .weight = bn->weight,
+                          .mean = bn->mean, .invstd = bn->invstd, .relu_bias = bn->relu_bias, .fast = true};
     kernels::map_unary_in_place<float>(x, [](float v) { return v < 0 ? 0.0f : v; });
     return rerecord(std::move(x), std::move(fused), Kernels::Fast);
 }

@@ -5,6 +5,7 @@
 
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
+#include "ops/compare.hpp"
 #include "ops/detail/op.hpp"
 #include "ops/reduce.hpp"
 #include "ops/view.hpp"
@@ -68,7 +69,7 @@ Tensor affine(const Tensor& y, const Tensor& weight, const Tensor& bias, const S
 // v = Σ_dims (x - mean x)² / max(n - correction, 0), and s = sqrt(v) (Sqrt). The forward is the
 // composition of mean, sub, mul, sum and div, run as this one node.
 // dv: dx = 2 (x - mean x) g / max(n - correction, 0), g broadcast back over the reduced dims;
-// ds: the same for the gradient g / (2 s) of v.
+// ds: the same for the gradient g / (2 s) of v (0 where s = 0, as PyTorch).
 template <bool Sqrt>
 struct Variance {
     static constexpr const char* name = Sqrt ? "std" : "var";
@@ -87,7 +88,7 @@ struct Variance {
     }
     std::vector<Tensor> backward(const Tensor& g, const GradMask&) const {
         const Tensor x = input.unpack();
-        const Tensor dv = Sqrt ? g / (2.0 * sqrt(variance(x))) : g;
+        const Tensor dv = Sqrt ? std_to_var_grad(g, sqrt(variance(x))) : g;
         return {(x - mean(x, dims, true)) * (reshape(dv, kept) / divisor) * 2.0};
     }
     std::vector<SavedField> saved_state() const {
@@ -98,6 +99,9 @@ struct Variance {
     }
 
 private:
+    // g / (2 s), and 0 where s = 0 (a constant input), as PyTorch's std_backward: the derivative of
+    // sqrt there is infinite, but the variance's is 0, and a constant feature gets no gradient.
+    static Tensor std_to_var_grad(const Tensor& g, const Tensor& s) { return masked_fill(g / (2.0 * s), s == 0.0, 0.0); }
     Tensor variance(const Tensor& x) const {
         const Tensor centered = x - mean(x, dims, true);
         return sum(centered * centered, dims, keepdim) / divisor;

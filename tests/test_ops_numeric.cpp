@@ -18,6 +18,7 @@
 #include "ops/dropout.hpp"
 #include "ops/linear.hpp"
 #include "ops/loss.hpp"
+#include "ops/normalization.hpp"
 #include "ops/reduce.hpp"
 
 namespace tg = tapegrad;
@@ -56,6 +57,16 @@ TEST_CASE("relu: the gradient at 0 is 0") {
     x.requires_grad_(true);
     tg::relu(x).sum().backward();
     CHECK(x.grad().to_vector<float>() == std::vector<float>{0, 0, 1});
+}
+
+TEST_CASE("std: a constant input gets gradient 0, as PyTorch's std_backward (not NaN)") {
+    // PyTorch 1.13: torch.tensor([[2., 2., 2.], [1., 2., 4.]]).std(1) backward of sum gives
+    // [[0, 0, 0], [-0.436436, -0.109109, 0.545545]] (g / (2 s) masked to 0 where s = 0).
+    Tensor x = tg::from_vector(std::vector<double>{2, 2, 2, 1, 2, 4}, {2, 3}, {.dtype = tg::kFloat64}).requires_grad_();
+    tg::std(x, {1}).sum().backward();
+    const std::vector<double> want{0, 0, 0, -0.436436, -0.109109, 0.545545};
+    const std::vector<double> got = x.grad().to_vector<double>();
+    for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-5));
 }
 
 TEST_CASE("cross_entropy: finite at logits of +-1e4 and equal to the hand-computed value") {

@@ -22,6 +22,16 @@ class Node;
 class Generator;
 struct Storage;
 
+// An integer scalar: the 2 of x * 2, the 1 of i += 1. As libtorch's integral Scalar, it keeps an
+// integer tensor's dtype (int64 [1, 2] * 2 is int64, int32 stays int32), makes a bool tensor
+// int64, and is the same number as a double for a floating-point tensor. A double scalar gives an
+// integer tensor a float32 result (i * 2.0), as a Python float does.
+struct IntegerScalar {
+    int64_t value;
+};
+template <class S>
+concept IntegerLike = std::integral<S> && !std::same_as<S, bool>;
+
 enum class MemoryFormat : uint8_t {
     Contiguous,    // row-major
     ChannelsLast,  // 4-D [N,C,H,W] stored as N,H,W,C: what oneDNN's fast convolutions want
@@ -200,11 +210,23 @@ public:
     Tensor sub(double other) const;
     Tensor mul(const Tensor& other) const;
     Tensor mul(double other) const;
+    Tensor add(IntegerScalar other) const;
+    Tensor sub(IntegerScalar other) const;
+    Tensor mul(IntegerScalar other) const;
+    template <IntegerLike S>
+    Tensor add(S other) const { return add(IntegerScalar{static_cast<int64_t>(other)}); }
+    template <IntegerLike S>
+    Tensor sub(S other) const { return sub(IntegerScalar{static_cast<int64_t>(other)}); }
+    template <IntegerLike S>
+    Tensor mul(S other) const { return mul(IntegerScalar{static_cast<int64_t>(other)}); }
     Tensor div(const Tensor& other) const;
     Tensor div(double other) const;
     Tensor neg() const;
     Tensor pow(double exponent) const;
     Tensor pow(const Tensor& exponent) const;
+    Tensor pow(IntegerScalar exponent) const;
+    template <IntegerLike S>
+    Tensor pow(S exponent) const { return pow(IntegerScalar{static_cast<int64_t>(exponent)}); }
     Tensor abs() const;
     Tensor exp() const;
     Tensor log() const;
@@ -233,6 +255,15 @@ public:
     Tensor& sub_(double value);
     Tensor& mul_(const Tensor& other);
     Tensor& mul_(double value);
+    Tensor& add_(IntegerScalar value);
+    Tensor& sub_(IntegerScalar value);
+    Tensor& mul_(IntegerScalar value);
+    template <IntegerLike S>
+    Tensor& add_(S value) { return add_(IntegerScalar{static_cast<int64_t>(value)}); }
+    template <IntegerLike S>
+    Tensor& sub_(S value) { return sub_(IntegerScalar{static_cast<int64_t>(value)}); }
+    template <IntegerLike S>
+    Tensor& mul_(S value) { return mul_(IntegerScalar{static_cast<int64_t>(value)}); }
     Tensor& div_(const Tensor& other);
     Tensor& div_(double value);
     Tensor& relu_();
@@ -254,6 +285,12 @@ public:
     Tensor& operator-=(double value) { return sub_(value); }
     Tensor& operator*=(const Tensor& other) { return mul_(other); }
     Tensor& operator*=(double value) { return mul_(value); }
+    template <IntegerLike S>
+    Tensor& operator+=(S value) { return add_(value); }
+    template <IntegerLike S>
+    Tensor& operator-=(S value) { return sub_(value); }
+    template <IntegerLike S>
+    Tensor& operator*=(S value) { return mul_(value); }
     Tensor& operator/=(const Tensor& other) { return div_(other); }
     Tensor& operator/=(double value) { return div_(value); }
     // Overwrite every element with a draw from U[from, to) or N(mean, std^2), in row-major order:
@@ -340,5 +377,23 @@ Tensor operator+(double s, const Tensor& a);
 Tensor operator-(double s, const Tensor& a);
 Tensor operator*(double s, const Tensor& a);
 Tensor operator/(double s, const Tensor& a);
+Tensor operator+(const Tensor& a, IntegerScalar s);
+Tensor operator-(const Tensor& a, IntegerScalar s);
+Tensor operator*(const Tensor& a, IntegerScalar s);
+Tensor operator+(IntegerScalar s, const Tensor& a);
+Tensor operator-(IntegerScalar s, const Tensor& a);
+Tensor operator*(IntegerScalar s, const Tensor& a);
+template <IntegerLike S>
+Tensor operator+(const Tensor& a, S s) { return a + IntegerScalar{static_cast<int64_t>(s)}; }
+template <IntegerLike S>
+Tensor operator-(const Tensor& a, S s) { return a - IntegerScalar{static_cast<int64_t>(s)}; }
+template <IntegerLike S>
+Tensor operator*(const Tensor& a, S s) { return a * IntegerScalar{static_cast<int64_t>(s)}; }
+template <IntegerLike S>
+Tensor operator+(S s, const Tensor& a) { return IntegerScalar{static_cast<int64_t>(s)} + a; }
+template <IntegerLike S>
+Tensor operator-(S s, const Tensor& a) { return IntegerScalar{static_cast<int64_t>(s)} - a; }
+template <IntegerLike S>
+Tensor operator*(S s, const Tensor& a) { return IntegerScalar{static_cast<int64_t>(s)} * a; }
 
 }  // namespace tapegrad

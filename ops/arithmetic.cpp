@@ -9,6 +9,7 @@
 #include "engine/convert.hpp"
 #include "ops/activation.hpp"
 #include "ops/detail/op.hpp"
+#include "ops/detail/scalar.hpp"
 #include "ops/kernels/elementwise.hpp"
 
 namespace tapegrad {
@@ -268,6 +269,13 @@ Tensor scalar_for(double s, const Tensor& a) {
 
 }  // namespace
 
+// An integer scalar as a 0-dim tensor: the double's for a floating-point tensor, else of the integer
+// tensor's dtype, int64 for a bool tensor (libtorch's integral Scalar: int64 [1, 2] * 2 is int64).
+Tensor detail::scalar_for(IntegerScalar s, const Tensor& a) {
+    if (a.defined() && is_floating_point(a.dtype())) return tapegrad::scalar_for(static_cast<double>(s.value), a);
+    return from_vector(std::vector<int64_t>{s.value}, {}, {.dtype = a.defined() && a.dtype() != kBool ? a.dtype() : kInt64});
+}
+
 // ---------------------------------------------------------------- the ops
 
 Tensor add(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail::run_op(Add{}, loc, a, b); }
@@ -282,6 +290,12 @@ Tensor mul(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail
 Tensor div(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail::run_op(Div{}, loc, a, b); }
 Tensor neg(const Tensor& a, SourceLocation loc) { return detail::run_op(Neg{}, loc, a); }
 Tensor pow(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail::run_op(PowTensor{}, loc, a, b); }
+// A floating-point tensor takes the scalar exponent's op (its derivative needs no exponent
+// gradient); an integer one stays integer, and refuses a negative power, as PyTorch.
+Tensor pow(const Tensor& x, IntegerScalar exponent, SourceLocation loc) {
+    if (x.defined() && is_floating_point(x.dtype())) return pow(x, static_cast<double>(exponent.value), loc);
+    return pow(x, detail::scalar_for(exponent, x), loc);
+}
 
 Tensor add_n(const std::vector<Tensor>& tensors, SourceLocation loc) {
     if (tensors.empty()) throw std::invalid_argument("add_n: needs at least one tensor");
@@ -297,6 +311,12 @@ Tensor operator+(const Tensor& a, double s) { return add(a, scalar_for(s, a)); }
 Tensor operator-(const Tensor& a, double s) { return sub(a, scalar_for(s, a)); }
 Tensor operator*(const Tensor& a, double s) { return mul(a, scalar_for(s, a)); }
 Tensor operator/(const Tensor& a, double s) { return div(a, scalar_for(s, a)); }
+Tensor operator+(const Tensor& a, IntegerScalar s) { return add(a, detail::scalar_for(s, a)); }
+Tensor operator-(const Tensor& a, IntegerScalar s) { return sub(a, detail::scalar_for(s, a)); }
+Tensor operator*(const Tensor& a, IntegerScalar s) { return mul(a, detail::scalar_for(s, a)); }
+Tensor operator+(IntegerScalar s, const Tensor& a) { return add(detail::scalar_for(s, a), a); }
+Tensor operator-(IntegerScalar s, const Tensor& a) { return sub(detail::scalar_for(s, a), a); }
+Tensor operator*(IntegerScalar s, const Tensor& a) { return mul(detail::scalar_for(s, a), a); }
 Tensor operator+(double s, const Tensor& a) { return add(scalar_for(s, a), a); }
 Tensor operator-(double s, const Tensor& a) { return sub(scalar_for(s, a), a); }
 Tensor operator*(double s, const Tensor& a) { return mul(scalar_for(s, a), a); }
@@ -311,6 +331,10 @@ Tensor Tensor::sub(const Tensor& other) const { return tapegrad::sub(*this, othe
 Tensor Tensor::sub(double other) const { return *this - other; }
 Tensor Tensor::mul(const Tensor& other) const { return tapegrad::mul(*this, other); }
 Tensor Tensor::mul(double other) const { return *this * other; }
+Tensor Tensor::add(IntegerScalar other) const { return *this + other; }
+Tensor Tensor::sub(IntegerScalar other) const { return *this - other; }
+Tensor Tensor::mul(IntegerScalar other) const { return *this * other; }
+Tensor Tensor::pow(IntegerScalar exponent) const { return tapegrad::pow(*this, exponent); }
 Tensor Tensor::div(const Tensor& other) const { return tapegrad::div(*this, other); }
 Tensor Tensor::div(double other) const { return *this / other; }
 Tensor Tensor::neg() const { return tapegrad::neg(*this); }

@@ -20,6 +20,13 @@ Tensor neg(const Tensor& a, SourceLocation loc = SourceLocation::current());
 // a^b elementwise, broadcast, in the promoted dtype (pow with a scalar exponent is in
 // ops/activation.hpp). Integers to a negative integer power are refused, as PyTorch refuses them.
 Tensor pow(const Tensor& a, const Tensor& b, SourceLocation loc = SourceLocation::current());
+// x^n for an integer n: as pow(x, double(n)) for a floating-point x; an integer x stays integer
+// (int64 [2, 3] ^ 2 is int64 [4, 9]), as libtorch's pow with an integral Scalar.
+Tensor pow(const Tensor& x, IntegerScalar exponent, SourceLocation loc = SourceLocation::current());
+template <IntegerLike S>
+Tensor pow(const Tensor& x, S exponent, SourceLocation loc = SourceLocation::current()) {
+    return pow(x, IntegerScalar{static_cast<int64_t>(exponent)}, loc);
+}
 // a + alpha * b, one pass (PyTorch's add with alpha). With integer tensors alpha must be a whole
 // number, as PyTorch refuses a floating-point alpha for them.
 Tensor add(const Tensor& a, const Tensor& b, double alpha, SourceLocation loc = SourceLocation::current());

@@ -10,6 +10,7 @@
 #include "ops/arithmetic.hpp"
 #include "ops/compare.hpp"
 #include "ops/detail/op.hpp"
+#include "ops/detail/scalar.hpp"
 #include "ops/dropout.hpp"
 #include "ops/view.hpp"
 
@@ -218,6 +219,9 @@ Tensor& Tensor::mul_(const Tensor& other) {
 }
 Tensor& Tensor::sub_(double value) { return sub_(scalar_operand(*this, value, "sub_", "x - value")); }
 Tensor& Tensor::mul_(double value) { return mul_(scalar_operand(*this, value, "mul_", "x * value")); }
+Tensor& Tensor::add_(IntegerScalar value) { return add_(detail::scalar_for(value, *this)); }
+Tensor& Tensor::sub_(IntegerScalar value) { return sub_(detail::scalar_for(value, *this)); }
+Tensor& Tensor::mul_(IntegerScalar value) { return mul_(detail::scalar_for(value, *this)); }
 Tensor& Tensor::div_(const Tensor& other) {
     return binary_inplace(*this, other, "div_", "x / other", [&](const Tensor& self) {
         return tapegrad::div(records(self, other) && other.requires_grad() ? self.clone() : self, other);

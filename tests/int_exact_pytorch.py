@@ -89,6 +89,25 @@ for v in [1e30, 1.5, 2.0]:
     expect(f"add_ {v}", lambda: i.clone().add_(v), CANT_CAST)
     expect(f"mul_ {v}", lambda: i.clone().mul_(v), CANT_CAST)
 
+# An integer scalar keeps an integer tensor's dtype (libtorch's integral Scalar; Python ints here).
+i32 = i.int()
+b = torch.tensor([True, False])
+expect("int64 * 2", lambda: ((i * 2).dtype, (i * 2).tolist()), (I64, [2, 4]))
+expect("int64 + 1", lambda: ((i + 1).dtype, (i + 1).tolist()), (I64, [2, 3]))
+expect("10 - int64", lambda: ((10 - i).dtype, (10 - i).tolist()), (I64, [9, 8]))
+expect("3 * int32 is int32", lambda: ((3 * i32).dtype, (3 * i32).tolist()), (I32, [3, 6]))
+expect("int32 - 1 is int32", lambda: (i32 - 1).dtype, I32)
+expect("bool * 2 is int64", lambda: ((b * 2).dtype, (b * 2).tolist()), (I64, [2, 0]))
+expect("bool + 1 is int64", lambda: ((b + 1).dtype, (b + 1).tolist()), (I64, [2, 1]))
+expect("int64 / 2 is float32", lambda: ((i / 2).dtype, (i / 2).tolist()), (torch.float32, [0.5, 1.0]))
+expect("float32 * 2", lambda: ((torch.tensor([1.5]) * 2).dtype, (torch.tensor([1.5]) * 2).tolist()), (torch.float32, [3.0]))
+expect("int64 pow 2", lambda: (i.pow(2).dtype, i.pow(2).tolist()), (I64, [1, 4]))
+expect("int64 pow -1", lambda: i.pow(-1), Raises("Integers to negative integer powers are not allowed"))
+expect("int64 += 1", lambda: i.clone().add_(1).tolist(), [2, 3])
+expect("int64 *= 3", lambda: i.clone().mul_(3).tolist(), [3, 6])
+expect("int32 -= 1 keeps int32", lambda: i32.clone().sub_(1).dtype, I32)
+expect("int64 wraps", lambda: (torch.tensor([2**62]) * 4).tolist(), [0])
+
 if failures:
     print(f"{len(failures)} case(s) differ from what tests/test_int_exact.cpp assumes: {failures}")
     sys.exit(1)

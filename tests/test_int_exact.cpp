@@ -196,6 +196,48 @@ TEST_CASE("an integer tensor with a double scalar computes in float32; add_ and 
     CHECK(target.to_vector<int64_t>() == std::vector<int64_t>{1, 2});
 }
 
+TEST_CASE("an integer scalar keeps an integer tensor's dtype, as libtorch's integral Scalar (tests/int_exact_pytorch.py)") {
+    const Tensor i = tg::from_vector(std::vector<int64_t>{1, 2}, {2});
+    const Tensor i32 = i.to(tg::kInt32);
+    const Tensor b = i < 2;  // [true, false]
+    auto is = [](const Tensor& t, tg::DType dtype, std::vector<int64_t> values) {
+        return t.dtype() == dtype && t.to_vector<int64_t>() == values;
+    };
+    CHECK(is(i * 2, tg::kInt64, {2, 4}));
+    CHECK(is(i + 1, tg::kInt64, {2, 3}));
+    CHECK(is(10 - i, tg::kInt64, {9, 8}));
+    CHECK(is(3 * i32, tg::kInt32, {3, 6}));
+    CHECK((i32 - 1).dtype() == tg::kInt32);
+    CHECK(is(b * 2, tg::kInt64, {2, 0}));
+    CHECK(is(b + 1, tg::kInt64, {2, 1}));
+    CHECK(is(i.mul(3), tg::kInt64, {3, 6}));
+    CHECK(is(i.add(int64_t{1} << 40), tg::kInt64, {(int64_t{1} << 40) + 1, (int64_t{1} << 40) + 2}));  // exact, past float's 2^24
+    CHECK(is(tg::from_vector(std::vector<int64_t>{int64_t{1} << 62}, {1}) * 4, tg::kInt64, {0}));   // wraps, as PyTorch
+    CHECK((i / 2).dtype() == tg::kFloat32);  // true division
+    CHECK((i / 2).to_vector<float>() == std::vector<float>{0.5f, 1.0f});
+    CHECK(is(i.pow(2), tg::kInt64, {1, 4}));
+    CHECK(is(tg::pow(i, 3u), tg::kInt64, {1, 8}));
+    CHECK(contains(error_of([&] { (void)i.pow(-1); }), "negative"));
+    // A floating-point tensor: the same number as the double, the same op and node.
+    const Tensor x = tg::tensor({1.5, -2.0}).requires_grad_();
+    const Tensor y = x.pow(2) * 3 - 1;
+    CHECK(y.dtype() == tg::kFloat32);
+    CHECK(y.to_vector<float>() == (x.pow(2.0) * 3.0 - 1.0).to_vector<float>());
+    CHECK(x.pow(2).grad_fn()->name() == x.pow(2.0).grad_fn()->name());
+    // In place: written in the tensor's own dtype.
+    Tensor counter = i.clone();
+    counter += 1;
+    counter *= 3;
+    counter -= 2;
+    CHECK(is(counter, tg::kInt64, {4, 7}));
+    Tensor c32 = i32.clone();
+    c32.add_(5);
+    CHECK(is(c32, tg::kInt32, {6, 7}));
+    Tensor mask = b.clone();
+    CHECK(contains(error_of([&] { mask += 1; }), "add_"));  // int64 result into a bool tensor, refused as PyTorch
+    CHECK(is(mask, tg::kBool, {1, 0}));
+}
+
 TEST_CASE("load_state_dict refuses a value an integer buffer cannot hold before writing anything") {
     nn::Module m("Counter");
     Tensor& weight = m.register_parameter("weight", tg::tensor({1.0, 2.0}));

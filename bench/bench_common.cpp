@@ -1,7 +1,10 @@
 #include "bench/bench_common.hpp"
 
+#include <utility>
+
 #include "engine/autograd.hpp"
 #include "engine/generator.hpp"
+#include "tests/registry/op_registry.hpp"
 
 namespace tapegrad::bench {
 
@@ -54,8 +57,8 @@ void run_forward_backward(benchmark::State& state, const OpCase& c) {
     state.SetLabel(c.layout);
 }
 
-std::vector<Registrar>& registrars() {
-    static std::vector<Registrar> list;
+std::vector<std::pair<Registrar, bool>>& registrars() {  // with whether it registers op rows
+    static std::vector<std::pair<Registrar, bool>> list;
     return list;
 }
 
@@ -73,13 +76,23 @@ void register_op(OpCase c) {
                                        [shared](benchmark::State& s) { run_forward_backward(s, *shared); }));
 }
 
-int add_registrar(Registrar r) {
-    registrars().push_back(r);
+std::string json_string(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
+int add_registrar(Registrar r, bool op_rows) {
+    registrars().emplace_back(r, op_rows);
     return static_cast<int>(registrars().size());
 }
 
 void run_registrars() {
-    for (Registrar r : registrars()) r();
+    for (const auto& [r, op_rows] : registrars())
+        if (op_rows || testing::selected_op().empty()) r();
 }
 
 }  // namespace tapegrad::bench

@@ -1,7 +1,8 @@
 #pragma once
 // What every benchmark file shares: random inputs in a chosen memory format, and one way to turn
 // an op into a "fwd" and a "fwd+bwd" benchmark whose names match bench/pytorch_reference.py, so
-// that bench/compare.py can join the two.
+// that bench/compare.py can join the two. The op rows are the op registry's (bench_ops.cpp); the
+// SmallCNN's layers (bench_smallcnn.cpp) are timed the same way.
 #include <benchmark/benchmark.h>
 
 #include <functional>
@@ -15,6 +16,7 @@ namespace tapegrad::bench {
 // Values uniform in [-1, 1) (fixed seed), dense in `format`; a leaf that requires grad when asked.
 Tensor input(const Shape& shape, MemoryFormat format = MemoryFormat::Contiguous, bool requires_grad = true);
 
+// A timed case: a registry row's bench shape, or a layer of the SmallCNN.
 struct OpCase {
     std::string name;    // exactly as in pytorch_reference.py
     std::string layout;  // the layout our op is fed, as it would see it inside a network
@@ -39,12 +41,22 @@ benchmark::internal::Benchmark* timed(benchmark::internal::Benchmark* b);
 void add_rate_counters(benchmark::State& state, double flops, double bytes);
 
 // Each benchmark file registers its cases from a function run by main() after the thread count
-// is set (tensors must not be made during static initialisation).
+// is set (tensors must not be made during static initialisation). With TAPEGRAD_OP set, only the
+// op registry's rows run (bench_ops.cpp, registered with op_rows), and only that op's.
 using Registrar = void (*)();
-int add_registrar(Registrar r);
+int add_registrar(Registrar r, bool op_rows = false);
 void run_registrars();
+
+// s as a JSON string, quoted and escaped.
+std::string json_string(const std::string& s);
+
+// Prints the op benchmarks (bench_ops.cpp), one JSON line each: name, op, input shapes, PyTorch's
+// expression, whether our inputs are channels-last, whether PyTorch runs in our layout only.
+void list_op_benchmarks();
 
 }  // namespace tapegrad::bench
 
 #define TAPEGRAD_BENCHMARKS(fn) \
     [[maybe_unused]] static const int tapegrad_bench_registered_##fn = ::tapegrad::bench::add_registrar(&fn)
+#define TAPEGRAD_OP_BENCHMARKS(fn) \
+    [[maybe_unused]] static const int tapegrad_bench_registered_##fn = ::tapegrad::bench::add_registrar(&fn, true)

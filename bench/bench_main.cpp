@@ -11,6 +11,8 @@
 //                                     counters "GFLOP" or "GB" per second when set} for each
 //                                     benchmark whose name matches (once each, at least
 //                                     --benchmark_min_time seconds), then {"end": true}
+//   --list-ops   prints the op benchmarks, which come from the op registry (bench_ops.cpp), one
+//                JSON line each, and exits: bench/pytorch_reference.py builds PyTorch's side from them.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -24,6 +26,8 @@
 #include "ops/kernels/gemm_backend.hpp"
 
 namespace {
+
+using tapegrad::bench::json_string;
 
 // Removes --threads=N from argv (Google Benchmark rejects flags it does not know); 0 if absent.
 int take_threads_flag(int& argc, char** argv) {
@@ -55,15 +59,6 @@ bool take_flag(int& argc, char** argv, const char* flag) {
     }
     argc = kept;
     return found;
-}
-
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\') out += '\\';
-        out += c;
-    }
-    return out + "\"";
 }
 
 // One JSON line per finished benchmark run, in ms.
@@ -136,6 +131,10 @@ void serve() {
 int main(int argc, char** argv) {
     const int threads = take_threads_flag(argc, argv);
     const bool serving = take_flag(argc, argv, "--serve");
+    if (take_flag(argc, argv, "--list-ops")) {
+        tapegrad::bench::list_op_benchmarks();
+        return 0;
+    }
     if (threads > 0) tapegrad::set_num_threads(threads);
     benchmark::AddCustomContext("tapegrad_threads", std::to_string(tapegrad::get_num_threads()));
     benchmark::AddCustomContext("onednn_isa", tapegrad::kernels::onednn_isa_name());

@@ -1,8 +1,8 @@
 // Reductions against memory bandwidth: a float32 copy of 4 MiB (the activations' size, so from the
 // same level of the cache hierarchy; GB/s counts the bytes read plus the bytes written, as
-// pytorch_reference.py's copy_gbs), then the sums a training step does over that much data, each
-// in GB/s of bytes read: the full sum, the per-channel sum over N, H and W (a [1,C,1,1] broadcast's
-// gradient, a bias gradient) in both layouts, and batch norm's statistics in both layouts.
+// pytorch_reference.py's copy_gbs), the yardstick of the sums a training step does over that much
+// data, each in GB/s of bytes read: the full sum and the per-channel sum over N, H and W in both
+// layouts (op registry rows, bench_ops.cpp), and here batch norm's statistics in both layouts.
 // Target (docs/performance.md): every sum within 20% of the copy's GB/s at the same thread count.
 #include <omp.h>
 
@@ -10,10 +10,8 @@
 #include <cstring>
 
 #include "bench/bench_common.hpp"
-#include "engine/autograd.hpp"
 #include "engine/strided.hpp"
 #include "ops/kernels/batch_norm.hpp"
-#include "ops/reduce.hpp"
 
 namespace tapegrad::bench {
 namespace {
@@ -48,18 +46,9 @@ void run_bn_stats(benchmark::State& state, MemoryFormat format) {
 }
 
 void register_reduce() {
-    const double n = static_cast<double>(numel_of(kAct));
     timed(benchmark::RegisterBenchmark("reduce copy [32,32,32,32]/fwd", run_copy));
-    // The sums as ops (pytorch_reference.py has the same rows, each in its one layout): fwd reads
-    // x once; fwd+bwd also writes the expanded gradient.
     for (const auto format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
         const std::string layout = format == MemoryFormat::ChannelsLast ? "channels-last" : "row-major";
-        register_op({.name = "sum dims 0,2,3 [32,32,32,32] " + layout,
-                     .layout = layout,
-                     .inputs = {input(kAct, format)},
-                     .op = [](const std::vector<Tensor>& in) { return sum(in[0], {0, 2, 3}, true); },
-                     .bytes_fwd = n * kF,
-                     .bytes_fwd_bwd = 2 * n * kF});
         timed(benchmark::RegisterBenchmark(("reduce batch_norm stats [32,32,32,32] " + layout + "/fwd").c_str(), run_bn_stats, format));
     }
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """PyTorch's side of the comparison, and the driver that times both sides alternately.
 
-Every case of bench/*.cpp, with the same shapes and names, in forward and forward+backward, at
+Every case of bench/*.cpp, with the same shapes and names (the op rows as `tapegrad_bench --list-ops`
+lists them from the op registry, with PyTorch's expression of each; TAPEGRAD_OP=<op> keeps one
+op's rows and nothing else), in forward and forward+backward, at
 each of --threads, and the training steps of the SmallCNN and of the model ports (ResNet-18,
 MobileNetV2, U-Net). Four-dimensional cases and the training steps run in PyTorch's two layouts,
 NCHW and channels_last (inputs, weights and model converted), and the faster one is the anchor.
@@ -172,43 +174,27 @@ def leaf(shape, layout=NCHW):
     return t.requires_grad_()
 
 
-def op_cases(layout):
-    """The cases in one layout; in channels_last only those with a 4-D operand."""
-    cases = []
-    convs = [
-        ((32, 3, 32, 32), (32, 3, 3, 3), 1, 1),
-        ((32, 32, 16, 16), (64, 32, 3, 3), 1, 1),
-        ((8, 64, 56, 56), (64, 64, 3, 3), 1, 1),
-        ((64, 1, 28, 28), (16, 1, 5, 5), 1, 0),
-        ((32, 64, 16, 16), (128, 64, 3, 3), 2, 1),
-    ]
-    for xs, ws, stride, pad in convs:
-        name = "conv2d x[{}] w[{}]{} p{}".format(
-            ",".join(map(str, xs)), ",".join(map(str, ws)), " s%d" % stride if stride != 1 else "", pad)
-        cases.append(Case(name, lambda x, w, s=stride, p=pad: F.conv2d(x, w, None, s, p),
-                          [leaf(xs, layout), leaf(ws, layout)]))
+def selected_op():
+    """The op TAPEGRAD_OP names, or "" for every op: as in the registry's tests and our benchmarks,
+    only that op's rows run (and no training step, no SmallCNN layer)."""
+    return os.environ.get("TAPEGRAD_OP", "")
 
-    act = (32, 32, 32, 32)
-    cases.append(Case("max_pool2d x[32,32,32,32] k2 s2", lambda x: F.max_pool2d(x, 2, 2), [leaf(act, layout)]))
-    cases.append(Case("relu x[32,32,32,32]", F.relu, [leaf(act, layout)]))
-    running_mean, running_var = torch.zeros(32), torch.ones(32)
-    cases.append(Case("batch_norm train x[32,32,32,32]",
-                      lambda x, g, b: F.batch_norm(x, running_mean, running_var, g, b, training=True),
-                      [leaf(act, layout), torch.ones(32).requires_grad_(), torch.zeros(32).requires_grad_()]))
-    cases.append(Case("add [32,32,32,32]+[32,32,32,32]", torch.add, [leaf(act, layout), leaf(act, layout)]))
-    cases.append(Case("add [32,32,32,32]+[1,32,1,1]", torch.add, [leaf(act, layout), leaf((1, 32, 1, 1), layout)]))
-    cases.append(Case("sum [32,32,32,32]", torch.sum, [leaf(act, layout)]))
-    # bench_reduce.cpp's per-channel sums (a [1,C,1,1] broadcast's gradient), each in its own layout.
-    cases.append(Case("sum dims 0,2,3 [32,32,32,32] " + ("channels-last" if layout == CL else "row-major"),
-                      lambda x: torch.sum(x, (0, 2, 3), keepdim=True), [leaf(act, layout)]))
-    cases += small_cnn_layers(layout)
-    if layout == NCHW:
-        for m, k, n in [(64, 4096, 128), (512, 512, 512)]:
-            cases.append(Case("matmul [{},{}]x[{},{}]".format(m, k, k, n), torch.matmul, [leaf((m, k)), leaf((k, n))]))
-        for n, k in [(64, 10), (512, 1000)]:
-            labels = torch.randint(0, k, (n,))
-            cases.append(Case("cross_entropy [{},{}]".format(n, k), lambda x, y=labels: F.cross_entropy(x, y),
-                              [leaf((n, k))]))
+
+def op_cases(layout, binary):
+    """The op rows in one layout: the op registry's bench shapes (tests/registry/cases_<family>.cpp)
+    as `binary --list-ops` lists them, each with PyTorch's expression of its inputs x[0], x[1], ...
+    In channels_last only those with a 4-D operand; a row that compares layouts only in its own."""
+    listing = subprocess.run([binary, "--list-ops"], capture_output=True, text=True, check=True).stdout
+    cases = []
+    for row in map(json.loads, listing.splitlines()):
+        if selected_op() and row["op"] != selected_op():
+            continue
+        if layout == CL and not any(len(shape) == 4 for shape in row["shapes"]):
+            continue
+        if row["torch_in_our_layout"] and row["channels_last"] != (layout == CL):
+            continue
+        fn = eval("lambda *x: " + row["torch"], {"torch": torch, "F": F})  # noqa: S307 (our own listing)
+        cases.append(Case(row["name"], fn, [leaf(shape, layout) for shape in row["shapes"]]))
     return cases
 
 
@@ -346,6 +332,7 @@ def main():
     parser.add_argument("--min-time", type=float, default=0.1, help="seconds per timing, each side (default 0.1)")
     parser.add_argument("--filter", default="", help="only cases whose name contains this")
     parser.add_argument("--ours", help="tapegrad_bench binary: time our side too, alternately")
+    parser.add_argument("--cases", help="tapegrad_bench binary whose --list-ops gives the op rows (default: --ours)")
     parser.add_argument("--out", default="-", help="JSON output file (default stdout)")
     args = parser.parse_args()
 
@@ -362,11 +349,18 @@ def main():
 
     # case name -> {mode -> {layout -> callable}}
     torch_fns = {}
+    cases_binary = args.cases or args.ours
+    if not cases_binary:
+        print("== no --ours or --cases binary: the op rows are left out", file=sys.stderr)
     for layout in (NCHW, CL):
-        for c in op_cases(layout):
+        cases = op_cases(layout, cases_binary) if cases_binary else []
+        cases += [] if selected_op() else small_cnn_layers(layout)
+        for c in cases:
             if args.filter in c.name:
                 torch_fns.setdefault(c.name, {}).setdefault("fwd", {})[layout] = c.fwd
                 torch_fns[c.name].setdefault("fwd+bwd", {})[layout] = c.fwd_bwd
+        if selected_op():
+            continue
         if args.filter in "smallcnn step b64":
             torch_fns.setdefault("smallcnn step b64", {}).setdefault("train step", {})[layout] = small_cnn_step(layout)
         for name, step in model_steps(layout, args.filter).items():
@@ -383,6 +377,8 @@ def main():
             if args.filter not in case or (case, mode) in keys:
                 continue
             twin = ("matmul " + case.partition(" ")[2], mode)
+            if selected_op() and twin not in keys:
+                continue
             keys.insert(keys.index(twin) + 1 if twin in keys else len(keys), (case, mode))
 
     results = {}

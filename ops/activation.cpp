@@ -48,6 +48,7 @@ struct TypedScalar {
 template <class Math>
 struct Elementwise {
     static constexpr const char* name = Math::name;
+    static constexpr const char* gradient = detail::gradient_of<Math>();
     static constexpr DTypes dtypes = Math::dtypes;
     Math math;
     SavedTensor saved;  // x or y, as Math::saves says
@@ -91,25 +92,33 @@ Tensor elementwise(Math math, const SourceLocation& loc, const Tensor& x) {
 }
 
 // A derivative that is piecewise constant (relu's step, abs's sign): f(s) per element, with no
-// history, since its own derivative is 0 almost everywhere.
+// history, since its own derivative is 0 almost everywhere (also f'' in FirstDerivative).
 template <class F>
 Tensor piecewise_constant(const Tensor& s, F f) {
     const Tensor v = s.detach();
     return dispatch(v.dtype(), [&]<class T>() { return kernels::map_unary<T>(v, [f](T e) { return static_cast<T>(f(e)); }); });
 }
 
-// f'(x) as a recorded elementwise op whose own derivative is f''(x): the first derivative of an
-// activation that the public differentiable ops cannot spell (gelu needs erf), so that its
-// backward can be differentiated once more.
-template <class D1, class D2>
-Tensor derivative_op(const char* op, const Tensor& x, D1 d1, D2 d2) {
-    const Tensor v = x.detach();
-    Tensor out = dispatch(v.dtype(), [&]<class T>() { return kernels::map_unary<T>(v, [d1](T e) { return static_cast<T>(d1(e)); }); });
-    return record(op, out, {x}, [v, d2](const Tensor& g, const GradMask&) {
-        return std::vector<Tensor>{g * dispatch(v.dtype(), [&]<class T>() {
-                                       return kernels::map_unary<T>(v, [d2](T e) { return static_cast<T>(d2(e)); });
-                                   })};
-    });
+// f'(x) as an elementwise op whose own derivative is f''(x): the first derivative of an activation
+// that the public differentiable ops cannot spell (gelu needs erf), so that the activation's spec
+// can be differentiated once more. `Form` gives derivative_name, first(x) and second(x); f'' is
+// taken as a constant (no third derivative).
+template <class Form>
+struct FirstDerivative {
+    static constexpr const char* name = Form::derivative_name;
+    static constexpr DTypes dtypes = DTypes::Floating;
+    static constexpr Saves saves = Saves::Input;
+    Form form;
+    template <class T> T value(T v) const { return form.first(v); }
+    template <class T> T grad(T g, T v) const { return g * form.second(v); }
+    Tensor derivative(const Tensor& g, const Tensor& v) const {
+        return g * piecewise_constant(v, [f = form](auto e) { return f.second(e); });
+    }
+};
+
+template <class Form>
+Tensor first_derivative(Form form, const Tensor& x) {
+    return elementwise(FirstDerivative<Form>{std::move(form)}, SourceLocation::current(), x);
 }
 
 // ---------------------------------------------------------------- the formulas
@@ -118,6 +127,8 @@ Tensor derivative_op(const char* op, const Tensor& x, D1 d1, D2 d2) {
 // so does its gradient (PyTorch's threshold_backward zeroes only where y <= 0).
 struct Relu {
     static constexpr const char* name = "relu";
+    static constexpr const char* gradient = "dx = g ⊙ [x > 0] (so relu'(0) = 0), computed as g ⊙ [y > 0]; where y is NaN, dx = "
+        "g (as PyTorch)";
     static constexpr DTypes dtypes = DTypes::KeepIntegers;
     static constexpr Saves saves = Saves::Output;
     template <class T> T value(T v) const { return v < 0 ? T(0) : v; }
@@ -128,6 +139,7 @@ struct Relu {
 // sigmoid' = y (1 - y)
 struct Sigmoid {
     static constexpr const char* name = "sigmoid";
+    static constexpr const char* gradient = "dx = g ⊙ y ⊙ (1 − y)";
     static constexpr DTypes dtypes = DTypes::PromoteIntegers;
     static constexpr Saves saves = Saves::Output;
     template <class T> T value(T v) const { return T(1) / (T(1) + std::exp(-v)); }
@@ -139,6 +151,7 @@ struct Sigmoid {
 // tanh' = 1 - y^2
 struct Tanh {
     static constexpr const char* name = "tanh";
+    static constexpr const char* gradient = "dx = g ⊙ (1 − y²)";
     static constexpr DTypes dtypes = DTypes::PromoteIntegers;
     static constexpr Saves saves = Saves::Output;
     template <class T> T value(T v) const { return std::tanh(v); }
@@ -150,6 +163,7 @@ struct Tanh {
 // exp' = y
 struct Exp {
     static constexpr const char* name = "exp";
+    static constexpr const char* gradient = "dx = g ⊙ y";
     static constexpr DTypes dtypes = DTypes::PromoteIntegers;
     static constexpr Saves saves = Saves::Output;
     template <class T> T value(T v) const { return std::exp(v); }
@@ -161,6 +175,7 @@ struct Exp {
 // log' = 1 / x
 struct Log {
     static constexpr const char* name = "log";
+    static constexpr const char* gradient = "dx = g / x";
     static constexpr DTypes dtypes = DTypes::PromoteIntegers;
     static constexpr Saves saves = Saves::Input;
     template <class T> T value(T v) const { return std::log(v); }
@@ -172,6 +187,7 @@ struct Log {
 // sqrt' = 1 / (2 y)
 struct Sqrt {
     static constexpr const char* name = "sqrt";
+    static constexpr const char* gradient = "dx = g / (2 y)";
     static constexpr DTypes dtypes = DTypes::PromoteIntegers;
     static constexpr Saves saves = Saves::Output;
     template <class T> T value(T v) const { return std::sqrt(v); }
@@ -189,6 +205,7 @@ Tensor pow_derivative(double exponent, const Tensor& g, const Tensor& v) {
 // that vectorises (std::pow per element does not: 10 against 0.1 ms on 786k floats).
 struct Square {
     static constexpr const char* name = "pow";
+    static constexpr const char* gradient = "dx = g ⊙ p x^{p−1}; 0 for p = 0 (also at x = 0)";
     static constexpr DTypes dtypes = DTypes::PromoteIntegers;
     static constexpr Saves saves = Saves::Input;
     template <class T> T value(T v) const { return v * v; }
@@ -198,6 +215,7 @@ struct Square {
 
 struct Power {
     static constexpr const char* name = "pow";
+    static constexpr const char* gradient = "dx = g ⊙ p x^{p−1}; 0 for p = 0 (also at x = 0)";
     static constexpr DTypes dtypes = DTypes::PromoteIntegers;
     static constexpr Saves saves = Saves::Input;
     double exponent;
@@ -210,6 +228,7 @@ struct Power {
 // |x|' = sign(x), 0 at 0 (as PyTorch's sgn).
 struct Abs {
     static constexpr const char* name = "abs";
+    static constexpr const char* gradient = "dx = g ⊙ sign(x), 0 at x = 0";
     static constexpr DTypes dtypes = DTypes::KeepIntegers;
     static constexpr Saves saves = Saves::Input;
     template <class T> T value(T v) const { return std::abs(v); }
@@ -226,6 +245,8 @@ struct Abs {
 template <bool Closed>
 struct Clamp {
     static constexpr const char* name = Closed ? "clamp" : "hardtanh";
+    static constexpr const char* gradient = Closed ? "dx = g ⊙ [lo ≤ x ≤ hi] (bounds included, as PyTorch's clamp)"
+                                                  : "dx = g ⊙ [lo < x < hi] (0 on the bounds, as PyTorch's hardtanh)";
     // clamp's bounds are doubles: an integer tensor is promoted, as PyTorch's type promotion does;
     // hardtanh keeps integers, as PyTorch's does.
     static constexpr DTypes dtypes = Closed ? DTypes::PromoteIntegers : DTypes::KeepIntegers;
@@ -249,6 +270,7 @@ struct Clamp {
 // leaky_relu' = 1 for x > 0, negative_slope otherwise (so negative_slope at 0, as PyTorch).
 struct LeakyRelu {
     static constexpr const char* name = "leaky_relu";
+    static constexpr const char* gradient = "dx = g for x > 0, a g otherwise (a at 0)";
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr Saves saves = Saves::Input;
     double negative_slope;
@@ -260,19 +282,23 @@ struct LeakyRelu {
     }
 };
 
-// elu' = 1 for x > 0, alpha e^x otherwise.
+// elu' = 1 for x > 0, alpha e^x otherwise; elu'' = 0 for x > 0, alpha e^x otherwise.
+struct EluDerivative {
+    static constexpr const char* derivative_name = "elu_derivative";
+    double alpha;
+    template <class T> T first(T v) const { return v > 0 ? T(1) : T(alpha) * std::exp(v); }
+    template <class T> T second(T v) const { return v > 0 ? T(0) : T(alpha) * std::exp(v); }
+};
+
 struct Elu {
     static constexpr const char* name = "elu";
+    static constexpr const char* gradient = "dx = g for x > 0, g α eˣ otherwise";
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr Saves saves = Saves::Input;
     double alpha;
     template <class T> T value(T v) const { return v > 0 ? v : T(alpha) * std::expm1(v); }
     template <class T> T grad(T g, T v) const { return v > 0 ? g : g * T(alpha) * std::exp(v); }
-    Tensor derivative(const Tensor& g, const Tensor& v) const {
-        return g * derivative_op(
-                       "elu_derivative", v, [a = alpha](auto e) { return e > 0 ? decltype(e)(1) : decltype(e)(a) * std::exp(e); },
-                       [a = alpha](auto e) { return e > 0 ? decltype(e)(0) : decltype(e)(a) * std::exp(e); });
-    }
+    Tensor derivative(const Tensor& g, const Tensor& v) const { return g * first_derivative(EluDerivative{alpha}, v); }
     kernels::ActivationKernel vectorised() const { return {kernels::Activation::Elu, static_cast<float>(alpha)}; }
 };
 
@@ -285,23 +311,22 @@ constexpr double kSqrt2OverPi = 0.79788456080286535588, kCubic = 0.044715;
 
 // An activation whose derivative the public ops cannot spell (gelu needs erf), from its form's
 // value and its first and second derivatives per element: the fused backward is g f'(x), and the
-// spec is g times derivative_op, which is itself differentiable once more.
+// spec is g times first_derivative, which is itself differentiable once more.
 template <class Form>
 struct ByDerivatives {
     static constexpr const char* name = Form::name;
+    static constexpr const char* gradient = Form::gradient;
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr Saves saves = Saves::Input;
     template <class T> T value(T v) const { return Form::value(v); }
     template <class T> T grad(T g, T v) const { return g * Form::first(v); }
-    Tensor derivative(const Tensor& g, const Tensor& v) const {
-        return g * derivative_op(Form::derivative_name, v, [](auto e) { return Form::first(e); },
-                                 [](auto e) { return Form::second(e); });
-    }
+    Tensor derivative(const Tensor& g, const Tensor& v) const { return g * first_derivative(Form{}, v); }
     kernels::ActivationKernel vectorised() const { return {Form::kernel}; }
 };
 
 struct GeluExactForm {
     static constexpr const char* name = "gelu";
+    static constexpr const char* gradient = "dx = g (Φ(x) + x φ(x)), φ(x) = e^{−x²/2}/√(2π)";
     static constexpr const char* derivative_name = "gelu_derivative";
     static constexpr kernels::Activation kernel = kernels::Activation::Gelu;
     template <class T> static T value(T v) { return T(0.5) * v * (T(1) + std::erf(v * T(kSqrt1_2))); }
@@ -313,6 +338,7 @@ struct GeluExactForm {
 
 struct GeluTanhForm {
     static constexpr const char* name = "gelu";
+    static constexpr const char* gradient = "dx = g ((1 + tanh u)/2 + x (1 − tanh² u) √(2/π)(1 + 3·0.044715 x²)/2)";
     static constexpr const char* derivative_name = "gelu_derivative";
     static constexpr kernels::Activation kernel = kernels::Activation::GeluTanh;
     template <class T> static T inner_tanh(T v) { return std::tanh(T(kSqrt2OverPi) * (v + T(kCubic) * v * v * v)); }
@@ -335,6 +361,7 @@ using GeluTanh = ByDerivatives<GeluTanhForm>;
 // silu' = s (1 + x (1 - s)), s = sigmoid(x).
 struct Silu {
     static constexpr const char* name = "silu";
+    static constexpr const char* gradient = "dx = g σ(x)(1 + x (1 − σ(x)))";
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr Saves saves = Saves::Input;
     template <class T> T value(T v) const { return v / (T(1) + std::exp(-v)); }
@@ -355,28 +382,34 @@ T relu6_shifted(T v) {
     return v + T(3) < T(0) ? T(0) : (v + T(3) > T(6) ? T(6) : v + T(3));
 }
 
-// hardswish' = 0 for x < -3, x/3 + 1/2 for -3 <= x <= 3, 1 above (PyTorch's hardswish_backward).
+// hardswish' = 0 for x < -3, x/3 + 1/2 for -3 <= x <= 3, 1 above (PyTorch's hardswish_backward);
+// hardswish'' = 1/3 on [-3, 3], 0 elsewhere.
+struct HardswishDerivative {
+    static constexpr const char* derivative_name = "hardswish_derivative";
+    template <class T> T first(T v) const { return v < T(-3) ? T(0) : (v <= T(3) ? v / T(3) + T(0.5) : T(1)); }
+    template <class T> T second(T v) const { return v >= T(-3) && v <= T(3) ? T(1) / T(3) : T(0); }
+};
+
 struct Hardswish {
     static constexpr const char* name = "hardswish";
+    static constexpr const char* gradient = "dx = 0 for x < −3, g (x/3 + 1/2) for −3 ≤ x ≤ 3, g above (PyTorch's subgradients)";
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr Saves saves = Saves::Input;
-    template <class T> static T first(T v) { return v < T(-3) ? T(0) : (v <= T(3) ? v / T(3) + T(0.5) : T(1)); }
     template <class T> T value(T v) const { return v * relu6_shifted(v) / T(6); }
     template <class T> T grad(T g, T v) const {
         if (v < T(-3)) return T(0);
         if (v <= T(3)) return g * (v / T(3) + T(0.5));
         return g;
     }
-    Tensor derivative(const Tensor& g, const Tensor& v) const {
-        return g * derivative_op("hardswish_derivative", v, [](auto e) { return first(e); },
-                                 [](auto e) { return e >= decltype(e)(-3) && e <= decltype(e)(3) ? decltype(e)(1) / decltype(e)(3) : decltype(e)(0); });
-    }
+    Tensor derivative(const Tensor& g, const Tensor& v) const { return g * first_derivative(HardswishDerivative{}, v); }
 };
 
 // hardsigmoid(x) = relu6(x + 3) / 6; its derivative is 1/6 strictly inside (-3, 3) and 0 elsewhere,
 // the bounds included (PyTorch's hardsigmoid_backward).
 struct Hardsigmoid {
     static constexpr const char* name = "hardsigmoid";
+    static constexpr const char* gradient = "dx = g/6 for −3 < x < 3, 0 elsewhere, the bounds included (PyTorch's "
+        "hardsigmoid_backward)";
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr Saves saves = Saves::Input;
     template <class T> T value(T v) const { return relu6_shifted(v) / T(6); }

@@ -123,6 +123,11 @@ Tensor relu_mask(const Tensor& x, const std::vector<double>& mean, const std::ve
 template <bool FuseRelu>
 struct BatchNorm {
     static constexpr const char* name = FuseRelu ? "batch_norm_relu" : "batch_norm";
+    static constexpr const char* gradient =
+        FuseRelu ? "batch_norm's gradients with g replaced by g ⊙ [y > 0]; the fast kernels recompute the pre-relu output from x "
+                   "in each backward pass; the reference is the two ops unfused"
+                 : "training, with dx̂ = g γ_c: dx = (1/M) · invstd_c · (M dx̂ − Σ_c dx̂ − x̂ Σ_c dx̂ x̂); eval: dx = g γ_c / "
+                   "√(running_var_c + ε); both: dγ_c = Σ_c g x̂, dβ_c = Σ_c g";
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr std::size_t required_inputs = 1;  // the weight and the bias are optional
     // The arguments (checked by the caller); the running statistics are updated in training.

@@ -164,6 +164,7 @@ void check_mask(const char* op, const char* what, const Tensor& mask) {
 // y = cond ? a : b: da = g where cond (0 elsewhere), db = g where !cond.
 struct Where {
     static constexpr const char* name = "where";
+    static constexpr const char* gradient = "da = g ⊙ [c], db = g ⊙ [¬c] (masked_fill of g)";
     static constexpr DTypes dtypes = DTypes::Promote;
     SavedTensor cond;
     Tensor forward(const OpContext& ctx, const Tensor& a, const Tensor& b) {
@@ -181,6 +182,7 @@ struct Where {
 // y = mask ? value : x, in x's dtype: dx = g where !mask.
 struct MaskedFill {
     static constexpr const char* name = "masked_fill";
+    static constexpr const char* gradient = "dx = g ⊙ [¬m]";
     static constexpr DTypes dtypes = DTypes::KeepAll;
     SavedTensor mask;
     double value;

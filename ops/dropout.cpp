@@ -1,6 +1,5 @@
 #include "ops/dropout.hpp"
 
-#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -73,13 +72,48 @@ struct Bernoulli {
     }
 };
 
+// y = x m / (1 - p) with m one draw per element, in row-major order: dx = g m / (1 - p). The mask
+// is a byte per element (a quarter of a float mask), drawn by the forward from the generator held
+// for the whole draw.
+struct Dropout {
+    static constexpr const char* name = "dropout";
+    static constexpr const char* gradient = "dx = g ⊙ m / (1 − p)";
+    static constexpr DTypes dtypes = DTypes::Floating;
+    Generator* gen;
+    double p;
+    std::vector<uint8_t> mask{};  // 1 where the element is kept
+    double scale = 0;             // 1 / (1 - p); 0 for p == 1, which drops everything (as PyTorch)
+
+    Tensor forward(const OpContext&, const Tensor& x) {
+        mask.resize(static_cast<std::size_t>(x.numel()));
+        {
+            const auto guard = gen->lock();
+            for (auto& keep : mask) keep = gen->uniform() >= p;
+        }
+        scale = p == 1.0 ? 0.0 : 1.0 / (1.0 - p);
+        return apply_mask(x, mask, scale);
+    }
+    // g times the scaled mask as a constant tensor.
+    std::vector<Tensor> backward(const Tensor& g, const GradMask&) const { return {g * apply_mask(ones_like(g), mask, scale)}; }
+    std::vector<Tensor> fused_backward(Kernels, const Tensor& g, const GradMask&) const { return {apply_mask(g, mask, scale)}; }
+    std::vector<SavedField> saved_state() const {
+        const auto n = static_cast<int64_t>(mask.size());
+        return {SavedField{"mask", {}, SavedTensorInfo{{n}, kBool, mask.size()}}, detail::saved("scale", scale)};
+    }
+};
+
 // y = x m / (1 - p) with m one draw per [n, c], broadcast over the rest: dx = g m / (1 - p).
 struct Dropout2d {
     static constexpr const char* name = "dropout2d";
+    static constexpr const char* gradient = "dx = g ⊙ m / (1 − p)";
     static constexpr DTypes dtypes = DTypes::Floating;
     Tensor scaled_mask;  // [N, C, 1, ...], constant
     Tensor forward(const OpContext&, const Tensor& x) { return x.detach() * scaled_mask; }
     std::vector<Tensor> backward(const Tensor& g, const GradMask&) const { return {g * scaled_mask}; }
+    std::vector<SavedField> saved_state() const {
+        const std::size_t bytes = static_cast<std::size_t>(scaled_mask.numel()) * element_size(scaled_mask.dtype());
+        return {SavedField{"scaled_mask", {}, SavedTensorInfo{scaled_mask.shape(), scaled_mask.dtype(), bytes}}};
+    }
 };
 
 }  // namespace
@@ -111,26 +145,13 @@ Tensor dropout2d(const Tensor& x, double p, bool training, SourceLocation loc) {
 Tensor dropout(const Tensor& x, double p, bool training, SourceLocation loc) { return dropout(x, p, training, default_generator(), loc); }
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen, SourceLocation loc) {
-    detail::OpScope scope("dropout", loc);
     if (!x.defined()) throw std::invalid_argument("dropout: the input is undefined");
     check_probability("dropout", p);
-    if (!training || p == 0.0) return x;
-    detail::check_op_inputs("dropout", detail::DTypes::Floating, {&x});
-    // A byte per element: a quarter of a float mask.
-    auto mask = std::make_shared<std::vector<uint8_t>>(static_cast<std::size_t>(x.numel()));
-    {
-        const auto guard = gen.lock();
-        for (auto& keep : *mask) keep = gen.uniform() >= p;
+    if (!training || p == 0.0) {
+        const detail::OpScope scope("dropout", loc);  // the identity, still seen by the profiler (as PyTorch's)
+        return x;
     }
-    // p == 1 drops everything (as PyTorch): the output and the gradient are all zeros.
-    const double scale = p == 1.0 ? 0.0 : 1.0 / (1.0 - p);
-    Tensor out = apply_mask(x.detach(), *mask, scale);
-    // y = x m / (1 - p): dx = g m / (1 - p), same shape as x
-    return record("dropout", out, {x}, [mask, scale](const Tensor& g, const GradMask&) {
-        // create_graph: g times the scaled mask as a constant tensor, recorded.
-        if (is_grad_enabled()) return std::vector<Tensor>{g * apply_mask(ones_like(g), *mask, scale)};
-        return std::vector<Tensor>{apply_mask(g, *mask, scale)};
-    });
+    return detail::run_op(Dropout{.gen = &gen, .p = p}, loc, x);
 }
 
 }  // namespace tapegrad

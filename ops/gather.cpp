@@ -49,6 +49,7 @@ void check_index_shape(const char* op, const Tensor& index, const Tensor& other,
 template <class Name>
 struct GatherAlong {
     static constexpr const char* name = Name::value;
+    static constexpr const char* gradient = Name::gradient;
     static constexpr DTypes dtypes = DTypes::KeepAll;
     int64_t dim;
     Tensor index;  // row-major int64, checked
@@ -68,14 +69,17 @@ struct GatherAlong {
 };
 struct GatherName {
     static constexpr const char* value = "gather";
+    static constexpr const char* gradient = "dx = scatter_add(zeros like x, d, index, g)";
 };
 struct IndexSelectName {
     static constexpr const char* value = "index_select";
+    static constexpr const char* gradient = "dx = index_add of g into zeros along d (repeats sum)";
 };
 
 // y = x with src added at the indexed places: dx = g, dsrc = gather(g, dim, index).
 struct ScatterAdd {
     static constexpr const char* name = "scatter_add";
+    static constexpr const char* gradient = "dx = g, dsrc = gather(g, d, index)";
     static constexpr DTypes dtypes = DTypes::KeepAll;
     int64_t dim;
     Tensor index;

@@ -107,6 +107,7 @@ Tensor recorded_result(Def def, detail::OpScope& scope, const Tensor& self, cons
 template <class Name>
 struct Overwrite {
     static constexpr const char* name = Name::value;
+    static constexpr const char* gradient = Name::gradient;
     static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;
     Tensor values;
     Tensor forward(const detail::OpContext&, const Tensor&) { return std::move(values); }
@@ -114,12 +115,15 @@ struct Overwrite {
 };
 struct FillName {
     static constexpr const char* value = "fill_";
+    static constexpr const char* gradient = "dself_old = 0";
 };
 struct UniformName {
     static constexpr const char* value = "uniform_";
+    static constexpr const char* gradient = "dself_old = 0";
 };
 struct NormalName {
     static constexpr const char* value = "normal_";
+    static constexpr const char* gradient = "dself_old = 0";
 };
 
 // Replaces every element of self (already checked) with `values`, of self's shape and dtype.
@@ -137,6 +141,7 @@ Tensor& overwrite(Tensor& self, detail::OpScope& scope, const Tensor& values) {
 // back (the engine sums the broadcast dimensions); the old contents of dst get nothing.
 struct Copy {
     static constexpr const char* name = "copy_";
+    static constexpr const char* gradient = "dself_old = 0, dother = g summed to other's shape, converted to its dtype";
     static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;
     Tensor values;
     DType src_dtype = kFloat32;

@@ -75,6 +75,7 @@ std::vector<kernels::LinearTap> linear_taps(int64_t in, int64_t out, double scal
 // The nearest modes: y = x read through one index map per dimension; dx = A^T g, a scatter-add.
 struct NearestInterpolate {
     static constexpr const char* name = "interpolate";
+    static constexpr const char* gradient = "dx = Σ of g over the outputs that read each pixel (the same r)";
     static constexpr const char* adjoint_name = "interpolate_backward";
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     std::shared_ptr<const kernels::IndexMaps> maps;
@@ -95,6 +96,7 @@ struct NearestInterpolate {
 // Bilinear: each output reads two taps per axis with their weights; dx = A^T g.
 struct BilinearInterpolate {
     static constexpr const char* name = "interpolate";
+    static constexpr const char* gradient = "dx = the same weights applied to g, scattered back";
     static constexpr const char* adjoint_name = "interpolate_backward";
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     std::shared_ptr<const std::vector<kernels::LinearTap>> taps_h, taps_w;

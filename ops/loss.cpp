@@ -15,51 +15,6 @@ namespace {
 
 Tensor row_major(const Tensor& t) { return t.is_contiguous() ? t.detach() : t.detach().contiguous(); }
 
-Tensor softmax_op(const char* op, const Tensor& x_in, int64_t dim, bool log) {
-    if (!x_in.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
-    detail::check_op_inputs(op, detail::DTypes::Floating, {&x_in});
-    if (x_in.dim() == 0) throw std::invalid_argument(std::string(op) + ": needs at least 1 dimension, got a scalar");
-    const std::size_t d = normalize_axis(dim, x_in.dim(), op);
-    // The fast kernels take rows of K contiguous values: another axis is moved last and back (a
-    // copy each way, through differentiable views), which beats the strided reference loop.
-    const auto last = static_cast<int64_t>(x_in.dim()) - 1;
-    if (static_cast<int64_t>(d) != last && x_in.numel() > 0 && !is_reference(choose_kernels(x_in.dtype())))
-        return softmax_op(op, x_in.transpose(static_cast<int64_t>(d), last), last, log).transpose(static_cast<int64_t>(d), last).contiguous();
-    kernels::SoftmaxShape s{1, x_in.shape()[d], 1};
-    for (std::size_t i = 0; i < d; ++i) s.outer *= x_in.shape()[i];
-    for (std::size_t i = d + 1; i < x_in.dim(); ++i) s.inner *= x_in.shape()[i];
-    const Tensor x = row_major(x_in);
-    Tensor out = empty(x.shape(), {.dtype = x.dtype()});
-    // The fast kernels take rows of K contiguous values (inner == 1). A tensor without elements has
-    // nothing to compute, and no row to read.
-    const bool reference = is_reference(choose_kernels(x.dtype())) || s.inner != 1;
-    const bool empty_input = x.numel() == 0;
-    dispatch(x.dtype(), [&]<class T>() {
-        if (empty_input) return;
-        if (reference) kernels::softmax_forward_reference<T>(x.data<T>(), out.data<T>(), s, log);
-        else kernels::softmax_forward_fast(x.data<float>(), out.data<float>(), s, log);
-    });
-    if (!needs_grad({x_in})) return out;
-    const SavedTensor saved_y = SavedTensor::output(out);
-    const auto axis = static_cast<int64_t>(d);
-    // softmax: dx = y (g - sum_k g y); log_softmax: dx = g - softmax sum_k g; both [..., K, ...]
-    return record(op, out, {x_in}, [saved_y, s, log, reference, empty_input, axis](const Tensor& g_in, const GradMask&) {
-        const Tensor y = saved_y.unpack();
-        if (is_grad_enabled()) {  // create_graph: the same formula, recorded (y carries this node's history)
-            if (log) return std::vector<Tensor>{g_in - exp(y) * g_in.sum({axis}, true)};
-            return std::vector<Tensor>{y * (g_in - (g_in * y).sum({axis}, true))};
-        }
-        const Tensor g = row_major(g_in);
-        Tensor dx = empty(y.shape(), {.dtype = y.dtype()});
-        dispatch(y.dtype(), [&]<class T>() {
-            if (empty_input) return;
-            if (reference) kernels::softmax_backward_reference<T>(g.data<T>(), y.data<T>(), dx.data<T>(), s, log);
-            else kernels::softmax_backward_fast(g.data<float>(), y.data<float>(), dx.data<float>(), s, log);
-        });
-        return std::vector<Tensor>{dx};
-    });
-}
-
 // Turns per-row losses [N] into the reduced output.
 Tensor reduce_rows(const Tensor& per_row, Reduction r) {
     if (r == Reduction::None) return per_row;
@@ -106,6 +61,7 @@ using detail::OpContext;
 // softmax from the saved logsumexp.
 struct CrossEntropy {
     static constexpr const char* name = "cross_entropy";
+    static constexpr const char* gradient = "dx_i = w_i (softmax(x_i) − onehot(t_i)), w_i = g/N (Mean), g (Sum), g_i (None)";
     static constexpr DTypes dtypes = DTypes::Floating;
     std::vector<int64_t> labels;
     Reduction reduction;
@@ -153,6 +109,8 @@ struct CrossEntropy {
 // dt = -(1 - s) gw w lp.
 struct CrossEntropyProbabilities {
     static constexpr const char* name = "cross_entropy";
+    static constexpr const char* gradient = "dx = gw (softmax(x) Σ_k w_k t'_k − w t'), dt = −(1 − s) gw w log_softmax(x); gw = "
+        "g/rows (Mean), g (Sum), g along dim 1 (None)";
     static constexpr DTypes dtypes = DTypes::Floating;
     Tensor weight;  // [K], or undefined
     double smoothing;
@@ -204,9 +162,6 @@ private:
 };
 
 }  // namespace
-
-Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op("softmax", x, dim, false); }
-Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_op("log_softmax", x, dim, true); }
 
 Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, Reduction reduction, SourceLocation loc) {
     detail::check_reduction("cross_entropy", reduction);

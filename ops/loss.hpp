@@ -1,11 +1,12 @@
 #pragma once
-// Softmax family and losses, with PyTorch 1.13's options and numerics. Class labels are an integer
+// The losses, with PyTorch 1.13's options and numerics (softmax and log_softmax: ops/softmax.hpp). Class labels are an integer
 // tensor (int64 or int32) or a std::vector<int64_t>, one per row. Every loss refuses integer
 // inputs by its name; weights are constants (a weight that requires grad is refused, as PyTorch).
 #include <concepts>
 #include <vector>
 
 #include "engine/tensor.hpp"
+#include "ops/softmax.hpp"
 
 namespace tapegrad {
 
@@ -14,8 +15,6 @@ namespace tapegrad {
 // divided by the input's first size.
 enum class Reduction { Mean, Sum, None, BatchMean };
 
-Tensor softmax(const Tensor& x, int64_t dim = -1);
-Tensor log_softmax(const Tensor& x, int64_t dim = -1);
 // logits [N,K], labels N values in [0,K): fused log-softmax + NLL, finite for logits of +-1e4.
 Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& labels, Reduction reduction = Reduction::Mean,
                      SourceLocation loc = SourceLocation::current());

@@ -17,6 +17,7 @@ using detail::OpContext;
 // (Mean); in differentiable ops a put_add of the picked values, so that it is linear in g.
 struct NllLoss {
     static constexpr const char* name = "nll_loss";
+    static constexpr const char* gradient = "dx = −w_{t_j} gw_j at (n, t_j, ..), 0 elsewhere; gw = g/Σ_j w_{t_j}, g, or g_j";
     static constexpr DTypes dtypes = DTypes::Floating;
     detail::ClassTargets targets;
     Tensor weight_arg;

@@ -23,6 +23,7 @@ Tensor sign_of_difference(const Tensor& x, const Tensor& t) {
 // mse: dx = 2 (x - t) gw
 struct Mse {
     static constexpr const char* name = "mse_loss";
+    static constexpr const char* gradient = "dx = 2 d gw, dt = −dx";
     kernels::MseFormula formula;
     Tensor input_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor&) const { return 2.0 * (x - t) * gw; }
 };
@@ -30,6 +31,7 @@ struct Mse {
 // l1: dx = sign(x - t) gw, dt = -dx; second derivatives 0.
 struct L1 {
     static constexpr const char* name = "l1_loss";
+    static constexpr const char* gradient = "dx = sign(d) gw (0 at d = 0), dt = −dx";
     kernels::L1Formula formula;
     Tensor input_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor&) const {
         return gw * sign_of_difference(x, t);
@@ -39,6 +41,7 @@ struct L1 {
 // smooth_l1_loss with beta = 0 is l1_loss, as PyTorch, under its own name.
 struct SmoothL1Beta0 : L1 {
     static constexpr const char* name = "smooth_l1_loss";
+    static constexpr const char* gradient = "dx = gw d/β for |d| < β, gw sign(d) elsewhere; dt = −dx";
 };
 
 // The smooth losses share their shape: with d = x - t and m = [|d| < c] (a constant), dx = gw (m d
@@ -54,6 +57,7 @@ Tensor smooth_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, dou
 
 struct SmoothL1 {
     static constexpr const char* name = "smooth_l1_loss";
+    static constexpr const char* gradient = "dx = gw d/β for |d| < β, gw sign(d) elsewhere; dt = −dx";
     kernels::SmoothL1Formula formula;
     Tensor input_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor&) const {
         return smooth_derivative(gw, x, t, formula.beta, 1.0 / formula.beta);
@@ -62,6 +66,7 @@ struct SmoothL1 {
 
 struct Huber {
     static constexpr const char* name = "huber_loss";
+    static constexpr const char* gradient = "dx = gw d for |d| < δ, gw δ sign(d) elsewhere; dt = −dx";
     kernels::HuberFormula formula;
     Tensor input_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor&) const {
         return smooth_derivative(gw, x, t, formula.delta, 1.0);
@@ -72,6 +77,8 @@ struct Huber {
 // so that it is NaN where t = 0 as PyTorch's (xlogy's derivative), or e^t (t - x + 1) gw.
 struct KlDiv {
     static constexpr const char* name = "kl_div";
+    static constexpr const char* gradient = "dx = −t gw (−eᵗ gw); dt = (ln t + 1 − x) gw, NaN where t = 0 as PyTorch's xlogy "
+        "(eᵗ (t − x + 1) gw)";
     kernels::KlDivFormula formula;
     Tensor input_derivative(const Tensor& gw, const Tensor&, const Tensor& t, const Tensor&) const {
         return -(formula.log_target ? exp(t) : t) * gw;

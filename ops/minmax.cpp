@@ -47,6 +47,7 @@ Tensor winner_share(const Tensor& g, const Tensor& a, const Tensor& b, bool smal
 template <bool Smaller>
 struct MaxMin {
     static constexpr const char* name = Smaller ? "minimum" : "maximum";
+    static constexpr const char* gradient = "da = g [a > b] + g/2 [a = b], db = g [b > a] + g/2 [a = b] (min: < for >)";
     static constexpr DTypes dtypes = DTypes::Promote;
     SavedTensor a, b;
     Tensor forward(const OpContext& ctx, const Tensor& x, const Tensor& y) {
@@ -66,6 +67,8 @@ struct MaxMin {
 // (PyTorch's clamp_backward_min_max); with one bound, dx = g [x >= lo], dlo = g [x < lo] (and so for hi).
 struct ClampTensors {
     static constexpr const char* name = "clamp";
+    static constexpr const char* gradient = "dx = g [lo ≤ x ≤ hi], dlo = g [x < lo < hi], dhi = g [x > hi or hi < lo]; one "
+        "bound: dx = g [x ≥ lo], dlo = g [x < lo] (so for hi)";
     static constexpr DTypes dtypes = DTypes::Promote;
     static constexpr std::size_t required_inputs = 1;
     SavedTensor x, lo, hi;
@@ -105,6 +108,7 @@ struct ClampTensors {
 // dsign/dx = 0.
 struct Sign {
     static constexpr const char* name = "sign";
+    static constexpr const char* gradient = "dx = 0";
     static constexpr DTypes dtypes = DTypes::KeepIntegers;
     Tensor forward(const OpContext&, const Tensor& v) {
         return dispatch_all(v.dtype(), [&]<class T>() {

@@ -73,6 +73,9 @@ Tensor affine(const Tensor& y, const Tensor& weight, const Tensor& bias, const S
 template <bool Sqrt>
 struct Variance {
     static constexpr const char* name = Sqrt ? "std" : "var";
+    static constexpr const char* gradient = Sqrt
+        ? "dx = var's dx for the gradient g / (2 y)"
+        : "dx = 2 (x − mean_D x) g / (n − correction), g broadcast back over D";
     static constexpr DTypes dtypes = DTypes::Floating;
     std::vector<int64_t> dims;  // resolved by the caller
     int64_t correction = 1;
@@ -137,6 +140,7 @@ Tensor variance_op(const Tensor& x, const std::vector<int64_t>& dims, int64_t co
 template <class Layout>
 struct Normalization {
     static constexpr const char* name = Layout::name;
+    static constexpr const char* gradient = Layout::gradient;
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr std::size_t required_inputs = 1;  // the weight and the bias are optional
     Layout layout;  // checked by the caller
@@ -174,6 +178,8 @@ struct Normalization {
 // The trailing dims given by normalized_shape.
 struct LayerNormLayout {
     static constexpr const char* name = "layer_norm";
+    static constexpr const char* gradient = "with dx̂ = g γ and m = |S|: dx = (1/m)/√(σ² + ε) · (m dx̂ − Σ_S dx̂ − x̂ Σ_S dx̂ "
+        "x̂); dγ = Σ_{other dims} g x̂; dβ = Σ_{other dims} g";
     Shape normalized_shape;
 
     Tensor grouped(const Tensor& x) const { return x; }
@@ -196,6 +202,7 @@ struct LayerNormLayout {
 // x [N,C,*] as [N,G,M]; weight and bias [C], broadcast as [1,C,1,..].
 struct GroupNormLayout {
     static constexpr const char* name = "group_norm";
+    static constexpr const char* gradient = "as layer_norm over each group; dγ_c = Σ_{n,positions} g x̂, dβ_c = Σ g";
     int64_t num_groups;
 
     Tensor grouped(const Tensor& x) const { return reshape(x, Shape{x.shape()[0], num_groups, -1}); }

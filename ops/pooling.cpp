@@ -113,6 +113,7 @@ std::vector<SavedField> bins_state(const kernels::AvgPoolBins& bins) {
 template <class Names>
 struct AveragePool {
     static constexpr const char* name = Names::name;
+    static constexpr const char* gradient = Names::gradient;
     static constexpr const char* adjoint_name = Names::adjoint_name;
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     kernels::AvgPoolBins bins;
@@ -130,10 +131,12 @@ struct AveragePool {
 
 struct AvgPool2dNames {
     static constexpr const char* name = "avg_pool2d";
+    static constexpr const char* gradient = "dx[n,c,h,w] = Σ over windows containing (h,w) of g[n,c,i,j] / D";
     static constexpr const char* adjoint_name = "avg_pool2d_backward";
 };
 struct AdaptiveAvgPool2dNames {
     static constexpr const char* name = "adaptive_avg_pool2d";
+    static constexpr const char* gradient = "dx = each g[n,c,i,j] spread evenly over its window, summed where windows overlap";
     static constexpr const char* adjoint_name = "adaptive_avg_pool2d_backward";
 };
 
@@ -158,6 +161,8 @@ std::vector<int64_t> flat_argmax(const kernels::Argmax& argmax, const kernels::P
 // refuses. The output and, when asked, the argmax as PyTorch's int64 indices (no gradient).
 struct MaxPool2d {
     static constexpr const char* name = "max_pool2d";
+    static constexpr const char* gradient = "dx receives g[n,c,i,j] at the window's first maximum (row-major window order), "
+        "summed over overlapping windows; 0 elsewhere";
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     kernels::PoolGeometry geometry;  // checked by the caller
     bool return_indices = false;
@@ -288,6 +293,7 @@ int64_t unpooled_size(const std::string& where, const char* axis, const WindowAx
 // value a repeated index overwrote still receives the gradient at that index.
 struct MaxUnpool2d {
     static constexpr const char* name = "max_unpool2d";
+    static constexpr const char* gradient = "dx[n,c,i,j] = g[n,c].flat[idx[n,c,i,j]] (a gather, `take`)";
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     std::vector<int64_t> flat_index;
     Shape output_shape;

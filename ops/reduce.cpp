@@ -67,6 +67,9 @@ Tensor integer_sum(const Tensor& x, const std::vector<bool>& reduce, bool keepdi
 template <bool Average>
 struct SumOrMean {
     static constexpr const char* name = Average ? "mean" : "sum";
+    static constexpr const char* gradient = Average
+        ? "dx = g / n expanded over the reduced axes"
+        : "dx = g expanded over the reduced axes";
     // Integers and bools sum exactly in int64, as PyTorch; mean refuses them before the entry.
     static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;
     std::vector<bool> reduce;  // the dimensions summed
@@ -217,6 +220,9 @@ Tensor arg_extreme_flat(const Tensor& x, bool smallest, const char* op) {
 template <class Kind>
 struct Extreme {
     static constexpr const char* name = Kind::name;
+    static constexpr const char* gradient = Kind::with_indices
+        ? nullptr
+        : "dx[.., k*, ..] = g at the first maximum (minimum) k* (row-major order), 0 elsewhere";
     static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;  // bool too: x.max(1) of a mask is whether any is true
     std::size_t axis;  // checked by the caller
     bool keepdim = false;
@@ -275,35 +281,55 @@ ValuesIndices extreme(const Tensor& x, int64_t axis, bool keepdim) {
     return {std::move(values), std::move(indices)};
 }
 
-// The largest (smallest) element, recorded as `op`: dx = g / n at each of the n elements equal to
-// it (every NaN when it is NaN), 0 elsewhere, as PyTorch shares the gradient of x.max() between ties.
-Tensor extreme_of_all(const Tensor& x, bool smallest, const char* op) {
+// The largest (smallest) element: dx = g / n at each of the n elements equal to it (every NaN
+// when it is NaN), 0 elsewhere, as PyTorch shares the gradient of x.max() between ties.
+template <bool Smallest>
+struct ExtremeOfAll {
+    static constexpr const char* name = Smallest ? "min" : "max";
+    static constexpr const char* gradient = "dx = g / n at each of the n elements equal to y (all NaNs when y is NaN), 0 "
+        "elsewhere (PyTorch's x.max())";
+    static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;
+    Tensor share{};  // 1/n at the ties, 0 elsewhere, of x's shape: a constant
+
+    Tensor forward(const detail::OpContext& ctx, const Tensor& x) {
+        const Tensor flat = as_contiguous(x.detach()).reshape({x.numel()});
+        return dispatch_all(x.dtype(), [&]<class T>() {
+            Tensor out = empty({}, {.dtype = x.dtype()});
+            T* best = out.data<T>();
+            first_extreme_index<T>(flat, 0, best, Smallest);
+            if (!ctx.recording) return out;
+            const T* p = flat.data<T>();
+            const auto ties = [&](int64_t i) { return p[i] == *best || (p[i] != p[i] && *best != *best); };
+            int64_t count = 0;
+            for (int64_t i = 0; i < flat.numel(); ++i) count += ties(i);
+            share = zeros(x.shape(), {.dtype = x.dtype()});
+            T* s = share.data<T>();
+            for (int64_t i = 0; i < flat.numel(); ++i)
+                if (ties(i)) s[i] = static_cast<T>(1.0 / static_cast<double>(count));
+            return out;
+        });
+    }
+    std::vector<Tensor> backward(const Tensor& g, const GradMask&) const { return {g * share}; }
+    std::vector<SavedField> saved_state() const {
+        const std::size_t bytes = static_cast<std::size_t>(share.numel()) * element_size(share.dtype());
+        return {SavedField{"share", {}, SavedTensorInfo{share.shape(), share.dtype(), bytes}}};
+    }
+};
+
+template <bool Smallest>
+Tensor extreme_of_all(const Tensor& x) {
+    const char* op = ExtremeOfAll<Smallest>::name;
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
     if (x.numel() == 0)
         throw std::invalid_argument(std::string(op) + ": the input " + describe(x) + " is empty, so it has no " +
-                                    (smallest ? "minimum" : "maximum") + "; check numel() first");
-    const Tensor flat = as_contiguous(x.detach()).reshape({x.numel()});
-    return dispatch_all(x.dtype(), [&]<class T>() {
-        Tensor out = empty({}, {.dtype = x.dtype()});
-        T* best = out.data<T>();
-        first_extreme_index<T>(flat, 0, best, smallest);
-        if (!needs_grad({x})) return out;
-        const T* p = flat.data<T>();
-        const auto ties = [&](int64_t i) { return p[i] == *best || (p[i] != p[i] && *best != *best); };
-        int64_t count = 0;
-        for (int64_t i = 0; i < flat.numel(); ++i) count += ties(i);
-        Tensor share = zeros(x.shape(), {.dtype = x.dtype()});
-        T* s = share.data<T>();
-        for (int64_t i = 0; i < flat.numel(); ++i)
-            if (ties(i)) s[i] = static_cast<T>(1.0 / static_cast<double>(count));
-        return record(op, out, {x}, [share](const Tensor& g, const GradMask&) { return std::vector<Tensor>{g * share}; });
-    });
+                                    (Smallest ? "minimum" : "maximum") + "; check numel() first");
+    return detail::run_op(ExtremeOfAll<Smallest>{}, SourceLocation::current(), x);
 }
 
 }  // namespace
 
-Tensor max(const Tensor& x) { return extreme_of_all(x, false, "max"); }
-Tensor min(const Tensor& x) { return extreme_of_all(x, true, "min"); }
+Tensor max(const Tensor& x) { return extreme_of_all<false>(x); }
+Tensor min(const Tensor& x) { return extreme_of_all<true>(x); }
 Tensor max(const Tensor& x, int64_t axis, bool keepdim) { return extreme<Max>(x, axis, keepdim).values; }
 Tensor min(const Tensor& x, int64_t axis, bool keepdim) { return extreme<Min>(x, axis, keepdim).values; }
 ValuesIndices max_with_indices(const Tensor& x, int64_t axis, bool keepdim) { return extreme<MaxWithIndices>(x, axis, keepdim); }

@@ -72,6 +72,7 @@ struct PlacePart {
 template <class Name>
 struct PartView {
     static constexpr const char* name = Name::value;
+    static constexpr const char* gradient = "dx = zeros of x's shape with g written at the viewed positions";
     Part part;
     Shape input_shape{};
 
@@ -103,6 +104,9 @@ struct SelectName {
 template <bool Stack>
 struct Join {
     static constexpr const char* name = Stack ? "stack" : "cat";
+    static constexpr const char* gradient = Stack
+        ? "dx_i = g.select(dim, i)"
+        : "dx_i = the part of g at x_i's position (a view of g)";
     static constexpr DTypes dtypes = DTypes::KeepAll;
     std::size_t d;
     Shape out_shape;

@@ -20,6 +20,8 @@
 #                  training steps, "step" for those and the SmallCNN's)
 # Environment: BUILD_DIR (default build-bench), RESULTS (default $BUILD_DIR/bench-results), ROUNDS
 #   (default 5), MIN_TIME (seconds per timing and side, default 0.1), THREADS (default 1,2).
+#   TAPEGRAD_OP=<op> (conv2d, relu, ...) times only that op's rows of the op registry, on both
+#   sides, as it keeps only that op's rows in the registry's tests: no step, no epoch.
 #   DNNL_MAX_CPU_ISA=AVX2 makes oneDNN (and our GEMM table) take the AVX2 paths on an AVX-512
 #   processor; a build with -DTAPEGRAD_NATIVE=OFF does the same for our own loops.
 #   ANCHOR=pinned keeps the PyTorch side on the environment's OpenBLAS kernel too (a second column).
@@ -49,7 +51,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) quick=1 ;;
         --filter) filter="$2"; shift ;;
-        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -84,7 +86,7 @@ env "${UNSET_PINS[@]}" "${OURS_PINS[@]}" "${TUNED_ENV[@]}" "${TORCH_BLAS_ENV[@]}
     --threads "$THREADS" --rounds "$ROUNDS" --min-time "$MIN_TIME" --filter "$filter" --out "$RESULTS/alternated.json"
 
 epoch_args=()
-if [[ $quick == 0 && -z "$filter" ]]; then
+if [[ $quick == 0 && -z "$filter" && -z "${TAPEGRAD_OP:-}" ]]; then
     # GNU time writes "peak-RSS-KiB user-s system-s" as the last line of its -o file.
     example="$BUILD_DIR/examples/train_fashion_mnist"
     if [[ -x "$example" ]]; then

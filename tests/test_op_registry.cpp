@@ -14,6 +14,7 @@
 #include "engine/gradcheck.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/arithmetic.hpp"
+#include "ops/detail/op.hpp"
 #include "ops/view.hpp"
 #include "tests/registry/op_registry.hpp"
 
@@ -357,4 +358,141 @@ TEST_CASE("registry: every op in ops/ has a registry row and a derivatives.md ro
     CHECK_MESSAGE(missing_doc.empty(), "ops without a docs/derivatives.md row: " << joined(missing_doc));
     CHECK_MESSAGE(unknown_row.empty(), "registry rows for no op declared in ops/: " << joined(unknown_row));
     CHECK_MESSAGE(unknown_doc.empty(), "docs/derivatives.md rows for no op declared in ops/: " << joined(unknown_doc));
+}
+
+// docs/derivatives.md checked formula by formula. Every op definition writes its gradient as the
+// document states it, next to its spec (`static constexpr const char* gradient`, declared by the
+// op entry the first time the definition runs: ops/detail/op.hpp). The test runs every registry
+// row forward, in both dtypes, and backward with create_graph, so that every definition taking
+// part declares itself, then requires:
+//   - each declared gradient to be, character for character, the gradient cell of a row of the
+//     document that names the op;
+//   - each row's gradient cell to be declared by a definition of an op the row names, except the
+//     rows that state no formula of their own (no gradient, a composition, another row's again),
+//     the in-place ops that run their out-of-place op's definition, and the ops whose
+//     definitions do not declare theirs yet (kNotDeclaring).
+namespace {
+
+// The families whose definitions are being changed on another branch (views and copies,
+// take/put_add, matmul/linear, the convolutions): their rows are checked by name only, by
+// test_op_registry's completeness test, until their definitions declare their gradients.
+const std::set<std::string> kNotDeclaring = {"reshape", "view",   "flatten",     "squeeze", "unsqueeze",        "transpose",
+                                             "permute", "expand", "contiguous",  "clone",   "to_dtype",         "take",
+                                             "put_add", "mm",     "matmul",      "linear",  "conv2d",           "conv_transpose2d",
+                                             "conv2d_weight_grad"};
+
+struct Row {
+    int line;
+    std::set<std::string> ops;  // "max (all elements) / min (all elements)" names max and min
+    std::string gradient;       // the cell, "\|" read as "|"
+};
+
+std::string trimmed(const std::string& s) {
+    const auto first = s.find_first_not_of(' ');
+    if (first == std::string::npos) return "";
+    return s.substr(first, s.find_last_not_of(' ') - first + 1);
+}
+
+// A table line's cells; "\|" inside a cell is a literal bar.
+std::vector<std::string> cells(const std::string& line) {
+    std::vector<std::string> out;
+    std::string cell;
+    for (std::size_t i = 1; i < line.size(); ++i) {
+        if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == '|') {
+            cell += '|';
+            ++i;
+        } else if (line[i] == '|') {
+            out.push_back(trimmed(cell));
+            cell.clear();
+        } else {
+            cell += line[i];
+        }
+    }
+    return out;
+}
+
+// The rows of the four-column tables (op | forward | gradient | shapes).
+std::vector<Row> document_rows(const std::string& doc) {
+    std::vector<Row> rows;
+    std::istringstream lines(doc);
+    std::string line;
+    for (int n = 1; std::getline(lines, line); ++n) {
+        if (line.rfind("| ", 0) != 0) continue;
+        const std::vector<std::string> c = cells(line);
+        if (c.size() != 4 || c[0] == "op") continue;
+        Row row{n, {}, c[2]};
+        std::stringstream parts(c[0]);
+        std::string part;
+        while (std::getline(parts, part, '/')) {
+            std::smatch m;
+            if (std::regex_search(part, m, std::regex(R"(([a-z][a-z_0-9]*))"))) row.ops.insert(m[1].str());
+        }
+        rows.push_back(row);
+    }
+    return rows;
+}
+
+// Rows that state no formula of their own: no gradient, a composition of other ops, or another
+// row's gradient again ("as nearest", "values: as max (min)").
+bool states_no_formula(const Row& row) {
+    for (const char* prefix : {"none", "composed of", "as ", "values: as "})
+        if (row.gradient.rfind(prefix, 0) == 0) return true;
+    return false;
+}
+
+// The in-place ops that compute their out-of-place op (add_ is add's definition, written back):
+// their rows restate its gradient.
+bool runs_out_of_place_definition(const Row& row, const std::map<std::string, std::set<std::string>>& declared) {
+    for (const std::string& op : row.ops)
+        if (op.back() != '_' || declared.count(op)) return false;
+    return true;
+}
+
+// Runs every row once forward in float32 and float64, and backward with create_graph in float64,
+// so that the definitions each takes part in (its spec's ops included) declare their gradients.
+void run_every_row() {
+    for (const OpCase& c : tg::testing::op_registry()) {
+        for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+            const auto in = tg::testing::make_case_inputs(c, dtype, 5);
+            const Tensor out = c.fn(in);
+            if (dtype != tg::kFloat64 || !out.requires_grad()) continue;
+            std::vector<Tensor> wrt;
+            for (const auto& t : in)
+                if (t.defined() && t.requires_grad()) wrt.push_back(t);
+            (void)tg::grad({out}, wrt, {tg::ones_like(out)}, false, /*create_graph=*/true, /*allow_unused=*/true);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("registry: every gradient in docs/derivatives.md is the one its op's definition declares, and the reverse") {
+    if (!tg::testing::selected_op().empty()) return;  // TAPEGRAD_OP keeps one op's rows: not every definition runs
+    run_every_row();
+    std::map<std::string, std::set<std::string>> declared;  // op -> the gradients its definitions declare
+    for (const auto& [op, gradient] : tg::detail::declared_gradients()) declared[op].insert(gradient);
+    REQUIRE(declared.size() > 30);
+
+    const std::vector<Row> rows = document_rows(read_file(std::filesystem::path(TAPEGRAD_SOURCE_DIR) / "docs" / "derivatives.md"));
+    REQUIRE(rows.size() > 50);
+    for (const auto& [op, gradients] : declared) {
+        for (const std::string& gradient : gradients) {
+            bool found = false;
+            for (const Row& row : rows) found = found || (row.ops.count(op) && row.gradient == gradient);
+            CHECK_MESSAGE(found, op << "'s definition declares the gradient \"" << gradient
+                                    << "\", which no docs/derivatives.md row for " << op << " states");
+        }
+    }
+    for (const Row& row : rows) {
+        if (states_no_formula(row) || runs_out_of_place_definition(row, declared)) continue;
+        bool found = false, excused = false;
+        for (const std::string& op : row.ops) {
+            found = found || (declared.count(op) && declared.at(op).count(row.gradient));
+            excused = excused || kNotDeclaring.count(op);
+        }
+        CHECK_MESSAGE((found || excused), "docs/derivatives.md line " << row.line << ": no definition of "
+                                                                     << *row.ops.begin() << " declares \"" << row.gradient << "\"");
+    }
+    for (const std::string& op : kNotDeclaring)
+        CHECK_MESSAGE(!declared.count(op), op << " declares its gradient now: take it off kNotDeclaring");
 }

@@ -18,6 +18,7 @@ namespace tapegrad::detail {
 template <class Def, bool Transposed = false>
 struct LinearOp {
     static constexpr const char* name = Transposed ? Def::adjoint_name : Def::name;
+    static constexpr const char* gradient = Transposed ? nullptr : gradient_of<Def>();
     static constexpr DTypes dtypes = Def::dtypes;
     Def def;
 

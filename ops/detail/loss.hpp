@@ -63,6 +63,7 @@ Tensor constant_map(const Tensor& v, F f) {
 template <class Loss>
 struct ElementwiseLoss {
     static constexpr const char* name = Loss::name;
+    static constexpr const char* gradient = gradient_of<Loss>();
     static constexpr DTypes dtypes = DTypes::Floating;
     Loss loss;
     Reduction reduction = Reduction::Mean;

@@ -1,5 +1,6 @@
 #include "ops/detail/op.hpp"
 
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -63,6 +64,29 @@ SavedField saved(std::string name, bool value) { return {std::move(name), value 
 SavedField saved(std::string name, const std::vector<double>& values) {
     const auto n = static_cast<int64_t>(values.size());
     return {std::move(name), {}, SavedTensorInfo{{n}, kFloat64, values.size() * sizeof(double)}};
+}
+
+namespace {
+struct DeclaredGradients {
+    std::mutex mutex;
+    std::vector<std::pair<std::string, std::string>> list;
+};
+DeclaredGradients& gradients() {
+    static DeclaredGradients declared;
+    return declared;
+}
+}  // namespace
+
+void declare_gradient(const char* op, const char* gradient) {
+    DeclaredGradients& d = gradients();
+    const std::lock_guard lock(d.mutex);
+    d.list.emplace_back(op, gradient);
+}
+
+std::vector<std::pair<std::string, std::string>> declared_gradients() {
+    DeclaredGradients& d = gradients();
+    const std::lock_guard lock(d.mutex);
+    return d.list;
 }
 
 DType result_type(std::span<const Tensor* const> inputs) {

@@ -30,6 +30,7 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "engine/autograd.hpp"
@@ -63,7 +64,8 @@ struct OpContext {
 // `required` on are optional (a bias): they may be undefined.
 void check_op_inputs(const char* op, DTypes policy, std::span<const Tensor* const> inputs,
                      std::size_t required = SIZE_MAX);
-// The same for an op not (yet) run through run_op: check_op_inputs("softmax", DTypes::Floating, {&x}).
+// The same, for a public function whose own checks need defined inputs of the right dtype before
+// run_op repeats these: check_op_inputs("softmax", DTypes::Floating, {&x}).
 inline void check_op_inputs(const char* op, DTypes policy, std::initializer_list<const Tensor*> inputs,
                             std::size_t required = SIZE_MAX) {
     check_op_inputs(op, policy, std::span<const Tensor* const>(inputs.begin(), inputs.size()), required);
@@ -105,6 +107,21 @@ template <class Int>
     requires(std::is_integral_v<Int> && !std::is_same_v<Int, bool> && !std::is_same_v<Int, int64_t>)
 SavedField saved(std::string name, Int value) {
     return saved(std::move(name), static_cast<int64_t>(value));
+}
+
+// A definition's gradient as docs/derivatives.md states it, written next to its spec:
+//   static constexpr const char* gradient = "dx = g ⊙ [y > 0]";
+// The first run of each definition declares it here; test_op_registry checks every
+// declared gradient against the document's row for the op, and every row against a declaration.
+void declare_gradient(const char* op, const char* gradient);
+// (op, gradient) for every definition that has run in this process and declares one.
+std::vector<std::pair<std::string, std::string>> declared_gradients();
+// Def's declared gradient, or nullptr: what a definition that wraps another (Elementwise<Math>,
+// LinearOp<Def>) passes on as its own.
+template <class Def>
+constexpr const char* gradient_of() {
+    if constexpr (requires { Def::gradient; }) return Def::gradient;
+    else return nullptr;
 }
 
 // A definition as its node keeps it: OpBackward<Def> runs it, and the node's info lists its saved
@@ -167,6 +184,9 @@ Result record_definition(Def& def, Kernels kernels, const InputList& inputs, Res
 // recorded on the first, and the tuple is returned.
 template <class Def, class InputList, class Forward>
 auto forward_and_record(Def& def, OpScope& scope, DType dtype, const InputList& inputs, Forward forward) {
+    if constexpr (gradient_of<Def>() != nullptr) {
+        [[maybe_unused]] static const bool declared = (declare_gradient(Def::name, gradient_of<Def>()), true);
+    }
     const bool recording = differentiable<Def> && needs_grad(inputs);
     const OpContext ctx{choose_kernels(dtype), recording, scope};
     auto result = forward(ctx);

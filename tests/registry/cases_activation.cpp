@@ -12,7 +12,18 @@ std::function<std::vector<Tensor>(Generator&, DType)> positive(Shape s) {
 
 RegisterOps activation_cases({
     {.name = "relu/2d", .input_shapes = {{3, 5}}, .fn = [](auto& in) { return relu(in[0]); }},
-    {.name = "relu/4d", .input_shapes = {{2, 3, 2, 3}}, .fn = [](auto& in) { return relu(in[0]); }},
+    // relu on a conv-sized activation. Bytes: read x, write y; the backward reads g and the saved
+    // result, and writes dx.
+    {.name = "relu/4d",
+     .input_shapes = {{2, 3, 2, 3}},
+     .fn = [](auto& in) { return relu(in[0]); },
+     .bench = {{.name = "relu x[32,32,32,32]",
+                .shapes = {kActivation},
+                .formats = {MemoryFormat::ChannelsLast},
+                .layout = "channels-last",
+                .torch = "F.relu(x[0])",
+                .bytes_fwd = 2 * float_bytes(kActivation),
+                .bytes_fwd_bwd = 5 * float_bytes(kActivation)}}},
     {.name = "relu/transposed_view", .input_shapes = {{4, 3}}, .fn = [](auto& in) { return relu(in[0].transpose(0, 1)); }},
     {.name = "sigmoid/4d", .input_shapes = {{2, 3, 2, 2}}, .fn = [](auto& in) { return sigmoid(in[0]); }},
     {.name = "tanh/odd", .input_shapes = {{3, 7}}, .fn = [](auto& in) { return tanh(in[0]); }},

@@ -17,9 +17,41 @@ std::vector<Tensor> positive_first(Generator& gen, DType dtype, Shape a, Shape b
     return {uniform(a, 0.5, 2.0, gen, {.dtype = dtype}), randn(b, gen, {.dtype = dtype})};
 }
 
+BenchShape per_channel_sum(MemoryFormat format) {
+    const std::string layout = format == MemoryFormat::ChannelsLast ? "channels-last" : "row-major";
+    return {.name = "sum dims 0,2,3 [32,32,32,32] " + layout,  // read x; dx written
+            .shapes = {kActivation},
+            .formats = {format},
+            .layout = layout,
+            .torch = "torch.sum(x[0], (0, 2, 3), keepdim=True)",
+            .torch_in_our_layout = true,
+            .bytes_fwd = float_bytes(kActivation),
+            .bytes_fwd_bwd = 2 * float_bytes(kActivation)};
+}
+
 RegisterOps arithmetic_cases({
-    {.name = "add/same_shape", .input_shapes = {{3, 4}, {3, 4}}, .fn = [](auto& in) { return in[0] + in[1]; }},
-    {.name = "add/broadcast_bias", .input_shapes = {{2, 3, 4, 5}, {1, 3, 1, 1}}, .fn = [](auto& in) { return in[0] + in[1]; }},
+    // The benchmarks are memory-bound: bytes count each operand read once and each result written
+    // once. Activations come out of conv2d channels-last, so that is what add and sum see in a network.
+    {.name = "add/same_shape",
+     .input_shapes = {{3, 4}, {3, 4}},
+     .fn = [](auto& in) { return in[0] + in[1]; },
+     .bench = {{.name = "add [32,32,32,32]+[32,32,32,32]",  // read a, b, write y; g read, da, db written
+                .shapes = {kActivation, kActivation},
+                .formats = {MemoryFormat::ChannelsLast, MemoryFormat::ChannelsLast},
+                .layout = "channels-last",
+                .torch = "torch.add(x[0], x[1])",
+                .bytes_fwd = 3 * float_bytes(kActivation),
+                .bytes_fwd_bwd = 6 * float_bytes(kActivation)}}},
+    {.name = "add/broadcast_bias",
+     .input_shapes = {{2, 3, 4, 5}, {1, 3, 1, 1}},
+     .fn = [](auto& in) { return in[0] + in[1]; },
+     .bench = {{.name = "add [32,32,32,32]+[1,32,1,1]",  // read x, write y; g read, dx written, g reduced to db
+                .shapes = {kActivation, {1, 32, 1, 1}},
+                .formats = {MemoryFormat::ChannelsLast},
+                .layout = "channels-last",
+                .torch = "torch.add(x[0], x[1])",
+                .bytes_fwd = 2 * float_bytes(kActivation),
+                .bytes_fwd_bwd = 5 * float_bytes(kActivation)}}},
     {.name = "add/broadcast_both", .input_shapes = {{3, 1}, {1, 4}}, .fn = [](auto& in) { return in[0] + in[1]; }},
     {.name = "add/alpha", .input_shapes = {{2, 3}, {3}}, .fn = [](auto& in) { return add(in[0], in[1], -0.5); }},
     {.name = "sub/broadcast", .input_shapes = {{2, 3}, {3}}, .fn = [](auto& in) { return in[0] - in[1]; }},
@@ -38,8 +70,23 @@ RegisterOps arithmetic_cases({
      .input_shapes = {{2, 3}, {3}},
      .fn = [](auto& in) { return in[0].pow(in[1]); },
      .make_inputs = [](Generator& g, DType t) { return positive_first(g, t, {2, 3}, {3}); }},
-    {.name = "sum/all", .input_shapes = {{3, 5}}, .fn = [](auto& in) { return in[0].sum(); }},
+    {.name = "sum/all",
+     .input_shapes = {{3, 5}},
+     .fn = [](auto& in) { return in[0].sum(); },
+     .bench = {{.name = "sum [32,32,32,32]",  // read x; dx written
+                .shapes = {kActivation},
+                .formats = {MemoryFormat::ChannelsLast},
+                .layout = "channels-last",
+                .torch = "torch.sum(x[0])",
+                .bytes_fwd = float_bytes(kActivation),
+                .bytes_fwd_bwd = 2 * float_bytes(kActivation)}}},
     {.name = "sum/axes_keepdim", .input_shapes = {{2, 3, 4}}, .fn = [](auto& in) { return in[0].sum({0, 2}, true); }},
+    // The per-channel sum (a [1,C,1,1] broadcast's gradient, a bias gradient), timed in both
+    // layouts against the copy of bench_reduce.cpp; PyTorch in the same layout as ours.
+    {.name = "sum/per_channel",
+     .input_shapes = {{2, 3, 2, 2}},
+     .fn = [](auto& in) { return in[0].sum({0, 2, 3}, true); },
+     .bench = {per_channel_sum(MemoryFormat::Contiguous), per_channel_sum(MemoryFormat::ChannelsLast)}},
     {.name = "mean/axis", .input_shapes = {{2, 3, 4}}, .fn = [](auto& in) { return in[0].mean({-1}); }},
     {.name = "reshape/transposed", .input_shapes = {{3, 4}}, .fn = [](auto& in) { return in[0].transpose(0, 1).reshape({2, 6}); }},
     {.name = "permute", .input_shapes = {{2, 3, 4}}, .fn = [](auto& in) { return in[0].permute({2, 0, 1}) * 1.5; }},

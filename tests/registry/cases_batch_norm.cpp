@@ -25,9 +25,17 @@ Tensor eval_mode(const Tensor& x, const Tensor& w, const Tensor& b, BatchNormFn 
 }
 
 RegisterOps batch_norm_cases({
+    // Bytes: read x, write y; the backward reads g and x and writes dx.
     {.name = "batch_norm/train_4d_affine",
      .input_shapes = {{3, 2, 2, 3}, {2}, {2}},
-     .fn = [](auto& in) { return train_with_running(in[0], in[1], in[2]); }},
+     .fn = [](auto& in) { return train_with_running(in[0], in[1], in[2]); },
+     .bench = {{.name = "batch_norm train x[32,32,32,32]",
+                .shapes = {kActivation, {32}, {32}},
+                .formats = {MemoryFormat::ChannelsLast},
+                .layout = "channels-last",
+                .torch = "F.batch_norm(x[0], torch.zeros(32), torch.ones(32), x[1], x[2], training=True)",
+                .bytes_fwd = 2 * float_bytes(kActivation),
+                .bytes_fwd_bwd = 5 * float_bytes(kActivation)}}},
     {.name = "batch_norm/train_4d_no_affine",
      .input_shapes = {{2, 3, 3, 2}},
      .fn = [](auto& in) { return batch_norm(in[0], Tensor(), Tensor(), Tensor(), Tensor()); }},

@@ -17,9 +17,39 @@ OpCase conv_case(std::string name, Shape x, Shape w, bool bias, Conv2dOptions o,
             .gradcheck_fast_mode = fast_gradcheck};
 }
 
+std::string dims(const Shape& s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+    return out;
+}
+
+// A benchmark without bias. A network's first layer gets its input row-major from the data; every
+// later layer gets the channels-last output of the previous conv (through bn, relu, pool). FLOPs:
+// 2 N F OH OW C KH KW forward, three times that with the backward (dx and dw each cost one forward).
+BenchShape conv_bench(const Shape& x, const Shape& w, int64_t stride, int64_t padding) {
+    const bool first_layer = x[1] <= 3;
+    const int64_t oh = (x[2] + 2 * padding - w[2]) / stride + 1, ow = (x[3] + 2 * padding - w[3]) / stride + 1;
+    const double flops = 2.0 * static_cast<double>(x[0] * w[0] * oh * ow * w[1] * w[2] * w[3]);
+    return {.name = "conv2d x[" + dims(x) + "] w[" + dims(w) + "]" + (stride != 1 ? " s" + std::to_string(stride) : "") + " p" +
+                    std::to_string(padding),
+            .shapes = {x, w},
+            .formats = {first_layer ? MemoryFormat::Contiguous : MemoryFormat::ChannelsLast},
+            .layout = first_layer ? "x row-major" : "x channels-last",
+            .torch = "F.conv2d(x[0], x[1], None, " + std::to_string(stride) + ", " + std::to_string(padding) + ")",
+            .flops_fwd = flops,
+            .flops_fwd_bwd = 3 * flops};
+}
+
 RegisterOps conv_cases({
     conv_case("3x3", {2, 3, 5, 6}, {4, 3, 3, 3}, true, {}),
-    conv_case("no_bias_pad1", {2, 3, 5, 6}, {4, 3, 3, 3}, false, {.padding = 1}),
+    // The benchmarks: a first layer, the SmallCNN's second, a ResNet-like 56x56, one input channel,
+    // stride 2.
+    with_bench(conv_case("no_bias_pad1", {2, 3, 5, 6}, {4, 3, 3, 3}, false, {.padding = 1}),
+               {conv_bench({32, 3, 32, 32}, {32, 3, 3, 3}, 1, 1), conv_bench({32, 32, 16, 16}, {64, 32, 3, 3}, 1, 1),
+                conv_bench({8, 64, 56, 56}, {64, 64, 3, 3}, 1, 1)}),
+    with_bench(conv_case("no_bias_pad0", {2, 1, 7, 7}, {3, 1, 5, 5}, false, {}), {conv_bench({64, 1, 28, 28}, {16, 1, 5, 5}, 1, 0)}),
+    with_bench(conv_case("no_bias_stride2_pad1", {2, 4, 6, 5}, {3, 4, 3, 3}, false, {.stride = 2, .padding = 1}),
+               {conv_bench({32, 64, 16, 16}, {128, 64, 3, 3}, 2, 1)}),
     conv_case("stride2_pad1_odd", {2, 3, 7, 5}, {4, 3, 3, 3}, true, {.stride = 2, .padding = 1}),
     conv_case("nonsquare_kernel_stride", {1, 3, 6, 5}, {2, 3, 2, 3}, true, {.stride = {2, 1}, .padding = {0, 1}}),
     conv_case("dilation2", {2, 2, 7, 6}, {3, 2, 3, 2}, true, {.padding = {1, 2}, .dilation = 2}),

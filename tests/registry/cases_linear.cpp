@@ -5,8 +5,23 @@
 namespace tapegrad::testing {
 namespace {
 
+// A skinny product (a fully connected layer's) and a square one; bench_sgemm.cpp times the two
+// BLAS libraries alone on the same shapes. FLOPs: 2 m n k forward, three such products with the backward.
+BenchShape matmul_bench(int64_t m, int64_t k, int64_t n) {
+    const double flops = 2.0 * static_cast<double>(m * n * k);
+    return {.name = "matmul [" + std::to_string(m) + "," + std::to_string(k) + "]x[" + std::to_string(k) + "," + std::to_string(n) + "]",
+            .shapes = {{m, k}, {k, n}},
+            .layout = "row-major",
+            .torch = "torch.matmul(x[0], x[1])",
+            .flops_fwd = flops,
+            .flops_fwd_bwd = 3 * flops};
+}
+
 RegisterOps linear_cases({
-    {.name = "matmul/2d_odd", .input_shapes = {{3, 5}, {5, 2}}, .fn = [](auto& in) { return matmul(in[0], in[1]); }},
+    {.name = "matmul/2d_odd",
+     .input_shapes = {{3, 5}, {5, 2}},
+     .fn = [](auto& in) { return matmul(in[0], in[1]); },
+     .bench = {matmul_bench(64, 4096, 128), matmul_bench(512, 512, 512)}},
     {.name = "matmul/batched", .input_shapes = {{2, 3, 4}, {2, 4, 3}}, .fn = [](auto& in) { return matmul(in[0], in[1]); }},
     {.name = "matmul/broadcast_2d_rhs", .input_shapes = {{2, 3, 4}, {4, 5}}, .fn = [](auto& in) { return matmul(in[0], in[1]); }},
     {.name = "matmul/broadcast_2d_lhs", .input_shapes = {{3, 4}, {2, 4, 2}}, .fn = [](auto& in) { return matmul(in[0], in[1]); }},

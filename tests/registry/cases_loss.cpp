@@ -58,6 +58,22 @@ Tensor class_weights(const Tensor& x, std::vector<double> values) {
     return from_vector(values, {K}, {.dtype = x.dtype()});
 }
 
+// Labels 0, 1, ..., K - 1, 0, 1, ... for logits [N,K]: every class taken, at any shape.
+std::vector<int64_t> every_class(const Tensor& logits) {
+    std::vector<int64_t> labels(static_cast<std::size_t>(logits.size(0)));
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int64_t>(i) % logits.size(1);
+    return labels;
+}
+
+BenchShape cross_entropy_bench(int64_t n, int64_t k) {
+    return {.name = "cross_entropy [" + std::to_string(n) + "," + std::to_string(k) + "]",
+            .shapes = {{n, k}},
+            .layout = "row-major",
+            .torch = "F.cross_entropy(x[0], torch.arange(x[0].shape[0]) % x[0].shape[1])",
+            .bytes_fwd = float_bytes({n, k}),
+            .bytes_fwd_bwd = 3 * float_bytes({n, k})};
+}
+
 RegisterOps loss_cases({
     {.name = "softmax/last_dim", .input_shapes = {{3, 5}}, .fn = [](auto& in) { return softmax(in[0]); }},
     {.name = "softmax/middle_dim", .input_shapes = {{2, 3, 4}}, .fn = [](auto& in) { return softmax(in[0], 1); }},
@@ -65,6 +81,11 @@ RegisterOps loss_cases({
     {.name = "log_softmax/last_dim", .input_shapes = {{4, 6}}, .fn = [](auto& in) { return log_softmax(in[0]); }},
     {.name = "log_softmax/dim0", .input_shapes = {{3, 4}}, .fn = [](auto& in) { return log_softmax(in[0], 0); }},
     {.name = "cross_entropy/mean", .input_shapes = {{4, 5}}, .fn = [](auto& in) { return cross_entropy(in[0], kLabels4); }},
+    // A classifier head and a wide one; bytes: read the logits, the backward writes dlogits.
+    {.name = "cross_entropy/every_class",
+     .input_shapes = {{7, 3}},
+     .fn = [](auto& in) { return cross_entropy(in[0], every_class(in[0])); },
+     .bench = {cross_entropy_bench(64, 10), cross_entropy_bench(512, 1000)}},
     {.name = "cross_entropy/sum",
      .input_shapes = {{4, 5}},
      .fn = [](auto& in) { return cross_entropy(in[0], kLabels4, Reduction::Sum); }},

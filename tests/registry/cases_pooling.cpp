@@ -66,7 +66,15 @@ OpCase adaptive_case(std::string name, Shape x, Pair out) {
 }
 
 RegisterOps pooling_cases({
-    max_case("k2", {2, 3, 4, 6}, {.kernel_size = 2}),
+    // Bytes: read x, write the quarter-sized y; the backward reads g and writes dx.
+    with_bench(max_case("k2", {2, 3, 4, 6}, {.kernel_size = 2}),
+               {{.name = "max_pool2d x[32,32,32,32] k2 s2",
+                 .shapes = {kActivation},
+                 .formats = {MemoryFormat::ChannelsLast},
+                 .layout = "channels-last",
+                 .torch = "F.max_pool2d(x[0], 2, 2)",
+                 .bytes_fwd = 1.25 * float_bytes(kActivation),
+                 .bytes_fwd_bwd = 2.5 * float_bytes(kActivation)}}),
     max_case("k2_odd_input", {2, 3, 5, 7}, {.kernel_size = 2}),
     max_case("k3_s2_pad1", {2, 3, 7, 6}, {.kernel_size = 3, .stride = 2, .padding = 1}),
     max_case("overlapping_k3_s1", {1, 2, 5, 5}, {.kernel_size = 3, .stride = 1}),

@@ -24,6 +24,13 @@ RegisterOps::RegisterOps(std::vector<OpCase> cases) {
         if (selected_op().empty() || op_of(c) == selected_op()) op_registry().push_back(std::move(c));
 }
 
+OpCase with_bench(OpCase c, std::vector<BenchShape> bench) {
+    c.bench = std::move(bench);
+    return c;
+}
+
+double float_bytes(const Shape& shape) { return static_cast<double>(numel_of(shape)) * sizeof(float); }
+
 std::vector<Tensor> make_case_inputs(const OpCase& c, DType dtype, uint64_t seed) {
     Generator gen(seed);
     std::vector<Tensor> in;

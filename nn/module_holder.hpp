@@ -14,7 +14,9 @@
 #include <memory>
 #include <ostream>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "nn/module.hpp"
 
@@ -47,13 +49,28 @@ public:
     explicit operator bool() const noexcept { return !is_empty(); }
     operator std::shared_ptr<Module>() const { return impl_; }  // NOLINT: as a shared pointer to the module
 
-    // module(x), module(x, skip): the module's call, with its hooks.
+    // module(x), module(x, skip): the module's call, with its hooks, when that call reaches the
+    // module's forward: the module overrides Module's virtual forward(const Tensor&) or
+    // forward_inputs. A module written for libtorch declares a forward of its own instead
+    // (forward(torch::Tensor x), by value, or with several arguments), which hides the virtual one:
+    // the holder then calls it directly, as libtorch's holder calls impl->forward(args...).
     template <class... Args>
-    Tensor operator()(Args&&... args) const {
-        return (*get())(std::forward<Args>(args)...);
+    decltype(auto) operator()(Args&&... args) const {
+        if constexpr (kModuleCallReachesForward)
+            return (*get())(std::forward<Args>(args)...);
+        else
+            return get()->forward(std::forward<Args>(args)...);
+    }
+    // seq[0] on a holder of a Sequential: the module's own operator[], as libtorch's holder.
+    template <class Index>
+    decltype(auto) operator[](Index&& index) const {
+        return (*get())[std::forward<Index>(index)];
     }
 
 private:
+    static constexpr bool kModuleCallReachesForward =
+        requires { static_cast<Tensor (Impl::*)(const Tensor&)>(&Impl::forward); } ||
+        !std::is_same_v<decltype(&Impl::forward_inputs), Tensor (Module::*)(const std::vector<Tensor>&)>;
     std::shared_ptr<Impl> impl_;
 };
 

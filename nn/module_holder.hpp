@@ -22,6 +22,15 @@
 
 namespace tapegrad::nn {
 
+// Whether module(x) (Module's call) reaches Impl's forward: Impl overrides Module's virtual
+// forward(const Tensor&) or forward_inputs. A module written for libtorch declares a forward of its
+// own instead (forward(torch::Tensor x), by value, or with several arguments), which hides the
+// virtual one.
+template <class Impl>
+concept ModuleCallReachesForward =
+    requires { static_cast<Tensor (Impl::*)(const Tensor&)>(&Impl::forward); } ||
+    !std::is_same_v<decltype(&Impl::forward_inputs), Tensor (Module::*)(const std::vector<Tensor>&)>;
+
 template <class Impl>
 class ModuleHolder {
 public:
@@ -49,14 +58,12 @@ public:
     explicit operator bool() const noexcept { return !is_empty(); }
     operator std::shared_ptr<Module>() const { return impl_; }  // NOLINT: as a shared pointer to the module
 
-    // module(x), module(x, skip): the module's call, with its hooks, when that call reaches the
-    // module's forward: the module overrides Module's virtual forward(const Tensor&) or
-    // forward_inputs. A module written for libtorch declares a forward of its own instead
-    // (forward(torch::Tensor x), by value, or with several arguments), which hides the virtual one:
-    // the holder then calls it directly, as libtorch's holder calls impl->forward(args...).
+    // module(x), module(x, skip): the module's call, with its hooks, where that call reaches the
+    // module's forward; else (a module written for libtorch) its own forward, called directly, as
+    // libtorch's holder calls impl->forward(args...).
     template <class... Args>
     decltype(auto) operator()(Args&&... args) const {
-        if constexpr (kModuleCallReachesForward)
+        if constexpr (ModuleCallReachesForward<Impl>)
             return (*get())(std::forward<Args>(args)...);
         else
             return get()->forward(std::forward<Args>(args)...);
@@ -68,9 +75,6 @@ public:
     }
 
 private:
-    static constexpr bool kModuleCallReachesForward =
-        requires { static_cast<Tensor (Impl::*)(const Tensor&)>(&Impl::forward); } ||
-        !std::is_same_v<decltype(&Impl::forward_inputs), Tensor (Module::*)(const std::vector<Tensor>&)>;
     std::shared_ptr<Impl> impl_;
 };
 

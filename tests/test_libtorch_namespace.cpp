@@ -241,6 +241,14 @@ TEST_CASE("a libtorch Sequential of holders with chained options: the DCGAN disc
     CHECK(values(discriminator->parameters().back()) == values(native->parameters().back()));
 }
 
+namespace {
+// A libtorch module of two inputs: its holder calls its own forward, as libtorch's does.
+struct SkipAddImpl : torch::nn::Module {
+    torch::Tensor forward(torch::Tensor x, torch::Tensor skip) { return x + skip; }
+};
+TORCH_MODULE(SkipAdd);
+}  // namespace
+
 TEST_CASE("an empty holder is filled by assignment and refuses use before, as libtorch's") {
     torch::nn::Linear fc{nullptr};
     CHECK(fc.is_empty());
@@ -254,8 +262,10 @@ TEST_CASE("an empty holder is filled by assignment and refuses use before, as li
     // A copy shares the module.
     torch::nn::Linear alias = fc;
     CHECK(alias.get() == fc.get());
-    // A loss holder is called with two inputs.
+    // A loss holder is called with two inputs, and so is a libtorch module of two inputs.
     CHECK(torch::nn::MSELoss()(x, torch::zeros({4, 2})).item<double>() == 1.0);
+    SkipAdd skip_add;
+    CHECK(values(skip_add(x, x)) == values(x * 2.0));
 }
 
 TEST_CASE("libtorch's module options build the layers they name") {

@@ -15,6 +15,7 @@
 #include "nn/activations.hpp"
 #include "nn/attention.hpp"
 #include "nn/data.hpp"
+#include "nn/device.hpp"
 #include "nn/init.hpp"
 #include "nn/layers.hpp"
 #include "nn/losses.hpp"

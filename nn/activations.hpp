@@ -2,6 +2,7 @@
 // Activation layers, with PyTorch's names and defaults, over the functional ops of
 // ops/activation.hpp. (ReLU is in nn/layers.hpp.)
 #include "nn/module.hpp"
+#include "nn/options.hpp"
 #include "ops/activation.hpp"
 
 namespace tapegrad::nn {
@@ -16,6 +17,7 @@ public:
 class Hardtanh : public Module {
 public:
     explicit Hardtanh(double min_val = -1.0, double max_val = 1.0) : Module("Hardtanh"), min_val(min_val), max_val(max_val) {}
+    explicit Hardtanh(const HardtanhOptions& options) : Hardtanh(options.min_val(), options.max_val()) {}
     Tensor forward(const Tensor& x) override { return hardtanh(x, min_val, max_val); }
     void pretty_print(std::ostream& stream) const override;
     double min_val, max_val;
@@ -24,6 +26,7 @@ public:
 class LeakyReLU : public Module {
 public:
     explicit LeakyReLU(double negative_slope = 0.01) : Module("LeakyReLU"), negative_slope(negative_slope) {}
+    explicit LeakyReLU(const LeakyReLUOptions& options) : LeakyReLU(options.negative_slope()) {}
     Tensor forward(const Tensor& x) override { return leaky_relu(x, negative_slope); }
     void pretty_print(std::ostream& stream) const override;
     double negative_slope;
@@ -32,6 +35,7 @@ public:
 class ELU : public Module {
 public:
     explicit ELU(double alpha = 1.0) : Module("ELU"), alpha(alpha) {}
+    explicit ELU(const ELUOptions& options) : ELU(options.alpha()) {}
     Tensor forward(const Tensor& x) override { return elu(x, alpha); }
     void pretty_print(std::ostream& stream) const override;
     double alpha;

@@ -169,6 +169,8 @@ class MaxUnpool2d : public Module {
 public:
     explicit MaxUnpool2d(Pair kernel_size, std::optional<Pair> stride = std::nullopt, Pair padding = 0)
         : Module("MaxUnpool2d"), kernel_size(kernel_size), stride(stride), padding(padding) {}
+    explicit MaxUnpool2d(const MaxUnpool2dOptions& options)
+        : MaxUnpool2d(options.kernel_size(), options.stride(), options.padding()) {}
     using Module::forward;
     Tensor forward(const Tensor& x, const Tensor& indices, std::optional<Pair> output_size = std::nullopt);
     // module(x, indices): forward(x, indices) with the default output size.
@@ -183,6 +185,7 @@ public:
 class AdaptiveAvgPool2d : public Module {
 public:
     explicit AdaptiveAvgPool2d(Pair output_size) : Module("AdaptiveAvgPool2d"), output_size(output_size) {}
+    explicit AdaptiveAvgPool2d(const AdaptiveAvgPool2dOptions& options) : AdaptiveAvgPool2d(options.output_size()) {}
     Tensor forward(const Tensor& x) override;
     void pretty_print(std::ostream& stream) const override;
     Pair output_size;
@@ -213,6 +216,7 @@ protected:
 class Dropout2d : public Dropout {
 public:
     explicit Dropout2d(double p = 0.5, Generator& gen = default_generator());
+    explicit Dropout2d(const Dropout2dOptions& options, Generator& gen = default_generator()) : Dropout2d(options.p(), gen) {}
     Dropout2d(double p, uint64_t seed);
     Tensor forward(const Tensor& x) override;
 };
@@ -222,6 +226,7 @@ class Flatten : public Module {
 public:
     explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1)
         : Module("Flatten"), start_dim(start_dim), end_dim(end_dim) {}
+    explicit Flatten(const FlattenOptions& options) : Flatten(options.start_dim(), options.end_dim()) {}
     Tensor forward(const Tensor& x) override;
     void pretty_print(std::ostream& stream) const override;
     int64_t start_dim, end_dim;

@@ -9,6 +9,7 @@
 #include "engine/graph.hpp"
 #include "engine/profiler.hpp"
 #include "engine/tensor_math.hpp"
+#include "nn/device.hpp"
 
 namespace tapegrad::nn {
 
@@ -434,6 +435,11 @@ Module& Module::to(MemoryFormat format) {
         Tensor grad = t.grad();
         if (grad.defined() && grad.dim() == 4) replace_elements(grad, grad.contiguous(format));
     }
+    return *this;
+}
+
+Module& Module::to(const Device& device) {
+    device.check_cpu((type_name_ + ".to").c_str());
     return *this;
 }
 

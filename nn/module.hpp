@@ -22,6 +22,14 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 class Module;
 
+}  // namespace tapegrad::nn
+
+namespace tapegrad {
+class Device;
+}  // namespace tapegrad
+
+namespace tapegrad::nn {
+
 // A ModuleHolder (nn/module_holder.hpp): a handle with the module's type and its shared pointer.
 template <class T>
 concept ModuleHolderType = requires(const T& holder) {
@@ -126,6 +134,9 @@ public:
     // (PyTorch's model.to(memory_format=torch.channels_last)). With channels-last weights,
     // conv2d's outputs are channels-last too, whatever the input's layout.
     Module& to(MemoryFormat format);
+    // libtorch's model->to(device) (nn/device.hpp): tapegrad runs on the CPU, so the CPU device
+    // changes nothing and another throws std::invalid_argument.
+    Module& to(const Device& device);
 
     // Training mode switches dropout and batch norm; it propagates to every descendant.
     virtual void train(bool on = true);

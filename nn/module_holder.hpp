@@ -14,11 +14,22 @@
 #include <memory>
 #include <ostream>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "nn/module.hpp"
 
 namespace tapegrad::nn {
+
+// Whether module(x) (Module's call) reaches Impl's forward: Impl overrides Module's virtual
+// forward(const Tensor&) or forward_inputs. A module written for libtorch declares a forward of its
+// own instead (forward(torch::Tensor x), by value, or with several arguments), which hides the
+// virtual one.
+template <class Impl>
+concept ModuleCallReachesForward =
+    requires { static_cast<Tensor (Impl::*)(const Tensor&)>(&Impl::forward); } ||
+    !std::is_same_v<decltype(&Impl::forward_inputs), Tensor (Module::*)(const std::vector<Tensor>&)>;
 
 template <class Impl>
 class ModuleHolder {
@@ -47,10 +58,20 @@ public:
     explicit operator bool() const noexcept { return !is_empty(); }
     operator std::shared_ptr<Module>() const { return impl_; }  // NOLINT: as a shared pointer to the module
 
-    // module(x), module(x, skip): the module's call, with its hooks.
+    // module(x), module(x, skip): the module's call, with its hooks, where that call reaches the
+    // module's forward; else (a module written for libtorch) its own forward, called directly, as
+    // libtorch's holder calls impl->forward(args...).
     template <class... Args>
-    Tensor operator()(Args&&... args) const {
-        return (*get())(std::forward<Args>(args)...);
+    decltype(auto) operator()(Args&&... args) const {
+        if constexpr (ModuleCallReachesForward<Impl>)
+            return (*get())(std::forward<Args>(args)...);
+        else
+            return get()->forward(std::forward<Args>(args)...);
+    }
+    // seq[0] on a holder of a Sequential: the module's own operator[], as libtorch's holder.
+    template <class Index>
+    decltype(auto) operator[](Index&& index) const {
+        return (*get())[std::forward<Index>(index)];
     }
 
 private:

@@ -12,6 +12,7 @@
 // do; the op aggregates name only what the op takes.
 #include <optional>
 
+#include "engine/shape.hpp"
 #include "nn/arg.hpp"
 #include "ops/conv.hpp"
 #include "ops/conv_transpose.hpp"
@@ -119,12 +120,74 @@ public:
     TAPEGRAD_ARG(std::optional<int64_t>, divisor_override);
 };
 
-// nn.Dropout(p=0.5). (libtorch's inplace has no counterpart: tapegrad's dropout always returns a
-// new tensor.)
+// nn.Dropout(p=0.5), nn.Dropout2d(p=0.5). (libtorch's inplace has no counterpart: tapegrad's
+// dropout always returns a new tensor.)
 class DropoutOptions {
 public:
     explicit DropoutOptions(double p = 0.5) : p_(p) {}
     TAPEGRAD_ARG(double, p);
+};
+using Dropout2dOptions = DropoutOptions;
+
+// nn.MaxUnpool2d(kernel_size, stride=None, padding=0).
+class MaxUnpool2dOptions {
+public:
+    explicit MaxUnpool2dOptions(Pair kernel_size) : kernel_size_(kernel_size) {}
+    TAPEGRAD_ARG(Pair, kernel_size);
+    TAPEGRAD_ARG(std::optional<Pair>, stride);
+    TAPEGRAD_ARG(Pair, padding) = 0;
+};
+
+// nn.AdaptiveAvgPool2d(output_size).
+class AdaptiveAvgPool2dOptions {
+public:
+    explicit AdaptiveAvgPool2dOptions(Pair output_size) : output_size_(output_size) {}
+    TAPEGRAD_ARG(Pair, output_size);
+};
+
+// nn.Flatten(start_dim=1, end_dim=-1).
+class FlattenOptions {
+public:
+    TAPEGRAD_ARG(int64_t, start_dim) = 1;
+    TAPEGRAD_ARG(int64_t, end_dim) = -1;
+};
+
+// nn.LeakyReLU(negative_slope=0.01). (No inplace, as DropoutOptions.)
+class LeakyReLUOptions {
+public:
+    TAPEGRAD_ARG(double, negative_slope) = 0.01;
+};
+
+// nn.ELU(alpha=1.0).
+class ELUOptions {
+public:
+    TAPEGRAD_ARG(double, alpha) = 1.0;
+};
+
+// nn.Hardtanh(min_val=-1.0, max_val=1.0).
+class HardtanhOptions {
+public:
+    TAPEGRAD_ARG(double, min_val) = -1.0;
+    TAPEGRAD_ARG(double, max_val) = 1.0;
+};
+
+// nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True).
+class LayerNormOptions {
+public:
+    explicit LayerNormOptions(Shape normalized_shape) : normalized_shape_(normalized_shape) {}
+    TAPEGRAD_ARG(Shape, normalized_shape);
+    TAPEGRAD_ARG(double, eps) = 1e-5;
+    TAPEGRAD_ARG(bool, elementwise_affine) = true;
+};
+
+// nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True).
+class GroupNormOptions {
+public:
+    GroupNormOptions(int64_t num_groups, int64_t num_channels) : num_groups_(num_groups), num_channels_(num_channels) {}
+    TAPEGRAD_ARG(int64_t, num_groups);
+    TAPEGRAD_ARG(int64_t, num_channels);
+    TAPEGRAD_ARG(double, eps) = 1e-5;
+    TAPEGRAD_ARG(bool, affine) = true;
 };
 
 }  // namespace tapegrad::nn

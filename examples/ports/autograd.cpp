@@ -1,17 +1,18 @@
-// pytorch/examples cpp/autograd/autograd.cpp on tapegrad. Every line that differs from the libtorch
-// original is listed in docs/pytorch.md ("Porting the libtorch examples"); the rest is the original.
-// tests/ports/autograd_reference.py runs the same tour in PyTorch on the same random inputs.
-#include "tapegrad.hpp"
+// pytorch/examples cpp/autograd/autograd.cpp on tapegrad, through libtorch.hpp's torch:: names.
+// Every line that differs from the libtorch original is listed in docs/pytorch.md ("Porting the
+// libtorch examples"). tests/ports/autograd_reference.py runs the same tour in PyTorch on the same
+// random inputs.
+#include "libtorch.hpp"
 #include <iostream>
 
-namespace tg = tapegrad;
-using namespace tg::autograd;
+namespace torch = tapegrad::libtorch;
+using namespace torch::autograd;
 
 void basic_autograd_operations_example() {
   std::cout << "====== Running: \"Basic autograd operations\" ======" << std::endl;
 
   // Create a tensor and set ``torch::requires_grad()`` to track computation with it
-  auto x = tg::ones({2, 2}, tg::requires_grad());
+  auto x = torch::ones({2, 2}, torch::requires_grad());
   std::cout << x << std::endl;
 
   // Do a tensor operation:
@@ -31,7 +32,7 @@ void basic_autograd_operations_example() {
   std::cout << out.grad_fn()->type_name() << std::endl;
 
   // ``.requires_grad_( ... )`` changes an existing tensor's ``requires_grad`` flag in-place.
-  auto a = tg::randn({2, 2});
+  auto a = torch::randn({2, 2});
   a = ((a * 3) / (a - 1));
   std::cout << a.requires_grad() << std::endl;
 
@@ -49,7 +50,7 @@ void basic_autograd_operations_example() {
   std::cout << x.grad() << std::endl;
 
   // Now let's take a look at an example of vector-Jacobian product:
-  x = tg::randn(3, tg::requires_grad());
+  x = torch::randn(3, torch::requires_grad());
 
   y = x * 2;
   while (y.norm().item<double>() < 1000) {
@@ -60,7 +61,7 @@ void basic_autograd_operations_example() {
   std::cout << y.grad_fn()->type_name() << std::endl;
 
   // If we want the vector-Jacobian product, pass the vector to ``backward`` as argument:
-  auto v = tg::tensor({0.1, 1.0, 0.0001}, tg::kFloat);
+  auto v = torch::tensor({0.1, 1.0, 0.0001}, torch::kFloat);
   y.backward(v);
 
   std::cout << x.grad() << std::endl;
@@ -71,7 +72,7 @@ void basic_autograd_operations_example() {
   std::cout << x.pow(2).requires_grad() << std::endl;
 
   {
-    tg::NoGradGuard no_grad;
+    torch::NoGradGuard no_grad;
     std::cout << x.pow(2).requires_grad() << std::endl;
   }
 
@@ -89,19 +90,19 @@ void compute_higher_order_gradients_example() {
   // One of the applications of higher-order gradients is calculating gradient penalty.
   // Let's see an example of it using ``torch::autograd::grad``:
 
-  auto model = tg::nn::Linear(4, 3);
+  auto model = torch::nn::Linear(4, 3);
 
-  auto input = tg::randn({3, 4}).requires_grad_(true);
+  auto input = torch::randn({3, 4}).requires_grad_(true);
   auto output = model(input);
 
   // Calculate loss
-  auto target = tg::randn({3, 3});
-  auto loss = tg::nn::MSELoss()(output, target);
+  auto target = torch::randn({3, 3});
+  auto loss = torch::nn::MSELoss()(output, target);
 
   // Use norm of gradients as penalty
-  auto grad_output = tg::ones_like(output);
-  auto gradient = tg::autograd::grad({output}, {input}, /*grad_outputs=*/{grad_output}, /*create_graph=*/true)[0];
-  auto gradient_penalty = tg::pow((gradient.norm(2, /*dim=*/1) - 1), 2).mean();
+  auto grad_output = torch::ones_like(output);
+  auto gradient = torch::autograd::grad({output}, {input}, /*grad_outputs=*/{grad_output}, /*create_graph=*/true)[0];
+  auto gradient_penalty = torch::pow((gradient.norm(2, /*dim=*/1) - 1), 2).mean();
 
   // Add gradient penalty to loss
   auto combined_loss = loss + gradient_penalty;
@@ -116,8 +117,8 @@ class LinearFunction : public Function<LinearFunction> {
   // Note that both forward and backward are static functions
 
   // bias is an optional argument
-  static tg::Tensor forward(
-      AutogradContext *ctx, tg::Tensor input, tg::Tensor weight, tg::Tensor bias = tg::Tensor()) {
+  static torch::Tensor forward(
+      AutogradContext *ctx, torch::Tensor input, torch::Tensor weight, torch::Tensor bias = torch::Tensor()) {
     ctx->save_for_backward({input, weight, bias});
     auto output = input.mm(weight.t());
     if (bias.defined()) {
@@ -135,7 +136,7 @@ class LinearFunction : public Function<LinearFunction> {
     auto grad_output = grad_outputs[0];
     auto grad_input = grad_output.mm(weight);
     auto grad_weight = grad_output.t().mm(input);
-    auto grad_bias = tg::Tensor();
+    auto grad_bias = torch::Tensor();
     if (bias.defined()) {
       grad_bias = grad_output.sum(0);
     }
@@ -146,7 +147,7 @@ class LinearFunction : public Function<LinearFunction> {
 
 class MulConstant : public Function<MulConstant> {
  public:
-  static tg::Tensor forward(AutogradContext *ctx, tg::Tensor tensor, double constant) {
+  static torch::Tensor forward(AutogradContext *ctx, torch::Tensor tensor, double constant) {
     // ctx is a context object that can be used to stash information
     // for backward computation
     ctx->saved_data["constant"] = constant;
@@ -156,15 +157,15 @@ class MulConstant : public Function<MulConstant> {
   static tensor_list backward(AutogradContext *ctx, tensor_list grad_outputs) {
     // We return as many input gradients as there were arguments.
     // Gradients of non-tensor arguments to forward must be `torch::Tensor()`.
-    return {grad_outputs[0] * ctx->saved_data["constant"].toDouble(), tg::Tensor()};
+    return {grad_outputs[0] * ctx->saved_data["constant"].toDouble(), torch::Tensor()};
   }
 };
 
 void custom_autograd_function_example() {
   std::cout << "====== Running \"Using custom autograd function in C++\" ======" << std::endl;
   {
-    auto x = tg::randn({2, 3}).requires_grad_();
-    auto weight = tg::randn({4, 3}).requires_grad_();
+    auto x = torch::randn({2, 3}).requires_grad_();
+    auto weight = torch::randn({4, 3}).requires_grad_();
     auto y = LinearFunction::apply(x, weight);
     y.sum().backward();
 
@@ -172,7 +173,7 @@ void custom_autograd_function_example() {
     std::cout << weight.grad() << std::endl;
   }
   {
-    auto x = tg::randn({2}).requires_grad_();
+    auto x = torch::randn({2}).requires_grad_();
     auto y = MulConstant::apply(x, 5.5);
     y.sum().backward();
 

@@ -11,6 +11,7 @@ prefix=$work/prefix
 
 cmake --install "$build" --prefix "$prefix" >/dev/null
 test -f "$prefix/include/tapegrad/tapegrad.hpp"
+test -f "$prefix/include/tapegrad/libtorch.hpp"
 test -f "$prefix/include/tapegrad/engine/tensor.hpp"
 ls "$prefix"/lib*/cmake/tapegrad/tapegradConfig.cmake "$prefix"/lib*/cmake/tapegrad/tapegradConfigVersion.cmake >/dev/null
 

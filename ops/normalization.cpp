@@ -74,7 +74,7 @@ template <bool Sqrt>
 struct Variance {
     static constexpr const char* name = Sqrt ? "std" : "var";
     static constexpr const char* gradient = Sqrt
-        ? "dx = var's dx for the gradient g / (2 y)"
+        ? "dx = var's dx for the gradient g / (2 y), 0 where y = 0 (PyTorch's std_backward)"
         : "dx = 2 (x − mean_D x) g / (n − correction), g broadcast back over D";
     static constexpr DTypes dtypes = DTypes::Floating;
     std::vector<int64_t> dims;  // resolved by the caller

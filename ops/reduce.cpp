@@ -173,6 +173,7 @@ std::vector<int64_t> first_extreme_index(const Tensor& x, std::size_t axis, T* v
 
 std::size_t check_max(const Tensor& x, int64_t axis, const char* op) {
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
+    detail::check_op_inputs(op, detail::DTypes::KeepAll, {&x});  // bfloat16 refused by name
     const std::size_t d = normalize_axis(axis, x.dim(), op);
     if (x.shape()[d] == 0)
         throw std::invalid_argument(std::string(op) + ": axis " + std::to_string(axis) + " of " + to_string(x.shape()) +
@@ -279,6 +280,7 @@ ValuesIndices extreme(const Tensor& x, int64_t axis, bool keepdim) {
 // it (every NaN when it is NaN), 0 elsewhere, as PyTorch shares the gradient of x.max() between ties.
 Tensor extreme_of_all(const Tensor& x, bool smallest, const char* op) {
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
+    detail::check_op_inputs(op, detail::DTypes::KeepAll, {&x});  // bfloat16 refused by name
     if (x.numel() == 0)
         throw std::invalid_argument(std::string(op) + ": the input " + describe(x) + " is empty, so it has no " +
                                     (smallest ? "minimum" : "maximum") + "; check numel() first");

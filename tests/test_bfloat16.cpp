@@ -146,6 +146,11 @@ TEST_CASE("bfloat16: ops refuse it by name, autograd does not run on it") {
     refused(error_of([&] { tg::softmax(x, 1); }), "softmax");
     refused(error_of([&] { tg::max_pool2d(x.reshape({1, 1, 2, 3}), {}); }), "max_pool2d");
     CHECK(contains(error_of([&] { tg::ones({2}, {.dtype = tg::kBFloat16}).requires_grad_(); }), "autograd does not run on bfloat16"));
+    // A module's parameters stay float32: bfloat16 training is autocast's.
+    tg::Generator gen(1);
+    tg::nn::Linear layer(2, 2, gen);
+    CHECK(contains(error_of([&] { layer.to(tg::kBFloat16); }), "to(bfloat16): parameters must stay float32 or float64"));
+    CHECK(contains(error_of([&] { layer.to(tg::kBFloat16); }), "tg::AutocastGuard"));
     // A float32 tensor that requires grad converts to a bfloat16 leaf without history.
     const Tensor w = tg::ones({2}, {.requires_grad = true});
     const Tensor wb = w.to(tg::kBFloat16);

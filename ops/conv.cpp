@@ -50,10 +50,6 @@ std::vector<SavedField> conv_saved_state(std::vector<SavedField> tensors, const 
     return detail::with_precision(std::move(tensors), precision);
 }
 
-Tensor conv_bias_grad(const Tensor& dout, Precision precision) {
-    return detail::bfloat16_values(precision, sum(detail::bfloat16_values(precision, dout), {0, 2, 3}));
-}
-
 MemoryFormat conv2d_memory_format(const Tensor& x, const Tensor& w) {
     const bool channels_last = x.suggest_memory_format() == MemoryFormat::ChannelsLast ||
                                w.suggest_memory_format() == MemoryFormat::ChannelsLast;

@@ -7,9 +7,11 @@
 #include "engine/autograd.hpp"
 #include "ops/conv.hpp"
 #include "ops/conv_transpose.hpp"
+#include "ops/detail/autocast.hpp"
 #include "ops/kernels/conv_geometry.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/kernel_choice.hpp"
+#include "ops/reduce.hpp"
 #include "ops/view.hpp"
 
 namespace tapegrad {
@@ -40,7 +42,9 @@ MemoryFormat conv2d_memory_format(const Tensor& x, const Tensor& w);
 
 // A bias gradient, dout [N,F,OH,OW] summed over N, OH, OW, as the fused backwards compute it: in
 // float32, or under autocast the sum of dout's bfloat16 values, rounded to bfloat16.
-Tensor conv_bias_grad(const Tensor& dout, Precision precision);
+inline Tensor conv_bias_grad(const Tensor& dout, Precision precision) {
+    return detail::bfloat16_values(precision, sum(detail::bfloat16_values(precision, dout), {0, 2, 3}));
+}
 
 // A convolution's result or gradient `t` in `format`: recorded (contiguous) under create_graph,
 // else a plain copy, or `t` itself when it already is. Not an op of its own.

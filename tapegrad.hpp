@@ -29,6 +29,7 @@
 #include "nn/serialize.hpp"
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
+#include "ops/autocast.hpp"
 #include "ops/batch_norm.hpp"
 #include "ops/compare.hpp"
 #include "ops/conv.hpp"

@@ -14,6 +14,7 @@
 #include "nn/module.hpp"
 #include "nn/optim.hpp"
 #include "ops/activation.hpp"
+#include "ops/autocast.hpp"
 #include "ops/batch_norm.hpp"
 #include "ops/conv.hpp"
 #include "ops/linear.hpp"
@@ -41,7 +42,9 @@ std::shared_ptr<nn::Sequential> small_cnn(Generator& gen) {
 // default's cost). Profiled: each step under its own tg::Profiler (the cost of --profile; with the
 // profiler off it must cost nothing measurable). Unfused: the model's layers called one by one
 // instead of through Sequential, which fuses adjacent layers (nn/layers.cpp): what the fusions save.
-enum class StepMode { Plain, RowMajor, Profiled, Unfused };
+// Bf16: Plain with the forward and the loss under tg::AutocastGuard(kBFloat16), as
+// pytorch_reference.py's bf16 step runs them under torch.autocast("cpu", dtype=torch.bfloat16).
+enum class StepMode { Plain, RowMajor, Profiled, Unfused, Bf16 };
 
 void run_step(benchmark::State& state, StepMode mode) {
     Generator gen(0);
@@ -63,13 +66,19 @@ void run_step(benchmark::State& state, StepMode mode) {
         std::optional<Profiler> profiler;
         if (mode == StepMode::Profiled) profiler.emplace();
         optimizer.zero_grad();
-        Tensor loss = cross_entropy(forward(), labels);
+        Tensor loss;
+        {
+            const AutocastGuard autocast(kBFloat16, mode == StepMode::Bf16);
+            loss = cross_entropy(forward(), labels);
+        }
         loss.backward();
         optimizer.step();
     }
     state.SetLabel(mode == StepMode::RowMajor   ? "row-major"
                    : mode == StepMode::Profiled ? "channels-last, profiler on"
                    : mode == StepMode::Unfused  ? "channels-last, layers unfused"
+                   : mode == StepMode::Bf16     ? (autocast_is_accelerated() ? "channels-last, bf16 autocast"
+                                                                             : "channels-last, bf16 autocast (not accelerated)")
                                                 : "channels-last");
 }
 
@@ -123,6 +132,7 @@ void register_smallcnn() {
     timed(benchmark::RegisterBenchmark("smallcnn step b64 row-major/train step", run_step, StepMode::RowMajor));
     timed(benchmark::RegisterBenchmark("smallcnn step b64 profiled/train step", run_step, StepMode::Profiled));
     timed(benchmark::RegisterBenchmark("smallcnn step b64 unfused/train step", run_step, StepMode::Unfused));
+    timed(benchmark::RegisterBenchmark("smallcnn step b64 bf16/train step", run_step, StepMode::Bf16));
     register_layers();
 }
 

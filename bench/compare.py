@@ -124,6 +124,22 @@ def main():
         print("\nmatmul against the faster raw BLAS on the same shapes (target: >= 95%):\n")
         print("\n".join(notes))
 
+    # The bf16 step against PyTorch's float32 step too (its own row has PyTorch's autocast step).
+    bf16 = []
+    for (case, mode, threads), r in rows.items():
+        fp32 = rows.get((case[:-len(" bf16")], mode, threads)) if case.endswith(" bf16") else None
+        if not (fp32 and r["ours"] and fp32["ours"] and fp32["torch"] and r["torch"]):
+            continue
+        theirs32 = min(median(v) for v in fp32["torch"].values())
+        theirs16 = min(median(v) for v in r["torch"].values())
+        bf16.append("- {} at {} thread(s): ours bf16 {} ms, ours float32 {} ms; PyTorch autocast bf16 {} ms, float32 {} ms; "
+                    "ours bf16 / PyTorch float32 {:.2f}, ours bf16 / ours float32 {:.2f}".format(
+                        case, threads, fmt(median(r["ours"])), fmt(median(fp32["ours"])), fmt(theirs16), fmt(theirs32),
+                        median(r["ours"]) / theirs32, median(r["ours"]) / median(fp32["ours"])))
+    if bf16:
+        print("\nbf16 steps against float32 (medians, each PyTorch side in its faster layout):\n")
+        print("\n".join(bf16))
+
     layers = [r for r in doc["results"] if r["case"].startswith("smallcnn layer ") and r["mode"] == "fwd+bwd"]
     if layers:
         print("\nThe SmallCNN step layer by layer, fwd+bwd (medians, ms; each side in its best layout):\n")

@@ -232,9 +232,10 @@ def small_cnn(in_channels=3, image=32):
         nn.Linear(128, 10))
 
 
-def train_step(model, x, labels, layout, logits_of=lambda t: t):
+def train_step(model, x, labels, layout, logits_of=lambda t: t, bf16=False):
     """One training step (zero_grad, forward, cross_entropy, backward, AdamW lr 1e-3 with PyTorch's
-    default weight decay 1e-2), the model and its input in `layout`."""
+    default weight decay 1e-2), the model and its input in `layout`; with bf16, the forward and the
+    loss under torch.autocast("cpu", dtype=torch.bfloat16)."""
     if layout == CL:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -243,15 +244,17 @@ def train_step(model, x, labels, layout, logits_of=lambda t: t):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(logits_of(model(x)), labels).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(logits_of(model(x)), labels)
+        loss.backward()
         opt.step()
 
     return step
 
 
-def small_cnn_step(layout):
+def small_cnn_step(layout, bf16=False):
     torch.manual_seed(0)
-    return train_step(small_cnn(), torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,)), layout)
+    return train_step(small_cnn(), torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,)), layout, bf16=bf16)
 
 
 def model_steps(layout, wanted):
@@ -361,8 +364,10 @@ def main():
                 torch_fns[c.name].setdefault("fwd+bwd", {})[layout] = c.fwd_bwd
         if selected_op():
             continue
-        if args.filter in "smallcnn step b64":
-            torch_fns.setdefault("smallcnn step b64", {}).setdefault("train step", {})[layout] = small_cnn_step(layout)
+        # The float32 step, and the bf16 step (bench_smallcnn.cpp's "bf16" row) under autocast.
+        for name, bf16 in (("smallcnn step b64", False), ("smallcnn step b64 bf16", True)):
+            if args.filter in name:
+                torch_fns.setdefault(name, {}).setdefault("train step", {})[layout] = small_cnn_step(layout, bf16)
         for name, step in model_steps(layout, args.filter).items():
             torch_fns.setdefault(name, {}).setdefault("train step", {})[layout] = step
 

@@ -13,6 +13,7 @@ std::string range_text(DType to) {
         case DType::Int32: return span(std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max());
         case DType::Float32:
         case DType::Float64:
+        case DType::BFloat16:
         case DType::Bool: break;
     }
     throw std::logic_error("overflow_message: no value overflows a floating-point or bool dtype");

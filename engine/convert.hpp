@@ -17,15 +17,22 @@
 
 namespace tapegrad {
 
+// A bfloat16 value is checked and reported as the float it widens to (exactly).
+template <class T>
+constexpr auto widened(T v) {
+    if constexpr (std::is_same_v<T, BFloat16>) return static_cast<float>(v);
+    else return v;
+}
+
 // True when some From value has no To counterpart (From and To are element types: float, double,
-// int64_t, int32_t, bool).
+// int64_t, int32_t, bool, BFloat16).
 template <class To, class From>
 consteval bool some_value_overflows() {
     // bool takes any value (nonzero is true) and gives 0 or 1, which every type holds.
     if constexpr (!std::is_integral_v<To> || std::is_same_v<To, From> || std::is_same_v<To, bool> ||
                   std::is_same_v<From, bool>)
         return false;
-    else if constexpr (std::is_floating_point_v<From>) return true;
+    else if constexpr (std::is_floating_point_v<From> || std::is_same_v<From, BFloat16>) return true;
     else
         return std::cmp_less(std::numeric_limits<From>::min(), std::numeric_limits<To>::min()) ||
                std::cmp_greater(std::numeric_limits<From>::max(), std::numeric_limits<To>::max());
@@ -39,6 +46,8 @@ template <class To, class From>
 constexpr bool fits(From v) {
     if constexpr (!can_overflow<To, From>) {
         return true;
+    } else if constexpr (std::is_same_v<From, BFloat16>) {
+        return fits<To>(widened(v));
     } else if constexpr (std::is_integral_v<From>) {
         return std::in_range<To>(v);
     } else {
@@ -67,7 +76,7 @@ template <class From>
 template <class To, class From>
 To checked_cast(From v, const char* op) {
     if constexpr (can_overflow<To, From>)
-        if (!fits<To>(v)) throw_overflow(op, v, dtype_of<To>());
+        if (!fits<To>(v)) throw_overflow(op, widened(v), dtype_of<To>());
     return static_cast<To>(v);
 }
 

@@ -20,7 +20,7 @@ struct Storage {
     void* data();
     std::size_t count() const;
 
-    std::variant<Buffer<float>, Buffer<double>, Buffer<int64_t>, Buffer<int32_t>, Buffer<bool>> buffer;
+    std::variant<Buffer<float>, Buffer<double>, Buffer<int64_t>, Buffer<int32_t>, Buffer<bool>, Buffer<BFloat16>> buffer;
     // Bumped by every in-place write to these elements, through any view or detach() of them:
     // a tensor saved for backward remembers the version it was saved at (SavedTensor).
     std::atomic<uint64_t> version{0};

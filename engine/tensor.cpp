@@ -16,7 +16,7 @@ namespace tapegrad {
 
 namespace {
 decltype(Storage::buffer) make_buffer(DType dtype, std::size_t count) {
-    return dispatch_all(dtype, [&]<class T>() { return decltype(Storage::buffer)(Storage::Buffer<T>(count)); });
+    return dispatch_storage(dtype, [&]<class T>() { return decltype(Storage::buffer)(Storage::Buffer<T>(count)); });
 }
 }  // namespace
 
@@ -105,6 +105,7 @@ template double* Tensor::data<double>() const;
 template int64_t* Tensor::data<int64_t>() const;
 template int32_t* Tensor::data<int32_t>() const;
 template bool* Tensor::data<bool>() const;
+template BFloat16* Tensor::data<BFloat16>() const;
 
 template <class T>
 T Tensor::at(std::initializer_list<int64_t> index) const {
@@ -120,7 +121,7 @@ T Tensor::at(std::initializer_list<int64_t> index) const {
                                         std::to_string(d) + " of shape " + to_string(t.shape));
         offset += i * t.strides[d++];
     }
-    return dispatch_all(t.dtype, [&]<class S>() { return checked_cast<T>(static_cast<const S*>(t.data)[offset], "at"); });
+    return dispatch_storage(t.dtype, [&]<class S>() { return checked_cast<T>(static_cast<const S*>(t.data)[offset], "at"); });
 }
 
 template <class T>
@@ -128,7 +129,7 @@ T Tensor::item() const {
     if (numel() != 1)
         throw std::invalid_argument("item: only a one-element tensor converts to a number, this one has shape " +
                                     to_string(shape()));
-    return dispatch_all(dtype(), [&]<class S>() { return checked_cast<T>(*static_cast<const S*>(data_ptr()), "item"); });
+    return dispatch_storage(dtype(), [&]<class S>() { return checked_cast<T>(*static_cast<const S*>(data_ptr()), "item"); });
 }
 
 template <class T>
@@ -147,6 +148,7 @@ TAPEGRAD_ELEMENT_ACCESS(double)
 TAPEGRAD_ELEMENT_ACCESS(int64_t)
 TAPEGRAD_ELEMENT_ACCESS(int32_t)
 TAPEGRAD_ELEMENT_ACCESS(bool)
+TAPEGRAD_ELEMENT_ACCESS(BFloat16)
 #undef TAPEGRAD_ELEMENT_ACCESS
 
 // ---------------------------------------------------------------- autograd accessors
@@ -159,6 +161,9 @@ Tensor& Tensor::requires_grad_(bool enabled) {
     if (enabled && !is_floating_point(t.dtype))
         throw std::invalid_argument(std::string("requires_grad_: only floating-point tensors can require gradients, this one is ") +
                                     dtype_name(t.dtype) + "; convert with .to(tg::kFloat32) first");
+    if (enabled && t.dtype == kBFloat16)
+        throw std::invalid_argument("requires_grad_: autograd does not run on bfloat16 tensors; keep parameters float32 and compute "
+                                    "in bfloat16 under tg::AutocastGuard, or convert with .to(tg::kFloat32) first");
     impl_->requires_grad = enabled;
     return *this;
 }
@@ -254,7 +259,7 @@ namespace {
 template <class Next>
 Tensor tensor_of(const Shape& shape, TensorOptions options, const char* op, Next&& next) {
     Tensor t = allocate(op, shape, MemoryFormat::Contiguous, {.dtype = options.dtype});
-    dispatch_all(options.dtype, [&]<class T>() {
+    dispatch_storage(options.dtype, [&]<class T>() {
         T* p = t.data<T>();
         for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = checked_cast<T>(next(), op);
     });

@@ -48,7 +48,7 @@ void check_fits(const Tensor& src, const char* op) {
             const S v = sp[i * st[0]];
             if (fits<D>(v)) continue;
             throw std::invalid_argument(std::string(op) + ": element " + std::to_string(index) + " (row-major) of the " +
-                                        describe(src) + " tensor: " + overflow_message(v, dtype_of<D>()) +
+                                        describe(src) + " tensor: " + overflow_message(widened(v), dtype_of<D>()) +
                                         "; replace NaN, infinite and out-of-range values first, or keep a floating-point dtype");
         }
     });
@@ -64,8 +64,8 @@ Tensor as_contiguous(const Tensor& t, MemoryFormat format) {
 }
 
 void copy_into(const Tensor& dst, const Tensor& src, const char* op) {
-    dispatch_all(dst.dtype(), [&]<class D>() {
-        dispatch_all(src.dtype(), [&]<class S>() {
+    dispatch_storage(dst.dtype(), [&]<class D>() {
+        dispatch_storage(src.dtype(), [&]<class S>() {
             if constexpr (can_overflow<D, S>) check_fits<D, S>(src, op);
             D* d = dst.data<D>();
             const S* s = src.data<S>();
@@ -85,7 +85,7 @@ void copy_into(const Tensor& dst, const Tensor& src, const char* op) {
 }
 
 void fill_tensor(const Tensor& t, double value, const char* op) {
-    dispatch_all(t.dtype(), [&]<class T>() {
+    dispatch_storage(t.dtype(), [&]<class T>() {
         T* p = t.data<T>();
         const T v = checked_cast<T>(value, op);
         for_each_run_unordered<1>(t.shape(), {t.strides()}, [&](auto off, int64_t n, auto st) {

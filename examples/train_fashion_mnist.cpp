@@ -3,6 +3,7 @@
 //
 //   train_fashion_mnist --epochs 15 --out ./out
 //   train_fashion_mnist --epochs 20 --resume ./out/checkpoint.tgck
+//   train_fashion_mnist --bf16          (convolutions and linear layers in bfloat16, ops/autocast.hpp)
 //   mpirun -np 2 train_fashion_mnist --distributed --threads 1     (data-parallel, docs/distributed.md)
 //
 // Writes to --out: checkpoint.tgck (model, optimizer, epoch), curve.csv and curve.svg; with --graph
@@ -91,12 +92,13 @@ struct Flags {
     bool reduce_after_backward = false;  // start the all-reduces after backward, not during it
     bool graph = false;        // write the first step's tape
     int64_t profile_steps = 0;  // profile the first N steps
+    bool bf16 = false;          // forward (and its backward) under tg::AutocastGuard(kBFloat16)
 };
 
 const char* kUsage =
     "usage: train_fashion_mnist [--epochs N] [--batch-size N] [--lr X] [--seed N] [--data-dir DIR]\n"
     "                           [--threads N] [--workers N] [--out DIR] [--resume CHECKPOINT] [--limit N]\n"
-    "                           [--lr-schedule constant|cosine] [--graph] [--profile [N]]\n"
+    "                           [--lr-schedule constant|cosine] [--graph] [--profile [N]] [--bf16]\n"
     "                           [--distributed [--sync-batchnorm] [--bucket-mb X] [--reduce-after-backward]]\n"
     "  --epochs N        total epochs to train (default 15)\n"
     "  --batch-size N    images per step (default 64)\n"
@@ -114,6 +116,8 @@ const char* kUsage =
     "                    when Graphviz's dot is installed)\n"
     "  --profile [N]     profile the first N steps (default 20): print a per-op and per-scope table\n"
     "                    and the allocator's summary, write the Chrome trace OUT/trace.json\n"
+    "  --bf16            mixed precision, as torch.autocast(\"cpu\", dtype=torch.bfloat16): convolutions\n"
+    "                    and linear layers compute in bfloat16; weights and optimizer stay float32\n"
     "  --distributed     data-parallel over the processes mpirun started (mpirun -np 2 ...);\n"
     "                    --batch-size is the global batch, split evenly among them\n"
     "  --sync-batchnorm  with --distributed: batch norm statistics over every rank's batch\n"
@@ -148,8 +152,8 @@ Flags parse_flags(int argc, char** argv) {
             (flag == "--distributed" ? f.distributed : flag == "--sync-batchnorm" ? f.sync_batchnorm : f.reduce_after_backward) = true;
             continue;
         }
-        if (flag == "--graph") {
-            f.graph = true;
+        if (flag == "--graph" || flag == "--bf16") {
+            (flag == "--graph" ? f.graph : f.bf16) = true;
             continue;
         }
         if (flag == "--profile") {
@@ -299,6 +303,9 @@ int train(const Flags& flags, const Job& job, const BatchNormFactory& batch_norm
     if (job.is_main())
         std::cout << "training on " << train.dataset().size() << " images, testing on " << test.dataset().size()
                   << ", batch " << flags.batch_size << ", " << tg::get_num_threads() << " threads"
+                  << (!flags.bf16                       ? ""
+                      : tg::autocast_is_accelerated() ? ", bfloat16 autocast"
+                                                        : ", bfloat16 autocast (not accelerated on this processor)")
                   << (job.size > 1 ? " x " + std::to_string(job.size) + " ranks (batch " +
                                          std::to_string(flags.batch_size / job.size) + " each)"
                                    : std::string())
@@ -340,7 +347,11 @@ int train(const Flags& flags, const Job& job, const BatchNormFactory& batch_norm
                 profiler.emplace();
                 tg::allocator().set_tracking(true);
             }
-            Tensor loss = tg::cross_entropy(net->forward(batch.images), batch.labels);
+            Tensor loss;
+            {
+                const tg::AutocastGuard autocast(tg::kBFloat16, flags.bf16);
+                loss = tg::cross_entropy(net->forward(batch.images), batch.labels);
+            }
             if (first_step && flags.graph && job.is_main()) write_graph(loss, *model, flags.out);
             if (profiler && epoch == first_epoch && steps + 1 == flags.profile_steps) memory = tg::allocator().stats().summary();
             optimizer.zero_grad();
@@ -361,7 +372,10 @@ int train(const Flags& flags, const Job& job, const BatchNormFactory& batch_norm
         std::vector<double> losses{loss_sum, static_cast<double>(steps)};
         job.sum_over_ranks(losses);
         const double train_loss = losses[0] / losses[1];
-        const TestResult result = evaluate(*net, test, job);
+        const TestResult result = [&] {
+            const tg::AutocastGuard autocast(tg::kBFloat16, flags.bf16);
+            return evaluate(*net, test, job);
+        }();
         accuracy = result.accuracy;
         curve.push_back({epoch, train_loss, accuracy, seconds});
         if (job.is_main()) {

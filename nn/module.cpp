@@ -411,6 +411,9 @@ Module& Module::to(DType dtype) {
     if (!is_floating_point(dtype))
         throw std::invalid_argument(type_name_ + ": to(" + dtype_name(dtype) +
                                     "): parameters must stay floating point (float32 or float64)");
+    if (dtype == kBFloat16)
+        throw std::invalid_argument(type_name_ + ": to(bfloat16): parameters must stay float32 or float64 (to train in "
+                                    "bfloat16, keep them float32 and run the forward under tg::AutocastGuard)");
     NoGradGuard no_grad;
     NamedTensors all = named_parameters();
     for (auto& entry : named_buffers()) all.push_back(entry);

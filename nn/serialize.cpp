@@ -97,7 +97,7 @@ std::vector<uint8_t> encode(const NamedTensors& tensors, const std::string& who)
     for (const auto& [name, t] : tensors) {
         put<uint32_t>(payload, static_cast<uint32_t>(name.size()));
         payload.insert(payload.end(), name.begin(), name.end());
-        put<uint8_t>(payload, static_cast<uint8_t>(t.dtype()));  // 0 float32, 1 float64, 2 int64, 3 int32, 4 bool
+        put<uint8_t>(payload, static_cast<uint8_t>(t.dtype()));  // 0 float32, 1 float64, 2 int64, 3 int32, 4 bool, 5 bfloat16
         put<uint8_t>(payload, static_cast<uint8_t>(t.dim()));
         for (int64_t d : t.shape()) put<int64_t>(payload, d);
         const Tensor dense = t.contiguous();
@@ -143,7 +143,7 @@ NamedTensors decode(const uint8_t* data, std::size_t size, const std::string& co
         const auto* name_bytes = r.take(name_len, "a name");
         std::string name(reinterpret_cast<const char*>(name_bytes), name_len);
         const auto dtype_code = r.get<uint8_t>("a dtype");
-        if (dtype_code > 4) r.fail("'" + name + "' has an unknown dtype code " + std::to_string(dtype_code));
+        if (dtype_code > static_cast<uint8_t>(kBFloat16)) r.fail("'" + name + "' has an unknown dtype code " + std::to_string(dtype_code));
         const auto dtype = static_cast<DType>(dtype_code);
         const auto ndim = r.get<uint8_t>("a rank");
         if (ndim > kMaxDims) r.fail("'" + name + "' has " + std::to_string(ndim) + " dimensions (at most 8)");

@@ -8,6 +8,7 @@
 #include "engine/autograd.hpp"
 #include "engine/checked_size.hpp"
 #include "ops/conv_check.hpp"
+#include "ops/detail/autocast.hpp"
 #include "ops/detail/op.hpp"
 #include "ops/kernels/conv_gemm.hpp"
 #include "ops/kernels/conv_onednn.hpp"
@@ -39,13 +40,14 @@ void rethrow_backend_error(const char* op, const kernels::ConvGeometry& g) {
     }
 }
 
-std::vector<SavedField> conv_saved_state(std::vector<SavedField> tensors, const kernels::ConvGeometry& g, bool fast) {
+std::vector<SavedField> conv_saved_state(std::vector<SavedField> tensors, const kernels::ConvGeometry& g, bool fast,
+                                         Precision precision) {
     tensors.push_back(detail::saved("stride", pair_str({g.stride_h, g.stride_w})));
     tensors.push_back(detail::saved("padding", pair_str({g.pad_h, g.pad_w})));
     tensors.push_back(detail::saved("dilation", pair_str({g.dilation_h, g.dilation_w})));
     tensors.push_back(detail::saved("groups", g.groups));
     tensors.push_back(detail::saved("kernels", fast ? "fast" : "reference"));
-    return tensors;
+    return detail::with_precision(std::move(tensors), precision);
 }
 
 MemoryFormat conv2d_memory_format(const Tensor& x, const Tensor& w) {
@@ -56,6 +58,10 @@ MemoryFormat conv2d_memory_format(const Tensor& x, const Tensor& w) {
 
 bool use_fast_kernels(Kernels choice, const kernels::ConvGeometry& g) {
     return !is_reference(choice) && g.pad_h <= g.H && g.pad_w <= g.W;
+}
+
+Precision conv_precision(DType dtype, const kernels::ConvGeometry& g) {
+    return detail::autocast_precision(dtype, use_fast_kernels(choose_kernels(dtype), g) ? Kernels::Fast : Kernels::Reference);
 }
 
 // Checks everything oneDNN would otherwise reject with an opaque status, and resolves the sizes.
@@ -71,6 +77,9 @@ kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape&
              (bias.defined() ? std::string(" and ") + dtype_name(bias.dtype()) : std::string()) + "; convert with .to()");
     if (!is_floating_point(x.dtype()))
         fail(std::string("this op takes float32 or float64 tensors, got ") + dtype_name(x.dtype()) + "; convert with .to(tg::kFloat32)");
+    if (x.dtype() == kBFloat16)
+        fail("this op does not take bfloat16 tensors; convert with .to(tg::kFloat32) (under tg::AutocastGuard it computes in "
+             "bfloat16 on float32 tensors)");
     if (o.stride.h <= 0 || o.stride.w <= 0) fail("stride must be positive, got {" + str(o.stride.h) + "," + str(o.stride.w) + "}");
     if (o.dilation.h <= 0 || o.dilation.w <= 0)
         fail("dilation must be positive (1 means none), got {" + str(o.dilation.h) + "," + str(o.dilation.w) + "}");
@@ -153,16 +162,19 @@ Tensor conv2d_strided_1x1(const Tensor& x, const Tensor& weight, const Tensor& b
 // dX [N,C,H,W] = conv_transpose2d(dout, w) (the full correlation of dout with w rotated by 180
 // degrees); dW [F,C/groups,KH,KW] = conv2d_weight_grad(x, dout) (x correlated with dout);
 // db [F] = dout summed over N, OH, OW. dX comes back in x's layout and dW in the weight's, as
-// PyTorch's leaves get them.
+// PyTorch's leaves get them. Under autocast (ops/autocast.hpp) every pass computes in `precision`:
+// the reference path rounds what it reads to bfloat16, the bf16 kernels convert it, and each result
+// is rounded to bfloat16; the spec reopens that precision for the ops it records.
 struct Conv2d {
     static constexpr const char* name = "conv2d";
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     static constexpr std::size_t required_inputs = 2;  // the bias is optional
     kernels::ConvGeometry geometry;                    // checked by the caller
+    Precision precision = Precision::Float32;          // from the autocast guard at the call (conv_precision)
     // The saved state.
     bool fast = false;  // the kernel choice: oneDNN, im2col or the depthwise loop rather than the reference loops
     MemoryFormat input_format = MemoryFormat::Contiguous, weight_format = MemoryFormat::Contiguous;
-    SavedTensor input{}, weight{};  // x (NHWC on the fast path) for dW, w for dX
+    SavedTensor input{}, weight{};  // x (NHWC on the fast path, rounded on autocast's reference path) for dW, w for dX
 
     Tensor forward(const OpContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b) {
         const kernels::ConvGeometry& g = geometry;
@@ -171,19 +183,22 @@ struct Conv2d {
         fast = use_fast_kernels(ctx.kernels, g);
         input_format = x.suggest_memory_format();
         weight_format = w.suggest_memory_format();
+        const Tensor xr = detail::autocast_input(precision, x), wr = detail::autocast_input(precision, w),
+                     br = detail::autocast_input(precision, b);
         // The fast path runs on NHWC memory; that copy is also what dW needs later.
         const Tensor xs =
-            fast ? run_backend(name, g, [&] { return kernels::to_memory_format(x, MemoryFormat::ChannelsLast); }) : x.detach();
-        const Tensor computed = fast ? run_backend(name, g, [&] { return kernels::conv2d_forward_fast(xs, w, b, g); })
-                                     : dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(xs, w, b, g); });
+            fast ? run_backend(name, g, [&] { return kernels::to_memory_format(xr, MemoryFormat::ChannelsLast); }) : xr.detach();
+        const Tensor computed = fast ? run_backend(name, g, [&] { return kernels::conv2d_forward_fast(xs, wr, br, g, precision); })
+                                     : dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(xs, wr, br, g); });
         if (ctx.recording) {
             if (w.requires_grad()) input = SavedTensor(xs, x);
             if (x.requires_grad()) weight = SavedTensor(w);
         }
-        return kernels::to_memory_format(computed, conv2d_memory_format(x, w));
+        return kernels::to_memory_format(detail::autocast_output(precision, computed), conv2d_memory_format(x, w));
     }
 
     std::vector<Tensor> backward(const Tensor& dout, const GradMask& needs) const {
+        const detail::PrecisionGuard autocast(precision);
         const Conv2dGradientOps ops = conv2d_gradient_ops(geometry);
         std::vector<Tensor> grads(3);
         if (needs[0]) grads[0] = in_memory_format(conv_transpose2d(dout, weight.unpack(), Tensor(), ops.input_grad), input_format);
@@ -196,34 +211,38 @@ struct Conv2d {
     }
 
     // The same gradients from the kernels; oneDNN's weight pass gives db along with dW.
-    std::vector<Tensor> fused_backward(Kernels, const Tensor& dout, const GradMask& needs) const {
+    std::vector<Tensor> fused_backward(Kernels, const Tensor& dout_in, const GradMask& needs) const {
         const kernels::ConvGeometry& g = geometry;
+        const Tensor dout = detail::autocast_input(precision, dout_in);
+        const Tensor w = needs[0] ? detail::autocast_input(precision, weight.unpack()) : Tensor();
         std::vector<Tensor> grads(3);
         if (fast) {
             run_backend(name, g, [&] {
                 const Tensor d = kernels::to_memory_format(dout, MemoryFormat::ChannelsLast);
-                if (needs[0]) grads[0] = kernels::conv2d_backward_data_fast(d, weight.unpack(), g);
+                if (needs[0]) grads[0] = kernels::conv2d_backward_data_fast(d, w, g, precision);
                 if (needs[1]) {
-                    kernels::ConvWeightGrads wg = kernels::conv2d_backward_weights_fast(input.unpack(), d, g, needs[2]);
+                    kernels::ConvWeightGrads wg = kernels::conv2d_backward_weights_fast(input.unpack(), d, g, needs[2], precision);
                     grads[1] = wg.weight;
                     grads[2] = wg.bias;
                 }
             });
         } else {
             dispatch(dout.dtype(), [&]<class T>() {
-                if (needs[0]) grads[0] = kernels::conv2d_backward_data_reference<T>(dout, weight.unpack(), g);
+                if (needs[0]) grads[0] = kernels::conv2d_backward_data_reference<T>(dout, w, g);
                 if (needs[1]) grads[1] = kernels::conv2d_backward_weights_reference<T>(input.unpack(), dout, g);
             });
         }
+        for (Tensor& grad : grads)
+            if (grad.defined()) grad = detail::autocast_output(precision, grad);
         if (needs[0]) grads[0] = kernels::to_memory_format(grads[0], input_format);
         if (needs[1]) grads[1] = kernels::to_memory_format(grads[1], weight_format);
         // Without dW (a frozen weight) there is no oneDNN pass to get db from: a plain reduction.
-        if (needs[2] && !grads[2].defined()) grads[2] = sum(dout, {0, 2, 3});
+        if (needs[2] && !grads[2].defined()) grads[2] = conv_bias_grad(dout_in, precision);
         return grads;
     }
 
     std::vector<SavedField> saved_state() const {
-        return conv_saved_state({detail::saved("input", input), detail::saved("weight", weight)}, geometry, fast);
+        return conv_saved_state({detail::saved("input", input), detail::saved("weight", weight)}, geometry, fast, precision);
     }
 };
 
@@ -235,7 +254,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     if (is_strided_1x1(x, weight, options)) return conv2d_strided_1x1(x, weight, bias, options, loc);
     if (!weight.defined()) throw std::invalid_argument("conv2d: the weight is an undefined tensor");
     const kernels::ConvGeometry g = check_conv2d("conv2d", x, weight.shape(), weight.dtype(), bias, options);
-    return detail::run_op(Conv2d{.geometry = g}, loc, x, weight, bias);
+    return detail::run_op(Conv2d{.geometry = g, .precision = conv_precision(x.dtype(), g)}, loc, x, weight, bias);
 }
 
 }  // namespace tapegrad

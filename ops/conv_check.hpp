@@ -7,9 +7,11 @@
 #include "engine/autograd.hpp"
 #include "ops/conv.hpp"
 #include "ops/conv_transpose.hpp"
+#include "ops/detail/autocast.hpp"
 #include "ops/kernels/conv_geometry.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/kernel_choice.hpp"
+#include "ops/reduce.hpp"
 #include "ops/view.hpp"
 
 namespace tapegrad {
@@ -29,9 +31,20 @@ inline std::string pair_str(const Pair& p) { return "{" + std::to_string(p.h) + 
 // pads that much.
 bool use_fast_kernels(Kernels choice, const kernels::ConvGeometry& g);
 
+// What a convolution of geometry g on `dtype` computes in, read from the autocast guard
+// (ops/autocast.hpp) by the public function: bf16 primitives where it runs the fast kernels on a
+// processor that has them, else the reference path's rounding; float32 without a guard.
+Precision conv_precision(DType dtype, const kernels::ConvGeometry& g);
+
 // PyTorch's layout rule for conv2d (mkldnn_conv_use_channels_last): channels-last when the input
 // or the weight suggests channels-last, row-major otherwise.
 MemoryFormat conv2d_memory_format(const Tensor& x, const Tensor& w);
+
+// A bias gradient, dout [N,F,OH,OW] summed over N, OH, OW, as the fused backwards compute it: in
+// float32, or under autocast the sum of dout's bfloat16 values, rounded to bfloat16.
+inline Tensor conv_bias_grad(const Tensor& dout, Precision precision) {
+    return detail::bfloat16_values(precision, sum(detail::bfloat16_values(precision, dout), {0, 2, 3}));
+}
 
 // A convolution's result or gradient `t` in `format`: recorded (contiguous) under create_graph,
 // else a plain copy, or `t` itself when it already is. Not an op of its own.
@@ -39,9 +52,10 @@ inline Tensor in_memory_format(const Tensor& t, MemoryFormat format) {
     return is_grad_enabled() ? contiguous(t, format) : kernels::to_memory_format(t, format);
 }
 
-// A convolution definition's saved state for to_dot: its saved tensors, then the geometry and the
-// kernel choice ("fast" or "reference"), by name.
-std::vector<SavedField> conv_saved_state(std::vector<SavedField> tensors, const kernels::ConvGeometry& g, bool fast);
+// A convolution definition's saved state for to_dot: its saved tensors, then the geometry, the
+// kernel choice ("fast" or "reference") and, under autocast, the precision, by name.
+std::vector<SavedField> conv_saved_state(std::vector<SavedField> tensors, const kernels::ConvGeometry& g, bool fast,
+                                         Precision precision);
 
 // Runs a convolution's backend call. The checks leave oneDNN nothing to refuse; should it refuse
 // anyway, its dnnl::error becomes a std::runtime_error naming `op` and the geometry.

@@ -7,6 +7,7 @@
 #include "engine/autograd.hpp"
 #include "engine/checked_size.hpp"
 #include "ops/conv_check.hpp"
+#include "ops/detail/autocast.hpp"
 #include "ops/detail/op.hpp"
 #include "ops/kernels/conv_gemm.hpp"
 #include "ops/kernels/conv_onednn.hpp"
@@ -36,6 +37,9 @@ kernels::ConvGeometry check_conv_transpose2d(const Tensor& x, const Tensor& w, c
              "; convert with .to()");
     if (!is_floating_point(x.dtype()))
         fail(std::string("this op takes float32 or float64 tensors, got ") + dtype_name(x.dtype()) + "; convert with .to(tg::kFloat32)");
+    if (x.dtype() == kBFloat16)
+        fail("this op does not take bfloat16 tensors; convert with .to(tg::kFloat32) (under tg::AutocastGuard it computes in "
+             "bfloat16 on float32 tensors)");
     if (o.stride.h <= 0 || o.stride.w <= 0) fail("stride must be positive, got " + pair_str(o.stride));
     if (o.dilation.h <= 0 || o.dilation.w <= 0) fail("dilation must be positive (1 means none), got " + pair_str(o.dilation));
     if (o.padding.h < 0 || o.padding.w < 0) fail("padding must not be negative, got " + pair_str(o.padding));
@@ -91,19 +95,26 @@ ConvTranspose2dOptions transpose_options(const kernels::ConvGeometry& g) {
 // The fast kernels' activations: NHWC memory.
 Tensor nhwc(const Tensor& t) { return kernels::to_memory_format(t, MemoryFormat::ChannelsLast); }
 
-// The three convolutions of geometry g, on the fast or the reference kernels, for op `op`.
-Tensor conv_forward(const char* op, const Tensor& x, const Tensor& w, const kernels::ConvGeometry& g, bool fast) {
-    if (fast) return run_backend(op, g, [&] { return kernels::conv2d_forward_fast(nhwc(x), w, Tensor(), g); });
+// The three convolutions of geometry g, on the fast or the reference kernels, for op `op`, with
+// the inputs in autocast's precision p (ops/autocast.hpp); the results are not rounded yet (a bias
+// may follow).
+Tensor conv_forward(const char* op, const Tensor& x_in, const Tensor& w_in, const kernels::ConvGeometry& g, bool fast, Precision p) {
+    const Tensor x = detail::autocast_input(p, x_in), w = detail::autocast_input(p, w_in);
+    if (fast) return run_backend(op, g, [&] { return kernels::conv2d_forward_fast(nhwc(x), w, Tensor(), g, p); });
     return dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_forward_reference<T>(x, w, Tensor(), g); });
 }
-Tensor conv_input_grad(const char* op, const Tensor& dout, const Tensor& w, const kernels::ConvGeometry& g, bool fast) {
-    if (fast) return run_backend(op, g, [&] { return kernels::conv2d_backward_data_fast(nhwc(dout), w, g); });
+Tensor conv_input_grad(const char* op, const Tensor& dout_in, const Tensor& w_in, const kernels::ConvGeometry& g, bool fast,
+                       Precision p) {
+    const Tensor dout = detail::autocast_input(p, dout_in), w = detail::autocast_input(p, w_in);
+    if (fast) return run_backend(op, g, [&] { return kernels::conv2d_backward_data_fast(nhwc(dout), w, g, p); });
     return dispatch(dout.dtype(), [&]<class T>() { return kernels::conv2d_backward_data_reference<T>(dout, w, g); });
 }
-Tensor conv_weight_grad(const char* op, const Tensor& x, const Tensor& dout, const kernels::ConvGeometry& g, bool fast) {
+Tensor conv_weight_grad(const char* op, const Tensor& x_in, const Tensor& dout_in, const kernels::ConvGeometry& g, bool fast,
+                        Precision p) {
+    const Tensor x = detail::autocast_input(p, x_in), dout = detail::autocast_input(p, dout_in);
     if (fast)
         return run_backend(op, g, [&] {
-            return kernels::conv2d_backward_weights_fast(nhwc(x), nhwc(dout), g, false).weight;
+            return kernels::conv2d_backward_weights_fast(nhwc(x), nhwc(dout), g, false, p).weight;
         });
     return dispatch(x.dtype(), [&]<class T>() { return kernels::conv2d_backward_weights_reference<T>(x, dout, g); });
 }
@@ -112,12 +123,13 @@ Tensor conv_weight_grad(const char* op, const Tensor& x, const Tensor& dout, con
 // plus b [Cout]; the geometry is that conv2d's (its input is y, its weight shape w's). For the gradient G of y:
 // dx [N,Cin,OH,OW] = conv2d(G, w); dw [Cin,Cout/groups,KH,KW] = conv2d_weight_grad(G, x) (G as the
 // input, x as the output gradient); db [Cout] = G summed over N, H, W. dx and dw come back in x's
-// and w's layouts.
+// and w's layouts. Under autocast every pass computes in `precision`, as conv2d's do (ops/conv.cpp).
 struct ConvTranspose2d {
     static constexpr const char* name = "conv_transpose2d";
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     static constexpr std::size_t required_inputs = 2;  // the bias is optional
     kernels::ConvGeometry geometry;                    // checked by the caller
+    Precision precision = Precision::Float32;          // from the autocast guard at the call (conv_precision)
     // The saved state.
     bool fast = false;
     MemoryFormat input_format = MemoryFormat::Contiguous, weight_format = MemoryFormat::Contiguous;
@@ -129,16 +141,17 @@ struct ConvTranspose2d {
         weight_format = w.suggest_memory_format();
         // PyTorch 1.13's conv_transpose2d on the CPU returns a row-major output whatever the
         // layouts of its input and weight; the gradients come back in their layouts.
-        Tensor out = kernels::to_memory_format(conv_input_grad(name, x, w, geometry, fast), MemoryFormat::Contiguous);
-        if (b.defined()) kernels::add_channel_bias(out, b);
+        Tensor out = kernels::to_memory_format(conv_input_grad(name, x, w, geometry, fast, precision), MemoryFormat::Contiguous);
+        if (b.defined()) kernels::add_channel_bias(out, detail::bfloat16_values(precision, b));
         if (ctx.recording) {
             if (w.requires_grad()) input = SavedTensor(x);
             if (x.requires_grad()) weight = SavedTensor(w);
         }
-        return out;
+        return detail::autocast_output(precision, out);
     }
 
     std::vector<Tensor> backward(const Tensor& dy, const GradMask& needs) const {
+        const detail::PrecisionGuard autocast(precision);
         std::vector<Tensor> grads(3);
         if (needs[0]) grads[0] = in_memory_format(conv2d(dy, weight.unpack(), Tensor(), conv_options(geometry)), input_format);
         if (needs[1]) {
@@ -150,32 +163,38 @@ struct ConvTranspose2d {
     }
 
     std::vector<Tensor> fused_backward(Kernels, const Tensor& dy, const GradMask& needs) const {
+        const Precision p = precision;
         std::vector<Tensor> grads(3);
-        if (needs[0]) grads[0] = kernels::to_memory_format(conv_forward(name, dy, weight.unpack(), geometry, fast), input_format);
-        if (needs[1]) grads[1] = kernels::to_memory_format(conv_weight_grad(name, dy, input.unpack(), geometry, fast), weight_format);
-        if (needs[2]) grads[2] = sum(dy, {0, 2, 3});
+        if (needs[0])
+            grads[0] = kernels::to_memory_format(detail::autocast_output(p, conv_forward(name, dy, weight.unpack(), geometry, fast, p)),
+                                                 input_format);
+        if (needs[1])
+            grads[1] = kernels::to_memory_format(
+                detail::autocast_output(p, conv_weight_grad(name, dy, input.unpack(), geometry, fast, p)), weight_format);
+        if (needs[2]) grads[2] = conv_bias_grad(dy, p);
         return grads;
     }
 
     std::vector<SavedField> saved_state() const {
-        return conv_saved_state({detail::saved("input", input), detail::saved("weight", weight)}, geometry, fast);
+        return conv_saved_state({detail::saved("input", input), detail::saved("weight", weight)}, geometry, fast, precision);
     }
 };
 
 // dW [F,C/groups,KH,KW] = x [N,C,H,W] correlated with go [N,F,OH,OW], bilinear in the two. For the
 // gradient G of dW: dx [N,C,H,W] = conv2d's input gradient of go with weight G = conv_transpose2d(go,
-// G); dgo [N,F,OH,OW] = conv2d(x, G).
+// G); dgo [N,F,OH,OW] = conv2d(x, G). Under autocast every pass computes in `precision`.
 struct Conv2dWeightGrad {
     static constexpr const char* name = "conv2d_weight_grad";
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
-    kernels::ConvGeometry geometry;  // checked by the caller
+    kernels::ConvGeometry geometry;             // checked by the caller
+    Precision precision = Precision::Float32;  // from the autocast guard at the call (conv_precision)
     // The saved state.
     bool fast = false;
     SavedTensor input{}, grad_output{};  // x for dgo, go for dx
 
     Tensor forward(const OpContext& ctx, const Tensor& x, const Tensor& go) {
         fast = use_fast_kernels(ctx.kernels, geometry);
-        Tensor out = conv_weight_grad(name, x, go, geometry, fast);
+        Tensor out = detail::autocast_output(precision, conv_weight_grad(name, x, go, geometry, fast, precision));
         if (ctx.recording) {
             if (go.requires_grad()) input = SavedTensor(x);
             if (x.requires_grad()) grad_output = SavedTensor(go);
@@ -184,6 +203,7 @@ struct Conv2dWeightGrad {
     }
 
     std::vector<Tensor> backward(const Tensor& G, const GradMask& needs) const {
+        const detail::PrecisionGuard autocast(precision);
         std::vector<Tensor> grads(2);
         if (needs[0]) grads[0] = conv_transpose2d(grad_output.unpack(), G, Tensor(), transpose_options(geometry));
         if (needs[1]) grads[1] = conv2d(input.unpack(), G, Tensor(), conv_options(geometry));
@@ -192,13 +212,14 @@ struct Conv2dWeightGrad {
 
     std::vector<Tensor> fused_backward(Kernels, const Tensor& G, const GradMask& needs) const {
         std::vector<Tensor> grads(2);
-        if (needs[0]) grads[0] = conv_input_grad(name, grad_output.unpack(), G, geometry, fast);
-        if (needs[1]) grads[1] = conv_forward(name, input.unpack(), G, geometry, fast);
+        if (needs[0]) grads[0] = detail::autocast_output(precision, conv_input_grad(name, grad_output.unpack(), G, geometry, fast, precision));
+        if (needs[1]) grads[1] = detail::autocast_output(precision, conv_forward(name, input.unpack(), G, geometry, fast, precision));
         return grads;
     }
 
     std::vector<SavedField> saved_state() const {
-        return conv_saved_state({detail::saved("input", input), detail::saved("grad_output", grad_output)}, geometry, fast);
+        return conv_saved_state({detail::saved("input", input), detail::saved("grad_output", grad_output)}, geometry, fast,
+                                precision);
     }
 };
 
@@ -209,7 +230,7 @@ Conv2dGradientOps conv2d_gradient_ops(const kernels::ConvGeometry& g) { return {
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvTranspose2dOptions& options,
                         SourceLocation loc) {
     const kernels::ConvGeometry g = check_conv_transpose2d(x, weight, bias, options);
-    return detail::run_op(ConvTranspose2d{.geometry = g}, loc, x, weight, bias);
+    return detail::run_op(ConvTranspose2d{.geometry = g, .precision = conv_precision(x.dtype(), g)}, loc, x, weight, bias);
 }
 
 Tensor conv2d_weight_grad(const Tensor& x, const Tensor& grad_output, const Shape& weight_shape, const Conv2dOptions& options,
@@ -220,7 +241,7 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& grad_output, const Shap
                                     dtype_name(x.dtype()) + " (the conv2d output of input " + to_string(x.shape()) +
                                     " and weight " + to_string(weight_shape) + "), got " +
                                     (grad_output.defined() ? describe(grad_output) : std::string("an undefined tensor")));
-    return detail::run_op(Conv2dWeightGrad{.geometry = g}, loc, x, grad_output);
+    return detail::run_op(Conv2dWeightGrad{.geometry = g, .precision = conv_precision(x.dtype(), g)}, loc, x, grad_output);
 }
 
 }  // namespace tapegrad

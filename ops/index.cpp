@@ -27,14 +27,14 @@ void check_index(const char* op, const std::vector<int64_t>& index, int64_t nume
 struct Take {
     static constexpr const char* name = "take";
     static constexpr const char* adjoint_name = "put_add";
-    static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;
+    static constexpr detail::DTypes dtypes = detail::DTypes::Elements;  // put_add refuses bfloat16 itself
     std::shared_ptr<const std::vector<int64_t>> index;  // shared with the adjoint
     Shape x_shape, out_shape;
 
     Tensor apply(Kernels, const Tensor& x) const {
         const Tensor xs = as_contiguous(x);
         Tensor out = empty(out_shape, {.dtype = x.dtype()});
-        dispatch_all(x.dtype(), [&]<class T>() { kernels::gather_flat<T>(xs.data<T>(), index->data(), out.numel(), out.data<T>()); });
+        dispatch_storage(x.dtype(), [&]<class T>() { kernels::gather_flat<T>(xs.data<T>(), index->data(), out.numel(), out.data<T>()); });
         return out;
     }
     Tensor adjoint(Kernels, const Tensor& g) const {
@@ -60,6 +60,7 @@ Tensor take(const Tensor& x, const std::vector<int64_t>& index, const Shape& sha
 
 Tensor put_add(const Shape& shape, const std::vector<int64_t>& index, const Tensor& source, SourceLocation loc) {
     if (!source.defined()) throw std::invalid_argument("put_add: the source is undefined");
+    detail::check_op_inputs("put_add", detail::DTypes::KeepAll, {&source});  // every dtype but bfloat16
     check_index("put_add", index, checked_numel(shape, "put_add"), source.numel(), source.shape());
     const Take def{.index = std::make_shared<const std::vector<int64_t>>(index), .x_shape = shape, .out_shape = source.shape()};
     return detail::run_op(detail::LinearOp<Take, true>{def}, loc, source);

@@ -1,10 +1,12 @@
 #include "ops/linear.hpp"
 
 #include <array>
+#include <type_traits>
 
 #include "engine/autograd.hpp"
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
+#include "ops/detail/autocast.hpp"
 #include "ops/detail/op.hpp"
 #include "ops/kernels/gemm.hpp"
 #include "ops/kernels/kernel_choice.hpp"
@@ -41,8 +43,9 @@ MatrixView matrix_view(const Tensor& t) {
 }
 
 // out[batch..., M, N] = op(a) op(b), op = transpose of the last two dims when the flag is set. The
-// batch dims broadcast; the output is a new row-major tensor.
-Tensor batched_gemm(Kernels kernels, const Tensor& a, bool ta, const Tensor& b, bool tb) {
+// batch dims broadcast; the output is a new row-major tensor. Under Precision::BFloat16 the products
+// run on the bf16 GEMM (float32 sums, not rounded); the reference path's operands come rounded.
+Tensor batched_gemm(Kernels kernels, Precision precision, const Tensor& a, bool ta, const Tensor& b, bool tb) {
     const MatrixView va = matrix_view(a), vb = matrix_view(b);
     const std::size_t ra = a.dim(), rb = b.dim();
     const int64_t M = a.shape()[ra - (ta ? 1 : 2)], K = a.shape()[ra - (ta ? 2 : 1)];
@@ -59,17 +62,22 @@ Tensor batched_gemm(Kernels kernels, const Tensor& a, bool ta, const Tensor& b, 
         const T* ap = va.t.template data<T>();
         const T* bp = vb.t.template data<T>();
         T* op = out.data<T>();
+        auto product = [&](bool ta_, bool tb_, int64_t m, const T* a_, int64_t lda, const T* b_, int64_t ldb, T* c) {
+            if constexpr (std::is_same_v<T, float>)
+                if (precision == Precision::BFloat16) return kernels::gemm_bf16(ta_, tb_, m, N, K, a_, lda, b_, ldb, c, N);
+            kernels::gemm(kernels, ta_, tb_, m, N, K, T(1), a_, lda, b_, ldb, T(0), c, N);
+        };
         // A row-major batch of A times one B is one taller GEMM: [batch * M, K] x [K, N].
         if (rb == 2 && ra > 2 && !ta && va.t.is_contiguous()) {
-            kernels::gemm(kernels, false, vb.trans != tb, leading_rows(a), N, K, T(1), ap, K, bp, vb.ld, T(0), op, N);
+            product(false, vb.trans != tb, leading_rows(a), ap, K, bp, vb.ld, op);
             return;
         }
         int64_t index = 0;
         // One GEMM per batch entry; dnnl_sgemm parallelises inside each.
         for_each_run<2>(batch, {sa, sb}, [&](auto off, int64_t n, auto st) {
             for (int64_t i = 0; i < n; ++i, ++index)
-                kernels::gemm(kernels, va.trans != ta, vb.trans != tb, M, N, K, T(1), ap + off[0] + i * st[0], va.ld,
-                              bp + off[1] + i * st[1], vb.ld, T(0), op + index * M * N, N);
+                product(va.trans != ta, vb.trans != tb, M, ap + off[0] + i * st[0], va.ld, bp + off[1] + i * st[1], vb.ld,
+                        op + index * M * N);
         });
     });
     return out;
@@ -90,16 +98,23 @@ void check_operands(const Tensor& a, const Tensor& b) {
                                     std::to_string(kb) + " rows");
 }
 
+// An autocast product (ops/autocast.hpp): op(a) op(b) with both operands and the result rounded to
+// bfloat16, or the plain product under Precision::Float32.
+Tensor product(Kernels kernels, Precision p, const Tensor& a, bool ta, const Tensor& b, bool tb) {
+    return detail::autocast_output(p, batched_gemm(kernels, p, detail::autocast_input(p, a), ta, detail::autocast_input(p, b), tb));
+}
+
 // C[.., M, N] = A[.., M, K] B[.., K, N]: dA = dC B^T [.., M, K], dB = A^T dC [.., K, N]; the
 // engine sums broadcast batch dims down.
 struct Matmul {
     static constexpr const char* name = "matmul";
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
+    Precision precision = Precision::Float32;  // from the autocast guard at the call, for both passes
     SavedTensor a, b;       // each only when the other operand needs its gradient
     bool shared_b = false;  // one B [K, N] for a batch of A: dB is one GEMM over the stacked rows
 
     Tensor forward(const detail::OpContext& ctx, const Tensor& a_in, const Tensor& b_in) {
-        Tensor out = batched_gemm(ctx.kernels, a_in, false, b_in, false);
+        Tensor out = product(ctx.kernels, precision, a_in, false, b_in, false);
         // out [.., M, N] took K multiply-adds per element
         if (ctx.scope.counting_flops())
             ctx.scope.set_flops(2.0 * static_cast<double>(out.numel()) * static_cast<double>(a_in.shape().back()));
@@ -111,6 +126,7 @@ struct Matmul {
         return out;
     }
     std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const {
+        const detail::PrecisionGuard autocast(precision);
         Tensor da, db;
         if (needs[0]) da = matmul(g, b.unpack().transpose(-2, -1));
         if (needs[1]) db = matmul(a.unpack().transpose(-2, -1), g);
@@ -118,20 +134,21 @@ struct Matmul {
     }
     std::vector<Tensor> fused_backward(Kernels choice, const Tensor& g, const GradMask& needs) const {
         Tensor da, db;
-        if (needs[0]) da = batched_gemm(choice, g, false, b.unpack(), true);
+        if (needs[0]) da = product(choice, precision, g, false, b.unpack(), true);
         if (needs[1]) {
             const Tensor& av = a.unpack();
             if (shared_b && av.is_contiguous() && g.is_contiguous()) {
                 const int64_t K = av.shape().back(), N = g.shape().back();
-                db = batched_gemm(choice, av.reshape({leading_rows(av), K}), true, g.reshape({leading_rows(g), N}), false);
+                db = product(choice, precision, av.reshape({leading_rows(av), K}), true, g.reshape({leading_rows(g), N}), false);
             } else {
-                db = batched_gemm(choice, av, true, g, false);
+                db = product(choice, precision, av, true, g, false);
             }
         }
         return {da, db};
     }
     std::vector<SavedField> saved_state() const {
-        return {detail::saved("a", a), detail::saved("b", b), detail::saved("shared_b", shared_b)};
+        return detail::with_precision({detail::saved("a", a), detail::saved("b", b), detail::saved("shared_b", shared_b)},
+                                      precision);
     }
 };
 
@@ -152,7 +169,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, SourceLocation loc) {
         const Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
         broadcast_shapes(ba, bb, "matmul (batch dimensions)");
     }
-    return detail::run_op(Matmul{}, loc, a, b);
+    return detail::run_op(Matmul{.precision = detail::autocast_precision(a.dtype(), choose_kernels(a.dtype()))}, loc, a, b);
 }
 
 namespace {
@@ -178,6 +195,7 @@ struct Linear {
     static constexpr const char* name = "linear";
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     static constexpr std::size_t required_inputs = 2;  // the bias is optional
+    Precision precision = Precision::Float32;  // from the autocast guard at the call, for both passes
     // x itself is saved (with its history, for create_graph); the backward makes it [rows, in] again.
     SavedTensor input, weight;  // each only when the other needs its gradient
     Shape input_shape;
@@ -186,11 +204,14 @@ struct Linear {
         const int64_t in = w.shape()[1], out_features = w.shape()[0];
         // [..., in] -> [rows, in]: a view for row-major inputs; 2-D transposed views pass straight on.
         const Tensor x2 = x.dim() == 2 ? x.detach() : x.detach().reshape({leading_rows(x), in});
-        Tensor y = batched_gemm(ctx.kernels, x2, false, w.detach(), true);  // [rows, in] x [in, out]
+        const Precision p = precision;
+        // [rows, in] x [in, out]; under autocast rounded once the bias is in, as PyTorch's addmm does
+        Tensor y = batched_gemm(ctx.kernels, p, detail::autocast_input(p, x2), false, detail::autocast_input(p, w.detach()), true);
         if (ctx.scope.counting_flops()) ctx.scope.set_flops(2.0 * static_cast<double>(y.numel()) * static_cast<double>(in));
         if (bias.defined()) {
             dispatch(y.dtype(), [&]<class T>() {
-                const Tensor bc = bias.is_contiguous() ? bias : bias.detach().contiguous();
+                const Tensor rounded = detail::bfloat16_values(p, bias);
+                const Tensor bc = rounded.is_contiguous() ? rounded : rounded.detach().contiguous();
                 const T* bp = bc.data<T>();
                 T* yp = y.data<T>();
                 const int64_t rows = y.shape()[0];
@@ -205,9 +226,10 @@ struct Linear {
             if (x.requires_grad()) weight = SavedTensor(w);
             input_shape = x.shape();
         }
-        return y.detach().reshape(out_shape);
+        return detail::autocast_output(p, y).detach().reshape(out_shape);
     }
     std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const {
+        const detail::PrecisionGuard autocast(precision);
         const int64_t in = input_shape.back(), out_features = g.shape().back();
         std::vector<Tensor> grads(3);
         const Tensor g2 = g.reshape({leading_rows(g), out_features});
@@ -221,16 +243,18 @@ struct Linear {
         std::vector<Tensor> grads(3);
         Tensor g2 = g.is_contiguous() ? g : g.contiguous();
         g2 = g2.reshape({leading_rows(g2), out_features});
-        if (needs[0]) grads[0] = batched_gemm(choice, g2, false, weight.unpack(), false).reshape(input_shape);
+        if (needs[0]) grads[0] = product(choice, precision, g2, false, weight.unpack(), false).reshape(input_shape);
         if (needs[1]) {
             const Tensor xv = input.unpack();
-            grads[1] = batched_gemm(choice, g2, true, xv.dim() == 2 ? xv : xv.reshape({leading_rows(g2), in}), false);
+            grads[1] = product(choice, precision, g2, true, xv.dim() == 2 ? xv : xv.reshape({leading_rows(g2), in}), false);
         }
-        if (needs[2]) grads[2] = column_sum(g2);
+        if (needs[2]) grads[2] = detail::autocast_output(precision, column_sum(detail::bfloat16_values(precision, g2)));
         return grads;
     }
     std::vector<SavedField> saved_state() const {
-        return {detail::saved("input", input), detail::saved("weight", weight), detail::saved("input_shape", to_string(input_shape))};
+        return detail::with_precision(
+            {detail::saved("input", input), detail::saved("weight", weight), detail::saved("input_shape", to_string(input_shape))},
+            precision);
     }
 };
 
@@ -253,7 +277,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, SourceL
     if (bias.defined() && (bias.dim() != 1 || bias.shape()[0] != out_features))
         throw std::invalid_argument("linear: bias " + to_string(bias.shape()) + " should be [" +
                                     std::to_string(out_features) + "] for weight " + to_string(weight.shape()));
-    return detail::run_op(Linear{}, loc, x, weight, bias);
+    return detail::run_op(Linear{.precision = detail::autocast_precision(x.dtype(), choose_kernels(x.dtype()))}, loc, x, weight,
+                          bias);
 }
 
 Tensor mm(const Tensor& a, const Tensor& b, SourceLocation loc) {

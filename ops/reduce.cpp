@@ -176,6 +176,7 @@ std::vector<int64_t> first_extreme_index(const Tensor& x, std::size_t axis, T* v
 
 std::size_t check_max(const Tensor& x, int64_t axis, const char* op) {
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
+    detail::check_op_inputs(op, detail::DTypes::KeepAll, {&x});  // bfloat16 refused by name
     const std::size_t d = normalize_axis(axis, x.dim(), op);
     if (x.shape()[d] == 0)
         throw std::invalid_argument(std::string(op) + ": axis " + std::to_string(axis) + " of " + to_string(x.shape()) +
@@ -320,6 +321,7 @@ template <bool Smallest>
 Tensor extreme_of_all(const Tensor& x) {
     const char* op = ExtremeOfAll<Smallest>::name;
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
+    detail::check_op_inputs(op, detail::DTypes::KeepAll, {&x});  // bfloat16 refused by name
     if (x.numel() == 0)
         throw std::invalid_argument(std::string(op) + ": the input " + describe(x) + " is empty, so it has no " +
                                     (Smallest ? "minimum" : "maximum") + "; check numel() first");

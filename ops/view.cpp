@@ -45,7 +45,7 @@ Shape infer_shape(const Shape& requested, int64_t numel, const char* op, const S
 
 // The input check of the ops below that are compositions of views (reshape, flatten, transpose,
 // squeeze of one dimension): the op's name when x is undefined.
-void check_defined(const char* op, const Tensor& x) { detail::check_op_inputs(op, DTypes::KeepAll, {&x}); }
+void check_defined(const char* op, const Tensor& x) { detail::check_op_inputs(op, DTypes::Elements, {&x}); }
 
 // A view whose gradient is g reshaped back to x's shape (view, unsqueeze, squeeze): `Geometry`
 // names the op and makes the view of x.
@@ -162,7 +162,7 @@ struct Expand {
 // The copies: y = x's values in a new tensor (`format`, or x's layout): dx = g.
 struct Contiguous {
     static constexpr const char* name = "contiguous";
-    static constexpr DTypes dtypes = DTypes::KeepAll;
+    static constexpr DTypes dtypes = DTypes::Elements;
     MemoryFormat format;
     Tensor forward(const OpContext&, const Tensor& x) {
         Tensor out = empty(x.shape(), format, {.dtype = x.dtype()});
@@ -174,7 +174,7 @@ struct Contiguous {
 
 struct Clone {
     static constexpr const char* name = "clone";
-    static constexpr DTypes dtypes = DTypes::KeepAll;
+    static constexpr DTypes dtypes = DTypes::Elements;
     Tensor forward(const OpContext&, const Tensor& x) {
         Tensor out = empty_like(x);
         copy_into(out, x);
@@ -186,7 +186,7 @@ struct Clone {
 // y = x's values converted to `dtype` (checked when it is an integer dtype): dx = g converted back.
 struct To {
     static constexpr const char* name = "to";
-    static constexpr DTypes dtypes = DTypes::KeepAll;
+    static constexpr DTypes dtypes = DTypes::Elements;
     DType dtype;
     DType from = kFloat32;
     Tensor forward(const OpContext&, const Tensor& x) {
@@ -280,9 +280,9 @@ Tensor clone(const Tensor& x, SourceLocation loc) { return detail::run_op(Clone{
 
 Tensor to_dtype(const Tensor& x, DType dtype, SourceLocation loc) {
     if (x.defined() && x.dtype() == dtype) return x;
-    // Integers carry no gradient.
+    // Integers carry no gradient, nor does bfloat16 (autograd does not run on it).
     std::optional<NoGradGuard> no_grad;
-    if (!is_floating_point(dtype)) no_grad.emplace();
+    if (!is_floating_point(dtype) || dtype == kBFloat16) no_grad.emplace();
     return detail::run_op(To{.dtype = dtype}, loc, x);
 }
 

@@ -20,7 +20,8 @@ import os
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DTYPES = {torch.float32: "float32", torch.float64: "float64", torch.int32: "int32", torch.int64: "int64"}
+DTYPES = {torch.float32: "float32", torch.float64: "float64", torch.int32: "int32", torch.int64: "int64",
+          torch.bfloat16: "bfloat16"}
 
 
 def cases():
@@ -63,6 +64,12 @@ def cases():
     yield "requires_grad_float64_long_line", torch.arange(18, dtype=f64).requires_grad_()
     yield "suffix_wraps", torch.tensor([1234.5, -2.25, 3.0, 4.0, 5.0, 6.0], dtype=f64, requires_grad=True)
     yield "grad_fn", torch.tensor([[1.0, 2.5]], requires_grad=True)
+    bf16 = torch.bfloat16
+    yield "bfloat16", torch.tensor([3.14159, -2.5, 0.1]).to(bf16)
+    yield "bfloat16_2d_whole", torch.tensor([[1.0, 256.0], [-3.0, 1000.0]]).to(bf16)
+    yield "bfloat16_scientific", torch.tensor([1e-6, 1.0, float("nan"), 3e38]).to(bf16)
+    yield "bfloat16_scalar", torch.tensor(1.0 / 3.0).to(bf16)
+    yield "bfloat16_empty", torch.zeros(0, 2, dtype=bf16)
 
 
 def value_text(v, floating):

@@ -77,3 +77,35 @@ TEST_CASE("registry: integer and bool inputs are computed as PyTorch computes th
     }
     MESSAGE(computed << " rows computed on integers, " << refused << " refused");
 }
+
+TEST_CASE("registry: bfloat16 inputs are computed exactly (views, copies) or refused by the op's name") {
+    const std::regex names_an_op(R"(^[a-z][a-z0-9_]*(\(\))?: )");
+    int computed = 0, refused = 0;
+    for (const OpCase& c : tg::testing::op_registry()) {
+        INFO(c.name);
+        tg::NoGradGuard no_grad;
+        // float inputs rounded to bfloat16 values, once as bfloat16 tensors and once as float32
+        std::vector<Tensor> as_f32, as_bf16;
+        for (const Tensor& t : tg::testing::make_case_inputs(c, tg::kFloat32, 17)) {
+            const bool floating = t.defined() && t.dtype() == tg::kFloat32;
+            as_bf16.push_back(floating ? t.detach().to(tg::kBFloat16) : t);
+            as_f32.push_back(floating ? as_bf16.back().to(tg::kFloat32) : t);
+        }
+        Tensor out;
+        try {
+            out = c.fn(as_bf16);
+        } catch (const std::invalid_argument& e) {
+            const std::string message = e.what();
+            CHECK_MESSAGE(std::regex_search(message, names_an_op), "the error does not name the op: " << message);
+            CHECK_MESSAGE(message.find("bfloat16") != std::string::npos, "the error does not say bfloat16: " << message);
+            ++refused;
+            continue;
+        }
+        ++computed;
+        const Tensor expected = c.fn(as_f32);
+        REQUIRE(out.shape() == expected.shape());
+        CHECK(out.dtype() == (expected.dtype() == tg::kFloat32 ? tg::kBFloat16 : expected.dtype()));
+        CHECK_MESSAGE(tg::allclose(out.to(tg::kFloat64), expected.to(tg::kFloat64), 0, 0), "differs from float32 on the same values");
+    }
+    MESSAGE(computed << " rows computed on bfloat16, " << refused << " refused");
+}

@@ -33,7 +33,7 @@ std::vector<std::string> words_after(const std::string& line, const std::string&
 }
 
 tg::DType dtype_named(const std::string& name) {
-    for (tg::DType t : {tg::kFloat32, tg::kFloat64, tg::kInt32, tg::kInt64})
+    for (tg::DType t : {tg::kFloat32, tg::kFloat64, tg::kInt32, tg::kInt64, tg::kBFloat16})
         if (name == tg::dtype_name(t)) return t;
     FAIL("unknown dtype " << name);
     return tg::kFloat32;

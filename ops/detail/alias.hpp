@@ -43,13 +43,13 @@ inline std::pair<Shape, Strides> unsqueezed_geometry(const Tensor& x, std::size_
 //   std::vector<Tensor> backward(const Tensor& g, const GradMask&) const;   the spec, in
 //                                                         differentiable ops
 //   std::vector<SavedField> saved_state() const;          optional
-// Every dtype, bool included, has views. The backward is right only while x holds what it held at
+// Every dtype, bool and bfloat16 included, has views. The backward is right only while x holds what it held at
 // the forward, so the node keeps x's version and refuses an in-place write to x since then.
 template <class Def>
 struct ViewOp {
     static constexpr const char* name = Def::name;
     static constexpr const char* gradient = gradient_of<Def>();
-    static constexpr DTypes dtypes = DTypes::KeepAll;
+    static constexpr DTypes dtypes = DTypes::Elements;
     Def def;
     SavedTensor base{};  // x's version only
 

@@ -28,6 +28,11 @@ DType promote_types(DType a, DType b) {
 void check_op_inputs(const char* op, DTypes policy, std::span<const Tensor* const> inputs, std::size_t required) {
     for (std::size_t i = 0; i < inputs.size() && i < required; ++i)
         if (!inputs[i]->defined()) throw std::invalid_argument(std::string(op) + ": " + which_input(inputs, i) + " is undefined");
+    for (std::size_t i = 0; i < inputs.size(); ++i)
+        if (inputs[i]->defined() && inputs[i]->dtype() == kBFloat16 && policy != DTypes::Elements)
+            throw std::invalid_argument(std::string(op) + ": this op does not take bfloat16 tensors (" + which_input(inputs, i) + ", " +
+                                        to_string(inputs[i]->shape()) + "); convert with .to(tg::kFloat32). Under tg::AutocastGuard, "
+                                        "conv2d, conv_transpose2d, linear and matmul compute in bfloat16 on float32 tensors");
     if (promotes(policy)) return;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         const Tensor& t = *inputs[i];

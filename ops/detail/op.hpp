@@ -43,9 +43,11 @@ namespace tapegrad::detail {
 // Which dtypes an op takes.
 enum class DTypes : uint8_t {
     Floating,          // float32 or float64, every tensor input the same; integers refused, naming the op
+                       // (bfloat16 is refused by every policy but Elements: arithmetic does not run on it)
     PromoteIntegers,   // as Floating, but integer inputs are computed in float32 (PyTorch's exp, sqrt, sigmoid)
     KeepIntegers,      // as Floating, but integer inputs are computed in their own dtype (PyTorch's relu, abs); bool refused
     KeepAll,           // as KeepIntegers, bool included (PyTorch's masked_fill, index_select, gather)
+    Elements,          // as KeepAll, bfloat16 included: ops that only move or convert elements (views, copies, to, take)
     // PyTorch's type promotion (torch.result_type): the inputs are computed in their common dtype,
     // integers included (int64 + int32 is int64, float32 * float64 is float64); each input converts
     // through the recorded .to(), whose backward gives its gradient back in its own dtype.
@@ -208,7 +210,8 @@ auto run_op(Def def, const SourceLocation& loc, const Inputs&... raw_inputs) {
         const std::initializer_list<Tensor> list{inputs...};
         return forward_and_record(def, scope, dtype, list, [&](const OpContext& ctx) { return def.forward(ctx, inputs...); });
     };
-    if constexpr (Def::dtypes == DTypes::Floating || Def::dtypes == DTypes::KeepIntegers || Def::dtypes == DTypes::KeepAll)
+    if constexpr (Def::dtypes == DTypes::Floating || Def::dtypes == DTypes::KeepIntegers || Def::dtypes == DTypes::KeepAll ||
+                  Def::dtypes == DTypes::Elements)
         return run(raw_inputs...);
     else return run(computing_input(Def::dtypes, dtype, raw_inputs)...);
 }

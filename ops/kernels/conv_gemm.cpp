@@ -121,16 +121,20 @@ bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g) {
     return g.C * g.KH * g.KW >= 64;
 }
 
-Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g) {
+Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g, Precision precision) {
+    if (precision == Precision::BFloat16) return conv2d_forward_onednn(x, w, bias, g, precision);
     return conv2d_forward_uses_gemm(g) ? conv2d_forward_im2col(x, w, bias, g) : conv2d_forward_onednn(x, w, bias, g);
 }
 
-Tensor conv2d_backward_data_fast(const Tensor& dout, const Tensor& w, const ConvGeometry& g) {
+Tensor conv2d_backward_data_fast(const Tensor& dout, const Tensor& w, const ConvGeometry& g, Precision precision) {
+    if (precision == Precision::BFloat16) return conv2d_backward_data_onednn(dout, w, g, precision);
     return conv2d_backward_data_uses_gemm(g) ? conv2d_backward_data_im2col(dout, w, g)
                                              : conv2d_backward_data_onednn(dout, w, g);
 }
 
-ConvWeightGrads conv2d_backward_weights_fast(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias) {
+ConvWeightGrads conv2d_backward_weights_fast(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias,
+                                             Precision precision) {
+    if (precision == Precision::BFloat16) return conv2d_backward_weights_onednn(x, dout, g, with_bias, precision);
     if (conv2d_weight_grad_uses_depthwise(g)) return conv2d_backward_weights_depthwise(x, dout, g, with_bias);
     return conv2d_weight_grad_uses_gemm(g) ? conv2d_backward_weights_im2col(x, dout, g, with_bias)
                                            : conv2d_backward_weights_onednn(x, dout, g, with_bias);

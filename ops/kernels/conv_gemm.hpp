@@ -5,6 +5,7 @@
 // at run time. All tensors here are channels-last.
 #include "engine/tensor.hpp"
 #include "ops/kernels/conv_geometry.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 
 namespace tapegrad::kernels {
 
@@ -55,10 +56,13 @@ bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g);
 // The passes on the kernel the rules above pick (a depthwise weight gradient may take
 // ops/kernels/conv_depthwise.hpp's loop). x and dout channels-last; w [F,C/groups,KH,KW] in
 // any layout; bias [F] or undefined. Outputs are channels-last; dW and, with `with_bias`,
-// db = sum of dout over N, OH, OW.
-Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g);
-Tensor conv2d_backward_data_fast(const Tensor& dout, const Tensor& w, const ConvGeometry& g);
-ConvWeightGrads conv2d_backward_weights_fast(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias);
+// db = sum of dout over N, OH, OW. Precision::BFloat16 (autocast) takes oneDNN's bf16 primitives
+// whatever the rules say (ops/kernels/conv_onednn.hpp).
+Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g,
+                           Precision precision = Precision::Float32);
+Tensor conv2d_backward_data_fast(const Tensor& dout, const Tensor& w, const ConvGeometry& g, Precision precision = Precision::Float32);
+ConvWeightGrads conv2d_backward_weights_fast(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias,
+                                             Precision precision = Precision::Float32);
 
 // The im2col + GEMM kernels themselves, for any geometry with one group (tests compare them with
 // the oneDNN kernels and the reference). Row p of cols holds the input values output pixel p sees,

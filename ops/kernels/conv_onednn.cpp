@@ -1,76 +1,29 @@
 #include "ops/kernels/conv_onednn.hpp"
 
 #include <array>
-#include <map>
-#include <memory>
-#include <mutex>
 #include <optional>
-#include <unordered_map>
 
-#include <oneapi/dnnl/dnnl.hpp>
-
-#include "engine/allocator.hpp"
 #include "engine/tensor_math.hpp"
 #include "engine/threads.hpp"
+#include "ops/kernels/bfloat16.hpp"
+#include "ops/kernels/onednn_primitives.hpp"
 
 namespace tapegrad::kernels {
 namespace {
 
 using dnnl::memory;
+using onednn::Buffer;
+using onednn::cpu_engine;
+using onednn::make_reorder;
+using onednn::Step;
+using onednn::user_scratchpad;
 using tag = memory::format_tag;
-constexpr auto f32 = memory::data_type::f32;
+using dt = memory::data_type;
+constexpr auto f32 = dt::f32;
 
-dnnl::engine& cpu_engine() {
-    static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-    return engine;
-}
-
-// CPU streams are cheap; one per thread means no two threads ever share one.
-dnnl::stream& cpu_stream() {
-    thread_local dnnl::stream stream(cpu_engine());
-    return stream;
-}
-
-// Scratchpads and blocked weights come from the caching allocator, not from oneDNN's own
-// malloc: fresh pages cost tens of microseconds each here (docs/measured.md).
-class Buffer {
-public:
-    explicit Buffer(std::size_t bytes) : bytes_(bytes), ptr_(bytes ? allocator().allocate(bytes) : nullptr) {}
-    ~Buffer() {
-        if (ptr_) allocator().deallocate(ptr_, bytes_);
-    }
-    Buffer(const Buffer&) = delete;
-    Buffer& operator=(const Buffer&) = delete;
-    void* get() const { return ptr_; }
-
-private:
-    std::size_t bytes_;
-    void* ptr_;
-};
-
-dnnl::primitive_attr user_scratchpad() {
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    return attr;
-}
-
-// A built primitive and the scratchpad it asks for at each run.
-struct Step {
-    dnnl::primitive prim;
-    memory::desc scratchpad;
-
-    void run(std::unordered_map<int, memory> args) const {
-        Buffer scratch(scratchpad.get_size());
-        if (scratch.get()) args.emplace(DNNL_ARG_SCRATCHPAD, memory(scratchpad, cpu_engine(), scratch.get()));
-        prim.execute(cpu_stream(), args);
-        cpu_stream().wait();
-    }
-};
-
-Step make_reorder(const memory::desc& from, const memory::desc& to) {
-    const dnnl::reorder::primitive_desc pd(cpu_engine(), from, cpu_engine(), to, user_scratchpad());
-    return {dnnl::reorder(pd), pd.scratchpad_desc()};
-}
+// The data type of the operands a pass reads (activations, weights, incoming gradients) under
+// `precision`; what it writes is float32 either way.
+dt operand_type(Precision precision) { return precision == Precision::BFloat16 ? dt::bf16 : f32; }
 
 // A reorder from tapegrad's weight layout to the one a primitive chose (or back), or none when
 // they are the same.
@@ -81,12 +34,12 @@ std::optional<Step> weight_reorder(const memory::desc& from, const memory::desc&
 
 // ---------------------------------------------------------------- descriptors
 
-memory::desc activation_md(int64_t n, int64_t c, int64_t h, int64_t w) { return {{n, c, h, w}, f32, tag::nhwc}; }
+memory::desc activation_md(int64_t n, int64_t c, int64_t h, int64_t w, dt type = f32) { return {{n, c, h, w}, type, tag::nhwc}; }
 
 // Grouped weights are 5-D for oneDNN, [G, F/G, C/G, KH, KW]; OIHW memory is already goihw.
-memory::desc weights_md(const ConvGeometry& g, bool plain) {
-    if (g.groups == 1) return {{g.F, g.C, g.KH, g.KW}, f32, plain ? tag::oihw : tag::any};
-    return {{g.groups, g.F / g.groups, g.C / g.groups, g.KH, g.KW}, f32, plain ? tag::goihw : tag::any};
+memory::desc weights_md(const ConvGeometry& g, bool plain, dt type = f32) {
+    if (g.groups == 1) return {{g.F, g.C, g.KH, g.KW}, type, plain ? tag::oihw : tag::any};
+    return {{g.groups, g.F / g.groups, g.C / g.groups, g.KH, g.KW}, type, plain ? tag::goihw : tag::any};
 }
 
 // The caller's weight as it lies in memory: OIHW, or OHWI for a channels-last weight (PyTorch's
@@ -107,19 +60,26 @@ struct ConvDescs {
     memory::dims strides, dilates, padding;
 };
 
-ConvDescs conv_descs(const ConvGeometry& g) {
-    return {activation_md(g.N, g.C, g.H, g.W),
-            weights_md(g, false),
+// The data types of a pass's src (or diff_src), weights (or diff_weights) and dst (or diff_dst);
+// the bias is float32.
+struct Types {
+    dt src = f32, weights = f32, dst = f32;
+};
+
+ConvDescs conv_descs(const ConvGeometry& g, Types t = {}) {
+    return {activation_md(g.N, g.C, g.H, g.W, t.src),
+            weights_md(g, false, t.weights),
             memory::desc({g.F}, f32, tag::a),
-            activation_md(g.N, g.F, g.OH, g.OW),
+            activation_md(g.N, g.F, g.OH, g.OW, t.dst),
             {g.stride_h, g.stride_w},
             // oneDNN counts dilation from 0 (no gap), PyTorch from 1.
             {g.dilation_h - 1, g.dilation_w - 1},
             {g.pad_h, g.pad_w}};
 }
 
-dnnl::convolution_forward::primitive_desc forward_pd(const ConvGeometry& g, bool with_bias) {
-    const ConvDescs d = conv_descs(g);
+// bf16: bf16 activations and weights in, float32 out.
+dnnl::convolution_forward::primitive_desc forward_pd(const ConvGeometry& g, bool with_bias, Precision precision) {
+    const ConvDescs d = conv_descs(g, {operand_type(precision), operand_type(precision), f32});
     const auto desc = with_bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
                                                                   d.src, d.weights, d.bias, d.dst, d.strides, d.dilates, d.padding,
                                                                   d.padding)
@@ -157,72 +117,50 @@ enum class Kind : int64_t { Forward, BackwardData, BackwardWeights, ToChannelsLa
 // Every number a primitive depends on, and which primitive it is. That includes the thread count:
 // oneDNN splits the work across threads once, when it builds a primitive, and every run of it
 // then uses that many threads, whatever set_num_threads said since.
-using Key = std::array<int64_t, 18>;
+using Key = std::array<int64_t, 19>;
 
-Key conv_key(Kind kind, const ConvGeometry& g, bool with_bias, bool channels_last_weights, int threads) {
+Key conv_key(Kind kind, const ConvGeometry& g, bool with_bias, bool channels_last_weights, Precision precision) {
     return {static_cast<int64_t>(kind), g.N, g.C, g.H, g.W, g.F, g.KH, g.KW, g.stride_h, g.stride_w,
-            g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.groups, with_bias ? 1 : 0, channels_last_weights ? 1 : 0, threads};
+            g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.groups, with_bias ? 1 : 0, channels_last_weights ? 1 : 0,
+            static_cast<int64_t>(operand_type(precision)), get_num_threads()};
 }
 
-// Entries are built under the lock (once per shape, so contention does not matter) and never
-// erased, so references to them stay valid while other threads insert.
 template <class Entry>
-class PrimitiveCache {
-public:
-    template <class Make>
-    const Entry& get(const Key& key, Make make) {
-        std::lock_guard lock(mutex_);
-        auto it = entries_.find(key);
-        if (it == entries_.end()) it = entries_.emplace(key, std::make_unique<Entry>(make())).first;
-        return *it->second;
-    }
-    std::size_t size() const {
-        std::lock_guard lock(mutex_);
-        return entries_.size();
-    }
-
-private:
-    mutable std::mutex mutex_;
-    std::map<Key, std::unique_ptr<Entry>> entries_;
-};
-
-// One cache per entry type. The engine is made first, so that at exit the cached primitives are
-// destroyed before it.
-template <class Entry>
-PrimitiveCache<Entry>& cache() {
-    cpu_engine();
-    static PrimitiveCache<Entry> instance;
-    return instance;
+onednn::PrimitiveCache<Key, Entry>& cache() {
+    return onednn::cache<Key, Entry>();
 }
 
-const ForwardEntry& forward_entry(const ConvGeometry& g, bool with_bias, bool channels_last_weights) {
-    return cache<ForwardEntry>().get(conv_key(Kind::Forward, g, with_bias, channels_last_weights, get_num_threads()), [&] {
-        const auto pd = forward_pd(g, with_bias);
+const ForwardEntry& forward_entry(const ConvGeometry& g, bool with_bias, bool channels_last_weights, Precision precision) {
+    return cache<ForwardEntry>().get(conv_key(Kind::Forward, g, with_bias, channels_last_weights, precision), [&] {
+        const auto pd = forward_pd(g, with_bias, precision);
         return ForwardEntry{pd, {dnnl::convolution_forward(pd), pd.scratchpad_desc()},
                             weight_reorder(user_weights_md(g, channels_last_weights), pd.weights_desc())};
     });
 }
 
-const BackwardDataEntry& backward_data_entry(const ConvGeometry& g, bool channels_last_weights) {
-    return cache<BackwardDataEntry>().get(conv_key(Kind::BackwardData, g, false, channels_last_weights, get_num_threads()), [&] {
-        const ConvDescs d = conv_descs(g);
+// bf16: bf16 weights and dout in, float32 dx out.
+const BackwardDataEntry& backward_data_entry(const ConvGeometry& g, bool channels_last_weights, Precision precision) {
+    return cache<BackwardDataEntry>().get(conv_key(Kind::BackwardData, g, false, channels_last_weights, precision), [&] {
+        const ConvDescs d = conv_descs(g, {f32, operand_type(precision), operand_type(precision)});
         const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst, d.strides,
                                                          d.dilates, d.padding, d.padding);
-        const dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), cpu_engine(), forward_pd(g, false));
+        const dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), cpu_engine(), forward_pd(g, false, precision));
         return BackwardDataEntry{pd, {dnnl::convolution_backward_data(pd), pd.scratchpad_desc()},
                                  weight_reorder(user_weights_md(g, channels_last_weights), pd.weights_desc())};
     });
 }
 
-const BackwardWeightsEntry& backward_weights_entry(const ConvGeometry& g, bool with_bias) {
-    return cache<BackwardWeightsEntry>().get(conv_key(Kind::BackwardWeights, g, with_bias, false, get_num_threads()), [&] {
-        const ConvDescs d = conv_descs(g);
+// bf16: bf16 x and dout in, float32 dW and db out.
+const BackwardWeightsEntry& backward_weights_entry(const ConvGeometry& g, bool with_bias, Precision precision) {
+    return cache<BackwardWeightsEntry>().get(conv_key(Kind::BackwardWeights, g, with_bias, false, precision), [&] {
+        const ConvDescs d = conv_descs(g, {operand_type(precision), f32, operand_type(precision)});
         using Desc = dnnl::convolution_backward_weights::desc;
         const auto desc = with_bias ? Desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.bias, d.dst, d.strides, d.dilates,
                                            d.padding, d.padding)
                                     : Desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst, d.strides, d.dilates, d.padding,
                                            d.padding);
-        const dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(), cpu_engine(), forward_pd(g, with_bias));
+        const dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(), cpu_engine(),
+                                                                    forward_pd(g, with_bias, precision));
         return BackwardWeightsEntry{pd, {dnnl::convolution_backward_weights(pd), pd.scratchpad_desc()},
                                     weight_reorder(pd.diff_weights_desc(), weights_md(g, true))};
     });
@@ -236,6 +174,19 @@ memory primitive_weights(const Tensor& w, const ConvGeometry& g, const memory::d
     memory out(want, cpu_engine(), blocked.get());
     reorder->run({{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, out}});
     return out;
+}
+
+// Room for the bfloat16 copy of a float32 activation when the primitive reads bf16 (`md`), else none.
+std::size_t converted_bytes(const memory::desc& md, const Tensor& t) {
+    return md.data_type() == f32 ? 0 : static_cast<std::size_t>(t.numel()) * sizeof(BFloat16);
+}
+
+// Hands the primitive an activation, channels-last float32: the tensor itself, or its bfloat16
+// copy in `converted` (sized by converted_bytes).
+memory primitive_activation(const memory::desc& md, const Tensor& t, const Buffer& converted) {
+    if (md.data_type() == f32) return memory(md, cpu_engine(), t.data_ptr());
+    convert_to_bfloat16(t.data<float>(), static_cast<BFloat16*>(converted.get()), t.numel());
+    return memory(md, cpu_engine(), converted.get());
 }
 
 }  // namespace
@@ -262,47 +213,52 @@ Tensor to_memory_format(const Tensor& t, MemoryFormat format) {
     return out;
 }
 
-Tensor conv2d_forward_onednn(const Tensor& x, const Tensor& w_in, const Tensor& bias_in, const ConvGeometry& g) {
+Tensor conv2d_forward_onednn(const Tensor& x, const Tensor& w_in, const Tensor& bias_in, const ConvGeometry& g, Precision precision) {
     const bool with_bias = bias_in.defined();
     const Tensor w = reads_channels_last(w_in) ? w_in : as_contiguous(w_in);
-    const ForwardEntry& e = forward_entry(g, with_bias, reads_channels_last(w));
+    const ForwardEntry& e = forward_entry(g, with_bias, reads_channels_last(w), precision);
     Tensor out = empty(g.output_shape(), MemoryFormat::ChannelsLast);
     const Buffer blocked(e.weights_in ? e.pd.weights_desc().get_size() : 0);
+    const Buffer converted(converted_bytes(e.pd.src_desc(), x));
     std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, memory(e.pd.src_desc(), cpu_engine(), x.data_ptr())},
+        {DNNL_ARG_SRC, primitive_activation(e.pd.src_desc(), x, converted)},
         {DNNL_ARG_WEIGHTS, primitive_weights(w, g, e.pd.weights_desc(), e.weights_in, blocked)},
         {DNNL_ARG_DST, memory(e.pd.dst_desc(), cpu_engine(), out.data_ptr())}};
     Tensor bias;
     if (with_bias) {
-        bias = as_contiguous(bias_in);
+        // autocast rounds the bias to bfloat16, as PyTorch's bf16 convolution takes it
+        bias = precision == Precision::BFloat16 ? rounded_to_bfloat16(bias_in) : as_contiguous(bias_in);
         args.emplace(DNNL_ARG_BIAS, memory(e.pd.bias_desc(), cpu_engine(), bias.data_ptr()));
     }
     e.conv.run(std::move(args));
     return out;
 }
 
-Tensor conv2d_backward_data_onednn(const Tensor& dout, const Tensor& w_in, const ConvGeometry& g) {
+Tensor conv2d_backward_data_onednn(const Tensor& dout, const Tensor& w_in, const ConvGeometry& g, Precision precision) {
     const Tensor w = reads_channels_last(w_in) ? w_in : as_contiguous(w_in);
-    const BackwardDataEntry& e = backward_data_entry(g, reads_channels_last(w));
+    const BackwardDataEntry& e = backward_data_entry(g, reads_channels_last(w), precision);
     Tensor dx = empty(g.input_shape(), MemoryFormat::ChannelsLast);
     const Buffer blocked(e.weights_in ? e.pd.weights_desc().get_size() : 0);
-    e.conv.run({{DNNL_ARG_DIFF_DST, memory(e.pd.diff_dst_desc(), cpu_engine(), dout.data_ptr())},
+    const Buffer converted(converted_bytes(e.pd.diff_dst_desc(), dout));
+    e.conv.run({{DNNL_ARG_DIFF_DST, primitive_activation(e.pd.diff_dst_desc(), dout, converted)},
                 {DNNL_ARG_WEIGHTS, primitive_weights(w, g, e.pd.weights_desc(), e.weights_in, blocked)},
                 {DNNL_ARG_DIFF_SRC, memory(e.pd.diff_src_desc(), cpu_engine(), dx.data_ptr())}});
     return dx;
 }
 
-ConvWeightGrads conv2d_backward_weights_onednn(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias) {
+ConvWeightGrads conv2d_backward_weights_onednn(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias,
+                                               Precision precision) {
     // Its reduction over the batch and the pixels is split by thread, so its bits depend on the
     // thread count; deterministic mode builds and runs it on one thread.
     const ThreadCountGuard threads(split_sum_threads());
-    const BackwardWeightsEntry& e = backward_weights_entry(g, with_bias);
+    const BackwardWeightsEntry& e = backward_weights_entry(g, with_bias, precision);
     ConvWeightGrads grads{empty(g.weight_shape()), with_bias ? empty({g.F}) : Tensor()};
     const memory user(weights_md(g, true), cpu_engine(), grads.weight.data_ptr());
     const Buffer blocked(e.weights_out ? e.pd.diff_weights_desc().get_size() : 0);
     const memory diff_weights = e.weights_out ? memory(e.pd.diff_weights_desc(), cpu_engine(), blocked.get()) : user;
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(e.pd.src_desc(), cpu_engine(), x.data_ptr())},
-                                         {DNNL_ARG_DIFF_DST, memory(e.pd.diff_dst_desc(), cpu_engine(), dout.data_ptr())},
+    const Buffer x_converted(converted_bytes(e.pd.src_desc(), x)), dout_converted(converted_bytes(e.pd.diff_dst_desc(), dout));
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, primitive_activation(e.pd.src_desc(), x, x_converted)},
+                                         {DNNL_ARG_DIFF_DST, primitive_activation(e.pd.diff_dst_desc(), dout, dout_converted)},
                                          {DNNL_ARG_DIFF_WEIGHTS, diff_weights}};
     if (with_bias) args.emplace(DNNL_ARG_DIFF_BIAS, memory(e.pd.diff_bias_desc(), cpu_engine(), grads.bias.data_ptr()));
     e.conv.run(std::move(args));

@@ -9,6 +9,7 @@
 
 #include "engine/tensor.hpp"
 #include "ops/kernels/conv_geometry.hpp"
+#include "ops/kernels/kernel_choice.hpp"
 
 namespace tapegrad::kernels {
 
@@ -18,15 +19,23 @@ namespace tapegrad::kernels {
 // this where their layout (PyTorch's rule, ops/conv.cpp) is row-major.
 Tensor to_memory_format(const Tensor& t, MemoryFormat format);
 
+// Every tensor here is float32. With Precision::BFloat16 (autocast, on a processor with bfloat16
+// instructions) the passes convert what they read (x, w, dout, and the bias) to bfloat16, run
+// oneDNN's bf16 primitives, which sum in float32, and write float32 results, not yet rounded to
+// bfloat16: the op rounds them.
+
 // x: channels-last (see to_memory_format); w [F,C/groups,KH,KW] in any layout; bias [F] or
 // undefined. Returns the output [N,F,OH,OW], channels-last.
-Tensor conv2d_forward_onednn(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g);
+Tensor conv2d_forward_onednn(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g,
+                             Precision precision = Precision::Float32);
 
 // dout: channels-last. Returns dx [N,C,H,W], channels-last.
-Tensor conv2d_backward_data_onednn(const Tensor& dout, const Tensor& w, const ConvGeometry& g);
+Tensor conv2d_backward_data_onednn(const Tensor& dout, const Tensor& w, const ConvGeometry& g,
+                                   Precision precision = Precision::Float32);
 
 // x, dout: channels-last. oneDNN computes db in the same pass as dw.
-ConvWeightGrads conv2d_backward_weights_onednn(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias);
+ConvWeightGrads conv2d_backward_weights_onednn(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias,
+                                               Precision precision = Precision::Float32);
 
 // How many primitives (convolutions and reorders, with their descriptors) are cached: tests use it
 // to check that a repeated call builds nothing new.

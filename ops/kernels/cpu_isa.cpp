@@ -24,4 +24,9 @@ bool onednn_has_avx512() {
     return avx512;
 }
 
+bool onednn_has_bf16() {
+    static const bool bf16 = (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+    return bf16;
+}
+
 }  // namespace tapegrad::kernels

@@ -17,4 +17,11 @@ void gemm(Kernels kernels, bool trans_a, bool trans_b, int64_t M, int64_t N, int
 void gemm(Kernels kernels, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
           const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
 
+// Row-major C[M,N] = op(A) op(B) with A and B converted to bfloat16 (round-to-nearest-even) and
+// the products summed in float32, on oneDNN's bf16 matmul: autocast's products on a processor with
+// bfloat16 instructions (Precision::BFloat16). C gets the float32 sums, not rounded; the op
+// rounds its result once it is complete (a bias added).
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+               int64_t ldb, float* C, int64_t ldc);
+
 }  // namespace tapegrad::kernels

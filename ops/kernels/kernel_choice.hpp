@@ -25,6 +25,14 @@ private:
 
 enum class Kernels : uint8_t { Reference, Fast };
 
+// What an autocast op (ops/autocast.hpp) computes in; the op decides from the guard and hands the
+// choice to its kernels, as it does the kernel choice.
+enum class Precision : uint8_t {
+    Float32,            // the tensors' own dtype
+    BFloat16,           // inputs converted to bfloat16, float32 accumulation: oneDNN's bf16 primitives
+    BFloat16Reference,  // the same values from the float32 kernels on inputs rounded to bfloat16
+};
+
 // Reference for float64 or under ReferenceKernelsGuard; Fast otherwise.
 Kernels choose_kernels(DType dtype);
 inline bool is_reference(Kernels k) { return k == Kernels::Reference; }

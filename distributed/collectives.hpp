@@ -110,12 +110,16 @@ private:
 
 // MPI counts are ints: a larger message is refused here rather than truncated.
 int mpi_count(int64_t n, const char* what);
+// Bool and bfloat16 elements have no MPI arithmetic type; their bits travel as bytes and 16-bit
+// words (broadcast, gather), and the sums refuse them before they get here.
 inline MPI_Datatype mpi_type(DType dtype) {
     switch (dtype) {
         case kFloat32: return MPI_FLOAT;
         case kFloat64: return MPI_DOUBLE;
         case kInt64: return MPI_INT64_T;
         case kInt32: return MPI_INT32_T;
+        case kBool: return MPI_UINT8_T;
+        case kBFloat16: return MPI_UINT16_T;
     }
     return MPI_DATATYPE_NULL;
 }

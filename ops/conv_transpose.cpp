@@ -126,6 +126,7 @@ Tensor conv_weight_grad(const char* op, const Tensor& x_in, const Tensor& dout_i
 // and w's layouts. Under autocast every pass computes in `precision`, as conv2d's do (ops/conv.cpp).
 struct ConvTranspose2d {
     static constexpr const char* name = "conv_transpose2d";
+    static constexpr const char* gradient = "dx = conv2d(g, w) (same stride, padding, dilation, groups); dw = conv2d_weight_grad(g, x) (g as the input, x as the output gradient); db_c = Σ_{n,h,w} g[n,c,h,w]";
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     static constexpr std::size_t required_inputs = 2;  // the bias is optional
     kernels::ConvGeometry geometry;                    // checked by the caller
@@ -185,6 +186,7 @@ struct ConvTranspose2d {
 // G); dgo [N,F,OH,OW] = conv2d(x, G). Under autocast every pass computes in `precision`.
 struct Conv2dWeightGrad {
     static constexpr const char* name = "conv2d_weight_grad";
+    static constexpr const char* gradient = "bilinear: for the gradient G of dW, dx = conv_transpose2d(go, G) with the output_padding that restores x's size; dgo = conv2d(x, G)";
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     kernels::ConvGeometry geometry;             // checked by the caller
     Precision precision = Precision::Float32;  // from the autocast guard at the call (conv_precision)

@@ -27,6 +27,8 @@ void check_index(const char* op, const std::vector<int64_t>& index, int64_t nume
 struct Take {
     static constexpr const char* name = "take";
     static constexpr const char* adjoint_name = "put_add";
+    static constexpr const char* gradient = "dx = put_add(x's shape, index, g): g[j] added at index[j]";
+    static constexpr const char* adjoint_gradient = "ds = take(g, index, s's shape)";
     static constexpr detail::DTypes dtypes = detail::DTypes::Elements;  // put_add refuses bfloat16 itself
     std::shared_ptr<const std::vector<int64_t>> index;  // shared with the adjoint
     Shape x_shape, out_shape;

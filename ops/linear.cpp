@@ -108,6 +108,7 @@ Tensor product(Kernels kernels, Precision p, const Tensor& a, bool ta, const Ten
 // engine sums broadcast batch dims down.
 struct Matmul {
     static constexpr const char* name = "matmul";
+    static constexpr const char* gradient = "dA = g Bᵀ, dB = Aᵀ g (batch dims summed where broadcast)";
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     Precision precision = Precision::Float32;  // from the autocast guard at the call, for both passes
     SavedTensor a, b;       // each only when the other operand needs its gradient
@@ -193,6 +194,7 @@ Tensor column_sum(const Tensor& g) {
 // y[rows, out] = x[rows, in] W^T + b: dx = g W [rows, in], dW = g^T x [out, in], db = sum_rows g [out]
 struct Linear {
     static constexpr const char* name = "linear";
+    static constexpr const char* gradient = "dx = g W, dW = gᵀ x, db = Σ_rows g";
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     static constexpr std::size_t required_inputs = 2;  // the bias is optional
     Precision precision = Precision::Float32;  // from the autocast guard at the call, for both passes

@@ -52,6 +52,7 @@ void check_defined(const char* op, const Tensor& x) { detail::check_op_inputs(op
 template <class Geometry>
 struct ReshapedView {
     static constexpr const char* name = Geometry::name;
+    static constexpr const char* gradient = "dx = g reshaped to x's shape";
     Geometry geometry;
     Shape input_shape{};
     Tensor forward(const OpContext&, const Tensor& x) {
@@ -107,6 +108,7 @@ struct SqueezeGeometry {
 // y = x's dimensions in the order `dims`: dx = g permuted back.
 struct Permute {
     static constexpr const char* name = "permute";
+    static constexpr const char* gradient = "dx = g with the inverse permutation";
     Shape dims;
     Shape inverse{};
     Tensor forward(const OpContext&, const Tensor& x) {
@@ -135,6 +137,7 @@ struct Permute {
 // sums back to x's shape.
 struct Expand {
     static constexpr const char* name = "expand";
+    static constexpr const char* gradient = "dx = g summed over the expanded dims";
     Shape sizes;
     Tensor forward(const OpContext&, const Tensor& x) {
         if (sizes.size() < x.dim())
@@ -162,6 +165,7 @@ struct Expand {
 // The copies: y = x's values in a new tensor (`format`, or x's layout): dx = g.
 struct Contiguous {
     static constexpr const char* name = "contiguous";
+    static constexpr const char* gradient = "dx = g";
     static constexpr DTypes dtypes = DTypes::Elements;
     MemoryFormat format;
     Tensor forward(const OpContext&, const Tensor& x) {
@@ -174,6 +178,7 @@ struct Contiguous {
 
 struct Clone {
     static constexpr const char* name = "clone";
+    static constexpr const char* gradient = "dx = g";
     static constexpr DTypes dtypes = DTypes::Elements;
     Tensor forward(const OpContext&, const Tensor& x) {
         Tensor out = empty_like(x);

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "engine/autograd.hpp"
 #include "engine/checked_size.hpp"
@@ -293,7 +297,36 @@ Tensor uniform(const Shape& shape, double low, double high, Generator& gen, Tens
     return tensor_of(shape, options, "uniform", [&] { return low + (high - low) * gen.uniform(); });
 }
 
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen, TensorOptions options) {
+    if (low >= high)
+        throw std::invalid_argument("randint: low (" + std::to_string(low) + ") must be less than high (" + std::to_string(high) +
+                                    "): the values are drawn from [low, high)");
+    // high - low in unsigned arithmetic: the whole int64 range fits, and low + draw wraps back into it.
+    const uint64_t span = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
+    const auto guard = gen.lock();
+    return tensor_of(shape, options, "randint", [&] { return static_cast<int64_t>(static_cast<uint64_t>(low) + gen.below(span)); });
+}
+Tensor randint(int64_t high, const Shape& shape, Generator& gen, TensorOptions options) {
+    return randint(0, high, shape, gen, options);
+}
+Tensor randperm(int64_t n, Generator& gen, TensorOptions options) {
+    if (n < 0) throw std::invalid_argument("randperm: n must not be negative, got " + std::to_string(n));
+    std::vector<int64_t> order(static_cast<std::size_t>(n));
+    std::iota(order.begin(), order.end(), int64_t{0});
+    {
+        const auto guard = gen.lock();
+        for (int64_t i = n - 1; i > 0; --i) std::swap(order[i], order[gen.below(static_cast<uint64_t>(i) + 1)]);  // Fisher-Yates
+    }
+    std::size_t next = 0;
+    return tensor_of({n}, options, "randperm", [&] { return order[next++]; });
+}
+
 Tensor randn(const Shape& shape, TensorOptions options) { return randn(shape, default_generator(), options); }
+Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions options) {
+    return randint(low, high, shape, default_generator(), options);
+}
+Tensor randint(int64_t high, const Shape& shape, TensorOptions options) { return randint(0, high, shape, default_generator(), options); }
+Tensor randperm(int64_t n, TensorOptions options) { return randperm(n, default_generator(), options); }
 Tensor rand(const Shape& shape, TensorOptions options) { return rand(shape, default_generator(), options); }
 Tensor uniform(const Shape& shape, double low, double high, TensorOptions options) {
     return uniform(shape, low, high, default_generator(), options);

@@ -334,10 +334,19 @@ Tensor zeros_like(const Tensor& like);
 Tensor ones_like(const Tensor& like);
 Tensor randn(const Shape& shape, Generator& gen, TensorOptions options = {});
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions options = {});
+// Integers drawn uniformly from [low, high), or [0, high), as torch.randint; int64 unless the
+// options name another dtype.
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen, TensorOptions options = {.dtype = kInt64});
+Tensor randint(int64_t high, const Shape& shape, Generator& gen, TensorOptions options = {.dtype = kInt64});
+// A random permutation of 0, ..., n - 1, as torch.randperm; int64 unless the options say otherwise.
+Tensor randperm(int64_t n, Generator& gen, TensorOptions options = {.dtype = kInt64});
 Tensor uniform(const Shape& shape, double low, double high, Generator& gen, TensorOptions options = {});
 // The same, drawn from the default generator (engine/generator.hpp: manual_seed).
 Tensor randn(const Shape& shape, TensorOptions options = {});
 Tensor rand(const Shape& shape, TensorOptions options = {});
+Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions options = {.dtype = kInt64});
+Tensor randint(int64_t high, const Shape& shape, TensorOptions options = {.dtype = kInt64});
+Tensor randperm(int64_t n, TensorOptions options = {.dtype = kInt64});
 Tensor uniform(const Shape& shape, double low, double high, TensorOptions options = {});
 Tensor arange(int64_t n, TensorOptions options = {});
 Tensor scalar_tensor(double value, TensorOptions options = {});

@@ -57,6 +57,11 @@ inline Tensor ones(const Shape& shape, DType dtype) { return ones(shape, TensorO
 inline Tensor full(const Shape& shape, double value, DType dtype) { return full(shape, value, TensorOptions{.dtype = dtype}); }
 inline Tensor randn(const Shape& shape, DType dtype) { return randn(shape, TensorOptions{.dtype = dtype}); }
 inline Tensor rand(const Shape& shape, DType dtype) { return rand(shape, TensorOptions{.dtype = dtype}); }
+inline Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype) {
+    return randint(low, high, shape, TensorOptions{.dtype = dtype});
+}
+inline Tensor randint(int64_t high, const Shape& shape, DType dtype) { return randint(high, shape, TensorOptions{.dtype = dtype}); }
+inline Tensor randperm(int64_t n, DType dtype) { return randperm(n, TensorOptions{.dtype = dtype}); }
 inline Tensor arange(int64_t n, DType dtype) { return arange(n, TensorOptions{.dtype = dtype}); }
 inline Tensor scalar_tensor(double value, DType dtype) { return scalar_tensor(value, TensorOptions{.dtype = dtype}); }
 inline Tensor tensor(std::initializer_list<double> values, DType dtype) { return tensor(values, TensorOptions{.dtype = dtype}); }

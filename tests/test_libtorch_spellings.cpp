@@ -4,8 +4,11 @@
 // with chained options, scheduler state dicts, bool attention masks and max/min of bool tensors (set_printoptions:
 // tests/test_printoptions.cpp). Values from PyTorch 1.13: tests/libtorch_spellings_reference.py writes
 // tests/libtorch_spellings_reference.txt.
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -178,6 +181,41 @@ TEST_CASE("libtorch spellings: dtype constants, tg::requires_grad(), tg::dtype(.
     // requires_grad_() chains, as in libtorch
     const Tensor chained = tg::randn({3, 4}).requires_grad_(true);
     CHECK(chained.requires_grad());
+}
+
+TEST_CASE("libtorch spellings: randint and randperm draw int64 from the default or a given generator") {
+    tg::manual_seed(3);
+    const Tensor a = tg::randint(-5, 5, {1000});
+    CHECK(a.dtype() == tg::kInt64);
+    CHECK(a.shape() == tg::Shape{1000});
+    std::set<int64_t> seen;
+    for (int64_t v : a.to_vector<int64_t>()) {
+        CHECK(v >= -5);
+        CHECK(v < 5);
+        seen.insert(v);
+    }
+    CHECK(seen.size() == 10);  // every value in [-5, 5) drawn
+    tg::manual_seed(3);
+    CHECK(tg::randint(-5, 5, {1000}).to_vector<int64_t>() == a.to_vector<int64_t>());
+    tg::Generator gen(7), same(7);
+    CHECK(tg::randint(10, {50}, gen).to_vector<int64_t>() == tg::randint(0, 10, {50}, same).to_vector<int64_t>());
+    const Tensor f = tg::randint(0, 3, {4, 5}, tg::kFloat32);
+    CHECK(f.dtype() == tg::kFloat32);
+    for (double v : f.to_vector<double>()) CHECK((v == 0 || v == 1 || v == 2));
+    for (int64_t v : tg::randint(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), {100}).to_vector<int64_t>())
+        CHECK(v < std::numeric_limits<int64_t>::max());
+    CHECK_THROWS_WITH(tg::randint(5, 5, {2}), doctest::Contains("randint: low (5) must be less than high (5)"));
+
+    std::vector<int64_t> p = tg::randperm(10).to_vector<int64_t>();
+    CHECK(tg::randperm(10).dtype() == tg::kInt64);
+    std::sort(p.begin(), p.end());
+    CHECK(p == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+    tg::Generator g1(11), g2(11);
+    CHECK(tg::randperm(100, g1).to_vector<int64_t>() == tg::randperm(100, g2).to_vector<int64_t>());
+    g2.manual_seed(12);
+    CHECK(tg::randperm(100, g1).to_vector<int64_t>() != tg::randperm(100, g2).to_vector<int64_t>());
+    CHECK(tg::randperm(0).numel() == 0);
+    CHECK_THROWS_WITH(tg::randperm(-1), doctest::Contains("randperm: n must not be negative"));
 }
 
 TEST_CASE("libtorch spellings: max_pool2d and nll_loss take libtorch's positional arguments") {

@@ -97,8 +97,12 @@ void register_layers() {
                      .flops_fwd = flops,
                      .flops_fwd_bwd = 3 * flops});
     };
+    // The nominal traffic in activations' sizes, as the registry's rows of the same ops count it:
+    // batch norm and relu read x and write y (fwd), then read g and x and write dx (fwd+bwd); the
+    // 2x2 pool reads x and writes a quarter of it, then reads g and writes dx.
     auto memory_bound = [&](std::string name, const Shape& x, int op) {
         const int64_t c = x[1];
+        const double activation_bytes = 4.0 * static_cast<double>(x[0] * x[1] * x[2] * x[3]);
         Tensor running_mean = zeros({c}), running_var = ones({c});
         register_op({.name = std::move(name),
                      .layout = "channels-last",
@@ -106,7 +110,9 @@ void register_layers() {
                      .op = [op, pool, running_mean, running_var](const std::vector<Tensor>& in) {
                          if (op == 0) return batch_norm(in[0], running_mean, running_var, in[1], in[2], {.training = true});
                          return op == 1 ? relu(in[0]) : max_pool2d(in[0], pool);
-                     }});
+                     },
+                     .bytes_fwd = (op == 2 ? 1.25 : 2.0) * activation_bytes,
+                     .bytes_fwd_bwd = (op == 2 ? 2.5 : 5.0) * activation_bytes});
     };
     conv("smallcnn layer conv1 x[64,3,32,32] w[32,3,3,3]+b p1", {64, 3, 32, 32}, {32, 3, 3, 3}, MemoryFormat::Contiguous,
          "x row-major");

@@ -14,6 +14,10 @@ conv2d and matmul rows; GB/s of nominal traffic and the fraction of a measured S
 the memory-bound rows. The peak is cores x FMA units (2) x vector width in floats (8 for AVX2, 16
 for AVX-512) x 2 flops x the clock in /proc/cpuinfo (the nominal one; a boost clock can pass it).
 
+With a "before" side (pytorch_reference.py --before, scripts/bench.sh BEFORE=<build dir>), a last
+column gives ours / before: the median of the rounds' ratios of this build to the older one, timed
+in the same rounds, with its range.
+
 Above the table: the processor, its ISA, what oneDNN runs (DNNL_MAX_CPU_ISA), which BLAS PyTorch
 loaded and which one our GEMM takes for each matmul shape. Below it: matmul against the faster raw
 BLAS, and the Fashion-MNIST epoch and peak RSS when given (--ours-epoch, --torch-epoch: a run's
@@ -63,6 +67,14 @@ def header(doc):
     return lines
 
 
+def before_cell(r):
+    """' ours / before |': this build against the older one, round by round (none if it lacks the row)."""
+    per_round = [o / b for o, b in zip(r["ours"], r.get("before", [])) if o and b]
+    if not per_round:
+        return " - |"
+    return " {:.2f} [{:.2f}-{:.2f}] |".format(statistics.median(per_round), min(per_round), max(per_round))
+
+
 def load_epoch(log_path, time_path, rss, label):
     text = open(log_path).read()
     m = re.search(r"^epoch 1:.*?([0-9.]+) s\s*$", text, re.M)
@@ -81,9 +93,11 @@ def main():
     m = doc["machine"]
 
     print("\n".join(header(doc)) + "\n")
+    with_before = any("before" in r for r in doc["results"])
     print("| case | mode | threads | ours ms | PyTorch NCHW ms | PyTorch channels_last ms "
-          "| ours / PyTorch best (rounds' range) | same, CPU time | physical limit (ours) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| ours / PyTorch best (rounds' range) | same, CPU time | physical limit (ours) |"
+          + (" ours / before (rounds' range) |" if with_before else ""))
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|" if with_before else ""))
     rows = {(r["case"], r["mode"], r["threads"]): r for r in doc["results"]}
     for r in doc["results"]:
         ours = median(r["ours"])
@@ -107,7 +121,7 @@ def main():
             limit = "{:.1f} GB/s, {:.0%} of copy".format(g, g / copy) if copy else "{:.1f} GB/s".format(g)
         print("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
             r["case"], r["mode"], r["threads"], fmt(ours), fmt(torch_ms.get("nchw")),
-            fmt(torch_ms.get("channels_last")), ratio, cpu_ratio, limit))
+            fmt(torch_ms.get("channels_last")), ratio, cpu_ratio, limit) + (before_cell(r) if with_before else ""))
 
     notes = []
     for (case, mode, threads), r in rows.items():

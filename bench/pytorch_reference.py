@@ -13,7 +13,8 @@ rounds, times each case on our side and on PyTorch's one right after the other, 
 round each round, so that a neighbour's burst on a shared machine hits both sides alike. Each
 timing is the mean of the runs that fit in --min-time seconds (at least 3), on both sides. The
 JSON written to --out holds every round's figures; bench/compare.py turns them into the table
-(median ratio and its spread).
+(median ratio and its spread). With --before BINARY an older build of tapegrad_bench is a third side
+in the same rounds (a before/after comparison of a change, on every row, in one alternated run).
 
 Also recorded: the processor (model, family, ISA flags, clock), which BLAS library torch actually
 loaded (read from /proc/self/maps: Debian's python3-torch links libblas.so.3, which is whatever
@@ -335,6 +336,7 @@ def main():
     parser.add_argument("--min-time", type=float, default=0.1, help="seconds per timing, each side (default 0.1)")
     parser.add_argument("--filter", default="", help="only cases whose name contains this")
     parser.add_argument("--ours", help="tapegrad_bench binary: time our side too, alternately")
+    parser.add_argument("--before", help="an older tapegrad_bench binary: timed as a third side, alternately")
     parser.add_argument("--cases", help="tapegrad_bench binary whose --list-ops gives the op rows (default: --ours)")
     parser.add_argument("--out", default="-", help="JSON output file (default stdout)")
     args = parser.parse_args()
@@ -372,6 +374,9 @@ def main():
             torch_fns.setdefault(name, {}).setdefault("train step", {})[layout] = step
 
     ours = Ours(args.ours, args.min_time) if args.ours else None
+    before = Ours(args.before, args.min_time) if args.before else None
+    if before:
+        info["before"] = before.ask("info")
     keys = [(c, m) for c in torch_fns for m in torch_fns[c]]
     if ours:
         info["ours"] = ours.ask("info")
@@ -392,26 +397,34 @@ def main():
         # One untimed pass: a case's first run pays one-time costs (oneDNN's JIT, primitive and
         # buffer caches), and Google Benchmark may report that very run when it is long enough.
         # PyTorch's side warms up inside time_runs.
-        for threads in threads_list:
-            ours.ask("threads {}".format(threads))
-            for case, mode in keys:
-                ours.run(case + "/" + mode)
+        for side in (ours, before):
+            for threads in threads_list if side else []:
+                side.ask("threads {}".format(threads))
+                for case, mode in keys:
+                    side.run(case + "/" + mode)
     info["copy_gbs"] = {t: copy_gbs(t, 0.3) for t in threads_list}
     for r in range(args.rounds):
         for threads in threads_list:
             torch.set_num_threads(threads)
-            if ours:
-                ours.ask("threads {}".format(threads))
+            for side in (ours, before):
+                if side:
+                    side.ask("threads {}".format(threads))
             for i, (case, mode) in enumerate(keys):
                 entry = results.setdefault((case, mode, threads), {"case": case, "mode": mode, "threads": threads,
                                                                    "ours": [], "ours_cpu": [], "torch": {}})
                 sides = [("torch", layout, fn) for layout, fn in torch_fns.get(case, {}).get(mode, {}).items()]
                 if ours:
                     sides.insert(0, ("ours", None, None))
+                if before:
+                    sides.insert(1, ("before", None, None))
                 if (r + i) % 2:  # turn the order round
                     sides.reverse()
                 for side, layout, fn in sides:
-                    if side == "ours":
+                    if side == "before":
+                        # A row the older build lacks is left out of the before/after column.
+                        got = before.run(case + "/" + mode).get(case + "/" + mode)
+                        entry.setdefault("before", []).append(got["ms"] if got else None)
+                    elif side == "ours":
                         got = ours.run(case + "/" + mode).get(case + "/" + mode)
                         if got:
                             entry["ours"].append(got["ms"])

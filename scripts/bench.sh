@@ -24,6 +24,8 @@
 #   sides, as it keeps only that op's rows in the registry's tests: no step, no epoch.
 #   DNNL_MAX_CPU_ISA=AVX2 makes oneDNN (and our GEMM table) take the AVX2 paths on an AVX-512
 #   processor; a build with -DTAPEGRAD_NATIVE=OFF does the same for our own loops.
+#   BEFORE=<build dir> of an older checkout (its bench/tapegrad_bench built): times that build as a
+#   third side in the same rounds, and the table gains a column ours / before.
 #   ANCHOR=pinned keeps the PyTorch side on the environment's OpenBLAS kernel too (a second column).
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE: our side keeps them exactly as the environment has them.
 # The PyTorch side runs with both unset, so that OpenBLAS picks its best kernel for the processor
@@ -51,7 +53,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) quick=1 ;;
         --filter) filter="$2"; shift ;;
-        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -81,8 +83,12 @@ if [[ ${ANCHOR:-best} != pinned ]]; then
         if [[ -n ${!pin+x} ]]; then OURS_PINS+=("TAPEGRAD_OURS_$pin=${!pin}"); fi
     done
 fi
-say "tapegrad and PyTorch, alternately, $ROUNDS rounds, threads $THREADS"
-env "${UNSET_PINS[@]}" "${OURS_PINS[@]}" "${TUNED_ENV[@]}" "${TORCH_BLAS_ENV[@]}" "$PYTHON" bench/pytorch_reference.py --ours "$BUILD_DIR/bench/tapegrad_bench" \
+before_args=()
+if [[ -n ${BEFORE:-} ]]; then
+    before_args=(--before "$BEFORE/bench/tapegrad_bench")
+fi
+say "tapegrad${BEFORE:+, the build in $BEFORE} and PyTorch, alternately, $ROUNDS rounds, threads $THREADS"
+env "${UNSET_PINS[@]}" "${OURS_PINS[@]}" "${TUNED_ENV[@]}" "${TORCH_BLAS_ENV[@]}" "$PYTHON" bench/pytorch_reference.py --ours "$BUILD_DIR/bench/tapegrad_bench" "${before_args[@]}" \
     --threads "$THREADS" --rounds "$ROUNDS" --min-time "$MIN_TIME" --filter "$filter" --out "$RESULTS/alternated.json"
 
 epoch_args=()

@@ -4,7 +4,9 @@
 //   ResNet-18 and MobileNetV2 (width 1.0, 10 classes) on batch 32 of 3x32x32;
 //   the U-Net at width 16 on batch 8 of 3x64x64, per-pixel cross-entropy over 3 classes.
 // A model, its optimizer and its batch are built on the first run and kept, and one untimed step
-// fills the optimizer's state, so every timed step is a steady-state one.
+// fills the optimizer's state, so every timed step is a steady-state one. "... bf16" rows run the
+// forward and the loss under tg::AutocastGuard(kBFloat16), as pytorch_reference.py's bf16 steps
+// under torch.autocast("cpu", dtype=torch.bfloat16).
 #include <functional>
 #include <memory>
 #include <optional>
@@ -16,6 +18,7 @@
 #include "examples/models/resnet.hpp"
 #include "examples/models/unet.hpp"
 #include "nn/optim.hpp"
+#include "ops/autocast.hpp"
 #include "ops/loss.hpp"
 
 namespace tapegrad::bench {
@@ -26,10 +29,15 @@ struct ModelStep {
     std::unique_ptr<nn::AdamW> optimizer;
     Tensor x, labels;
     std::function<Tensor(const Tensor&)> logits_of;  // the model's output as [rows, classes]
+    bool bf16 = false;
 
     void run() {
         optimizer->zero_grad();
-        Tensor loss = cross_entropy(logits_of((*model)(x)), labels);
+        Tensor loss;
+        {
+            const AutocastGuard autocast(kBFloat16, bf16);
+            loss = cross_entropy(logits_of((*model)(x)), labels);
+        }
         loss.backward();
         optimizer->step();
     }
@@ -37,12 +45,13 @@ struct ModelStep {
 
 using Builder = std::function<ModelStep(Generator&)>;
 
-void register_model_step(const std::string& name, Builder build, MemoryFormat format) {
+void register_model_step(const std::string& name, Builder build, MemoryFormat format, bool bf16 = false) {
     auto step = std::make_shared<std::optional<ModelStep>>();
-    timed(benchmark::RegisterBenchmark((name + "/train step").c_str(), [step, build, format](benchmark::State& state) {
+    timed(benchmark::RegisterBenchmark((name + "/train step").c_str(), [step, build, format, bf16](benchmark::State& state) {
         if (!*step) {
             Generator gen(0);
             ModelStep& s = step->emplace(build(gen));
+            s.bf16 = bf16;
             s.model->to(format);
             s.x = s.x.contiguous(format);
             s.model->train();
@@ -50,7 +59,10 @@ void register_model_step(const std::string& name, Builder build, MemoryFormat fo
             s.run();
         }
         for (auto _ : state) (*step)->run();
-        state.SetLabel(format == MemoryFormat::ChannelsLast ? "channels-last" : "row-major");
+        state.SetLabel(std::string(format == MemoryFormat::ChannelsLast ? "channels-last" : "row-major") +
+                       (!bf16                          ? ""
+                        : autocast_is_accelerated() ? ", bf16 autocast"
+                                                    : ", bf16 autocast (not accelerated)"));
     }));
 }
 
@@ -72,10 +84,12 @@ Tensor class_labels(int64_t n, int64_t classes, Generator& gen) {
 
 void register_models() {
     const auto identity = [](const Tensor& t) { return t; };
-    register_model("model resnet18 step b32 3x32x32", MemoryFormat::ChannelsLast, [identity](Generator& gen) {
+    const Builder resnet18 = [identity](Generator& gen) {
         return ModelStep{models::resnet18(10, gen), nullptr, input({32, 3, 32, 32}, MemoryFormat::Contiguous, false),
                          class_labels(32, 10, gen), identity};
-    });
+    };
+    register_model("model resnet18 step b32 3x32x32", MemoryFormat::ChannelsLast, resnet18);
+    register_model_step("model resnet18 step b32 3x32x32 bf16", resnet18, MemoryFormat::ChannelsLast, /*bf16=*/true);
     register_model("model mobilenet_v2 step b32 3x32x32", MemoryFormat::ChannelsLast, [identity](Generator& gen) {
         return ModelStep{std::make_shared<models::MobileNetV2>(10, gen), nullptr,
                          input({32, 3, 32, 32}, MemoryFormat::Contiguous, false), class_labels(32, 10, gen), identity};

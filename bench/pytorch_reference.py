@@ -262,9 +262,10 @@ def model_steps(layout, wanted):
     """The model ports' training steps (bench/bench_models.cpp), {case name: step} for the names
     that contain `wanted`: torchvision's ResNet-18 and MobileNetV2 (10 classes) on batch 32 of
     3x32x32, and the U-Net of tests/models/make_reference.py at width 16 on batch 8 of 3x64x64 with
-    per-pixel cross-entropy over 3 classes."""
+    per-pixel cross-entropy over 3 classes; ResNet-18's "bf16" step under autocast."""
     builders = {
         "model resnet18 step b32 3x32x32": lambda: (resnet18(num_classes=10), (32, 3, 32, 32), 10, None),
+        "model resnet18 step b32 3x32x32 bf16": lambda: (resnet18(num_classes=10), (32, 3, 32, 32), 10, None),
         "model mobilenet_v2 step b32 3x32x32": lambda: (mobilenet_v2(num_classes=10), (32, 3, 32, 32), 10, None),
         "model unet w16 step b8 3x64x64": lambda: (SmallUNet(3, 3, 16), (8, 3, 64, 64), 3, segmentation_rows),
     }
@@ -276,7 +277,8 @@ def model_steps(layout, wanted):
         model, shape, classes, rows = build()
         x = torch.randn(*shape)
         n = shape[0] if rows is None else shape[0] * shape[2] * shape[3]
-        steps[name] = train_step(model, x, torch.randint(0, classes, (n,)), layout, rows or (lambda t: t))
+        steps[name] = train_step(model, x, torch.randint(0, classes, (n,)), layout, rows or (lambda t: t),
+                                 bf16=name.endswith(" bf16"))
     return steps
 
 

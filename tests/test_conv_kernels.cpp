@@ -341,8 +341,8 @@ TEST_CASE("conv2d few-channel kernels take one group, at most 32 products and 16
         CHECK_FALSE(tg::kernels::conv2d_weight_grad_uses_few_channels(conv1));
         return;
     }
-    // The rules: AVX-512 only (DNNL_MAX_CPU_ISA=AVX2 keeps oneDNN), stride and dilation 1, the
-    // filter counts measured.
+    // The rules: AVX-512 only (DNNL_MAX_CPU_ISA=AVX2 keeps oneDNN), stride and dilation 1, 8
+    // images or more, the filter counts measured.
     const bool avx512 = tg::kernels::onednn_has_avx512();
     CHECK(tg::kernels::conv2d_forward_uses_few_channels(conv1) == avx512);
     CHECK(tg::kernels::conv2d_weight_grad_uses_few_channels(conv1) == avx512);
@@ -352,6 +352,8 @@ TEST_CASE("conv2d few-channel kernels take one group, at most 32 products and 16
     CHECK_FALSE(tg::kernels::conv2d_forward_uses_few_channels(geometry({64, 3, 32, 32, 48, 3, 3, 1, 1, 1})));
     CHECK_FALSE(tg::kernels::conv2d_forward_uses_few_channels(geometry({64, 3, 32, 32, 32, 3, 3, 2, 1, 1})));
     CHECK_FALSE(tg::kernels::conv2d_weight_grad_uses_few_channels(geometry({64, 3, 32, 32, 32, 3, 3, 1, 2, 2})));
+    CHECK_FALSE(tg::kernels::conv2d_forward_uses_few_channels(geometry({4, 3, 32, 32, 32, 3, 3, 1, 1, 1})));
+    CHECK(tg::kernels::conv2d_forward_uses_few_channels(geometry({8, 3, 32, 32, 32, 3, 3, 1, 1, 1})) == avx512);
     CHECK_FALSE(conv2d_few_channels_supported(geometry({1, 4, 8, 8, 32, 3, 3, 1, 1, 1})));   // 36 products
     CHECK_FALSE(conv2d_few_channels_supported(geometry({1, 3, 8, 8, 24, 3, 3, 1, 1, 1})));   // 24 filters
     CHECK_FALSE(conv2d_few_channels_supported(geometry({1, 3, 8, 8, 80, 3, 3, 1, 1, 1})));   // 80 filters

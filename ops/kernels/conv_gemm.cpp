@@ -101,9 +101,11 @@ void im2col_gemm_forward(const float* x, const ConvGeometry& g, const float* w_r
 // better. Numbers in conv_gemm.hpp.
 bool small_output(const ConvGeometry& g) { return g.OH * g.OW <= 4; }
 
-// The few-channel kernels' rules were measured on stride 1 and dilation 1 only.
-bool unit_stride_and_dilation(const ConvGeometry& g) {
-    return g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1;
+// Where the few-channel kernels' rules were measured: stride 1, dilation 1 and batches of 32 and
+// 64. The forward splits its work by image, so a batch under 8 would leave threads idle.
+bool few_channels_measured(const ConvGeometry& g) {
+    return onednn_has_avx512() && conv2d_few_channels_supported(g) && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
+           g.dilation_w == 1 && g.N >= 8;
 }
 
 }  // namespace
@@ -122,11 +124,11 @@ bool conv2d_backward_data_uses_gemm(const ConvGeometry& g) {
 }
 
 bool conv2d_forward_uses_few_channels(const ConvGeometry& g) {
-    return onednn_has_avx512() && conv2d_few_channels_supported(g) && unit_stride_and_dilation(g) && g.F != 48;
+    return few_channels_measured(g) && g.F != 48;
 }
 
 bool conv2d_weight_grad_uses_few_channels(const ConvGeometry& g) {
-    return onednn_has_avx512() && conv2d_few_channels_supported(g) && unit_stride_and_dilation(g) && g.F == 32;
+    return few_channels_measured(g) && g.F == 32;
 }
 
 bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g) {

@@ -54,8 +54,9 @@ bool conv2d_backward_data_uses_gemm(const ConvGeometry& g);
 bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g);
 
 // The few-channel loops (ops/kernels/conv_few_channels.hpp) for a window sum of at most 32
-// products, on AVX-512 only, at stride 1 and dilation 1; the forward for 16, 32 or 64 filters, the
-// weight gradient for 32. Zen 5, one thread, median CPU time of 7 alternated rounds
+// products, on AVX-512 only, at stride 1 and dilation 1 and for batches of 8 images or more (the
+// forward splits its work by image); the forward for 16, 32 or 64 filters, the weight gradient
+// for 32. Zen 5, one thread, median CPU time of 7 alternated rounds
 // (bench/conv_kernels.cpp, load average 8-10 on the 2 cores): the SmallCNN's conv1
 // x[64,3,32,32] w[32,3,3,3] p1 forward 0.71 against oneDNN's 0.77 ms (0.92x), weight gradient 0.65
 // against 0.75 (0.88x); Fashion-MNIST's x[64,1,28,28] w[32,1,3,3] 0.74x and 0.68x; an RGB stem

@@ -50,7 +50,7 @@ struct PaddedImage {
     }
 };
 
-// out[r][f0 .. f0 + 16 V) = bias + sum over k of x[r][k] w[k][f] for R output pixels, whose windows
+// out[r][0, F) = bias + sum over k of x[r][k] w[k][f] for R output pixels (F = 16 V), whose windows
 // start at origins[r]; the accumulators (R x V vectors) stay in registers.
 template <int R, int V>
 void forward_block(const float* const* origins, const int64_t* taps, int64_t K, const float* wt, int64_t F, const float* bias,
@@ -103,7 +103,7 @@ void forward_image(const float* img, const PaddedImage& pad, const float* wt, co
     }
 }
 
-// acc[j][f0 .. f0 + 16 V) += sum over the image's pixels of x[p][taps[j]] dout[p][f] for KB taps.
+// acc[j][0, F) += sum over the image's pixels of x[p][taps[j]] dout[p][f] for KB taps (F = 16 V).
 template <int KB, int V>
 void weight_block(const float* img, const PaddedImage& pad, const int64_t* taps, const float* dout, float* acc_out) {
     const ConvGeometry& g = pad.g;

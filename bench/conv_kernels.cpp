@@ -2,10 +2,11 @@
 // gradient, weight gradient), called on the same tensors, for the convolutions of the SmallCNN,
 // ResNet-18 and MobileNetV2 (the depthwise ones) on batch 32 of 3x32x32 images, and the 56x56 row.
 // The candidates: oneDNN's primitives (ops/kernels/conv_onednn.hpp), the im2col + GEMM passes
-// (ops/kernels/conv_gemm.hpp) and the depthwise weight-gradient loop
-// (ops/kernels/conv_depthwise.hpp). This is what the kernel rules in conv_gemm.cpp and
-// conv_depthwise.cpp were measured with (docs/performance.md, "What the library picks per
-// processor").
+// (ops/kernels/conv_gemm.hpp), the depthwise weight-gradient loop (ops/kernels/conv_depthwise.hpp),
+// the few-channel loops (ops/kernels/conv_few_channels.hpp), and with --bf16 1 oneDNN's bf16
+// primitives (autocast's kernels; their results differ by bfloat16's rounding). This is what the
+// kernel rules in conv_gemm.cpp and conv_depthwise.cpp were measured with (docs/performance.md,
+// "What the library picks per processor").
 //
 // Per case and thread count, the candidates of a pass are timed in turn, round after round (so that
 // a load from elsewhere falls on all of them alike); each timing is a batch of calls lasting about
@@ -17,7 +18,7 @@
 // "pick" marks the candidate the library's rules take; "x pick" is each candidate's median CPU time
 // over the pick's.
 //
-//   tapegrad_conv_kernels [--rounds N] [--ms M] [--threads 1,2] [--filter TEXT] [--ghz G] [--flops-per-cycle F]
+//   tapegrad_conv_kernels [--rounds N] [--ms M] [--threads 1,2] [--filter TEXT] [--ghz G] [--flops-per-cycle F] [--bf16 1]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -34,6 +35,7 @@
 #include "engine/tensor.hpp"
 #include "engine/threads.hpp"
 #include "ops/kernels/conv_depthwise.hpp"
+#include "ops/kernels/conv_few_channels.hpp"
 #include "ops/kernels/conv_gemm.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/cpu_isa.hpp"
@@ -55,6 +57,11 @@ std::vector<Case> cases() {
     std::vector<Case> c = {
         {"smallcnn conv1", {64, 3, 32, 32}, {32, 3, 3, 3}, 1, 1},
         {"smallcnn conv2", {64, 32, 16, 16}, {64, 32, 3, 3}, 1, 1},
+        // First layers on few channels (the few-channel kernels' side of the rules): Fashion-MNIST's
+        // one channel, and an RGB stem with 16 and 64 filters.
+        {"few channels fashion-mnist conv1", {64, 1, 28, 28}, {32, 1, 3, 3}, 1, 1},
+        {"few channels rgb stem 16", {32, 3, 32, 32}, {16, 3, 3, 3}, 1, 1},
+        {"few channels rgb stem 64", {32, 3, 32, 32}, {64, 3, 3, 3}, 1, 1},
         {"56x56 row", {8, 64, 56, 56}, {64, 64, 3, 3}, 1, 1},
         {"resnet18 conv1 7x7 s2", {32, 3, 32, 32}, {64, 3, 7, 7}, 2, 3},
         {"resnet18 layer1", {32, 64, 8, 8}, {64, 64, 3, 3}, 1, 1},
@@ -155,6 +162,7 @@ struct Options {
     double ms = 30;
     std::vector<int> threads = {1, 2};
     std::string filter;
+    bool bf16 = false;  // --bf16 1: oneDNN's bf16 primitives as a candidate too (autocast's kernels)
     double ghz = 0, flops_per_cycle = 64;  // Zen 5: two 512-bit FMA pipes, 2 x 16 x 2 flops
     double fma_gflops = 0;                  // the FMA loop's rate, where the processor has AVX-512
 };
@@ -208,21 +216,30 @@ void measure_case(const Case& c, const Options& o, int threads) {
     const bool one_group = g.groups == 1;
     const bool data_gemm_ok = one_group && g.stride_h == 1 && g.stride_w == 1 && g.pad_h <= g.KH - 1 && g.pad_w <= g.KW - 1;
     const bool depthwise = g.groups > 1 && g.groups == g.C && g.F == g.C;
+    const bool few_channels = k::conv2d_few_channels_supported(g);
     {
         std::vector<Candidate> v{{"onednn", [&] { return k::conv2d_forward_onednn(x, w, tg::Tensor(), g); }}};
         if (one_group) v.push_back({"im2col", [&] { return k::conv2d_forward_im2col(x, w, tg::Tensor(), g); }});
-        measure_pass("forward", v, k::conv2d_forward_uses_gemm(g) ? "im2col" : "onednn", flops, o);
+        if (few_channels) v.push_back({"few-chan", [&] { return k::conv2d_forward_few_channels(x, w, tg::Tensor(), g); }});
+        if (o.bf16) v.push_back({"onednn-bf16", [&] { return k::conv2d_forward_onednn(x, w, tg::Tensor(), g, tg::Precision::BFloat16); }});
+        measure_pass("forward", v, k::conv2d_forward_uses_few_channels(g) ? "few-chan" : k::conv2d_forward_uses_gemm(g) ? "im2col" : "onednn", flops, o);
     }
     {
         std::vector<Candidate> v{{"onednn", [&] { return k::conv2d_backward_data_onednn(dout, w, g); }}};
         if (data_gemm_ok) v.push_back({"im2col", [&] { return k::conv2d_backward_data_im2col(dout, w, g); }});
+        if (o.bf16) v.push_back({"onednn-bf16", [&] { return k::conv2d_backward_data_onednn(dout, w, g, tg::Precision::BFloat16); }});
         measure_pass("input grad", v, k::conv2d_backward_data_uses_gemm(g) ? "im2col" : "onednn", flops, o);
     }
     {
         std::vector<Candidate> v{{"onednn", [&] { return k::conv2d_backward_weights_onednn(x, dout, g, false).weight; }}};
         if (one_group) v.push_back({"im2col", [&] { return k::conv2d_backward_weights_im2col(x, dout, g, false).weight; }});
         if (depthwise) v.push_back({"depthwise", [&] { return k::conv2d_backward_weights_depthwise(x, dout, g, false).weight; }});
-        const std::string pick = k::conv2d_weight_grad_uses_depthwise(g) ? "depthwise" : k::conv2d_weight_grad_uses_gemm(g) ? "im2col" : "onednn";
+        if (few_channels) v.push_back({"few-chan", [&] { return k::conv2d_backward_weights_few_channels(x, dout, g, false).weight; }});
+        if (o.bf16) v.push_back({"onednn-bf16", [&] { return k::conv2d_backward_weights_onednn(x, dout, g, false, tg::Precision::BFloat16).weight; }});
+        const std::string pick = k::conv2d_weight_grad_uses_depthwise(g)        ? "depthwise"
+                                 : k::conv2d_weight_grad_uses_few_channels(g) ? "few-chan"
+                                 : k::conv2d_weight_grad_uses_gemm(g)         ? "im2col"
+                                                                              : "onednn";
         measure_pass("weight grad", v, pick, flops, o);
     }
 }
@@ -234,6 +251,7 @@ Options parse(int argc, char** argv) {
         if (key == "--rounds") o.rounds = std::max(1, std::stoi(value));
         else if (key == "--ms") o.ms = std::stod(value);
         else if (key == "--filter") o.filter = value;
+        else if (key == "--bf16") o.bf16 = value == "1";
         else if (key == "--ghz") o.ghz = std::stod(value);
         else if (key == "--flops-per-cycle") o.flops_per_cycle = std::stod(value);
         else if (key == "--threads") {

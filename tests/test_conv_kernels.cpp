@@ -9,6 +9,7 @@
 #include "engine/generator.hpp"
 #include "engine/threads.hpp"
 #include "ops/kernels/conv_depthwise.hpp"
+#include "ops/kernels/conv_few_channels.hpp"
 #include "ops/kernels/conv_gemm.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/cpu_isa.hpp"
@@ -276,4 +277,87 @@ TEST_CASE("depthwise conv2d weight gradient: the channel-loop kernel matches the
         small.groups = 576;
         CHECK(tg::kernels::conv2d_weight_grad_uses_depthwise(small));
     }
+}
+
+TEST_CASE("conv2d few-channel kernels: forward and weight gradient match the float64 reference, with the same bits at 1 and 2 threads") {
+    if (!tg::kernels::conv2d_few_channels_supported(geometry({1, 3, 8, 8, 32, 3, 3, 1, 1, 1}))) {
+        MESSAGE("this build's loops have no AVX-512: the few-channel kernels are never picked");
+        return;
+    }
+    tg::Generator gen(29);
+    // {N, C, H, W, F, KH, KW, stride, pad, dilation}: the SmallCNN's conv1 on a smaller batch, then
+    // every filter width (16 to 64: 1 to 4 vectors, each with its own register blocking), stride,
+    // dilation, padding wider than the window's reach, non-square images and windows, one image,
+    // output rows whose pixel count is no multiple of a block, and a 27-tap window split in blocks.
+    const std::vector<Case> cases = {
+        {4, 3, 32, 32, 32, 3, 3, 1, 1, 1},
+        {3, 3, 11, 13, 16, 3, 3, 1, 1, 1},
+        {2, 3, 9, 7, 48, 3, 3, 2, 1, 1},
+        {1, 3, 10, 9, 64, 3, 3, 1, 2, 2},
+        {5, 1, 12, 10, 32, 5, 5, 1, 2, 1},  // one channel, 5x5: 25 taps
+        {2, 2, 7, 12, 32, 2, 3, 2, 0, 1},   // non-square window, no padding
+        {17, 3, 6, 5, 16, 3, 3, 1, 3, 1},   // 17 images: chunks of one and two; padding 3 > the window's reach
+        {1, 32, 5, 6, 32, 1, 1, 1, 0, 1},   // 1x1 with 32 channels: the longest sum taken
+    };
+    for (const Case& c : cases) {
+        CAPTURE(describe(c));
+        const auto g = geometry(c);
+        REQUIRE(tg::kernels::conv2d_few_channels_supported(g));
+        const auto [x64, w64, dout64, x, w, dout] = random_inputs(c, g, gen);
+        const Tensor b64 = tg::randn({c.F}, gen, {.dtype = tg::kFloat64});
+        const Tensor b = b64.to(tg::kFloat32);
+        const Tensor want_out = tg::kernels::conv2d_forward_reference<double>(x64, w64, b64, g);
+        const Tensor want_out_nobias = tg::kernels::conv2d_forward_reference<double>(x64, w64, Tensor(), g);
+        const Tensor want_dw = tg::kernels::conv2d_backward_weights_reference<double>(x64, dout64, g);
+        const Tensor want_db = tg::sum(dout64, {0, 2, 3});
+        std::vector<Tensor> out, dw, db;
+        for (const int threads : {1, 2}) {
+            const tg::ThreadCountGuard guard(threads);
+            out.push_back(tg::kernels::conv2d_forward_few_channels(x, w, b, g));
+            const auto grads = tg::kernels::conv2d_backward_weights_few_channels(x, dout, g, true);
+            dw.push_back(grads.weight);
+            db.push_back(grads.bias);
+        }
+        CHECK(out[0].shape() == want_out.shape());
+        CHECK(out[0].is_contiguous(tg::MemoryFormat::ChannelsLast));
+        CHECK(tg::max_abs_diff(out[0].to(tg::kFloat64), want_out) <= 1e-5 * largest(want_out));
+        const Tensor nobias = tg::kernels::conv2d_forward_few_channels(x, w.contiguous(tg::MemoryFormat::ChannelsLast), Tensor(), g);
+        CHECK(tg::max_abs_diff(nobias.to(tg::kFloat64), want_out_nobias) <= 1e-5 * largest(want_out_nobias));
+        CHECK(dw[0].shape() == want_dw.shape());
+        CHECK(tg::max_abs_diff(dw[0].to(tg::kFloat64), want_dw) <= 1e-4 * largest(want_dw));
+        CHECK(tg::max_abs_diff(db[0].to(tg::kFloat64), want_db) <= 1e-4 * largest(want_db));
+        CHECK(tg::max_abs_diff(out[0], out[1]) == 0.0);
+        CHECK(tg::max_abs_diff(dw[0], dw[1]) == 0.0);
+        CHECK(tg::max_abs_diff(db[0], db[1]) == 0.0);
+        CHECK_FALSE(tg::kernels::conv2d_backward_weights_few_channels(x, dout, g, false).bias.defined());
+    }
+}
+
+TEST_CASE("conv2d few-channel kernels take one group, at most 32 products and 16 to 64 filters in whole vectors") {
+    using tg::kernels::conv2d_few_channels_supported;
+    const auto conv1 = geometry({64, 3, 32, 32, 32, 3, 3, 1, 1, 1});  // the SmallCNN's first layer
+    if (!conv2d_few_channels_supported(conv1)) {  // no AVX-512 loops in this build: never picked
+        CHECK_FALSE(tg::kernels::conv2d_forward_uses_few_channels(conv1));
+        CHECK_FALSE(tg::kernels::conv2d_weight_grad_uses_few_channels(conv1));
+        return;
+    }
+    // The rules: AVX-512 only (DNNL_MAX_CPU_ISA=AVX2 keeps oneDNN), stride and dilation 1, 8
+    // images or more, the filter counts measured.
+    const bool avx512 = tg::kernels::onednn_has_avx512();
+    CHECK(tg::kernels::conv2d_forward_uses_few_channels(conv1) == avx512);
+    CHECK(tg::kernels::conv2d_weight_grad_uses_few_channels(conv1) == avx512);
+    CHECK(tg::kernels::conv2d_forward_uses_few_channels(geometry({64, 3, 32, 32, 64, 3, 3, 1, 1, 1})) == avx512);
+    CHECK_FALSE(tg::kernels::conv2d_weight_grad_uses_few_channels(geometry({64, 3, 32, 32, 64, 3, 3, 1, 1, 1})));
+    CHECK_FALSE(tg::kernels::conv2d_weight_grad_uses_few_channels(geometry({64, 3, 32, 32, 16, 3, 3, 1, 1, 1})));
+    CHECK_FALSE(tg::kernels::conv2d_forward_uses_few_channels(geometry({64, 3, 32, 32, 48, 3, 3, 1, 1, 1})));
+    CHECK_FALSE(tg::kernels::conv2d_forward_uses_few_channels(geometry({64, 3, 32, 32, 32, 3, 3, 2, 1, 1})));
+    CHECK_FALSE(tg::kernels::conv2d_weight_grad_uses_few_channels(geometry({64, 3, 32, 32, 32, 3, 3, 1, 2, 2})));
+    CHECK_FALSE(tg::kernels::conv2d_forward_uses_few_channels(geometry({4, 3, 32, 32, 32, 3, 3, 1, 1, 1})));
+    CHECK(tg::kernels::conv2d_forward_uses_few_channels(geometry({8, 3, 32, 32, 32, 3, 3, 1, 1, 1})) == avx512);
+    CHECK_FALSE(conv2d_few_channels_supported(geometry({1, 4, 8, 8, 32, 3, 3, 1, 1, 1})));   // 36 products
+    CHECK_FALSE(conv2d_few_channels_supported(geometry({1, 3, 8, 8, 24, 3, 3, 1, 1, 1})));   // 24 filters
+    CHECK_FALSE(conv2d_few_channels_supported(geometry({1, 3, 8, 8, 80, 3, 3, 1, 1, 1})));   // 80 filters
+    auto grouped = geometry({1, 2, 8, 8, 32, 3, 3, 1, 1, 1});  // 18 products: only the groups refuse it
+    grouped.groups = 2;
+    CHECK_FALSE(conv2d_few_channels_supported(grouped));
 }

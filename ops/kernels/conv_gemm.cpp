@@ -10,6 +10,7 @@
 #include "engine/tensor_math.hpp"
 #include "engine/threads.hpp"
 #include "ops/kernels/conv_depthwise.hpp"
+#include "ops/kernels/conv_few_channels.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/cpu_isa.hpp"
 #include "ops/kernels/gemm.hpp"
@@ -100,6 +101,13 @@ void im2col_gemm_forward(const float* x, const ConvGeometry& g, const float* w_r
 // better. Numbers in conv_gemm.hpp.
 bool small_output(const ConvGeometry& g) { return g.OH * g.OW <= 4; }
 
+// Where the few-channel kernels' rules were measured: stride 1, dilation 1 and batches of 32 and
+// 64. The forward splits its work by image, so a batch under 8 would leave threads idle.
+bool few_channels_measured(const ConvGeometry& g) {
+    return onednn_has_avx512() && conv2d_few_channels_supported(g) && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
+           g.dilation_w == 1 && g.N >= 8;
+}
+
 }  // namespace
 
 bool conv2d_forward_uses_gemm(const ConvGeometry& g) {
@@ -115,6 +123,14 @@ bool conv2d_backward_data_uses_gemm(const ConvGeometry& g) {
            g.stride_w == 1 && g.pad_h <= g.dilation_h * (g.KH - 1) && g.pad_w <= g.dilation_w * (g.KW - 1);
 }
 
+bool conv2d_forward_uses_few_channels(const ConvGeometry& g) {
+    return few_channels_measured(g) && g.F != 48;
+}
+
+bool conv2d_weight_grad_uses_few_channels(const ConvGeometry& g) {
+    return few_channels_measured(g) && g.F == 32;
+}
+
 bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g) {
     if (g.groups != 1) return false;
     if (onednn_has_avx512()) return small_output(g) && g.KH * g.KW > 1 && g.C * g.KH * g.KW >= 1152;
@@ -123,6 +139,7 @@ bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g) {
 
 Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g, Precision precision) {
     if (precision == Precision::BFloat16) return conv2d_forward_onednn(x, w, bias, g, precision);
+    if (conv2d_forward_uses_few_channels(g)) return conv2d_forward_few_channels(x, w, bias, g);
     return conv2d_forward_uses_gemm(g) ? conv2d_forward_im2col(x, w, bias, g) : conv2d_forward_onednn(x, w, bias, g);
 }
 
@@ -135,6 +152,7 @@ Tensor conv2d_backward_data_fast(const Tensor& dout, const Tensor& w, const Conv
 ConvWeightGrads conv2d_backward_weights_fast(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias,
                                              Precision precision) {
     if (precision == Precision::BFloat16) return conv2d_backward_weights_onednn(x, dout, g, with_bias, precision);
+    if (conv2d_weight_grad_uses_few_channels(g)) return conv2d_backward_weights_few_channels(x, dout, g, with_bias);
     if (conv2d_weight_grad_uses_depthwise(g)) return conv2d_backward_weights_depthwise(x, dout, g, with_bias);
     return conv2d_weight_grad_uses_gemm(g) ? conv2d_backward_weights_im2col(x, dout, g, with_bias)
                                            : conv2d_backward_weights_onednn(x, dout, g, with_bias);

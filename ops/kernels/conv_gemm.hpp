@@ -53,9 +53,23 @@ bool conv2d_backward_data_uses_gemm(const ConvGeometry& g);
 // 1.11-1.12x): those stay with oneDNN.
 bool conv2d_weight_grad_uses_gemm(const ConvGeometry& g);
 
+// The few-channel loops (ops/kernels/conv_few_channels.hpp) for a window sum of at most 32
+// products, on AVX-512 only, at stride 1 and dilation 1 and for batches of 8 images or more (the
+// forward splits its work by image); the forward for 16, 32 or 64 filters, the weight gradient
+// for 32. Zen 5, one thread, median CPU time of 7 alternated rounds
+// (bench/conv_kernels.cpp, load average 8-10 on the 2 cores): the SmallCNN's conv1
+// x[64,3,32,32] w[32,3,3,3] p1 forward 0.71 against oneDNN's 0.77 ms (0.92x), weight gradient 0.65
+// against 0.75 (0.88x); Fashion-MNIST's x[64,1,28,28] w[32,1,3,3] 0.74x and 0.68x; an RGB stem
+// x[32,3,32,32] with 16 filters 0.96x forward, 1.49x weight gradient (one vector of filters: a
+// broadcast load per multiply-add), with 64 filters 0.95x forward, weight gradient level (0.64-1.04x).
+// The input gradient of these layers (usually the network's input, which needs none) stays
+// with oneDNN.
+bool conv2d_forward_uses_few_channels(const ConvGeometry& g);
+bool conv2d_weight_grad_uses_few_channels(const ConvGeometry& g);
+
 // The passes on the kernel the rules above pick (a depthwise weight gradient may take
-// ops/kernels/conv_depthwise.hpp's loop). x and dout channels-last; w [F,C/groups,KH,KW] in
-// any layout; bias [F] or undefined. Outputs are channels-last; dW and, with `with_bias`,
+// ops/kernels/conv_depthwise.hpp's loop, a few-channel layer ops/kernels/conv_few_channels.hpp's).
+// x and dout channels-last; w [F,C/groups,KH,KW] in any layout; bias [F] or undefined. Outputs are channels-last; dW and, with `with_bias`,
 // db = sum of dout over N, OH, OW. Precision::BFloat16 (autocast) takes oneDNN's bf16 primitives
 // whatever the rules say (ops/kernels/conv_onednn.hpp).
 Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g,

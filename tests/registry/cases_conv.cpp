@@ -58,6 +58,12 @@ RegisterOps conv_cases({
     conv_case("depthwise", {2, 3, 5, 6}, {3, 1, 3, 3}, true, {.padding = 1, .groups = 3}),
     conv_case("depthwise_multiplier2_stride2", {1, 2, 6, 6}, {4, 1, 3, 3}, false, {.stride = 2, .padding = 1, .groups = 2}),
     conv_case("1x1_batch1", {1, 4, 3, 3}, {5, 4, 1, 1}, true, {}),
+    // Few input channels, 16, 32 or 64 filters and 8 images: on AVX-512 the fast path takes the
+    // few-channel loops (ops/kernels/conv_few_channels.hpp) for the forward and, with 32 filters,
+    // the weight gradient; odd, non-square images.
+    conv_case("few_channels_32_filters", {8, 3, 6, 5}, {32, 3, 3, 3}, true, {.padding = 1}, true),
+    conv_case("few_channels_16_filters", {8, 1, 7, 6}, {16, 1, 3, 3}, false, {.padding = 1}, true),
+    conv_case("few_channels_64_filters_no_padding", {8, 2, 5, 7}, {64, 2, 2, 3}, true, {}, true),
     conv_case("single_channel_5x5", {2, 1, 7, 7}, {3, 1, 5, 5}, true, {}),
     conv_case("kernel_covers_input", {2, 2, 3, 3}, {2, 2, 3, 3}, true, {}),
     // The SmallCNN's convolutions at batch 1 (u^T J v: the full Jacobian would be too big).

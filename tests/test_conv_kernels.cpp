@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/generator.hpp"
+#include "engine/tensor_math.hpp"
 #include "engine/threads.hpp"
 #include "ops/kernels/conv_depthwise.hpp"
 #include "ops/kernels/conv_few_channels.hpp"
@@ -360,4 +361,27 @@ TEST_CASE("conv2d few-channel kernels take one group, at most 32 products and 16
     auto grouped = geometry({1, 2, 8, 8, 32, 3, 3, 1, 1, 1});  // 18 products: only the groups refuse it
     grouped.groups = 2;
     CHECK_FALSE(conv2d_few_channels_supported(grouped));
+}
+
+// The layout changes around every convolution of a row-major network: each image's [C, H*W]
+// matrix transposed in 8 x 8 register tiles. Shapes with ragged edges on either side, fewer than
+// 8 rows or columns, the long side either way, one image and enough images to run in parallel.
+TEST_CASE("to_memory_format: the tiled transpose gives a strided copy's exact bits, both ways, at 1 and 2 threads") {
+    tg::Generator gen(11);
+    const std::vector<tg::Shape> shapes = {{2, 3, 5, 7},   {1, 8, 4, 2},   {3, 13, 3, 7}, {4, 32, 16, 16},
+                                           {64, 3, 9, 9},  {2, 17, 1, 1},  {1, 1, 5, 5},  {9, 40, 6, 11}};
+    for (const int threads : {1, 2}) {
+        const tg::ThreadCountGuard guard(threads);
+        for (const tg::Shape& shape : shapes) {
+            CAPTURE(tg::to_string(shape));
+            CAPTURE(threads);
+            const Tensor x = tg::randn(shape, gen);  // row-major
+            const Tensor nhwc = tg::kernels::to_memory_format(x, tg::MemoryFormat::ChannelsLast);
+            CHECK(nhwc.is_contiguous(tg::MemoryFormat::ChannelsLast));
+            CHECK(tg::max_abs_diff(nhwc, tg::as_contiguous(x, tg::MemoryFormat::ChannelsLast)) == 0.0);
+            const Tensor back = tg::kernels::to_memory_format(nhwc, tg::MemoryFormat::Contiguous);
+            CHECK(back.is_contiguous());
+            CHECK(tg::max_abs_diff(back, x) == 0.0);
+        }
+    }
 }

@@ -295,7 +295,7 @@ TEST_CASE("conv2d: oneDNN primitives are built once per shape and reused") {
     const Tensor b = tg::randn({7}, gen, {.requires_grad = true});
     tg::conv2d(x, w, b, {.stride = 2}).sum().backward();
     const std::size_t after_first = tg::kernels::conv2d_primitive_cache_size();
-    CHECK(after_first >= 3);  // forward, backward-weights and the input reorder at least
+    CHECK(after_first >= 2);  // forward and backward-weights at least
     for (int i = 0; i < 3; ++i) tg::conv2d(x, w, b, {.stride = 2}).sum().backward();
     CHECK(tg::kernels::conv2d_primitive_cache_size() == after_first);
     tg::conv2d(x, w, b, {.stride = 1}).sum().backward();

@@ -7,6 +7,7 @@
 #include "engine/threads.hpp"
 #include "ops/kernels/bfloat16.hpp"
 #include "ops/kernels/onednn_primitives.hpp"
+#include "ops/kernels/transpose.hpp"
 
 namespace tapegrad::kernels {
 namespace {
@@ -108,11 +109,7 @@ struct BackwardWeightsEntry {
     std::optional<Step> weights_out;  // pd.diff_weights_desc() -> OIHW
 };
 
-struct ReorderEntry {
-    Step reorder;
-};
-
-enum class Kind : int64_t { Forward, BackwardData, BackwardWeights, ToChannelsLast, ToRowMajor };
+enum class Kind : int64_t { Forward, BackwardData, BackwardWeights };
 
 // Every number a primitive depends on, and which primitive it is. That includes the thread count:
 // oneDNN splits the work across threads once, when it builds a primitive, and every run of it
@@ -199,17 +196,15 @@ Tensor to_memory_format(const Tensor& t, MemoryFormat format) {
         return t.strides() == canonical ? t.detach() : as_strided(t.detach(), t.shape(), canonical);
     }
     if (t.dtype() != kFloat32 || t.dim() != 4) return as_contiguous(t, format);
-    // A strided view is first made dense, then reordered by oneDNN (parallel, vectorized).
+    // A strided view is first made dense, then each image transposed: [C, H*W] <-> [H*W, C].
     const Tensor src = t.is_contiguous(MemoryFormat::ChannelsLast) ? t : as_contiguous(t);
     const Shape& s = src.shape();
-    const bool to_nhwc = format == MemoryFormat::ChannelsLast;
-    const memory::desc from({s[0], s[1], s[2], s[3]}, f32, to_nhwc ? tag::nchw : tag::nhwc);
-    const memory::desc to({s[0], s[1], s[2], s[3]}, f32, to_nhwc ? tag::nhwc : tag::nchw);
-    const Kind kind = to_nhwc ? Kind::ToChannelsLast : Kind::ToRowMajor;
-    const Key key{static_cast<int64_t>(kind), s[0], s[1], s[2], s[3], get_num_threads()};
-    const ReorderEntry& e = cache<ReorderEntry>().get(key, [&] { return ReorderEntry{make_reorder(from, to)}; });
+    const int64_t channels = s[1], pixels = s[2] * s[3];
     Tensor out = empty(s, format);
-    e.reorder.run({{DNNL_ARG_FROM, memory(from, cpu_engine(), src.data_ptr())}, {DNNL_ARG_TO, memory(to, cpu_engine(), out.data_ptr())}});
+    if (format == MemoryFormat::ChannelsLast)
+        transpose_planes(src.data<float>(), out.data<float>(), s[0], channels, pixels);
+    else
+        transpose_planes(src.data<float>(), out.data<float>(), s[0], pixels, channels);
     return out;
 }
 
@@ -267,8 +262,7 @@ ConvWeightGrads conv2d_backward_weights_onednn(const Tensor& x, const Tensor& do
 }
 
 std::size_t conv2d_primitive_cache_size() {
-    return cache<ForwardEntry>().size() + cache<BackwardDataEntry>().size() + cache<BackwardWeightsEntry>().size() +
-           cache<ReorderEntry>().size();
+    return cache<ForwardEntry>().size() + cache<BackwardDataEntry>().size() + cache<BackwardWeightsEntry>().size();
 }
 
 }  // namespace tapegrad::kernels

@@ -15,8 +15,10 @@ namespace tapegrad::kernels {
 
 // `t` with `format`'s memory and strides: `t` itself when it already is, a view with the format's
 // strides when only size-1 dimensions differ (a row-major tensor with C == 1 is also
-// channels-last: the same memory), else a copy, made by a oneDNN reorder for float32 4-D tensors. The convolutions below work on NHWC memory; conv2d converts inputs and outputs with
-// this where their layout (PyTorch's rule, ops/conv.cpp) is row-major.
+// channels-last: the same memory), else a copy: for float32 4-D tensors each image transposed in
+// register tiles (kernels::transpose_planes), else a strided copy. The convolutions below work on
+// NHWC memory; conv2d converts inputs and outputs with this where their layout (PyTorch's rule,
+// ops/conv.cpp) is row-major.
 Tensor to_memory_format(const Tensor& t, MemoryFormat format);
 
 // Every tensor here is float32. With Precision::BFloat16 (autocast, on a processor with bfloat16

@@ -273,7 +273,7 @@ struct Linear {
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, SourceLocation loc) {
     if (!x.defined() || !weight.defined()) throw std::invalid_argument("linear: the input or the weight is undefined");
-    detail::check_op_inputs("linear", detail::DTypes::Floating, std::array<const Tensor*, 2>{&x, &weight});
+    detail::check_op_inputs("linear", detail::DTypes::KeepIntegers, std::array<const Tensor*, 2>{&x, &weight});
     if (x.dim() < 1 || weight.dim() != 2)
         throw std::invalid_argument("linear: expects input [..., in] and weight [out, in], got input " +
                                     to_string(x.shape()) + " and weight " + to_string(weight.shape()));
@@ -288,6 +288,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, SourceL
     if (bias.defined() && (bias.dim() != 1 || bias.shape()[0] != out_features))
         throw std::invalid_argument("linear: bias " + to_string(bias.shape()) + " should be [" +
                                     std::to_string(out_features) + "] for weight " + to_string(weight.shape()));
+    // Integers, as PyTorch: the exact product and sum, without gradient (an integer tensor never requires it).
+    if (!is_floating_point(x.dtype())) {
+        const detail::OpScope scope("linear", loc);
+        const Tensor y = matmul(x, weight.transpose(0, 1), loc);
+        return bias.defined() ? y + bias : y;
+    }
     return detail::run_op(Linear{.precision = detail::autocast_precision(x.dtype(), choose_kernels(x.dtype()))}, loc, x, weight,
                           bias);
 }

@@ -119,7 +119,7 @@ Tensor variance_op(const Tensor& x, const std::vector<int64_t>& dims, int64_t co
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
     detail::check_op_inputs(op, DTypes::Floating, {&x});
     if (correction < 0) throw std::invalid_argument("var: correction must not be negative, got " + str(correction));
-    if (detail::reduces_scalar(x, dims, op)) return reshape(variance_op<Sqrt>(reshape(x, {1}), {0}, correction, keepdim, loc), {});
+    if (detail::is_scalar_along(x, dims, op)) return reshape(variance_op<Sqrt>(reshape(x, {1}), {0}, correction, keepdim, loc), {});
     int64_t count = 0;
     const std::vector<int64_t> use = resolve_dims(x, dims, count, "var");
     Shape kept = x.shape();

@@ -117,7 +117,7 @@ template <bool Average>
 Tensor reduce_op(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
     const char* op = SumOrMean<Average>::name;
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
-    if (detail::reduces_scalar(x, axes, op)) return reshape(reduce_op<Average>(reshape(x, {1}), {0}, keepdim), {});
+    if (detail::is_scalar_along(x, axes, op)) return reshape(reduce_op<Average>(reshape(x, {1}), {0}, keepdim), {});
     std::vector<bool> reduce = axes_mask(x, axes, op);
     int64_t count = 1;
     for (std::size_t d = 0; d < x.dim(); ++d)
@@ -206,7 +206,10 @@ Tensor positions_along(const std::vector<int64_t>& flat, const Tensor& x, std::s
 }
 
 Tensor arg_extreme(const Tensor& x, int64_t axis, bool keepdim, bool smallest, const char* op) {
-    if (detail::reduces_scalar(x, {axis}, op)) return reshape(arg_extreme(reshape(x.detach(), {1}), 0, keepdim, smallest, op), {});
+    if (x.defined() && x.dtype() == kBool)  // PyTorch has no argmax of bools (max of them it has)
+        throw std::invalid_argument(std::string(op) + ": this op does not take bool tensors (" + describe(x) +
+                                    "); convert with .to(tg::kInt64)");
+    if (detail::is_scalar_along(x, {axis}, op)) return reshape(arg_extreme(reshape(x.detach(), {1}), 0, keepdim, smallest, op), {});
     const std::size_t d = check_max(x, axis, op);
     const std::vector<int64_t> flat =
         dispatch_all(x.dtype(), [&]<class T>() { return first_extreme_index<T>(x, d, static_cast<T*>(nullptr), smallest); });
@@ -279,7 +282,7 @@ struct MinWithIndices {
 
 template <class Kind>
 ValuesIndices extreme(const Tensor& x, int64_t axis, bool keepdim) {
-    if (detail::reduces_scalar(x, {axis}, Kind::name)) {
+    if (detail::is_scalar_along(x, {axis}, Kind::name)) {
         ValuesIndices along = extreme<Kind>(reshape(x, {1}), 0, keepdim);
         return {reshape(along.values, {}), along.indices.defined() ? reshape(along.indices, {}) : Tensor()};
     }

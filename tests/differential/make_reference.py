@@ -417,3 +417,8 @@ for op in ["relu_", "exp_", "clamp_", "neg_", "sqrt_"]:
     for label, x in [("f32", In([0.5, -1.5, 2.0], f32)), ("int", In([-3, 0, 2], i64)), ("bool", In([True, False], b8)),
                      ("0d", In(-0.5, f64)), ("special", In([nan, -inf, -0.0], f64))]:
         emit(f"{op}/{label}", op, [x])
+for op in ["smooth_l1_loss", "huber_loss", "l1_loss", "mse_loss"]:  # the difference exactly at the bend (beta = delta = 1) and at 0
+    emit(f"{op}/bend", op, [In([1.0, -1.0, 0.5, 2.0], f64), In([0.0, 0.0, 0.5, 1.0], f64)])
+emit("bce_logits/extreme", "bce_logits", [In([100.0, -100.0, 0.0, 40.0], f64), In([0.0, 1.0, 0.5, 1.0], f64)])
+emit("bce_logits/extreme-f32", "bce_logits", [In([100.0, -100.0, 0.0, 40.0], f32), In([0.0, 1.0, 0.5, 1.0], f32)])
+emit("bce/edges", "bce", [In([0.0, 1.0, 1e-20, 1.0 - 1e-16], f64), In([0.0, 1.0, 1.0, 0.0], f64)])

@@ -175,6 +175,16 @@ const std::map<std::string, Op>& ops() {
         {"clamp_", [](const Args& a) { Tensor c = a[0].clone(); c.clamp_(-1.0, 1.0); return c; }},
         {"neg_", [](const Args& a) { Tensor c = a[0].clone(); c.neg_(); return c; }},
         {"sqrt_", [](const Args& a) { Tensor c = a[0].clone(); c.sqrt_(); return c; }},
+        {"batch_norm", [](const Args& a) { return tg::batch_norm(a[0], Tensor(), Tensor(), Tensor(), Tensor()); }},
+        {"batch_norm_affine", [](const Args& a) { return tg::batch_norm(a[0], Tensor(), Tensor(), a[1], a[2]); }},
+        {"interpolate_nearest", [](const Args& a) { return tg::interpolate(a[0], {.scale_factor = 2.0}); }},
+        {"interpolate_bilinear",
+         [](const Args& a) { return tg::interpolate(a[0], {.size = tg::Pair{3, 5}, .mode = tg::InterpolateMode::Bilinear}); }},
+        {"scatter_add1", [](const Args& a) { return tg::scatter_add(a[0], 1, a[1], a[2]); }},
+        {"conv2d", [](const Args& a) { return tg::conv2d(a[0], a[1]); }},
+        {"to_float32", [](const Args& a) { return a[0].to(tg::kFloat32); }},
+        {"to_bool", [](const Args& a) { return a[0].to(tg::kBool); }},
+        {"to_float64", [](const Args& a) { return a[0].to(tg::kFloat64); }},
     };
     return table;
 }
@@ -279,6 +289,8 @@ const std::map<std::string, std::string>& accepted() {
         {"masked_fill/int-mask", "the mask must be bool (PyTorch 1.13 still reads an integer mask, deprecated)"},
         {"avg_pool2d/int", "avg_pool2d refuses integers (PyTorch truncates the integer average)"},
         {"pad/bool", "pad refuses bool tensors (PyTorch pads them with False)"},
+        {"conv2d/int", "conv2d refuses integers (PyTorch's slow path convolves int64)"},
+        {"conv2d/3d", "conv2d asks for a batch dimension (PyTorch 1.13 takes an unbatched [C,H,W] image)"},
         // documented refusals (ops/detail/loss.hpp): PyTorch broadcasts a target of another shape with a
         // warning that the result is likely wrong
         {"mse_loss/bcast", "a target of another shape is refused"},

@@ -139,6 +139,12 @@ OPS = {
     "add_": lambda a, b: a.clone().add_(b), "mul_": lambda a, b: a.clone().mul_(b), "div_": lambda a, b: a.clone().div_(b),
     "sub_": lambda a, b: a.clone().sub_(b), "relu_": lambda x: x.clone().relu_(), "exp_": lambda x: x.clone().exp_(),
     "clamp_": lambda x: x.clone().clamp_(-1.0, 1.0), "neg_": lambda x: x.clone().neg_(), "sqrt_": lambda x: x.clone().sqrt_(),
+    "batch_norm": lambda x: F.batch_norm(x, None, None, training=True),
+    "batch_norm_affine": lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+    "interpolate_nearest": lambda x: F.interpolate(x, scale_factor=2.0), "interpolate_bilinear": lambda x: F.interpolate(
+        x, size=(3, 5), mode="bilinear", align_corners=False),
+    "scatter_add1": lambda x, i, s: x.scatter_add(1, i, s), "conv2d": F.conv2d,
+    "to_float32": lambda x: x.to(torch.float32), "to_bool": lambda x: x.to(torch.bool), "to_float64": lambda x: x.to(torch.float64),
 }
 SECOND_ORDER = {"cross_entropy", "cross_entropy_smooth", "layer_norm", "group_norm2", "sigmoid", "tanh", "exp", "log", "sqrt", "pow2", "pow3", "pow0.5", "pow-1", "elu", "gelu", "gelu_tanh", "silu",
                 "hardswish", "softmax", "log_softmax", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "bce",
@@ -422,3 +428,29 @@ for op in ["smooth_l1_loss", "huber_loss", "l1_loss", "mse_loss"]:  # the differ
 emit("bce_logits/extreme", "bce_logits", [In([100.0, -100.0, 0.0, 40.0], f64), In([0.0, 1.0, 0.5, 1.0], f64)])
 emit("bce_logits/extreme-f32", "bce_logits", [In([100.0, -100.0, 0.0, 40.0], f32), In([0.0, 1.0, 0.5, 1.0], f32)])
 emit("bce/edges", "bce", [In([0.0, 1.0, 1e-20, 1.0 - 1e-16], f64), In([0.0, 1.0, 1.0, 0.0], f64)])
+
+BN = [0.5, -1.0, 2.0, 0.0, 1.5, 3.0, -2.0, 0.25]
+for label, x in [("plain", In(BN, f64, [2, 2, 2])), ("f32", In(BN, f32, [4, 2])), ("const", In([1.0] * 8, f64, [4, 2])),
+                 ("one", In(BN[:2], f64, [1, 2])), ("4d", In(BN * 2, f64, [2, 2, 2, 2])), ("int", In([1, 2, 3, 4], i64, [2, 2]))]:
+    emit(f"batch_norm/{label}", "batch_norm", [x])
+emit("batch_norm_affine/plain", "batch_norm_affine", [In(BN, f64, [4, 2]), In([1.5, -0.5], f64), In([0.0, 1.0], f64)])
+for label, x in [("plain", In(P[:6], f64, [1, 1, 2, 3])), ("f32", In(P[:6], f32, [1, 1, 2, 3])), ("int", In(list(range(6)), i64, [1, 1, 2, 3])),
+                 ("nan", In([nan] + P[1:6], f64, [1, 1, 2, 3]))]:
+    emit(f"interpolate_nearest/{label}", "interpolate_nearest", [x])
+    emit(f"interpolate_bilinear/{label}", "interpolate_bilinear", [x])
+for label, ins in [("plain", [In(X23, f64, [2, 3]), In([0, 0, 2, 1], i64, [2, 2]), In([1.0, 2.0, 3.0, 4.0], f64, [2, 2])]),
+                   ("int", [In([1, 2, 3, 4, 5, 6], i64, [2, 3]), In([0, 0, 2, 1], i64, [2, 2]), In([1, 2, 3, 4], i64, [2, 2])]),
+                   ("mixed", [In(X23, f64, [2, 3]), In([0, 0, 2, 1], i64, [2, 2]), In([1.0, 2.0, 3.0, 4.0], f32, [2, 2])])]:
+    emit(f"scatter_add1/{label}", "scatter_add1", ins)
+CW = [0.5, -1.0, 0.25, 2.0]
+for label, ins in [("plain", [In(P[:9], f64, [1, 1, 3, 3]), In(CW, f64, [1, 1, 2, 2])]),
+                   ("f32", [In(P[:9], f32, [1, 1, 3, 3]), In(CW, f32, [1, 1, 2, 2])]),
+                   ("int", [In(list(range(9)), i64, [1, 1, 3, 3]), In([1, 0, 0, 1], i64, [1, 1, 2, 2])]),
+                   ("f32-f64", [In(P[:9], f32, [1, 1, 3, 3]), In(CW, f64, [1, 1, 2, 2])]),
+                   ("3d", [In(P[:9], f64, [1, 3, 3]), In(CW, f64, [1, 1, 2, 2])]),
+                   ("inf", [In([inf] + P[1:9], f64, [1, 1, 3, 3]), In(CW, f64, [1, 1, 2, 2])])]:
+    emit(f"conv2d/{label}", "conv2d", ins)
+for op in ["to_float32", "to_bool", "to_float64"]:
+    for label, x in [("special", In([nan, -0.0, inf, 0.5, -1.0], f64)), ("int", In([0, 3, -2], i64)), ("bool", In([True, False], b8)),
+                     ("f32", In([0.1, -0.0], f32)), ("0d", In(2.5)), ("empty", In([], f32, [0]))]:
+        emit(f"{op}/{label}", op, [x])

@@ -78,6 +78,7 @@ struct Huber {
 struct KlDiv {
     static constexpr const char* name = "kl_div";
     static constexpr bool promotes = true;
+    static constexpr bool input_for_target_only = true;  // dx = -t gw: x is kept only for dt
     static constexpr const char* gradient = "dx = −t gw (−eᵗ gw); dt = (ln t + 1 − x) gw, NaN where t = 0 as PyTorch's xlogy "
         "(eᵗ (t − x + 1) gw)";
     kernels::KlDivFormula formula;

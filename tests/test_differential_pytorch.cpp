@@ -479,3 +479,18 @@ TEST_CASE("l1_loss keeps x - t, so its input and target may be written in place 
         CHECK_THROWS_WITH(mse.backward(), doctest::Contains("modified by an in-place operation"));
     }
 }
+
+TEST_CASE("kl_div keeps its target and not its input: a write into the input before the backward passes, into the target is refused, as PyTorch") {
+    // PyTorch's side: tests/differential/inplace_pytorch.py.
+    const Tensor leaf = tg::tensor({0.3, 0.6, 0.2}, {.requires_grad = true});
+    Tensor x = leaf * 1.0;
+    const Tensor loss = tg::kl_div(x, tg::tensor({0.5, 0.1, 0.4}));
+    x.add_(0.01);
+    loss.backward();
+    CHECK(leaf.grad().to_vector<float>() == std::vector<float>{-0.1666666716337204f, -0.03333333507180214f, -0.13333334028720856f});
+
+    Tensor t = tg::tensor({0.5, 0.1, 0.4});
+    const Tensor refused = tg::kl_div(tg::tensor({0.3, 0.6, 0.2}, {.requires_grad = true}) * 1.0, t);
+    t.add_(0.01);
+    CHECK_THROWS_WITH(refused.backward(), doctest::Contains("modified by an in-place operation"));
+}

@@ -64,6 +64,9 @@ Tensor constant_map(const Tensor& v, F f) {
 //                                    alone, so x and t may be written in place before the backward,
 //                                    and dt = -dx;
 //   validate(x)                      optional: a check of the input's values;
+//   input_for_target_only            optional, true: df/dx does not read x (kl_div's is -t), so x is
+//                                    saved only when the target needs its gradient, as PyTorch's
+//                                    composite keeps it, and x may be written in place before the backward;
 //   promotes                         optional, true: an input and a target of different dtypes are
 //                                    computed in PyTorch's result type (float32 and float64 in
 //                                    float64, an integer target with a float input in the input's
@@ -106,7 +109,7 @@ struct ElementwiseLoss {
             const NoGradGuard no_grad;
             input = SavedTensor(x - t);
         } else if (ctx.recording) {
-            input = SavedTensor(x, x_in);
+            if (!requires { Loss::input_for_target_only; } || t_in.requires_grad()) input = SavedTensor(x, x_in);
             target = SavedTensor(t, t_in);
             if (w.defined()) weight = SavedTensor(w, weight_arg);
             if (p.defined()) parameter = SavedTensor(p, parameter_arg);
@@ -122,14 +125,16 @@ struct ElementwiseLoss {
             const Tensor dx = loss.difference_derivative(gw, input.unpack());
             return {needs[0] ? dx : Tensor(), needs[1] ? -dx : Tensor()};
         } else {
-            const Tensor x = input.unpack(), t = target.unpack(), p = parameter.defined() ? parameter.unpack() : Tensor();
+            const Tensor t = target.unpack(), x = input.defined() ? input.unpack() : Tensor();
+            const Tensor p = parameter.defined() ? parameter.unpack() : Tensor();
             return {needs[0] ? loss.input_derivative(gw, x, t, p) : Tensor(), needs[1] ? target_derivative(gw, x, t, p) : Tensor()};
         }
     }
 
     std::vector<Tensor> fused_backward(Kernels, const Tensor& g_in, const GradMask& needs) const {
         if constexpr (of_difference) return backward(g_in, needs);  // two small elementwise ops already
-        const Tensor x = input.unpack(), t = target.unpack(), g = as_contiguous(g_in);
+        // x unsaved: the formula's d_input does not read it (input_for_target_only), t stands in for its buffer
+        const Tensor t = target.unpack(), x = input.defined() ? input.unpack() : t, g = as_contiguous(g_in);
         const Tensor w = weight.defined() ? weight.unpack() : Tensor(), p = parameter.defined() ? parameter.unpack() : Tensor();
         Tensor dx = needs[0] ? empty(x.shape(), {.dtype = x.dtype()}) : Tensor();
         Tensor dt = needs[1] ? empty(x.shape(), {.dtype = x.dtype()}) : Tensor();

@@ -213,6 +213,21 @@ struct Square {
     Tensor derivative(const Tensor& g, const Tensor& v) const { return pow_derivative(2.0, g, v); }
 };
 
+// x^0.5 and x^-0.5 are the square root and its reciprocal, as PyTorch computes them: sqrt(-0.0)
+// is -0.0 and 1/sqrt(-0.0) is -inf, both NaN at -inf, where std::pow gives +0, +inf and 0.
+template <bool Reciprocal>
+struct SquareRoot {
+    static constexpr const char* name = "pow";
+    static constexpr const char* gradient = "dx = g ⊙ p x^{p−1}; 0 for p = 0 (also at x = 0)";
+    static constexpr DTypes dtypes = DTypes::PromoteIntegers;
+    static constexpr Saves saves = Saves::Input;
+    template <class T> T value(T v) const { return Reciprocal ? T(1) / std::sqrt(v) : std::sqrt(v); }
+    template <class T> T grad(T g, T v) const {
+        return Reciprocal ? g * T(-0.5) * std::pow(v, T(-1.5)) : g * T(0.5) / std::sqrt(v);
+    }
+    Tensor derivative(const Tensor& g, const Tensor& v) const { return pow_derivative(Reciprocal ? -0.5 : 0.5, g, v); }
+};
+
 struct Power {
     static constexpr const char* name = "pow";
     static constexpr const char* gradient = "dx = g ⊙ p x^{p−1}; 0 for p = 0 (also at x = 0)";
@@ -241,12 +256,13 @@ struct Abs {
 // clamp and hardtanh: the same forward; the gradient passes on the closed interval (clamp, as
 // PyTorch's clamp_backward) or the open one (hardtanh_backward: 0 on the bounds themselves).
 // Closed as a template argument, not a captured flag: a flag tested per element kept the
-// backward loop from vectorising. NaN stays NaN, with gradient 0.
+// backward loop from vectorising. NaN stays NaN, with gradient 0 from clamp and g from hardtanh
+// (whose backward zeroes only x <= lo and x >= hi, as PyTorch's).
 template <bool Closed>
 struct Clamp {
     static constexpr const char* name = Closed ? "clamp" : "hardtanh";
     static constexpr const char* gradient = Closed ? "dx = g ⊙ [lo ≤ x ≤ hi] (bounds included, as PyTorch's clamp)"
-                                                  : "dx = g ⊙ [lo < x < hi] (0 on the bounds, as PyTorch's hardtanh)";
+                                                  : "dx = g ⊙ [lo < x < hi] (0 on the bounds, g at NaN, as PyTorch's hardtanh)";
     // clamp's bounds are doubles: an integer tensor is promoted, as PyTorch's type promotion does;
     // hardtanh keeps integers, as PyTorch's does.
     static constexpr DTypes dtypes = Closed ? DTypes::PromoteIntegers : DTypes::KeepIntegers;
@@ -259,11 +275,11 @@ struct Clamp {
     }
     template <class T> T grad(T g, T v) const {
         const T l = low.as<T>(), h = high.as<T>();
-        const bool inside = Closed ? (v >= l) & (v <= h) : (v > l) & (v < h);
-        return inside ? g : T(0);
+        const bool passes = Closed ? (v >= l) & (v <= h) : !((v <= l) | (v >= h));
+        return passes ? g : T(0);
     }
     Tensor derivative(const Tensor& g, const Tensor& v) const {
-        return g * piecewise_constant(v, [lo = lo, hi = hi](auto e) { return (Closed ? e >= lo && e <= hi : e > lo && e < hi) ? 1 : 0; });
+        return g * piecewise_constant(v, [lo = lo, hi = hi](auto e) { return (Closed ? e >= lo && e <= hi : !(e <= lo || e >= hi)) ? 1 : 0; });
     }
 };
 
@@ -282,27 +298,31 @@ struct LeakyRelu {
     }
 };
 
-// elu' = 1 for x > 0, alpha e^x otherwise; elu'' = 0 for x > 0, alpha e^x otherwise.
+// elu' = alpha e^x for x <= 0, 1 otherwise (NaN included: its gradient passes, as PyTorch's
+// elu_backward); elu'' = alpha e^x for x < 0, 0 otherwise (0 at 0, as PyTorch's double backward).
 struct EluDerivative {
     static constexpr const char* derivative_name = "elu_derivative";
     double alpha;
-    template <class T> T first(T v) const { return v > 0 ? T(1) : T(alpha) * std::exp(v); }
-    template <class T> T second(T v) const { return v > 0 ? T(0) : T(alpha) * std::exp(v); }
+    template <class T> T first(T v) const { return v <= 0 ? T(alpha) * std::exp(v) : T(1); }
+    template <class T> T second(T v) const { return v < 0 ? T(alpha) * std::exp(v) : T(0); }
 };
 
+// elu(-0.0) is +0, as PyTorch's (alpha expm1(-0) is -0; adding +0 turns only that zero).
 struct Elu {
     static constexpr const char* name = "elu";
-    static constexpr const char* gradient = "dx = g for x > 0, g α eˣ otherwise";
+    static constexpr const char* gradient = "dx = g α eˣ for x ≤ 0, g otherwise (NaN included)";
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr Saves saves = Saves::Input;
     double alpha;
-    template <class T> T value(T v) const { return v > 0 ? v : T(alpha) * std::expm1(v); }
-    template <class T> T grad(T g, T v) const { return v > 0 ? g : g * T(alpha) * std::exp(v); }
+    template <class T> T value(T v) const { return v <= 0 ? T(alpha) * std::expm1(v) + T(0) : v; }
+    template <class T> T grad(T g, T v) const { return v <= 0 ? g * T(alpha) * std::exp(v) : g; }
     Tensor derivative(const Tensor& g, const Tensor& v) const { return g * first_derivative(EluDerivative{alpha}, v); }
     kernels::ActivationKernel vectorised() const { return {kernels::Activation::Elu, static_cast<float>(alpha)}; }
 };
 
-// Exact: y = x Phi(x), y' = Phi(x) + x phi(x), y'' = phi(x) (2 - x^2).
+// Exact: y = x Phi(x), y' = Phi(x) + x phi(x), y'' = 2 phi(x) - x^2 phi(x) (so +0 where phi
+// underflows, as PyTorch's gelu double backward). float32's y is +0 wherever it is 0 (x = -0.0,
+// x <= -10), as PyTorch's float32 kernel gives; float64's keeps the sign, as PyTorch's does.
 // Tanh: u = sqrt(2/pi) (x + 0.044715 x^3), y = x (1 + tanh u) / 2,
 // y' = (1 + tanh u) / 2 + x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 0.044715 x^2) / 2,
 // y'' = (1 - t^2) u' + x (1 - t^2) (u'' - 2 t u'^2) / 2, u' = c (1 + 3 k x^2), u'' = 6 c k x.
@@ -329,11 +349,18 @@ struct GeluExactForm {
     static constexpr const char* gradient = "dx = g (Φ(x) + x φ(x)), φ(x) = e^{−x²/2}/√(2π)";
     static constexpr const char* derivative_name = "gelu_derivative";
     static constexpr kernels::Activation kernel = kernels::Activation::Gelu;
-    template <class T> static T value(T v) { return T(0.5) * v * (T(1) + std::erf(v * T(kSqrt1_2))); }
+    template <class T> static T value(T v) {
+        const T y = T(0.5) * v * (T(1) + std::erf(v * T(kSqrt1_2)));
+        if constexpr (std::is_same_v<T, float>) return y + T(0);
+        else return y;
+    }
     template <class T> static T first(T v) {
         return T(0.5) * (T(1) + std::erf(v * T(kSqrt1_2))) + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
     }
-    template <class T> static T second(T v) { return T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v) * (T(2) - v * v); }
+    template <class T> static T second(T v) {
+        const T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
+        return T(2) * pdf - v * v * pdf;
+    }
 };
 
 struct GeluTanhForm {
@@ -382,30 +409,31 @@ T relu6_shifted(T v) {
     return v + T(3) < T(0) ? T(0) : (v + T(3) > T(6) ? T(6) : v + T(3));
 }
 
-// hardswish' = 0 for x < -3, x/3 + 1/2 for -3 <= x <= 3, 1 above (PyTorch's hardswish_backward);
-// hardswish'' = 1/3 on [-3, 3], 0 elsewhere.
+// hardswish' = 0 for x < -3, x/3 + 1/2 for -3 <= x < 3, 1 from 3 on (PyTorch's hardswish_backward);
+// hardswish'' = 1/3 on (-3, 3), 0 elsewhere (PyTorch's double backward).
 struct HardswishDerivative {
     static constexpr const char* derivative_name = "hardswish_derivative";
-    template <class T> T first(T v) const { return v < T(-3) ? T(0) : (v <= T(3) ? v / T(3) + T(0.5) : T(1)); }
-    template <class T> T second(T v) const { return v >= T(-3) && v <= T(3) ? T(1) / T(3) : T(0); }
+    template <class T> T first(T v) const { return v < T(-3) ? T(0) : (v < T(3) ? v / T(3) + T(0.5) : T(1)); }
+    template <class T> T second(T v) const { return v > T(-3) && v < T(3) ? T(1) / T(3) : T(0); }
 };
 
 struct Hardswish {
     static constexpr const char* name = "hardswish";
-    static constexpr const char* gradient = "dx = 0 for x < −3, g (x/3 + 1/2) for −3 ≤ x ≤ 3, g above (PyTorch's subgradients)";
+    static constexpr const char* gradient = "dx = 0 for x < −3, g (x/3 + 1/2) for −3 ≤ x < 3, g from 3 on (PyTorch's subgradients)";
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr Saves saves = Saves::Input;
     template <class T> T value(T v) const { return v * relu6_shifted(v) / T(6); }
     template <class T> T grad(T g, T v) const {
         if (v < T(-3)) return T(0);
-        if (v <= T(3)) return g * (v / T(3) + T(0.5));
+        if (v < T(3)) return g * (v / T(3) + T(0.5));
         return g;
     }
     Tensor derivative(const Tensor& g, const Tensor& v) const { return g * first_derivative(HardswishDerivative{}, v); }
 };
 
 // hardsigmoid(x) = relu6(x + 3) / 6; its derivative is 1/6 strictly inside (-3, 3) and 0 elsewhere,
-// the bounds included (PyTorch's hardsigmoid_backward).
+// the bounds included (PyTorch's hardsigmoid_backward), g times 1/6 rounded to float in every dtype
+// (PyTorch's float constant: 0.1666666716337204 in float64 too).
 struct Hardsigmoid {
     static constexpr const char* name = "hardsigmoid";
     static constexpr const char* gradient = "dx = g/6 for −3 < x < 3, 0 elsewhere, the bounds included (PyTorch's "
@@ -413,9 +441,10 @@ struct Hardsigmoid {
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr Saves saves = Saves::Input;
     template <class T> T value(T v) const { return relu6_shifted(v) / T(6); }
-    template <class T> T grad(T g, T v) const { return v > T(-3) && v < T(3) ? g / T(6) : T(0); }
+    static constexpr float kSixth = 1.0f / 6.0f;
+    template <class T> T grad(T g, T v) const { return v > T(-3) && v < T(3) ? g * T(kSixth) : T(0); }
     Tensor derivative(const Tensor& g, const Tensor& v) const {
-        return g * piecewise_constant(v, [](auto e) { return e > -3 && e < 3 ? 1.0 / 6.0 : 0.0; });
+        return g * piecewise_constant(v, [](auto e) { return e > -3 && e < 3 ? double{kSixth} : 0.0; });
     }
 };
 
@@ -436,7 +465,10 @@ Tensor exp(const Tensor& x, SourceLocation loc) { return elementwise(Exp{}, loc,
 Tensor log(const Tensor& x, SourceLocation loc) { return elementwise(Log{}, loc, x); }
 Tensor sqrt(const Tensor& x, SourceLocation loc) { return elementwise(Sqrt{}, loc, x); }
 Tensor pow(const Tensor& x, double exponent, SourceLocation loc) {
-    return exponent == 2 ? elementwise(Square{}, loc, x) : elementwise(Power{exponent}, loc, x);
+    if (exponent == 2) return elementwise(Square{}, loc, x);
+    if (exponent == 0.5) return elementwise(SquareRoot<false>{}, loc, x);
+    if (exponent == -0.5) return elementwise(SquareRoot<true>{}, loc, x);
+    return elementwise(Power{exponent}, loc, x);
 }
 Tensor abs(const Tensor& x, SourceLocation loc) { return elementwise(Abs{}, loc, x); }
 

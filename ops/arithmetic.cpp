@@ -8,6 +8,7 @@
 #include "engine/autograd.hpp"
 #include "engine/convert.hpp"
 #include "ops/activation.hpp"
+#include "ops/compare.hpp"
 #include "ops/detail/op.hpp"
 #include "ops/detail/scalar.hpp"
 #include "ops/kernels/elementwise.hpp"
@@ -183,9 +184,11 @@ struct Neg {
     std::vector<Tensor> backward(const Tensor& g, const GradMask&) const { return {-g}; }
 };
 
-// x^e for integers: by squaring, wrapping on overflow as PyTorch's integer pow does; e >= 0.
+// x^e for integers: by squaring, wrapping on overflow as PyTorch's integer pow does. A negative
+// e gives what PyTorch's powi gives: 1 for x = 1, ±1 for x = -1, 0 for every other x (0 included).
 template <class T>
 T integer_power(T x, T e) {
+    if (e < 0) return x == 1 ? T(1) : x == -1 ? T(e % 2 == 0 ? 1 : -1) : T(0);
     T result = 1;
     for (; e > 0; e >>= 1) {
         if (e & 1) result = Times{}(result, x);
@@ -217,15 +220,14 @@ struct PowTensor {
             b = e;
         }
         const Shape shape = broadcast_shapes(x.shape(), e.shape(), name);
+        if (x.dtype() == kBool)
+            throw std::invalid_argument("pow: this op does not take a bool base with a bool exponent (" + describe(x) + ", " +
+                                        describe(e) + "), as PyTorch; convert one with .to(tg::kInt64)");
         return dispatch_all(x.dtype(), [&]<class T>() {
-            if constexpr (std::is_integral_v<T>) {
-                const std::vector<T> exponents = e.to_vector<T>();
-                for (T v : exponents)
-                    if (v < 0)
-                        throw std::invalid_argument("pow: integers to negative integer powers are not allowed (exponent " +
-                                                    std::to_string(v) + " in the " + describe(e) + " exponent, base " +
-                                                    describe(x) + "); convert the base with .to(tg::kFloat32)");
+            if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
                 return kernels::map_binary<T>(x, e, shape, [](T u, T v) { return integer_power(u, v); });
+            } else if constexpr (std::is_same_v<T, bool>) {
+                return Tensor();  // refused above
             } else {
                 return kernels::map_binary<T>(x, e, shape, [](T u, T v) { return std::pow(u, v); });
             }
@@ -234,7 +236,8 @@ struct PowTensor {
     std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const {
         const Tensor x = a.unpack(), e = b.unpack();
         Tensor ga, gb;
-        if (needs[0]) ga = g * e * pow(x, e - 1.0 + indicator(x, e, [](auto, auto p) { return p == 0; }));
+        // masked, not multiplied by 0: an exponent of -0.0 gives +0, as PyTorch's where does
+        if (needs[0]) ga = masked_fill(g * e * pow(x, e - 1.0 + indicator(x, e, [](auto, auto p) { return p == 0; })), eq(e, 0.0), 0.0);
         if (needs[1]) gb = g * pow(x, e) * log(x + indicator(x, e, [](auto base, auto p) { return base == 0 && p >= 0; }));
         return {ga, gb};
     }
@@ -301,9 +304,13 @@ Tensor div(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail
 Tensor neg(const Tensor& a, SourceLocation loc) { return detail::run_op(Neg{}, loc, a); }
 Tensor pow(const Tensor& a, const Tensor& b, SourceLocation loc) { return detail::run_op(PowTensor{}, loc, a, b); }
 // A floating-point tensor takes the scalar exponent's op (its derivative needs no exponent
-// gradient); an integer one stays integer, and refuses a negative power, as PyTorch.
+// gradient); an integer one stays integer, and refuses a negative scalar power, as PyTorch (a
+// tensor of negative exponents it computes, as powi does).
 Tensor pow(const Tensor& x, IntegerScalar exponent, SourceLocation loc) {
     if (x.defined() && is_floating_point(x.dtype())) return pow(x, static_cast<double>(exponent.value), loc);
+    if (x.defined() && exponent.value < 0)
+        throw std::invalid_argument("pow: integers to negative integer powers are not allowed (exponent " +
+                                    std::to_string(exponent.value) + ", base " + describe(x) + "); convert the base with .to(tg::kFloat32)");
     return pow(x, detail::scalar_for(exponent, x), loc);
 }
 

@@ -9,6 +9,7 @@
 #include "ops/detail/autocast.hpp"
 #include "ops/detail/op.hpp"
 #include "ops/kernels/gemm.hpp"
+#include "ops/kernels/integer_gemm.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/view.hpp"
 
@@ -45,6 +46,7 @@ MatrixView matrix_view(const Tensor& t) {
 // out[batch..., M, N] = op(a) op(b), op = transpose of the last two dims when the flag is set. The
 // batch dims broadcast; the output is a new row-major tensor. Under Precision::BFloat16 the products
 // run on the bf16 GEMM (float32 sums, not rounded); the reference path's operands come rounded.
+// int64 and int32 operands take the exact integer loop (bool is refused before).
 Tensor batched_gemm(Kernels kernels, Precision precision, const Tensor& a, bool ta, const Tensor& b, bool tb) {
     const MatrixView va = matrix_view(a), vb = matrix_view(b);
     const std::size_t ra = a.dim(), rb = b.dim();
@@ -58,27 +60,33 @@ Tensor batched_gemm(Kernels kernels, Precision precision, const Tensor& a, bool 
     Tensor out = empty(out_shape, {.dtype = a.dtype()});
     const Strides sa = broadcast_strides(batch_a, Strides(va.t.strides().begin(), va.t.strides().end() - 2), batch);
     const Strides sb = broadcast_strides(batch_b, Strides(vb.t.strides().begin(), vb.t.strides().end() - 2), batch);
-    dispatch(a.dtype(), [&]<class T>() {
-        const T* ap = va.t.template data<T>();
-        const T* bp = vb.t.template data<T>();
-        T* op = out.data<T>();
-        auto product = [&](bool ta_, bool tb_, int64_t m, const T* a_, int64_t lda, const T* b_, int64_t ldb, T* c) {
-            if constexpr (std::is_same_v<T, float>)
-                if (precision == Precision::BFloat16) return kernels::gemm_bf16(ta_, tb_, m, N, K, a_, lda, b_, ldb, c, N);
-            kernels::gemm(kernels, ta_, tb_, m, N, K, T(1), a_, lda, b_, ldb, T(0), c, N);
-        };
-        // A row-major batch of A times one B is one taller GEMM: [batch * M, K] x [K, N].
-        if (rb == 2 && ra > 2 && !ta && va.t.is_contiguous()) {
-            product(false, vb.trans != tb, leading_rows(a), ap, K, bp, vb.ld, op);
-            return;
+    dispatch_all(a.dtype(), [&]<class T>() {
+        if constexpr (!std::is_same_v<T, bool>) {  // refused by the policy before
+            const T* ap = va.t.template data<T>();
+            const T* bp = vb.t.template data<T>();
+            T* op = out.data<T>();
+            auto product = [&](bool ta_, bool tb_, int64_t m, const T* a_, int64_t lda, const T* b_, int64_t ldb, T* c) {
+                if constexpr (std::is_integral_v<T>) {
+                    kernels::integer_gemm(ta_, tb_, m, N, K, a_, lda, b_, ldb, c, N);
+                } else {
+                    if constexpr (std::is_same_v<T, float>)
+                        if (precision == Precision::BFloat16) return kernels::gemm_bf16(ta_, tb_, m, N, K, a_, lda, b_, ldb, c, N);
+                    kernels::gemm(kernels, ta_, tb_, m, N, K, T(1), a_, lda, b_, ldb, T(0), c, N);
+                }
+            };
+            // A row-major batch of A times one B is one taller GEMM: [batch * M, K] x [K, N].
+            if (rb == 2 && ra > 2 && !ta && va.t.is_contiguous()) {
+                product(false, vb.trans != tb, leading_rows(a), ap, K, bp, vb.ld, op);
+                return;
+            }
+            int64_t index = 0;
+            // One GEMM per batch entry; dnnl_sgemm parallelises inside each.
+            for_each_run<2>(batch, {sa, sb}, [&](auto off, int64_t n, auto st) {
+                for (int64_t i = 0; i < n; ++i, ++index)
+                    product(va.trans != ta, vb.trans != tb, M, ap + off[0] + i * st[0], va.ld, bp + off[1] + i * st[1], vb.ld,
+                            op + index * M * N);
+            });
         }
-        int64_t index = 0;
-        // One GEMM per batch entry; dnnl_sgemm parallelises inside each.
-        for_each_run<2>(batch, {sa, sb}, [&](auto off, int64_t n, auto st) {
-            for (int64_t i = 0; i < n; ++i, ++index)
-                product(va.trans != ta, vb.trans != tb, M, ap + off[0] + i * st[0], va.ld, bp + off[1] + i * st[1], vb.ld,
-                        op + index * M * N);
-        });
     });
     return out;
 }
@@ -105,11 +113,12 @@ Tensor product(Kernels kernels, Precision p, const Tensor& a, bool ta, const Ten
 }
 
 // C[.., M, N] = A[.., M, K] B[.., K, N]: dA = dC B^T [.., M, K], dB = A^T dC [.., K, N]; the
-// engine sums broadcast batch dims down.
+// engine sums broadcast batch dims down. int64 and int32 products are exact and, as in PyTorch,
+// without gradient (an integer tensor never requires grad); bool is refused, as PyTorch does.
 struct Matmul {
     static constexpr const char* name = "matmul";
     static constexpr const char* gradient = "dA = g Bᵀ, dB = Aᵀ g (batch dims summed where broadcast)";
-    static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
+    static constexpr detail::DTypes dtypes = detail::DTypes::KeepIntegers;
     Precision precision = Precision::Float32;  // from the autocast guard at the call, for both passes
     SavedTensor a, b;       // each only when the other operand needs its gradient
     bool shared_b = false;  // one B [K, N] for a batch of A: dB is one GEMM over the stacked rows
@@ -157,7 +166,7 @@ struct Matmul {
 
 Tensor matmul(const Tensor& a, const Tensor& b, SourceLocation loc) {
     check_operands(a, b);
-    detail::check_op_inputs("matmul", detail::DTypes::Floating, std::array<const Tensor*, 2>{&a, &b});
+    detail::check_op_inputs("matmul", detail::DTypes::KeepIntegers, std::array<const Tensor*, 2>{&a, &b});
     // A vector operand, as in PyTorch: on the left a row [1,K], on the right a column [K,1]; the
     // added dimension is removed from the result (two vectors give their dot product, 0-D).
     if (a.dim() == 1 || b.dim() == 1) {
@@ -264,7 +273,7 @@ struct Linear {
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, SourceLocation loc) {
     if (!x.defined() || !weight.defined()) throw std::invalid_argument("linear: the input or the weight is undefined");
-    detail::check_op_inputs("linear", detail::DTypes::Floating, std::array<const Tensor*, 2>{&x, &weight});
+    detail::check_op_inputs("linear", detail::DTypes::KeepIntegers, std::array<const Tensor*, 2>{&x, &weight});
     if (x.dim() < 1 || weight.dim() != 2)
         throw std::invalid_argument("linear: expects input [..., in] and weight [out, in], got input " +
                                     to_string(x.shape()) + " and weight " + to_string(weight.shape()));
@@ -279,12 +288,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, SourceL
     if (bias.defined() && (bias.dim() != 1 || bias.shape()[0] != out_features))
         throw std::invalid_argument("linear: bias " + to_string(bias.shape()) + " should be [" +
                                     std::to_string(out_features) + "] for weight " + to_string(weight.shape()));
+    // Integers, as PyTorch: the exact product and sum, without gradient (an integer tensor never requires it).
+    if (!is_floating_point(x.dtype())) {
+        const detail::OpScope scope("linear", loc);
+        const Tensor y = matmul(x, weight.transpose(0, 1), loc);
+        return bias.defined() ? y + bias : y;
+    }
     return detail::run_op(Linear{.precision = detail::autocast_precision(x.dtype(), choose_kernels(x.dtype()))}, loc, x, weight,
                           bias);
 }
 
 Tensor mm(const Tensor& a, const Tensor& b, SourceLocation loc) {
-    detail::check_op_inputs("mm", detail::DTypes::Floating, std::array<const Tensor*, 2>{&a, &b});
+    detail::check_op_inputs("mm", detail::DTypes::KeepIntegers, std::array<const Tensor*, 2>{&a, &b});
     if (a.dim() != 2 || b.dim() != 2)
         throw std::invalid_argument("mm: multiplies two matrices, but got " + describe(a) + " and " + describe(b) +
                                     "; use matmul for batches and vectors");

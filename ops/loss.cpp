@@ -5,6 +5,7 @@
 #include "ops/activation.hpp"
 #include "ops/detail/loss.hpp"
 #include "ops/arithmetic.hpp"
+#include "ops/compare.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/kernels/loss.hpp"
 #include "ops/reduce.hpp"
@@ -197,16 +198,20 @@ Tensor cross_entropy(const Tensor& logits, const Labels& target_in, const CrossE
     if (o.label_smoothing == 0.0) return nll;
 
     const std::vector<double> class_weight = o.weight.defined() ? o.weight.to_vector<double>() : std::vector<double>();
-    std::vector<double> counted(c.labels.size(), 0.0);
+    std::vector<double> ignored(c.labels.size(), 0.0);
     double weight_sum = 0;
     for (std::size_t j = 0; j < c.labels.size(); ++j) {
-        if (c.labels[j] == o.ignore_index) continue;
-        counted[j] = 1.0;
+        if (c.labels[j] == o.ignore_index) {
+            ignored[j] = 1.0;
+            continue;
+        }
         weight_sum += o.weight.defined() ? class_weight[c.labels[j]] : 1.0;
     }
     const Tensor weighted =
         o.weight.defined() ? lp * o.weight.detach().reshape(detail::along_classes(logits.dim(), c.class_dim, c.shape.K)) : lp;
-    Tensor smooth = -sum(weighted, {c.class_dim}) * from_vector(counted, target.shape(), {.dtype = logits.dtype()});
+    // masked, not multiplied by 0: an ignored row gives exactly 0 and no gradient even when every row
+    // is ignored (the mean's 1/0 then meets a masked 0, as in PyTorch, not 0 * inf)
+    Tensor smooth = masked_fill(-sum(weighted, {c.class_dim}), ne(from_vector(ignored, target.shape()), 0.0), 0.0);
     if (o.reduction != Reduction::None) smooth = o.reduction == Reduction::Sum ? sum(smooth) : sum(smooth) / weight_sum;
     return nll * (1.0 - o.label_smoothing) + smooth * (o.label_smoothing / static_cast<double>(c.shape.K));
 }

@@ -86,7 +86,7 @@ struct BinaryCrossEntropy {
         return detail::run_op(BinaryCrossEntropyInputGradient{}, SourceLocation::current(), gw, x, t);
     }
     Tensor target_derivative(const Tensor& gw, const Tensor& x, const Tensor&, const Tensor&) const {
-        return -log(x / (1.0 - x)) * gw;
+        return (log(1.0 - x) - log(x)) * gw;  // -logit(x): +0 at x = 1/2, and its derivative -inf at 0 and 1, as PyTorch's
     }
 };
 

@@ -13,28 +13,27 @@ namespace {
 using detail::constant_map;
 using detail::elementwise_loss;
 
-// sign(x - t), 0 where they are equal: the derivative of |x - t|, as a constant.
-Tensor sign_of_difference(const Tensor& x, const Tensor& t) {
-    return constant_map(x.detach() - t.detach(), [](auto d) { return kernels::sign_of(d); });
-}
-
-// The losses of the difference d = x - t leave their target derivative out: dt = -dx.
+// The losses of the difference d = x - t leave their target derivative out: dt is dx with x and
+// t swapped (their derivatives are odd in d), as PyTorch computes it.
 
 // mse: dx = 2 (x - t) gw
 struct Mse {
     static constexpr const char* name = "mse_loss";
+    static constexpr bool promotes = true;
     static constexpr const char* gradient = "dx = 2 d gw, dt = −dx";
     kernels::MseFormula formula;
     Tensor input_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor&) const { return 2.0 * (x - t) * gw; }
 };
 
-// l1: dx = sign(x - t) gw, dt = -dx; second derivatives 0.
+// l1: dx = sign(x - t) gw, dt = -dx; second derivatives 0. As PyTorch's abs(x - t), it keeps
+// d = x - t and not its operands.
 struct L1 {
     static constexpr const char* name = "l1_loss";
+    static constexpr bool promotes = true;
     static constexpr const char* gradient = "dx = sign(d) gw (0 at d = 0), dt = −dx";
     kernels::L1Formula formula;
-    Tensor input_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor&) const {
-        return gw * sign_of_difference(x, t);
+    Tensor difference_derivative(const Tensor& gw, const Tensor& d) const {
+        return gw * constant_map(d, [](auto v) { return kernels::sign_of(v); });
     }
 };
 
@@ -57,6 +56,7 @@ Tensor smooth_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, dou
 
 struct SmoothL1 {
     static constexpr const char* name = "smooth_l1_loss";
+    static constexpr bool promotes = true;
     static constexpr const char* gradient = "dx = gw d/β for |d| < β, gw sign(d) elsewhere; dt = −dx";
     kernels::SmoothL1Formula formula;
     Tensor input_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor&) const {
@@ -77,6 +77,8 @@ struct Huber {
 // so that it is NaN where t = 0 as PyTorch's (xlogy's derivative), or e^t (t - x + 1) gw.
 struct KlDiv {
     static constexpr const char* name = "kl_div";
+    static constexpr bool promotes = true;
+    static constexpr bool input_for_target_only = true;  // dx = -t gw: x is kept only for dt
     static constexpr const char* gradient = "dx = −t gw (−eᵗ gw); dt = (ln t + 1 − x) gw, NaN where t = 0 as PyTorch's xlogy "
         "(eᵗ (t − x + 1) gw)";
     kernels::KlDivFormula formula;
@@ -112,6 +114,9 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, const HuberLossOpti
 }
 
 Tensor kl_div(const Tensor& input, const Tensor& target, const KlDivOptions& o, SourceLocation loc) {
+    for (const Tensor* t : {&input, &target})
+        if (t->defined() && !is_floating_point(t->dtype()))
+            throw std::invalid_argument("kl_div: integer inputs are not supported (" + describe(*t) + "), as in PyTorch; convert with .to(tg::kFloat32)");
     return elementwise_loss(KlDiv{.formula = {o.log_target}}, loc, input, target, o.reduction, /*takes_batchmean=*/true);
 }
 

@@ -109,7 +109,7 @@ struct ClampTensors {
 struct Sign {
     static constexpr const char* name = "sign";
     static constexpr const char* gradient = "dx = 0";
-    static constexpr DTypes dtypes = DTypes::KeepIntegers;
+    static constexpr DTypes dtypes = DTypes::KeepAll;  // the sign of a bool is itself, as PyTorch
     Tensor forward(const OpContext&, const Tensor& v) {
         return dispatch_all(v.dtype(), [&]<class T>() {
             return kernels::map_unary<T>(v, [](T e) { return static_cast<T>(e > T(0) ? 1 : e < T(0) ? -1 : 0); });

@@ -9,6 +9,7 @@
 #include "ops/arithmetic.hpp"
 #include "ops/compare.hpp"
 #include "ops/detail/op.hpp"
+#include "ops/detail/scalar_dims.hpp"
 #include "ops/kernels/norm.hpp"
 #include "ops/minmax.hpp"
 #include "ops/reduce.hpp"
@@ -71,6 +72,7 @@ struct Norm {
 
 Tensor norm(const Tensor& x, double p, const std::vector<int64_t>& dims, bool keepdim, SourceLocation loc) {
     if (std::isnan(p)) throw std::invalid_argument("norm: p is NaN; pass a number, inf or -inf");
+    if (detail::is_scalar_along(x, dims, "norm")) return reshape(norm(reshape(x, {1}), p, {0}, keepdim, loc), {});
     Norm def{.p = p, .keepdim = keepdim};
     if (x.defined()) {
         def.reduce.assign(x.dim(), dims.empty());

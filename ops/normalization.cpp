@@ -7,6 +7,7 @@
 #include "ops/arithmetic.hpp"
 #include "ops/compare.hpp"
 #include "ops/detail/op.hpp"
+#include "ops/detail/scalar_dims.hpp"
 #include "ops/reduce.hpp"
 #include "ops/view.hpp"
 
@@ -118,9 +119,9 @@ Tensor variance_op(const Tensor& x, const std::vector<int64_t>& dims, int64_t co
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
     detail::check_op_inputs(op, DTypes::Floating, {&x});
     if (correction < 0) throw std::invalid_argument("var: correction must not be negative, got " + str(correction));
+    if (detail::is_scalar_along(x, dims, op)) return reshape(variance_op<Sqrt>(reshape(x, {1}), {0}, correction, keepdim, loc), {});
     int64_t count = 0;
     const std::vector<int64_t> use = resolve_dims(x, dims, count, "var");
-    if (count == 0) throw std::invalid_argument("var: the variance of zero elements is undefined (input " + describe(x) + ")");
     Shape kept = x.shape();
     for (int64_t d : use) kept[normalize_axis(d, x.dim(), op)] = 1;
     return detail::run_op(Variance<Sqrt>{.dims = use,

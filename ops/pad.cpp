@@ -81,6 +81,11 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
                                     dtype_name(x.dtype()) + " (as PyTorch); convert with .to(tg::kFloat32), or use constant mode" +
                                     where);
     const std::size_t k = pads.size() / 2;
+    // PyTorch's reflection and replication pads take k dims of a (k+1)-D input or a (k+2)-D batch, k <= 3
+    if (mode != PadMode::Constant && (k > 3 || x.dim() < k + 1 || x.dim() > k + 2))
+        throw std::invalid_argument(std::string("pad: ") + mode_name(mode) + " mode pads the last " + str(int64_t(k)) +
+                                    " dimensions of a " + str(int64_t(k + 1)) + "-D or " + str(int64_t(k + 2)) +
+                                    "-D (batched) input, at most 3 of them, as PyTorch" + where);
     if (k > x.dim())
         throw std::invalid_argument("pad: " + str(int64_t(k)) + " dimensions to pad but the input has " + str(int64_t(x.dim())) + where);
     std::vector<int64_t> before(x.dim(), 0);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ops/detail/op.hpp"
+#include "ops/detail/scalar_dims.hpp"
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/index.hpp"
@@ -116,15 +117,15 @@ template <bool Average>
 Tensor reduce_op(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
     const char* op = SumOrMean<Average>::name;
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
+    if (detail::is_scalar_along(x, axes, op)) return reshape(reduce_op<Average>(reshape(x, {1}), {0}, keepdim), {});
     std::vector<bool> reduce = axes_mask(x, axes, op);
     int64_t count = 1;
     for (std::size_t d = 0; d < x.dim(); ++d)
         if (reduce[d]) count *= x.shape()[d];
-    if (Average && count == 0)
-        throw std::invalid_argument(std::string(op) + ": the mean of zero elements is undefined (input " + describe(x) + ")");
     if (Average && !is_floating_point(x.dtype()))
         throw std::invalid_argument(std::string(op) + ": could not infer the output dtype of the " + describe(x) +
                                     " input: PyTorch's mean takes floating-point tensors; convert with .to(tg::kFloat32)");
+    // The mean of zero elements is 0 * (1/0) = NaN, as PyTorch's sum / 0.
     const double scale = Average ? 1.0 / static_cast<double>(count) : 1.0;
     return detail::run_op(SumOrMean<Average>{.reduce = std::move(reduce), .keepdim = keepdim, .scale = scale}, SourceLocation::current(), x);
 }
@@ -205,6 +206,10 @@ Tensor positions_along(const std::vector<int64_t>& flat, const Tensor& x, std::s
 }
 
 Tensor arg_extreme(const Tensor& x, int64_t axis, bool keepdim, bool smallest, const char* op) {
+    if (x.defined() && x.dtype() == kBool)  // PyTorch has no argmax of bools (max of them it has)
+        throw std::invalid_argument(std::string(op) + ": this op does not take bool tensors (" + describe(x) +
+                                    "); convert with .to(tg::kInt64)");
+    if (detail::is_scalar_along(x, {axis}, op)) return reshape(arg_extreme(reshape(x.detach(), {1}), 0, keepdim, smallest, op), {});
     const std::size_t d = check_max(x, axis, op);
     const std::vector<int64_t> flat =
         dispatch_all(x.dtype(), [&]<class T>() { return first_extreme_index<T>(x, d, static_cast<T*>(nullptr), smallest); });
@@ -277,6 +282,10 @@ struct MinWithIndices {
 
 template <class Kind>
 ValuesIndices extreme(const Tensor& x, int64_t axis, bool keepdim) {
+    if (detail::is_scalar_along(x, {axis}, Kind::name)) {
+        ValuesIndices along = extreme<Kind>(reshape(x, {1}), 0, keepdim);
+        return {reshape(along.values, {}), along.indices.defined() ? reshape(along.indices, {}) : Tensor()};
+    }
     const std::size_t d = check_max(x, axis, Kind::name);
     auto [values, indices] = detail::run_op(Extreme<Kind>{.axis = d, .keepdim = keepdim}, SourceLocation::current(), x);
     return {std::move(values), std::move(indices)};

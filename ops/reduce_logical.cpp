@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "ops/detail/op.hpp"
+#include "ops/detail/scalar_dims.hpp"
 #include "ops/kernels/mask.hpp"
 
 namespace tapegrad {
@@ -31,9 +32,11 @@ struct AnyAll {
 Tensor any(const Tensor& x, SourceLocation loc) { return detail::run_op(AnyAll<false>{}, loc, x); }
 Tensor all(const Tensor& x, SourceLocation loc) { return detail::run_op(AnyAll<true>{}, loc, x); }
 Tensor any(const Tensor& x, int64_t dim, bool keepdim, SourceLocation loc) {
+    if (detail::is_scalar_along(x, {dim}, "any")) return any(x.reshape({1}), 0, keepdim, loc).reshape({});
     return detail::run_op(AnyAll<false>{.dim = dim, .keepdim = keepdim}, loc, x);
 }
 Tensor all(const Tensor& x, int64_t dim, bool keepdim, SourceLocation loc) {
+    if (detail::is_scalar_along(x, {dim}, "all")) return all(x.reshape({1}), 0, keepdim, loc).reshape({});
     return detail::run_op(AnyAll<true>{.dim = dim, .keepdim = keepdim}, loc, x);
 }
 

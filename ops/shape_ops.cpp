@@ -107,7 +107,7 @@ struct Join {
     static constexpr const char* gradient = Stack
         ? "dx_i = g.select(dim, i)"
         : "dx_i = the part of g at x_i's position (a view of g)";
-    static constexpr DTypes dtypes = DTypes::KeepAll;
+    static constexpr DTypes dtypes = DTypes::Elements;  // it only moves elements; the caller gave them one dtype
     std::size_t d;
     Shape out_shape;
     MemoryFormat format;
@@ -137,6 +137,17 @@ struct Join {
     }
 };
 
+// `parts` converted to PyTorch's result type of `all` (int32 and int64 join as int64, int64 and
+// float32 as float32), through the recorded .to(), so each part's gradient comes back in its own dtype.
+std::vector<Tensor> in_result_type(const std::vector<Tensor>& all, const std::vector<Tensor>& parts) {
+    std::vector<const Tensor*> pointers;
+    for (const Tensor& t : all) pointers.push_back(&t);
+    const DType common = detail::result_type(pointers);
+    std::vector<Tensor> out;
+    for (const Tensor& t : parts) out.push_back(t.dtype() == common ? t : t.to(common));
+    return out;
+}
+
 // Checks the tensors of cat and stack (`op`) and returns the shape of their join along d. cat:
 // sizes match but along d, which adds up; stack: the shapes match, and d is a new dimension.
 Shape joined_shape(const char* op, const std::vector<Tensor>& tensors, std::size_t d, int64_t dim, bool stack) {
@@ -150,9 +161,6 @@ Shape joined_shape(const char* op, const std::vector<Tensor>& tensors, std::size
     out_shape[d] = 0;
     for (std::size_t i = 0; i < tensors.size(); ++i) {
         const Tensor& t = tensors[i];
-        if (t.dtype() != first.dtype())
-            throw std::invalid_argument(std::string(op) + ": tensor " + str(int64_t(i)) + " is " + describe(t) + " but tensor 0 is " +
-                                        describe(first) + "; convert with .to()");
         if (stack) {
             out_shape[d] += 1;
             continue;
@@ -286,12 +294,18 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim, SourceLo
     return split(x, ceil_div(size, chunks), dim, loc);
 }
 
-Tensor cat(const std::vector<Tensor>& tensors, int64_t dim, SourceLocation loc) {
-    if (tensors.empty()) throw std::invalid_argument("cat: expects a non-empty list of tensors");
-    for (std::size_t i = 0; i < tensors.size(); ++i) {
-        if (!tensors[i].defined()) throw std::invalid_argument("cat: tensor " + str(int64_t(i)) + " is undefined");
-        if (tensors[i].dim() == 0) throw std::invalid_argument("cat: tensor " + str(int64_t(i)) + " is a scalar (0-D); use stack");
+Tensor cat(const std::vector<Tensor>& given, int64_t dim, SourceLocation loc) {
+    if (given.empty()) throw std::invalid_argument("cat: expects a non-empty list of tensors");
+    for (std::size_t i = 0; i < given.size(); ++i) {
+        if (!given[i].defined()) throw std::invalid_argument("cat: tensor " + str(int64_t(i)) + " is undefined");
+        if (given[i].dim() == 0) throw std::invalid_argument("cat: tensor " + str(int64_t(i)) + " is a scalar (0-D); use stack");
     }
+    // As PyTorch: a 1-D tensor of no elements joins anything (it is left out), but its dtype still counts.
+    std::vector<Tensor> tensors;
+    for (const Tensor& t : given)
+        if (t.dim() != 1 || t.numel() != 0) tensors.push_back(t);
+    if (tensors.empty()) tensors.push_back(given[0]);
+    tensors = in_result_type(given, tensors);
     const std::size_t d = normalize_axis(dim, tensors[0].dim(), "cat");
     const Shape out_shape = joined_shape("cat", tensors, d, dim, false);
     return detail::run_op_list(Join<false>{.d = d, .out_shape = out_shape, .format = joined_format(tensors, d, false)}, loc, tensors);
@@ -310,8 +324,9 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim, SourceLocation loc
             throw std::invalid_argument("stack: expects tensors of one shape, but tensor " + str(int64_t(i)) + " is " +
                                         to_string(t.shape()) + " and tensor 0 is " + to_string(tensors[0].shape()));
     }
-    const Shape out_shape = joined_shape("stack", tensors, d, dim, true);
-    return detail::run_op_list(Join<true>{.d = d, .out_shape = out_shape, .format = joined_format(tensors, d, true)}, loc, tensors);
+    const std::vector<Tensor> same = in_result_type(tensors, tensors);
+    const Shape out_shape = joined_shape("stack", same, d, dim, true);
+    return detail::run_op_list(Join<true>{.d = d, .out_shape = out_shape, .format = joined_format(same, d, true)}, loc, same);
 }
 
 Tensor Tensor::narrow(int64_t dim, int64_t start, int64_t length) const { return tapegrad::narrow(*this, dim, start, length); }

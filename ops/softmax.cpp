@@ -8,6 +8,7 @@
 #include "ops/activation.hpp"
 #include "ops/arithmetic.hpp"
 #include "ops/detail/op.hpp"
+#include "ops/detail/scalar_dims.hpp"
 #include "ops/kernels/loss.hpp"
 #include "ops/reduce.hpp"
 #include "ops/view.hpp"
@@ -78,7 +79,7 @@ template <bool Log>
 Tensor softmax_along(const Tensor& x, int64_t dim, const SourceLocation& loc) {
     const char* op = Softmax<Log>::name;
     detail::check_op_inputs(op, DTypes::Floating, {&x});
-    if (x.dim() == 0) throw std::invalid_argument(std::string(op) + ": needs at least 1 dimension, got a scalar");
+    if (detail::is_scalar_along(x, {dim}, op)) return reshape(softmax_along<Log>(reshape(x, {1}), 0, loc), {});
     const auto d = static_cast<int64_t>(normalize_axis(dim, x.dim(), op));
     // The fast kernels take rows of K contiguous values: another axis is moved last and back (a
     // copy each way, through differentiable views), which beats the strided reference loop.

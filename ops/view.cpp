@@ -7,6 +7,7 @@
 #include "engine/strided.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/detail/alias.hpp"
+#include "ops/detail/scalar_dims.hpp"
 
 namespace tapegrad {
 namespace {
@@ -243,6 +244,7 @@ Tensor permute(const Tensor& x, const Shape& dims, SourceLocation loc) { return 
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1, SourceLocation loc) {
     detail::OpScope scope("transpose", loc);
     check_defined("transpose", x);
+    if (detail::is_scalar_along(x, {dim0, dim1}, "transpose")) return permute(x, {}, loc);
     Shape dims;
     for (std::size_t i = 0; i < x.dim(); ++i) dims.push_back(static_cast<int64_t>(i));
     std::swap(dims[normalize_axis(dim0, x.dim(), "transpose")], dims[normalize_axis(dim1, x.dim(), "transpose")]);
@@ -267,6 +269,7 @@ Tensor squeeze(const Tensor& x, SourceLocation loc) {
 
 Tensor squeeze(const Tensor& x, int64_t dim, SourceLocation loc) {
     check_defined("squeeze", x);
+    if (detail::is_scalar_along(x, {dim}, "squeeze")) return x;  // as a dim of size other than 1
     const std::size_t d = normalize_axis(dim, x.dim(), "squeeze");
     if (x.shape()[d] != 1) return x;
     std::vector<bool> drop(x.dim(), false);

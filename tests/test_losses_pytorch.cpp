@@ -236,9 +236,9 @@ TEST_CASE("losses refuse bad arguments with a sentence naming the loss") {
         {[&] { tg::binary_cross_entropy(ints, t); }, {"binary_cross_entropy", "float32 or float64", "int64"}},
         {[&] { tg::binary_cross_entropy_with_logits(ints, t); }, {"binary_cross_entropy_with_logits", "int64"}},
         {[&] { tg::l1_loss(ints, ints); }, {"l1_loss", "int64"}},
-        {[&] { tg::mse_loss(t, ints); }, {"mse_loss", "int64"}},
-        {[&] { tg::smooth_l1_loss(ints, t); }, {"smooth_l1_loss", "int64"}},
-        {[&] { tg::smooth_l1_loss(ints, t, {.beta = 0}); }, {"smooth_l1_loss", "int64"}},
+        {[&] { tg::mse_loss(ints, ints); }, {"mse_loss", "int64"}},  // an int64 target of a float input is promoted, as PyTorch
+        {[&] { tg::smooth_l1_loss(ints, ints); }, {"smooth_l1_loss", "int64"}},
+        {[&] { tg::smooth_l1_loss(ints, ints, {.beta = 0}); }, {"smooth_l1_loss", "int64"}},
         {[&] { tg::huber_loss(ints, t); }, {"huber_loss", "int64"}},
         {[&] { tg::kl_div(ints, t); }, {"kl_div", "int64"}},
         {[&] { tg::nll_loss(lp.to(tg::kInt64), labels); }, {"nll_loss", "int64"}},

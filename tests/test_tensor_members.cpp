@@ -127,15 +127,18 @@ TEST_CASE("members: pow with a tensor exponent matches PyTorch, its gradients at
     check_reference(exponent.grad(), "pow_broadcast.grad_exponent");
 }
 
-TEST_CASE("members: pow of integer tensors stays integer, and refuses negative integer exponents") {
+TEST_CASE("members: pow of integer tensors stays integer, and refuses a negative integer scalar exponent") {
     const Tensor p = tg::from_vector(std::vector<int64_t>{2, 3, -2, 7}, {4}).pow(tg::from_vector(std::vector<int64_t>{3, 0, 5, 1}, {4}));
     CHECK(p.dtype() == tg::kInt64);
     check_reference(p, "pow_int.value");
     const Tensor q = tg::from_vector(std::vector<int64_t>{4, 9}, {2}).pow(tg::tensor({0.5, 1.5}));
     CHECK(q.dtype() == tg::kFloat32);
     check_reference(q, "pow_int_float.value");
-    CHECK_THROWS_WITH_AS(tg::from_vector(std::vector<int64_t>{2}, {1}).pow(tg::from_vector(std::vector<int64_t>{-1}, {1})),
+    CHECK_THROWS_WITH_AS(tg::from_vector(std::vector<int64_t>{2}, {1}).pow(-1),
                          doctest::Contains("pow: integers to negative integer powers are not allowed"), std::invalid_argument);
+    // A tensor of negative exponents computes, as PyTorch's powi: 1 for base 1, ±1 for -1, else 0.
+    CHECK(tg::from_vector(std::vector<int64_t>{2, 1, -1, -1, 0}, {5}).pow(tg::from_vector(std::vector<int64_t>{-1, -3, -3, -2, -1}, {5}))
+              .to_vector<int64_t>() == std::vector<int64_t>{0, 1, -1, 1, 0});
 }
 
 TEST_CASE("members: max() and min() share the gradient between ties, as PyTorch does") {

@@ -1,6 +1,7 @@
 #pragma once
 // What the losses share: their argument checks, the reduction, and ElementwiseLoss, the
 // definition of a loss computed per element of an input and a target of one shape.
+#include <array>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -56,21 +57,36 @@ Tensor constant_map(const Tensor& v, F f) {
 //   name, formula                    the per-element f, df/dx and df/dt (kernels/loss_elementwise.hpp),
 //                                    which the forward and the fused backward run;
 //   input_derivative(gw, x, t, p)    gw ⊙ df/dx in differentiable ops: the spec;
-//   target_derivative(gw, x, t, p)   gw ⊙ df/dt, likewise; a loss of x - t leaves it out (dt = -dx);
-//   validate(x)                      optional: a check of the input's values.
+//   target_derivative(gw, x, t, p)   gw ⊙ df/dt, likewise; a loss of x - t leaves it out (dt is
+//                                    input_derivative with x and t swapped, as PyTorch computes it);
+//   difference_derivative(gw, d)     instead of the two above, for a loss of d = x - t that PyTorch
+//                                    computes as a composite (l1: abs(x - t)): the forward saves d
+//                                    alone, so x and t may be written in place before the backward,
+//                                    and dt = -dx;
+//   validate(x)                      optional: a check of the input's values;
+//   input_for_target_only            optional, true: df/dx does not read x (kl_div's is -t), so x is
+//                                    saved only when the target needs its gradient, as PyTorch's
+//                                    composite keeps it, and x may be written in place before the backward;
+//   promotes                         optional, true: an input and a target of different dtypes are
+//                                    computed in PyTorch's result type (float32 and float64 in
+//                                    float64, an integer target with a float input in the input's
+//                                    dtype), as PyTorch's mse_loss, l1_loss, smooth_l1_loss and
+//                                    kl_div do; an integer result type is refused by the op's name.
 // gw is the gradient of each element's loss: g (None, Sum) or g / divisor (Mean, BatchMean),
 // times the weight. p is the parameter (pos_weight) or undefined.
 template <class Loss>
 struct ElementwiseLoss {
     static constexpr const char* name = Loss::name;
     static constexpr const char* gradient = gradient_of<Loss>();
-    static constexpr DTypes dtypes = DTypes::Floating;
+    static constexpr bool promotes = requires { Loss::promotes; };
+    static constexpr DTypes dtypes = promotes ? DTypes::Promote : DTypes::Floating;
     Loss loss;
     Reduction reduction = Reduction::Mean;
     Tensor weight_arg, parameter_arg;  // as the caller gave them (checked in forward)
     SavedTensor input{}, target{}, weight{}, parameter{};
     double divisor = 1;
     bool fast = false;  // the xsimd loops (float32 with the fast kernels, where the formula has them)
+    static constexpr bool of_difference = requires(Loss l, Tensor a) { l.difference_derivative(a, a); };
 
     Tensor forward(const OpContext& ctx, const Tensor& x_in, const Tensor& t_in) {
         check_same_shape(name, x_in, t_in);
@@ -89,8 +105,11 @@ struct ElementwiseLoss {
                 if (fast) return kernels::elementwise_loss_forward_fast(loss.formula, operands<T>(x, t, w, p), out.data<T>());
             return kernels::elementwise_loss_forward<T>(loss.formula, operands<T>(x, t, w, p), out.data<T>());
         });
-        if (ctx.recording) {
-            input = SavedTensor(x, x_in);
+        if (ctx.recording && of_difference) {
+            const NoGradGuard no_grad;
+            input = SavedTensor(x - t);
+        } else if (ctx.recording) {
+            if (!requires { Loss::input_for_target_only; } || t_in.requires_grad()) input = SavedTensor(x, x_in);
             target = SavedTensor(t, t_in);
             if (w.defined()) weight = SavedTensor(w, weight_arg);
             if (p.defined()) parameter = SavedTensor(p, parameter_arg);
@@ -100,14 +119,22 @@ struct ElementwiseLoss {
     }
 
     std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const {
-        const Tensor x = input.unpack(), t = target.unpack(), p = parameter.defined() ? parameter.unpack() : Tensor();
         Tensor gw = divisor == 1.0 ? g : g / divisor;
         if (weight.defined()) gw = gw * weight.unpack();
-        return {needs[0] ? loss.input_derivative(gw, x, t, p) : Tensor(), needs[1] ? target_derivative(gw, x, t, p) : Tensor()};
+        if constexpr (of_difference) {
+            const Tensor dx = loss.difference_derivative(gw, input.unpack());
+            return {needs[0] ? dx : Tensor(), needs[1] ? -dx : Tensor()};
+        } else {
+            const Tensor t = target.unpack(), x = input.defined() ? input.unpack() : Tensor();
+            const Tensor p = parameter.defined() ? parameter.unpack() : Tensor();
+            return {needs[0] ? loss.input_derivative(gw, x, t, p) : Tensor(), needs[1] ? target_derivative(gw, x, t, p) : Tensor()};
+        }
     }
 
     std::vector<Tensor> fused_backward(Kernels, const Tensor& g_in, const GradMask& needs) const {
-        const Tensor x = input.unpack(), t = target.unpack(), g = as_contiguous(g_in);
+        if constexpr (of_difference) return backward(g_in, needs);  // two small elementwise ops already
+        // x unsaved: the formula's d_input does not read it (input_for_target_only), t stands in for its buffer
+        const Tensor t = target.unpack(), x = input.defined() ? input.unpack() : t, g = as_contiguous(g_in);
         const Tensor w = weight.defined() ? weight.unpack() : Tensor(), p = parameter.defined() ? parameter.unpack() : Tensor();
         Tensor dx = needs[0] ? empty(x.shape(), {.dtype = x.dtype()}) : Tensor();
         Tensor dt = needs[1] ? empty(x.shape(), {.dtype = x.dtype()}) : Tensor();
@@ -128,7 +155,7 @@ struct ElementwiseLoss {
 private:
     Tensor target_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor& p) const {
         if constexpr (requires { loss.target_derivative(gw, x, t, p); }) return loss.target_derivative(gw, x, t, p);
-        else return -loss.input_derivative(gw, x, t, p);
+        else return loss.input_derivative(gw, t, x, p);
     }
 
     template <class T>
@@ -142,6 +169,13 @@ template <class Loss>
 Tensor elementwise_loss(Loss loss, const SourceLocation& loc, const Tensor& input, const Tensor& target, Reduction reduction,
                         bool takes_batchmean = false, const Tensor& weight = Tensor(), const Tensor& parameter = Tensor()) {
     check_reduction(Loss::name, reduction, takes_batchmean);
+    if constexpr (ElementwiseLoss<Loss>::promotes) {
+        const std::array<const Tensor*, 2> both{&input, &target};
+        check_op_inputs(Loss::name, DTypes::Promote, both);
+        if (!is_floating_point(result_type(both)))
+            throw std::invalid_argument(std::string(Loss::name) + ": this op takes float32 or float64 tensors, got " + describe(input) +
+                                        " and " + describe(target) + "; convert with .to(tg::kFloat32)");
+    }
     return run_op(ElementwiseLoss<Loss>{.loss = std::move(loss), .reduction = reduction, .weight_arg = weight,
                                         .parameter_arg = parameter},
                   loc, input, target);

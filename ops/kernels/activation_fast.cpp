@@ -74,8 +74,9 @@ Batch forward_vec(ActivationKernel f, const Batch& x) {
         case Activation::Sigmoid: return sigmoid_vec(x);
         case Activation::Tanh: return xsimd::tanh(x);
         case Activation::Silu: return x * sigmoid_vec(x);
-        case Activation::Elu: return xsimd::select(x > Batch(0.0f), x, Batch(f.alpha) * xsimd::expm1(x));
-        case Activation::Gelu: return x * normal_cdf(x);
+        // + 0 turns only a -0 into +0: elu(-0.0) and a gelu that underflows are +0, as PyTorch's float32 kernels give
+        case Activation::Elu: return xsimd::select(x <= Batch(0.0f), Batch(f.alpha) * xsimd::expm1(x) + Batch(0.0f), x);
+        case Activation::Gelu: return x * normal_cdf(x) + Batch(0.0f);
         case Activation::GeluTanh: return x * sigmoid_vec(gelu_tanh_2u(x));
     }
     return x;
@@ -95,7 +96,7 @@ Batch backward_vec(ActivationKernel f, const Batch& g, const Batch& s) {
             const Sigmoid sig = sigmoid_pair(s);
             return g * sig.s * (one + s * sig.one_minus_s);
         }
-        case Activation::Elu: return xsimd::select(s > Batch(0.0f), g, g * Batch(f.alpha) * exp_vec(s));
+        case Activation::Elu: return xsimd::select(s <= Batch(0.0f), g * Batch(f.alpha) * exp_vec(s), g);
         case Activation::Gelu: return g * (normal_cdf(s) + s * Batch(kInvSqrt2Pi) * exp_vec(Batch(-0.5f) * s * s));
         case Activation::GeluTanh: {
             const Sigmoid sig = sigmoid_pair(gelu_tanh_2u(s));

@@ -13,7 +13,7 @@ namespace tapegrad::kernels {
 
 // ---------------------------------------------------------------- the formulas
 // value(x, t, p) is the loss of one element; d_input and d_target its derivatives (a loss of x - t
-// leaves d_target out: it is -d_input). p is the per-element parameter
+// leaves d_target out: it is d_input with x and t swapped). p is the per-element parameter
 // (binary_cross_entropy_with_logits' pos_weight), 1 where there is none.
 
 // binary_cross_entropy's and binary_cross_entropy_with_logits' formulas are written for a float or
@@ -34,7 +34,7 @@ struct BinaryCrossEntropyFormula {
     }
     template <class T> T d_target(T x, T, T) const {
         using std::log;
-        return -log(x / (T(1) - x));
+        return log(T(1) - x) - log(x);  // -logit(x): +0 at x = 1/2, ±inf at 0 and 1, as PyTorch's
     }
 };
 
@@ -126,10 +126,12 @@ struct KlDivFormula {
 
 // ---------------------------------------------------------------- the loops
 
+// A loss of x - t has d_input odd in x - t, so d_target is d_input with x and t swapped, as
+// PyTorch computes it (mse_loss_backward(grad, target, self)): a zero difference gives +0, not -0.
 template <class T, class Formula>
 T target_derivative(const Formula& f, T x, T t, T p) {
     if constexpr (requires { f.d_target(x, t, p); }) return f.d_target(x, t, p);
-    else return -f.d_input(x, t, p);
+    else return f.d_input(t, x, p);
 }
 
 // The buffers of one loss, each of n elements: the target, the weight and the parameter are

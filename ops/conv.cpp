@@ -10,6 +10,7 @@
 #include "ops/conv_check.hpp"
 #include "ops/detail/autocast.hpp"
 #include "ops/detail/op.hpp"
+#include "ops/detail/unbatched.hpp"
 #include "ops/kernels/conv_gemm.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/conv_reference.hpp"
@@ -70,7 +71,7 @@ kernels::ConvGeometry check_conv2d(const char* op, const Tensor& x, const Shape&
     if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is an undefined tensor");
     const std::string shapes = " (input " + to_string(x.shape()) + ", weight " + to_string(w_shape) + ")";
     auto fail = [&](const std::string& what) { throw std::invalid_argument(std::string(op) + ": " + what + shapes); };
-    if (x.dim() != 4) fail("the input must be 4-D [N,C,H,W]; add a batch dimension with reshape for a single image");
+    if (x.dim() != 4) fail("the input must be 4-D [N,C,H,W], or 3-D [C,H,W] for a single image");
     if (w_shape.size() != 4) fail("the weight must be 4-D [F,C/groups,KH,KW]");
     if (x.dtype() != w_dtype || (bias.defined() && bias.dtype() != x.dtype()))
         fail(std::string("input, weight and bias must have one dtype, got ") + dtype_name(x.dtype()) + " and " + dtype_name(w_dtype) +
@@ -251,6 +252,7 @@ struct Conv2d {
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
               SourceLocation loc) {
+    if (detail::unbatched(x)) return detail::drop_batch(conv2d(detail::as_batch(x), weight, bias, options, loc));
     if (options.padding.kind != PaddingKind::Explicit) return conv2d_padded(x, weight, bias, options, loc);
     if (is_strided_1x1(x, weight, options)) return conv2d_strided_1x1(x, weight, bias, options, loc);
     if (!weight.defined()) throw std::invalid_argument("conv2d: the weight is an undefined tensor");

@@ -9,6 +9,7 @@
 #include "ops/conv_check.hpp"
 #include "ops/detail/autocast.hpp"
 #include "ops/detail/op.hpp"
+#include "ops/detail/unbatched.hpp"
 #include "ops/kernels/conv_gemm.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/kernels/conv_reference.hpp"
@@ -29,7 +30,7 @@ kernels::ConvGeometry check_conv_transpose2d(const Tensor& x, const Tensor& w, c
         throw std::invalid_argument("conv_transpose2d: the input or the weight is an undefined tensor");
     const std::string shapes = " (input " + to_string(x.shape()) + ", weight " + to_string(w.shape()) + ")";
     auto fail = [&](const std::string& what) { throw std::invalid_argument("conv_transpose2d: " + what + shapes); };
-    if (x.dim() != 4) fail("the input must be 4-D [N,Cin,H,W]; add a batch dimension with reshape for a single image");
+    if (x.dim() != 4) fail("the input must be 4-D [N,Cin,H,W], or 3-D [Cin,H,W] for a single image");
     if (w.dim() != 4) fail("the weight must be 4-D [Cin,Cout/groups,KH,KW]");
     if (x.dtype() != w.dtype() || (bias.defined() && bias.dtype() != x.dtype()))
         fail(std::string("input, weight and bias must have one dtype, got ") + dtype_name(x.dtype()) + " and " +
@@ -231,6 +232,7 @@ Conv2dGradientOps conv2d_gradient_ops(const kernels::ConvGeometry& g) { return {
 
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvTranspose2dOptions& options,
                         SourceLocation loc) {
+    if (detail::unbatched(x)) return detail::drop_batch(conv_transpose2d(detail::as_batch(x), weight, bias, options, loc));
     const kernels::ConvGeometry g = check_conv_transpose2d(x, weight, bias, options);
     return detail::run_op(ConvTranspose2d{.geometry = g, .precision = conv_precision(x.dtype(), g)}, loc, x, weight, bias);
 }

@@ -11,6 +11,7 @@
 #include "ops/detail/fusion.hpp"
 #include "ops/detail/linear_op.hpp"
 #include "ops/detail/op.hpp"
+#include "ops/detail/unbatched.hpp"
 #include "ops/kernels/index.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "ops/kernels/pool_fast.hpp"
@@ -20,7 +21,10 @@
 namespace tapegrad {
 namespace {
 
+using detail::as_batch;
+using detail::drop_batch;
 using detail::OpContext;
+using detail::unbatched;
 
 std::string pair_str(const Pair& p) { return "{" + std::to_string(p.h) + "," + std::to_string(p.w) + "}"; }
 
@@ -32,11 +36,6 @@ void check_input(const char* op, const Tensor& x) {
         throw std::invalid_argument(std::string(op) + ": the input " + to_string(x.shape()) +
                                     " has no pixels; only the batch (or channel) size may be 0");
 }
-
-// PyTorch's pools take one image [C,H,W] as well: it runs as a batch of one.
-bool unbatched(const Tensor& x) { return x.defined() && x.dim() == 3; }
-Tensor as_batch(const Tensor& t) { return t.reshape({1, t.size(0), t.size(1), t.size(2)}); }
-Tensor drop_batch(const Tensor& t) { return t.reshape({t.size(1), t.size(2), t.size(3)}); }
 
 // Whether every window along one axis reads at least one input element (a dilated window may
 // step over the whole input, leaving only padding). A window that starts inside the input reads

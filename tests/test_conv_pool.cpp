@@ -10,6 +10,8 @@
 #include "engine/autograd.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "engine/generator.hpp"
+#include "engine/gradcheck.hpp"
+#include "ops/conv_transpose.hpp"
 #include "ops/arithmetic.hpp"
 #include "ops/kernels/conv_onednn.hpp"
 #include "ops/pooling.hpp"
@@ -168,7 +170,7 @@ TEST_CASE("conv2d: bad inputs are refused with a message that names the op") {
         const char* says;
     };
     const std::vector<Bad> table = {
-        {"3-D input", [&] { tg::conv2d(tg::zeros({3, 8, 8}), w); }, "4-D"},
+        {"2-D input", [&] { tg::conv2d(tg::zeros({8, 8}), w); }, "4-D"},
         {"3-D weight", [&] { tg::conv2d(x, tg::zeros({4, 3, 3})); }, "4-D"},
         {"channel mismatch", [&] { tg::conv2d(x, tg::zeros({4, 2, 3, 3})); }, "input has 3 channels but weight expects 2"},
         {"groups not dividing C", [&] { tg::conv2d(tg::zeros({2, 4, 8, 8}), tg::zeros({6, 2, 3, 3}), {}, {.groups = 3}); }, "must divide"},
@@ -358,4 +360,22 @@ TEST_CASE("conv2d: weights and bias given as strided views take the im2col + GEM
         CHECK(fast[i].shape() == ref[i].shape());
         CHECK(tg::allclose(fast[i], ref[i], 1e-4, 1e-3));
     }
+}
+
+TEST_CASE("conv2d and conv_transpose2d take one image [C,H,W] as PyTorch does: a batch of one, the batch dimension dropped") {
+    tg::Generator gen(5);
+    const Tensor x = tg::randn({3, 7, 6}, gen, {.dtype = tg::kFloat64, .requires_grad = true});
+    const Tensor w = tg::randn({4, 3, 3, 3}, gen, {.dtype = tg::kFloat64, .requires_grad = true});
+    const Tensor wt = tg::randn({3, 2, 3, 3}, gen, {.dtype = tg::kFloat64, .requires_grad = true});
+    const Tensor b = tg::randn({4}, gen, {.dtype = tg::kFloat64});
+    const Tensor y = tg::conv2d(x, w, b, {.stride = 2, .padding = 1});
+    CHECK(y.shape() == tg::Shape{4, 4, 3});
+    CHECK(tg::max_abs_diff(y, tg::conv2d(x.unsqueeze(0), w, b, {.stride = 2, .padding = 1}).squeeze(0)) == 0.0);
+    const Tensor yt = tg::conv_transpose2d(x, wt, Tensor(), {.stride = 2});
+    CHECK(yt.shape() == tg::Shape{2, 15, 13});
+    CHECK(tg::max_abs_diff(yt, tg::conv_transpose2d(x.unsqueeze(0), wt, Tensor(), {.stride = 2}).squeeze(0)) == 0.0);
+    CHECK(tg::gradcheck([](const std::vector<Tensor>& in) { return tg::conv2d(in[0], in[1], Tensor(), {.padding = 1}); }, {x, w}));
+    CHECK(tg::gradcheck([](const std::vector<Tensor>& in) { return tg::conv_transpose2d(in[0], in[1]); }, {x, wt}));
+    // Neither a 2-D nor a 5-D input is an image or a batch of them.
+    CHECK_THROWS_WITH_AS(tg::conv2d(tg::randn({7, 6}), tg::randn({4, 1, 3, 3})), doctest::Contains("3-D [C,H,W]"), std::invalid_argument);
 }

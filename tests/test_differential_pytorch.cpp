@@ -290,7 +290,6 @@ const std::map<std::string, std::string>& accepted() {
         {"avg_pool2d/int", "avg_pool2d refuses integers (PyTorch truncates the integer average)"},
         {"pad/bool", "pad refuses bool tensors (PyTorch pads them with False)"},
         {"conv2d/int", "conv2d refuses integers (PyTorch's slow path convolves int64)"},
-        {"conv2d/3d", "conv2d asks for a batch dimension (PyTorch 1.13 takes an unbatched [C,H,W] image)"},
         // documented refusals (ops/detail/loss.hpp): PyTorch broadcasts a target of another shape with a
         // warning that the result is likely wrong
         {"mse_loss/bcast", "a target of another shape is refused"},

@@ -172,7 +172,7 @@ TEST_CASE("bad calls to every op, module, optimizer, loader and engine entry thr
     using AE = tg::AnomalyError;
     const std::vector<BadCall> table = {
         // ---- conv2d
-        bad<IA>("conv2d on a 3-D input", "conv2d", [&] { tg::conv2d(x3, w4, b4); }),
+        bad<IA>("conv2d on a 2-D input", "conv2d", [&] { tg::conv2d(m2, w4, b4); }),
         bad<IA>("conv2d with a 3-D weight", "conv2d", [&] { tg::conv2d(x4, w4.detach().reshape({4, 3, 9}), b4); }),
         bad<IA>("conv2d with a channel mismatch", "conv2d", [&] { tg::conv2d(x4, randn({4, 2, 3, 3}, 9)); }),
         bad<IA>("conv2d with a bias of the wrong size", "conv2d", [&] { tg::conv2d(x4, w4, v5); }),
@@ -291,7 +291,7 @@ TEST_CASE("bad calls to every op, module, optimizer, loader and engine entry thr
         bad<IA>("dropout with p = -0.1", "dropout", [&] { tg::dropout(m2, -0.1, true, gen); }),
         bad<IA>("dropout with p = NaN", "dropout", [&] { tg::dropout(m2, kNaN, true, gen); }),
         // ---- modules
-        bad<IA>("Conv2d forward on a 3-D input", "conv2d", [&] { conv_layer->forward(x3); }),
+        bad<IA>("Conv2d forward on a 2-D input", "conv2d", [&] { conv_layer->forward(m2); }),
         bad<IA>("Conv2d forward on 5 channels", "conv2d", [&] { conv_layer->forward(randn({1, 5, 8, 8}, 9)); }),
         bad<IA>("Conv2d with 0 output channels", "Conv2d", [&] { nn::Conv2d(3, 0, 3, gen); }),
         bad<IA>("Linear forward on 7 features", "linear", [&] { linear_layer->forward(m2b); }),

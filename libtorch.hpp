@@ -21,7 +21,11 @@
 // where a program then says `nn::`. docs/pytorch.md lists every name that still differs.
 #include <sstream>
 #include <stdexcept>
+#include <string>
 
+#include "nn/libtorch_data.hpp"
+#include "nn/libtorch_layers.hpp"
+#include "nn/libtorch_serialize.hpp"
 #include "tapegrad.hpp"
 
 namespace tapegrad::libtorch {
@@ -41,6 +45,14 @@ template <class... Parts>
     throw std::runtime_error(message.str());
 }
 }  // namespace detail
+
+// torch::str(parts...): the parts written one after another to a string, as libtorch's c10::str.
+template <class... Parts>
+std::string str(const Parts&... parts) {
+    std::ostringstream out;
+    (out << ... << parts);
+    return out.str();
+}
 
 namespace nn {
 using namespace ::tapegrad::nn;
@@ -69,6 +81,8 @@ TAPEGRAD_LIBTORCH_HOLDER(Flatten);
 TAPEGRAD_LIBTORCH_HOLDER(Identity);
 TAPEGRAD_LIBTORCH_HOLDER(Upsample);
 TAPEGRAD_LIBTORCH_HOLDER(MultiheadAttention);
+TAPEGRAD_LIBTORCH_HOLDER(Embedding);
+TAPEGRAD_LIBTORCH_HOLDER(ModuleList);
 // Activations (nn/layers.hpp, nn/activations.hpp).
 TAPEGRAD_LIBTORCH_HOLDER(ReLU);
 TAPEGRAD_LIBTORCH_HOLDER(ReLU6);
@@ -80,6 +94,8 @@ TAPEGRAD_LIBTORCH_HOLDER(Hardswish);
 TAPEGRAD_LIBTORCH_HOLDER(Hardtanh);
 TAPEGRAD_LIBTORCH_HOLDER(Sigmoid);
 TAPEGRAD_LIBTORCH_HOLDER(Tanh);
+TAPEGRAD_LIBTORCH_HOLDER(Softmax);
+TAPEGRAD_LIBTORCH_HOLDER(LogSoftmax);
 // Losses (nn/losses.hpp).
 TAPEGRAD_LIBTORCH_HOLDER(BCELoss);
 TAPEGRAD_LIBTORCH_HOLDER(BCEWithLogitsLoss);

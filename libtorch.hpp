@@ -65,6 +65,7 @@ using namespace ::tapegrad::nn;
 // Containers and layers (nn/module.hpp, nn/layers.hpp, nn/normalization.hpp, nn/attention.hpp).
 TAPEGRAD_LIBTORCH_HOLDER(Sequential);
 TAPEGRAD_LIBTORCH_HOLDER(Linear);
+TAPEGRAD_LIBTORCH_HOLDER(Conv1d);
 TAPEGRAD_LIBTORCH_HOLDER(Conv2d);
 TAPEGRAD_LIBTORCH_HOLDER(ConvTranspose2d);
 TAPEGRAD_LIBTORCH_HOLDER(BatchNorm1d);

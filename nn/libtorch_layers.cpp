@@ -4,7 +4,9 @@
 #include <string>
 
 #include "engine/autograd.hpp"
+#include "nn/init.hpp"
 #include "ops/compare.hpp"
+#include "ops/conv.hpp"
 #include "ops/gather.hpp"
 #include "ops/softmax.hpp"
 
@@ -70,6 +72,48 @@ void ModuleList::throw_bad_at(std::size_t i) const {
 
 Tensor ModuleList::forward(const Tensor&) {
     throw std::logic_error("ModuleList has no forward: call its modules (for (const auto& m : *list) x = (*m)(x);)");
+}
+
+Conv1d::Conv1d(const Conv1dOptions& options, Generator& gen)
+    : Module("Conv1d"), stride(options.stride()), padding(options.padding()), dilation(options.dilation()), groups(options.groups()) {
+    const int64_t in = options.in_channels(), out = options.out_channels(), k = options.kernel_size();
+    if (in <= 0 || out <= 0 || k <= 0 || groups <= 0 || stride <= 0 || dilation <= 0 || padding < 0)
+        throw std::invalid_argument("Conv1d: in_channels, out_channels, kernel_size, groups, stride and dilation must be "
+                                    "positive and padding non-negative, got " + std::to_string(in) + ", " + std::to_string(out) +
+                                    ", " + std::to_string(k) + ", " + std::to_string(groups) + ", " + std::to_string(stride) +
+                                    ", " + std::to_string(dilation) + " and " + std::to_string(padding));
+    if (in % groups || out % groups)
+        throw std::invalid_argument("Conv1d: in_channels (" + std::to_string(in) + ") and out_channels (" + std::to_string(out) +
+                                    ") must be divisible by groups (" + std::to_string(groups) + ")");
+    weight = register_parameter("weight", empty({out, in / groups, k}));
+    if (options.bias()) bias = register_parameter("bias", empty({out}));
+    init::reset_like_pytorch(weight, bias, gen);
+}
+
+Conv1d::Conv1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, Generator& gen)
+    : Conv1d(Conv1dOptions(in_channels, out_channels, kernel_size), gen) {}
+
+Tensor Conv1d::forward(const Tensor& x) {
+    const int64_t channels = weight.size(1) * groups;
+    if ((x.dim() != 2 && x.dim() != 3) || x.size(-2) != channels)
+        throw std::invalid_argument("Conv1d: expected an input [N, " + std::to_string(channels) + ", L] or [" +
+                                    std::to_string(channels) + ", L] for weight " + describe(weight) + ", got " + describe(x));
+    const bool batched = x.dim() == 3;
+    const Tensor rows = (batched ? x : x.unsqueeze(0)).unsqueeze(2);  // [N, C, 1, L]
+    const Tensor y = conv2d(rows, weight.unsqueeze(2), bias,
+                            {.stride = Pair(1, stride), .padding = Pair(0, padding), .dilation = Pair(1, dilation), .groups = groups})
+                         .squeeze(2);
+    return batched ? y : y.squeeze(0);
+}
+
+void Conv1d::pretty_print(std::ostream& stream) const {
+    stream << "tg::nn::Conv1d(" << weight.size(1) * groups << ", " << weight.size(0) << ", kernel_size=[" << weight.size(2)
+           << "], stride=[" << stride << "]";
+    if (padding != 0) stream << ", padding=[" << padding << "]";
+    if (dilation != 1) stream << ", dilation=[" << dilation << "]";
+    if (groups != 1) stream << ", groups=" << groups;
+    if (!bias.defined()) stream << ", bias=false";
+    stream << ')';
 }
 
 Tensor Softmax::forward(const Tensor& x) { return softmax(x, dim); }

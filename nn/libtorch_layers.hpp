@@ -1,6 +1,6 @@
 #pragma once
 // Layers that libtorch programs reach for, as libtorch's (and PyTorch's) modules: Embedding,
-// ModuleList, Softmax and LogSoftmax. tapegrad's own layers live in nn/layers.hpp; libtorch.hpp
+// ModuleList, Softmax, LogSoftmax and Conv1d. tapegrad's own layers live in nn/layers.hpp; libtorch.hpp
 // names these torch::nn::Embedding and so on (holders of the modules here).
 #include <cstddef>
 #include <cstdint>
@@ -106,6 +106,36 @@ public:
     Tensor forward(const Tensor& x) override;
     void pretty_print(std::ostream& stream) const override { stream << "tg::nn::LogSoftmax(dim=" << dim << ")"; }
     int64_t dim;
+};
+
+// Conv1dOptions(in_channels, out_channels, kernel_size).stride(2).padding(1).dilation(1).groups(1)
+// .bias(false), as libtorch's (numeric padding, zeros).
+class Conv1dOptions {
+public:
+    Conv1dOptions(int64_t in_channels, int64_t out_channels, int64_t kernel_size)
+        : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
+    TAPEGRAD_ARG(int64_t, in_channels);
+    TAPEGRAD_ARG(int64_t, out_channels);
+    TAPEGRAD_ARG(int64_t, kernel_size);
+    TAPEGRAD_ARG(int64_t, stride) = 1;
+    TAPEGRAD_ARG(int64_t, padding) = 0;
+    TAPEGRAD_ARG(int64_t, dilation) = 1;
+    TAPEGRAD_ARG(int64_t, groups) = 1;
+    TAPEGRAD_ARG(bool, bias) = true;
+};
+
+// A 1-d convolution, as torch.nn.Conv1d: x [N, C, L] (or [C, L]), weight [out, in / groups, k],
+// bias [out]; PyTorch's initialisation. It runs as conv2d on the input and weight with a height
+// of one, so its gradients (and theirs) are conv2d's.
+class Conv1d : public Module {
+public:
+    explicit Conv1d(const Conv1dOptions& options, Generator& gen = default_generator());
+    Conv1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, Generator& gen = default_generator());
+    Tensor forward(const Tensor& x) override;
+    void pretty_print(std::ostream& stream) const override;
+    Tensor weight;  // [out, in / groups, k]
+    Tensor bias;    // [out] or undefined
+    int64_t stride, padding, dilation, groups;
 };
 
 }  // namespace tapegrad::nn

@@ -1,5 +1,5 @@
 // libtorch.hpp's data API, torch::save/torch::load, a tensor's device members and the layers
-// added for libtorch programs (Embedding, ModuleList, Softmax, LogSoftmax), written in torch::
+// added for libtorch programs (Embedding, ModuleList, Softmax, LogSoftmax, Conv1d), written in torch::
 // spellings as a ported program writes them. The loaders are checked against tg::nn::DataLoader
 // (the same batches, bit for bit), the files by round trips and refusals, the layers against
 // PyTorch 1.13 (tests/libtorch_layers_reference.py).
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "libtorch.hpp"
+#include "tests/reference_values.hpp"
 #include "tests/text_files.hpp"
 
 namespace torch = tapegrad::libtorch;
@@ -22,6 +23,9 @@ namespace tg = tapegrad;
 using tapegrad::testing::TempDir;
 
 namespace {
+
+// PyTorch 1.13's values for the layers (tests/libtorch_layers_reference.py).
+const tapegrad::testing::ReferenceValues kReference("tests/libtorch_layers_reference.txt");
 
 std::vector<double> values(const tg::Tensor& t) { return t.to_vector<double>(); }
 
@@ -302,19 +306,8 @@ TEST_CASE("torch::nn::Embedding with padding_idx matches PyTorch, and its gradie
     CHECK(out.shape() == tg::Shape{2, 3, 3});
     const torch::Tensor c = torch::arange(18, torch::kDouble).view({2, 3, 3}) * 0.05 + 0.1;
     (out * c).sum().backward();
-    // tests/libtorch_layers_reference.py
-    const std::vector<double> expected_out{-0.7, -0.6, -0.49999999999999994, -0.09999999999999987, 1.1102230246251565e-16,
-                                           0.10000000000000009, 0.5000000000000002, 0.6000000000000001, 0.7000000000000002,
-                                           -0.09999999999999987, 1.1102230246251565e-16, 0.10000000000000009, -0.09999999999999987,
-                                           1.1102230246251565e-16, 0.10000000000000009, -0.3999999999999999, -0.29999999999999993,
-                                           -0.19999999999999996};
-    const std::vector<double> expected_grad{0.1, 0.15000000000000002, 0.2, 0.85, 0.9, 0.9500000000000001, 0.0, 0.0,
-                                            0.0, 0.0, 0.0, 0.0, 0.4, 0.45000000000000007, 0.5};
-    const auto got_out = values(out), got_grad = values(embedding->weight.grad());
-    REQUIRE(got_out.size() == expected_out.size());
-    for (std::size_t i = 0; i < got_out.size(); ++i) CHECK(got_out[i] == doctest::Approx(expected_out[i]).epsilon(1e-12));
-    REQUIRE(got_grad.size() == expected_grad.size());
-    for (std::size_t i = 0; i < got_grad.size(); ++i) CHECK(got_grad[i] == doctest::Approx(expected_grad[i]).epsilon(1e-12));
+    kReference.check(out, "embedding.out", 1e-12);
+    kReference.check(embedding->weight.grad(), "embedding.grad_weight", 1e-12);
 
     const auto lookup = [&](const std::vector<torch::Tensor>& in) {
         embedding->weight = in[0];
@@ -364,17 +357,35 @@ TEST_CASE("torch::nn::Softmax and LogSoftmax match PyTorch") {
     const torch::Tensor x = torch::arange(8, torch::kDouble).view({2, 4}) * 0.3 - 1;
     torch::nn::Softmax softmax(1);
     torch::nn::LogSoftmax log_softmax(torch::nn::LogSoftmaxOptions(0));
-    // tests/libtorch_layers_reference.py
-    const std::vector<double> expected_softmax{0.15079361050621073, 0.20355008326799387, 0.2747638726821303,  0.37089243354366513,
-                                               0.1507936105062107,  0.20355008326799384, 0.27476387268213026, 0.3708924335436652};
-    const std::vector<double> expected_log_softmax{-1.4632824673380314, -1.4632824673380314, -1.463282467338031,  -1.4632824673380314,
-                                                   -0.2632824673380313, -0.2632824673380313, -0.2632824673380313, -0.26328246733803107};
-    const auto got = values(softmax(x)), got_log = values(log_softmax(x));
-    for (std::size_t i = 0; i < 8; ++i) {
-        CHECK(got[i] == doctest::Approx(expected_softmax[i]).epsilon(1e-12));
-        CHECK(got_log[i] == doctest::Approx(expected_log_softmax[i]).epsilon(1e-12));
-    }
+    kReference.check(softmax(x), "softmax.dim1", 1e-12);
+    kReference.check(log_softmax(x), "log_softmax.dim0", 1e-12);
     std::ostringstream printed;
     printed << softmax;
     CHECK(printed.str() == "tg::nn::Softmax(dim=1)");
+}
+
+TEST_CASE("torch::nn::Conv1d matches PyTorch, batched and unbatched, and checks its input") {
+    torch::nn::Conv1d conv(torch::nn::Conv1dOptions(4, 6, 3).stride(2).padding(1).groups(2));
+    CHECK(conv->weight.shape() == tg::Shape{6, 2, 3});
+    conv->to(torch::kDouble);
+    {
+        torch::NoGradGuard no_grad;
+        conv->weight.copy_((torch::arange(36, torch::kDouble) * 0.02 - 0.3).view({6, 2, 3}));
+        conv->bias.copy_(torch::arange(6, torch::kDouble) * 0.1 - 0.2);
+    }
+    const torch::Tensor x = kReference.tensor("conv1d.input").requires_grad_();
+    const torch::Tensor y = conv(x);
+    (y * kReference.tensor("conv1d.c")).sum().backward();
+    kReference.check(y, "conv1d.out", 1e-10);
+    kReference.check(conv->weight.grad(), "conv1d.grad_weight", 1e-10);
+    kReference.check(conv->bias.grad(), "conv1d.grad_bias", 1e-10);
+    kReference.check(x.grad(), "conv1d.grad_input", 1e-10);
+    CHECK(values(conv(x.detach().select(0, 1))) == values(y.detach().select(0, 1)));
+
+    std::ostringstream printed;
+    printed << conv;
+    CHECK(printed.str() == "tg::nn::Conv1d(4, 6, kernel_size=[3], stride=[2], padding=[1], groups=2)");
+    CHECK_THROWS_WITH_AS(conv(torch::ones({2, 3, 7}, torch::kDouble)), doctest::Contains("Conv1d: expected an input [N, 4, L]"),
+                         std::invalid_argument);
+    CHECK_THROWS_AS(torch::nn::Conv1d(4, 6, 0), std::invalid_argument);
 }

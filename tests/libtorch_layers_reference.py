@@ -10,13 +10,7 @@ import os
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def line(name, t):
-    t = t.detach()
-    shape = "x".join(str(s) for s in t.shape) if t.dim() else "scalar"
-    return " ".join([name, shape] + [repr(float(v)) for v in t.reshape(-1).tolist()])
+from tensor_members_reference import HERE, line  # the same line format, next to this script
 
 
 def main():

@@ -11,7 +11,10 @@
 // tapegrad's: torch::Tensor is tg::Tensor, torch::relu tg::relu, torch::optim::Adam
 // tg::optim::Adam, torch::nn::Module tg::nn::Module, torch::Device tg::Device (the CPU only,
 // nn/device.hpp). tapegrad's own tg::nn::Linear stays the module itself, so code written against
-// tg::nn is unchanged.
+// tg::nn is unchanged. torch::data is libtorch's data API over tapegrad's DataLoader
+// (nn/libtorch_data.hpp), torch::save/torch::load write tapegrad's checkpoint files
+// (nn/libtorch_serialize.hpp), and Embedding, ModuleList, Softmax, LogSoftmax and Conv1d are in
+// nn/libtorch_layers.hpp.
 //
 // How the names resolve: qualified lookup of torch::nn::Linear finds the alias declared in
 // libtorch::nn and looks through the namespace's using-directive (tapegrad::nn) only for names

@@ -347,6 +347,11 @@ TEST_CASE("torch::nn::ModuleList registers its modules, indexes and iterates the
     CHECK(first.weight.shape() == tg::Shape{8, 4});
     CHECK(net->layers[1].get() == net->layers->ptr(1).get());
     CHECK_THROWS_AS(net->layers->at<torch::nn::LinearImpl>(1), std::invalid_argument);
+    CHECK(net->layers[0]->as<torch::nn::Linear>() == &first);  // a holder type names its module
+    CHECK(net->layers[2]->as<torch::nn::LinearImpl>() != nullptr);
+    CHECK(net->layers[1]->as<torch::nn::Linear>() == nullptr);
+    const torch::nn::Module& relu = *net->layers[1];
+    CHECK(relu.as<torch::nn::ReLU>() != nullptr);
     CHECK_THROWS_AS(net->layers->ptr(3), std::out_of_range);
     CHECK_THROWS_AS((*net->layers)(torch::ones({1, 4})), std::logic_error);
 

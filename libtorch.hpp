@@ -11,7 +11,10 @@
 // tapegrad's: torch::Tensor is tg::Tensor, torch::relu tg::relu, torch::optim::Adam
 // tg::optim::Adam, torch::nn::Module tg::nn::Module, torch::Device tg::Device (the CPU only,
 // nn/device.hpp). tapegrad's own tg::nn::Linear stays the module itself, so code written against
-// tg::nn is unchanged.
+// tg::nn is unchanged. torch::data is libtorch's data API over tapegrad's DataLoader
+// (nn/libtorch_data.hpp), torch::save/torch::load write tapegrad's checkpoint files
+// (nn/libtorch_serialize.hpp), and Embedding, ModuleList, Softmax, LogSoftmax and Conv1d are in
+// nn/libtorch_layers.hpp.
 //
 // How the names resolve: qualified lookup of torch::nn::Linear finds the alias declared in
 // libtorch::nn and looks through the namespace's using-directive (tapegrad::nn) only for names
@@ -21,7 +24,11 @@
 // where a program then says `nn::`. docs/pytorch.md lists every name that still differs.
 #include <sstream>
 #include <stdexcept>
+#include <string>
 
+#include "nn/libtorch_data.hpp"
+#include "nn/libtorch_layers.hpp"
+#include "nn/libtorch_serialize.hpp"
 #include "tapegrad.hpp"
 
 namespace tapegrad::libtorch {
@@ -42,6 +49,14 @@ template <class... Parts>
 }
 }  // namespace detail
 
+// torch::str(parts...): the parts written one after another to a string, as libtorch's c10::str.
+template <class... Parts>
+std::string str(const Parts&... parts) {
+    std::ostringstream out;
+    (out << ... << parts);
+    return out.str();
+}
+
 namespace nn {
 using namespace ::tapegrad::nn;
 
@@ -53,6 +68,7 @@ using namespace ::tapegrad::nn;
 // Containers and layers (nn/module.hpp, nn/layers.hpp, nn/normalization.hpp, nn/attention.hpp).
 TAPEGRAD_LIBTORCH_HOLDER(Sequential);
 TAPEGRAD_LIBTORCH_HOLDER(Linear);
+TAPEGRAD_LIBTORCH_HOLDER(Conv1d);
 TAPEGRAD_LIBTORCH_HOLDER(Conv2d);
 TAPEGRAD_LIBTORCH_HOLDER(ConvTranspose2d);
 TAPEGRAD_LIBTORCH_HOLDER(BatchNorm1d);
@@ -69,6 +85,8 @@ TAPEGRAD_LIBTORCH_HOLDER(Flatten);
 TAPEGRAD_LIBTORCH_HOLDER(Identity);
 TAPEGRAD_LIBTORCH_HOLDER(Upsample);
 TAPEGRAD_LIBTORCH_HOLDER(MultiheadAttention);
+TAPEGRAD_LIBTORCH_HOLDER(Embedding);
+TAPEGRAD_LIBTORCH_HOLDER(ModuleList);
 // Activations (nn/layers.hpp, nn/activations.hpp).
 TAPEGRAD_LIBTORCH_HOLDER(ReLU);
 TAPEGRAD_LIBTORCH_HOLDER(ReLU6);
@@ -80,6 +98,8 @@ TAPEGRAD_LIBTORCH_HOLDER(Hardswish);
 TAPEGRAD_LIBTORCH_HOLDER(Hardtanh);
 TAPEGRAD_LIBTORCH_HOLDER(Sigmoid);
 TAPEGRAD_LIBTORCH_HOLDER(Tanh);
+TAPEGRAD_LIBTORCH_HOLDER(Softmax);
+TAPEGRAD_LIBTORCH_HOLDER(LogSoftmax);
 // Losses (nn/losses.hpp).
 TAPEGRAD_LIBTORCH_HOLDER(BCELoss);
 TAPEGRAD_LIBTORCH_HOLDER(BCEWithLogitsLoss);

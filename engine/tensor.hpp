@@ -20,6 +20,7 @@ namespace tapegrad {
 
 class Node;
 class Generator;
+class Device;
 struct Storage;
 
 // An integer scalar: the 2 of x * 2, the 1 of i += 1. As libtorch's integral Scalar, it keeps an
@@ -125,6 +126,17 @@ public:
     // The same elements in `format`'s layout: this tensor when it already is, else a copy
     // (PyTorch's x.to(memory_format=...)); the same as contiguous(format).
     Tensor to(MemoryFormat format) const;
+    // libtorch's device members (Device is nn/device.hpp's): tapegrad runs on the CPU, so every
+    // tensor is there. x.to(device) and x.cpu() return x itself (as libtorch does for a tensor
+    // already on the device), x.to(device, dtype) is x.to(dtype); a CUDA device, and x.cuda(),
+    // throw std::invalid_argument saying that tapegrad runs on the CPU.
+    Tensor to(const Device& device) const;
+    Tensor to(const Device& device, DType dtype) const;
+    Device device() const;
+    bool is_cpu() const noexcept { return true; }
+    bool is_cuda() const noexcept { return false; }
+    Tensor cpu() const { return *this; }
+    Tensor cuda() const;
     Tensor reshape(const Shape& shape) const;
     Tensor view(const Shape& shape) const;
     Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;

@@ -1,5 +1,6 @@
 #include "nn/device.hpp"
 
+#include <ostream>
 #include <stdexcept>
 
 namespace tapegrad {
@@ -37,6 +38,25 @@ void Device::check_cpu(const char* who) const {
 Device::operator TensorOptions() const {
     check_cpu("tensor factory");
     return {};
+}
+
+std::ostream& operator<<(std::ostream& out, const Device& device) { return out << device.str(); }
+
+Tensor Tensor::to(const Device& device) const {
+    device.check_cpu("Tensor::to");
+    return *this;
+}
+
+Tensor Tensor::to(const Device& device, DType dtype) const {
+    device.check_cpu("Tensor::to");
+    return to(dtype);
+}
+
+Device Tensor::device() const { return Device(kCPU); }
+
+Tensor Tensor::cuda() const {
+    Device(kCUDA).check_cpu("Tensor::cuda");
+    return *this;
 }
 
 }  // namespace tapegrad

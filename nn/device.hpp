@@ -8,8 +8,10 @@
 //     auto noise = torch::randn({64, 100, 1, 1}, device);
 //
 // runs unchanged on the CPU. A CUDA device can be named, but using one (Module::to, a factory)
-// throws std::invalid_argument saying that tapegrad has only the CPU.
+// throws std::invalid_argument saying that tapegrad has only the CPU. A tensor's device members
+// (x.to(device), x.device(), x.cpu(), x.is_cuda()) are defined in nn/device.cpp.
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 
 #include "engine/tensor.hpp"
@@ -43,6 +45,9 @@ private:
     DeviceType type_;
     int64_t index_;
 };
+
+// Prints str(), as libtorch's.
+std::ostream& operator<<(std::ostream& out, const Device& device);
 
 namespace cuda {
 // No CUDA in tapegrad.

@@ -76,6 +76,14 @@ void kaiming_uniform_(Tensor& t, Generator& gen, double a, FanMode mode, Nonline
     uniform_(t, -bound, bound, gen);
 }
 
+void reset_like_pytorch(Tensor& weight, Tensor& bias, Generator& gen) {
+    kaiming_uniform_(weight, gen, std::sqrt(5.0));
+    if (bias.defined()) {
+        const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in_and_fan_out(weight).first));
+        uniform_(bias, -bound, bound, gen);
+    }
+}
+
 void kaiming_normal_(Tensor& t, Generator& gen, double a, FanMode mode, Nonlinearity nonlinearity) {
     normal_(t, 0.0, calculate_gain(nonlinearity, a) / std::sqrt(fan(t, mode)), gen);
 }

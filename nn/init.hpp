@@ -38,5 +38,8 @@ void xavier_uniform_(Tensor& t, double gain = 1.0);
 // std = gain * sqrt(2 / (fan_in + fan_out))
 void xavier_normal_(Tensor& t, Generator& gen, double gain = 1.0);
 void xavier_normal_(Tensor& t, double gain = 1.0);
+// PyTorch's reset_parameters of its Linear and Conv layers: kaiming_uniform(a = sqrt(5)) gives
+// bound = 1/sqrt(fan_in) for the weight; the bias (when defined) uses the same bound.
+void reset_like_pytorch(Tensor& weight, Tensor& bias, Generator& gen);
 
 }  // namespace tapegrad::nn::init

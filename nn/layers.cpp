@@ -14,16 +14,6 @@
 
 namespace tapegrad::nn {
 namespace {
-// PyTorch's reset_parameters for Conv and Linear: kaiming_uniform(a = sqrt(5)) gives
-// bound = 1/sqrt(fan_in) for the weight; the bias uses the same bound.
-void reset_like_pytorch(Tensor& weight, Tensor& bias, Generator& gen) {
-    init::kaiming_uniform_(weight, gen, std::sqrt(5.0));
-    if (bias.defined()) {
-        const double bound = 1.0 / std::sqrt(static_cast<double>(init::fan_in_and_fan_out(weight).first));
-        init::uniform_(bias, -bound, bound, gen);
-    }
-}
-
 void check_positive(const char* layer, const char* what, int64_t v) {
     if (v <= 0) throw std::invalid_argument(std::string(layer) + ": " + what + " must be positive, got " + std::to_string(v));
 }
@@ -48,7 +38,7 @@ Conv2d::Conv2d(const Conv2dOptions& module_options, Generator& gen)
     check_conv_layer("Conv2d", in_channels, out_channels, kernel_size, options.groups);
     weight = register_parameter("weight", empty({out_channels, in_channels / options.groups, kernel_size.h, kernel_size.w}));
     if (module_options.bias()) bias = register_parameter("bias", empty({out_channels}));
-    reset_like_pytorch(weight, bias, gen);
+    init::reset_like_pytorch(weight, bias, gen);
 }
 
 Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen, tapegrad::Conv2dOptions options,
@@ -88,7 +78,7 @@ ConvTranspose2d::ConvTranspose2d(const ConvTranspose2dOptions& module_options, G
     check_conv_layer("ConvTranspose2d", in_channels, out_channels, kernel_size, options.groups);
     weight = register_parameter("weight", empty({in_channels, out_channels / options.groups, kernel_size.h, kernel_size.w}));
     if (module_options.bias()) bias = register_parameter("bias", empty({out_channels}));
-    reset_like_pytorch(weight, bias, gen);
+    init::reset_like_pytorch(weight, bias, gen);
 }
 
 ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen,
@@ -113,7 +103,7 @@ Linear::Linear(const LinearOptions& options, Generator& gen) : Module("Linear") 
     check_positive("Linear", "out_features", options.out_features());
     weight = register_parameter("weight", empty({options.out_features(), options.in_features()}));
     if (options.bias()) bias = register_parameter("bias", empty({options.out_features()}));
-    reset_like_pytorch(weight, bias, gen);
+    init::reset_like_pytorch(weight, bias, gen);
 }
 
 Linear::Linear(int64_t in_features, int64_t out_features, Generator& gen, bool with_bias)

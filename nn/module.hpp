@@ -116,6 +116,19 @@ public:
     NamedTensors named_buffers() const;
     std::vector<std::shared_ptr<Module>> children() const;
     const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
+    // libtorch's module->as<Linear>(): this module as type M (a module, or a holder, which names
+    // its module), or nullptr when it is of another type.
+    template <class M>
+    auto* as() noexcept {
+        if constexpr (requires { typename M::ContainedType; })
+            return dynamic_cast<typename M::ContainedType*>(this);
+        else
+            return dynamic_cast<M*>(this);
+    }
+    template <class M>
+    const auto* as() const noexcept {
+        return const_cast<Module*>(this)->as<M>();
+    }
     // The child registered under `name`; throws std::invalid_argument if there is none.
     std::shared_ptr<Module> child(const std::string& name) const;
     // This module (named "") and every descendant, depth first in registration order, each once

@@ -146,14 +146,16 @@ int main(int argc, const char* argv[]) {
 
   // Assume the MNIST dataset is available under `kDataFolder`;
   const char* train_limit = std::getenv("DCGAN_TRAIN_LIMIT");
-  auto dataset = tg::nn::load_mnist(kDataFolder, tg::nn::Split::Train)
-                     .head(train_limit ? positive_size("DCGAN_TRAIN_LIMIT", train_limit) : 60000);
-  const int64_t batches_per_epoch = static_cast<int64_t>(
-      std::ceil(dataset.size() / static_cast<double>(kBatchSize)));
+  auto dataset = torch::data::datasets::MNIST(kDataFolder)
+                     .head(train_limit ? positive_size("DCGAN_TRAIN_LIMIT", train_limit) : 60000)
+                     .map(torch::data::transforms::Normalize<>(0.5, 0.5))
+                     .map(torch::data::transforms::Stack<>());
+  const int64_t batches_per_epoch =
+      std::ceil(dataset.size().value() / static_cast<double>(kBatchSize));
 
-  auto data_loader = std::make_unique<tg::nn::DataLoader>(
+  auto data_loader = torch::data::make_data_loader(
       std::move(dataset),
-      tg::nn::DataLoaderOptions{.batch_size = kBatchSize, .mean = 0.5, .std = 0.5, .num_workers = 2});
+      torch::data::DataLoaderOptions().batch_size(kBatchSize).workers(2));
 
   torch::optim::Adam generator_optimizer(
       generator->parameters(), torch::optim::AdamOptions(2e-4).betas(std::make_tuple (0.5, 0.5)));
@@ -161,20 +163,22 @@ int main(int argc, const char* argv[]) {
       discriminator->parameters(), torch::optim::AdamOptions(2e-4).betas(std::make_tuple (0.5, 0.5)));
 
   if (kRestoreFromCheckpoint) {
-    tg::nn::load_checkpoint("generator-checkpoint.pt", *generator, &generator_optimizer);
-    tg::nn::load_checkpoint(
-        "discriminator-checkpoint.pt", *discriminator, &discriminator_optimizer);
+    torch::load(generator, "generator-checkpoint.pt");
+    torch::load(generator_optimizer, "generator-optimizer-checkpoint.pt");
+    torch::load(discriminator, "discriminator-checkpoint.pt");
+    torch::load(
+        discriminator_optimizer, "discriminator-optimizer-checkpoint.pt");
   }
 
   int64_t checkpoint_counter = 1;
   for (int64_t epoch = 1; epoch <= kNumberOfEpochs; ++epoch) {
     int64_t batch_index = 0;
-    for (const tg::nn::Batch& batch : *data_loader) {
+    for (const torch::data::Example<>& batch : *data_loader) {
       // Train discriminator with real images.
       discriminator->zero_grad();
-      torch::Tensor real_images = batch.images;
+      torch::Tensor real_images = batch.data.to(device);
       torch::Tensor real_labels =
-          torch::empty(batch.images.size(0), device).uniform_(0.8, 1.0);
+          torch::empty(batch.data.size(0), device).uniform_(0.8, 1.0);
       torch::Tensor real_output = discriminator->forward(real_images).reshape(real_labels.sizes());
       torch::Tensor d_loss_real =
           torch::binary_cross_entropy(real_output, real_labels);
@@ -182,9 +186,9 @@ int main(int argc, const char* argv[]) {
 
       // Train discriminator with fake images.
       torch::Tensor noise =
-          torch::randn({batch.images.size(0), kNoiseSize, 1, 1}, device);
+          torch::randn({batch.data.size(0), kNoiseSize, 1, 1}, device);
       torch::Tensor fake_images = generator->forward(noise);
-      torch::Tensor fake_labels = torch::zeros(batch.images.size(0), device);
+      torch::Tensor fake_labels = torch::zeros(batch.data.size(0), device);
       torch::Tensor fake_output = discriminator->forward(fake_images.detach()).reshape(fake_labels.sizes());
       torch::Tensor d_loss_fake =
           torch::binary_cross_entropy(fake_output, fake_labels);
@@ -215,15 +219,17 @@ int main(int argc, const char* argv[]) {
 
       if (batch_index % kCheckpointEvery == 0) {
         // Checkpoint the model and optimizer state.
-        tg::nn::save_checkpoint("generator-checkpoint.pt", *generator, &generator_optimizer, epoch);
-        tg::nn::save_checkpoint(
-            "discriminator-checkpoint.pt", *discriminator, &discriminator_optimizer, epoch);
+        torch::save(generator, "generator-checkpoint.pt");
+        torch::save(generator_optimizer, "generator-optimizer-checkpoint.pt");
+        torch::save(discriminator, "discriminator-checkpoint.pt");
+        torch::save(
+            discriminator_optimizer, "discriminator-optimizer-checkpoint.pt");
         // Sample the generator and save the images.
         torch::Tensor samples = generator->forward(torch::randn(
             {kNumberOfSamplesPerCheckpoint, kNoiseSize, 1, 1}, device));
-        tg::nn::save(
-            {{"samples", (samples + 1.0) / 2.0}},
-            "dcgan-sample-" + std::to_string(checkpoint_counter) + ".pt");
+        torch::save(
+            (samples + 1.0) / 2.0,
+            torch::str("dcgan-sample-", checkpoint_counter, ".pt"));
         std::cout << "\n-> checkpoint " << ++checkpoint_counter << '\n';
       }
     }

@@ -86,7 +86,7 @@ void train(
   model.train();
   size_t batch_idx = 0;
   for (auto& batch : data_loader) {
-    auto data = batch.images, targets = batch.labels;
+    auto data = batch.data.to(device), targets = batch.target.to(device);
     optimizer.zero_grad();
     auto output = model.forward(data);
     auto loss = torch::nll_loss(output, targets);
@@ -98,7 +98,7 @@ void train(
       std::printf(
           "\rTrain Epoch: %ld [%5ld/%5ld] Loss: %.4f",
           epoch,
-          batch_idx * batch.images.size(0),
+          batch_idx * batch.data.size(0),
           dataset_size,
           loss.template item<float>());
     }
@@ -116,7 +116,7 @@ void test(
   double test_loss = 0;
   int32_t correct = 0;
   for (const auto& batch : data_loader) {
-    auto data = batch.images, targets = batch.labels;
+    auto data = batch.data.to(device), targets = batch.target.to(device);
     auto output = model.forward(data);
     test_loss += torch::nll_loss(
                      output,
@@ -151,18 +151,23 @@ auto main() -> int {
   Net model;
   model.to(device);
 
-  auto train_dataset = tg::nn::load_mnist(kDataRoot, tg::nn::Split::Train)
-                           .head(size_from_env("MNIST_TRAIN_LIMIT", 60000));
-  const size_t train_dataset_size = train_dataset.size();
-  auto train_loader = std::make_unique<tg::nn::DataLoader>(
-      std::move(train_dataset),
-      tg::nn::DataLoaderOptions{.batch_size = kTrainBatchSize, .shuffle = false, .mean = 0.1307, .std = 0.3081});
+  auto train_dataset = torch::data::datasets::MNIST(kDataRoot)
+                           .head(size_from_env("MNIST_TRAIN_LIMIT", 60000))
+                           .map(torch::data::transforms::Normalize<>(0.1307, 0.3081))
+                           .map(torch::data::transforms::Stack<>());
+  const size_t train_dataset_size = train_dataset.size().value();
+  auto train_loader =
+      torch::data::make_data_loader<torch::data::samplers::SequentialSampler>(
+          std::move(train_dataset), kTrainBatchSize);
 
-  auto test_dataset = tg::nn::load_mnist(kDataRoot, tg::nn::Split::Test)
-                          .head(size_from_env("MNIST_TEST_LIMIT", 10000));
-  const size_t test_dataset_size = test_dataset.size();
-  auto test_loader = std::make_unique<tg::nn::DataLoader>(
-      std::move(test_dataset), tg::nn::DataLoaderOptions{.batch_size = kTestBatchSize, .mean = 0.1307, .std = 0.3081});
+  auto test_dataset = torch::data::datasets::MNIST(
+                          kDataRoot, torch::data::datasets::MNIST::Mode::kTest)
+                          .head(size_from_env("MNIST_TEST_LIMIT", 10000))
+                          .map(torch::data::transforms::Normalize<>(0.1307, 0.3081))
+                          .map(torch::data::transforms::Stack<>());
+  const size_t test_dataset_size = test_dataset.size().value();
+  auto test_loader =
+      torch::data::make_data_loader(std::move(test_dataset), kTestBatchSize);
 
   torch::optim::SGD optimizer(
       model.parameters(), torch::optim::SGDOptions(0.01).momentum(0.5));

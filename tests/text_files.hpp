@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 namespace tapegrad::testing {
 
 inline std::string slurp(const std::string& path) {
@@ -23,10 +25,12 @@ inline int count(const std::string& text, const std::string& what) {
     return n;
 }
 
-// An empty directory of the test's own, removed with everything in it at the end.
+// An empty directory of the test's own, removed with everything in it at the end. The process id
+// in its name keeps two suites run at once (two build trees, two checkouts) out of each other's files.
 struct TempDir {
     std::filesystem::path path;
-    explicit TempDir(const std::string& name) : path(std::filesystem::temp_directory_path() / ("tapegrad_files_" + name)) {
+    explicit TempDir(const std::string& name)
+        : path(std::filesystem::temp_directory_path() / ("tapegrad_files_" + name + "_" + std::to_string(::getpid()))) {
         std::filesystem::remove_all(path);
         std::filesystem::create_directories(path);
     }

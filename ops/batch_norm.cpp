@@ -131,7 +131,7 @@ struct BatchNorm {
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr std::size_t required_inputs = 1;  // the weight and the bias are optional
     // The arguments (checked by the caller); the running statistics are updated in training.
-    Tensor running_mean, running_var;
+    Tensor running_mean{}, running_var{};
     BatchNormOptions options;
     // The saved state.
     SavedTensor input{}, weight{};

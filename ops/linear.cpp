@@ -120,7 +120,7 @@ struct Matmul {
     static constexpr const char* gradient = "dA = g Bᵀ, dB = Aᵀ g (batch dims summed where broadcast)";
     static constexpr detail::DTypes dtypes = detail::DTypes::KeepIntegers;
     Precision precision = Precision::Float32;  // from the autocast guard at the call, for both passes
-    SavedTensor a, b;       // each only when the other operand needs its gradient
+    SavedTensor a{}, b{};   // each only when the other operand needs its gradient
     bool shared_b = false;  // one B [K, N] for a batch of A: dB is one GEMM over the stacked rows
 
     Tensor forward(const detail::OpContext& ctx, const Tensor& a_in, const Tensor& b_in) {
@@ -208,8 +208,8 @@ struct Linear {
     static constexpr std::size_t required_inputs = 2;  // the bias is optional
     Precision precision = Precision::Float32;  // from the autocast guard at the call, for both passes
     // x itself is saved (with its history, for create_graph); the backward makes it [rows, in] again.
-    SavedTensor input, weight;  // each only when the other needs its gradient
-    Shape input_shape;
+    SavedTensor input{}, weight{};  // each only when the other needs its gradient
+    Shape input_shape{};
 
     Tensor forward(const detail::OpContext& ctx, const Tensor& x, const Tensor& w, const Tensor& bias) {
         const int64_t in = w.shape()[1], out_features = w.shape()[0];

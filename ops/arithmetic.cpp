@@ -94,7 +94,12 @@ T alpha_as(double alpha, DType dtype) {
 // d(a+b)/da = 1, d(a+b)/db = 1; the engine sums broadcast dimensions down.
 struct Add {
     static constexpr const char* name = "add";
-    static constexpr const char* gradient = "da = g, db = g";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Elementwise arithmetic",
+        .op = "add",
+        .forward = "y = a + b",
+        .gradient = "da = g, db = g",
+        .shapes = "a, b broadcast to y"};
     static constexpr DTypes dtypes = DTypes::Promote;
     Tensor forward(const OpContext&, const Tensor& a, const Tensor& b) { return map_pair(name, a, b, Plus{}); }
     std::vector<Tensor> backward(const Tensor& g, const GradMask&) const { return {g, g}; }
@@ -103,7 +108,12 @@ struct Add {
 // d(a + alpha b)/da = 1, d/db = alpha.
 struct AddScaled {
     static constexpr const char* name = "add";
-    static constexpr const char* gradient = "da = g, db = α g";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Elementwise arithmetic",
+        .op = "add (alpha)",
+        .forward = "y = a + α b",
+        .gradient = "da = g, db = α g",
+        .shapes = "a, b broadcast to y"};
     static constexpr DTypes dtypes = DTypes::Promote;
     double alpha;
     Tensor forward(const OpContext&, const Tensor& a, const Tensor& b) {
@@ -118,7 +128,12 @@ struct AddScaled {
 // d(a-b)/da = 1, d(a-b)/db = -1.
 struct Sub {
     static constexpr const char* name = "sub";
-    static constexpr const char* gradient = "da = g, db = −g";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Elementwise arithmetic",
+        .op = "sub",
+        .forward = "y = a − b",
+        .gradient = "da = g, db = −g",
+        .shapes = "a, b broadcast to y"};
     static constexpr DTypes dtypes = DTypes::Promote;
     Tensor forward(const OpContext&, const Tensor& a, const Tensor& b) { return map_pair(name, a, b, Minus{}); }
     std::vector<Tensor> backward(const Tensor& g, const GradMask& needs) const { return {g, needs[1] ? neg(g) : Tensor()}; }
@@ -127,7 +142,12 @@ struct Sub {
 // d(ab)/da = b, d(ab)/db = a. Each factor is saved only if the other one needs its gradient.
 struct Mul {
     static constexpr const char* name = "mul";
-    static constexpr const char* gradient = "da = g ⊙ b, db = g ⊙ a";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Elementwise arithmetic",
+        .op = "mul",
+        .forward = "y = a ⊙ b",
+        .gradient = "da = g ⊙ b, db = g ⊙ a",
+        .shapes = "a, b broadcast to y"};
     static constexpr DTypes dtypes = DTypes::Promote;
     SavedTensor a, b;
     Tensor forward(const OpContext& ctx, const Tensor& x, const Tensor& y) {
@@ -154,8 +174,12 @@ struct Mul {
 // would change it under the backward.
 struct Div {
     static constexpr const char* name = "div";
-    static constexpr const char* gradient = "da = g / b, db = −g ⊙ a / b² (a and b are saved, not y, which a later in-place "
-        "write could change)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Elementwise arithmetic",
+        .op = "div",
+        .forward = "y = a / b",
+        .gradient = "da = g / b, db = −g ⊙ a / b² (a and b are saved, not y, which a later in-place write could change)",
+        .shapes = "a, b broadcast to y"};
     static constexpr DTypes dtypes = DTypes::PromoteToFloating;
     SavedTensor a, b;
     Tensor forward(const OpContext& ctx, const Tensor& x, const Tensor& y) {
@@ -176,7 +200,12 @@ struct Div {
 // d(-a)/da = -1.
 struct Neg {
     static constexpr const char* name = "neg";
-    static constexpr const char* gradient = "dx = −g";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Elementwise arithmetic",
+        .op = "neg",
+        .forward = "y = −x",
+        .gradient = "dx = −g",
+        .shapes = "x = y"};
     static constexpr DTypes dtypes = DTypes::KeepIntegers;
     Tensor forward(const OpContext&, const Tensor& x) {
         return dispatch_all(x.dtype(), [&]<class T>() { return kernels::map_unary<T>(x, [](T v) { return negate(v); }); });
@@ -210,8 +239,13 @@ Tensor indicator(const Tensor& a, const Tensor& b, Pred pred) {
 // formula to a point where it gives 0: exponent 0 (b a^0 = 0 for b = 0) and log 1 = 0.
 struct PowTensor {
     static constexpr const char* name = "pow";
-    static constexpr const char* gradient = "da = g ⊙ b a^{b−1}, 0 where b = 0; db = g ⊙ a^b ln a, 0 where a = 0 and b ≥ 0 "
-        "(PyTorch's pow_backward_self / pow_backward_exponent)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Activations (elementwise)",
+        .op = "pow (tensor exponent)",
+        .forward = "y = a^b",
+        .gradient = "da = g ⊙ b a^{b−1}, 0 where b = 0; db = g ⊙ a^b ln a, 0 where a = 0 and b ≥ 0 (PyTorch's "
+                    "pow_backward_self / pow_backward_exponent)",
+        .shapes = "a, b broadcast to y, promoted dtype"};
     static constexpr DTypes dtypes = DTypes::Promote;
     SavedTensor a, b;
     Tensor forward(const OpContext& ctx, const Tensor& x, const Tensor& e) {
@@ -246,7 +280,12 @@ struct PowTensor {
 // d(sum_i x_i)/dx_i = 1 for every i.
 struct AddN {
     static constexpr const char* name = "add_n";
-    static constexpr const char* gradient = "dx_i = g";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Elementwise arithmetic",
+        .op = "add_n",
+        .forward = "y = Σ_i x_i",
+        .gradient = "dx_i = g",
+        .shapes = "all x_i the same shape as y"};
     static constexpr DTypes dtypes = DTypes::Promote;
     std::size_t n = 0;
     Tensor forward(const OpContext&, const std::vector<Tensor>& tensors) {

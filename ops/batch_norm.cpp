@@ -123,11 +123,23 @@ Tensor relu_mask(const Tensor& x, const std::vector<double>& mean, const std::ve
 template <bool FuseRelu>
 struct BatchNorm {
     static constexpr const char* name = FuseRelu ? "batch_norm_relu" : "batch_norm";
-    static constexpr const char* gradient =
-        FuseRelu ? "batch_norm's gradients with g replaced by g ⊙ [y > 0]; the fast kernels recompute the pre-relu output from x "
-                   "in each backward pass; the reference is the two ops unfused"
-                 : "training, with dx̂ = g γ_c: dx = (1/M) · invstd_c · (M dx̂ − Σ_c dx̂ − x̂ Σ_c dx̂ x̂); eval: dx = g γ_c / "
-                   "√(running_var_c + ε); both: dγ_c = Σ_c g x̂, dβ_c = Σ_c g";
+    static constexpr detail::DerivativeDoc doc =
+        FuseRelu ? detail::DerivativeDoc{
+            .section = "Batch normalisation",
+            .op = "batch_norm_relu",
+            .forward = "y = relu(batch_norm(x)) with batch_norm's arguments (train or eval)",
+            .gradient = "batch_norm's gradients with g replaced by g ⊙ [y > 0]; the fast kernels recompute the pre-relu "
+                        "output from x in each backward pass; the reference is the two ops unfused",
+            .shapes = "as batch_norm"}
+        : detail::DerivativeDoc{
+            .section = "Batch normalisation",
+            .op = "batch_norm",
+            .forward = "training: μ_c = (1/M) Σ_c x, σ²_c = (1/M) Σ_c (x − μ_c)² (biased), x̂ = (x − μ_c) / √(σ²_c + "
+                       "ε), y = γ_c x̂ + β_c; running ← (1 − m) running + m · batch stat, with the unbiased variance "
+                       "σ²_c M/(M−1); eval: x̂ = (x − running_mean_c) / √(running_var_c + ε), y = γ_c x̂ + β_c",
+            .gradient = "training, with dx̂ = g γ_c: dx = (1/M) · invstd_c · (M dx̂ − Σ_c dx̂ − x̂ Σ_c dx̂ x̂); eval: "
+                        "dx = g γ_c / √(running_var_c + ε); both: dγ_c = Σ_c g x̂, dβ_c = Σ_c g",
+            .shapes = "x [N,C,H,W] or [N,C]; γ, β, running stats [C]"};
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr std::size_t required_inputs = 1;  // the weight and the bias are optional
     // The arguments (checked by the caller); the running statistics are updated in training.

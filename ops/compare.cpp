@@ -164,7 +164,12 @@ void check_mask(const char* op, const char* what, const Tensor& mask) {
 // y = cond ? a : b: da = g where cond (0 elsewhere), db = g where !cond.
 struct Where {
     static constexpr const char* name = "where";
-    static constexpr const char* gradient = "da = g ⊙ [c], db = g ⊙ [¬c] (masked_fill of g)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Masks and selection",
+        .op = "where",
+        .forward = "y = c ? a : b (c bool; a, b promoted)",
+        .gradient = "da = g ⊙ [c], db = g ⊙ [¬c] (masked_fill of g)",
+        .shapes = "c, a, b broadcast to y"};
     static constexpr DTypes dtypes = DTypes::Promote;
     SavedTensor cond;
     Tensor forward(const OpContext& ctx, const Tensor& a, const Tensor& b) {
@@ -182,7 +187,12 @@ struct Where {
 // y = mask ? value : x, in x's dtype: dx = g where !mask.
 struct MaskedFill {
     static constexpr const char* name = "masked_fill";
-    static constexpr const char* gradient = "dx = g ⊙ [¬m]";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Masks and selection",
+        .op = "masked_fill / masked_fill_",
+        .forward = "y = m ? v : x (v converted to x's dtype)",
+        .gradient = "dx = g ⊙ [¬m]",
+        .shapes = "m broadcasts to x (masked_fill_: to self's shape)"};
     static constexpr DTypes dtypes = DTypes::KeepAll;
     SavedTensor mask;
     double value;

@@ -168,7 +168,14 @@ Tensor conv2d_strided_1x1(const Tensor& x, const Tensor& weight, const Tensor& b
 // is rounded to bfloat16; the spec reopens that precision for the ops it records.
 struct Conv2d {
     static constexpr const char* name = "conv2d";
-    static constexpr const char* gradient = "dx[n,c,h,w] = Σ_{f,u,v} g[n,f,i,j] w[f,c,u,v] over (i,j) with s i + u − p = h, s j + v − p = w (a full correlation of g with the 180°-rotated kernel for s = 1); dw[f,c,u,v] = Σ_{n,i,j} g[n,f,i,j] x[n,c, s i + u − p, s j + v − p]; db_f = Σ_{n,i,j} g[n,f,i,j]";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Convolution and pooling",
+        .op = "conv2d",
+        .forward = "y[n,f,i,j] = b_f + Σ_{c,u,v} w[f,c,u,v] · x[n,c, s i + u − p, s j + v − p] (zero outside x)",
+        .gradient = "dx[n,c,h,w] = Σ_{f,u,v} g[n,f,i,j] w[f,c,u,v] over (i,j) with s i + u − p = h, s j + v − p = w (a "
+                    "full correlation of g with the 180°-rotated kernel for s = 1); dw[f,c,u,v] = Σ_{n,i,j} g[n,f,i,j] "
+                    "x[n,c, s i + u − p, s j + v − p]; db_f = Σ_{n,i,j} g[n,f,i,j]",
+        .shapes = "x [N,C,H,W], w [F,C,KH,KW], b [F], y [N,F,H',W']"};
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     static constexpr std::size_t required_inputs = 2;  // the bias is optional
     kernels::ConvGeometry geometry;                    // checked by the caller

@@ -127,7 +127,15 @@ Tensor conv_weight_grad(const char* op, const Tensor& x_in, const Tensor& dout_i
 // and w's layouts. Under autocast every pass computes in `precision`, as conv2d's do (ops/conv.cpp).
 struct ConvTranspose2d {
     static constexpr const char* name = "conv_transpose2d";
-    static constexpr const char* gradient = "dx = conv2d(g, w) (same stride, padding, dilation, groups); dw = conv2d_weight_grad(g, x) (g as the input, x as the output gradient); db_c = Σ_{n,h,w} g[n,c,h,w]";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Convolution and pooling",
+        .op = "conv_transpose2d",
+        .forward = "y = conv2d's input gradient of x: y[n,c,h,w] = b_c + Σ_{f,u,v} x[n,f,i,j] w[f,c,u,v] over (i,j) "
+                   "with s i + d u − p = h, s j + d v − p = w",
+        .gradient = "dx = conv2d(g, w) (same stride, padding, dilation, groups); dw = conv2d_weight_grad(g, x) (g as "
+                    "the input, x as the output gradient); db_c = Σ_{n,h,w} g[n,c,h,w]",
+        .shapes = "x [N,Cin,H,W], w [Cin,Cout/groups,KH,KW], b [Cout], y [N,Cout,(H−1)s − 2p + d(KH−1) + output_padding "
+                  "+ 1, ...]; output_padding < stride"};
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     static constexpr std::size_t required_inputs = 2;  // the bias is optional
     kernels::ConvGeometry geometry;                    // checked by the caller
@@ -187,7 +195,14 @@ struct ConvTranspose2d {
 // G); dgo [N,F,OH,OW] = conv2d(x, G). Under autocast every pass computes in `precision`.
 struct Conv2dWeightGrad {
     static constexpr const char* name = "conv2d_weight_grad";
-    static constexpr const char* gradient = "bilinear: for the gradient G of dW, dx = conv_transpose2d(go, G) with the output_padding that restores x's size; dgo = conv2d(x, G)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Convolution and pooling",
+        .op = "conv2d_weight_grad",
+        .forward = "dW[f,c,u,v] = Σ_{n,i,j} go[n,f,i,j] x[n,c, s i + d u − p, s j + d v − p] (conv2d's weight gradient "
+                   "for output gradient go)",
+        .gradient = "bilinear: for the gradient G of dW, dx = conv_transpose2d(go, G) with the output_padding that "
+                    "restores x's size; dgo = conv2d(x, G)",
+        .shapes = "x [N,C,H,W], go [N,F,H',W'] (conv2d's output), dW [F,C/groups,KH,KW]"};
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     kernels::ConvGeometry geometry;             // checked by the caller
     Precision precision = Precision::Float32;  // from the autocast guard at the call (conv_precision)

@@ -77,7 +77,12 @@ struct Bernoulli {
 // for the whole draw.
 struct Dropout {
     static constexpr const char* name = "dropout";
-    static constexpr const char* gradient = "dx = g ⊙ m / (1 − p)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Softmax and losses",
+        .op = "dropout (train, p)",
+        .forward = "y = x ⊙ m / (1 − p), m_i ~ Bernoulli(1 − p) from the generator (p = 1: y = 0)",
+        .gradient = "dx = g ⊙ m / (1 − p)",
+        .shapes = "same; identity when eval or p = 0"};
     static constexpr DTypes dtypes = DTypes::Floating;
     Generator* gen;
     double p;
@@ -105,7 +110,13 @@ struct Dropout {
 // y = x m / (1 - p) with m one draw per [n, c], broadcast over the rest: dx = g m / (1 - p).
 struct Dropout2d {
     static constexpr const char* name = "dropout2d";
-    static constexpr const char* gradient = "dx = g ⊙ m / (1 − p)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Softmax and losses",
+        .op = "dropout2d (train, p)",
+        .forward = "y = x ⊙ m / (1 − p), one m_{n,c} ~ Bernoulli(1 − p) per channel of each sample, broadcast over "
+                   "[H,W] (or [L])",
+        .gradient = "dx = g ⊙ m / (1 − p)",
+        .shapes = "x [N,C,H,W] or [N,C,L]; identity when eval or p = 0"};
     static constexpr DTypes dtypes = DTypes::Floating;
     Tensor scaled_mask;  // [N, C, 1, ...], constant
     Tensor forward(const OpContext&, const Tensor& x) { return x.detach() * scaled_mask; }

@@ -49,7 +49,7 @@ void check_index_shape(const char* op, const Tensor& index, const Tensor& other,
 template <class Name>
 struct GatherAlong {
     static constexpr const char* name = Name::value;
-    static constexpr const char* gradient = Name::gradient;
+    static constexpr detail::DerivativeDoc doc = Name::doc;
     static constexpr DTypes dtypes = DTypes::KeepAll;
     int64_t dim;
     Tensor index;  // row-major int64, checked
@@ -69,17 +69,32 @@ struct GatherAlong {
 };
 struct GatherName {
     static constexpr const char* value = "gather";
-    static constexpr const char* gradient = "dx = scatter_add(zeros like x, d, index, g)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Masks and selection",
+        .op = "gather",
+        .forward = "y[i][j][k] = x[i][index[i][j][k]][k] (d = 1)",
+        .gradient = "dx = scatter_add(zeros like x, d, index, g)",
+        .shapes = "y has index's shape"};
 };
 struct IndexSelectName {
     static constexpr const char* value = "index_select";
-    static constexpr const char* gradient = "dx = index_add of g into zeros along d (repeats sum)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Masks and selection",
+        .op = "index_select",
+        .forward = "y = x with dimension d replaced by the entries `index` picks",
+        .gradient = "dx = index_add of g into zeros along d (repeats sum)",
+        .shapes = "y: x with size len(index) along d"};
 };
 
 // y = x with src added at the indexed places: dx = g, dsrc = gather(g, dim, index).
 struct ScatterAdd {
     static constexpr const char* name = "scatter_add";
-    static constexpr const char* gradient = "dx = g, dsrc = gather(g, d, index)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Masks and selection",
+        .op = "scatter_add",
+        .forward = "y = x, then y[i][index[i][j][k]][k] += src[i][j][k] (d = 1)",
+        .gradient = "dx = g, dsrc = gather(g, d, index)",
+        .shapes = "y has x's shape; src has index's shape"};
     static constexpr DTypes dtypes = DTypes::KeepAll;
     int64_t dim;
     Tensor index;

@@ -27,8 +27,18 @@ void check_index(const char* op, const std::vector<int64_t>& index, int64_t nume
 struct Take {
     static constexpr const char* name = "take";
     static constexpr const char* adjoint_name = "put_add";
-    static constexpr const char* gradient = "dx = put_add(x's shape, index, g): g[j] added at index[j]";
-    static constexpr const char* adjoint_gradient = "ds = take(g, index, s's shape)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Reductions and views",
+        .op = "take",
+        .forward = "y[j] = x_flat[index[j]] (row-major flat indices)",
+        .gradient = "dx = put_add(x's shape, index, g): g[j] added at index[j]",
+        .shapes = "index has numel(y) entries; y any shape"};
+    static constexpr detail::DerivativeDoc adjoint_doc = {
+        .section = "Reductions and views",
+        .op = "put_add",
+        .forward = "y = zeros, y_flat[index[j]] += s_flat[j] (repeats add up)",
+        .gradient = "ds = take(g, index, s's shape)",
+        .shapes = "y any shape; s has index.size() elements"};
     static constexpr detail::DTypes dtypes = detail::DTypes::Elements;  // put_add refuses bfloat16 itself
     std::shared_ptr<const std::vector<int64_t>> index;  // shared with the adjoint
     Shape x_shape, out_shape;

@@ -107,7 +107,7 @@ Tensor recorded_result(Def def, detail::OpScope& scope, const Tensor& self, cons
 template <class Name>
 struct Overwrite {
     static constexpr const char* name = Name::value;
-    static constexpr const char* gradient = Name::gradient;
+    static constexpr detail::DerivativeDoc doc = Name::doc;
     static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;
     Tensor values;
     Tensor forward(const detail::OpContext&, const Tensor&) { return std::move(values); }
@@ -115,15 +115,28 @@ struct Overwrite {
 };
 struct FillName {
     static constexpr const char* value = "fill_";
-    static constexpr const char* gradient = "dself_old = 0";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "In-place ops",
+        .op = "fill_ / zero_",
+        .forward = "self ← v",
+        .gradient = "dself_old = 0",
+        .shapes = "same"};
 };
+// uniform_ and normal_ share their row: both overwrite self with draws.
+constexpr detail::DerivativeDoc kRandomFillDoc = {
+    .section = "In-place ops",
+    .op = "uniform_ / normal_",
+    .forward = "self ← draws from U[from, to) or N(mean, std²), the values uniform() / randn() give from the same "
+               "generator",
+    .gradient = "dself_old = 0",
+    .shapes = "same; floating-point self"};
 struct UniformName {
     static constexpr const char* value = "uniform_";
-    static constexpr const char* gradient = "dself_old = 0";
+    static constexpr detail::DerivativeDoc doc = kRandomFillDoc;
 };
 struct NormalName {
     static constexpr const char* value = "normal_";
-    static constexpr const char* gradient = "dself_old = 0";
+    static constexpr detail::DerivativeDoc doc = kRandomFillDoc;
 };
 
 // Replaces every element of self (already checked) with `values`, of self's shape and dtype.
@@ -141,7 +154,12 @@ Tensor& overwrite(Tensor& self, detail::OpScope& scope, const Tensor& values) {
 // back (the engine sums the broadcast dimensions); the old contents of dst get nothing.
 struct Copy {
     static constexpr const char* name = "copy_";
-    static constexpr const char* gradient = "dself_old = 0, dother = g summed to other's shape, converted to its dtype";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "In-place ops",
+        .op = "copy_",
+        .forward = "self ← other (broadcast, converted to self's dtype)",
+        .gradient = "dself_old = 0, dother = g summed to other's shape, converted to its dtype",
+        .shapes = "other broadcasts to self"};
     static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;
     Tensor values;
     DType src_dtype = kFloat32;

@@ -75,7 +75,14 @@ std::vector<kernels::LinearTap> linear_taps(int64_t in, int64_t out, double scal
 // The nearest modes: y = x read through one index map per dimension; dx = A^T g, a scatter-add.
 struct NearestInterpolate {
     static constexpr const char* name = "interpolate";
-    static constexpr const char* gradient = "dx = Σ of g over the outputs that read each pixel (the same r)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Padding and resampling",
+        .op = "interpolate (nearest)",
+        .forward = "y[.., i, j] = x[.., r_h(i), r_w(j)], r(o) = min(⌊o s⌋, in − 1) in float arithmetic, s = "
+                   "float(1/scale_factor) (or float(in)/float(out) for a size or recompute_scale_factor); r(o) = o "
+                   "where out = in and ⌊o/2⌋ where out = 2 in (PyTorch's nearest_idx)",
+        .gradient = "dx = Σ of g over the outputs that read each pixel (the same r)",
+        .shapes = "x [N,C,H,W] → [N,C,H',W']"};
     static constexpr const char* adjoint_name = "interpolate_backward";
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     std::shared_ptr<const kernels::IndexMaps> maps;
@@ -96,7 +103,14 @@ struct NearestInterpolate {
 // Bilinear: each output reads two taps per axis with their weights; dx = A^T g.
 struct BilinearInterpolate {
     static constexpr const char* name = "interpolate";
-    static constexpr const char* gradient = "dx = the same weights applied to g, scattered back";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Padding and resampling",
+        .op = "interpolate (bilinear)",
+        .forward = "src = (i + ½) s − ½ clamped at 0 (align_corners: i (H−1)/(H'−1), scale_factor ignored), s in x's "
+                   "dtype, src in double; a dimension that keeps its size is copied; y = Σ of the 2×2 neighbours "
+                   "weighted (1 − λ, λ) per axis",
+        .gradient = "dx = the same weights applied to g, scattered back",
+        .shapes = "as nearest"};
     static constexpr const char* adjoint_name = "interpolate_backward";
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     std::shared_ptr<const std::vector<kernels::LinearTap>> taps_h, taps_w;

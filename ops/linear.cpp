@@ -117,7 +117,13 @@ Tensor product(Kernels kernels, Precision p, const Tensor& a, bool ta, const Ten
 // without gradient (an integer tensor never requires grad); bool is refused, as PyTorch does.
 struct Matmul {
     static constexpr const char* name = "matmul";
-    static constexpr const char* gradient = "dA = g Bᵀ, dB = Aᵀ g (batch dims summed where broadcast)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Matrix products",
+        .op = "matmul",
+        .forward = "C = A B",
+        .gradient = "dA = g Bᵀ, dB = Aᵀ g (batch dims summed where broadcast)",
+        .shapes = "A [.., M, K], B [.., K, N], C [.., M, N]; batch dims broadcast; a 1-D A is [1,K] and a 1-D B is "
+                  "[K,1], that dim dropped from C"};
     static constexpr detail::DTypes dtypes = detail::DTypes::KeepIntegers;
     Precision precision = Precision::Float32;  // from the autocast guard at the call, for both passes
     SavedTensor a{}, b{};   // each only when the other operand needs its gradient
@@ -203,7 +209,12 @@ Tensor column_sum(const Tensor& g) {
 // y[rows, out] = x[rows, in] W^T + b: dx = g W [rows, in], dW = g^T x [out, in], db = sum_rows g [out]
 struct Linear {
     static constexpr const char* name = "linear";
-    static constexpr const char* gradient = "dx = g W, dW = gᵀ x, db = Σ_rows g";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Matrix products",
+        .op = "linear",
+        .forward = "y = x Wᵀ + b",
+        .gradient = "dx = g W, dW = gᵀ x, db = Σ_rows g",
+        .shapes = "x [.., in] (rows = product of leading dims), W [out, in], b [out], y [.., out]"};
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     static constexpr std::size_t required_inputs = 2;  // the bias is optional
     Precision precision = Precision::Float32;  // from the autocast guard at the call, for both passes

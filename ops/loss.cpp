@@ -62,7 +62,12 @@ using detail::OpContext;
 // softmax from the saved logsumexp.
 struct CrossEntropy {
     static constexpr const char* name = "cross_entropy";
-    static constexpr const char* gradient = "dx_i = w_i (softmax(x_i) − onehot(t_i)), w_i = g/N (Mean), g (Sum), g_i (None)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Softmax and losses",
+        .op = "cross_entropy",
+        .forward = "ℓ_i = logsumexp(x_i) − x_{i, t_i}; Mean: (1/N) Σ ℓ_i, Sum: Σ ℓ_i, None: ℓ",
+        .gradient = "dx_i = w_i (softmax(x_i) − onehot(t_i)), w_i = g/N (Mean), g (Sum), g_i (None)",
+        .shapes = "x [N,K], labels N values in [0,K); y scalar or [N]"};
     static constexpr DTypes dtypes = DTypes::Floating;
     std::vector<int64_t> labels;
     Reduction reduction;
@@ -110,8 +115,14 @@ struct CrossEntropy {
 // dt = -(1 - s) gw w lp.
 struct CrossEntropyProbabilities {
     static constexpr const char* name = "cross_entropy";
-    static constexpr const char* gradient = "dx = gw (softmax(x) Σ_k w_k t'_k − w t'), dt = −(1 − s) gw w log_softmax(x); gw = "
-        "g/rows (Mean), g (Sum), g along dim 1 (None)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Softmax and losses",
+        .op = "cross_entropy (probabilities t; weight w, smoothing s)",
+        .forward = "t' = (1 − s) t + s/K; ℓ = −Σ_k w_k t'_k log_softmax(x)_k along dim 1; Mean divides by the number of "
+                   "rows (numel/K) whatever w",
+        .gradient = "dx = gw (softmax(x) Σ_k w_k t'_k − w t'), dt = −(1 − s) gw w log_softmax(x); gw = g/rows (Mean), g "
+                    "(Sum), g along dim 1 (None)",
+        .shapes = "x, t same shape [N,K,d..] or [K]"};
     static constexpr DTypes dtypes = DTypes::Floating;
     Tensor weight;  // [K], or undefined
     double smoothing;

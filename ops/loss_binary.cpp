@@ -70,8 +70,12 @@ Tensor softplus(const Tensor& x) { return detail::run_op(Softplus{}, SourceLocat
 // dx = gw (x - t) / max(x (1 - x), 1e-12) (the op above), dt = -logit(x) gw.
 struct BinaryCrossEntropy {
     static constexpr const char* name = "binary_cross_entropy";
-    static constexpr const char* gradient = "dx = w gw (x − t) / max(x (1 − x), 10⁻¹²) (finite at x = 0 and 1); dt = −w gw "
-        "ln(x / (1 − x))";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Softmax and losses",
+        .op = "binary_cross_entropy (weight w)",
+        .forward = "ℓ = −w (t max(ln x, −100) + (1 − t) max(ln(1 − x), −100)); x must lie in [0, 1]",
+        .gradient = "dx = w gw (x − t) / max(x (1 − x), 10⁻¹²) (finite at x = 0 and 1); dt = −w gw ln(x / (1 − x))",
+        .shapes = "x, t same shape; w broadcasts to x"};
     kernels::BinaryCrossEntropyFormula formula;
 
     // PyTorch refuses probabilities outside [0, 1], NaN included.
@@ -94,8 +98,12 @@ struct BinaryCrossEntropy {
 // (PyTorch's log_sigmoid(-x) - p log_sigmoid(x)); without: dx = (sigmoid(x) - t) gw, dt = -x gw.
 struct BinaryCrossEntropyWithLogits {
     static constexpr const char* name = "binary_cross_entropy_with_logits";
-    static constexpr const char* gradient = "dx = w gw ((p t + 1 − t) σ(x) − p t); dt = w gw (p softplus(−x) − softplus(x)), "
-        "−x gw w without p";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Softmax and losses",
+        .op = "binary_cross_entropy_with_logits (weight w, pos_weight p)",
+        .forward = "m = max(−x, 0); ℓ = w ((1 − t) x + (1 + (p − 1) t)(ln(e^{−m} + e^{−x−m}) + m))",
+        .gradient = "dx = w gw ((p t + 1 − t) σ(x) − p t); dt = w gw (p softplus(−x) − softplus(x)), −x gw w without p",
+        .shapes = "x, t same shape; w, p broadcast to x"};
     kernels::BinaryCrossEntropyWithLogitsFormula formula;
 
     Tensor input_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor& p) const {

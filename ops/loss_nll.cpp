@@ -17,7 +17,13 @@ using detail::OpContext;
 // (Mean); in differentiable ops a put_add of the picked values, so that it is linear in g.
 struct NllLoss {
     static constexpr const char* name = "nll_loss";
-    static constexpr const char* gradient = "dx = −w_{t_j} gw_j at (n, t_j, ..), 0 elsewhere; gw = g/Σ_j w_{t_j}, g, or g_j";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Softmax and losses",
+        .op = "nll_loss",
+        .forward = "ℓ_j = −w_{t_j} x[n, t_j, ..] per target j (0 where t_j = ignore_index; w = 1 without weight); R = "
+                   "Σ/Σ_j w_{t_j} over counted j (Mean; NaN when none counts), Σ (Sum), identity (None)",
+        .gradient = "dx = −w_{t_j} gw_j at (n, t_j, ..), 0 elsewhere; gw = g/Σ_j w_{t_j}, g, or g_j",
+        .shapes = "x [N,K,d..] or [K], labels int64/int32 [N,d..] or 0-d (the vector form: x [N,K]), w [K]"};
     static constexpr DTypes dtypes = DTypes::Floating;
     detail::ClassTargets targets;
     Tensor weight_arg;

@@ -20,7 +20,12 @@ using detail::elementwise_loss;
 struct Mse {
     static constexpr const char* name = "mse_loss";
     static constexpr bool promotes = true;
-    static constexpr const char* gradient = "dx = 2 d gw, dt = −dx";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Softmax and losses",
+        .op = "mse_loss",
+        .forward = "ℓ = d²",
+        .gradient = "dx = 2 d gw, dt = −dx",
+        .shapes = "x, t same shape"};
     kernels::MseFormula formula;
     Tensor input_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor&) const { return 2.0 * (x - t) * gw; }
 };
@@ -30,17 +35,30 @@ struct Mse {
 struct L1 {
     static constexpr const char* name = "l1_loss";
     static constexpr bool promotes = true;
-    static constexpr const char* gradient = "dx = sign(d) gw (0 at d = 0), dt = −dx";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Softmax and losses",
+        .op = "l1_loss",
+        .forward = "ℓ = |d|",
+        .gradient = "dx = sign(d) gw (0 at d = 0), dt = −dx",
+        .shapes = "x, t same shape"};
     kernels::L1Formula formula;
     Tensor difference_derivative(const Tensor& gw, const Tensor& d) const {
         return gw * constant_map(d, [](auto v) { return kernels::sign_of(v); });
     }
 };
 
+// smooth_l1_loss's row, for both its definitions.
+constexpr detail::DerivativeDoc kSmoothL1Doc = {
+    .section = "Softmax and losses",
+    .op = "smooth_l1_loss (β > 0; β = 0 is l1_loss)",
+    .forward = "ℓ = d²/(2β) for |d| < β, |d| − β/2 elsewhere",
+    .gradient = "dx = gw d/β for |d| < β, gw sign(d) elsewhere; dt = −dx",
+    .shapes = "x, t same shape"};
+
 // smooth_l1_loss with beta = 0 is l1_loss, as PyTorch, under its own name.
 struct SmoothL1Beta0 : L1 {
     static constexpr const char* name = "smooth_l1_loss";
-    static constexpr const char* gradient = "dx = gw d/β for |d| < β, gw sign(d) elsewhere; dt = −dx";
+    static constexpr detail::DerivativeDoc doc = kSmoothL1Doc;
 };
 
 // The smooth losses share their shape: with d = x - t and m = [|d| < c] (a constant), dx = gw (m d
@@ -57,7 +75,7 @@ Tensor smooth_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, dou
 struct SmoothL1 {
     static constexpr const char* name = "smooth_l1_loss";
     static constexpr bool promotes = true;
-    static constexpr const char* gradient = "dx = gw d/β for |d| < β, gw sign(d) elsewhere; dt = −dx";
+    static constexpr detail::DerivativeDoc doc = kSmoothL1Doc;
     kernels::SmoothL1Formula formula;
     Tensor input_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor&) const {
         return smooth_derivative(gw, x, t, formula.beta, 1.0 / formula.beta);
@@ -66,7 +84,12 @@ struct SmoothL1 {
 
 struct Huber {
     static constexpr const char* name = "huber_loss";
-    static constexpr const char* gradient = "dx = gw d for |d| < δ, gw δ sign(d) elsewhere; dt = −dx";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Softmax and losses",
+        .op = "huber_loss (δ > 0)",
+        .forward = "ℓ = d²/2 for |d| < δ, δ (|d| − δ/2) elsewhere",
+        .gradient = "dx = gw d for |d| < δ, gw δ sign(d) elsewhere; dt = −dx",
+        .shapes = "x, t same shape"};
     kernels::HuberFormula formula;
     Tensor input_derivative(const Tensor& gw, const Tensor& x, const Tensor& t, const Tensor&) const {
         return smooth_derivative(gw, x, t, formula.delta, 1.0);
@@ -79,8 +102,13 @@ struct KlDiv {
     static constexpr const char* name = "kl_div";
     static constexpr bool promotes = true;
     static constexpr bool input_for_target_only = true;  // dx = -t gw: x is kept only for dt
-    static constexpr const char* gradient = "dx = −t gw (−eᵗ gw); dt = (ln t + 1 − x) gw, NaN where t = 0 as PyTorch's xlogy "
-        "(eᵗ (t − x + 1) gw)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Softmax and losses",
+        .op = "kl_div",
+        .forward = "ℓ = t (ln t − x) (0 where t = 0); log_target: ℓ = eᵗ (t − x)",
+        .gradient = "dx = −t gw (−eᵗ gw); dt = (ln t + 1 − x) gw, NaN where t = 0 as PyTorch's xlogy (eᵗ (t − x + 1) "
+                    "gw)",
+        .shapes = "x, t same shape"};
     kernels::KlDivFormula formula;
     Tensor input_derivative(const Tensor& gw, const Tensor&, const Tensor& t, const Tensor&) const {
         return -(formula.log_target ? exp(t) : t) * gw;

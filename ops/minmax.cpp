@@ -47,7 +47,12 @@ Tensor winner_share(const Tensor& g, const Tensor& a, const Tensor& b, bool smal
 template <bool Smaller>
 struct MaxMin {
     static constexpr const char* name = Smaller ? "minimum" : "maximum";
-    static constexpr const char* gradient = "da = g [a > b] + g/2 [a = b], db = g [b > a] + g/2 [a = b] (min: < for >)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Masks and selection",
+        .op = "maximum / minimum",
+        .forward = "y = max(a, b) (min), NaN if either is; a, b promoted",
+        .gradient = "da = g [a > b] + g/2 [a = b], db = g [b > a] + g/2 [a = b] (min: < for >)",
+        .shapes = "a, b broadcast to y"};
     static constexpr DTypes dtypes = DTypes::Promote;
     SavedTensor a, b;
     Tensor forward(const OpContext& ctx, const Tensor& x, const Tensor& y) {
@@ -67,8 +72,13 @@ struct MaxMin {
 // (PyTorch's clamp_backward_min_max); with one bound, dx = g [x >= lo], dlo = g [x < lo] (and so for hi).
 struct ClampTensors {
     static constexpr const char* name = "clamp";
-    static constexpr const char* gradient = "dx = g [lo ≤ x ≤ hi], dlo = g [x < lo < hi], dhi = g [x > hi or hi < lo]; one "
-        "bound: dx = g [x ≥ lo], dlo = g [x < lo] (so for hi)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Masks and selection",
+        .op = "clamp (tensor bounds lo, hi)",
+        .forward = "y = min(max(x, lo), hi); either bound may be absent; lo > hi gives hi",
+        .gradient = "dx = g [lo ≤ x ≤ hi], dlo = g [x < lo < hi], dhi = g [x > hi or hi < lo]; one bound: dx = g [x ≥ "
+                    "lo], dlo = g [x < lo] (so for hi)",
+        .shapes = "x, lo, hi broadcast to y"};
     static constexpr DTypes dtypes = DTypes::Promote;
     static constexpr std::size_t required_inputs = 1;
     SavedTensor x, lo, hi;
@@ -108,7 +118,12 @@ struct ClampTensors {
 // dsign/dx = 0.
 struct Sign {
     static constexpr const char* name = "sign";
-    static constexpr const char* gradient = "dx = 0";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Masks and selection",
+        .op = "sign",
+        .forward = "y = −1, 0, 1 (0 for ±0 and NaN)",
+        .gradient = "dx = 0",
+        .shapes = "same"};
     static constexpr DTypes dtypes = DTypes::KeepAll;  // the sign of a bool is itself, as PyTorch
     Tensor forward(const OpContext&, const Tensor& v) {
         return dispatch_all(v.dtype(), [&]<class T>() {

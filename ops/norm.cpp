@@ -28,8 +28,13 @@ using detail::OpContext;
 // everything 0 where ŷ = 0 (PyTorch's norm_backward).
 struct Norm {
     static constexpr const char* name = "norm";
-    static constexpr const char* gradient = "p = 1: ĝ sign x; p = 2: ĝ x / ŷ; ±inf: ĝ sign(x) m / Σ m, m = [|x| = ŷ]; other p: "
-        "ĝ sign(x) |x|^{p−1} / ŷ^{p−1}; p = 0: 0; 0 wherever ŷ = 0 (PyTorch's norm_backward; ĝ, ŷ in keepdim form)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Masks and selection",
+        .op = "norm (p, dims)",
+        .forward = "y = (Σ |x|^p)^{1/p} over dims (all by default); p = 0: count of x ≠ 0; p = ±inf: max (min) |x|",
+        .gradient = "p = 1: ĝ sign x; p = 2: ĝ x / ŷ; ±inf: ĝ sign(x) m / Σ m, m = [|x| = ŷ]; other p: ĝ sign(x) "
+                    "|x|^{p−1} / ŷ^{p−1}; p = 0: 0; 0 wherever ŷ = 0 (PyTorch's norm_backward; ĝ, ŷ in keepdim form)",
+        .shapes = "y: x without dims (keepdim: 1 there)"};
     static constexpr DTypes dtypes = DTypes::Floating;
     double p;
     std::vector<bool> reduce;

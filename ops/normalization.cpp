@@ -74,9 +74,19 @@ Tensor affine(const Tensor& y, const Tensor& weight, const Tensor& bias, const S
 template <bool Sqrt>
 struct Variance {
     static constexpr const char* name = Sqrt ? "std" : "var";
-    static constexpr const char* gradient = Sqrt
-        ? "dx = var's dx for the gradient g / (2 y), 0 where y = 0 (PyTorch's std_backward)"
-        : "dx = 2 (x − mean_D x) g / (n − correction), g broadcast back over D";
+    static constexpr detail::DerivativeDoc doc =
+        Sqrt ? detail::DerivativeDoc{
+            .section = "Reductions and views",
+            .op = "std",
+            .forward = "y = √var(x)",
+            .gradient = "dx = var's dx for the gradient g / (2 y), 0 where y = 0 (PyTorch's std_backward)",
+            .shapes = "as var"}
+        : detail::DerivativeDoc{
+            .section = "Reductions and views",
+            .op = "var",
+            .forward = "y = Σ_D (x − mean_D x)² / (n − correction), n = count over dims D",
+            .gradient = "dx = 2 (x − mean_D x) g / (n − correction), g broadcast back over D",
+            .shapes = "as sum, with keepdim"};
     static constexpr DTypes dtypes = DTypes::Floating;
     std::vector<int64_t> dims;  // resolved by the caller
     int64_t correction = 1;
@@ -141,7 +151,7 @@ Tensor variance_op(const Tensor& x, const std::vector<int64_t>& dims, int64_t co
 template <class Layout>
 struct Normalization {
     static constexpr const char* name = Layout::name;
-    static constexpr const char* gradient = Layout::gradient;
+    static constexpr detail::DerivativeDoc doc = Layout::doc;
     static constexpr DTypes dtypes = DTypes::Floating;
     static constexpr std::size_t required_inputs = 1;  // the weight and the bias are optional
     Layout layout;  // checked by the caller
@@ -179,8 +189,13 @@ struct Normalization {
 // The trailing dims given by normalized_shape.
 struct LayerNormLayout {
     static constexpr const char* name = "layer_norm";
-    static constexpr const char* gradient = "with dx̂ = g γ and m = |S|: dx = (1/m)/√(σ² + ε) · (m dx̂ − Σ_S dx̂ − x̂ Σ_S dx̂ "
-        "x̂); dγ = Σ_{other dims} g x̂; dβ = Σ_{other dims} g";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Layer and group normalisation",
+        .op = "layer_norm",
+        .forward = "S = the trailing dims given by normalized_shape; y = γ ⊙ x̂ + β",
+        .gradient = "with dx̂ = g γ and m = |S|: dx = (1/m)/√(σ² + ε) · (m dx̂ − Σ_S dx̂ − x̂ Σ_S dx̂ x̂); dγ = "
+                    "Σ_{other dims} g x̂; dβ = Σ_{other dims} g",
+        .shapes = "x [.., *normalized_shape]; γ, β normalized_shape"};
     Shape normalized_shape;
 
     Tensor grouped(const Tensor& x) const { return x; }
@@ -203,7 +218,12 @@ struct LayerNormLayout {
 // x [N,C,*] as [N,G,M]; weight and bias [C], broadcast as [1,C,1,..].
 struct GroupNormLayout {
     static constexpr const char* name = "group_norm";
-    static constexpr const char* gradient = "as layer_norm over each group; dγ_c = Σ_{n,positions} g x̂, dβ_c = Σ g";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Layer and group normalisation",
+        .op = "group_norm",
+        .forward = "S = one sample's C/G channels of a group and all their positions; y = γ_c x̂ + β_c",
+        .gradient = "as layer_norm over each group; dγ_c = Σ_{n,positions} g x̂, dβ_c = Σ g",
+        .shapes = "x [N,C,*]; γ, β [C]"};
     int64_t num_groups;
 
     Tensor grouped(const Tensor& x) const { return reshape(x, Shape{x.shape()[0], num_groups, -1}); }

@@ -45,7 +45,13 @@ std::vector<int64_t> pad_map(int64_t n, int64_t before, int64_t out, PadMode mod
 // outputs that read i. Linear but for the value: its linear part pads with 0.
 struct Pad {
     static constexpr const char* name = "pad";
-    static constexpr const char* gradient = "dx[i] = Σ_{o: map(o) = i} g[o] (the value gets no gradient)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Padding and resampling",
+        .op = "pad",
+        .forward = "y[o] = x[map(o)] or value; map: o − before (constant; outside → value), mirrored without the edge "
+                   "(reflect), clamped to the edge (replicate)",
+        .gradient = "dx[i] = Σ_{o: map(o) = i} g[o] (the value gets no gradient)",
+        .shapes = "each padded dim grows by before + after"};
     static constexpr const char* adjoint_name = "pad_backward";
     static constexpr detail::DTypes dtypes = detail::DTypes::KeepIntegers;  // constant mode pads integers (checked before)
     std::shared_ptr<const kernels::IndexMaps> maps;  // shared with the linear part and the adjoint

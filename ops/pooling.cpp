@@ -112,7 +112,7 @@ std::vector<SavedField> bins_state(const kernels::AvgPoolBins& bins) {
 template <class Names>
 struct AveragePool {
     static constexpr const char* name = Names::name;
-    static constexpr const char* gradient = Names::gradient;
+    static constexpr detail::DerivativeDoc doc = Names::doc;
     static constexpr const char* adjoint_name = Names::adjoint_name;
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     kernels::AvgPoolBins bins;
@@ -130,12 +130,25 @@ struct AveragePool {
 
 struct AvgPool2dNames {
     static constexpr const char* name = "avg_pool2d";
-    static constexpr const char* gradient = "dx[n,c,h,w] = Σ over windows containing (h,w) of g[n,c,i,j] / D";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Convolution and pooling",
+        .op = "avg_pool2d",
+        .forward = "y[n,c,i,j] = (1/D) Σ_{u,v} x[n,c, s i + u − p, s j + v − p] (padding counts as zeros); D = the "
+                   "window clipped to the padded input, (min(h₀ + KH, H + p) − h₀)·(likewise w) with h₀ = s i − p "
+                   "(count_include_pad, the default: KH·KW unless a ceil_mode window hangs past the padding), or the "
+                   "window clipped to the input (count_include_pad=false), or divisor_override",
+        .gradient = "dx[n,c,h,w] = Σ over windows containing (h,w) of g[n,c,i,j] / D",
+        .shapes = "as max_pool2d (no dilation)"};
     static constexpr const char* adjoint_name = "avg_pool2d_backward";
 };
 struct AdaptiveAvgPool2dNames {
     static constexpr const char* name = "adaptive_avg_pool2d";
-    static constexpr const char* gradient = "dx = each g[n,c,i,j] spread evenly over its window, summed where windows overlap";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Convolution and pooling",
+        .op = "adaptive_avg_pool2d",
+        .forward = "output (i, j) averages rows [⌊i H/H'⌋, ⌈(i+1) H/H'⌉) and likewise columns",
+        .gradient = "dx = each g[n,c,i,j] spread evenly over its window, summed where windows overlap",
+        .shapes = "x [N,C,H,W] → y [N,C,H',W']"};
     static constexpr const char* adjoint_name = "adaptive_avg_pool2d_backward";
 };
 
@@ -160,8 +173,15 @@ std::vector<int64_t> flat_argmax(const kernels::Argmax& argmax, const kernels::P
 // refuses. The output and, when asked, the argmax as PyTorch's int64 indices (no gradient).
 struct MaxPool2d {
     static constexpr const char* name = "max_pool2d";
-    static constexpr const char* gradient = "dx receives g[n,c,i,j] at the window's first maximum (row-major window order), "
-        "summed over overlapping windows; 0 elsewhere";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Convolution and pooling",
+        .op = "max_pool2d",
+        .forward = "y[n,c,i,j] = max over the window x[n,c, s i + d u − p, s j + d v − p], u < KH, v < KW (padding "
+                   "counts as −∞; dilation d)",
+        .gradient = "dx receives g[n,c,i,j] at the window's first maximum (row-major window order), summed over "
+                    "overlapping windows; 0 elsewhere",
+        .shapes = "x [N,C,H,W] (or [C,H,W]) → y [N,C,H',W'], H' = ⌊(H + 2p − d(KH − 1) − 1)/s⌋ + 1; ceil_mode rounds "
+                  "up, then drops the last window if it starts at or past H + p"};
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     kernels::PoolGeometry geometry;  // checked by the caller
     bool return_indices = false;
@@ -292,7 +312,13 @@ int64_t unpooled_size(const std::string& where, const char* axis, const WindowAx
 // value a repeated index overwrote still receives the gradient at that index.
 struct MaxUnpool2d {
     static constexpr const char* name = "max_unpool2d";
-    static constexpr const char* gradient = "dx[n,c,i,j] = g[n,c].flat[idx[n,c,i,j]] (a gather, `take`)";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Convolution and pooling",
+        .op = "max_unpool2d",
+        .forward = "y[n,c].flat[idx[n,c,i,j]] = x[n,c,i,j], zero elsewhere (a repeated index keeps the last x)",
+        .gradient = "dx[n,c,i,j] = g[n,c].flat[idx[n,c,i,j]] (a gather, `take`)",
+        .shapes = "x, idx [N,C,H,W] → y [N,C,H',W'], H' = (H − 1)s − 2p + KH or output_size (within ±s of it, "
+                  "exclusive)"};
     static constexpr detail::DTypes dtypes = detail::DTypes::Floating;
     std::vector<int64_t> flat_index;
     Shape output_shape;

@@ -68,9 +68,19 @@ Tensor integer_sum(const Tensor& x, const std::vector<bool>& reduce, bool keepdi
 template <bool Average>
 struct SumOrMean {
     static constexpr const char* name = Average ? "mean" : "sum";
-    static constexpr const char* gradient = Average
-        ? "dx = g / n expanded over the reduced axes"
-        : "dx = g expanded over the reduced axes";
+    static constexpr detail::DerivativeDoc doc =
+        Average ? detail::DerivativeDoc{
+            .section = "Reductions and views",
+            .op = "mean",
+            .forward = "y = (1/n) Σ_{axes} x, n = reduced count",
+            .gradient = "dx = g / n expanded over the reduced axes",
+            .shapes = "as sum"}
+        : detail::DerivativeDoc{
+            .section = "Reductions and views",
+            .op = "sum",
+            .forward = "y = Σ_{axes} x",
+            .gradient = "dx = g expanded over the reduced axes",
+            .shapes = "x [..]; y drops (or keeps as 1) the axes"};
     // Integers and bools sum exactly in int64, as PyTorch; mean refuses them before the entry.
     static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;
     std::vector<bool> reduce;  // the dimensions summed
@@ -226,9 +236,15 @@ Tensor arg_extreme_flat(const Tensor& x, bool smallest, const char* op) {
 template <class Kind>
 struct Extreme {
     static constexpr const char* name = Kind::name;
-    static constexpr const char* gradient = Kind::with_indices
-        ? nullptr
-        : "dx[.., k*, ..] = g at the first maximum (minimum) k* (row-major order), 0 elsewhere";
+    // with indices: the row "values: as max (min)" states no formula of its own
+    static constexpr detail::DerivativeDoc doc = Kind::with_indices
+        ? detail::DerivativeDoc{}
+        : detail::DerivativeDoc{
+            .section = "Reductions and views",
+            .op = "max (axis) / min (axis)",
+            .forward = "y = max_k x[.., k, ..] (min_k)",
+            .gradient = "dx[.., k*, ..] = g at the first maximum (minimum) k* (row-major order), 0 elsewhere",
+            .shapes = "x [.., K, ..] → y without K (or K = 1 with keepdim)"};
     static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;  // bool too: x.max(1) of a mask is whether any is true
     std::size_t axis;  // checked by the caller
     bool keepdim = false;
@@ -296,8 +312,13 @@ ValuesIndices extreme(const Tensor& x, int64_t axis, bool keepdim) {
 template <bool Smallest>
 struct ExtremeOfAll {
     static constexpr const char* name = Smallest ? "min" : "max";
-    static constexpr const char* gradient = "dx = g / n at each of the n elements equal to y (all NaNs when y is NaN), 0 "
-        "elsewhere (PyTorch's x.max())";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Reductions and views",
+        .op = "max (all elements) / min (all elements)",
+        .forward = "y = the largest (smallest) element, 0-d; NaN if x has one",
+        .gradient = "dx = g / n at each of the n elements equal to y (all NaNs when y is NaN), 0 elsewhere (PyTorch's "
+                    "x.max())",
+        .shapes = "x non-empty, any shape; y 0-d"};
     static constexpr detail::DTypes dtypes = detail::DTypes::KeepAll;
     Tensor share{};  // 1/n at the ties, 0 elsewhere, of x's shape: a constant
 

@@ -72,7 +72,12 @@ struct PlacePart {
 template <class Name>
 struct PartView {
     static constexpr const char* name = Name::value;
-    static constexpr const char* gradient = "dx = zeros of x's shape with g written at the viewed positions";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Reductions and views",
+        .op = "narrow / slice / select",
+        .forward = "a view: y = x[.., start : start + length], x[.., start : end : step] or x[.., i] along one dim",
+        .gradient = "dx = zeros of x's shape with g written at the viewed positions",
+        .shapes = "y has that dim shortened (narrow, slice) or removed (select)"};
     Part part;
     Shape input_shape{};
 
@@ -104,9 +109,19 @@ struct SelectName {
 template <bool Stack>
 struct Join {
     static constexpr const char* name = Stack ? "stack" : "cat";
-    static constexpr const char* gradient = Stack
-        ? "dx_i = g.select(dim, i)"
-        : "dx_i = the part of g at x_i's position (a view of g)";
+    static constexpr detail::DerivativeDoc doc =
+        Stack ? detail::DerivativeDoc{
+            .section = "Reductions and views",
+            .op = "stack",
+            .forward = "y = the x_i along a new dim (cat of the x_i each unsqueezed at dim)",
+            .gradient = "dx_i = g.select(dim, i)",
+            .shapes = "all x_i one shape; y has a new dim of size count"}
+        : detail::DerivativeDoc{
+            .section = "Reductions and views",
+            .op = "cat",
+            .forward = "y = [x_0, x_1, ..] along dim (a copy)",
+            .gradient = "dx_i = the part of g at x_i's position (a view of g)",
+            .shapes = "sizes agree except along dim"};
     static constexpr DTypes dtypes = DTypes::Elements;  // it only moves elements; the caller gave them one dtype
     std::size_t d;
     Shape out_shape;

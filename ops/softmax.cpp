@@ -33,7 +33,19 @@ kernels::SoftmaxShape rows_around(const Shape& shape, int64_t axis) {
 template <bool Log>
 struct Softmax {
     static constexpr const char* name = Log ? "log_softmax" : "softmax";
-    static constexpr const char* gradient = Log ? "dx = g − softmax(x) Σ_k g_k" : "dx = y ⊙ (g − Σ_k g_k y_k)";
+    static constexpr detail::DerivativeDoc doc =
+        Log ? detail::DerivativeDoc{
+            .section = "Softmax and losses",
+            .op = "log_softmax (dim)",
+            .forward = "y_k = x_k − m − ln Σ_j e^{x_j − m}",
+            .gradient = "dx = g − softmax(x) Σ_k g_k",
+            .shapes = "same"}
+        : detail::DerivativeDoc{
+            .section = "Softmax and losses",
+            .op = "softmax (dim)",
+            .forward = "y_k = e^{x_k − m} / Σ_j e^{x_j − m}, m = max_j x_j",
+            .gradient = "dx = y ⊙ (g − Σ_k g_k y_k)",
+            .shapes = "same; reduction along dim"};
     static constexpr DTypes dtypes = DTypes::Floating;
     int64_t axis;  // normalised by the caller
     SavedTensor result{};

@@ -53,7 +53,12 @@ void check_defined(const char* op, const Tensor& x) { detail::check_op_inputs(op
 template <class Geometry>
 struct ReshapedView {
     static constexpr const char* name = Geometry::name;
-    static constexpr const char* gradient = "dx = g reshaped to x's shape";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Reductions and views",
+        .op = "reshape / view / flatten / squeeze / unsqueeze",
+        .forward = "same elements, new shape (squeeze without a dim: every size-1 dim dropped)",
+        .gradient = "dx = g reshaped to x's shape",
+        .shapes = "numel(x) = numel(y)"};
     Geometry geometry;
     Shape input_shape{};
     Tensor forward(const OpContext&, const Tensor& x) {
@@ -109,7 +114,12 @@ struct SqueezeGeometry {
 // y = x's dimensions in the order `dims`: dx = g permuted back.
 struct Permute {
     static constexpr const char* name = "permute";
-    static constexpr const char* gradient = "dx = g with the inverse permutation";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Reductions and views",
+        .op = "transpose / permute",
+        .forward = "y = x with dims permuted",
+        .gradient = "dx = g with the inverse permutation",
+        .shapes = "permuted shape"};
     Shape dims;
     Shape inverse{};
     Tensor forward(const OpContext&, const Tensor& x) {
@@ -138,7 +148,12 @@ struct Permute {
 // sums back to x's shape.
 struct Expand {
     static constexpr const char* name = "expand";
-    static constexpr const char* gradient = "dx = g summed over the expanded dims";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Reductions and views",
+        .op = "expand",
+        .forward = "y = x broadcast (stride 0; a size of −1 keeps x's)",
+        .gradient = "dx = g summed over the expanded dims",
+        .shapes = "x broadcasts to y"};
     Shape sizes;
     Tensor forward(const OpContext&, const Tensor& x) {
         if (sizes.size() < x.dim())
@@ -164,9 +179,16 @@ struct Expand {
 };
 
 // The copies: y = x's values in a new tensor (`format`, or x's layout): dx = g.
+constexpr detail::DerivativeDoc kCopyDoc = {
+    .section = "Reductions and views",
+    .op = "contiguous / clone",
+    .forward = "y = x (copied)",
+    .gradient = "dx = g",
+    .shapes = "same"};
+
 struct Contiguous {
     static constexpr const char* name = "contiguous";
-    static constexpr const char* gradient = "dx = g";
+    static constexpr detail::DerivativeDoc doc = kCopyDoc;
     static constexpr DTypes dtypes = DTypes::Elements;
     MemoryFormat format;
     Tensor forward(const OpContext&, const Tensor& x) {
@@ -179,7 +201,7 @@ struct Contiguous {
 
 struct Clone {
     static constexpr const char* name = "clone";
-    static constexpr const char* gradient = "dx = g";
+    static constexpr detail::DerivativeDoc doc = kCopyDoc;
     static constexpr DTypes dtypes = DTypes::Elements;
     Tensor forward(const OpContext&, const Tensor& x) {
         Tensor out = empty_like(x);

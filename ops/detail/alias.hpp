@@ -48,7 +48,7 @@ inline std::pair<Shape, Strides> unsqueezed_geometry(const Tensor& x, std::size_
 template <class Def>
 struct ViewOp {
     static constexpr const char* name = Def::name;
-    static constexpr const char* gradient = gradient_of<Def>();
+    static constexpr detail::DerivativeDoc doc = doc_of<Def>();
     static constexpr DTypes dtypes = DTypes::Elements;
     Def def;
     SavedTensor base{};  // x's version only

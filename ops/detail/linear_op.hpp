@@ -15,17 +15,17 @@
 
 namespace tapegrad::detail {
 
-// The adjoint's own gradient (docs/derivatives.md), where the adjoint is a public op (put_add).
+// The adjoint's own row of docs/derivatives.md, where the adjoint is a public op (put_add).
 template <class Def>
-constexpr const char* adjoint_gradient_of() {
-    if constexpr (requires { Def::adjoint_gradient; }) return Def::adjoint_gradient;
-    else return nullptr;
+constexpr DerivativeDoc adjoint_doc_of() {
+    if constexpr (requires { Def::adjoint_doc; }) return Def::adjoint_doc;
+    else return {};
 }
 
 template <class Def, bool Transposed = false>
 struct LinearOp {
     static constexpr const char* name = Transposed ? Def::adjoint_name : Def::name;
-    static constexpr const char* gradient = Transposed ? adjoint_gradient_of<Def>() : gradient_of<Def>();
+    static constexpr detail::DerivativeDoc doc = Transposed ? adjoint_doc_of<Def>() : doc_of<Def>();
     static constexpr DTypes dtypes = Def::dtypes;
     Def def;
 

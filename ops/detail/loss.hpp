@@ -77,7 +77,7 @@ Tensor constant_map(const Tensor& v, F f) {
 template <class Loss>
 struct ElementwiseLoss {
     static constexpr const char* name = Loss::name;
-    static constexpr const char* gradient = gradient_of<Loss>();
+    static constexpr detail::DerivativeDoc doc = doc_of<Loss>();
     static constexpr bool promotes = requires { Loss::promotes; };
     static constexpr DTypes dtypes = promotes ? DTypes::Promote : DTypes::Floating;
     Loss loss;

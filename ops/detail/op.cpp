@@ -72,24 +72,24 @@ SavedField saved(std::string name, const std::vector<double>& values) {
 }
 
 namespace {
-struct DeclaredGradients {
+struct DeclaredDerivatives {
     std::mutex mutex;
-    std::vector<std::pair<std::string, std::string>> list;
+    std::vector<std::pair<std::string, DerivativeDoc>> list;
 };
-DeclaredGradients& gradients() {
-    static DeclaredGradients declared;
+DeclaredDerivatives& derivatives() {
+    static DeclaredDerivatives declared;
     return declared;
 }
 }  // namespace
 
-void declare_gradient(const char* op, const char* gradient) {
-    DeclaredGradients& d = gradients();
+void declare_derivative(const char* op, const DerivativeDoc& doc) {
+    DeclaredDerivatives& d = derivatives();
     const std::lock_guard lock(d.mutex);
-    d.list.emplace_back(op, gradient);
+    d.list.emplace_back(op, doc);
 }
 
-std::vector<std::pair<std::string, std::string>> declared_gradients() {
-    DeclaredGradients& d = gradients();
+std::vector<std::pair<std::string, DerivativeDoc>> declared_derivatives() {
+    DeclaredDerivatives& d = derivatives();
     const std::lock_guard lock(d.mutex);
     return d.list;
 }

@@ -111,19 +111,29 @@ SavedField saved(std::string name, Int value) {
     return saved(std::move(name), static_cast<int64_t>(value));
 }
 
-// A definition's gradient as docs/derivatives.md states it, written next to its spec:
-//   static constexpr const char* gradient = "dx = g ⊙ [y > 0]";
-// The first run of each definition declares it here; test_op_registry checks every
-// declared gradient against the document's row for the op, and every row against a declaration.
-void declare_gradient(const char* op, const char* gradient);
-// (op, gradient) for every definition that has run in this process and declares one.
-std::vector<std::pair<std::string, std::string>> declared_gradients();
-// Def's declared gradient, or nullptr: what a definition that wraps another (Elementwise<Math>,
+// A definition's row of docs/derivatives.md, written next to its spec:
+//   static constexpr DerivativeDoc doc = {.section = "Activations (elementwise)", .op = "relu",
+//       .forward = "y = max(x, 0)", .gradient = "dx = g ⊙ [y > 0]", .shapes = "same"};
+// The document's rows for definitions are generated from these (test_op_registry writes them
+// with TAPEGRAD_WRITE_DOCS=1 and fails while the file differs): `op` is the row's first cell, and
+// a row that is new goes at the end of `section`'s table.
+struct DerivativeDoc {
+    const char* section = nullptr;   // the "## " heading of the table the row is in
+    const char* op = nullptr;        // the op cell: "hardtanh (lo = −1, hi = 1) / relu6 (lo = 0, hi = 6)"
+    const char* forward = nullptr;
+    const char* gradient = nullptr;  // given the output's gradient g, per input
+    const char* shapes = nullptr;
+};
+// The first run of each definition declares its row here, with the op's name.
+void declare_derivative(const char* op, const DerivativeDoc& doc);
+// (op's name, row) for every definition that has run in this process and declares one.
+std::vector<std::pair<std::string, DerivativeDoc>> declared_derivatives();
+// Def's row, or an empty one: what a definition that wraps another (Elementwise<Math>,
 // LinearOp<Def>) passes on as its own.
 template <class Def>
-constexpr const char* gradient_of() {
-    if constexpr (requires { Def::gradient; }) return Def::gradient;
-    else return nullptr;
+constexpr DerivativeDoc doc_of() {
+    if constexpr (requires { Def::doc; }) return Def::doc;
+    else return {};
 }
 
 // A definition as its node keeps it: OpBackward<Def> runs it, and the node's info lists its saved
@@ -186,8 +196,8 @@ Result record_definition(Def& def, Kernels kernels, const InputList& inputs, Res
 // recorded on the first, and the tuple is returned.
 template <class Def, class InputList, class Forward>
 auto forward_and_record(Def& def, OpScope& scope, DType dtype, const InputList& inputs, Forward forward) {
-    if constexpr (gradient_of<Def>() != nullptr) {
-        [[maybe_unused]] static const bool declared = (declare_gradient(Def::name, gradient_of<Def>()), true);
+    if constexpr (doc_of<Def>().gradient != nullptr) {
+        [[maybe_unused]] static const bool declared = (declare_derivative(Def::name, doc_of<Def>()), true);
     }
     const bool recording = differentiable<Def> && needs_grad(inputs);
     const OpContext ctx{choose_kernels(dtype), recording, scope};

@@ -1,7 +1,7 @@
 #pragma once
 // Elementwise activations and maths: relu (gradient 0 at 0), sigmoid, tanh, exp, log, and
 // pow with a scalar exponent, sqrt, abs; the activations of modern CNNs (clamp, hardtanh, relu6,
-// leaky_relu, elu, gelu, silu, hardswish, hardsigmoid) with PyTorch's defaults and subgradients.
+// leaky_relu, elu, gelu, silu, softplus, hardswish, hardsigmoid) with PyTorch's defaults and subgradients.
 #include <optional>
 
 #include "engine/tensor.hpp"
@@ -30,6 +30,8 @@ Tensor elu(const Tensor& x, double alpha = 1.0, SourceLocation loc = SourceLocat
 enum class GeluApproximate { None, Tanh };
 Tensor gelu(const Tensor& x, GeluApproximate approximate = GeluApproximate::None, SourceLocation loc = SourceLocation::current());
 Tensor silu(const Tensor& x, SourceLocation loc = SourceLocation::current());
+// ln(1 + e^(beta x)) / beta, and x itself where beta x > threshold (as PyTorch's softplus).
+Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0, SourceLocation loc = SourceLocation::current());
 Tensor hardswish(const Tensor& x, SourceLocation loc = SourceLocation::current());
 Tensor hardsigmoid(const Tensor& x, SourceLocation loc = SourceLocation::current());
 

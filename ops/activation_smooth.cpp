@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ops/detail/elementwise_op.hpp"
+#include "ops/kernels/loss_elementwise.hpp"
 
 namespace tapegrad {
 namespace {
@@ -11,6 +12,7 @@ namespace {
 using detail::DTypes;
 using detail::elementwise;
 using detail::first_derivative;
+using detail::piecewise_constant;
 using detail::Saves;
 using detail::TypedScalar;
 
@@ -276,6 +278,49 @@ struct Silu {
     kernels::ActivationKernel vectorised() const { return {kernels::Activation::Silu}; }
 };
 
+// softplus' = e^(beta x) / (e^(beta x) + 1) = sigmoid(beta x), and 1 where beta x > threshold (as
+// PyTorch's softplus_backward); softplus'' = beta s (1 - s) below the threshold, 0 above, which the
+// spec's sigmoid gives. Both pieces are computed without overflow (-log_sigmoid(-beta x) for
+// ln(1 + e^(beta x))), so that an infinite threshold gives the exact function for every x.
+struct Softplus {
+    static constexpr const char* name = "softplus";
+    static constexpr detail::DerivativeDoc doc = {
+        .section = "Activations (elementwise)",
+        .op = "softplus (β, threshold)",
+        .forward = "y = ln(1 + e^{βx})/β; y = x where βx > threshold",
+        .gradient = "dx = g σ(βx) = g e^{βx}/(e^{βx} + 1); dx = g where βx > threshold",
+        .shapes = "same"};
+    static constexpr DTypes dtypes = DTypes::Floating;
+    static constexpr Saves saves = Saves::Input;
+    double beta, threshold;
+    TypedScalar typed_beta{beta}, typed_threshold{threshold};
+    template <class T> T value(T v) const {
+        const T b = typed_beta.as<T>();
+        return v * b > typed_threshold.as<T>() ? v : -kernels::log_sigmoid(-v * b) / b;
+    }
+    template <class T> T grad(T g, T v) const {
+        const T b = typed_beta.as<T>();
+        return v * b > typed_threshold.as<T>() ? g : g / (T(1) + std::exp(-v * b));
+    }
+    // At beta x = threshold exactly the first derivative is sigmoid's value, held constant: PyTorch's
+    // double backward differentiates only where beta x < threshold.
+    Tensor derivative(const Tensor& g, const Tensor& v) const {
+        const Tensor s = sigmoid(v * beta);
+        const Tensor above = side_of_threshold(v, 1), below = side_of_threshold(v, -1);
+        return g * (above + below * s + (1.0 - above - below) * s.detach());
+    }
+
+private:
+    // 1 where beta x is above (side 1) or below (side -1) the threshold, in x's precision; else 0.
+    Tensor side_of_threshold(const Tensor& v, int side) const {
+        return piecewise_constant(v, [b = beta, t = threshold, side](auto e) {
+            using T = decltype(e);
+            const T bx = e * static_cast<T>(b);
+            return (side > 0 ? bx > static_cast<T>(t) : bx < static_cast<T>(t)) ? 1.0 : 0.0;
+        });
+    }
+};
+
 }  // namespace
 
 Tensor sigmoid(const Tensor& x, SourceLocation loc) { return elementwise(Sigmoid{}, loc, x); }
@@ -294,6 +339,9 @@ Tensor gelu(const Tensor& x, GeluApproximate approximate, SourceLocation loc) {
     return approximate == GeluApproximate::Tanh ? elementwise(GeluTanh{}, loc, x) : elementwise(GeluExact{}, loc, x);
 }
 Tensor silu(const Tensor& x, SourceLocation loc) { return elementwise(Silu{}, loc, x); }
+Tensor softplus(const Tensor& x, double beta, double threshold, SourceLocation loc) {
+    return elementwise(Softplus{beta, threshold}, loc, x);
+}
 
 // Tensor's member spellings.
 Tensor Tensor::pow(double exponent) const { return tapegrad::pow(*this, exponent); }

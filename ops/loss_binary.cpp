@@ -50,23 +50,6 @@ struct BinaryCrossEntropyInputGradient {
     }
 };
 
-// softplus(x) = log(1 + e^x), stably; softplus' = sigmoid. For the target derivative with pos_weight.
-struct Softplus {
-    static constexpr const char* name = "softplus";
-    static constexpr DTypes dtypes = DTypes::Floating;
-    SavedTensor input;
-
-    Tensor forward(const OpContext& ctx, const Tensor& x) {
-        if (ctx.recording) input = SavedTensor(x);
-        return dispatch(x.dtype(), [&]<class T>() {
-            return kernels::map_unary<T>(x.detach(), [](T v) { return -kernels::log_sigmoid(-v); });
-        });
-    }
-    std::vector<Tensor> backward(const Tensor& g, const GradMask&) const { return {g * sigmoid(input.unpack())}; }
-};
-
-Tensor softplus(const Tensor& x) { return detail::run_op(Softplus{}, SourceLocation::current(), x); }
-
 // dx = gw (x - t) / max(x (1 - x), 1e-12) (the op above), dt = -logit(x) gw.
 struct BinaryCrossEntropy {
     static constexpr const char* name = "binary_cross_entropy";
@@ -113,7 +96,7 @@ struct BinaryCrossEntropyWithLogits {
     }
     Tensor target_derivative(const Tensor& gw, const Tensor& x, const Tensor&, const Tensor& p) const {
         if (!p.defined()) return -x * gw;
-        return (p * softplus(-x) - softplus(x)) * gw;
+        return (p * softplus(-x, 1.0, INFINITY) - softplus(x, 1.0, INFINITY)) * gw;
     }
 };
 

@@ -65,6 +65,9 @@ RegisterOps activation_cases({
     {.name = "gelu/exact", .input_shapes = {{2, 3, 2, 2}}, .fn = [](auto& in) { return gelu(in[0] * 2.0); }},
     {.name = "gelu/tanh", .input_shapes = {{3, 5}}, .fn = [](auto& in) { return gelu(in[0] * 2.0, GeluApproximate::Tanh); }},
     {.name = "silu/4d", .input_shapes = {{2, 3, 2, 3}}, .fn = [](auto& in) { return silu(in[0] * 3.0); }},
+    {.name = "softplus/default", .input_shapes = {{3, 5}}, .fn = [](auto& in) { return softplus(in[0] * 4.0); }},
+    // beta x passes the threshold for x > 1.5, so both pieces are visited
+    {.name = "softplus/beta2_threshold3", .input_shapes = {{2, 3, 2, 3}}, .fn = [](auto& in) { return softplus(in[0] * 4.0, 2.0, 3.0); }},
     {.name = "hardswish/4d", .input_shapes = {{2, 3, 3, 3}}, .fn = [](auto& in) { return hardswish(in[0] * 4.0); }},
     {.name = "hardsigmoid/4d", .input_shapes = {{2, 3, 3, 3}}, .fn = [](auto& in) { return hardsigmoid(in[0] * 4.0); }},
 });

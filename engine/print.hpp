@@ -10,12 +10,12 @@
 namespace tapegrad {
 
 struct PrintOptions {
-    std::optional<int> precision;           // digits after the point (default 4)
-    std::optional<int64_t> threshold;       // more elements than this are summarised (default 1000)
-    std::optional<int64_t> edgeitems;       // kept at each end of a summarised dimension (default 3)
-    std::optional<int64_t> linewidth;       // characters per line (default 80)
-    std::optional<std::string> profile;     // "default", "short" (precision 2, edgeitems 2) or "full" (no summary)
-    std::optional<bool> sci_mode;           // true: scientific, false: fixed-point, none: chosen
+    std::optional<int> precision{};        // digits after the point (default 4)
+    std::optional<int64_t> threshold{};    // more elements than this are summarised (default 1000)
+    std::optional<int64_t> edgeitems{};    // kept at each end of a summarised dimension (default 3)
+    std::optional<int64_t> linewidth{};    // characters per line (default 80)
+    std::optional<std::string> profile{};  // "default", "short" (precision 2, edgeitems 2) or "full" (no summary)
+    std::optional<bool> sci_mode{};        // true: scientific, false: fixed-point, none: chosen
 };
 
 void set_printoptions(const PrintOptions& options);

@@ -25,7 +25,7 @@ namespace tapegrad::testing {
 struct BenchShape {
     std::string name;                   // as bench/compare.py and docs/performance.md name it: "relu x[32,32,32,32]"
     std::vector<Shape> shapes;          // one per input
-    std::vector<MemoryFormat> formats;  // per input, as a network hands them to the op; missing ones row-major
+    std::vector<MemoryFormat> formats{};  // per input, as a network hands them to the op; missing ones row-major
     std::string layout;                 // the label of that layout: "channels-last", "x row-major"
     std::string torch;                  // PyTorch's expression of the inputs x[0], x[1], ...: "F.relu(x[0])"
     // PyTorch in our layout only (a row that compares layouts), not the faster of NCHW and channels_last.

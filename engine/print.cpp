@@ -30,7 +30,7 @@ struct Settings {
     int64_t threshold = 1000;  // more elements than this are summarised
     int64_t edgeitems = 3;     // kept at each end of a summarised dimension
     std::size_t linewidth = 80;
-    std::optional<bool> sci_mode{};// none: chosen from the values
+    std::optional<bool> sci_mode{};  // none: chosen from the values
 };
 
 std::mutex settings_mutex;

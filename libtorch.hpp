@@ -95,6 +95,8 @@ TAPEGRAD_LIBTORCH_HOLDER(ELU);
 TAPEGRAD_LIBTORCH_HOLDER(GELU);
 TAPEGRAD_LIBTORCH_HOLDER(SiLU);
 TAPEGRAD_LIBTORCH_HOLDER(Hardswish);
+TAPEGRAD_LIBTORCH_HOLDER(Hardsigmoid);
+TAPEGRAD_LIBTORCH_HOLDER(Softplus);
 TAPEGRAD_LIBTORCH_HOLDER(Hardtanh);
 TAPEGRAD_LIBTORCH_HOLDER(Sigmoid);
 TAPEGRAD_LIBTORCH_HOLDER(Tanh);
@@ -163,6 +165,13 @@ using LeakyReLUFuncOptions = ::tapegrad::nn::LeakyReLUOptions;
 using ::tapegrad::leaky_relu;
 inline Tensor leaky_relu(const Tensor& x, const LeakyReLUFuncOptions& options) {
     return ::tapegrad::leaky_relu(x, options.negative_slope());
+}
+
+// F::softplus(x, F::SoftplusFuncOptions().beta(2).threshold(10)).
+using SoftplusFuncOptions = ::tapegrad::nn::SoftplusOptions;
+using ::tapegrad::softplus;
+inline Tensor softplus(const Tensor& x, const SoftplusFuncOptions& options) {
+    return ::tapegrad::softplus(x, options.beta(), options.threshold());
 }
 }  // namespace functional
 }  // namespace nn

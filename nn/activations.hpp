@@ -63,6 +63,22 @@ public:
     void pretty_print(std::ostream& stream) const override;
 };
 
+class Hardsigmoid : public Module {
+public:
+    Hardsigmoid() : Module("Hardsigmoid") {}
+    Tensor forward(const Tensor& x) override { return hardsigmoid(x); }
+    void pretty_print(std::ostream& stream) const override;
+};
+
+class Softplus : public Module {
+public:
+    explicit Softplus(double beta = 1.0, double threshold = 20.0) : Module("Softplus"), beta(beta), threshold(threshold) {}
+    explicit Softplus(const SoftplusOptions& options) : Softplus(options.beta(), options.threshold()) {}
+    Tensor forward(const Tensor& x) override { return softplus(x, beta, threshold); }
+    void pretty_print(std::ostream& stream) const override;
+    double beta, threshold;
+};
+
 class Sigmoid : public Module {
 public:
     Sigmoid() : Module("Sigmoid") {}

@@ -164,6 +164,13 @@ public:
     TAPEGRAD_ARG(double, alpha) = 1.0;
 };
 
+// nn.Softplus(beta=1.0, threshold=20.0); F::softplus's options too.
+class SoftplusOptions {
+public:
+    TAPEGRAD_ARG(double, beta) = 1.0;
+    TAPEGRAD_ARG(double, threshold) = 20.0;
+};
+
 // nn.Hardtanh(min_val=-1.0, max_val=1.0).
 class HardtanhOptions {
 public:

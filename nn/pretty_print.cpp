@@ -156,6 +156,10 @@ void Loss::pretty_print(std::ostream& stream) const { stream << "tg::nn::" << ty
 void ReLU6::pretty_print(std::ostream& stream) const { stream << "tg::nn::ReLU6()"; }
 void SiLU::pretty_print(std::ostream& stream) const { stream << "tg::nn::SiLU()"; }
 void Hardswish::pretty_print(std::ostream& stream) const { stream << "tg::nn::Hardswish()"; }
+void Hardsigmoid::pretty_print(std::ostream& stream) const { stream << "tg::nn::Hardsigmoid()"; }
+void Softplus::pretty_print(std::ostream& stream) const {
+    stream << "tg::nn::Softplus(beta=" << beta << ", threshold=" << threshold << ')';
+}
 void Sigmoid::pretty_print(std::ostream& stream) const { stream << "tg::nn::Sigmoid()"; }
 void Tanh::pretty_print(std::ostream& stream) const { stream << "tg::nn::Tanh()"; }
 void Hardtanh::pretty_print(std::ostream& stream) const {

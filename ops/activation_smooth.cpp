@@ -296,7 +296,9 @@ struct Softplus {
     TypedScalar typed_beta{beta}, typed_threshold{threshold};
     template <class T> T value(T v) const {
         const T b = typed_beta.as<T>();
-        return v * b > typed_threshold.as<T>() ? v : -kernels::log_sigmoid(-v * b) / b;
+        // + 0 turns the -0 of an underflowed tail (v = -inf, or beta v below float's range) into
+        // PyTorch's +0.
+        return v * b > typed_threshold.as<T>() ? v : -kernels::log_sigmoid(-v * b) / b + T(0);
     }
     template <class T> T grad(T g, T v) const {
         const T b = typed_beta.as<T>();

@@ -55,6 +55,8 @@ const std::map<std::string, Op>& ops() {
         {"gelu", [](const Args& a) { return tg::gelu(a[0]); }},
         {"gelu_tanh", [](const Args& a) { return tg::gelu(a[0], tg::GeluApproximate::Tanh); }},
         {"silu", [](const Args& a) { return tg::silu(a[0]); }},
+        {"softplus", [](const Args& a) { return tg::softplus(a[0]); }},
+        {"softplus2,6", [](const Args& a) { return tg::softplus(a[0], 2.0, 6.0); }},
         {"hardswish", [](const Args& a) { return tg::hardswish(a[0]); }},
         {"hardsigmoid", [](const Args& a) { return tg::hardsigmoid(a[0]); }},
         {"logical_not", [](const Args& a) { return tg::logical_not(a[0]); }},

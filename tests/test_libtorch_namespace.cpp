@@ -59,6 +59,8 @@ CHECK_HOLDER(ELU);
 CHECK_HOLDER(GELU);
 CHECK_HOLDER(SiLU);
 CHECK_HOLDER(Hardswish);
+CHECK_HOLDER(Hardsigmoid);
+CHECK_HOLDER(Softplus);
 CHECK_HOLDER(Hardtanh);
 CHECK_HOLDER(Sigmoid);
 CHECK_HOLDER(Tanh);
@@ -273,6 +275,10 @@ TEST_CASE("libtorch's module options build the layers they name") {
     CHECK(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.3))->negative_slope == 0.3);
     CHECK(torch::nn::LeakyReLU()->negative_slope == 0.01);
     CHECK(torch::nn::ELU(torch::nn::ELUOptions().alpha(0.5))->alpha == 0.5);
+    const torch::nn::Softplus softplus(torch::nn::SoftplusOptions().beta(2.0).threshold(6.0));
+    CHECK(softplus->beta == 2.0);
+    CHECK(softplus->threshold == 6.0);
+    CHECK(torch::nn::Softplus()->threshold == 20.0);
     const torch::nn::Hardtanh hardtanh(torch::nn::HardtanhOptions().min_val(-2.0).max_val(3.0));
     CHECK(hardtanh->min_val == -2.0);
     CHECK(hardtanh->max_val == 3.0);
@@ -314,6 +320,8 @@ TEST_CASE("torch::nn::functional: tapegrad's ops, and libtorch's option objects 
     CHECK(values(F::avg_pool2d(x, F::AvgPool2dFuncOptions(2).count_include_pad(false))) ==
           values(tg::avg_pool2d(x, {.kernel_size = 2, .count_include_pad = false})));
     CHECK(values(F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(0.3))) == values(tg::leaky_relu(x, 0.3)));
+    CHECK(values(F::softplus(x, F::SoftplusFuncOptions().beta(2.0).threshold(1.0))) == values(tg::softplus(x, 2.0, 1.0)));
+    CHECK(values(F::softplus(x)) == values(tg::softplus(x)));
     // tapegrad's own overloads stay reachable next to the libtorch ones.
     CHECK(values(F::max_pool2d(x, 2)) == values(tg::max_pool2d(x, 2)));
     CHECK(values(F::leaky_relu(x, 0.3)) == values(tg::leaky_relu(x, 0.3)));

@@ -63,6 +63,10 @@ TEST_CASE("LayerNorm, GroupNorm, Upsample, Identity and the activation layers") 
     CHECK(tg::allclose(nn::LeakyReLU(0.2)(x), tg::leaky_relu(x, 0.2), 0, 0));
     CHECK(tg::allclose(nn::SiLU()(x), tg::silu(x), 0, 0));
     CHECK(tg::allclose(nn::Hardswish()(x), tg::hardswish(x), 0, 0));
+    CHECK(tg::allclose(nn::Hardsigmoid()(x * 4.0), tg::hardsigmoid(x * 4.0), 0, 0));
+    CHECK(tg::allclose(nn::Softplus()(x * 30.0), tg::softplus(x * 30.0), 0, 0));
+    CHECK(tg::allclose(nn::Softplus(2.0, 3.0)(x), tg::softplus(x, 2.0, 3.0), 0, 0));
+    CHECK_FALSE(tg::allclose(nn::Softplus(2.0, 3.0)(x), tg::softplus(x), 1e-3, 1e-3));
 }
 
 TEST_CASE("named Sequential, named_modules and apply walk the tree as PyTorch does") {

@@ -91,6 +91,7 @@ OPS = {
     "clamp-1,1": lambda x: x.clamp(-1.0, 1.0), "clamp_min0": lambda x: x.clamp(min=0.0),
     "hardtanh": F.hardtanh, "relu6": F.relu6, "leaky_relu": lambda x: F.leaky_relu(x, 0.1), "elu": F.elu,
     "gelu": F.gelu, "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"), "silu": F.silu, "hardswish": F.hardswish,
+    "softplus": F.softplus, "softplus2,6": lambda x: F.softplus(x, 2.0, 6.0),
     "hardsigmoid": F.hardsigmoid, "logical_not": torch.logical_not, "bitwise_not": torch.bitwise_not,
     "mul2.5": lambda x: x * 2.5, "mul2": lambda x: x * 2, "add1": lambda x: x + 1, "add0.5": lambda x: x + 0.5,
     "div2": lambda x: x / 2, "rsub1": lambda x: 1 - x, "eq0": lambda x: x == 0.0, "gt0": lambda x: x > 0.0,
@@ -148,7 +149,8 @@ OPS = {
 }
 SECOND_ORDER = {"cross_entropy", "cross_entropy_smooth", "layer_norm", "group_norm2", "sigmoid", "tanh", "exp", "log", "sqrt", "pow2", "pow3", "pow0.5", "pow-1", "elu", "gelu", "gelu_tanh", "silu",
                 "hardswish", "softmax", "log_softmax", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "bce",
-                "bce_logits", "leaky_relu", "relu", "abs", "hardsigmoid", "var", "std", "norm", "mean", "mul", "div"}
+                "bce_logits", "leaky_relu", "relu", "abs", "hardsigmoid", "var", "std", "norm", "mean", "mul", "div", "softplus",
+                "softplus2,6"}
 
 
 def emit(name, op, inputs):
@@ -193,9 +195,9 @@ inf, nan = math.inf, math.nan
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 2.5, -2.5, 3.0, -3.0, 10.0, -10.0, 30.0, -30.0, 100.0, -100.0, 1e-30, -1e-30, inf, -inf, nan]
 UNARY = ["relu", "sigmoid", "tanh", "exp", "log", "sqrt", "abs", "neg", "sign", "pow2", "pow3", "pow0.5", "pow0", "pow-1",
          "clamp-1,1", "clamp_min0", "hardtanh", "relu6", "leaky_relu", "elu", "gelu", "gelu_tanh", "silu", "hardswish",
-         "hardsigmoid", "logical_not", "bitwise_not", "mul2.5", "mul2", "add1", "add0.5", "div2", "rsub1", "eq0", "gt0"]
+         "hardsigmoid", "softplus", "softplus2,6", "logical_not", "bitwise_not", "mul2.5", "mul2", "add1", "add0.5", "div2", "rsub1", "eq0", "gt0"]
 SMOOTH = ["sigmoid", "tanh", "exp", "log", "sqrt", "pow2", "pow3", "pow0.5", "pow-1", "elu", "gelu", "gelu_tanh", "silu",
-          "hardswish", "leaky_relu", "relu", "abs", "hardsigmoid"]
+          "hardswish", "leaky_relu", "relu", "abs", "hardsigmoid", "softplus", "softplus2,6"]
 
 for op in UNARY:
     for dtype in (f32, f64):

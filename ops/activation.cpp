@@ -11,13 +11,8 @@
 namespace tapegrad {
 namespace {
 
-using detail::DTypes;
-using detail::elementwise;
-using detail::first_derivative;
-using detail::piecewise_constant;
-using detail::Saves;
-using detail::TypedScalar;
-
+// The machinery of ops/detail/elementwise_op.hpp (Elementwise, Saves, TypedScalar, ...).
+using namespace detail;
 
 // relu'(x) = [x > 0], so 0 at 0 (as PyTorch); y > 0 exactly when x > 0. NaN passes through, and
 // so does its gradient (PyTorch's threshold_backward zeroes only where y <= 0).

@@ -9,12 +9,8 @@
 namespace tapegrad {
 namespace {
 
-using detail::DTypes;
-using detail::elementwise;
-using detail::first_derivative;
-using detail::piecewise_constant;
-using detail::Saves;
-using detail::TypedScalar;
+// The machinery of ops/detail/elementwise_op.hpp (Elementwise, Saves, TypedScalar, ...).
+using namespace detail;
 
 // sigmoid' = y (1 - y)
 struct Sigmoid {

@@ -9,6 +9,7 @@
 
 #include "engine/tensor_math.hpp"
 #include "engine/threads.hpp"
+#include "ops/kernels/bfloat16.hpp"
 #include "ops/kernels/conv_depthwise.hpp"
 #include "ops/kernels/conv_few_channels.hpp"
 #include "ops/kernels/conv_onednn.hpp"
@@ -108,6 +109,19 @@ bool few_channels_measured(const ConvGeometry& g) {
            g.dilation_w == 1 && g.N >= 8;
 }
 
+// Autocast's backward passes on AVX-512 where oneDNN 2.6's bf16 primitive ran slower than the
+// float32 pass this file picks (ResNet-18's last two stages on 32x32 images, one thread,
+// tapegrad_conv_kernels --bf16 1): every weight gradient of outputs of at most 4 pixels an image
+// (1.0-2.1x the float32 pick's time), and the input gradient of 1-pixel outputs under windows
+// over 1x1 (1.24x and 3.2x). The 2x2-pixel input gradients and the 1x1 windows' stay on oneDNN's
+// bf16 (0.49-0.90x). There the float32 pick runs on operands rounded to bfloat16, as autocast's
+// reference path computes: products of bfloat16 values are exact in float32, and the sums are
+// float32's either way.
+bool bf16_weight_grad_emulated(const ConvGeometry& g) { return onednn_has_avx512() && g.groups == 1 && small_output(g); }
+bool bf16_input_grad_emulated(const ConvGeometry& g) {
+    return onednn_has_avx512() && g.groups == 1 && g.OH * g.OW == 1 && g.KH * g.KW > 1;
+}
+
 }  // namespace
 
 bool conv2d_forward_uses_gemm(const ConvGeometry& g) {
@@ -144,14 +158,20 @@ Tensor conv2d_forward_fast(const Tensor& x, const Tensor& w, const Tensor& bias,
 }
 
 Tensor conv2d_backward_data_fast(const Tensor& dout, const Tensor& w, const ConvGeometry& g, Precision precision) {
-    if (precision == Precision::BFloat16) return conv2d_backward_data_onednn(dout, w, g, precision);
+    if (precision == Precision::BFloat16) {
+        if (!bf16_input_grad_emulated(g)) return conv2d_backward_data_onednn(dout, w, g, precision);
+        return conv2d_backward_data_fast(rounded_to_bfloat16(dout), rounded_to_bfloat16(w), g, Precision::Float32);
+    }
     return conv2d_backward_data_uses_gemm(g) ? conv2d_backward_data_im2col(dout, w, g)
                                              : conv2d_backward_data_onednn(dout, w, g);
 }
 
 ConvWeightGrads conv2d_backward_weights_fast(const Tensor& x, const Tensor& dout, const ConvGeometry& g, bool with_bias,
                                              Precision precision) {
-    if (precision == Precision::BFloat16) return conv2d_backward_weights_onednn(x, dout, g, with_bias, precision);
+    if (precision == Precision::BFloat16) {
+        if (!bf16_weight_grad_emulated(g)) return conv2d_backward_weights_onednn(x, dout, g, with_bias, precision);
+        return conv2d_backward_weights_fast(rounded_to_bfloat16(x), rounded_to_bfloat16(dout), g, with_bias, Precision::Float32);
+    }
     if (conv2d_weight_grad_uses_few_channels(g)) return conv2d_backward_weights_few_channels(x, dout, g, with_bias);
     if (conv2d_weight_grad_uses_depthwise(g)) return conv2d_backward_weights_depthwise(x, dout, g, with_bias);
     return conv2d_weight_grad_uses_gemm(g) ? conv2d_backward_weights_im2col(x, dout, g, with_bias)

@@ -128,10 +128,12 @@ TEST_CASE("autocast: conv2d forward and backward give PyTorch's autocast values"
 }
 
 TEST_CASE("autocast: conv2d with outputs of 1 and 2x2 pixels an image gives PyTorch's autocast values") {
-    for (const char* name : {"conv_1px", "conv_2x2px"})
-        compare_with_pytorch(name, [](const Tensor& x, const Tensor& w, const Tensor& b) {
-            return tg::conv2d(x, w, b, {.stride = 2, .padding = 1});
-        }, {});
+    compare_with_pytorch("conv_1px", [](const Tensor& x, const Tensor& w, const Tensor& b) {
+        return tg::conv2d(x, w, b, {.padding = 1});
+    }, {});
+    compare_with_pytorch("conv_2x2px", [](const Tensor& x, const Tensor& w, const Tensor& b) {
+        return tg::conv2d(x, w, b, {.stride = 2, .padding = 1});
+    }, {});
 }
 
 TEST_CASE("autocast: the guard is thread-local, nests, and takes bfloat16 only") {

@@ -110,16 +110,17 @@ bool few_channels_measured(const ConvGeometry& g) {
 }
 
 // Autocast's backward passes on AVX-512 where oneDNN 2.6's bf16 primitive ran slower than the
-// float32 pass this file picks (ResNet-18's last two stages on 32x32 images, one thread,
-// tapegrad_conv_kernels --bf16 1): every weight gradient of outputs of at most 4 pixels an image
-// (1.0-2.1x the float32 pick's time), and the input gradient of 1-pixel outputs under windows
-// over 1x1 (1.24x and 3.2x). The 2x2-pixel input gradients and the 1x1 windows' stay on oneDNN's
-// bf16 (0.49-0.90x). There the float32 pick runs on operands rounded to bfloat16, as autocast's
-// reference path computes: products of bfloat16 values are exact in float32, and the sums are
-// float32's either way.
+// float32 pass this file picks (ResNet-18's last two stages on 32x32 images, batch 32,
+// tapegrad_conv_kernels --bf16 1, CPU time at 1 / 2 threads): every weight gradient of outputs of
+// at most 4 pixels an image (1.0-2.1x / 1.23-2.27x the float32 pick's time), and the input
+// gradient of a 3x3 window at stride 1 on 1-pixel outputs (3.2x / 2.5x). The other input
+// gradients stay on oneDNN's bf16: 0.49-0.90x on 2x2-pixel outputs and 1x1 windows, and at
+// stride 2 on 1-pixel outputs 1.24x at one thread but 0.88x at two. There the float32 pick runs
+// on operands rounded to bfloat16, as autocast's reference path computes: products of bfloat16
+// values are exact in float32, and the sums are float32's either way.
 bool bf16_weight_grad_emulated(const ConvGeometry& g) { return onednn_has_avx512() && g.groups == 1 && small_output(g); }
 bool bf16_input_grad_emulated(const ConvGeometry& g) {
-    return onednn_has_avx512() && g.groups == 1 && g.OH * g.OW == 1 && g.KH * g.KW > 1;
+    return onednn_has_avx512() && g.groups == 1 && g.OH * g.OW == 1 && g.KH * g.KW > 1 && g.stride_h == 1 && g.stride_w == 1;
 }
 
 }  // namespace

@@ -44,3 +44,5 @@ run("linear", lambda x, w, b: F.linear(x, w, b), [(6, 40), (12, 40), (12,)])
 # kernels on operands rounded to bfloat16 (ops/kernels/conv_gemm.cpp).
 run("conv_1px", lambda x, w, b: F.conv2d(x, w, b, stride=1, padding=1), [(4, 32, 1, 1), (16, 32, 3, 3), (16,)])
 run("conv_2x2px", lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), [(4, 32, 4, 4), (16, 32, 3, 3), (16,)])
+# Three input channels and 32 filters, the SmallCNN's first layer: a few-channel convolution.
+run("conv_few_channels", lambda x, w, b: F.conv2d(x, w, b, padding=1), [(8, 3, 8, 8), (32, 3, 3, 3), (32,)])

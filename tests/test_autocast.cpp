@@ -136,6 +136,12 @@ TEST_CASE("autocast: conv2d with outputs of 1 and 2x2 pixels an image gives PyTo
     }, {});
 }
 
+TEST_CASE("autocast: conv2d with three input channels and 32 filters gives PyTorch's autocast values") {
+    compare_with_pytorch("conv_few_channels", [](const Tensor& x, const Tensor& w, const Tensor& b) {
+        return tg::conv2d(x, w, b, {.padding = 1});
+    }, {});
+}
+
 TEST_CASE("autocast: the guard is thread-local, nests, and takes bfloat16 only") {
     CHECK_FALSE(tg::is_autocast_enabled());
     {

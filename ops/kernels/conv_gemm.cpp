@@ -117,7 +117,10 @@ bool few_channels_measured(const ConvGeometry& g) {
 // gradients stay on oneDNN's bf16: 0.49-0.90x on 2x2-pixel outputs and 1x1 windows, and at
 // stride 2 on 1-pixel outputs 1.24x at one thread but 0.88x at two. There the float32 pick runs
 // on operands rounded to bfloat16, as autocast's reference path computes: products of bfloat16
-// values are exact in float32, and the sums are float32's either way.
+// values are exact in float32, and the sums are float32's either way. Not the few-channel weight
+// gradient: alone, oneDNN's bf16 pass for the SmallCNN's conv1 took 1.45x / 3.3x the few-channel
+// loop's time, but in the bf16 step (profiled, 4 alternated runs) rounding its 8 MB output
+// gradient first made the step's conv backward no faster at two threads and 0.5 ms slower at one.
 bool bf16_weight_grad_emulated(const ConvGeometry& g) { return onednn_has_avx512() && g.groups == 1 && small_output(g); }
 bool bf16_input_grad_emulated(const ConvGeometry& g) {
     return onednn_has_avx512() && g.groups == 1 && g.OH * g.OW == 1 && g.KH * g.KW > 1 && g.stride_h == 1 && g.stride_w == 1;

@@ -1,20 +1,13 @@
 // The one driver over the op registry (see tests/registry/op_registry.hpp).
 #include <doctest/doctest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <limits>
-#include <map>
-#include <regex>
-#include <set>
-#include <sstream>
 
 #include "engine/autograd.hpp"
 #include "ops/kernels/kernel_choice.hpp"
 #include "engine/gradcheck.hpp"
 #include "engine/tensor_math.hpp"
 #include "ops/arithmetic.hpp"
-#include "ops/detail/op.hpp"
 #include "ops/view.hpp"
 #include "tests/registry/op_registry.hpp"
 

@@ -211,9 +211,9 @@ TEST_CASE("registry: docs/derivatives.md's rows are the definitions' own, and ev
         declared[op].insert(doc.gradient);
         const auto [it, inserted] = by_cell.emplace(doc.op, doc);
         CHECK_MESSAGE((inserted || row_text(it->second) == row_text(doc)), "two definitions declare different rows for " << doc.op);
-        Row parsed{0, {}, doc.gradient};
-        for (const Row& r : document_rows(row_text(doc) + "\n")) parsed = r;
-        CHECK_MESSAGE(parsed.ops.count(op), op << "'s definition declares a row whose op cell \"" << doc.op << "\" does not name it");
+        const std::vector<Row> parsed = document_rows(row_text(doc) + "\n");
+        CHECK_MESSAGE((parsed.size() == 1 && parsed.front().ops.count(op)),
+                      op << "'s definition declares a row whose op cell \"" << doc.op << "\" does not name it");
     }
     REQUIRE(declared.size() > 30);
 

@@ -63,6 +63,18 @@ bool fits_blasint(std::initializer_list<int64_t> sizes) {
     return std::max(sizes) <= std::numeric_limits<int32_t>::max();
 }
 
+// Whether gemm transposes B first for A B^T on oneDNN (a fixed rule per instruction set, as
+// gemm_backend's): a dense copy of B^T multiplied untransposed.
+bool transposes_b_first(int64_t M, int64_t N, int64_t K) {
+    // Measured on AVX-512 (Zen 5) only, oneDNN's time for A B^T (B stored [N,K]: a fully connected
+    // layer's forward) against transposing B into [K,N] and multiplying that, at 1 and 2 threads:
+    // [64,4096]x[128,4096]^T 0.47 and 0.62 ms (no faster at two threads) against 0.43 and 0.28;
+    // [256,192]x[768,192]^T 0.37 and 0.36 against 0.37 and 0.20; a classifier's [32,1280]x[10,1280]^T
+    // 0.74-0.78x. From M = 512 on (512^3: 1.06x at one thread) or for a B over 2^20 values (the
+    // transpose costs more than it saves: 1.4-3x for [4096,4096]) oneDNN keeps the transposed B.
+    return onednn_has_avx512() && M < 512 && static_cast<double>(N) * static_cast<double>(K) <= double(1 << 20);
+}
+
 }  // namespace
 
 bool have_openblas() {
@@ -85,16 +97,6 @@ GemmBackend gemm_backend(bool trans_a, bool trans_b, int64_t M, int64_t N, int64
     const bool large = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) >= double(1 << 20);
     if (large && trans_a) return GemmBackend::OpenBlas;
     return std::min({M, N, K}) >= 512 ? GemmBackend::OpenBlas : GemmBackend::OneDnn;
-}
-
-bool transposes_b_first(int64_t M, int64_t N, int64_t K) {
-    // Measured on AVX-512 (Zen 5) only, oneDNN's time for A B^T (B stored [N,K]: a fully connected
-    // layer's forward) against transposing B into [K,N] and multiplying that, at 1 and 2 threads:
-    // [64,4096]x[128,4096]^T 0.47 and 0.62 ms (no faster at two threads) against 0.43 and 0.28;
-    // [256,192]x[768,192]^T 0.37 and 0.36 against 0.37 and 0.20; a classifier's [32,1280]x[10,1280]^T
-    // 0.74-0.78x. From M = 512 on (512^3: 1.06x at one thread) or for a B over 2^20 values (the
-    // transpose costs more than it saves: 1.4-3x for [4096,4096]) oneDNN keeps the transposed B.
-    return onednn_has_avx512() && M < 512 && static_cast<double>(N) * static_cast<double>(K) <= double(1 << 20);
 }
 
 const char* gemm_backend_name(GemmBackend backend) { return backend == GemmBackend::OpenBlas ? "openblas" : "onednn"; }

@@ -18,11 +18,6 @@ bool have_openblas();
 // oneDNN's (ops/kernels/cpu_isa.hpp), so DNNL_MAX_CPU_ISA=AVX2 selects the AVX2 column.
 GemmBackend gemm_backend(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K);
 
-// Whether kernels::gemm transposes B first for A B^T on oneDNN (a fixed rule per instruction set,
-// as gemm_backend's): a dense copy of B^T multiplied untransposed, faster for the fully connected
-// layers' forward products on AVX-512.
-bool transposes_b_first(int64_t M, int64_t N, int64_t K);
-
 const char* gemm_backend_name(GemmBackend backend);
 
 // Row-major C[M,N] = alpha op(A) op(B) + beta C on `backend`, with the calling thread's OpenMP
